@@ -1,0 +1,99 @@
+"""sparkdeps: build a wheelhouse for a Spark cluster and load it on the driver and executors.
+
+Public API::
+
+    result = sparkdeps.build("requirements.txt", dest="/Volumes/main/default/deps")
+    sparkdeps.load(result.uri, spark=spark)     # in the job
+    sparkdeps.verify(spark)                     # imports on every executor
+    sparkdeps.cleanup(result.run_uri)           # last task
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._errors import (
+    BuildError,
+    CommandError,
+    DeliveryError,
+    IncompatibleWheelError,
+    InputError,
+    IntegrityError,
+    ResolutionError,
+    SparkdepsError,
+    StorageError,
+    TargetError,
+    UnsafeArchiveError,
+    VerificationError,
+    WheelhouseNotFoundError,
+)
+from ._manifest import Manifest, WheelInfo
+from ._results import BuildResult, CleanupResult, LoadResult, ModuleImport, VerifyResult
+from ._target import PROFILES, Target
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._build import build
+    from ._cleanup import cleanup, cleanup_older_than
+    from ._inspect import inspect
+    from ._load import load, wheelhouse_arg
+    from ._verify import verify
+
+# The functions load lazily: a driver calling ``load`` never imports the build machinery.
+_LAZY = {
+    "build": "._build",
+    "cleanup": "._cleanup",
+    "cleanup_older_than": "._cleanup",
+    "inspect": "._inspect",
+    "load": "._load",
+    "wheelhouse_arg": "._load",
+    "verify": "._verify",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sparkdeps' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+__all__ = [
+    "PROFILES",
+    "BuildError",
+    "BuildResult",
+    "CleanupResult",
+    "CommandError",
+    "DeliveryError",
+    "IncompatibleWheelError",
+    "InputError",
+    "IntegrityError",
+    "LoadResult",
+    "Manifest",
+    "ModuleImport",
+    "ResolutionError",
+    "SparkdepsError",
+    "StorageError",
+    "Target",
+    "TargetError",
+    "UnsafeArchiveError",
+    "VerificationError",
+    "VerifyResult",
+    "WheelInfo",
+    "WheelhouseNotFoundError",
+    "__version__",
+    "build",
+    "cleanup",
+    "cleanup_older_than",
+    "inspect",
+    "load",
+    "verify",
+    "wheelhouse_arg",
+]

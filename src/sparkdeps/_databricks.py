@@ -1,0 +1,157 @@
+"""The thin Databricks glue: dbutils, task values, runtime detection.
+
+Everything Databricks-specific goes through the small :class:`Dbutils`
+protocol below, the subset of ``dbutils`` we use. On a cluster it is the real
+object (found in the notebook namespace or built from ``pyspark.dbutils``);
+in tests a stand-in that follows the documented behaviour is installed with
+:func:`set_dbutils` or the ``SPARKDEPS_DBUTILS=module:attribute`` variable.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import sys
+from typing import Any, Protocol
+
+from ._errors import SparkdepsError
+
+__all__ = [
+    "TASK_VALUE_LIMIT",
+    "Dbutils",
+    "get_dbutils",
+    "get_task_value",
+    "is_databricks",
+    "runtime_version",
+    "set_dbutils",
+    "set_task_value",
+]
+
+logger = logging.getLogger(__name__)
+
+TASK_VALUE_LIMIT = 48 * 1024  # bytes of JSON, DESIGN.md fact 10
+_UNSET: Any = object()
+_override: Any = _UNSET
+
+
+class _FsLike(Protocol):
+    def cp(self, source: str, destination: str, recurse: bool = ...) -> bool: ...
+    def mv(self, source: str, destination: str, recurse: bool = ...) -> bool: ...
+    def rm(self, path: str, recurse: bool = ...) -> bool: ...
+    def ls(self, path: str) -> list[Any]: ...
+    def mkdirs(self, path: str) -> bool: ...
+
+
+class _TaskValuesLike(Protocol):
+    def set(self, key: str, value: Any) -> None: ...
+    def get(self, taskKey: str, key: str, default: Any = ..., debugValue: Any = ...) -> Any: ...  # noqa: N803
+
+
+class _JobsLike(Protocol):
+    @property
+    def taskValues(self) -> _TaskValuesLike: ...  # noqa: N802
+
+
+class Dbutils(Protocol):
+    """The part of ``dbutils`` sparkdeps uses."""
+
+    @property
+    def fs(self) -> _FsLike: ...
+
+    @property
+    def jobs(self) -> _JobsLike: ...
+
+
+def set_dbutils(dbutils: Dbutils | None) -> None:
+    """Use ``dbutils`` (or, with None, go back to finding it). For tests and custom glue."""
+    global _override
+    _override = _UNSET if dbutils is None else dbutils
+
+
+def runtime_version() -> str | None:
+    """``DATABRICKS_RUNTIME_VERSION`` (e.g. ``"14.3"``) on a Databricks cluster, else None."""
+    return os.environ.get("DATABRICKS_RUNTIME_VERSION") or None
+
+
+def is_databricks() -> bool:
+    return runtime_version() is not None or get_dbutils() is not None
+
+
+def get_dbutils(spark: Any = None) -> Dbutils | None:
+    """The dbutils object if there is one, else None. Never raises."""
+    if _override is not _UNSET:
+        return _override  # type: ignore[no-any-return]
+    spec = os.environ.get("SPARKDEPS_DBUTILS")
+    if spec:
+        module_name, _, attribute = spec.partition(":")
+        try:
+            found: Any = getattr(importlib.import_module(module_name), attribute or "dbutils")
+        except (ImportError, AttributeError) as exc:
+            raise SparkdepsError(
+                f"SPARKDEPS_DBUTILS={spec!r} could not be loaded: {exc}"
+            ) from exc
+        return found() if callable(found) and not hasattr(found, "fs") else found  # type: ignore[no-any-return]
+    main = sys.modules.get("__main__")
+    candidate = getattr(main, "dbutils", None)
+    if candidate is not None:
+        return candidate  # type: ignore[no-any-return]
+    try:  # a notebook's IPython namespace
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        if shell is not None and "dbutils" in shell.user_ns:
+            return shell.user_ns["dbutils"]  # type: ignore[no-any-return]
+    except ImportError:
+        pass
+    if runtime_version() is None:
+        return None
+    try:  # a script task on a Databricks cluster
+        from pyspark.dbutils import DBUtils
+        from pyspark.sql import SparkSession
+
+        session = spark or SparkSession.getActiveSession()
+        if session is not None:
+            return DBUtils(session)  # type: ignore[no-any-return]
+    except Exception:  # noqa: BLE001 - absent or not usable: behave as off-cluster
+        logger.debug("pyspark.dbutils is not usable here", exc_info=True)
+    return None
+
+
+def set_task_value(key: str, value: Any, *, dbutils: Dbutils | None = None) -> bool:
+    """Set a task value when running on Databricks; return whether it was set."""
+    utils = dbutils or get_dbutils()
+    if utils is None:
+        return False
+    size = len(json.dumps(value).encode("utf-8"))
+    if size > TASK_VALUE_LIMIT:
+        raise SparkdepsError(
+            f"task value {key!r} is {size} bytes of JSON; Databricks allows {TASK_VALUE_LIMIT}"
+        )
+    try:
+        utils.jobs.taskValues.set(key=key, value=value)
+    except Exception as exc:  # noqa: BLE001 - outside a job the call may refuse
+        logger.warning("could not set task value %r: %s", key, exc)
+        return False
+    logger.info("set task value %r", key)
+    return True
+
+
+def get_task_value(task_key: str, key: str, *, dbutils: Dbutils | None = None) -> str | None:
+    """Read a task value set by ``task_key``; None when absent or not on Databricks.
+
+    ``debugValue`` is None: outside a job run ``get`` returns it instead of
+    raising (documented behaviour), which we read as "not found".
+    """
+    utils = dbutils or get_dbutils()
+    if utils is None:
+        return None
+    try:
+        value = utils.jobs.taskValues.get(taskKey=task_key, key=key, default=None, debugValue=None)
+    except Exception as exc:  # noqa: BLE001 - a missing task key raises on Databricks
+        logger.debug("task value %s.%s not readable: %s", task_key, key, exc)
+        return None
+    if value in (None, ""):
+        return None
+    return str(value)

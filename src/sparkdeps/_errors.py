@@ -1,0 +1,115 @@
+"""The one error root and its family.
+
+Every error sparkdeps raises derives from :class:`SparkdepsError`; most also
+derive from the builtin a caller would naturally catch (``ValueError`` for bad
+input, ``OSError`` for storage, ``LookupError`` for a path that cannot be
+found), so ``except ValueError`` keeps working for people who do not know us.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "BuildCommandError",
+    "BuildError",
+    "CommandError",
+    "DeliveryError",
+    "IncompatibleWheelError",
+    "InputError",
+    "IntegrityError",
+    "ResolutionError",
+    "ResolveCommandError",
+    "SparkdepsError",
+    "StorageError",
+    "TargetError",
+    "UnsafeArchiveError",
+    "VerificationError",
+    "WheelhouseNotFoundError",
+]
+
+
+class SparkdepsError(Exception):
+    """Root of every error raised by sparkdeps."""
+
+
+class InputError(SparkdepsError, ValueError):
+    """The input handed to ``build`` is empty, unknown, or malformed."""
+
+
+class UnsafeArchiveError(InputError):
+    """An archive entry would land outside the work folder, or the archive is a bomb."""
+
+
+class TargetError(SparkdepsError, ValueError):
+    """An unknown runtime profile, Python version or platform."""
+
+
+class ResolutionError(SparkdepsError):
+    """Requirements cannot be satisfied for the target, conflict, or leave the closure open."""
+
+
+class BuildError(SparkdepsError):
+    """A project or sdist could not be turned into a wheel for the target."""
+
+
+class IncompatibleWheelError(SparkdepsError, ValueError):
+    """A wheel's tags do not fit the target or the running interpreter."""
+
+
+class IntegrityError(SparkdepsError, ValueError):
+    """A wheelhouse or wheel does not match its manifest, or the manifest is malformed."""
+
+
+class StorageError(SparkdepsError, OSError):
+    """Reading, publishing or removing on a storage location failed."""
+
+
+class WheelhouseNotFoundError(SparkdepsError, LookupError):
+    """No wheelhouse path was given and none could be found."""
+
+
+class DeliveryError(SparkdepsError, RuntimeError):
+    """The packages could not be shipped to the executors."""
+
+
+class VerificationError(SparkdepsError, ImportError):
+    """One or more modules failed to import on the executors."""
+
+
+class CommandError(SparkdepsError):
+    """A subprocess (pip, uv, a build backend) failed.
+
+    Keeps the command (credentials redacted), its exit code and its output
+    (trimmed to the last lines, which is where tools put the reason).
+    """
+
+    def __init__(
+        self,
+        what: str,
+        command: Sequence[str],
+        returncode: int | None,
+        output: str,
+        *,
+        hint: str | None = None,
+    ) -> None:
+        self.what = what
+        self.command = tuple(command)
+        self.returncode = returncode
+        self.output = output
+        self.hint = hint
+        status = "timed out" if returncode is None else f"exited with code {returncode}"
+        message = f"{what} failed: {' '.join(self.command)} {status}"
+        if output.strip():
+            message += "\n--- output (last lines) ---\n" + output.rstrip()
+        if hint:
+            message += "\n" + hint
+        super().__init__(message)
+
+
+class BuildCommandError(CommandError, BuildError):
+    """A build backend failed while building a project or sdist."""
+
+
+class ResolveCommandError(CommandError, ResolutionError):
+    """The resolver or the downloader failed."""

@@ -1,0 +1,267 @@
+"""Wheel facts and the wheelhouse manifest.
+
+A :class:`WheelInfo` is what sparkdeps knows about one wheel (name, version,
+tags, hash, top-level import names, requirements); a :class:`Manifest` is the
+list of them plus the format, the target and the input digest. The manifest is
+serialised deterministically so the same wheelhouse gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from email.parser import HeaderParser
+from pathlib import Path
+from typing import Any, Literal
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.tags import Tag
+from packaging.utils import (
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_wheel_filename,
+)
+
+from ._errors import IntegrityError
+from ._version import __version__
+
+__all__ = [
+    "MANIFEST_NAME",
+    "SCHEMA_VERSION",
+    "Format",
+    "Manifest",
+    "WheelInfo",
+    "inspect_wheel",
+    "sha256_file",
+]
+
+Format = Literal["requirements", "pure_python", "packaged", "existing_wheels", "mixed", "nested"]
+FORMATS: tuple[Format, ...] = (
+    "requirements",
+    "pure_python",
+    "packaged",
+    "existing_wheels",
+    "mixed",
+    "nested",
+)
+MANIFEST_NAME = "manifest.json"
+SCHEMA_VERSION = 1
+_CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class WheelInfo:
+    """One wheel in a wheelhouse."""
+
+    filename: str
+    name: NormalizedName
+    version: str
+    sha256: str
+    size: int
+    tags: tuple[str, ...]
+    top_level: tuple[str, ...]
+    requires: tuple[str, ...] = ()
+    source: str = ""
+    """Where it came from: ``index``, ``built``, ``generated``, ``provided``, ``sdist``."""
+
+    @property
+    def tag_set(self) -> frozenset[Tag]:
+        return frozenset(Tag(*tag.split("-")) for tag in self.tags)
+
+    @property
+    def is_pure(self) -> bool:
+        return all(tag.split("-")[2] == "any" for tag in self.tags)
+
+    def requirements(self) -> list[Requirement]:
+        return [Requirement(text) for text in self.requires]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "filename": self.filename,
+            "name": self.name,
+            "version": self.version,
+            "sha256": self.sha256,
+            "size": self.size,
+            "tags": list(self.tags),
+            "top_level": list(self.top_level),
+            "requires": list(self.requires),
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WheelInfo:
+        return cls(
+            filename=str(data["filename"]),
+            name=canonicalize_name(str(data["name"])),
+            version=str(data["version"]),
+            sha256=str(data["sha256"]),
+            size=int(data["size"]),
+            tags=tuple(str(tag) for tag in data["tags"]),
+            top_level=tuple(str(name) for name in data.get("top_level", ())),
+            requires=tuple(str(req) for req in data.get("requires", ())),
+            source=str(data.get("source", "")),
+        )
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a wheelhouse holds and what it was built for."""
+
+    format: Format
+    target: Mapping[str, Any]
+    wheels: tuple[WheelInfo, ...]
+    input_digest: str
+    sparkdeps_version: str = __version__
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    """What was found in the input (kinds and relative paths), for reports."""
+    schema: int = SCHEMA_VERSION
+
+    @property
+    def top_level(self) -> tuple[str, ...]:
+        names = {name for wheel in self.wheels for name in wheel.top_level}
+        return tuple(sorted(names))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "sparkdeps_version": self.sparkdeps_version,
+            "format": self.format,
+            "input_digest": self.input_digest,
+            "inputs": dict(self.inputs),
+            "target": dict(self.target),
+            "wheels": [wheel.to_dict() for wheel in sorted(self.wheels, key=lambda w: w.filename)],
+        }
+
+    def to_json(self) -> bytes:
+        return (json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+    @classmethod
+    def from_json(cls, data: bytes | str, *, origin: str = "manifest.json") -> Manifest:
+        try:
+            raw = json.loads(data)
+            if not isinstance(raw, dict):
+                raise TypeError("the manifest is not a JSON object")
+            schema = int(raw.get("schema", 0))
+            if schema != SCHEMA_VERSION:
+                raise ValueError(
+                    f"schema {schema} is not supported by sparkdeps {__version__} "
+                    f"(expects {SCHEMA_VERSION})"
+                )
+            fmt = raw["format"]
+            if fmt not in FORMATS:
+                raise ValueError(f"unknown format {fmt!r}")
+            return cls(
+                format=fmt,
+                target=dict(raw["target"]),
+                wheels=tuple(WheelInfo.from_dict(item) for item in raw["wheels"]),
+                input_digest=str(raw["input_digest"]),
+                sparkdeps_version=str(raw.get("sparkdeps_version", "")),
+                inputs=dict(raw.get("inputs", {})),
+                schema=schema,
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise IntegrityError(
+                f"{origin} is malformed ({exc}); rebuild the wheelhouse with `sparkdeps build`"
+            ) from exc
+
+
+def _metadata_and_wheel(archive: zipfile.ZipFile, dist_info: str) -> tuple[str, str]:
+    try:
+        metadata = archive.read(f"{dist_info}/METADATA").decode("utf-8")
+        wheel = archive.read(f"{dist_info}/WHEEL").decode("utf-8")
+    except KeyError as exc:
+        raise IntegrityError(f"missing {exc.args[0]}") from exc
+    return metadata, wheel
+
+
+def top_level_names(members: Iterable[str]) -> tuple[str, ...]:
+    """Importable top-level names from a wheel's (or a folder's) file list."""
+    names: set[str] = set()
+    for member in members:
+        parts = member.split("/")
+        if parts[0].endswith(".dist-info"):
+            continue
+        if parts[0].endswith(".data"):
+            if len(parts) < 3 or parts[1] not in {"purelib", "platlib"}:
+                continue
+            parts = parts[2:]
+        head = parts[0]
+        if len(parts) > 1:
+            if head.isidentifier() and not head.startswith("__pycache__"):
+                if any(part.endswith((".py", ".so", ".pyd", ".pyc")) for part in parts[1:]):
+                    names.add(head)
+        elif head.endswith(".py"):
+            stem = head[: -len(".py")]
+            if stem.isidentifier():
+                names.add(stem)
+        elif head.endswith((".so", ".pyd")):
+            stem = head.split(".", 1)[0]
+            if stem.isidentifier():
+                names.add(stem)
+    return tuple(sorted(names))
+
+
+def inspect_wheel(path: Path, *, source: str = "") -> WheelInfo:
+    """Read a wheel's name, version, tags, requirements and top-level names."""
+    try:
+        name, version, _build, tags = parse_wheel_filename(path.name)
+    except InvalidWheelFilename as exc:
+        raise IntegrityError(f"{path.name} is not a valid wheel file name: {exc}") from exc
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.namelist()
+            dist_infos = {m.split("/")[0] for m in members if m.split("/")[0].endswith(".dist-info")}
+            if len(dist_infos) != 1:
+                raise IntegrityError(
+                    f"{path.name} has {len(dist_infos)} .dist-info folders, expected exactly one"
+                )
+            (dist_info,) = dist_infos
+            metadata_text, _wheel_text = _metadata_and_wheel(archive, dist_info)
+    except zipfile.BadZipFile as exc:
+        raise IntegrityError(f"{path.name} is not a valid zip archive: {exc}") from exc
+    metadata = HeaderParser().parsestr(metadata_text)
+    meta_name = canonicalize_name(metadata.get("Name", ""))
+    meta_version = metadata.get("Version", "")
+    if meta_name != name or not _same_version(meta_version, str(version)):
+        raise IntegrityError(
+            f"{path.name}: the file name says {name} {version} but its METADATA says "
+            f"{meta_name} {meta_version}; the wheel was renamed or is corrupt"
+        )
+    requires: list[str] = []
+    for text in metadata.get_all("Requires-Dist") or []:
+        try:
+            requires.append(str(Requirement(text)))
+        except InvalidRequirement as exc:
+            raise IntegrityError(f"{path.name}: invalid Requires-Dist {text!r}: {exc}") from exc
+    return WheelInfo(
+        filename=path.name,
+        name=name,
+        version=str(version),
+        sha256=sha256_file(path),
+        size=path.stat().st_size,
+        tags=tuple(sorted(str(tag) for tag in tags)),
+        top_level=top_level_names(members),
+        requires=tuple(requires),
+        source=source,
+    )
+
+
+def _same_version(left: str, right: str) -> bool:
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(left) == Version(right)
+    except InvalidVersion:
+        return left == right

@@ -1,0 +1,125 @@
+"""Frozen result values returned by the public API."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ._manifest import Format, Manifest, WheelInfo
+from ._target import Target
+
+__all__ = [
+    "BuildResult",
+    "CleanupResult",
+    "Delivery",
+    "LoadResult",
+    "ModuleImport",
+    "VerifyResult",
+]
+
+Delivery = Literal["auto", "classic", "connect", "driver-only"]
+"""How executors get the packages. ``auto`` picks ``classic`` (archive + python
+includes) for a session with a SparkContext, ``connect`` (artifacts) for a
+Spark Connect session, ``driver-only`` when there is no session."""
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    uri: str
+    """Where the wheelhouse was published: ``<dest>/<run_id>/wheelhouse.zip``."""
+    run_id: str
+    run_uri: str
+    format: Format
+    wheels: tuple[WheelInfo, ...]
+    manifest: Manifest
+    target: Target
+    digest: str
+    """sha256 of ``wheelhouse.zip``."""
+    timings: Mapping[str, float] = field(default_factory=dict)
+    cached: bool = False
+    """True when the wheelhouse came from the build cache (nothing downloaded or built)."""
+    task_value_set: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "uri": self.uri,
+            "run_id": self.run_id,
+            "run_uri": self.run_uri,
+            "format": self.format,
+            "wheels": [wheel.filename for wheel in self.wheels],
+            "python_version": self.target.python_version,
+            "platforms": list(self.target.platforms),
+            "profile": self.target.profile,
+            "digest": self.digest,
+            "top_level": list(self.manifest.top_level),
+            "inputs": dict(self.manifest.inputs),
+            "cached": self.cached,
+            "task_value_set": self.task_value_set,
+            "timings": {key: round(value, 4) for key, value in self.timings.items()},
+        }
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    uri: str
+    digest: str
+    wheels: tuple[str, ...]
+    folder: Path
+    """The driver's install folder (node cache), first on ``sys.path``."""
+    delivery: Delivery
+    top_level: tuple[str, ...]
+    reused: bool
+    """True when the install folder was already complete in the node cache."""
+    payload: str | None = None
+    """What executors fetch (an archive path), None for driver-only or pip mode."""
+    mode: Literal["cache", "pip"] = "cache"
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "uri": self.uri,
+            "digest": self.digest,
+            "wheels": list(self.wheels),
+            "folder": str(self.folder),
+            "delivery": self.delivery,
+            "top_level": list(self.top_level),
+            "reused": self.reused,
+            "payload": self.payload,
+            "mode": self.mode,
+            "timings": {key: round(value, 4) for key, value in self.timings.items()},
+        }
+
+
+@dataclass(frozen=True)
+class ModuleImport:
+    module: str
+    executor: str
+    """An identifier of the executor (its working folder and host)."""
+    ok: bool
+    file: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    imports: tuple[ModuleImport, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(item.ok for item in self.imports)
+
+    @property
+    def executors(self) -> tuple[str, ...]:
+        return tuple(sorted({item.executor for item in self.imports}))
+
+    def files(self, module: str) -> tuple[str, ...]:
+        return tuple(sorted({item.file for item in self.imports if item.module == module and item.file}))
+
+
+@dataclass(frozen=True)
+class CleanupResult:
+    removed: tuple[str, ...]
+    """Run folders and payloads that were removed (empty when already gone)."""
+    kept: tuple[str, ...] = ()

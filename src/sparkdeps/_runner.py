@@ -1,0 +1,139 @@
+"""The one way sparkdeps runs pip, uv and build backends.
+
+Subprocesses get a clean environment (no ``PIP_*``/``UV_*`` from the caller,
+so the index settings passed to sparkdeps are the only ones in force and the
+build cache key means what it says), a timeout, and on failure a
+:class:`CommandError` that keeps the redacted command, exit code and output.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from ._errors import CommandError
+
+__all__ = ["clean_env", "pip_command", "redact", "run", "uv_command"]
+
+logger = logging.getLogger(__name__)
+
+_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s:]*(?::[^/@\s]*)?)@")
+_OUTPUT_TAIL_LINES = 40
+
+
+def redact(text: str) -> str:
+    """Replace the user-info part of every URL in ``text`` with ``***``."""
+    return _CREDENTIALS.sub(lambda m: f"{m.group('scheme')}***@", text)
+
+
+def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The caller's environment minus pip/uv settings, plus ``extra``."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PIP_", "UV_")) and key not in {"PYTHONPATH", "VIRTUAL_ENV"}
+    }
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    env["PYTHONUTF8"] = "1"
+    env["UV_NO_PROGRESS"] = "1"
+    # uv otherwise downloads a CPython build for --python-version from the internet
+    env["UV_PYTHON_DOWNLOADS"] = "never"
+    if extra:
+        env.update(extra)
+    return env
+
+
+def pip_command(python: str | None = None) -> list[str]:
+    """``python -m pip --isolated``: ignores pip config files and ``PIP_*``."""
+    return [python or sys.executable, "-m", "pip", "--isolated"]
+
+
+def uv_command() -> list[str]:
+    """The uv binary from the ``uv`` package (``sparkdeps[build]``), else from PATH."""
+    try:
+        from uv import find_uv_bin  # type: ignore[import-not-found,unused-ignore]
+
+        binary = str(find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        import shutil
+
+        found = shutil.which("uv")
+        if found is None:
+            raise CommandError(
+                "finding uv",
+                ["uv"],
+                127,
+                "",
+                hint="uv is needed to resolve for a target: pip install 'sparkdeps[build]'",
+            ) from None
+        binary = found
+    return [binary]
+
+
+def _tail(text: str, lines: int = _OUTPUT_TAIL_LINES) -> str:
+    kept = text.splitlines()[-lines:]
+    return "\n".join(kept)
+
+
+def run(
+    command: Sequence[str | os.PathLike[str]],
+    *,
+    what: str,
+    cwd: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = 1800,
+    error: type[CommandError] = CommandError,
+    hint: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command``; raise ``error`` (a CommandError) if it fails or times out.
+
+    Output is captured (stdout and stderr merged into ``stdout`` for the error
+    message, kept apart in the returned object) and logged at DEBUG.
+    """
+    argv = [os.fspath(part) for part in command]
+    shown = [redact(part) for part in argv]
+    logger.debug("running %s: %s", what, " ".join(shown))
+    started = time.perf_counter()
+    try:
+        completed = subprocess.run(
+            argv,
+            cwd=cwd,
+            env=dict(env) if env is not None else clean_env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        output = _output_text(exc.stdout) + _output_text(exc.stderr)
+        raise error(what, shown, None, redact(_tail(output)), hint=hint) from exc
+    except OSError as exc:
+        raise error(what, shown, 127, str(exc), hint=hint) from exc
+    elapsed = time.perf_counter() - started
+    logger.debug("%s finished in %.2fs with code %d", what, elapsed, completed.returncode)
+    if completed.returncode != 0:
+        output = (completed.stdout or "") + (completed.stderr or "")
+        raise error(what, shown, completed.returncode, redact(_tail(output)), hint=hint)
+    return completed
+
+
+def _output_text(data: str | bytes | None) -> str:
+    if data is None:
+        return ""
+    if isinstance(data, bytes):
+        return data.decode("utf-8", "replace")
+    return data
+
+
+def ensure_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,112 @@
+"""The wheelhouse file: ``wheelhouse.zip`` = wheels + ``manifest.json``.
+
+Written deterministically (sorted entries, fixed timestamps and modes, wheels
+stored since they are compressed already) so the same wheels and manifest give
+byte-identical output, and read back with the manifest checked against what is
+really inside.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import zipfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._errors import IntegrityError
+from ._manifest import MANIFEST_NAME, Manifest
+
+__all__ = ["Wheelhouse", "open_wheelhouse", "write_wheelhouse"]
+
+_FIXED_DATE = (1980, 1, 1, 0, 0, 0)
+_FILE_MODE = 0o644 << 16
+_CHUNK = 1 << 20
+
+
+def _entry(name: str, compress: int) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=_FIXED_DATE)
+    info.compress_type = compress
+    info.external_attr = _FILE_MODE
+    info.create_system = 3  # unix, whatever the host
+    return info
+
+
+def write_wheelhouse(wheels: Sequence[Path], manifest: Manifest, out_path: Path) -> str:
+    """Write ``out_path`` (a temporary name: the caller publishes it) and return its sha256."""
+    listed = {wheel.filename for wheel in manifest.wheels}
+    given = {path.name for path in wheels}
+    if listed != given:
+        raise IntegrityError(
+            f"manifest and wheels disagree: {sorted(listed ^ given)}"
+        )  # a bug in sparkdeps, not in the input
+    with zipfile.ZipFile(out_path, "w") as archive:
+        archive.writestr(_entry(MANIFEST_NAME, zipfile.ZIP_DEFLATED), manifest.to_json())
+        for path in sorted(wheels, key=lambda p: p.name):
+            with path.open("rb") as source, archive.open(
+                _entry(f"wheels/{path.name}", zipfile.ZIP_STORED), "w"
+            ) as target:
+                shutil.copyfileobj(source, target, _CHUNK)
+    digest = hashlib.sha256()
+    with out_path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Wheelhouse:
+    """An opened ``wheelhouse.zip`` on local disk."""
+
+    path: Path
+    manifest: Manifest
+
+    def wheel_names(self) -> list[str]:
+        return [wheel.filename for wheel in self.manifest.wheels]
+
+    @contextmanager
+    def open_wheel(self, filename: str) -> Iterator[zipfile.ZipExtFile]:
+        with zipfile.ZipFile(self.path) as archive, archive.open(f"wheels/{filename}") as handle:
+            yield handle
+
+    def extract_wheels(self, folder: Path) -> list[Path]:
+        """Copy every wheel out to ``folder`` (which must exist); return their paths."""
+        out: list[Path] = []
+        with zipfile.ZipFile(self.path) as archive:
+            for wheel in self.manifest.wheels:
+                destination = folder / wheel.filename
+                with archive.open(f"wheels/{wheel.filename}") as source, destination.open(
+                    "wb"
+                ) as target:
+                    shutil.copyfileobj(source, target, _CHUNK)
+                out.append(destination)
+        return out
+
+
+def open_wheelhouse(path: Path, *, origin: str | None = None) -> Wheelhouse:
+    """Open and check the layout of a wheelhouse: manifest present and matching the wheels."""
+    shown = origin or os.fspath(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            if MANIFEST_NAME not in names:
+                raise IntegrityError(
+                    f"{shown} has no {MANIFEST_NAME}: it is not a sparkdeps wheelhouse "
+                    "(build one with `sparkdeps build`)"
+                )
+            manifest = Manifest.from_json(archive.read(MANIFEST_NAME), origin=f"{shown}!{MANIFEST_NAME}")
+    except zipfile.BadZipFile as exc:
+        raise IntegrityError(f"{shown} is not a valid zip archive: {exc}") from exc
+    inside = {name[len("wheels/") :] for name in names if name.startswith("wheels/")}
+    listed = {wheel.filename for wheel in manifest.wheels}
+    if inside != listed:
+        missing = sorted(listed - inside)
+        extra = sorted(inside - listed)
+        raise IntegrityError(
+            f"{shown}: the manifest does not match the wheels inside "
+            f"(listed but missing: {missing or 'none'}; present but not listed: {extra or 'none'})"
+        )
+    return Wheelhouse(path=path, manifest=manifest)

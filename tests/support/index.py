@@ -1,0 +1,164 @@
+"""A PEP 503 simple index served on 127.0.0.1 from a folder of wheels and sdists.
+
+Real HTTP, so pip and uv talk to it exactly as they talk to PyPI. Counts the
+requests it serves (a cache test asserts a rebuild made none), can require
+basic auth (the secrets tests), and can be made to hang (fault tests).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import threading
+import time
+from collections import defaultdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote
+
+from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
+
+
+def _project_of(filename: str) -> str | None:
+    try:
+        if filename.endswith(".whl"):
+            return canonicalize_name(parse_wheel_filename(filename)[0])
+        if filename.endswith((".tar.gz", ".zip")):
+            return canonicalize_name(parse_sdist_filename(filename)[0])
+    except ValueError:
+        return None
+    return None
+
+
+class IndexServer:
+    """Serve ``root`` as ``http://127.0.0.1:<port>/simple/``."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
+        self.root = root
+        self.username = username
+        self.password = password
+        self.requests: list[str] = []
+        self.hang_seconds = 0.0
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:  # quiet
+                pass
+
+            def do_GET(self) -> None:
+                server._handle(self)
+
+            def do_HEAD(self) -> None:
+                server._handle(self, head=True)
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The index URL (with credentials when auth is on)."""
+        if self.username is not None:
+            return f"http://{self.username}:{self.password}@127.0.0.1:{self.port}/simple/"
+        return f"http://127.0.0.1:{self.port}/simple/"
+
+    @property
+    def plain_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/simple/"
+
+    def start(self) -> IndexServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> IndexServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    def _projects(self) -> dict[str, list[Path]]:
+        projects: dict[str, list[Path]] = defaultdict(list)
+        for path in sorted(self.root.iterdir()):
+            project = _project_of(path.name)
+            if project and path.is_file():
+                projects[project].append(path)
+        return projects
+
+    def _authorized(self, handler: BaseHTTPRequestHandler) -> bool:
+        if self.username is None:
+            return True
+        expected = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
+        return handler.headers.get("Authorization", "") == f"Basic {expected}"
+
+    def _handle(self, handler: BaseHTTPRequestHandler, *, head: bool = False) -> None:
+        with self._lock:
+            self.requests.append(handler.path)
+        if self.hang_seconds:
+            time.sleep(self.hang_seconds)
+        if not self._authorized(handler):
+            handler.send_response(401)
+            handler.send_header("WWW-Authenticate", 'Basic realm="test index"')
+            handler.end_headers()
+            return
+        path = unquote(handler.path.split("?", 1)[0])
+        projects = self._projects()
+        if path in ("/simple", "/simple/"):
+            links = "".join(f'<a href="/simple/{p}/">{p}</a>\n' for p in sorted(projects))
+            self._send_html(handler, links, head=head)
+        elif path.startswith("/simple/"):
+            project = canonicalize_name(path[len("/simple/") :].strip("/"))
+            if project not in projects:
+                handler.send_error(404)
+                return
+            links = ""
+            for file in projects[project]:
+                digest = hashlib.sha256(file.read_bytes()).hexdigest()
+                links += (
+                    f'<a href="/files/{html.escape(file.name)}#sha256={digest}">'
+                    f"{html.escape(file.name)}</a>\n"
+                )
+            self._send_html(handler, links, head=head)
+        elif path.startswith("/files/"):
+            file = self.root / Path(path[len("/files/") :]).name
+            if not file.is_file():
+                handler.send_error(404)
+                return
+            data = file.read_bytes()
+            handler.send_response(200)
+            handler.send_header("Content-Type", "application/octet-stream")
+            handler.send_header("Content-Length", str(len(data)))
+            handler.end_headers()
+            if not head:
+                handler.wfile.write(data)
+        else:
+            handler.send_error(404)
+
+    @staticmethod
+    def _send_html(handler: BaseHTTPRequestHandler, body: str, *, head: bool = False) -> None:
+        data = f"<!DOCTYPE html><html><body>\n{body}</body></html>\n".encode()
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/html")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        if not head:
+            handler.wfile.write(data)
