@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from tests.support.index import IndexServer
 from tests.support.wheels import (
     find_python,
@@ -30,7 +29,9 @@ TEST_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+def _isolated_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """No PIP_*/UV_* from the machine (it sets find-links and a constraint file here),
     and a private sparkdeps cache per test."""
     for key in list(os.environ):
@@ -46,7 +47,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
 @pytest.fixture(scope="session")
 def pythons() -> dict[str, Path]:
     """Interpreters available for cross-version tests, by "3.X"."""
-    found: dict[str, Path] = {f"{sys.version_info.major}.{sys.version_info.minor}": Path(sys.executable)}
+    found: dict[str, Path] = {
+        f"{sys.version_info.major}.{sys.version_info.minor}": Path(sys.executable)
+    }
     for version in TEST_PYTHONS:
         if version not in found:
             path = find_python(version)

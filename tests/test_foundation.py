@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from tests.support.wheels import make_wheel
 
 from sparkdeps._errors import CommandError, IntegrityError, StorageError
 from sparkdeps._manifest import Manifest, inspect_wheel
@@ -15,7 +16,6 @@ from sparkdeps._runner import redact, run
 from sparkdeps._storage import LocalStorage, join_uri, storage_for
 from sparkdeps._target import resolve_target
 from sparkdeps._wheelhouse import open_wheelhouse, write_wheelhouse
-from tests.support.wheels import make_wheel
 
 
 @pytest.mark.parametrize(
@@ -103,7 +103,9 @@ def test_manifest_listing_a_wheel_that_is_absent_is_refused(tmp_path: Path) -> N
     forged = tmp_path / "forged.zip"
     with zipfile.ZipFile(out) as source, zipfile.ZipFile(forged, "w") as target:
         for item in source.infolist():
-            payload = json.dumps(data).encode() if item.filename == "manifest.json" else source.read(item)
+            payload = (
+                json.dumps(data).encode() if item.filename == "manifest.json" else source.read(item)
+            )
             target.writestr(item, payload)
     with pytest.raises(IntegrityError, match="sdtest_ghost"):
         open_wheelhouse(forged)

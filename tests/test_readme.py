@@ -10,7 +10,11 @@ REPO = Path(__file__).parent.parent
 
 def _commands() -> dict[str, str]:
     text = (REPO / "README.md").read_text()
-    found = dict(re.findall(r"<!-- (main-job|test)-command -->\s*```(?:sh|bash|console)?\n(.+?)\n```", text, re.S))
+    found = dict(
+        re.findall(
+            r"<!-- (main-job|test)-command -->\s*```(?:sh|bash|console)?\n(.+?)\n```", text, re.S
+        )
+    )
     return {key: value.strip() for key, value in found.items()}
 
 

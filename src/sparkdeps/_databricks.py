@@ -46,12 +46,12 @@ class _FsLike(Protocol):
 
 class _TaskValuesLike(Protocol):
     def set(self, key: str, value: Any) -> None: ...
-    def get(self, taskKey: str, key: str, default: Any = ..., debugValue: Any = ...) -> Any: ...  # noqa: N803
+    def get(self, taskKey: str, key: str, default: Any = ..., debugValue: Any = ...) -> Any: ...
 
 
 class _JobsLike(Protocol):
     @property
-    def taskValues(self) -> _TaskValuesLike: ...  # noqa: N802
+    def taskValues(self) -> _TaskValuesLike: ...
 
 
 class Dbutils(Protocol):
@@ -89,9 +89,7 @@ def get_dbutils(spark: Any = None) -> Dbutils | None:
         try:
             found: Any = getattr(importlib.import_module(module_name), attribute or "dbutils")
         except (ImportError, AttributeError) as exc:
-            raise SparkdepsError(
-                f"SPARKDEPS_DBUTILS={spec!r} could not be loaded: {exc}"
-            ) from exc
+            raise SparkdepsError(f"SPARKDEPS_DBUTILS={spec!r} could not be loaded: {exc}") from exc
         return found() if callable(found) and not hasattr(found, "fs") else found  # type: ignore[no-any-return]
     main = sys.modules.get("__main__")
     candidate = getattr(main, "dbutils", None)
@@ -114,7 +112,7 @@ def get_dbutils(spark: Any = None) -> Dbutils | None:
         session = spark or SparkSession.getActiveSession()
         if session is not None:
             return DBUtils(session)  # type: ignore[no-any-return]
-    except Exception:  # noqa: BLE001 - absent or not usable: behave as off-cluster
+    except Exception:
         logger.debug("pyspark.dbutils is not usable here", exc_info=True)
     return None
 
@@ -131,7 +129,7 @@ def set_task_value(key: str, value: Any, *, dbutils: Dbutils | None = None) -> b
         )
     try:
         utils.jobs.taskValues.set(key=key, value=value)
-    except Exception as exc:  # noqa: BLE001 - outside a job the call may refuse
+    except Exception as exc:
         logger.warning("could not set task value %r: %s", key, exc)
         return False
     logger.info("set task value %r", key)
@@ -149,7 +147,7 @@ def get_task_value(task_key: str, key: str, *, dbutils: Dbutils | None = None) -
         return None
     try:
         value = utils.jobs.taskValues.get(taskKey=task_key, key=key, default=None, debugValue=None)
-    except Exception as exc:  # noqa: BLE001 - a missing task key raises on Databricks
+    except Exception as exc:
         logger.debug("task value %s.%s not readable: %s", task_key, key, exc)
         return None
     if value in (None, ""):

@@ -199,9 +199,9 @@ def top_level_names(members: Iterable[str]) -> tuple[str, ...]:
             parts = parts[2:]
         head = parts[0]
         if len(parts) > 1:
-            if head.isidentifier() and not head.startswith("__pycache__"):
-                if any(part.endswith((".py", ".so", ".pyd", ".pyc")) for part in parts[1:]):
-                    names.add(head)
+            code = any(part.endswith((".py", ".so", ".pyd", ".pyc")) for part in parts[1:])
+            if code and head.isidentifier() and head != "__pycache__":
+                names.add(head)
         elif head.endswith(".py"):
             stem = head[: -len(".py")]
             if stem.isidentifier():
@@ -222,7 +222,9 @@ def inspect_wheel(path: Path, *, source: str = "") -> WheelInfo:
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.namelist()
-            dist_infos = {m.split("/")[0] for m in members if m.split("/")[0].endswith(".dist-info")}
+            dist_infos = {
+                m.split("/")[0] for m in members if m.split("/")[0].endswith(".dist-info")
+            }
             if len(dist_infos) != 1:
                 raise IntegrityError(
                     f"{path.name} has {len(dist_infos)} .dist-info folders, expected exactly one"

@@ -115,7 +115,9 @@ class VerifyResult:
         return tuple(sorted({item.executor for item in self.imports}))
 
     def files(self, module: str) -> tuple[str, ...]:
-        return tuple(sorted({item.file for item in self.imports if item.module == module and item.file}))
+        return tuple(
+            sorted({item.file for item in self.imports if item.module == module and item.file})
+        )
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,9 @@ __all__ = ["clean_env", "pip_command", "redact", "run", "uv_command"]
 
 logger = logging.getLogger(__name__)
 
-_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s:]*(?::[^/@\s]*)?)@")
+_CREDENTIALS = re.compile(
+    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s:]*(?::[^/@\s]*)?)@"
+)
 _OUTPUT_TAIL_LINES = 40
 
 

@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlparse
 from ._databricks import Dbutils, get_dbutils
 from ._errors import StorageError
 
-__all__ = ["Entry", "LocalStorage", "DbfsStorage", "Storage", "join_uri", "storage_for"]
+__all__ = ["DbfsStorage", "Entry", "LocalStorage", "Storage", "join_uri", "storage_for"]
 
 logger = logging.getLogger(__name__)
 _DBFS_MOUNT = Path("/dbfs")
@@ -182,7 +182,7 @@ class DbfsStorage:
         except Exception as exc:
             try:
                 self._fs.rm(temporary)
-            except Exception:  # noqa: BLE001 - best effort, the first error matters
+            except Exception:
                 logger.debug("could not remove %s", temporary, exc_info=True)
             raise StorageError(f"cannot publish {uri}: {exc}") from exc
 
@@ -229,7 +229,9 @@ def storage_for(uri: str, *, dbutils: Dbutils | None = None) -> Storage:
         )
     scheme = urlparse(uri).scheme
     if scheme not in ("", "file") and len(scheme) > 1:  # one letter: a Windows drive
-        raise StorageError(f"{uri}: unsupported scheme {scheme!r} (use a path, file:, /Volumes or dbfs:)")
+        raise StorageError(
+            f"{uri}: unsupported scheme {scheme!r} (use a path, file:, /Volumes or dbfs:)"
+        )
     return LocalStorage()
 
 

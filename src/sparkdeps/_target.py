@@ -50,9 +50,7 @@ class Target:
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"3\.\d{1,2}", self.python_version):
-            raise TargetError(
-                f"python_version must look like '3.10', got {self.python_version!r}"
-            )
+            raise TargetError(f"python_version must look like '3.10', got {self.python_version!r}")
         if self.arch not in _ARCHES:
             raise TargetError(f"unsupported architecture {self.arch!r}: use x86_64 or aarch64")
         if not self.python_full_version:
@@ -128,7 +126,8 @@ class Target:
 
     def key(self) -> str:
         """A stable string for cache keys."""
-        return f"cp{self.python_version}-{self.arch}-glibc{self.glibc[0]}.{self.glibc[1]}-{int(self.native)}"
+        glibc = f"{self.glibc[0]}.{self.glibc[1]}"
+        return f"cp{self.python_version}-{self.arch}-glibc{glibc}-{int(self.native)}"
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from ._errors import IntegrityError
 from ._manifest import MANIFEST_NAME, Manifest
@@ -46,9 +47,10 @@ def write_wheelhouse(wheels: Sequence[Path], manifest: Manifest, out_path: Path)
     with zipfile.ZipFile(out_path, "w") as archive:
         archive.writestr(_entry(MANIFEST_NAME, zipfile.ZIP_DEFLATED), manifest.to_json())
         for path in sorted(wheels, key=lambda p: p.name):
-            with path.open("rb") as source, archive.open(
-                _entry(f"wheels/{path.name}", zipfile.ZIP_STORED), "w"
-            ) as target:
+            with (
+                path.open("rb") as source,
+                archive.open(_entry(f"wheels/{path.name}", zipfile.ZIP_STORED), "w") as target,
+            ):
                 shutil.copyfileobj(source, target, _CHUNK)
     digest = hashlib.sha256()
     with out_path.open("rb") as handle:
@@ -68,7 +70,7 @@ class Wheelhouse:
         return [wheel.filename for wheel in self.manifest.wheels]
 
     @contextmanager
-    def open_wheel(self, filename: str) -> Iterator[zipfile.ZipExtFile]:
+    def open_wheel(self, filename: str) -> Iterator[IO[bytes]]:
         with zipfile.ZipFile(self.path) as archive, archive.open(f"wheels/{filename}") as handle:
             yield handle
 
@@ -78,9 +80,10 @@ class Wheelhouse:
         with zipfile.ZipFile(self.path) as archive:
             for wheel in self.manifest.wheels:
                 destination = folder / wheel.filename
-                with archive.open(f"wheels/{wheel.filename}") as source, destination.open(
-                    "wb"
-                ) as target:
+                with (
+                    archive.open(f"wheels/{wheel.filename}") as source,
+                    destination.open("wb") as target,
+                ):
                     shutil.copyfileobj(source, target, _CHUNK)
                 out.append(destination)
         return out
@@ -97,7 +100,9 @@ def open_wheelhouse(path: Path, *, origin: str | None = None) -> Wheelhouse:
                     f"{shown} has no {MANIFEST_NAME}: it is not a sparkdeps wheelhouse "
                     "(build one with `sparkdeps build`)"
                 )
-            manifest = Manifest.from_json(archive.read(MANIFEST_NAME), origin=f"{shown}!{MANIFEST_NAME}")
+            manifest = Manifest.from_json(
+                archive.read(MANIFEST_NAME), origin=f"{shown}!{MANIFEST_NAME}"
+            )
     except zipfile.BadZipFile as exc:
         raise IntegrityError(f"{shown} is not a valid zip archive: {exc}") from exc
     inside = {name[len("wheels/") :] for name in names if name.startswith("wheels/")}

@@ -98,11 +98,14 @@ def make_wheel(
         *(f"Tag: {t}" for t in _expand_tag(tag)),
     ]
     contents: dict[str, bytes] = {
-        path: data.encode("utf-8") if isinstance(data, str) else data for path, data in files.items()
+        path: data.encode("utf-8") if isinstance(data, str) else data
+        for path, data in files.items()
     }
     contents[f"{dist_info}/METADATA"] = ("\n".join(metadata) + "\n").encode()
     contents[f"{dist_info}/WHEEL"] = ("\n".join(wheel_meta) + "\n").encode()
-    record_lines = [f"{path},{_record_hash(data)},{len(data)}" for path, data in sorted(contents.items())]
+    record_lines = [
+        f"{path},{_record_hash(data)},{len(data)}" for path, data in sorted(contents.items())
+    ]
     record_lines.append(f"{dist_info}/RECORD,,")
     if record:
         contents[f"{dist_info}/RECORD"] = ("\n".join(record_lines) + "\n").encode()
@@ -135,11 +138,15 @@ def interpreter_info(python: str | os.PathLike[str]) -> dict[str, str]:
         "'tag': 'cp%d%d' % sys.version_info[:2],"
         "'version': '%d.%d' % sys.version_info[:2]}))"
     )
-    out = subprocess.run([os.fspath(python), "-c", code], check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [os.fspath(python), "-c", code], check=True, capture_output=True, text=True
+    )
     return dict(json.loads(out.stdout))
 
 
-def compile_extension(module: str, python: str | os.PathLike[str], workdir: Path) -> tuple[str, bytes]:
+def compile_extension(
+    module: str, python: str | os.PathLike[str], workdir: Path
+) -> tuple[str, bytes]:
     """Compile the test C module for ``python``; return (file name, bytes)."""
     info = interpreter_info(python)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -280,8 +287,12 @@ def wheel_from_installed(distribution: str, dest_dir: Path) -> Path:
     dist = importlib.metadata.distribution(distribution)
     name = dist.metadata["Name"]
     version = dist.version
-    wheel_text = dist.read_text("WHEEL") or "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-    tags = [line.split(":", 1)[1].strip() for line in wheel_text.splitlines() if line.startswith("Tag:")]
+    wheel_text = (
+        dist.read_text("WHEEL") or "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    )
+    tags = [
+        line.split(":", 1)[1].strip() for line in wheel_text.splitlines() if line.startswith("Tag:")
+    ]
     tag = tags[0] if len(tags) == 1 else "py3-none-any"
     files: dict[str, bytes] = {}
     skip = {"INSTALLER", "REQUESTED", "direct_url.json", "RECORD"}
