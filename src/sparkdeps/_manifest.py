@@ -232,14 +232,17 @@ def inspect_wheel(path: Path, *, source: str = "") -> WheelInfo:
             (dist_info,) = dist_infos
             metadata_text, _wheel_text = _metadata_and_wheel(archive, dist_info)
     except zipfile.BadZipFile as exc:
-        raise IntegrityError(f"{path.name} is not a valid zip archive: {exc}") from exc
+        raise IntegrityError(
+            f"{path.name} is not a valid zip archive ({exc}); rebuild or re-download the wheel"
+        ) from exc
     metadata = HeaderParser().parsestr(metadata_text)
     meta_name = canonicalize_name(metadata.get("Name", ""))
     meta_version = metadata.get("Version", "")
     if meta_name != name or not _same_version(meta_version, str(version)):
         raise IntegrityError(
             f"{path.name}: the file name says {name} {version} but its METADATA says "
-            f"{meta_name} {meta_version}; the wheel was renamed or is corrupt"
+            f"{meta_name} {meta_version}; the wheel was renamed or is corrupt: use it under its "
+            "original name, or rebuild it"
         )
     requires: list[str] = []
     for text in metadata.get_all("Requires-Dist") or []:

@@ -256,6 +256,10 @@ def resolve_target(
             parsed = Version(python_version)
         except InvalidVersion as exc:
             raise TargetError(f"invalid python_version {python_version!r}") from exc
+        if len(parsed.release) < 2:
+            raise TargetError(
+                f"python_version {python_version!r} needs major.minor, such as '3.10'"
+            )
         short = f"{parsed.major}.{parsed.minor}"
         changes["python_version"] = short
         if len(parsed.release) >= 3:

@@ -104,7 +104,10 @@ def open_wheelhouse(path: Path, *, origin: str | None = None) -> Wheelhouse:
                 archive.read(MANIFEST_NAME), origin=f"{shown}!{MANIFEST_NAME}"
             )
     except zipfile.BadZipFile as exc:
-        raise IntegrityError(f"{shown} is not a valid zip archive: {exc}") from exc
+        raise IntegrityError(
+            f"{shown} is not a valid zip archive ({exc}); it is truncated or not a wheelhouse: "
+            "rebuild it with `sparkdeps build` (or copy it again)"
+        ) from exc
     inside = {name[len("wheels/") :] for name in names if name.startswith("wheels/")}
     listed = {wheel.filename for wheel in manifest.wheels}
     if inside != listed:
@@ -112,6 +115,8 @@ def open_wheelhouse(path: Path, *, origin: str | None = None) -> Wheelhouse:
         extra = sorted(inside - listed)
         raise IntegrityError(
             f"{shown}: the manifest does not match the wheels inside "
-            f"(listed but missing: {missing or 'none'}; present but not listed: {extra or 'none'})"
+            f"(listed but missing: {missing or 'none'}; "
+            f"present but not listed: {extra or 'none'}); "
+            "it was changed after it was built: rebuild it with `sparkdeps build`"
         )
     return Wheelhouse(path=path, manifest=manifest)

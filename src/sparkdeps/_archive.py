@@ -1,0 +1,258 @@
+"""Safe reading of the user's archives and folders.
+
+Every entry must land inside the destination folder: ``..`` parts, absolute
+paths, drive letters and symlinks are refused. Size limits (total, ratio,
+entry count) stop zip bombs, and they are enforced on the bytes actually
+written, not only on what the archive's headers claim.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import shutil
+import stat
+import unicodedata
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from ._errors import InputError, StorageError, UnsafeArchiveError
+
+__all__ = ["IGNORED_DIRS", "ArchiveLimits", "copy_tree", "extract_zip", "is_zip"]
+
+logger = logging.getLogger(__name__)
+
+_CHUNK = 1 << 16
+_NO_SPACE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+_MIB = 1 << 20
+# Folders that never hold the user's code: VCS data, caches, virtualenvs, macOS zip debris.
+IGNORED_DIRS = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        "__pycache__",
+        "__MACOSX",
+        ".venv",
+        "venv",
+        ".tox",
+        ".nox",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        "node_modules",
+        ".idea",
+        ".vscode",
+    }
+)
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """Bounds on what an input archive may expand to."""
+
+    max_total_size: int = 2 * 1024 * _MIB
+    """Total uncompressed bytes of every archive in the input, inner ones included."""
+    max_ratio: float = 200.0
+    """Uncompressed / compressed size of one archive (checked once past 1 MiB)."""
+    max_entries: int = 100_000
+    max_depth: int = 3
+    """How many levels of ``.zip`` inside ``.zip`` are opened."""
+
+
+def is_zip(path: Path) -> bool:
+    return path.is_file() and zipfile.is_zipfile(path)
+
+
+def _safe_name(raw: str, shown: str) -> PurePosixPath | None:
+    name = raw.replace("\\", "/")
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        raise UnsafeArchiveError(
+            f"{shown}: entry {raw!r} is an absolute path; refusing the archive "
+            "(re-create it with relative paths)"
+        )
+    hidden = [char for char in name if unicodedata.category(char) in ("Cc", "Cf")]
+    if hidden:
+        # bidi overrides and zero-width characters make a name read as another one
+        codes = ", ".join(sorted({f"U+{ord(char):04X}" for char in hidden}))
+        raise UnsafeArchiveError(
+            f"{shown}: entry {raw!r} contains invisible or control characters ({codes}); "
+            "refusing the archive (rename the file with visible characters only)"
+        )
+    parts = [part for part in name.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise UnsafeArchiveError(
+            f"{shown}: entry {raw!r} would land outside the work folder ('..'); "
+            "refusing the archive (re-create it without '..' in paths)"
+        )
+    if not parts:
+        return None
+    return PurePosixPath(*parts)
+
+
+class _Budget:
+    """Bytes left for the whole input (shared by inner archives)."""
+
+    def __init__(self, limits: ArchiveLimits) -> None:
+        self.limits = limits
+        self.used = 0
+
+    def spend(self, count: int, shown: str) -> None:
+        self.used += count
+        if self.used > self.limits.max_total_size:
+            raise UnsafeArchiveError(
+                f"{shown}: expands past {self.limits.max_total_size} bytes; refusing it as a "
+                "possible zip bomb (raise ArchiveLimits.max_total_size if it is genuine)"
+            )
+
+
+def extract_zip(
+    archive_path: Path,
+    dest: Path,
+    limits: ArchiveLimits,
+    *,
+    shown: str | None = None,
+    budget: _Budget | None = None,
+) -> list[str]:
+    """Extract ``archive_path`` into ``dest`` safely; return the relative file names written."""
+    label = shown or archive_path.name
+    budget = budget or _Budget(limits)
+    try:
+        archive = zipfile.ZipFile(archive_path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputError(
+            f"{label} is not a readable zip archive ({exc}); it is corrupt or truncated: "
+            "re-create or re-download it"
+        ) from exc
+    dest.mkdir(parents=True, exist_ok=True)
+    root = dest.resolve()
+    written: list[str] = []
+    with archive:
+        infos = archive.infolist()
+        if len(infos) > limits.max_entries:
+            raise UnsafeArchiveError(
+                f"{label} has {len(infos)} entries, more than the limit of {limits.max_entries} "
+                "(raise ArchiveLimits.max_entries if it is genuine)"
+            )
+        declared = sum(info.file_size for info in infos)
+        packed = max(archive_path.stat().st_size, 1)
+        if declared > _MIB and declared / packed > limits.max_ratio:
+            raise UnsafeArchiveError(
+                f"{label} claims {declared} bytes from {packed} compressed (ratio "
+                f"{declared / packed:.0f} > {limits.max_ratio:.0f}); refusing it as a zip bomb "
+                "(raise ArchiveLimits.max_ratio if it is genuine)"
+            )
+        _check_entries(infos, label)
+        for info in infos:
+            mode = info.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                raise UnsafeArchiveError(
+                    f"{label}: entry {info.filename!r} is a symlink; refusing the archive "
+                    "(symlinks can point outside the work folder: archive the real files)"
+                )
+            relative = _safe_name(info.filename, label)
+            if relative is None:
+                continue
+            target = (root / relative).resolve()
+            if not target.is_relative_to(root):
+                raise UnsafeArchiveError(
+                    f"{label}: entry {info.filename!r} would land outside the work folder"
+                )
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _copy_entry(archive, info, target, budget, label)
+            written.append(relative.as_posix())
+    return written
+
+
+def _check_entries(infos: list[zipfile.ZipInfo], label: str) -> None:
+    """Refuse encrypted and duplicate entries before anything is written."""
+    seen: dict[str, str] = {}
+    for info in infos:
+        if info.flag_bits & 0x1:
+            raise InputError(
+                f"{label}: entry {info.filename!r} is encrypted; sparkdeps cannot read "
+                "password-protected archives: re-create the archive without a password"
+            )
+        relative = _safe_name(info.filename, label)
+        if relative is None or info.is_dir():
+            continue
+        key = relative.as_posix()
+        if key in seen:
+            # the later copy would silently replace the earlier one: which one is meant?
+            raise UnsafeArchiveError(
+                f"{label}: entries {seen[key]!r} and {info.filename!r} both extract to {key!r}; "
+                "refusing the archive (keep one copy of the file and re-create it)"
+            )
+        seen[key] = info.filename
+
+
+def _copy_entry(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: _Budget, label: str
+) -> None:
+    count = 0
+    try:
+        with archive.open(info) as source, target.open("wb") as out:
+            while chunk := source.read(_CHUNK):
+                count += len(chunk)
+                # headers can lie about sizes: count what really comes out
+                if count > info.file_size:
+                    raise UnsafeArchiveError(
+                        f"{label}: entry {info.filename!r} expands past its declared size; "
+                        "refusing the archive"
+                    )
+                budget.spend(len(chunk), label)
+                out.write(chunk)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        if isinstance(exc, UnsafeArchiveError):
+            raise
+        if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
+            raise StorageError(
+                f"cannot write {target} while extracting {label}: {exc}; free disk space "
+                "or point TMPDIR at a larger disk"
+            ) from exc
+        raise InputError(
+            f"{label}: entry {info.filename!r} cannot be read ({exc}); the archive is corrupt: "
+            "re-create or re-download it"
+        ) from exc
+
+
+def copy_tree(source: Path, dest: Path) -> list[str]:
+    """Copy a folder into ``dest``; symlinks must stay inside ``source``. Return file names."""
+    root = source.resolve()
+    written: list[str] = []
+    for current, dirs, files in os.walk(root, followlinks=False):
+        here = Path(current)
+        dirs[:] = sorted(d for d in dirs if d not in IGNORED_DIRS)
+        for name in list(dirs):
+            link = here / name
+            if link.is_symlink():
+                if not link.resolve().is_relative_to(root):
+                    raise UnsafeArchiveError(
+                        f"{link}: symlink points outside the input folder; "
+                        "replace it by the real files"
+                    )
+                dirs.remove(name)  # its target is inside and copied on its own
+        for name in sorted(files):
+            path = here / name
+            relative = path.relative_to(root)
+            if path.is_symlink():
+                resolved = path.resolve()
+                if not resolved.is_relative_to(root):
+                    raise UnsafeArchiveError(
+                        f"{path}: symlink points outside the input folder; "
+                        "replace it by the real file"
+                    )
+                if not resolved.is_file():
+                    continue
+            if name.endswith((".pyc", ".pyo")):
+                continue
+            out = dest / relative
+            out.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, out)
+            written.append(relative.as_posix())
+    return written

@@ -1,0 +1,419 @@
+"""``build()``: input -> wheelhouse for the target -> published run folder -> task value.
+
+All work happens in a private temporary folder removed at the end, success or
+failure. Outside it, only the build cache and ``<dest>/<run_id>/`` (``run.json``
+then ``wheelhouse.zip``, each published under a temporary name and renamed)
+are written; on failure an empty run folder this call created is removed.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from packaging.requirements import Requirement
+
+from . import _databricks
+from ._archive import ArchiveLimits
+from ._buildcache import BuildCache, cache_root
+from ._errors import InputError, IntegrityError, ResolutionError, SparkdepsError, StorageError
+from ._inputs import InputLayout, prepare_input
+from ._manifest import Manifest, WheelInfo, inspect_wheel
+from ._requirements import ParsedRequirements, RequirementLine, parse_requirements
+from ._resolve import IndexSettings, Pin, check_closure, check_tags, download, resolve
+from ._results import BuildResult
+from ._runner import redact
+from ._storage import Storage, join_uri, storage_for
+from ._target import Target, resolve_target
+from ._version import __version__
+from ._wheelhouse import open_wheelhouse, write_wheelhouse
+from ._wheels import build_project, build_sdist_pin, check_record, make_pure_wheel
+
+__all__ = ["RUN_MARKER", "WHEELHOUSE_NAME", "build"]
+
+logger = logging.getLogger(__name__)
+
+WHEELHOUSE_NAME = "wheelhouse.zip"
+RUN_MARKER = "run.json"
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_PHASES = ("input", "resolve", "download", "build", "wheelhouse", "publish")
+
+
+@dataclass
+class _Clock:
+    timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_PHASES, 0.0))
+
+    def add(self, phase: str, started: float) -> None:
+        elapsed = time.perf_counter() - started
+        self.timings[phase] = self.timings.get(phase, 0.0) + elapsed
+        logger.info("%s: %.2fs", phase, elapsed)
+
+
+def _dest(dest: str | os.PathLike[str] | None) -> str:
+    if dest is not None:
+        return os.fspath(dest)
+    env = os.environ.get("SPARKDEPS_DEST")
+    if env:
+        return env
+    raise InputError(
+        "no destination: pass dest= (a folder, file: URI, /Volumes/... or dbfs:/... path), "
+        "--dest on the command line, or set SPARKDEPS_DEST"
+    )
+
+
+def build(
+    source: str | os.PathLike[str],
+    *,
+    dest: str | os.PathLike[str] | None = None,
+    run_id: str | None = None,
+    target: str | Target | None = None,
+    python_version: str | None = None,
+    platform: str | None = None,
+    index_url: str | None = None,
+    extra_index_urls: Iterable[str] = (),
+    find_links: Iterable[str] = (),
+    no_index: bool = False,
+    index_timeout: float = 30.0,
+    index_retries: int = 2,
+    build_isolation: bool = True,
+    name: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    use_cache: bool = True,
+    task_value_key: str | None = "wheelhouse_path",
+    allow_index_options: bool = False,
+    limits: ArchiveLimits | None = None,
+) -> BuildResult:
+    """Turn ``source`` into ``<dest>/<run_id>/wheelhouse.zip`` for the target.
+
+    ``source`` is a ``.zip``, a folder or a requirements file. The target is a
+    runtime profile (``"dbr-14.3"``), explicit ``python_version``/``platform``,
+    or by default the running interpreter and machine. Each request to the index
+    waits at most ``index_timeout`` seconds and is retried ``index_retries`` times.
+    """
+    started = time.perf_counter()
+    clock = _Clock()
+    base = _dest(dest)
+    run_id = run_id or uuid.uuid4().hex
+    if not _RUN_ID.match(run_id):
+        raise InputError(
+            f"run_id {run_id!r} is not usable as a folder name; use letters, digits, '.', '_', '-'"
+        )
+    chosen = resolve_target(target, python_version=python_version, platform=platform)
+    index = IndexSettings(
+        index_url=index_url,
+        extra_index_urls=tuple(extra_index_urls),
+        find_links=tuple(os.fspath(link) for link in find_links),
+        no_index=no_index,
+        timeout=index_timeout,
+        retries=index_retries,
+    )
+    storage = storage_for(base)
+    work = Path(tempfile.mkdtemp(prefix="sparkdeps-build-"))
+    try:
+        phase = time.perf_counter()
+        layout = prepare_input(os.fspath(source), work / "input", limits or ArchiveLimits())
+        clock.add("input", phase)
+        cache = BuildCache(cache_root(cache_dir))
+        key = BuildCache.key(
+            input_digest=layout.digest,
+            target=chosen,
+            index=index,
+            build_isolation=build_isolation,
+            name=name,
+            extra=f"allow_index_options={allow_index_options}",
+        )
+        wheelhouse_path, manifest, cached = None, None, False
+        if use_cache:
+            hit = cache.lookup(key)
+            if hit is not None:
+                try:
+                    manifest = open_wheelhouse(hit).manifest
+                    wheelhouse_path, cached = hit, True
+                    logger.info("build cache hit: %s", hit.name)
+                except IntegrityError as exc:
+                    logger.warning("ignoring a damaged build cache entry %s: %s", hit, exc)
+        if wheelhouse_path is None or manifest is None:
+            wheelhouse_path, manifest = _make(
+                layout,
+                target=chosen,
+                index=index,
+                work=work,
+                cache_folder=cache.root,
+                clock=clock,
+                build_isolation=build_isolation,
+                name=name,
+                allow_index_options=allow_index_options,
+            )
+            if use_cache:
+                cache.store(key, wheelhouse_path)
+        phase = time.perf_counter()
+        run_uri = join_uri(base, run_id)
+        uri = join_uri(run_uri, WHEELHOUSE_NAME)
+        digest = _sha256(wheelhouse_path)
+        _publish(
+            storage,
+            wheelhouse=wheelhouse_path,
+            run_uri=run_uri,
+            uri=uri,
+            run_id=run_id,
+            digest=digest,
+            input_digest=layout.digest,
+            work=work,
+        )
+        clock.add("publish", phase)
+    except OSError as exc:
+        if isinstance(exc, SparkdepsError):
+            raise
+        # a full disk, a file size limit, an unreadable file: say so, not a bare traceback
+        if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            fix = "free disk space, or point TMPDIR at a disk with room for the input and wheels"
+        else:
+            fix = f"check that {source} is readable and that TMPDIR ({work.parent}) is writable"
+        raise StorageError(f"build failed on a file operation: {exc}; {fix}") from exc
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    task_value_set = False
+    if task_value_key is not None:
+        task_value_set = _databricks.set_task_value(task_value_key, uri)
+    clock.timings["total"] = time.perf_counter() - started
+    logger.info(
+        "published %s (%d wheels) in %.2fs", uri, len(manifest.wheels), clock.timings["total"]
+    )
+    return BuildResult(
+        uri=uri,
+        run_id=run_id,
+        run_uri=run_uri,
+        format=manifest.format,
+        wheels=tuple(sorted(manifest.wheels, key=lambda w: w.filename)),
+        manifest=manifest,
+        target=chosen,
+        digest=digest,
+        timings=dict(clock.timings),
+        cached=cached,
+        task_value_set=task_value_set,
+    )
+
+
+def _sha256(path: Path) -> str:
+    from ._manifest import sha256_file
+
+    return sha256_file(path)
+
+
+def _read_requirements(
+    layout: InputLayout, allow_index_options: bool
+) -> tuple[list[RequirementLine], list[RequirementLine], IndexSettings, list[str], bool]:
+    requirements: list[RequirementLine] = []
+    constraints: list[RequirementLine] = []
+    extra = IndexSettings()
+    editables: list[str] = []
+    require_hashes = False
+    included: set[str] = set()
+    parsed_all: list[ParsedRequirements] = []
+    for relative in layout.requirement_files:
+        if relative in included:
+            continue  # already read through another file's -r
+        parsed = parse_requirements(
+            layout.root / relative, layout.root, allow_index_options=allow_index_options
+        )
+        included.update(parsed.files)
+        parsed_all.append(parsed)
+    for parsed in parsed_all:
+        requirements += parsed.requirements
+        constraints += parsed.constraints
+        editables += parsed.editables
+        require_hashes |= parsed.require_hashes
+        extra = extra.merged(
+            IndexSettings(
+                parsed.index_url, parsed.extra_index_urls, parsed.find_links, parsed.no_index
+            )
+        )
+    if not requirements and layout.kinds == ("requirements",):
+        raise InputError(
+            f"{', '.join(layout.requirement_files)}: no requirements in the file(s); "
+            "add one requirement per line, e.g. 'requests>=2.31'"
+        )
+    return requirements, constraints, extra, editables, require_hashes
+
+
+def _make(
+    layout: InputLayout,
+    *,
+    target: Target,
+    index: IndexSettings,
+    work: Path,
+    cache_folder: Path,
+    clock: _Clock,
+    build_isolation: bool,
+    name: str | None,
+    allow_index_options: bool,
+) -> tuple[Path, Manifest]:
+    requirements, constraints, from_files, editables, require_hashes = _read_requirements(
+        layout, allow_index_options
+    )
+    if allow_index_options:
+        index = index.merged(from_files)
+    local_dir = work / "local"
+    local_dir.mkdir()
+    local: dict[Path, WheelInfo] = {}
+    origins: dict[str, str] = {}
+
+    phase = time.perf_counter()
+    for relative in layout.wheels:
+        copied = local_dir / Path(relative).name
+        shutil.copyfile(layout.root / relative, copied)
+        info = inspect_wheel(copied, source="provided")
+        check_record(copied, relative)
+        local[copied] = info
+        origins[info.name] = f"wheel {relative}"
+    projects = list(dict.fromkeys([*layout.projects, *editables]))
+    for relative in projects:
+        wheel = build_project(
+            layout.root / relative,
+            local_dir,
+            index=index,
+            isolation=build_isolation,
+            shown=relative or ".",
+        )
+        info = inspect_wheel(wheel, source="built")
+        local[wheel] = info
+        origins[info.name] = f"project {relative or '.'}"
+    if layout.modules:
+        wheel = make_pure_wheel(layout.root, layout.modules, name or layout.name, local_dir)
+        info = inspect_wheel(wheel, source="generated")
+        local[wheel] = info
+        origins[info.name] = "modules " + ", ".join(layout.modules)
+    clock.add("build", phase)
+    _check_duplicates(local.values())
+    check_tags(local.values(), target)
+
+    phase = time.perf_counter()
+    resolution = resolve(
+        requirements,
+        constraints,
+        local,
+        target=target,
+        index=index,
+        work=work,
+        cache_dir=cache_folder / "uv",
+        origins=origins,
+    )
+    clock.add("resolve", phase)
+    if require_hashes:
+        _check_all_hashed(resolution.pins)
+
+    phase = time.perf_counter()
+    downloaded_dir = work / "downloaded"
+    downloaded = download(resolution.remote, target, index, downloaded_dir)
+    clock.add("download", phase)
+
+    phase = time.perf_counter()
+    built = [build_sdist_pin(pin, target, index, work / "sdists") for pin in resolution.sdists]
+    clock.add("build", phase)
+
+    wheels: dict[Path, WheelInfo] = {}
+    for pin in resolution.pins:
+        if pin.local is not None:
+            wheels[pin.local] = local[pin.local]
+    for path in downloaded:
+        wheels[path] = inspect_wheel(path, source="index")
+    for path in built:
+        wheels[path] = inspect_wheel(path, source="sdist")
+    infos = list(wheels.values())
+    _check_duplicates(infos)
+    check_tags(infos, target)
+    roots = [line.requirement for line in requirements]
+    roots += [Requirement(str(info.name)) for info in local.values()]
+    check_closure(infos, target, roots)
+
+    phase = time.perf_counter()
+    manifest = Manifest(
+        format=layout.format,
+        target=target.to_dict(),
+        wheels=tuple(sorted(infos, key=lambda w: w.filename)),
+        input_digest=layout.digest,
+        inputs=layout.to_dict(),
+    )
+    out = work / WHEELHOUSE_NAME
+    write_wheelhouse(list(wheels), manifest, out)
+    clock.add("wheelhouse", phase)
+    return out, manifest
+
+
+def _check_all_hashed(pins: Iterable[Pin]) -> None:
+    # pip's --require-hashes covers dependencies too: keep that promise
+    unhashed = [pin.spec for pin in pins if pin.local is None and not pin.hashes]
+    if unhashed:
+        raise ResolutionError(
+            "--require-hashes is set but these resolved packages have no --hash: "
+            + ", ".join(unhashed)
+            + "; add a pinned line with --hash=sha256:<digest> for each of them to the "
+            "requirements file, or remove --require-hashes"
+        )
+
+
+def _check_duplicates(infos: Iterable[WheelInfo]) -> None:
+    seen: dict[str, str] = {}
+    for info in infos:
+        if info.name in seen and seen[info.name] != info.filename:
+            raise InputError(
+                f"two wheels for {info.name}: {seen[info.name]} and {info.filename}; "
+                "keep one version in the input"
+            )
+        seen[info.name] = info.filename
+
+
+def _publish(
+    storage: Storage,
+    *,
+    wheelhouse: Path,
+    run_uri: str,
+    uri: str,
+    run_id: str,
+    digest: str,
+    input_digest: str,
+    work: Path,
+) -> None:
+    if storage.exists(uri):
+        raise StorageError(
+            f"{redact(uri)} already exists: run ids must be fresh; pass another run_id "
+            "(or none, for a new uuid)"
+        )
+    created = not storage.exists(run_uri)
+    marker = work / RUN_MARKER
+    marker.write_text(
+        json.dumps(
+            {
+                "run_id": run_id,
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "sparkdeps_version": __version__,
+                "digest": digest,
+                "input_digest": input_digest,
+            },
+            indent=2,
+            sort_keys=True,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    try:
+        storage.publish(marker, join_uri(run_uri, RUN_MARKER))
+        storage.publish(wheelhouse, uri)
+    except BaseException:
+        if created:
+            try:
+                storage.remove_tree(run_uri)
+            except StorageError:
+                logger.warning("could not remove the partial run folder %s", redact(run_uri))
+        raise

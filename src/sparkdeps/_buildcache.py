@@ -1,0 +1,90 @@
+"""The build cache: finished wheelhouses keyed by input digest, target and index settings.
+
+A hit skips resolution, downloads and builds entirely. Entries are written to
+a temporary name and moved into place with ``os.replace``, so processes that
+share the cache never see a partial file and the last writer simply wins
+(both wrote the same bytes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+from ._resolve import IndexSettings
+from ._target import Target
+from ._version import __version__
+
+__all__ = ["BuildCache", "cache_root"]
+
+logger = logging.getLogger(__name__)
+
+
+def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """``cache_dir`` -> ``SPARKDEPS_CACHE_DIR`` -> ``~/.cache/sparkdeps``."""
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    env = os.environ.get("SPARKDEPS_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "sparkdeps"
+
+
+class BuildCache:
+    """``<root>/build/<key>.zip``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.folder = root / "build"
+
+    @staticmethod
+    def key(
+        *,
+        input_digest: str,
+        target: Target,
+        index: IndexSettings,
+        build_isolation: bool,
+        name: str | None,
+        extra: str = "",
+    ) -> str:
+        # the index settings enter only as a hash: credentials never reach the disk in clear
+        material = json.dumps(
+            {
+                "input": input_digest,
+                "target": target.key(),
+                "index": index.fingerprint(),
+                "isolation": build_isolation,
+                "name": name,
+                "extra": extra,
+                "sparkdeps": __version__,
+            },
+            sort_keys=True,
+        )
+        return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+    def path(self, key: str) -> Path:
+        return self.folder / f"{key}.zip"
+
+    def lookup(self, key: str) -> Path | None:
+        path = self.path(key)
+        return path if path.is_file() else None
+
+    def store(self, key: str, wheelhouse: Path) -> Path | None:
+        """Copy ``wheelhouse`` into the cache; a failure only costs the next build time."""
+        final = self.path(key)
+        temporary = self.folder / f".{key}.{uuid.uuid4().hex}.partial"
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(wheelhouse, temporary)
+            os.replace(temporary, final)
+        except OSError as exc:
+            temporary.unlink(missing_ok=True)
+            logger.warning("could not store the wheelhouse in the build cache %s: %s", final, exc)
+            return None
+        logger.debug("stored %s in the build cache", final)
+        return final

@@ -1,0 +1,302 @@
+"""The ``sparkdeps`` command line.
+
+One ``_cmd_<name>(args) -> int`` per subcommand, registered in ``_parser``.
+Progress goes through logging to stderr (``-v``/``-q``); results go to stdout,
+where the last line of ``build`` is the wheelhouse URI (a script can take it
+with ``tail -n 1``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from ._errors import SparkdepsError
+from ._runner import redact
+from ._version import __version__
+
+__all__ = ["main"]
+
+logger = logging.getLogger("sparkdeps")
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _echo(text: str, *, err: bool = False) -> None:
+    stream = sys.stderr if err else sys.stdout
+    stream.write(text + "\n")
+
+
+def _verbosity(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    default = argparse.SUPPRESS if suppress else 0
+    parser.add_argument("-v", "--verbose", action="count", default=default,
+                        help="more progress output on stderr (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="count", default=default,
+                        help="only errors on stderr")
+
+
+def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("build", help="build a wheelhouse from an input and publish it")
+    _verbosity(parser, suppress=True)
+    parser.add_argument("source", help="a .zip, a folder, or a requirements file")
+    parser.add_argument("--dest", help="base folder/URI for run folders (or SPARKDEPS_DEST)")
+    parser.add_argument("--run-id", help="run folder name (default: a fresh uuid)")
+    group = parser.add_argument_group("target")
+    group.add_argument("--target", help="runtime profile, e.g. dbr-14.3")
+    group.add_argument("--python", dest="python_version", help="target Python, e.g. 3.10")
+    group.add_argument("--platform", help="x86_64, aarch64 or a manylinux tag")
+    index = parser.add_argument_group("index")
+    index.add_argument("--index-url")
+    index.add_argument("--extra-index-url", action="append", default=[], dest="extra_index_urls")
+    index.add_argument("--find-links", action="append", default=[])
+    index.add_argument("--no-index", action="store_true")
+    index.add_argument("--index-timeout", type=float, default=30.0,
+                       help="seconds each index request may wait (default 30)")
+    index.add_argument("--index-retries", type=int, default=2,
+                       help="retries of a failed index request (default 2)")
+    index.add_argument("--allow-index-options", action="store_true",
+                       help="honour --index-url/-e lines inside requirements files")
+    parser.add_argument("--no-build-isolation", action="store_true",
+                        help="build projects against the installed build backend")
+    parser.add_argument("--name", help="distribution name for loose modules")
+    parser.add_argument("--cache-dir", help="build cache root (or SPARKDEPS_CACHE_DIR)")
+    parser.add_argument("--no-cache", action="store_true", help="ignore the build cache")
+    parser.add_argument("--task-value-key", default="wheelhouse_path",
+                        help="Databricks task value key for the URI")
+    parser.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    parser.set_defaults(handler=_cmd_build)
+
+
+def _add_inspect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("inspect", help="show a wheelhouse's manifest")
+    _verbosity(parser, suppress=True)
+    parser.add_argument("wheelhouse", help="wheelhouse.zip path/URI or its run folder")
+    parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    parser.set_defaults(handler=_cmd_inspect)
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from ._build import build
+
+    result = build(
+        args.source,
+        dest=args.dest,
+        run_id=args.run_id,
+        target=args.target,
+        python_version=args.python_version,
+        platform=args.platform,
+        index_url=args.index_url,
+        extra_index_urls=args.extra_index_urls,
+        find_links=args.find_links,
+        no_index=args.no_index,
+        index_timeout=args.index_timeout,
+        index_retries=args.index_retries,
+        build_isolation=not args.no_build_isolation,
+        name=args.name,
+        cache_dir=args.cache_dir,
+        use_cache=not args.no_cache,
+        task_value_key=args.task_value_key or None,
+        allow_index_options=args.allow_index_options,
+    )
+    if not args.quiet:
+        steps = "  ".join(f"{key} {value:.2f}s" for key, value in result.timings.items())
+        _echo(f"timings: {steps}{'  (cached)' if result.cached else ''}", err=True)
+    if args.json:
+        _echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+    else:
+        _echo(f"format: {result.format}  target: {result.target.description}")
+        for wheel in result.wheels:
+            _echo(f"  {wheel.filename}")
+        _echo(result.uri)
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from ._inspect import inspect
+
+    manifest = inspect(args.wheelhouse)
+    if args.json:
+        _echo(json.dumps(manifest.to_dict(), indent=2, sort_keys=True))
+        return 0
+    target = manifest.target
+    _echo(f"format:    {manifest.format}")
+    _echo(f"target:    {target.get('profile') or '-'} CPython {target.get('python_version')} "
+          f"{target.get('arch')} glibc {target.get('glibc')}")
+    _echo(f"input:     {manifest.input_digest}")
+    _echo(f"sparkdeps: {manifest.sparkdeps_version}")
+    _echo(f"wheels:    {len(manifest.wheels)}")
+    for wheel in sorted(manifest.wheels, key=lambda w: w.filename):
+        names = ",".join(wheel.top_level) or "-"
+        _echo(f"  {wheel.name} {wheel.version}  [{'.'.join(wheel.tags)}]  {wheel.size} B  "
+              f"imports: {names}  ({wheel.source or '?'})")
+    return 0
+
+
+def _add_process_deps(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from ._jobs import add_process_deps_arguments
+
+    parser = sub.add_parser(
+        "process-deps",
+        help="job task 1: build into a fresh run folder, set the task value, print the URI",
+    )
+    _verbosity(parser, suppress=True)
+    add_process_deps_arguments(parser)
+    parser.set_defaults(handler=_cmd_process_deps)
+
+
+def _cmd_process_deps(args: argparse.Namespace) -> int:
+    from ._jobs import run_process_deps
+
+    outcome = run_process_deps(args)
+    if args.json:
+        _echo(json.dumps(outcome.to_dict(), indent=2, sort_keys=True))
+    _echo(outcome.uri)  # the last line, for scripts; later tasks get it as the task value
+    return 0
+
+
+def _add_cleanup(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from ._jobs import add_cleanup_arguments
+
+    parser = sub.add_parser(
+        "cleanup",
+        help="remove run folders (by URI, by wheelhouse, or every folder of a job run)",
+    )
+    _verbosity(parser, suppress=True)
+    add_cleanup_arguments(parser)
+    parser.set_defaults(handler=_cmd_cleanup)
+
+
+def _cmd_cleanup(args: argparse.Namespace) -> int:
+    from ._jobs import run_cleanup
+
+    result = run_cleanup(args)
+    if args.json:
+        _echo(json.dumps({"removed": list(result.removed), "kept": list(result.kept)}, indent=2))
+        return 0
+    for uri in result.removed:
+        _echo(f"removed {uri}")
+    if not result.removed:
+        _echo("nothing to remove")
+    return 0
+
+
+def _add_load(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "load",
+        help="install a wheelhouse into this node's cache (driver only; warms the cache)",
+    )
+    _verbosity(parser, suppress=True)
+    parser.add_argument("wheelhouse", nargs="?", default=None,
+                        help="wheelhouse.zip path/URI (default: SPARKDEPS_WHEELHOUSE, task value)")
+    parser.add_argument("--task-key", default="process_deps")
+    parser.add_argument("--key", default="wheelhouse_path")
+    parser.add_argument("--mode", choices=("cache", "pip"), default="cache")
+    parser.add_argument("--cache-dir", help="node cache root (or SPARKDEPS_CACHE_DIR)")
+    parser.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    parser.set_defaults(handler=_cmd_load)
+
+
+def _cmd_load(args: argparse.Namespace) -> int:
+    from ._load import load
+
+    result = load(args.wheelhouse, task_key=args.task_key, key=args.key, mode=args.mode,
+                  delivery="driver-only", cache_dir=args.cache_dir)
+    if args.json:
+        _echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        state = "reused" if result.reused else "installed"
+        _echo(f"{state} {len(result.wheels)} wheels in {result.timings.get('total', 0):.3f}s")
+        _echo(str(result.folder))
+    return 0
+
+
+def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "verify",
+        help="load a wheelhouse into the Spark session and import its modules on executors",
+    )
+    _verbosity(parser, suppress=True)
+    parser.add_argument("wheelhouse", nargs="?", default=None,
+                        help="wheelhouse.zip path/URI (default: SPARKDEPS_WHEELHOUSE, task value)")
+    parser.add_argument("--modules", default=None,
+                        help="comma-separated modules (default: the manifest's top-level names)")
+    parser.add_argument("--partitions", type=int, default=None)
+    parser.add_argument("--master", default=None, help="Spark master (default: the session's)")
+    parser.add_argument("--json", action="store_true", help="print every import as JSON")
+    parser.set_defaults(handler=_cmd_verify)
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from pyspark.sql import SparkSession
+
+    from ._load import load
+    from ._verify import verify
+
+    builder = SparkSession.builder.appName("sparkdeps-verify")
+    if args.master:
+        builder = builder.master(args.master)
+    spark = builder.getOrCreate()
+    loaded = load(args.wheelhouse, spark=spark)
+    modules = [m.strip() for m in args.modules.split(",") if m.strip()] if args.modules else None
+    result = verify(spark, modules or list(loaded.top_level), partitions=args.partitions)
+    if args.json:
+        rows = [{"module": i.module, "executor": i.executor, "file": i.file}
+                for i in result.imports]
+        _echo(json.dumps(rows, indent=2))
+    else:
+        for item in result.imports:
+            _echo(f"{item.module:30} {item.executor}  {item.file}")
+        _echo(f"ok: {len({i.module for i in result.imports})} modules on "
+              f"{len(result.executors)} executors")
+    return 0
+
+
+_ADDERS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
+    _add_build,
+    _add_inspect,
+    _add_process_deps,
+    _add_load,
+    _add_verify,
+    _add_cleanup,
+]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sparkdeps",
+        description="Build wheelhouses for Spark clusters and load them on every node.",
+    )
+    parser.add_argument("--version", action="version", version=f"sparkdeps {__version__}")
+    _verbosity(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in _ADDERS:
+        add(sub)
+    return parser
+
+
+def _configure_logging(verbose: int, quiet: int) -> None:
+    # INFO (per-phase progress) by default; -v debug (commands run); -q warnings; -qq errors
+    levels = {-2: logging.ERROR, -1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}
+    level = levels[max(-2, min(1, verbose - quiet))]
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("sparkdeps: %(message)s"))
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _configure_logging(args.verbose, args.quiet)
+    handler: Command = args.handler
+    try:
+        return handler(args)
+    except SparkdepsError as exc:
+        _echo(f"sparkdeps: error: {redact(str(exc))}", err=True)
+        return 1
+    except KeyboardInterrupt:
+        _echo("sparkdeps: interrupted", err=True)
+        return 130

@@ -1,0 +1,300 @@
+"""Input discovery: which of the six formats the user handed in, and what is inside.
+
+The input (a ``.zip``, a folder or a requirements file) is first copied or
+extracted safely into the private work folder, inner ``.zip`` archives are
+opened in place (bounded depth), a lone wrapper folder is stepped into, then
+the tree is scanned for requirements files, projects (``pyproject.toml``,
+``setup.py``, ``setup.cfg``), loose modules and packages, and wheels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import canonicalize_name
+
+from ._archive import IGNORED_DIRS, ArchiveLimits, _Budget, copy_tree, extract_zip, is_zip
+from ._errors import InputError, UnsafeArchiveError
+from ._manifest import Format, sha256_file
+
+__all__ = ["EXPECTED", "InputLayout", "input_digest", "prepare_input"]
+
+logger = logging.getLogger(__name__)
+
+EXPECTED = (
+    "a requirements file (requirements*.txt), Python modules or package folders (.py), "
+    "a project (pyproject.toml, setup.py or setup.cfg), or wheels (.whl), "
+    "in a folder or a .zip"
+)
+_PROJECT_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
+_REQUIREMENTS = re.compile(r"^(.*[-_.])?requirements([-_.].*)?\.(txt|in)$", re.IGNORECASE)
+_NOT_MODULES = {"setup.py", "conftest.py", "noxfile.py", "fabfile.py"}
+_JUNK_FILES = {".DS_Store", "Thumbs.db", ".gitignore", ".gitattributes"}
+
+
+@dataclass(frozen=True)
+class InputLayout:
+    """What the input holds, with paths relative to ``root`` (posix)."""
+
+    root: Path
+    format: Format
+    name: str
+    """The input's name (file or folder stem), canonicalised: the generated wheel's default."""
+    digest: str
+    requirement_files: tuple[str, ...] = ()
+    projects: tuple[str, ...] = ()
+    modules: tuple[str, ...] = ()
+    """Loose ``.py`` files and package folders; each lands at the top of the generated wheel."""
+    wheels: tuple[str, ...] = ()
+    wrapper: str | None = None
+    inner_archives: tuple[str, ...] = ()
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        found = []
+        if self.requirement_files:
+            found.append("requirements")
+        if self.modules:
+            found.append("pure_python")
+        if self.projects:
+            found.append("packaged")
+        if self.wheels:
+            found.append("existing_wheels")
+        return tuple(found)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kinds": list(self.kinds),
+            "requirements": list(self.requirement_files),
+            "projects": list(self.projects),
+            "modules": list(self.modules),
+            "wheels": list(self.wheels),
+        }
+        if self.wrapper:
+            out["wrapper"] = self.wrapper
+        if self.inner_archives:
+            out["inner_archives"] = list(self.inner_archives)
+        return out
+
+
+def input_digest(root: Path) -> str:
+    """sha256 over sorted (relative path, file sha256): zip timestamps do not matter."""
+    digest = hashlib.sha256()
+    for path in sorted(_files(root), key=lambda p: p.relative_to(root).as_posix()):
+        digest.update(path.relative_to(root).as_posix().encode("utf-8") + b"\0")
+        digest.update(sha256_file(path).encode("ascii") + b"\n")
+    return digest.hexdigest()
+
+
+def _files(root: Path) -> Iterator[Path]:
+    for path in root.rglob("*"):
+        if path.is_file():
+            yield path
+
+
+def _input_name(source: Path) -> str:
+    stem = source.name
+    for suffix in (".zip", ".txt", ".in"):
+        if stem.lower().endswith(suffix):
+            stem = stem[: -len(suffix)]
+    name = canonicalize_name(re.sub(r"[^A-Za-z0-9._-]+", "-", stem)).strip("-.")
+    return name or "sparkdeps-input"
+
+
+def prepare_input(source: str | Path, work: Path, limits: ArchiveLimits) -> InputLayout:
+    """Copy or extract ``source`` into ``work`` and find what is inside."""
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise InputError(f"{source}: no such file or folder; expected {EXPECTED}")
+    root = work
+    root.mkdir(parents=True, exist_ok=True)
+    budget = _Budget(limits)
+    if path.is_dir():
+        copy_tree(path, root)
+    elif path.suffix.lower() == ".whl":
+        shutil.copyfile(path, root / path.name)
+    elif is_zip(path):
+        extract_zip(path, root, limits, shown=path.name, budget=budget)
+    elif path.suffix.lower() == ".zip":
+        extract_zip(path, root, limits, shown=path.name, budget=budget)  # raises: corrupt
+    else:
+        _check_text(path)
+        shutil.copyfile(path, root / path.name)
+        return _single_requirements(path, root)
+    inner = _open_inner_archives(root, limits, budget)
+    if not any(_files(root)):
+        raise InputError(f"{source}: the input is empty; expected {EXPECTED}")
+    return _scan(root, _input_name(path), inner)
+
+
+def _check_text(path: Path) -> None:
+    data = path.read_bytes()[:8192]
+    if b"\0" in data:
+        raise InputError(
+            f"{path.name}: unknown input (a binary file that is not a zip or a wheel); "
+            f"expected {EXPECTED}"
+        )
+
+
+def _single_requirements(path: Path, root: Path) -> InputLayout:
+    text = (root / path.name).read_text(encoding="utf-8", errors="replace")
+    meaningful = [
+        line for line in text.splitlines() if line.strip() and not line.strip().startswith("#")
+    ]
+    if not meaningful:
+        raise InputError(
+            f"{path.name}: the requirements file is empty (no requirement lines); "
+            "add one requirement per line, e.g. 'requests>=2.31'"
+        )
+    return InputLayout(
+        root=root,
+        format="requirements",
+        name=_input_name(path),
+        digest=input_digest(root),
+        requirement_files=(path.name,),
+    )
+
+
+def _open_inner_archives(root: Path, limits: ArchiveLimits, budget: _Budget) -> list[str]:
+    """Extract each ``x.zip`` below ``root`` into ``x/`` next to it, then remove it."""
+    opened: list[str] = []
+    pending = [(p, 1) for p in sorted(root.rglob("*.zip")) if p.is_file()]
+    while pending:
+        archive, depth = pending.pop(0)
+        relative = archive.relative_to(root).as_posix()
+        if depth > limits.max_depth:
+            raise UnsafeArchiveError(
+                f"{relative}: archives nested more than {limits.max_depth} deep; refusing "
+                "(unpack them, or raise ArchiveLimits.max_depth)"
+            )
+        folder = archive.with_name(archive.name[: -len(".zip")])
+        if folder.exists():
+            folder = archive.with_name(archive.name + ".d")
+        extract_zip(archive, folder, limits, shown=relative, budget=budget)
+        archive.unlink()
+        opened.append(relative)
+        pending.extend((p, depth + 1) for p in sorted(folder.rglob("*.zip")) if p.is_file())
+    return opened
+
+
+def _visible(folder: Path) -> list[Path]:
+    return sorted(
+        child
+        for child in folder.iterdir()
+        if child.name not in _JUNK_FILES
+        and child.name not in IGNORED_DIRS
+        and not (child.is_dir() and child.name.startswith("."))
+    )
+
+
+def _is_project(folder: Path) -> bool:
+    return any((folder / name).is_file() for name in _PROJECT_FILES)
+
+
+def _is_package(folder: Path) -> bool:
+    return (folder / "__init__.py").is_file() and folder.name.isidentifier()
+
+
+class _Found:
+    def __init__(self) -> None:
+        self.requirements: list[str] = []
+        self.projects: list[str] = []
+        self.modules: list[str] = []
+        self.wheels: list[str] = []
+        self.deep = False
+        """Something was found below the content root: the layout is nested."""
+
+
+def _walk(folder: Path, root: Path, found: _Found, depth: int) -> None:
+    relative = folder.relative_to(root).as_posix()
+    if _is_project(folder):
+        found.projects.append(relative)
+        # one project in a direct subfolder (next to a requirements file) is still "mixed"
+        found.deep |= depth > 1
+        return
+    for child in _visible(folder):
+        name = child.relative_to(root).as_posix()
+        if child.is_dir():
+            if _is_package(child):
+                found.modules.append(name)
+                found.deep |= depth > 0
+            elif not child.name.endswith((".egg-info", ".dist-info")):
+                _walk(child, root, found, depth + 1)
+        elif child.suffix == ".whl":
+            found.wheels.append(name)
+            found.deep |= depth > 0
+        elif _REQUIREMENTS.match(child.name):
+            found.requirements.append(name)
+            found.deep |= depth > 0
+        elif child.suffix == ".py" and child.name not in _NOT_MODULES and child.stem.isidentifier():
+            found.modules.append(name)
+            found.deep |= depth > 0
+
+
+def _scan(root: Path, name: str, inner: list[str]) -> InputLayout:
+    content = root
+    wrapper: str | None = None
+    visible = _visible(content)
+    # A lone folder at the top (GitHub "Download ZIP") is a wrapper, unless it is the code.
+    while len(visible) == 1 and visible[0].is_dir() and not _is_package(visible[0]):
+        content = visible[0]
+        wrapper = content.relative_to(root).as_posix() + "/"
+        visible = _visible(content)
+    found = _Found()
+    _walk(content, root, found, 0)
+    _check_module_names(found.modules)
+    kinds = sum(bool(x) for x in (found.requirements, found.projects, found.modules, found.wheels))
+    if kinds == 0:
+        seen = sorted(p.relative_to(root).as_posix() for p in _files(root))[:10]
+        raise InputError(
+            f"unknown input: nothing sparkdeps can use was found (saw: {', '.join(seen)}); "
+            f"expected {EXPECTED}"
+        )
+    fmt: Format
+    if wrapper or inner or found.deep or len(found.projects) > 1:
+        fmt = "nested"
+    elif kinds > 1:
+        fmt = "mixed"
+    elif found.requirements:
+        fmt = "requirements"
+    elif found.projects:
+        fmt = "packaged"
+    elif found.modules:
+        fmt = "pure_python"
+    else:
+        fmt = "existing_wheels"
+    layout = InputLayout(
+        root=root,
+        format=fmt,
+        name=name,
+        digest=input_digest(root),
+        requirement_files=tuple(found.requirements),
+        projects=tuple(found.projects),
+        modules=tuple(found.modules),
+        wheels=tuple(found.wheels),
+        wrapper=wrapper,
+        inner_archives=tuple(inner),
+    )
+    logger.info("input %s: format %s, found %s", name, fmt, layout.to_dict())
+    return layout
+
+
+def _check_module_names(modules: list[str]) -> None:
+    by_name: dict[str, list[str]] = {}
+    for module in modules:
+        top = module.rsplit("/", 1)[-1].removesuffix(".py")
+        by_name.setdefault(top, []).append(module)
+    clashes = {top: paths for top, paths in by_name.items() if len(paths) > 1}
+    if clashes:
+        detail = "; ".join(f"{top}: {', '.join(paths)}" for top, paths in sorted(clashes.items()))
+        raise InputError(
+            f"the same top-level module name appears more than once ({detail}); rename one, "
+            "or give the folders packaging metadata (pyproject.toml) so they build separately"
+        )

@@ -1,0 +1,42 @@
+"""``inspect()``: read a published wheelhouse's manifest (any storage)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from ._manifest import Manifest
+from ._storage import join_uri, storage_for
+from ._wheelhouse import open_wheelhouse
+
+__all__ = ["inspect"]
+
+_WHEELHOUSE_NAME = "wheelhouse.zip"
+
+
+def inspect(wheelhouse: str | os.PathLike[str]) -> Manifest:
+    """The manifest of ``wheelhouse`` (a ``wheelhouse.zip`` or its run folder), checked
+    against the wheels inside."""
+    uri = os.fspath(wheelhouse)
+    storage = storage_for(uri)
+    entry = storage.stat(uri)
+    if entry is not None and entry.is_dir:
+        uri = join_uri(uri, _WHEELHOUSE_NAME)
+    local = storage.local_path(uri)
+    if local is not None:
+        if not local.is_file():
+            from ._errors import WheelhouseNotFoundError
+
+            raise WheelhouseNotFoundError(
+                f"{uri}: no wheelhouse there; pass the URI `sparkdeps build` printed"
+            )
+        return open_wheelhouse(local, origin=uri).manifest
+    scratch = Path(tempfile.mkdtemp(prefix="sparkdeps-inspect-"))
+    try:
+        copy = scratch / _WHEELHOUSE_NAME
+        storage.download(uri, copy)
+        return open_wheelhouse(copy, origin=uri).manifest
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

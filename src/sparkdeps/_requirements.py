@@ -1,0 +1,271 @@
+"""Reading requirements files ourselves, with a safety policy.
+
+Lines are parsed with ``packaging`` (comments, ``\\`` continuations, ``-r``/``-c``
+includes that stay inside the input). Index options (``--index-url``,
+``--extra-index-url``, ``-i``, ``--find-links``, ``--trusted-host``) and ``-e``
+lines are refused unless ``allow_index_options`` is set: an index named in a
+file from elsewhere invites dependency confusion. Direct URL and VCS
+references are refused (documented policy): publish the package to an index,
+or put its wheel or project folder in the input. ``--hash`` options are kept
+and handed to pip, which then checks them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+
+from ._errors import InputError
+
+__all__ = ["ParsedRequirements", "RequirementLine", "parse_requirements"]
+
+_INDEX_OPTIONS = {
+    "-i": "index_url",
+    "--index-url": "index_url",
+    "--extra-index-url": "extra_index_urls",
+    "-f": "find_links",
+    "--find-links": "find_links",
+    "--trusted-host": "trusted_host",
+}
+_HARMLESS = {"--pre", "--prefer-binary", "--no-index"}
+_COMMENT = re.compile(r"(^|\s+)#.*$")
+
+
+@dataclass(frozen=True)
+class RequirementLine:
+    requirement: Requirement
+    origin: str
+    """``file:line`` where it was written."""
+    hashes: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str:
+        return str(self.requirement)
+
+
+@dataclass(frozen=True)
+class ParsedRequirements:
+    requirements: tuple[RequirementLine, ...] = ()
+    constraints: tuple[RequirementLine, ...] = ()
+    files: tuple[str, ...] = ()
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+    no_index: bool = False
+    editables: tuple[str, ...] = field(default=())
+    """Local project folders named by ``-e`` (only with ``allow_index_options``)."""
+    require_hashes: bool = False
+    """``--require-hashes`` was given: every requirement (and every pin) needs a hash."""
+
+
+class _State:
+    def __init__(self) -> None:
+        self.requirements: list[RequirementLine] = []
+        self.constraints: list[RequirementLine] = []
+        self.files: list[str] = []
+        self.index_url: str | None = None
+        self.extra: list[str] = []
+        self.find_links: list[str] = []
+        self.no_index = False
+        self.editables: list[str] = []
+        self.require_hashes = False
+
+
+def _logical_lines(text: str) -> list[tuple[int, str]]:
+    out: list[tuple[int, str]] = []
+    buffer = ""
+    start = 0
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = _COMMENT.sub("", raw).rstrip()
+        if not buffer:
+            start = number
+        if line.endswith("\\"):
+            buffer += line[:-1] + " "
+            continue
+        buffer += line
+        if buffer.strip():
+            out.append((start, buffer.strip()))
+        buffer = ""
+    if buffer.strip():
+        out.append((start, buffer.strip()))
+    return out
+
+
+def parse_requirements(
+    path: Path, root: Path, *, allow_index_options: bool = False
+) -> ParsedRequirements:
+    """Parse ``path`` (inside ``root``) and its includes."""
+    state = _State()
+    _parse_file(path, root, state, allow_index_options, constraint=False, seen=set())
+    if state.require_hashes:
+        _check_hashed(state.requirements)
+    return ParsedRequirements(
+        requirements=tuple(state.requirements),
+        constraints=tuple(state.constraints),
+        files=tuple(state.files),
+        index_url=state.index_url,
+        extra_index_urls=tuple(state.extra),
+        find_links=tuple(state.find_links),
+        no_index=state.no_index,
+        editables=tuple(state.editables),
+        require_hashes=state.require_hashes,
+    )
+
+
+def _check_hashed(lines: list[RequirementLine]) -> None:
+    for line in lines:
+        pinned = [spec for spec in line.requirement.specifier if spec.operator in ("==", "===")]
+        if not line.hashes or not pinned:
+            raise InputError(
+                f"{line.origin}: {line.text!r} has no --hash (or is not pinned with ==) but the "
+                "file says --require-hashes; add --hash=sha256:<digest> and pin it with ==, or "
+                "remove --require-hashes"
+            )
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.name
+
+
+def _parse_file(
+    path: Path, root: Path, state: _State, allow: bool, *, constraint: bool, seen: set[Path]
+) -> None:
+    resolved = path.resolve()
+    if resolved in seen:
+        return
+    seen.add(resolved)
+    shown = _relative(path, root)
+    state.files.append(shown)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{shown}: cannot read it as a UTF-8 requirements file ({exc})") from exc
+    for number, line in _logical_lines(text):
+        where = f"{shown}:{number}"
+        if line.startswith("-"):
+            _option(
+                line,
+                where,
+                path=path,
+                root=root,
+                state=state,
+                allow=allow,
+                constraint=constraint,
+                seen=seen,
+            )
+            continue
+        _requirement(line, where, state, constraint=constraint)
+
+
+def _option(
+    line: str,
+    where: str,
+    *,
+    path: Path,
+    root: Path,
+    state: _State,
+    allow: bool,
+    constraint: bool,
+    seen: set[Path],
+) -> None:
+    head, _, rest = line.partition(" ")
+    if head.startswith("--") and "=" in head:
+        option, _, value = line.partition("=")
+    else:
+        option, value = head, rest
+    value = value.strip()
+    if option in ("-r", "--requirement", "-c", "--constraint"):
+        included = (path.parent / value).resolve()
+        if not value or not included.is_relative_to(root.resolve()):
+            raise InputError(
+                f"{where}: {option} {value!r} points outside the input; put the included file "
+                "inside the input and use a relative path"
+            )
+        if not included.is_file():
+            raise InputError(
+                f"{where}: {option} {value!r}: no such file in the input; include it in the "
+                "input (hand in the folder or a .zip rather than a single file)"
+            )
+        is_constraint = constraint or option in ("-c", "--constraint")
+        _parse_file(included, root, state, allow, constraint=is_constraint, seen=seen)
+        return
+    if option == "--require-hashes":
+        state.require_hashes = True
+        return
+    if option in _HARMLESS:
+        if option == "--no-index" and allow:
+            state.no_index = True
+        return
+    if option in ("-e", "--editable"):
+        if not allow:
+            raise InputError(
+                f"{where}: '-e' lines are refused by default; put the project folder in the "
+                "input (it is found and built automatically) or pass allow_index_options=True"
+            )
+        target = (path.parent / value).resolve()
+        if not target.is_dir() or not target.is_relative_to(root.resolve()):
+            raise InputError(
+                f"{where}: -e {value!r} must name a project folder inside the input; "
+                "URLs and outside paths are not supported"
+            )
+        state.editables.append(_relative(target, root))
+        return
+    if option in _INDEX_OPTIONS:
+        if not allow:
+            raise InputError(
+                f"{where}: {option} in a requirements file is refused (an index chosen by a "
+                "file invites dependency confusion); remove the line and pass the index to "
+                "sparkdeps (index_url=, --index-url), or pass allow_index_options=True"
+            )
+        kind = _INDEX_OPTIONS[option]
+        if kind == "index_url":
+            state.index_url = value
+        elif kind == "extra_index_urls":
+            state.extra.append(value)
+        elif kind == "find_links":
+            state.find_links.append(value)
+        return
+    raise InputError(
+        f"{where}: option {option!r} is not supported in requirements files by sparkdeps; "
+        "remove it (supported: -r, -c, --hash, --require-hashes, --pre, --prefer-binary)"
+    )
+
+
+def _requirement(line: str, where: str, state: _State, *, constraint: bool) -> None:
+    # options follow the requirement after whitespace; markers never contain " -"
+    spec, *options = re.split(r"\s+(?=--?[A-Za-z])", line)
+    hashes: list[str] = []
+    for option in options:
+        name, _, value = option.replace("=", " ", 1).partition(" ")
+        if name != "--hash" or not value.strip():
+            raise InputError(
+                f"{where}: per-requirement option {option.split()[0]!r} is not supported; "
+                "remove it (only --hash=<algo>:<digest> is kept)"
+            )
+        hashes.append(value.strip())
+    if re.match(r"^(\.{0,2}/|[a-zA-Z][a-zA-Z0-9+.-]*://|git\+|hg\+|svn\+|bzr\+)", spec):
+        raise InputError(
+            f"{where}: {spec!r} is a path, URL or VCS reference; sparkdeps refuses those in "
+            "requirements files: publish the package to an index, or put its wheel or "
+            "project folder in the input"
+        )
+    try:
+        requirement = Requirement(spec)
+    except InvalidRequirement as exc:
+        raise InputError(
+            f"{where}: {spec!r} is not a valid requirement ({exc}); write it as "
+            "'name', 'name==1.2' or 'name>=1; python_version < \"3.11\"'"
+        ) from exc
+    if requirement.url:
+        raise InputError(
+            f"{where}: {spec!r} is a direct URL reference; sparkdeps refuses those: publish "
+            "the package to an index, or put its wheel or project folder in the input"
+        )
+    entry = RequirementLine(requirement, where, tuple(hashes))
+    (state.constraints if constraint else state.requirements).append(entry)

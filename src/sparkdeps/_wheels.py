@@ -1,0 +1,241 @@
+"""Making wheels: projects through ``python -m build``, loose modules into one
+generated pure wheel, and sdist-only dependencies through ``pip wheel``.
+
+Project builds run with ``SOURCE_DATE_EPOCH`` so their wheels are
+reproducible; the generated wheel is written deterministically (sorted
+entries, fixed timestamps, RECORD with sha256) and versioned by its content.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+import logging
+import os
+import shutil
+import sys
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from ._errors import BuildCommandError, BuildError, InputError, IntegrityError
+from ._manifest import inspect_wheel
+from ._resolve import IndexSettings, Pin
+from ._runner import clean_env, pip_command, run
+from ._target import Target
+
+__all__ = [
+    "SOURCE_DATE_EPOCH",
+    "build_project",
+    "build_sdist_pin",
+    "check_record",
+    "make_pure_wheel",
+]
+
+logger = logging.getLogger(__name__)
+
+SOURCE_DATE_EPOCH = "315532800"  # 1980-01-01, the earliest date a zip can hold
+_FIXED_DATE = (1980, 1, 1, 0, 0, 0)
+_SKIP_SUFFIXES = (".pyc", ".pyo")
+
+
+def build_project(
+    project: Path,
+    out_dir: Path,
+    *,
+    index: IndexSettings,
+    isolation: bool = True,
+    shown: str | None = None,
+) -> Path:
+    """Build ``project`` into a wheel in ``out_dir`` (any PEP 517 backend)."""
+    label = shown or project.name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    before = set(out_dir.iterdir())
+    if not (project / "pyproject.toml").is_file() and not (project / "setup.py").is_file():
+        # setup.cfg alone: setuptools reads it, but build front-ends want a setup.py to call
+        (project / "setup.py").write_text("from setuptools import setup\n\nsetup()\n", "utf-8")
+    command = [sys.executable, "-m", "build", "--wheel", "--outdir", str(out_dir)]
+    if not isolation:
+        command.append("--no-isolation")
+    command.append(str(project))
+    env = clean_env({"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH, **index.pip_env()})
+    hint = (
+        f"fix: make the project {label} build with `python -m build --wheel`; its build "
+        "requirements must be on the index"
+        + ("" if isolation else " (without isolation they must be installed here)")
+        + ", or pass build_isolation=False / --no-build-isolation to use installed ones"
+    )
+    run(
+        command,
+        what=f"building project {label}",
+        cwd=project,
+        env=env,
+        error=BuildCommandError,
+        hint=hint,
+    )
+    made = [p for p in out_dir.iterdir() if p not in before and p.suffix == ".whl"]
+    if len(made) != 1:
+        raise BuildError(f"building project {label} produced {len(made)} wheels, expected one")
+    logger.info("built %s from project %s", made[0].name, label)
+    return made[0]
+
+
+_SIGNATURES = ("RECORD.jws", "RECORD.p7s")
+
+
+def check_record(path: Path, shown: str | None = None) -> None:
+    """Every file of the wheel is listed in its RECORD with the right hash, and vice versa.
+
+    A wheel handed in by the user is checked before it enters a wheelhouse: a file
+    changed or slipped in after the wheel was built (a ``sitecustomize.py``, say)
+    would otherwise be installed on every node.
+    """
+    label = shown or path.name
+    fix = "rebuild the wheel (or download it again) rather than editing it"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            files = [info for info in archive.infolist() if not info.is_dir()]
+            records = [i.filename for i in files if i.filename.endswith(".dist-info/RECORD")]
+            if len(records) != 1:
+                raise IntegrityError(
+                    f"{label}: has {len(records)} RECORD files, expected one; {fix}"
+                )
+            listed: dict[str, str] = {}
+            text = archive.read(records[0]).decode("utf-8")
+            for row in csv.reader(io.StringIO(text)):
+                if row:
+                    listed[row[0]] = row[1] if len(row) > 1 else ""
+            present = {info.filename for info in files}
+            for info in files:
+                name = info.filename
+                if name == records[0] or name.endswith(_SIGNATURES):
+                    continue
+                if name not in listed:
+                    raise IntegrityError(
+                        f"{label}: {name} is in the wheel but not in its RECORD (added after the "
+                        f"wheel was built?); {fix}"
+                    )
+                algorithm, _, expected = listed[name].partition("=")
+                if algorithm not in ("sha256", "sha384", "sha512") or not expected:
+                    raise IntegrityError(
+                        f"{label}: RECORD gives {name} no sha256 hash ({listed[name]!r}); {fix}"
+                    )
+                digest = hashlib.new(algorithm, archive.read(info)).digest()
+                actual = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+                if actual != expected:
+                    raise IntegrityError(
+                        f"{label}: {name} does not match the hash in its RECORD (changed after "
+                        f"the wheel was built?); {fix}"
+                    )
+            missing = sorted(name for name in listed if name not in present)
+            if missing:
+                raise IntegrityError(
+                    f"{label}: RECORD lists files the wheel does not hold ({', '.join(missing)}); "
+                    f"{fix}"
+                )
+    except (zipfile.BadZipFile, OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise IntegrityError(
+            f"{label}: cannot read the wheel or its RECORD ({exc}); {fix}"
+        ) from exc
+
+
+def _record_hash(data: bytes) -> str:
+    digest = hashlib.sha256(data).digest()
+    return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def _module_files(root: Path, modules: Sequence[str]) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    for module in modules:
+        path = root / module
+        if path.is_file():
+            files[path.name] = path.read_bytes()
+            continue
+        for item in sorted(path.rglob("*")):
+            if not item.is_file() or item.suffix in _SKIP_SUFFIXES or "__pycache__" in item.parts:
+                continue
+            arcname = Path(path.name, item.relative_to(path)).as_posix()
+            files[arcname] = item.read_bytes()
+    return files
+
+
+def make_pure_wheel(root: Path, modules: Sequence[str], name: str, out_dir: Path) -> Path:
+    """One ``py3-none-any`` wheel holding ``modules`` (paths relative to ``root``).
+
+    Version ``0.0.0+<12 hex of the content digest>``: a changed file gives a new version.
+    """
+    distribution = canonicalize_name(name)
+    if not distribution:
+        raise InputError(f"{name!r} is not a usable distribution name; pass name=")
+    files = _module_files(root, modules)
+    content = hashlib.sha256()
+    for arcname, data in sorted(files.items()):
+        content.update(arcname.encode() + b"\0" + hashlib.sha256(data).digest())
+    version = f"0.0.0+{content.hexdigest()[:12]}"
+    stem = f"{distribution.replace('-', '_')}-{version}"
+    dist_info = f"{stem}.dist-info"
+    files[f"{dist_info}/METADATA"] = (
+        f"Metadata-Version: 2.1\nName: {distribution}\nVersion: {version}\n"
+        "Summary: Modules packaged by sparkdeps\n"
+    ).encode()
+    files[f"{dist_info}/WHEEL"] = (
+        b"Wheel-Version: 1.0\nGenerator: sparkdeps\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    )
+    record = "".join(f"{p},{_record_hash(d)},{len(d)}\n" for p, d in sorted(files.items()))
+    files[f"{dist_info}/RECORD"] = (record + f"{dist_info}/RECORD,,\n").encode()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{stem}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as archive:
+        # RECORD last, as the wheel spec recommends; everything else sorted
+        for arcname in sorted(files, key=lambda a: (a.endswith("/RECORD"), a)):
+            info = zipfile.ZipInfo(arcname, date_time=_FIXED_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            info.create_system = 3
+            archive.writestr(info, files[arcname])
+    logger.info("generated %s from %d modules", path.name, len(modules))
+    return path
+
+
+def build_sdist_pin(pin: Pin, target: Target, index: IndexSettings, out_dir: Path) -> Path:
+    """Build an sdist-only dependency; keep it only when the wheel is pure."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scratch = out_dir / f".sdist-{pin.name}"
+    scratch.mkdir()
+    ways_out = (
+        f"ways out: pin a version of {pin.name} that has a wheel for {target.description}, "
+        "provide a prebuilt wheel with find_links= / --find-links, or build on a machine "
+        "matching the target"
+    )
+    command = [*pip_command(), "wheel", "--no-deps", "--no-binary", str(pin.name)]
+    command += ["--wheel-dir", str(scratch), "--progress-bar", "off", *index.args(), pin.spec]
+    env = clean_env({"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH, **index.pip_env()})
+    try:
+        run(
+            command,
+            what=f"building {pin.spec} from its sdist",
+            env=env,
+            error=BuildCommandError,
+            hint=ways_out,
+        )
+        made = sorted(scratch.glob("*.whl"))
+        if len(made) != 1:
+            raise BuildError(f"building {pin.spec} from its sdist gave no wheel; {ways_out}")
+        info = inspect_wheel(made[0], source="sdist")
+        # a compiled wheel is only right when built on the target itself (a native target)
+        if not info.is_pure and not (target.native and target.accepts(info.tag_set)):
+            raise BuildError(
+                f"{pin.name} {pin.version} is published only as an sdist and needs compiling "
+                f"(it built {made[0].name}), which cannot be done here for "
+                f"{target.description}; {ways_out}"
+            )
+        final = out_dir / made[0].name
+        os.replace(made[0], final)
+        logger.info("built pure wheel %s from the sdist of %s", final.name, pin.spec)
+        return final
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
