@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from ._build import build
     from ._cleanup import cleanup, cleanup_older_than
     from ._inspect import inspect
+    from ._jobgraph import UserTask, three_task_job
     from ._load import load, wheelhouse_arg
     from ._verify import verify
 
@@ -49,6 +50,8 @@ _LAZY = {
     "load": "._load",
     "wheelhouse_arg": "._load",
     "verify": "._verify",
+    "three_task_job": "._jobgraph",
+    "UserTask": "._jobgraph",
 }
 
 
@@ -84,6 +87,7 @@ __all__ = [
     "Target",
     "TargetError",
     "UnsafeArchiveError",
+    "UserTask",
     "VerificationError",
     "VerifyResult",
     "WheelInfo",
@@ -94,6 +98,7 @@ __all__ = [
     "cleanup_older_than",
     "inspect",
     "load",
+    "three_task_job",
     "verify",
     "wheelhouse_arg",
 ]

@@ -1,0 +1,33 @@
+"""The user task of the bundle: load the wheelhouse, then use it in UDFs.
+
+Runs as a ``spark_python_task`` with ``--wheelhouse={{tasks.process_deps.values.wheelhouse_path}}``
+(set by sparkdeps.three_task_job); in a notebook the task value alone is enough.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StringType
+
+import sparkdeps
+
+spark = SparkSession.builder.getOrCreate()
+loaded = sparkdeps.load(sparkdeps.wheelhouse_arg(), spark=spark)
+print(f"loaded {len(loaded.wheels)} wheels ({loaded.delivery} delivery)")
+
+
+@F.udf(StringType())
+def weekday(text: str) -> str:
+    from dateutil import parser  # from the wheelhouse, on every executor
+
+    return parser.parse(text).strftime("%A")
+
+
+events = spark.createDataFrame(
+    [("launch", "2024-02-29"), ("review", "March 4 2024"), ("ship", "2024-03-08T17:00")],
+    ["event", "date"],
+)
+result = events.withColumn("weekday", weekday("date"))
+result.show()
+assert [row.weekday for row in result.collect()] == ["Thursday", "Monday", "Friday"]

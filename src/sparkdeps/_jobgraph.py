@@ -1,0 +1,234 @@
+"""The three-task job as ``databricks.bundles`` types (``pip install 'sparkdeps[databricks]'``).
+
+``process_deps`` -> the user's task(s) -> ``cleanup`` (``run_if`` ALL_DONE), on a
+job cluster shared by the tasks or on serverless; the entry points the tasks
+call are in :mod:`sparkdeps._jobs`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from ._errors import InputError, SparkdepsError
+from ._jobs import (
+    _RUN_PREFIX,
+    CLEANUP_TASK_KEY,
+    DBR_14_3_SPARK_VERSION,
+    DEFAULT_BASE,
+    JOB_RUN_ID_REFERENCE,
+    PROCESS_DEPS_TASK_KEY,
+    SERVERLESS_ENVIRONMENT_VERSION,
+    WHEELHOUSE_REFERENCE,
+)
+
+if TYPE_CHECKING:
+    from databricks.bundles.jobs import Job
+
+__all__ = ["UserTask", "three_task_job"]
+
+
+@dataclass(frozen=True)
+class UserTask:
+    """One task of the user's that loads the wheelhouse: a Python file or a notebook."""
+
+    task_key: str
+    python_file: str | None = None
+    notebook_path: str | None = None
+    parameters: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    """Other user tasks this one waits for (``process_deps`` is always added)."""
+
+    def __post_init__(self) -> None:
+        if (self.python_file is None) == (self.notebook_path is None):
+            raise InputError(
+                f"user task {self.task_key!r}: give exactly one of python_file or notebook_path"
+            )
+        if self.task_key in (PROCESS_DEPS_TASK_KEY, CLEANUP_TASK_KEY):
+            raise InputError(f"user task key {self.task_key!r} is taken by sparkdeps: rename it")
+
+
+def _bundles() -> Any:
+    try:
+        from databricks.bundles import jobs
+    except ImportError as exc:
+        raise SparkdepsError(
+            "three_task_job needs the databricks-bundles package: "
+            "pip install 'sparkdeps[databricks]'"
+        ) from exc
+    return jobs
+
+
+def three_task_job(
+    name: str,
+    *,
+    source: str,
+    tasks: Sequence[UserTask] = (),
+    python_file: str | None = None,
+    base: str = DEFAULT_BASE,
+    compute: Literal["job_cluster", "serverless"] = "job_cluster",
+    spark_version: str = DBR_14_3_SPARK_VERSION,
+    node_type_id: str = "i3.xlarge",
+    num_workers: int = 2,
+    environment_version: str = SERVERLESS_ENVIRONMENT_VERSION,
+    sparkdeps_requirement: str = "sparkdeps",
+    build_requirement: str = "sparkdeps[build]",
+    process_deps_args: Sequence[str] = (),
+    max_concurrent_runs: int | None = None,
+    path_via: Literal["task_value", "job_run"] = "task_value",
+) -> Job:
+    """The three-task job as a ``databricks.bundles.jobs.Job``.
+
+    ``process_deps`` builds ``source`` into ``<base>/job-<run id>-<uuid>/``; each
+    user task (``tasks``, or one ``main`` task running ``python_file``) gets
+    ``--wheelhouse={{tasks.process_deps.values.wheelhouse_path}}``; ``cleanup``
+    runs whatever happened. ``base`` and ``source`` become job parameters
+    (``sparkdeps_base``, ``sparkdeps_source``) so a run can override them.
+
+    ``compute="job_cluster"``: one job cluster (DBR 14.3 LTS by default) shared by
+    all tasks, sparkdeps installed from PyPI as a task library.
+    ``compute="serverless"``: every task names an ``environment_key``; the
+    processor environment has ``sparkdeps[build]``, the user's ``sparkdeps``.
+
+    ``path_via="job_run"``: the run folder is ``<base>/job-<job run id>/`` and user
+    tasks get ``--wheelhouse={{job.parameters.sparkdeps_base}}/job-{{job.run_id}}/wheelhouse.zip``,
+    a path every task type can resolve with no task value at all. Databricks
+    documents ``taskValues.set`` for notebooks only; use this mode if a wheel
+    task's task value does not reach your workspace's later tasks.
+    """
+    jobs = _bundles()
+    user_tasks = list(tasks)
+    if python_file is not None:
+        user_tasks.append(UserTask(task_key="main", python_file=python_file))
+    if not user_tasks:
+        raise InputError("three_task_job needs at least one user task (tasks= or python_file=)")
+    keys = [task.task_key for task in user_tasks]
+    if len(set(keys)) != len(keys):
+        raise InputError(f"user task keys must be unique, got {keys}")
+
+    cluster_key = "sparkdeps_cluster"
+    build_env, user_env = "sparkdeps_build", "default"
+
+    def placement(role: Literal["build", "user"]) -> dict[str, Any]:
+        requirement = build_requirement if role == "build" else sparkdeps_requirement
+        if compute == "serverless":
+            return {"environment_key": build_env if role == "build" else user_env}
+        return {
+            "job_cluster_key": cluster_key,
+            "libraries": [jobs.Library(pypi=jobs.PythonPyPiLibrary(package=requirement))],
+        }
+
+    base_ref = "{{job.parameters.sparkdeps_base}}"
+    source_ref = "{{job.parameters.sparkdeps_source}}"
+    if path_via == "task_value":
+        wheelhouse_ref = WHEELHOUSE_REFERENCE
+        mode_args: list[str] = []
+    elif path_via == "job_run":
+        wheelhouse_ref = f"{base_ref}/{_RUN_PREFIX}{JOB_RUN_ID_REFERENCE}/wheelhouse.zip"
+        mode_args = ["--per-job-run"]
+    else:
+        raise InputError(f"path_via must be 'task_value' or 'job_run', got {path_via!r}")
+    graph = [
+        jobs.Task(
+            task_key=PROCESS_DEPS_TASK_KEY,
+            description="sparkdeps: build the wheelhouse and publish its path",
+            python_wheel_task=jobs.PythonWheelTask(
+                package_name="sparkdeps",
+                entry_point="sparkdeps",
+                parameters=[
+                    "process-deps",
+                    f"--source={source_ref}",
+                    f"--base={base_ref}",
+                    f"--job-run-id={JOB_RUN_ID_REFERENCE}",
+                    *mode_args,
+                    *process_deps_args,
+                ],
+            ),
+            **placement("build"),
+        )
+    ]
+    for task in user_tasks:
+        depends = [jobs.TaskDependency(task_key=PROCESS_DEPS_TASK_KEY)]
+        depends += [jobs.TaskDependency(task_key=key) for key in task.depends_on]
+        body: dict[str, Any]
+        if task.python_file is not None:
+            body = {
+                "spark_python_task": jobs.SparkPythonTask(
+                    python_file=task.python_file,
+                    parameters=[*task.parameters, f"--wheelhouse={wheelhouse_ref}"],
+                )
+            }
+        else:
+            body = {
+                "notebook_task": jobs.NotebookTask(
+                    notebook_path=str(task.notebook_path),
+                    base_parameters={"wheelhouse": wheelhouse_ref},
+                )
+            }
+        graph.append(
+            jobs.Task(task_key=task.task_key, depends_on=depends, **body, **placement("user"))
+        )
+    graph.append(
+        jobs.Task(
+            task_key=CLEANUP_TASK_KEY,
+            description="sparkdeps: remove this run's folders, whatever happened",
+            depends_on=[
+                jobs.TaskDependency(task_key=key) for key in [PROCESS_DEPS_TASK_KEY, *keys]
+            ],
+            run_if=jobs.RunIf.ALL_DONE,
+            python_wheel_task=jobs.PythonWheelTask(
+                package_name="sparkdeps",
+                entry_point="sparkdeps",
+                # No task-value reference here: it would not resolve when
+                # process_deps failed, and cleanup must run then too.
+                parameters=[
+                    "cleanup",
+                    f"--base={base_ref}",
+                    f"--job-run-id={JOB_RUN_ID_REFERENCE}",
+                ],
+            ),
+            **placement("user"),  # removing folders needs the runtime half only
+        )
+    )
+    settings: dict[str, Any] = {
+        "name": name,
+        "tasks": graph,
+        "parameters": [
+            jobs.JobParameterDefinition(name="sparkdeps_base", default=base),
+            jobs.JobParameterDefinition(name="sparkdeps_source", default=source),
+        ],
+    }
+    if max_concurrent_runs is not None:
+        settings["max_concurrent_runs"] = max_concurrent_runs
+    if compute == "serverless":
+        settings["environments"] = [
+            jobs.JobEnvironment(
+                environment_key=build_env,
+                spec=jobs.Environment(
+                    environment_version=environment_version, dependencies=[build_requirement]
+                ),
+            ),
+            jobs.JobEnvironment(
+                environment_key=user_env,
+                spec=jobs.Environment(
+                    environment_version=environment_version, dependencies=[sparkdeps_requirement]
+                ),
+            ),
+        ]
+    elif compute == "job_cluster":
+        settings["job_clusters"] = [
+            jobs.JobCluster(
+                job_cluster_key=cluster_key,
+                new_cluster=jobs.ClusterSpec(
+                    spark_version=spark_version,
+                    node_type_id=node_type_id,
+                    num_workers=num_workers,
+                    # single user: a SparkContext is there, so classic delivery works
+                    data_security_mode=jobs.DataSecurityMode.SINGLE_USER,
+                ),
+            )
+        ]
+    else:
+        raise InputError(f"compute must be 'job_cluster' or 'serverless', got {compute!r}")
+    return jobs.Job(**settings)  # type: ignore[no-any-return]
