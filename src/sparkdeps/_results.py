@@ -73,7 +73,8 @@ class LoadResult:
     reused: bool
     """True when the install folder was already complete in the node cache."""
     payload: str | None = None
-    """What executors fetch (an archive path), None for driver-only or pip mode."""
+    """What executors fetch (an archive path, or the folder of Connect archives);
+    None for driver-only loads."""
     mode: Literal["cache", "pip"] = "cache"
     timings: Mapping[str, float] = field(default_factory=dict)
 
@@ -125,3 +126,5 @@ class CleanupResult:
     removed: tuple[str, ...]
     """Run folders and payloads that were removed (empty when already gone)."""
     kept: tuple[str, ...] = ()
+    dry_run: bool = False
+    """True when nothing was removed: ``removed`` lists what would have been."""

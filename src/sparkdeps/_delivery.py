@@ -1,0 +1,295 @@
+"""Executor delivery: how the installed folder reaches every executor.
+
+``classic`` (a session with a SparkContext, DESIGN.md facts 2-3): one zip of the
+install folder, kept for the life of the app, added with ``sc.addArchive`` under
+the name ``sparkdeps_<digest16>``, and that name appended to the SparkContext's
+python includes so every Python worker puts the unpacked folder on its path.
+Compiled modules work since the archive is unpacked to real files.
+
+``connect`` (no SparkContext: Spark Connect, Databricks serverless and standard
+access mode, fact 4): ``spark.addArtifacts(..., archive=True)`` unpacks each
+archive into the session folder, the worker's cwd and ``sys.path[0]``. So each
+top-level folder of the install (a package, ``numpy.libs``, a ``.dist-info``)
+becomes ``<name>.zip#<name>``; a top-level compiled single-file module becomes
+a package whose ``__init__`` is the extension (CPython loads an extension
+``__init__`` and finds ``PyInit_<name>`` from the module name); pure single-file
+modules go in one ``pyfile`` zip.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+import time
+import uuid
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from ._errors import DeliveryError
+
+__all__ = [
+    "Delivered",
+    "SessionKind",
+    "deliver",
+    "is_connect",
+    "session_key",
+    "session_kind",
+]
+
+logger = logging.getLogger(__name__)
+
+SessionKind = Literal["classic", "connect"]
+_SKIPPED_TOP = {"bin", "__pycache__"}
+_registry_lock = threading.Lock()
+_registry: dict[tuple[str, str, str], str] = {}
+"""(session kind, application or session id, digest) -> payload: what was already added."""
+
+
+@dataclass(frozen=True)
+class Delivered:
+    kind: SessionKind
+    payload: str
+    added: bool
+    """False when this session already had it (a second ``load``)."""
+    seconds: float
+
+
+def is_connect(spark: Any) -> bool:
+    """True for a Spark Connect session (no usable SparkContext)."""
+    if type(spark).__module__.startswith("pyspark.sql.connect"):
+        return True
+    try:
+        context = spark.sparkContext
+    except Exception:
+        return True
+    return context is None
+
+
+def session_kind(spark: Any) -> SessionKind:
+    return "connect" if is_connect(spark) else "classic"
+
+
+# --------------------------------------------------------------------------- archives
+
+
+def _zip_tree(
+    source: Path, out: Path, *, prefix: str = "", exclude_top: frozenset[str] = frozenset()
+) -> None:
+    """Zip ``source``'s contents into ``out`` atomically (temporary name, then rename).
+
+    ZIP_STORED: measured faster to build and to unpack than deflate, and the
+    archive only travels inside the cluster.
+    """
+    temporary = out.with_name(f".{out.name}.{uuid.uuid4().hex}.partial")
+    try:
+        with zipfile.ZipFile(temporary, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+            for root, dirs, files in os.walk(source):
+                here = Path(root)
+                relative = here.relative_to(source)
+                if relative == Path():
+                    dirs[:] = sorted(d for d in dirs if d not in exclude_top)
+                else:
+                    dirs.sort()
+                dirs[:] = [d for d in dirs if d != "__pycache__"]
+                for name in sorted(files):
+                    if relative == Path() and name in exclude_top:
+                        continue
+                    path = here / name
+                    arcname = (
+                        (Path(prefix) / relative / name).as_posix()
+                        if prefix
+                        else (relative / name).as_posix()
+                    )
+                    archive.write(path, arcname)
+        os.replace(temporary, out)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def classic_payload(folder: Path, digest: str, payload_dir: Path) -> Path:
+    """``<payload_dir>/<digest>.zip``: the install folder zipped, made once per digest."""
+    out = payload_dir / f"{digest}.zip"
+    if out.is_file():
+        return out
+    payload_dir.mkdir(parents=True, exist_ok=True)
+    with _file_lock(payload_dir / f".{digest}.lock"):
+        if not out.is_file():
+            started = time.perf_counter()
+            _zip_tree(folder, out, exclude_top=frozenset({"bin"}))
+            logger.info("made executor payload %s in %.2fs", out, time.perf_counter() - started)
+    return out
+
+
+def _extension_suffixes() -> tuple[str, ...]:
+    import importlib.machinery
+
+    return tuple(importlib.machinery.EXTENSION_SUFFIXES)
+
+
+def connect_payloads(
+    folder: Path, digest: str, payload_dir: Path
+) -> tuple[list[Path], Path | None]:
+    """Archives for ``addArtifacts(archive=True)`` and one pyfile zip of single-file modules.
+
+    Made once per digest under ``<payload_dir>/<digest>.connect/``.
+    """
+    out_dir = payload_dir / f"{digest}.connect"
+    done = out_dir / ".complete"
+    if not done.is_file():
+        payload_dir.mkdir(parents=True, exist_ok=True)
+        with _file_lock(payload_dir / f".{digest}.connect.lock"):
+            if not done.is_file():
+                _make_connect_payloads(folder, out_dir, digest)
+                done.write_text(digest, "utf-8")
+    archives = sorted((out_dir / "archives").iterdir())
+    pyfile = out_dir / "pyfiles" / f"sparkdeps_{digest[:16]}_modules.zip"
+    return archives, pyfile if pyfile.is_file() else None
+
+
+def _make_connect_payloads(folder: Path, out_dir: Path, digest: str) -> None:
+    if out_dir.exists():
+        shutil.rmtree(out_dir)  # an interrupted earlier attempt; we hold the lock
+    archives = out_dir / "archives"
+    pyfiles = out_dir / "pyfiles"
+    archives.mkdir(parents=True)
+    pyfiles.mkdir()
+    suffixes = _extension_suffixes()
+    singles: list[Path] = []
+    for entry in sorted(folder.iterdir()):
+        name = entry.name
+        if name in _SKIPPED_TOP or name.startswith("."):
+            continue
+        if entry.is_dir():
+            if "#" in name:
+                logger.warning("cannot ship %s to Connect executors: '#' in its name", name)
+                continue
+            _zip_tree(entry, archives / f"{name}.zip")
+        elif name.endswith(".py"):
+            singles.append(entry)
+        elif name.endswith(suffixes):
+            module = name.split(".", 1)[0]
+            if (folder / module).exists():
+                logger.warning(
+                    "cannot ship %s to Connect executors: a folder %s exists too", name, module
+                )
+                continue
+            # A package whose __init__ is the extension: imported as `module`.
+            suffix = name[len(module) :]
+            target = archives / f"{module}.zip"
+            with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as archive:
+                archive.write(entry, f"__init__{suffix}")
+        else:
+            logger.debug("not shipping %s to Connect executors (not importable)", name)
+    if singles:
+        modules = pyfiles / f"sparkdeps_{digest[:16]}_modules.zip"
+        with zipfile.ZipFile(modules, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+            for path in singles:
+                archive.write(path, path.name)
+
+
+# --------------------------------------------------------------------------- delivery
+
+
+def _classic_id(spark: Any) -> str:
+    return str(spark.sparkContext.applicationId)
+
+
+def _connect_id(spark: Any) -> str:
+    return str(getattr(spark, "session_id", None) or id(spark))
+
+
+def session_key(spark: Any, kind: SessionKind | None = None) -> str:
+    """Identifies a session across loads: the application id, or the Connect session id."""
+    chosen = kind or session_kind(spark)
+    return f"{chosen}:{_classic_id(spark) if chosen == 'classic' else _connect_id(spark)}"
+
+
+def deliver(
+    spark: Any,
+    folder: Path,
+    digest: str,
+    payload_dir: Path,
+    kind: SessionKind,
+) -> Delivered:
+    """Make ``folder`` importable on the executors of ``spark``; add nothing twice."""
+    started = time.perf_counter()
+    session_id = _classic_id(spark) if kind == "classic" else _connect_id(spark)
+    key = (kind, session_id, digest)
+    with _registry_lock:
+        if key in _registry:
+            logger.info("wheelhouse %s is already delivered to this session", digest[:16])
+            return Delivered(kind, _registry[key], False, time.perf_counter() - started)
+        try:
+            payload = (
+                _deliver_classic(spark, folder, digest, payload_dir)
+                if kind == "classic"
+                else (_deliver_connect(spark, folder, digest, payload_dir))
+            )
+        except DeliveryError:
+            raise
+        except Exception as exc:
+            hint = (
+                "a classic session needs a SparkContext; pass delivery='connect' for Spark Connect"
+                if kind == "classic"
+                else "Spark Connect needs pyspark>=3.5 with addArtifacts; pass delivery='classic' "
+                "for a session with a SparkContext"
+            )
+            raise DeliveryError(
+                f"could not ship {folder} to the executors ({kind}): {exc}; {hint}"
+            ) from exc
+        _registry[key] = payload
+    return Delivered(kind, payload, True, time.perf_counter() - started)
+
+
+def archive_name(digest: str) -> str:
+    return f"sparkdeps_{digest[:16]}"
+
+
+def _deliver_classic(spark: Any, folder: Path, digest: str, payload_dir: Path) -> str:
+    context = spark.sparkContext
+    payload = classic_payload(folder, digest, payload_dir)
+    name = archive_name(digest)
+    # Fact 2: the file must outlive the app (late executors fetch it again): it stays
+    # in the node cache or the run folder, removed by cleanup, never here.
+    context.addArchive(f"{payload}#{name}")
+    includes = context._python_includes  # fact 3: the list addPyFile itself feeds
+    if name not in includes:
+        includes.append(name)
+    logger.info("executors get %s through addArchive as %s", payload, name)
+    return os.fspath(payload)
+
+
+def _deliver_connect(spark: Any, folder: Path, digest: str, payload_dir: Path) -> str:
+    archives, pyfile = connect_payloads(folder, digest, payload_dir)
+    if archives:
+        spark.addArtifacts(
+            *(f"{path}#{path.name[: -len('.zip')]}" for path in archives), archive=True
+        )
+    if pyfile is not None:
+        spark.addArtifacts(os.fspath(pyfile), pyfile=True)
+    logger.info(
+        "executors get %d archives%s through Spark Connect artifacts",
+        len(archives),
+        " and a module zip" if pyfile else "",
+    )
+    return os.fspath(archives[0].parent.parent if archives else payload_dir)

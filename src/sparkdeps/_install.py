@@ -1,0 +1,538 @@
+"""Driver install: a wheelhouse unpacked into a node-local cache folder keyed by its digest.
+
+Layout under the cache root (``cache_dir`` -> ``SPARKDEPS_CACHE_DIR`` ->
+``~/.cache/sparkdeps``)::
+
+    node/refs/<sha256(uri)>.json      (uri, size, mtime_ns) -> digest: a warm load hashes nothing
+    node/installs/<digest>/           exists only when complete (renamed from a partial folder)
+    node/installs/.<digest>.<uuid>.partial/
+    node/locks/<digest>.lock          one flock per digest: one process installs, others wait
+    node/install.log                  one line per real install (evidence for tests and people)
+
+Every wheel's tags and sha256 are checked *before* anything is written. Wheels
+are read straight out of ``wheelhouse.zip`` (they are stored, not compressed,
+so a slice of the file is a wheel) and extracted in parallel, streaming, in
+constant memory.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import json
+import logging
+import os
+import shutil
+import struct
+import sys
+import tempfile
+import time
+import uuid
+import zipfile
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+from packaging.tags import Tag
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+from ._errors import IncompatibleWheelError, IntegrityError, StorageError
+from ._manifest import MANIFEST_NAME, Manifest
+from ._runner import pip_command, run
+from ._storage import storage_for
+from ._target import running_interpreter_tags
+
+__all__ = [
+    "COMPLETE_MARKER",
+    "InstallResult",
+    "Prepared",
+    "cache_root",
+    "check_tags",
+    "check_wheels",
+    "install",
+    "node_dir",
+    "pip_install",
+    "prepare",
+]
+
+logger = logging.getLogger(__name__)
+
+COMPLETE_MARKER = ".sparkdeps-install.json"
+_CHUNK = 1 << 20
+_LOCAL_HEADER = struct.Struct("<4s5H3L2H")  # zip local file header, 30 bytes
+_LOCAL_SIGNATURE = b"PK\x03\x04"
+
+
+def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """``cache_dir`` -> ``SPARKDEPS_CACHE_DIR`` -> ``~/.cache/sparkdeps``."""
+    chosen = (
+        cache_dir or os.environ.get("SPARKDEPS_CACHE_DIR") or Path.home() / ".cache" / "sparkdeps"
+    )
+    return Path(chosen).expanduser().absolute()
+
+
+def node_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    return cache_root(cache_dir) / "node"
+
+
+# --------------------------------------------------------------------------- fetching
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A wheelhouse ready to check and install: a local zip, its digest and manifest."""
+
+    uri: str
+    zip_path: Path
+    digest: str
+    manifest: Manifest | None
+    """None when the digest came from the ref file and the install folder is complete."""
+    temporary: Path | None = None
+    """A downloaded copy to remove once installed (dbfs: through dbutils)."""
+    timings: Mapping[str, float] = field(default_factory=dict)
+    stamp: tuple[str, int, int] | None = None
+    """(absolute path, size, mtime_ns) of a POSIX wheelhouse, remembered once installed."""
+
+    def discard(self) -> None:
+        """Remove the downloaded copy, if any."""
+        if self.temporary is not None:
+            shutil.rmtree(self.temporary.parent, ignore_errors=True)
+
+
+def _ref_path(node: Path, uri: str) -> Path:
+    return node / "refs" / f"{hashlib.sha256(uri.encode('utf-8')).hexdigest()[:32]}.json"
+
+
+def _read_ref(node: Path, uri: str, size: int, mtime_ns: int) -> str | None:
+    try:
+        data = json.loads(_ref_path(node, uri).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if data.get("uri") == uri and data.get("size") == size and data.get("mtime_ns") == mtime_ns:
+        digest = data.get("digest")
+        return digest if isinstance(digest, str) else None
+    return None
+
+
+def _write_ref(node: Path, uri: str, size: int, mtime_ns: int, digest: str) -> None:
+    path = _ref_path(node, uri)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+        temporary.write_text(
+            json.dumps({"uri": uri, "size": size, "mtime_ns": mtime_ns, "digest": digest}), "utf-8"
+        )
+        os.replace(temporary, path)
+    except OSError as exc:  # only a speed-up: never fail a load for it
+        logger.debug("could not write the ref file %s: %s", path, exc)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_manifest(zip_path: Path, shown: str) -> Manifest:
+    from ._wheelhouse import open_wheelhouse
+
+    return open_wheelhouse(zip_path, origin=shown).manifest
+
+
+def prepare(uri: str, node: Path) -> Prepared:
+    """Find the wheelhouse's bytes on this node and its digest, as cheaply as possible.
+
+    A POSIX path (local, ``file:``, ``/Volumes``, ``/dbfs``) is read in place; a
+    ``dbfs:`` URI through dbutils is downloaded to a temporary file first. When
+    the ref file knows (uri, size, mtime_ns) and the install folder is complete,
+    nothing is read at all.
+    """
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    storage = storage_for(uri)
+    local = storage.local_path(uri)
+    temporary: Path | None = None
+    stamp: tuple[str, int, int] | None = None
+    if local is not None:
+        try:
+            info = local.stat()
+        except FileNotFoundError as exc:
+            raise StorageError(
+                f"wheelhouse {uri} does not exist; check the path handed from the build task"
+            ) from exc
+        except OSError as exc:
+            raise StorageError(f"cannot read wheelhouse {uri}: {exc}") from exc
+        # Keyed by the absolute path: a relative URI means different files in different cwds.
+        known = _read_ref(node, os.fspath(local), info.st_size, info.st_mtime_ns)
+        if known is not None and (node / "installs" / known / COMPLETE_MARKER).is_file():
+            timings["fetch"] = time.perf_counter() - started
+            return Prepared(uri, local, known, None, None, timings)
+        zip_path = local
+        stamp = (os.fspath(local), info.st_size, info.st_mtime_ns)
+    else:
+        downloads = node / "downloads"
+        downloads.mkdir(parents=True, exist_ok=True)
+        temporary = Path(tempfile.mkdtemp(prefix="fetch-", dir=downloads)) / "wheelhouse.zip"
+        storage.download(uri, temporary)
+        zip_path = temporary
+    timings["fetch"] = time.perf_counter() - started
+    started = time.perf_counter()
+    digest = _sha256(zip_path)
+    timings["hash"] = time.perf_counter() - started
+    try:
+        manifest = _read_manifest(zip_path, uri)
+    except BaseException:
+        if temporary is not None:
+            shutil.rmtree(temporary.parent, ignore_errors=True)
+        raise
+    # The ref file is written only after a successful install: nothing is written
+    # before every wheel has been checked.
+    return Prepared(uri, zip_path, digest, manifest, temporary, timings, stamp)
+
+
+# --------------------------------------------------------------------------- checks
+
+
+class _Slice(io.RawIOBase):
+    """A read-only, seekable window on a file: one stored member of a zip, without copying."""
+
+    def __init__(self, path: Path, start: int, size: int) -> None:
+        super().__init__()
+        self._handle = path.open("rb")
+        self._start = start
+        self._size = size
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        wanted = min(len(view), self._size - self._pos)
+        if wanted <= 0:
+            return 0
+        self._handle.seek(self._start + self._pos)
+        got = self._handle.readinto(view[:wanted])
+        self._pos += got
+        return got
+
+    def close(self) -> None:
+        self._handle.close()
+        super().close()
+
+
+@contextmanager
+def _open_wheel(zip_path: Path, filename: str) -> Iterator[IO[bytes]]:
+    """A seekable file object for ``wheels/<filename>`` inside the wheelhouse."""
+    with zipfile.ZipFile(zip_path) as archive:
+        info = archive.getinfo(f"wheels/{filename}")
+    if info.compress_type == zipfile.ZIP_STORED:
+        with zip_path.open("rb") as handle:
+            handle.seek(info.header_offset)
+            header = _LOCAL_HEADER.unpack(handle.read(_LOCAL_HEADER.size))
+        if header[0] != _LOCAL_SIGNATURE:
+            raise IntegrityError(
+                f"{zip_path}: bad local header for {filename}; rebuild the wheelhouse"
+            )
+        start = info.header_offset + _LOCAL_HEADER.size + header[9] + header[10]
+        window = _Slice(zip_path, start, info.file_size)
+        try:
+            yield io.BufferedReader(window, _CHUNK)
+        finally:
+            window.close()
+        return
+    # Not written by sparkdeps (it stores wheels): copy out to a temporary file.
+    with tempfile.TemporaryFile() as copy:
+        with zipfile.ZipFile(zip_path) as archive, archive.open(info) as source:
+            shutil.copyfileobj(source, copy, _CHUNK)
+        copy.seek(0)
+        yield copy
+
+
+@functools.lru_cache(maxsize=1)
+def _interpreter_tags() -> frozenset[Tag]:
+    return running_interpreter_tags()  # ~5 ms: once per process keeps warm loads fast
+
+
+def check_tags(
+    uri: str,
+    filenames: tuple[str, ...] | list[str],
+    built_for: Mapping[str, Any],
+    tags: frozenset[Tag] | None = None,
+) -> None:
+    """Every wheel's tags against the running interpreter (file names only: no I/O)."""
+    accepted = tags if tags is not None else _interpreter_tags()
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    python = str(built_for.get("python_version", "?"))
+    platforms = built_for.get("platforms") or ["?"]
+    for filename in filenames:
+        try:
+            _name, _version, _build, wheel_tags = parse_wheel_filename(filename)
+        except InvalidWheelFilename as exc:
+            raise IntegrityError(f"{uri}: {filename} is not a wheel name") from exc
+        if not wheel_tags & accepted:
+            raise IncompatibleWheelError(
+                f"{filename} in {uri} does not fit the running interpreter: the wheelhouse "
+                f"was built for Python {python} ({platforms[0]}) but this is Python {running} "
+                f"({sys.platform}); rebuild it for this cluster (`sparkdeps build "
+                f"--python-version {running}` or the right --profile), or run the job on a "
+                f"Python {python} runtime. Nothing was installed."
+            )
+
+
+def check_wheels(prepared: Prepared, tags: frozenset[Tag] | None = None) -> None:
+    """Tags against the running interpreter, then sha256 against the manifest. Writes nothing."""
+    manifest = prepared.manifest
+    if manifest is None:
+        raise IntegrityError("internal: check_wheels needs the manifest")
+    check_tags(prepared.uri, [wheel.filename for wheel in manifest.wheels], manifest.target, tags)
+    for wheel in manifest.wheels:
+        digest = hashlib.sha256()
+        with _open_wheel(prepared.zip_path, wheel.filename) as handle:
+            while chunk := handle.read(_CHUNK):
+                digest.update(chunk)
+        if digest.hexdigest() != wheel.sha256:
+            raise IntegrityError(
+                f"{wheel.filename} in {prepared.uri} does not match its manifest "
+                f"(sha256 {digest.hexdigest()[:16]}..., expected {wheel.sha256[:16]}...): the "
+                "wheelhouse was changed after it was built; rebuild it, nothing was installed"
+            )
+
+
+# --------------------------------------------------------------------------- extraction
+
+
+def _member_target(member: str, folder: Path, wheel: str) -> Path | None:
+    """Where a wheel member goes, or None to skip it. Refuses escaping names."""
+    path = PurePosixPath(member)
+    if path.is_absolute() or ".." in path.parts or "\\" in member or ":" in path.parts[0]:
+        raise IntegrityError(
+            f"{wheel} has an unsafe member {member!r} (absolute or with '..'); "
+            "the wheel is malformed or malicious: rebuild the wheelhouse without it"
+        )
+    parts = path.parts
+    if parts and parts[0].endswith(".data"):
+        if len(parts) < 3:
+            return None
+        kind = parts[1]
+        if kind in ("purelib", "platlib"):
+            return folder.joinpath(*parts[2:])
+        if kind == "scripts":
+            return folder.joinpath("bin", *parts[2:])
+        logger.debug("%s: skipping %s (.data/%s is not importable)", wheel, member, kind)
+        return None
+    return folder.joinpath(*parts)
+
+
+def _extract_wheel(zip_path: Path, filename: str, folder: Path) -> int:
+    written = 0
+    with _open_wheel(zip_path, filename) as handle, zipfile.ZipFile(handle) as wheel:
+        for info in wheel.infolist():
+            target = _member_target(info.filename, folder, filename)
+            if target is None:
+                continue
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with wheel.open(info) as source, target.open("wb") as out:
+                if target.parent.name == "bin" and target.parent.parent == folder:
+                    first = source.readline()
+                    if first.startswith(b"#!python"):  # pip's placeholder shebang
+                        first = b"#!" + sys.executable.encode() + first[len(b"#!python") :]
+                    out.write(first)
+                shutil.copyfileobj(source, out, _CHUNK)
+            mode = (info.external_attr >> 16) & 0o777
+            if mode & 0o111:
+                target.chmod(0o755)
+            written += info.file_size
+    return written
+
+
+def _extract_all(prepared: Prepared, folder: Path) -> int:
+    assert prepared.manifest is not None
+    # Biggest first, so the pool does not end with one large wheel running alone.
+    wheels = sorted(prepared.manifest.wheels, key=lambda wheel: -wheel.size)
+    workers = max(1, min(4, (os.cpu_count() or 1) + 1, len(wheels)))
+    if workers == 1:
+        return sum(_extract_wheel(prepared.zip_path, w.filename, folder) for w in wheels)
+    with ThreadPoolExecutor(workers, thread_name_prefix="sparkdeps-extract") as pool:
+        sizes = pool.map(lambda w: _extract_wheel(prepared.zip_path, w.filename, folder), wheels)
+        return sum(sizes)
+
+
+# --------------------------------------------------------------------------- install
+
+
+@dataclass(frozen=True)
+class InstallResult:
+    folder: Path
+    digest: str
+    reused: bool
+    wheels: tuple[str, ...]
+    top_level: tuple[str, ...]
+    timings: Mapping[str, float] = field(default_factory=dict)
+    target: Mapping[str, Any] = field(default_factory=dict)
+
+
+@contextmanager
+def _digest_lock(node: Path, digest: str) -> Iterator[None]:
+    import fcntl
+
+    locks = node / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with (locks / f"{digest}.lock").open("a+b") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logger.info("another process is installing wheelhouse %s; waiting", digest[:16])
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _read_marker(folder: Path) -> dict[str, Any]:
+    data = json.loads((folder / COMPLETE_MARKER).read_text("utf-8"))
+    return data if isinstance(data, dict) else {}
+
+
+def _reused(folder: Path, digest: str, timings: dict[str, float]) -> InstallResult:
+    marker = _read_marker(folder)
+    return InstallResult(
+        folder=folder,
+        digest=digest,
+        reused=True,
+        wheels=tuple(str(name) for name in marker.get("wheels", ())),
+        top_level=tuple(marker.get("top_level", ())),
+        timings=timings,
+        target=dict(marker.get("target", {})),
+    )
+
+
+def _remember(node: Path, prepared: Prepared) -> None:
+    if prepared.stamp is not None and prepared.manifest is not None:
+        _write_ref(node, *prepared.stamp, prepared.digest)
+
+
+def install(prepared: Prepared, node: Path) -> InstallResult:
+    """Install into ``node/installs/<digest>/`` unless it is already complete there.
+
+    The caller has run :func:`check_wheels` when ``prepared.manifest`` is set.
+    """
+    timings = dict(prepared.timings)
+    installs = node / "installs"
+    folder = installs / prepared.digest
+    if (folder / COMPLETE_MARKER).is_file():
+        _remember(node, prepared)
+        return _reused(folder, prepared.digest, timings)
+    if prepared.manifest is None:
+        raise IntegrityError(f"internal: no manifest for a cold install of {prepared.uri}")
+    installs.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    with _digest_lock(node, prepared.digest):
+        timings["lock"] = time.perf_counter() - started
+        if (folder / COMPLETE_MARKER).is_file():  # another process finished while we waited
+            _remember(node, prepared)
+            return _reused(folder, prepared.digest, timings)
+        if folder.exists():  # no marker: not ours to trust (should not happen)
+            shutil.rmtree(folder)
+        for leftover in installs.glob(f".{prepared.digest}.*.partial"):
+            # We hold the lock, so whoever left this was killed mid-install.
+            logger.info("removing %s, left by an interrupted load", leftover.name)
+            shutil.rmtree(leftover, ignore_errors=True)
+        partial = installs / f".{prepared.digest}.{uuid.uuid4().hex}.partial"
+        partial.mkdir()
+        started = time.perf_counter()
+        try:
+            size = _extract_all(prepared, partial)
+            manifest = prepared.manifest
+            marker = {
+                "uri": prepared.uri,
+                "digest": prepared.digest,
+                "wheels": [wheel.filename for wheel in manifest.wheels],
+                "top_level": list(manifest.top_level),
+                "target": dict(manifest.target),
+                "pid": os.getpid(),
+                "installed": time.time(),
+                "bytes": size,
+            }
+            (partial / MANIFEST_NAME).write_bytes(manifest.to_json())
+            (partial / COMPLETE_MARKER).write_text(json.dumps(marker, indent=1), "utf-8")
+            partial.rename(folder)  # atomic: the folder exists only when complete
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+        timings["install"] = time.perf_counter() - started
+        _remember(node, prepared)
+        with (node / "install.log").open("a", encoding="utf-8") as log:
+            log.write(
+                f"{time.time():.3f} pid={os.getpid()} installed {prepared.digest} {prepared.uri}\n"
+            )
+    logger.info(
+        "installed %d wheels (%.1f MB) into %s in %.2fs",
+        len(manifest.wheels),
+        size / 1e6,
+        folder,
+        timings["install"],
+    )
+    return InstallResult(
+        folder=folder,
+        digest=prepared.digest,
+        reused=False,
+        wheels=tuple(wheel.filename for wheel in manifest.wheels),
+        top_level=tuple(manifest.top_level),
+        timings=timings,
+        target=dict(manifest.target),
+    )
+
+
+def pip_install(prepared: Prepared) -> None:
+    """``pip install --no-index --no-deps`` of the (checked) wheels into this environment."""
+    assert prepared.manifest is not None
+    with tempfile.TemporaryDirectory(prefix="sparkdeps-pip-") as work:
+        folder = Path(work)
+        paths = []
+        for wheel in prepared.manifest.wheels:
+            destination = folder / wheel.filename
+            with (
+                _open_wheel(prepared.zip_path, wheel.filename) as source,
+                destination.open("wb") as out,
+            ):
+                shutil.copyfileobj(source, out, _CHUNK)
+            paths.append(destination)
+        run(
+            [*pip_command(), "install", "--no-index", "--no-deps", "--no-input", *paths],
+            what=f"pip install of {prepared.uri}",
+            hint="mode='pip' installs into the running environment; use the default mode='cache' "
+            "if that environment is read-only",
+        )
+
+
+def activate(folder: Path) -> None:
+    """Put ``folder`` first on ``sys.path`` (once) and drop stale import caches."""
+    import importlib
+
+    entry = os.fspath(folder)
+    if entry in sys.path:
+        sys.path.remove(entry)
+    sys.path.insert(0, entry)
+    importlib.invalidate_caches()

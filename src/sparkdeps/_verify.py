@@ -1,0 +1,149 @@
+"""``verify()``: import modules on the executors through a DataFrame UDF.
+
+A plain Python UDF (not a pandas UDF: executors may run an interpreter without
+pandas or pyarrow) over ``spark.range`` with enough partitions to reach every
+executor, so the same code works on classic sessions and on Spark Connect.
+The probe is a closure, so cloudpickle ships it by value: executors need
+nothing from sparkdeps itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ._delivery import is_connect
+from ._errors import VerificationError
+from ._results import ModuleImport, VerifyResult
+
+__all__ = ["make_probe", "verify"]
+
+logger = logging.getLogger(__name__)
+
+
+def make_probe(modules: Iterable[str]) -> Callable[[Any], str]:
+    """A UDF body that imports ``modules`` and reports, as JSON, where each came from."""
+    names = tuple(modules)
+
+    def probe(_row: Any) -> str:
+        import importlib
+        import json
+        import os
+        import socket
+        import sys
+        import traceback
+
+        # os.path, not pathlib: the probe runs on executors and stays minimal.
+        here = os.path.abspath(os.getcwd())  # noqa: PTH100, PTH109
+        report: dict[str, Any] = {
+            "executor": f"{socket.gethostname()}:{here}",
+            "python": sys.executable,
+            "version": f"{sys.version_info[0]}.{sys.version_info[1]}",
+            "cwd": here,
+            "imports": {},
+        }
+        try:
+            from pyspark import SparkFiles
+
+            report["spark_files"] = os.path.abspath(SparkFiles.getRootDirectory())  # noqa: PTH100
+        except Exception:
+            report["spark_files"] = None
+        for name in names:
+            try:
+                module = importlib.import_module(name)
+            except BaseException as exc:
+                last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+                report["imports"][name] = {"ok": False, "error": last}
+                continue
+            where = getattr(module, "__file__", None)
+            if where is None:  # a namespace package
+                where = next(iter(getattr(module, "__path__", [])), None)
+            where = where and os.path.abspath(where)  # noqa: PTH100
+            report["imports"][name] = {"ok": True, "file": where}
+        return json.dumps(report)
+
+    return probe
+
+
+def default_partitions(spark: Any) -> int:
+    """Enough tasks to land on every executor at least once, in practice."""
+    if not is_connect(spark):
+        parallelism = int(spark.sparkContext.defaultParallelism)
+    else:
+        try:
+            parallelism = int(spark.conf.get("spark.default.parallelism", "0") or 0)
+        except Exception:
+            parallelism = 0
+    return max(4, 2 * parallelism)
+
+
+def run_probe(spark: Any, modules: Iterable[str], partitions: int) -> list[dict[str, Any]]:
+    """Run the probe on ``partitions`` tasks; one decoded report per task."""
+    from pyspark.sql.functions import col, udf
+    from pyspark.sql.types import StringType
+
+    probe = udf(make_probe(modules), StringType())
+    frame = spark.range(0, partitions, 1, partitions).select(probe(col("id")).alias("report"))
+    return [json.loads(row["report"]) for row in frame.collect()]
+
+
+def _default_modules(spark: Any) -> tuple[str, ...]:
+    from ._load import modules_for
+
+    return modules_for(spark)
+
+
+def verify(
+    spark: Any = None, modules: Iterable[str] | None = None, *, partitions: int | None = None
+) -> VerifyResult:
+    """Import ``modules`` (default: the top-level names loaded into ``spark``) on executors.
+
+    Returns where each module was imported from on each executor; raises
+    :class:`VerificationError` listing every failure.
+    """
+    if spark is None:
+        from ._load import active_session
+
+        spark = active_session()
+    if spark is None:
+        raise VerificationError(
+            "verify() needs a Spark session: pass spark=... or create one first"
+        )
+    names = tuple(modules) if modules is not None else _default_modules(spark)
+    if not names:
+        raise VerificationError(
+            "nothing to verify: no wheelhouse was loaded into this session; "
+            "call sparkdeps.load(..., spark=spark) first or pass modules=[...]"
+        )
+    count = partitions or default_partitions(spark)
+    try:
+        reports = run_probe(spark, names, count)
+    except Exception as exc:
+        raise VerificationError(f"the import check could not run on the executors: {exc}") from exc
+    seen: set[ModuleImport] = set()
+    for report in reports:
+        for name in names:
+            outcome = report["imports"].get(name, {"ok": False, "error": "not reported"})
+            seen.add(
+                ModuleImport(
+                    module=name,
+                    executor=str(report["executor"]),
+                    ok=bool(outcome["ok"]),
+                    file=outcome.get("file"),
+                    error=outcome.get("error"),
+                )
+            )
+    imports = tuple(sorted(seen, key=lambda item: (item.module, item.executor, item.file or "")))
+    failures = [item for item in imports if not item.ok]
+    if failures:
+        lines = "\n".join(f"  {item.module} on {item.executor}: {item.error}" for item in failures)
+        raise VerificationError(
+            f"{len(failures)} import(s) failed on the executors:\n{lines}\n"
+            "check that load() ran with this session before the UDFs, and that the wheelhouse "
+            "was built for the executors' Python"
+        )
+    result = VerifyResult(imports=imports)
+    logger.info("verified %d module(s) on %d executor(s)", len(names), len(result.executors))
+    return result

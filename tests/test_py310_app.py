@@ -1,0 +1,114 @@
+"""A wheelhouse for Python 3.10, built on the default interpreter, loads into a 3.10 Spark app.
+
+DESIGN.md fact 9: pyenv's 3.10 runs both the driver and the executors. The wheels
+are compiled with the 3.10 interpreter by tests/support/wheels.py (cp310 tags), so
+this interpreter (3.11) could not install them: only the 3.10 app can. The app runs
+as a subprocess whose driver is a 3.10 venv with nothing installed and a PYTHONPATH
+of symlinks to just pyspark, py4j, packaging and sparkdeps' source (no network).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tests.support.wheelhouses import load_test_wheels, make_wheelhouse, module_names, target_for
+from tests.support.wheels import find_python
+
+from sparkdeps._errors import IncompatibleWheelError
+from sparkdeps._load import load
+from sparkdeps._localspark import clean_python
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+REPO = Path(__file__).resolve().parent.parent
+APP = REPO / "tests" / "apps" / "py310_app.py"
+TAG = "_py310"
+
+
+def _package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    assert spec is not None and spec.origin is not None, name
+    return Path(spec.origin).parent
+
+
+@pytest.fixture(scope="module")
+def python310() -> Path:
+    found = find_python("3.10")
+    if found is None:
+        pytest.skip("no Python 3.10 on this machine (pyenv install 3.10 to run this test)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def wheelhouse310(python310: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("py310")
+    # TODO(lead): switch to build(..., python_version="3.10") once the builder lands here.
+    wheels = load_test_wheels(root / "wheels", python=python310, tag=TAG)
+    return make_wheelhouse(root / "runs", wheels, target=target_for(python310))
+
+
+def test_a_310_wheelhouse_is_refused_by_this_interpreter(
+    wheelhouse310: Path, tmp_path: Path
+) -> None:
+    if sys.version_info[:2] == (3, 10):
+        pytest.skip("the default interpreter is 3.10 itself")
+    with pytest.raises(IncompatibleWheelError) as caught:
+        load(wheelhouse310, cache_dir=tmp_path / "cache")
+    assert "3.10" in str(caught.value) and f"{sys.version_info[0]}.{sys.version_info[1]}" in str(
+        caught.value
+    )
+
+
+def test_310_app_loads_on_driver_and_executors(
+    python310: Path, wheelhouse310: Path, tmp_path: Path
+) -> None:
+    links = tmp_path / "pythonpath"
+    links.mkdir()
+    for name in ("pyspark", "py4j", "packaging"):
+        (links / name).symlink_to(_package_dir(name))
+    (links / "sparkdeps").symlink_to(REPO / "src" / "sparkdeps")
+    driver = clean_python(tmp_path / "driver-venv", python=python310)
+    executors = clean_python(tmp_path / "executor-venv", python=python310)
+    out = tmp_path / "out.json"
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PIP_", "UV_", "PYSPARK_", "SPARK_"))
+        and key not in ("PYTHONPATH", "VIRTUAL_ENV")
+    }
+    env.update(
+        PYTHONPATH=str(links),
+        SPARKDEPS_CACHE_DIR=str(tmp_path / "cache"),
+        PYTHONNOUSERSITE="1",
+    )
+    modules = module_names(TAG)
+    completed = subprocess.run(
+        [str(driver), str(APP), str(wheelhouse310), str(out), str(executors), *modules],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=420,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    seen = json.loads(out.read_text())
+    assert seen["driver_version"] == "3.10"
+    assert seen["result"]["delivery"] == "classic"
+    cache = str(tmp_path / "cache")
+    for name in modules:
+        assert seen["driver_files"][name].startswith(cache), seen["driver_files"][name]
+    workers = {report["cwd"] for report in seen["reports"]}
+    assert len(workers) == 2, workers
+    for report in seen["reports"]:
+        assert report["version"] == "3.10" and report["python"] == str(executors)
+        for name, outcome in report["imports"].items():
+            assert outcome["ok"], (name, outcome)
+            assert outcome["file"].startswith(report["spark_files"] + os.sep), outcome
+            assert "site-packages" not in outcome["file"]
+    assert seen["values"] == [index + 100 for index in range(4)]
+    assert len(seen["verified_executors"]) == 2

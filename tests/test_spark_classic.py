@@ -1,0 +1,144 @@
+"""Classic delivery on ``local-cluster[2,1,1024]`` with executors on a clean venv.
+
+A module imported on an executor proves delivery only because the executors'
+interpreter has nothing installed (DESIGN.md fact 7) and the test checks that
+``__file__`` lies in the folder Spark unpacked (``<SparkFiles root>/sparkdeps_<digest16>``).
+
+CI runs these on pyspark 4.x. On pyspark 3.5.x (most Databricks LTS runtimes)::
+
+    python -m venv /tmp/spark35
+    /tmp/spark35/bin/pip install -e '.[test]' 'pyspark==3.5.*'
+    /tmp/spark35/bin/python -m pytest tests/test_spark_classic.py tests/test_py310_app.py \
+        tests/test_spark_connect.py      # Connect tests skip: they need pyspark 4
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.support.wheelhouses import load_test_wheels, make_wheelhouse, module_names
+
+from sparkdeps._delivery import archive_name
+from sparkdeps._errors import VerificationError
+from sparkdeps._load import load
+from sparkdeps._results import LoadResult
+from sparkdeps._verify import run_probe, verify
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+TAG = "_classic"
+
+
+@pytest.fixture(scope="module")
+def classic_wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("classic")
+    return make_wheelhouse(root / "runs", load_test_wheels(root / "wheels", tag=TAG))
+
+
+@pytest.fixture(scope="module")
+def loaded(
+    classic_wheelhouse: Path, tmp_path_factory: pytest.TempPathFactory, sparkdeps_spark_manager: Any
+) -> tuple[Any, LoadResult]:
+    spark = sparkdeps_spark_manager.classic()
+    cache = tmp_path_factory.mktemp("classic-cache")
+    return spark, load(classic_wheelhouse, spark=spark, cache_dir=cache)
+
+
+def test_load_picks_classic_and_keeps_the_payload(loaded: tuple[Any, LoadResult]) -> None:
+    spark, result = loaded
+    assert result.delivery == "classic"
+    assert result.payload is not None and Path(result.payload).is_file()
+    name = archive_name(result.digest)
+    assert name in spark.sparkContext._python_includes
+    assert set(result.top_level) == set(module_names(TAG))
+
+
+def test_executors_import_every_package_from_the_distributed_folder(
+    loaded: tuple[Any, LoadResult], sparkdeps_spark_manager: Any
+) -> None:
+    spark, result = loaded
+    clean_python = str(sparkdeps_spark_manager.python)
+    reports = run_probe(spark, module_names(TAG), 8)
+    executors = {report["cwd"] for report in reports}
+    assert len(executors) == 2, f"both executors must answer, got {executors}"
+    distributed = archive_name(result.digest)
+    for report in reports:
+        assert report["python"] == clean_python, "executors must run the clean venv"
+        root = report["spark_files"]
+        assert root and not root.startswith(str(result.folder))
+        for module, outcome in report["imports"].items():
+            assert outcome["ok"], f"{module} on {report['cwd']}: {outcome}"
+            file = outcome["file"]
+            assert file.startswith(os.path.join(root, distributed) + os.sep), (module, file, root)
+            assert "site-packages" not in file
+            assert not file.startswith(str(result.folder)), "must not be the driver's folder"
+
+
+def test_compiled_code_runs_on_executors(loaded: tuple[Any, LoadResult]) -> None:
+    spark, _result = loaded
+    module_c, module_m = f"sdload_cext{TAG}", f"sdload_cmod{TAG}"
+
+    def compute(index: int) -> int:
+        import importlib
+
+        return int(importlib.import_module(module_c).add(index, 1)) + int(
+            importlib.import_module(module_m).answer()
+        )
+
+    # An RDD function as well as the DataFrame UDF of the other tests.
+    values = spark.sparkContext.parallelize(range(6), 6).map(compute).collect()
+    assert values == [index + 1 + 42 for index in range(6)]
+
+
+def test_verify_reports_every_executor(loaded: tuple[Any, LoadResult]) -> None:
+    spark, result = loaded
+    outcome = verify(spark, partitions=8)
+    assert outcome.ok
+    assert len(outcome.executors) == 2
+    for module in module_names(TAG):
+        files = outcome.files(module)
+        assert files and all(archive_name(result.digest) in file for file in files)
+
+
+def test_second_load_adds_nothing_twice(
+    loaded: tuple[Any, LoadResult], classic_wheelhouse: Path
+) -> None:
+    spark, first = loaded
+    context = spark.sparkContext
+    archives_before = list(context.listArchives)
+    again = load(classic_wheelhouse, spark=spark, cache_dir=first.folder.parents[2])
+    assert again.reused and again.payload == first.payload
+    assert list(context.listArchives) == archives_before
+    assert context._python_includes.count(archive_name(first.digest)) == 1
+
+
+def test_verify_lists_every_failure(loaded: tuple[Any, LoadResult]) -> None:
+    spark, _result = loaded
+    missing = ["sdload_absent_one", "sdload_absent_two"]
+    with pytest.raises(VerificationError) as caught:
+        verify(spark, [*missing, f"sdload_pure{TAG}"], partitions=4)
+    message = str(caught.value)
+    assert all(name in message for name in missing)
+    assert f"sdload_pure{TAG} on" not in message
+
+
+def test_cli_verify_uses_the_running_session(
+    loaded: tuple[Any, LoadResult], classic_wheelhouse: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sparkdeps._cli import main
+
+    assert main(["verify", str(classic_wheelhouse), "--partitions", "8", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {row["module"] for row in rows} == set(module_names(TAG))
+    assert len({row["executor"] for row in rows}) == 2
+
+
+def test_plugin_fixtures_load_into_the_shared_session(
+    sparkdeps_spark: Any, sparkdeps_load: Any, classic_wheelhouse: Path
+) -> None:
+    result = sparkdeps_load(classic_wheelhouse)
+    assert result.delivery == "classic"
+    assert verify(sparkdeps_spark, [f"sdload_cext{TAG}"], partitions=4).ok

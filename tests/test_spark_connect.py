@@ -1,0 +1,102 @@
+"""Connect delivery: ``SparkSession.builder.remote("local[2]")``, workers on a clean venv.
+
+Spark Connect sessions have no SparkContext (DESIGN.md fact 4), like Databricks
+serverless; sparkdeps ships each top-level package as an archive artifact unpacked
+into the session folder, the worker's cwd. The test checks that ``__file__`` lies
+in that folder and not in any site-packages, for a compiled package too.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.support.wheelhouses import load_test_wheels, make_wheelhouse, module_names
+
+from sparkdeps._delivery import is_connect
+from sparkdeps._load import load
+from sparkdeps._results import LoadResult
+from sparkdeps._verify import run_probe, verify
+
+pytestmark = [pytest.mark.spark, pytest.mark.connect, pytest.mark.slow]
+TAG = "_connect"
+
+
+@pytest.fixture(scope="module")
+def connect_loaded(
+    tmp_path_factory: pytest.TempPathFactory, sparkdeps_spark_manager: Any
+) -> tuple[Any, LoadResult]:
+    from sparkdeps.pytest_plugin import _connect_missing
+
+    reason = _connect_missing()
+    if reason:
+        pytest.skip(reason)
+    root = tmp_path_factory.mktemp("connect")
+    wheelhouse = make_wheelhouse(root / "runs", load_test_wheels(root / "wheels", tag=TAG))
+    spark = sparkdeps_spark_manager.connect()
+    return spark, load(wheelhouse, spark=spark, cache_dir=root / "cache")
+
+
+def test_connect_session_is_detected(connect_loaded: tuple[Any, LoadResult]) -> None:
+    spark, result = connect_loaded
+    assert is_connect(spark)
+    assert result.delivery == "connect"
+
+
+def test_workers_import_every_package_from_the_session_folder(
+    connect_loaded: tuple[Any, LoadResult], sparkdeps_spark_manager: Any
+) -> None:
+    spark, result = connect_loaded
+    reports = run_probe(spark, module_names(TAG), 4)
+    assert reports
+    for report in reports:
+        assert report["python"] == str(sparkdeps_spark_manager.python), (
+            "workers must run the clean venv"
+        )
+        session_folder = report["cwd"]
+        assert not session_folder.startswith(str(result.folder))
+        for module, outcome in report["imports"].items():
+            assert outcome["ok"], f"{module}: {outcome}"
+            file = outcome["file"]
+            assert file.startswith(session_folder + os.sep), (module, file, session_folder)
+            assert "site-packages" not in file
+            assert not file.startswith(str(result.folder))
+
+
+def test_compiled_code_runs_in_connect_udfs(connect_loaded: tuple[Any, LoadResult]) -> None:
+    from pyspark.sql.functions import col, udf
+    from pyspark.sql.types import LongType
+
+    spark, _result = connect_loaded
+    names = (f"sdload_cext{TAG}", f"sdload_cmod{TAG}")
+
+    def compute(index: int) -> int:
+        import importlib
+
+        package, single = (importlib.import_module(name) for name in names)
+        return int(package.add(index, 1)) + int(single.answer())
+
+    rows = spark.range(0, 4, 1, 2).select(udf(compute, LongType())(col("id")).alias("v")).collect()
+    assert sorted(row["v"] for row in rows) == [index + 43 for index in range(4)]
+
+
+def test_verify_and_second_load_on_connect(
+    connect_loaded: tuple[Any, LoadResult], tmp_path: Path
+) -> None:
+    spark, first = connect_loaded
+    outcome = verify(spark, module_names(TAG), partitions=4)
+    assert outcome.ok and outcome.executors
+    again = load(first.uri, spark=spark, cache_dir=first.folder.parents[2])
+    assert again.reused and again.delivery == "connect" and again.payload == first.payload
+    assert again.timings["deliver"] < 0.05, "a second load must not upload again"
+
+
+def test_plugin_fixtures_on_connect(
+    connect_loaded: tuple[Any, LoadResult], sparkdeps_connect: Any, sparkdeps_load: Any
+) -> None:
+    spark, first = connect_loaded
+    assert sparkdeps_connect is spark, "the manager shares one Connect session"
+    result = sparkdeps_load(first.uri)
+    assert result.delivery == "connect"
