@@ -1,8 +1,10 @@
 """A wheelhouse for Python 3.10, built on the default interpreter, loads into a 3.10 Spark app.
 
-DESIGN.md fact 9: pyenv's 3.10 runs both the driver and the executors. The wheels
-are compiled with the 3.10 interpreter by tests/support/wheels.py (cp310 tags), so
-this interpreter (3.11) could not install them: only the 3.10 app can. The app runs
+DESIGN.md fact 9: pyenv's 3.10 runs both the driver and the executors. The wheelhouse
+is built by ``sparkdeps.build(python_version="3.10")`` on the default interpreter from
+the test index: it holds the cp310 build of a C extension and keeps the
+``python_version < "3.11"`` dependency, so this interpreter (3.11) refuses it and only
+the 3.10 app can load it. The app runs
 as a subprocess whose driver is a 3.10 venv with nothing installed and a PYTHONPATH
 of symlinks to just pyspark, py4j, packaging and sparkdeps' source (no network).
 """
@@ -17,9 +19,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.support.wheelhouses import load_test_wheels, make_wheelhouse, module_names, target_for
 from tests.support.wheels import find_python
 
+from sparkdeps import build
 from sparkdeps._errors import IncompatibleWheelError
 from sparkdeps._load import load
 from sparkdeps._localspark import clean_python
@@ -27,7 +29,7 @@ from sparkdeps._localspark import clean_python
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 REPO = Path(__file__).resolve().parent.parent
 APP = REPO / "tests" / "apps" / "py310_app.py"
-TAG = "_py310"
+MODULES = ("sdtest_cext", "sdtest_marker", "sdtest_oldpy")
 
 
 def _package_dir(name: str) -> Path:
@@ -45,11 +47,22 @@ def python310() -> Path:
 
 
 @pytest.fixture(scope="module")
-def wheelhouse310(python310: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def wheelhouse310(python310: Path, tmp_path_factory: pytest.TempPathFactory, index_url: str) -> Path:
     root = tmp_path_factory.mktemp("py310")
-    # TODO(lead): switch to build(..., python_version="3.10") once the builder lands here.
-    wheels = load_test_wheels(root / "wheels", python=python310, tag=TAG)
-    return make_wheelhouse(root / "runs", wheels, target=target_for(python310))
+    requirements = root / "requirements.txt"
+    requirements.write_text("sdtest-cext\nsdtest-marker\n")
+    result = build(
+        requirements,
+        dest=root / "runs",
+        python_version="3.10",
+        index_url=index_url,
+        cache_dir=root / "cache",
+        task_value_key=None,
+    )
+    assert {wheel.name for wheel in result.wheels} == {"sdtest-cext", "sdtest-marker", "sdtest-oldpy"}
+    cext = next(wheel for wheel in result.wheels if wheel.name == "sdtest-cext")
+    assert cext.tags == ("cp310-cp310-manylinux_2_17_x86_64",)
+    return Path(result.uri)
 
 
 def test_a_310_wheelhouse_is_refused_by_this_interpreter(
@@ -86,7 +99,7 @@ def test_310_app_loads_on_driver_and_executors(
         SPARKDEPS_CACHE_DIR=str(tmp_path / "cache"),
         PYTHONNOUSERSITE="1",
     )
-    modules = module_names(TAG)
+    modules = list(MODULES)
     completed = subprocess.run(
         [str(driver), str(APP), str(wheelhouse310), str(out), str(executors), *modules],
         env=env,
