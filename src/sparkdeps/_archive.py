@@ -1,7 +1,9 @@
 """Safe reading of the user's archives and folders.
 
 Every entry must land inside the destination folder: ``..`` parts, absolute
-paths, drive letters and symlinks are refused. Size limits (total, ratio,
+paths, drive letters and symlinks are refused, and so are encrypted entries,
+two entries extracting to the same path, and names with invisible or control
+characters (bidi overrides, zero-width spaces). Size limits (total, ratio,
 entry count) stop zip bombs, and they are enforced on the bytes actually
 written, not only on what the archive's headers claim.
 """

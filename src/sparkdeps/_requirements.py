@@ -7,7 +7,9 @@ lines are refused unless ``allow_index_options`` is set: an index named in a
 file from elsewhere invites dependency confusion. Direct URL and VCS
 references are refused (documented policy): publish the package to an index,
 or put its wheel or project folder in the input. ``--hash`` options are kept
-and handed to pip, which then checks them.
+and handed to pip, which then checks them; with ``--require-hashes`` every
+requirement must be pinned with ``==`` and hashed (and the build refuses any
+resolved dependency without a hash, as pip does).
 """
 
 from __future__ import annotations

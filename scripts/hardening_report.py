@@ -1,0 +1,289 @@
+# ruff: noqa: T201
+"""Run the hardening corpus, the fault runs and the concurrency runs; print the tally.
+
+Usage: python scripts/hardening_report.py [--with-spark] [--pipelines N] [--loaders N] [--keep]
+
+Uses the same corpus and checker as ``tests/hardening`` (``tests/hardening/corpus.py``,
+``tests/hardening/runs.py``). Everything happens under one temporary folder; traffic
+stays on 127.0.0.1 (find-links folders, and a local index for the hanging-index run).
+Exit code 0 when every line is as it must be.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO / "src"), str(REPO)]
+for _key in [key for key in os.environ if key.startswith(("PIP_", "UV_"))]:
+    del os.environ[_key]  # the machine's pip settings must not leak into the builds
+
+from tests.hardening.corpus import CASES, Outcome, make_resources, run_case  # noqa: E402
+from tests.hardening.runs import (  # noqa: E402
+    APPS,
+    ConcurrentRuns,
+    app_env,
+    disk_full,
+    load_killed,
+    loaders,
+    pipelines,
+    publish_killed,
+    shared_wheelhouse,
+)
+
+
+def _corpus(root: Path, resources: Any) -> list[Outcome]:
+    outcomes = []
+    for case in CASES:
+        outcomes.append(run_case(case, root / case.id, resources))
+    return outcomes
+
+
+def _index_faults(root: Path, resources: Any) -> list[tuple[str, bool, str]]:
+    from tests.support.index import IndexServer
+
+    from sparkdeps._build import build
+    from sparkdeps._errors import ResolutionError
+
+    rows = []
+    source = root / "requirements.txt"
+    root.mkdir(parents=True, exist_ok=True)
+    source.write_text("sdhard-dep\n")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    started = time.monotonic()
+    try:
+        build(
+            source,
+            dest=root / "down",
+            index_url=f"http://127.0.0.1:{port}/simple/",
+            task_value_key=None,
+        )
+        rows.append(("index down (defaults)", False, "build succeeded?"))
+    except ResolutionError as exc:
+        took = time.monotonic() - started
+        good = f"127.0.0.1:{port}" in str(exc) and took < 30
+        rows.append(("index down (defaults)", good, f"ResolutionError after {took:.1f}s"))
+    with IndexServer(resources.packages) as server:
+        # requests still hanging when we leave end in broken pipes: keep them quiet
+        server._httpd.handle_error = lambda *args: None  # type: ignore[method-assign]
+        server.hang_seconds = 60
+        started = time.monotonic()
+        try:
+            build(
+                source,
+                dest=root / "hang",
+                index_url=server.url,
+                index_timeout=2,
+                index_retries=1,
+                task_value_key=None,
+            )
+            rows.append(("index hanging (timeout 2s, 1 retry)", False, "build succeeded?"))
+        except ResolutionError as exc:
+            took = time.monotonic() - started
+            good = "timed out" in str(exc) and took < 20
+            rows.append(
+                ("index hanging (timeout 2s, 1 retry)", good, f"ResolutionError after {took:.1f}s")
+            )
+    return rows
+
+
+def _process_faults(root: Path, resources: Any) -> tuple[list[tuple[str, bool, str]], int]:
+    from tests.support.wheelhouses import make_wheelhouse
+    from tests.support.wheels import make_wheel
+
+    rows = []
+    half = 0
+    killed = publish_killed(root / "publish-kill", resources)
+    half += int(killed["final_present"])
+    good = not killed["final_present"] and killed["next_ok"] and not killed["run_left"]
+    rows.append(
+        (
+            "SIGKILL mid-publish",
+            good,
+            f"final name absent: {not killed['final_present']}; temp file left "
+            f"{killed['partial_sizes']} bytes until cleanup; next run ok: {killed['next_ok']}",
+        )
+    )
+    for at in ("start", "publish"):
+        full = disk_full(root / f"disk-{at}", at)
+        good = full["error"] == "StorageError" and not full["dest_left"] and not full["tmp_left"]
+        half += len([p for p in full["dest_left"] if p.endswith((".zip", ".partial"))])
+        rows.append(
+            (
+                f"file size limit from {at}",
+                good,
+                f"{full['error']}; left under dest: {full['dest_left'] or 'nothing'}",
+            )
+        )
+    wheels = [
+        make_wheel(
+            root / "kill-wheels",
+            f"sdhard-kill{n}",
+            "1.0",
+            {f"sdhard_kill{n}/__init__.py": f"N = {n}\n"},
+        )
+        for n in range(3)
+    ]
+    wheelhouse = make_wheelhouse(root / "kill-runs", wheels)
+    redo = load_killed(root / "load-kill", wheelhouse, ["sdhard_kill0"])
+    nxt = redo["next"]
+    good = (
+        redo["next_returncode"] == 0
+        and nxt.get("reused") is False
+        and redo["after_next"] == [nxt.get("digest")]
+    )
+    rows.append(
+        (
+            "SIGKILL mid-install (node cache)",
+            good,
+            f"partial folders left by the kill: {len(redo['after_kill'])}; "
+            f"next load reused={nxt.get('reused')}, "
+            f"install folders now {len(redo['after_next'])} (complete)",
+        )
+    )
+    return rows, half
+
+
+def _spark(root: Path, resources: Any) -> tuple[str, bool, str]:
+    env = app_env(root / "cache", root / "tmp")
+    options = {"root": os.fspath(root), "find_links": os.fspath(resources.packages)}
+    completed = subprocess.run(
+        [sys.executable, os.fspath(APPS / "hardening_executor_kill_app.py"), json.dumps(options)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    lines = completed.stdout.strip().splitlines()
+    if completed.returncode != 0 or not lines:
+        return ("executor SIGKILL after load", False, completed.stderr.strip()[-300:])
+    report = json.loads(lines[-1])
+    new = set(report["after"]["executors"]) - set(report["before"]["executors"])
+    good = bool(report["replacement_ids"]) and report["after"]["ok"] and bool(new)
+    return (
+        "executor SIGKILL after load",
+        good,
+        f"killed executor {report['killed_executor']}, replacement {report['replacement_ids']}"
+        f" after {report['waited_seconds']}s; imports ok on {len(report['after']['executors'])}"
+        f" executor folders ({len(new)} new)",
+    )
+
+
+def _row(cells: list[str], widths: list[int]) -> str:
+    return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--with-spark",
+        action="store_true",
+        help="also kill an executor on a local-cluster (about a minute)",
+    )
+    parser.add_argument("--pipelines", type=int, default=16)
+    parser.add_argument("--loaders", type=int, default=8)
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="sparkdeps-hardening-report-"))
+    started = time.monotonic()
+    try:
+        resources = make_resources(root / "packages")
+        outcomes = _corpus(root / "corpus", resources)
+        faults = _index_faults(root / "index", resources)
+        process_rows, fault_half = _process_faults(root / "faults", resources)
+        faults += process_rows
+        if args.with_spark:
+            faults.append(_spark(root / "spark", resources))
+        runs: list[ConcurrentRuns] = [
+            pipelines(root / "pipelines", resources, count=args.pipelines),
+        ]
+        shared = shared_wheelhouse(root / "shared", resources)
+        runs.append(
+            loaders(root / "loaders", shared, ["sdpipe_shared", "sdhard_dep"], count=args.loaders)
+        )
+    finally:
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+    print("Hostile-input corpus")
+    widths = [40, 6, 24, 6, 8, 5, 9, 6]
+    print(_row(["case", "phase", "error", "clear", "outside", "half", "installed", "secs"], widths))
+    for o in outcomes:
+        print(
+            _row(
+                [
+                    o.case,
+                    o.phase,
+                    o.error or "-",
+                    "yes" if o.clear else "NO",
+                    str(len(o.outside_writes)),
+                    str(len(o.half_written)),
+                    "YES" if o.installed else "no",
+                    f"{o.seconds:.2f}",
+                ],
+                widths,
+            )
+        )
+        for problem in o.problems():
+            print(f"    ! {problem}")
+    print()
+    print("Faults")
+    for name, good, detail in faults:
+        print(f"  {'ok  ' if good else 'FAIL'}  {name}: {detail}")
+    print()
+    print("Concurrency")
+    for run in runs:
+        print(
+            f"  {'ok  ' if run.ok else 'FAIL'}  {run.processes} {run.name}: "
+            f"{run.succeeded}/{run.processes} succeeded in {run.seconds:.1f}s; "
+            + "; ".join(run.notes)
+        )
+        for failure in run.failures:
+            print(f"    ! {failure}")
+    clear = sum(o.clear for o in outcomes)
+    outside = sum(len(o.outside_writes) for o in outcomes)
+    half = sum(len(o.half_written) for o in outcomes) + fault_half
+    installed = sum(o.installed for o in outcomes)
+    print()
+    print("Tally")
+    print(
+        f"  cases tried                        {len(outcomes)}"
+        f" ({sum(o.phase == 'build' for o in outcomes)} build, "
+        f"{sum(o.phase == 'load' for o in outcomes)} load)"
+    )
+    print(f"  clear errors                       {clear}/{len(outcomes)}")
+    print(f"  files written outside work folder   {outside} (must be 0)")
+    print(f"  wheelhouses left half-written      {half} (must be 0)")
+    print(f"  hostile cases that installed       {installed} (must be 0)")
+    print(f"  faults handled                     {sum(g for _n, g, _d in faults)}/{len(faults)}")
+    for run in runs:
+        print(
+            f"  concurrent: {run.processes} {run.name}: {'all succeeded' if run.ok else 'FAILED'}"
+        )
+    print(f"  total time                         {time.monotonic() - started:.0f}s")
+    good = (
+        clear == len(outcomes)
+        and outside == 0
+        and half == 0
+        and installed == 0
+        and all(g for _n, g, _d in faults)
+        and all(run.ok for run in runs)
+    )
+    return 0 if good else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

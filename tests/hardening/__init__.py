@@ -1,0 +1,1 @@
+"""Hardening tests (issue 6): hostile input, faults, concurrency, secrets."""

@@ -1,0 +1,1062 @@
+"""The hostile-input corpus: each case as data, a maker for its input, and one checker.
+
+A case makes its input (an archive, a folder, a requirements file, a wheel, or a
+published wheelhouse for load cases) inside a sandbox folder, then runs ``build``
+or ``load`` with ``dest``, ``SPARKDEPS_CACHE_DIR``, ``TMPDIR`` (and
+``tempfile.tempdir``) and ``HOME`` all under that sandbox, snapshotting every file
+before and after. :func:`run_case` returns an :class:`Outcome`: the error class,
+whether the message names the input and says what to do, the files written
+outside the cache root, half-written wheelhouses, and whether anything was
+installed. ``test_hostile_input.py`` asserts on it; ``scripts/hardening_report.py``
+tallies it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import struct
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from tests.support.wheels import make_wheel
+
+from sparkdeps._archive import ArchiveLimits
+from sparkdeps._errors import (
+    BuildError,
+    IncompatibleWheelError,
+    InputError,
+    IntegrityError,
+    ResolutionError,
+    SparkdepsError,
+    UnsafeArchiveError,
+)
+from sparkdeps._manifest import Manifest, inspect_wheel
+from sparkdeps._target import Target, host_target
+from sparkdeps._wheelhouse import write_wheelhouse
+
+Phase = Literal["build", "load"]
+SECRET = "hunter2-hardening"
+"""A password planted in some inputs: it must never show in a message."""
+
+
+# --------------------------------------------------------------------------- resources
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Things the cases share: a find-links folder of small test wheels."""
+
+    packages: Path
+
+
+def make_resources(root: Path) -> Resources:
+    """``sdhard-dep 1.0`` (needs ``sdhard-leaf``) and ``sdhard-leaf 1.0`` in ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    make_wheel(root, "sdhard-leaf", "1.0", {"sdhard_leaf/__init__.py": "LEAF = 1\n"})
+    make_wheel(
+        root,
+        "sdhard-dep",
+        "1.0",
+        {"sdhard_dep/__init__.py": "from sdhard_leaf import LEAF\nDEP = LEAF + 1\n"},
+        requires=("sdhard-leaf>=1.0",),
+    )
+    return Resources(packages=root)
+
+
+# --------------------------------------------------------------------------- zip helpers
+
+
+def _zip(path: Path, entries: list[tuple[str | zipfile.ZipInfo, bytes]], **kw: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Duplicate name": the duplicate case wants one
+        with zipfile.ZipFile(path, "w", **kw) as archive:
+            for name, data in entries:
+                archive.writestr(name, data)
+    return path
+
+
+def _patch_headers(path: Path, patch: Callable[[bytearray, int, int], None]) -> None:
+    """Call ``patch(data, local_offset, central_offset)`` for each entry."""
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        offsets = [info.header_offset for info in archive.infolist()]
+    central = []
+    position = data.find(b"PK\x01\x02")
+    while position != -1:
+        central.append(position)
+        position = data.find(b"PK\x01\x02", position + 4)
+    for local, middle in zip(offsets, central, strict=True):
+        patch(data, local, middle)
+    path.write_bytes(bytes(data))
+
+
+MOD = b"VALUE = 1\n"
+
+
+def _mod_zip(folder: Path, name: str, extra: list[tuple[str | zipfile.ZipInfo, bytes]]) -> Path:
+    return _zip(folder / name, [("good_mod.py", MOD), *extra])
+
+
+# --------------------------------------------------------------------------- build makers
+
+
+def _dotdot(folder: Path, _r: Resources) -> Path:
+    return _mod_zip(folder, "dotdot.zip", [("../escaped_dotdot.py", MOD)])
+
+
+def _dotdot_deep(folder: Path, _r: Resources) -> Path:
+    return _mod_zip(folder, "deep.zip", [("pkg/../../../../../tmp/escaped_deep.py", MOD)])
+
+
+def _absolute(folder: Path, _r: Resources) -> Path:
+    return _mod_zip(folder, "absolute.zip", [("/tmp/sparkdeps_hardening_abs.py", MOD)])
+
+
+def _backslash(folder: Path, _r: Resources) -> Path:
+    return _mod_zip(folder, "backslash.zip", [("..\\..\\escaped_backslash.py", MOD)])
+
+
+def _drive(folder: Path, _r: Resources) -> Path:
+    return _mod_zip(folder, "drive.zip", [("C:\\Windows\\escaped_drive.py", MOD)])
+
+
+def _symlink(folder: Path, _r: Resources) -> Path:
+    info = zipfile.ZipInfo("linked.py")
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    info.create_system = 3
+    return _mod_zip(folder, "symlink.zip", [(info, b"/etc/passwd")])
+
+
+def _ratio_bomb(folder: Path, _r: Resources) -> Path:
+    return _zip(
+        folder / "ratio_bomb.zip",
+        [("good_mod.py", MOD), ("zeros.bin", bytes(8 << 20))],
+        compression=zipfile.ZIP_DEFLATED,
+        compresslevel=9,
+    )
+
+
+def _total_bomb(folder: Path, _r: Resources) -> Path:
+    noise = [(f"noise{i}.bin", os.urandom(400_000)) for i in range(4)]  # incompressible
+    return _zip(folder / "total_bomb.zip", [("good_mod.py", MOD), *noise])
+
+
+def _lying_sizes(folder: Path, _r: Resources) -> Path:
+    path = _zip(
+        folder / "lying.zip",
+        [("good_mod.py", MOD), ("big.bin", bytes(200_000))],
+        compression=zipfile.ZIP_DEFLATED,
+    )
+
+    def shrink(data: bytearray, local: int, central: int) -> None:
+        # the second entry claims 10 bytes: the real stream is 200 kB
+        if data[local + 30 : local + 30 + 7] == b"big.bin":
+            struct.pack_into("<L", data, local + 22, 10)
+            struct.pack_into("<L", data, central + 24, 10)
+
+    _patch_headers(path, shrink)
+    return path
+
+
+def _duplicate(folder: Path, _r: Resources) -> Path:
+    return _mod_zip(folder, "duplicate.zip", [("good_mod.py", b"import os; os.system('x')\n")])
+
+
+def _duplicate_normalised(folder: Path, _r: Resources) -> Path:
+    return _zip(
+        folder / "duplicate2.zip",
+        [("pkg/__init__.py", b""), ("pkg/mod.py", MOD), ("pkg\\mod.py", b"EVIL = 1\n")],
+    )
+
+
+def _encrypted(folder: Path, _r: Resources) -> Path:
+    path = _mod_zip(folder, "encrypted.zip", [("secret_mod.py", MOD)])
+
+    def encrypt(data: bytearray, local: int, central: int) -> None:
+        # the "encrypted" flag (bit 0 of the general purpose flags), as a password-set zip has
+        data[local + 6] |= 1
+        data[central + 8] |= 1
+
+    _patch_headers(path, encrypt)
+    return path
+
+
+def _not_a_zip(folder: Path, _r: Resources) -> Path:
+    path = folder / "notazip.zip"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"this is a text file wearing a .zip name\n" * 20)
+    return path
+
+
+def _empty_zip(folder: Path, _r: Resources) -> Path:
+    return _zip(folder / "empty.zip", [])
+
+
+def _many_entries(folder: Path, _r: Resources) -> Path:
+    return _zip(folder / "many.zip", [(f"m{i}.py", b"") for i in range(2001)])
+
+
+def _too_deep(folder: Path, _r: Resources) -> Path:
+    inner = _zip(folder / "build" / "l4.zip", [("deep_mod.py", MOD)])
+    for level in (3, 2, 1):
+        inner = _zip(folder / "build" / f"l{level}.zip", [(inner.name, inner.read_bytes())])
+    return _zip(folder / "nested.zip", [("good_mod.py", MOD), (inner.name, inner.read_bytes())])
+
+
+def _folder_symlink(folder: Path, _r: Resources) -> Path:
+    secret = folder / "outside" / "credentials.txt"
+    secret.parent.mkdir(parents=True, exist_ok=True)
+    secret.write_text("token=abc\n")
+    source = folder / "project"
+    source.mkdir(parents=True)
+    (source / "good_mod.py").write_bytes(MOD)
+    (source / "stolen.py").symlink_to(secret)
+    return source
+
+
+def _bidi_name(folder: Path, _r: Resources) -> Path:
+    # U+202E RIGHT-TO-LEFT OVERRIDE: shows as "evilyp.py" style trickery in listings
+    return _mod_zip(folder, "bidi.zip", [("pkg/__init__.py", b""), ("pkg/evil\u202eyp.py", MOD)])
+
+
+def _zero_width_name(folder: Path, _r: Resources) -> Path:
+    # U+200B ZERO WIDTH SPACE: a module that looks like "requests" but is not
+    return _mod_zip(folder, "zerowidth.zip", [("re\u200bquests.py", MOD)])
+
+
+def _requirements(text: str, name: str = "requirements.txt") -> Callable[[Path, Resources], Path]:
+    def make(folder: Path, _r: Resources) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return make
+
+
+def _include_outside(folder: Path, _r: Resources) -> Path:
+    (folder / "shared.txt").parent.mkdir(parents=True, exist_ok=True)
+    (folder / "shared.txt").write_text("sdhard-dep\n")
+    source = folder / "input"
+    source.mkdir()
+    (source / "requirements.txt").write_text("-r ../shared.txt\n")
+    return source
+
+
+def _wrong_hash(folder: Path, r: Resources) -> Path:
+    return _requirements(f"--require-hashes\nsdhard-leaf==1.0 --hash=sha256:{'0' * 64}\n")(
+        folder, r
+    )
+
+
+def _unhashed_dependency(folder: Path, r: Resources) -> Path:
+    import hashlib
+
+    wheel = r.packages / "sdhard_dep-1.0-py3-none-any.whl"
+    good = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    # the right hash for sdhard-dep, none for its dependency sdhard-leaf
+    return _requirements(f"--require-hashes\nsdhard-dep==1.0 --hash=sha256:{good}\n")(folder, r)
+
+
+def _rewrite_wheel(path: Path, change: Callable[[dict[str, bytes]], None]) -> Path:
+    with zipfile.ZipFile(path) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    change(files)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return path
+
+
+def _record_tampered(folder: Path, _r: Resources) -> Path:
+    wheel = make_wheel(folder / "in", "sdhard-tampered", "1.0", {"sdhard_tampered.py": "X = 1\n"})
+
+    def change(files: dict[str, bytes]) -> None:
+        files["sdhard_tampered.py"] = b"import os\nX = os.getcwd()\n"
+
+    return _rewrite_wheel(wheel, change).parent
+
+
+def _record_unlisted(folder: Path, _r: Resources) -> Path:
+    wheel = make_wheel(folder / "in", "sdhard-sneaky", "1.0", {"sdhard_sneaky.py": "X = 1\n"})
+
+    def change(files: dict[str, bytes]) -> None:
+        files["sitecustomize.py"] = b"print('runs in every interpreter')\n"
+
+    return _rewrite_wheel(wheel, change).parent
+
+
+def _lying_name(folder: Path, _r: Resources) -> Path:
+    return make_wheel(
+        folder / "in",
+        "sdhard-liar",
+        "1.0",
+        {"sdhard_liar.py": "X = 1\n"},
+        metadata_name="requests",
+    )
+
+
+def _lying_version(folder: Path, _r: Resources) -> Path:
+    return make_wheel(
+        folder / "in",
+        "sdhard-liar",
+        "1.0",
+        {"sdhard_liar.py": "X = 1\n"},
+        metadata_version="9.9",
+    )
+
+
+def _wheel_not_zip(folder: Path, _r: Resources) -> Path:
+    path = folder / "in" / "sdhard_fake-1.0-py3-none-any.whl"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not a wheel at all\n")
+    return path.parent
+
+
+def _wheel_wrong_target(folder: Path, _r: Resources) -> Path:
+    return make_wheel(
+        folder / "in",
+        "sdhard-winonly",
+        "1.0",
+        {"sdhard_winonly.pyd": b"MZ"},
+        tag="cp39-cp39-win_amd64",
+    ).parent
+
+
+def _project_fails(folder: Path, _r: Resources) -> Path:
+    project = folder / "proj"
+    project.mkdir(parents=True)
+    (project / "setup.py").write_text(
+        "import sys\n"
+        "for i in range(300):\n"
+        "    print(f'noise line {i:03d} from the build', file=sys.stderr)\n"
+        "raise SystemExit('sdhard: BOOM, the compile step failed')\n"
+    )
+    (project / "sdhard_proj.py").write_text("X = 1\n")
+    return project
+
+
+# --------------------------------------------------------------------------- load makers
+
+
+def _publish(base: Path, entries: Mapping[str, bytes]) -> Path:
+    """A run folder holding a hand-made ``wheelhouse.zip`` (+ run.json)."""
+    folder = base / "run-hostile"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "wheelhouse.zip"
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    (folder / "run.json").write_text(json.dumps({"run_id": "run-hostile", "created": time.time()}))
+    return out
+
+
+def _good_wheelhouse(
+    base: Path, wheels: list[Path], target: Target | None = None
+) -> tuple[Path, Manifest]:
+    infos = tuple(inspect_wheel(path, source="provided") for path in wheels)
+    manifest = Manifest(
+        format="existing_wheels",
+        target=(target or host_target()).to_dict(),
+        wheels=infos,
+        input_digest="hostile",
+    )
+    folder = base / "run-hostile"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "wheelhouse.zip"
+    write_wheelhouse(wheels, manifest, out)
+    (folder / "run.json").write_text(json.dumps({"run_id": "run-hostile", "created": time.time()}))
+    return out, manifest
+
+
+def _pure(folder: Path, name: str = "sdhard-loadme") -> Path:
+    module = name.replace("-", "_")
+    return make_wheel(folder / "wheels", name, "1.0", {f"{module}/__init__.py": "X = 1\n"})
+
+
+def _load_tampered(folder: Path, _r: Resources) -> Path:
+    wheel = _pure(folder)
+    _out, manifest = _good_wheelhouse(folder / "runs", [wheel])
+    # the same file name, other bytes: the wheel was swapped after the manifest was written
+    evil = make_wheel(
+        folder / "evil", "sdhard-loadme", "1.0", {"sdhard_loadme/__init__.py": "import os\n"}
+    )
+    return _publish(
+        folder / "runs",
+        {"manifest.json": manifest.to_json(), f"wheels/{wheel.name}": evil.read_bytes()},
+    )
+
+
+def _load_no_manifest(folder: Path, _r: Resources) -> Path:
+    wheel = _pure(folder)
+    return _publish(folder / "runs", {f"wheels/{wheel.name}": wheel.read_bytes()})
+
+
+def _load_malformed_manifest(folder: Path, _r: Resources) -> Path:
+    wheel = _pure(folder)
+    return _publish(
+        folder / "runs",
+        {"manifest.json": b'{"schema": 1, "wheels": [', f"wheels/{wheel.name}": wheel.read_bytes()},
+    )
+
+
+def _load_wrong_schema(folder: Path, _r: Resources) -> Path:
+    wheel = _pure(folder)
+    _out, manifest = _good_wheelhouse(folder / "runs", [wheel])
+    data = json.loads(manifest.to_json())
+    data["schema"] = 99
+    return _publish(
+        folder / "runs",
+        {"manifest.json": json.dumps(data).encode(), f"wheels/{wheel.name}": wheel.read_bytes()},
+    )
+
+
+def _load_missing_wheel(folder: Path, _r: Resources) -> Path:
+    wheel = _pure(folder)
+    _out, manifest = _good_wheelhouse(folder / "runs", [wheel])
+    return _publish(folder / "runs", {"manifest.json": manifest.to_json()})
+
+
+def _load_other_python(folder: Path, _r: Resources) -> Path:
+    wheel = make_wheel(
+        folder / "wheels",
+        "sdhard-py39",
+        "1.0",
+        {
+            "sdhard_py39/__init__.py": "X = 1\n",
+            "sdhard_py39/_c.cpython-39-x86_64-linux-gnu.so": b"",
+        },
+        tag="cp39-cp39-manylinux_2_17_x86_64",
+    )
+    target = Target(python_version="3.9", arch="x86_64", glibc=(2, 17))
+    return _good_wheelhouse(folder / "runs", [wheel], target)[0]
+
+
+def _load_other_platform(folder: Path, _r: Resources) -> Path:
+    wheel = make_wheel(
+        folder / "wheels",
+        "sdhard-mac",
+        "1.0",
+        {"sdhard_mac/__init__.py": "X = 1\n"},
+        tag="py3-none-macosx_11_0_arm64",
+    )
+    return _good_wheelhouse(folder / "runs", [wheel])[0]
+
+
+def _load_not_a_zip(folder: Path, _r: Resources) -> Path:
+    out = folder / "runs" / "run-hostile" / "wheelhouse.zip"
+    out.parent.mkdir(parents=True)
+    out.write_bytes(b"<html>403 Forbidden</html>\n")
+    return out
+
+
+def _load_unsafe_member(folder: Path, _r: Resources) -> Path:
+    wheel = make_wheel(
+        folder / "wheels",
+        "sdhard-escape",
+        "1.0",
+        {"sdhard_escape/__init__.py": "X = 1\n", "../../escaped_by_wheel.py": "X = 2\n"},
+    )
+    return _good_wheelhouse(folder / "runs", [wheel])[0]
+
+
+# --------------------------------------------------------------------------- the cases
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    phase: Phase
+    make: Callable[[Path, Resources], Path]
+    error: type[SparkdepsError]
+    mentions: tuple[str, ...]
+    """Every one must appear in the message: the input, file or entry at fault."""
+    fix: tuple[str, ...]
+    """At least one must appear: the message says what to do."""
+    options: Mapping[str, Any] = field(default_factory=dict)
+    absent: tuple[str, ...] = ()
+    """Must not appear in the message (secrets, untrimmed output)."""
+    probes: tuple[str, ...] = ()
+    """Absolute paths an escaping entry would have written: must not exist afterwards."""
+
+
+_SMALL = ArchiveLimits(max_total_size=1 << 20)
+_FEW = ArchiveLimits(max_entries=2000)
+_REFUSED_BY_DEFAULT = ("pass the index to sparkdeps", "allow_index_options")
+
+CASES: tuple[Case, ...] = (
+    Case(
+        "zip-dotdot",
+        "build",
+        _dotdot,
+        UnsafeArchiveError,
+        ("dotdot.zip", "../escaped_dotdot.py"),
+        ("re-create it without '..'",),
+    ),
+    Case(
+        "zip-dotdot-deep",
+        "build",
+        _dotdot_deep,
+        UnsafeArchiveError,
+        ("deep.zip", "escaped_deep.py"),
+        ("re-create it without '..'",),
+        probes=("/tmp/escaped_deep.py",),
+    ),
+    Case(
+        "zip-absolute-path",
+        "build",
+        _absolute,
+        UnsafeArchiveError,
+        ("absolute.zip", "/tmp/sparkdeps_hardening_abs.py"),
+        ("relative paths",),
+        probes=("/tmp/sparkdeps_hardening_abs.py",),
+    ),
+    Case(
+        "zip-backslash-path",
+        "build",
+        _backslash,
+        UnsafeArchiveError,
+        ("backslash.zip", "escaped_backslash.py"),
+        ("re-create it",),
+    ),
+    Case(
+        "zip-drive-letter",
+        "build",
+        _drive,
+        UnsafeArchiveError,
+        ("drive.zip", "escaped_drive.py"),
+        ("relative paths",),
+    ),
+    Case(
+        "zip-symlink-entry",
+        "build",
+        _symlink,
+        UnsafeArchiveError,
+        ("symlink.zip", "linked.py"),
+        ("archive the real files",),
+    ),
+    Case(
+        "zip-bomb-ratio",
+        "build",
+        _ratio_bomb,
+        UnsafeArchiveError,
+        ("ratio_bomb.zip",),
+        ("max_ratio",),
+    ),
+    Case(
+        "zip-bomb-total-size",
+        "build",
+        _total_bomb,
+        UnsafeArchiveError,
+        ("total_bomb.zip",),
+        ("raise ArchiveLimits.max_total_size",),
+        options={"limits": _SMALL},
+    ),
+    Case(
+        "zip-lying-sizes",
+        "build",
+        _lying_sizes,
+        InputError,
+        ("lying.zip", "big.bin"),
+        ("re-create",),
+    ),
+    Case(
+        "zip-duplicate-entry",
+        "build",
+        _duplicate,
+        UnsafeArchiveError,
+        ("duplicate.zip", "good_mod.py"),
+        ("keep one",),
+    ),
+    Case(
+        "zip-duplicate-after-normalising",
+        "build",
+        _duplicate_normalised,
+        UnsafeArchiveError,
+        ("duplicate2.zip", "pkg/mod.py"),
+        ("keep one",),
+    ),
+    Case(
+        "zip-encrypted",
+        "build",
+        _encrypted,
+        InputError,
+        ("encrypted.zip", "is encrypted"),
+        ("without a password",),
+    ),
+    Case("zip-not-a-zip", "build", _not_a_zip, InputError, ("notazip.zip",), ("re-create",)),
+    Case("zip-empty", "build", _empty_zip, InputError, ("empty.zip",), ("expected",)),
+    Case(
+        "zip-too-many-entries",
+        "build",
+        _many_entries,
+        UnsafeArchiveError,
+        ("many.zip", "2001"),
+        ("raise ArchiveLimits.max_entries",),
+        options={"limits": _FEW},
+    ),
+    Case(
+        "zip-nested-too-deep", "build", _too_deep, UnsafeArchiveError, ("l4.zip",), ("max_depth",)
+    ),
+    Case(
+        "folder-symlink-outside",
+        "build",
+        _folder_symlink,
+        UnsafeArchiveError,
+        ("stolen.py",),
+        ("replace it by the real file",),
+    ),
+    Case(
+        "name-bidi-override",
+        "build",
+        _bidi_name,
+        UnsafeArchiveError,
+        ("bidi.zip", "U+202E"),
+        ("rename",),
+    ),
+    Case(
+        "name-zero-width",
+        "build",
+        _zero_width_name,
+        UnsafeArchiveError,
+        ("zerowidth.zip", "U+200B"),
+        ("rename",),
+    ),
+    Case(
+        "req-editable",
+        "build",
+        _requirements("-e ./proj\n"),
+        InputError,
+        ("requirements.txt:1", "-e"),
+        ("put the project folder in the input",),
+    ),
+    Case(
+        "req-index-url",
+        "build",
+        _requirements(f"--index-url http://admin:{SECRET}@127.0.0.1:9/simple/\nsdhard-dep\n"),
+        InputError,
+        ("requirements.txt:1", "--index-url"),
+        _REFUSED_BY_DEFAULT,
+        absent=(SECRET,),
+    ),
+    Case(
+        "req-extra-index-url",
+        "build",
+        _requirements("sdhard-dep\n--extra-index-url=http://127.0.0.1:9/simple/\n"),
+        InputError,
+        ("requirements.txt:2", "--extra-index-url"),
+        _REFUSED_BY_DEFAULT,
+    ),
+    Case(
+        "req-trusted-host",
+        "build",
+        _requirements("--trusted-host 127.0.0.1\nsdhard-dep\n"),
+        InputError,
+        ("requirements.txt:1", "--trusted-host"),
+        _REFUSED_BY_DEFAULT,
+    ),
+    Case(
+        "req-include-outside",
+        "build",
+        _include_outside,
+        InputError,
+        ("requirements.txt:1", "../shared.txt"),
+        ("put the included file inside the input",),
+    ),
+    Case(
+        "req-constraint-absolute",
+        "build",
+        _requirements("-c /etc/hosts\nsdhard-dep\n"),
+        InputError,
+        ("requirements.txt:1", "/etc/hosts"),
+        ("put the included file inside",),
+    ),
+    Case(
+        "req-direct-url",
+        "build",
+        _requirements("sdhard-dep @ http://127.0.0.1:9/sdhard_dep-1.0-py3-none-any.whl\n"),
+        InputError,
+        ("requirements.txt:1", "sdhard-dep"),
+        ("publish the package to an index",),
+    ),
+    Case(
+        "req-vcs",
+        "build",
+        _requirements("git+https://127.0.0.1:9/org/repo.git#egg=repo\n"),
+        InputError,
+        ("requirements.txt:1", "git+https"),
+        ("publish the package to an index",),
+    ),
+    Case(
+        "req-local-path",
+        "build",
+        _requirements("./vendor/thing-1.0-py3-none-any.whl\n"),
+        InputError,
+        ("requirements.txt:1", "vendor/thing"),
+        ("put its wheel",),
+    ),
+    Case(
+        "req-wrong-hash",
+        "build",
+        _wrong_hash,
+        ResolutionError,
+        ("requirements.txt:2", "sdhard-leaf"),
+        ("correct the --hash",),
+    ),
+    Case(
+        "req-require-hashes-unhashed-dependency",
+        "build",
+        _unhashed_dependency,
+        ResolutionError,
+        ("--require-hashes", "sdhard-leaf==1.0"),
+        ("add a pinned line",),
+    ),
+    Case(
+        "req-require-hashes-unhashed",
+        "build",
+        _requirements("--require-hashes\nsdhard-dep==1.0\n"),
+        InputError,
+        ("requirements.txt:2", "sdhard-dep"),
+        ("add --hash",),
+    ),
+    Case(
+        "wheel-record-tampered",
+        "build",
+        _record_tampered,
+        IntegrityError,
+        ("sdhard_tampered-1.0-py3-none-any.whl", "sdhard_tampered.py"),
+        ("rebuild",),
+    ),
+    Case(
+        "wheel-record-unlisted-file",
+        "build",
+        _record_unlisted,
+        IntegrityError,
+        ("sdhard_sneaky-1.0-py3-none-any.whl", "sitecustomize.py"),
+        ("rebuild",),
+    ),
+    Case(
+        "wheel-name-lies",
+        "build",
+        _lying_name,
+        IntegrityError,
+        ("sdhard_liar-1.0-py3-none-any.whl", "requests"),
+        ("original name",),
+    ),
+    Case(
+        "wheel-version-lies",
+        "build",
+        _lying_version,
+        IntegrityError,
+        ("sdhard_liar-1.0-py3-none-any.whl", "9.9"),
+        ("original name",),
+    ),
+    Case(
+        "wheel-not-a-zip",
+        "build",
+        _wheel_not_zip,
+        IntegrityError,
+        ("sdhard_fake-1.0-py3-none-any.whl",),
+        ("rebuild",),
+    ),
+    Case(
+        "wheel-wrong-target",
+        "build",
+        _wheel_wrong_target,
+        IncompatibleWheelError,
+        ("sdhard_winonly-1.0-cp39-cp39-win_amd64.whl",),
+        ("fix: provide a wheel built",),
+    ),
+    Case(
+        "project-build-fails",
+        "build",
+        _project_fails,
+        BuildError,
+        ("proj", "BOOM, the compile step failed"),
+        ("fix: make the project",),
+        options={"build_isolation": False},
+        absent=("noise line 000",),
+    ),
+    Case(
+        "load-wheel-changed",
+        "load",
+        _load_tampered,
+        IntegrityError,
+        ("sdhard_loadme-1.0-py3-none-any.whl", "wheelhouse.zip"),
+        ("rebuild it",),
+    ),
+    Case(
+        "load-manifest-missing",
+        "load",
+        _load_no_manifest,
+        IntegrityError,
+        ("wheelhouse.zip", "manifest.json"),
+        ("sparkdeps build",),
+    ),
+    Case(
+        "load-manifest-malformed",
+        "load",
+        _load_malformed_manifest,
+        IntegrityError,
+        ("wheelhouse.zip", "manifest.json"),
+        ("rebuild the wheelhouse",),
+    ),
+    Case(
+        "load-manifest-schema",
+        "load",
+        _load_wrong_schema,
+        IntegrityError,
+        ("wheelhouse.zip", "schema 99"),
+        ("rebuild the wheelhouse",),
+    ),
+    Case(
+        "load-manifest-lists-missing-wheel",
+        "load",
+        _load_missing_wheel,
+        IntegrityError,
+        ("wheelhouse.zip", "sdhard_loadme-1.0-py3-none-any.whl"),
+        ("rebuild",),
+    ),
+    Case(
+        "load-other-python",
+        "load",
+        _load_other_python,
+        IncompatibleWheelError,
+        ("sdhard_py39-1.0-cp39-cp39-manylinux_2_17_x86_64.whl", "3.9"),
+        ("rebuild it",),
+    ),
+    Case(
+        "load-other-platform",
+        "load",
+        _load_other_platform,
+        IncompatibleWheelError,
+        ("sdhard_mac-1.0-py3-none-macosx_11_0_arm64.whl",),
+        ("rebuild it",),
+    ),
+    Case(
+        "load-not-a-zip", "load", _load_not_a_zip, IntegrityError, ("wheelhouse.zip",), ("rebuild",)
+    ),
+    Case(
+        "load-wheel-escaping-member",
+        "load",
+        _load_unsafe_member,
+        IntegrityError,
+        ("sdhard_escape-1.0-py3-none-any.whl", "escaped_by_wheel.py"),
+        ("rebuild",),
+    ),
+)
+
+
+# --------------------------------------------------------------------------- the checker
+
+
+Snapshot = dict[str, tuple[int, int]]
+
+
+def snapshot(*roots: Path) -> Snapshot:
+    """Every file (and symlink) below ``roots``: path -> (size, mtime_ns)."""
+    found: Snapshot = {}
+    for root in roots:
+        if not root.exists():
+            continue
+        for current, _dirs, files in os.walk(root):
+            for name in files:
+                path = Path(current, name)
+                try:
+                    info = path.lstat()
+                except FileNotFoundError:
+                    continue
+                found[os.fspath(path)] = (info.st_size, info.st_mtime_ns)
+    return found
+
+
+def changed(before: Snapshot, after: Snapshot) -> list[str]:
+    return sorted(path for path, stamp in after.items() if before.get(path) != stamp)
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    root: Path
+
+    @property
+    def inputs(self) -> Path:
+        return self.root / "inputs"
+
+    @property
+    def dest(self) -> Path:
+        return self.root / "dest"
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def tmp(self) -> Path:
+        return self.root / "tmp"
+
+    @property
+    def home(self) -> Path:
+        return self.root / "home"
+
+    def create(self) -> Sandbox:
+        for folder in (self.inputs, self.dest, self.cache, self.tmp, self.home):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+@contextmanager
+def sandboxed(box: Sandbox) -> Iterator[None]:
+    """TMPDIR, tempfile.tempdir, SPARKDEPS_CACHE_DIR and HOME inside the sandbox; restored after."""
+    keys = ("TMPDIR", "SPARKDEPS_CACHE_DIR", "HOME", "RUSTUP_HOME")
+    saved = {key: os.environ.get(key) for key in keys}
+    saved_tempdir = tempfile.tempdir
+    rustup = Path.home() / ".rustup"
+    if "RUSTUP_HOME" not in os.environ and rustup.is_dir():
+        # pip runs `rustc --version` for its User-Agent; a rustup shim facing an empty HOME
+        # writes settings.toml there. Keep the machine's own rustup home: not ours to judge.
+        os.environ["RUSTUP_HOME"] = os.fspath(rustup)
+    os.environ["TMPDIR"] = os.fspath(box.tmp)
+    os.environ["SPARKDEPS_CACHE_DIR"] = os.fspath(box.cache)
+    os.environ["HOME"] = os.fspath(box.home)
+    tempfile.tempdir = os.fspath(box.tmp)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = saved_tempdir
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@dataclass(frozen=True)
+class Outcome:
+    case: str
+    phase: Phase
+    error: str | None
+    """The class name of what was raised (None: nothing was raised)."""
+    message: str
+    right_class: bool
+    names_input: bool
+    says_fix: bool
+    leaks: tuple[str, ...]
+    """Strings from ``Case.absent`` found in the message."""
+    outside_writes: tuple[str, ...]
+    half_written: tuple[str, ...]
+    installed: bool
+    escaped: tuple[str, ...]
+    seconds: float
+
+    @property
+    def clear(self) -> bool:
+        return self.right_class and self.names_input and self.says_fix and not self.leaks
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.clear
+            and not self.outside_writes
+            and not self.half_written
+            and not self.installed
+            and not self.escaped
+        )
+
+    def problems(self) -> list[str]:
+        out = []
+        if not self.right_class:
+            out.append(f"raised {self.error}")
+        if not self.names_input:
+            out.append("message does not name the input")
+        if not self.says_fix:
+            out.append("message does not say what to do")
+        if self.leaks:
+            out.append(f"message leaks {self.leaks}")
+        if self.outside_writes:
+            out.append(f"wrote outside the cache root: {list(self.outside_writes)}")
+        if self.half_written:
+            out.append(f"half-written wheelhouse: {list(self.half_written)}")
+        if self.installed:
+            out.append("something was installed")
+        if self.escaped:
+            out.append(f"escaped to {list(self.escaped)}")
+        return out
+
+
+def _half_written(dest: Path) -> list[str]:
+    if not dest.exists():
+        return []
+    return sorted(
+        os.fspath(path)
+        for path in dest.rglob("*")
+        if path.name == "wheelhouse.zip" or path.name.endswith(".partial")
+    )
+
+
+def run_case(case: Case, root: Path, resources: Resources) -> Outcome:
+    """Make the case's input in a fresh sandbox under ``root``, run it, report what happened."""
+    box = Sandbox(root).create()
+    for probe in case.probes:
+        Path(probe).unlink(missing_ok=True)
+    source = case.make(box.inputs, resources)
+    published_before = set(_half_written(box.dest)) | (
+        {os.fspath(source)} if case.phase == "load" else set()
+    )
+    before = snapshot(box.root, source.parent)
+    error: BaseException | None = None
+    started = time.perf_counter()
+    with sandboxed(box):
+        try:
+            if case.phase == "build":
+                from sparkdeps._build import build
+
+                options: dict[str, Any] = {
+                    "dest": box.dest,
+                    "run_id": "hostile",
+                    "no_index": True,
+                    "find_links": [resources.packages],
+                    "task_value_key": None,
+                }
+                options.update(case.options)
+                build(source, **options)
+            else:
+                from sparkdeps._load import load
+
+                load(source, delivery="driver-only", **case.options)
+        except Exception as exc:  # the outcome records what it was
+            error = exc
+    seconds = time.perf_counter() - started
+    after = snapshot(box.root, source.parent)
+    cache = os.fspath(box.cache) + os.sep
+    outside = [path for path in changed(before, after) if not path.startswith(cache)]
+    half = [path for path in _half_written(box.dest) if path not in published_before]
+    installs = box.cache / "node" / "installs"
+    installed = installs.exists() and any(installs.iterdir())
+    message = str(error) if error is not None else ""
+    lowered = message.lower()
+    return Outcome(
+        case=case.id,
+        phase=case.phase,
+        error=type(error).__name__ if error is not None else None,
+        message=message,
+        right_class=isinstance(error, case.error),
+        names_input=all(item.lower() in lowered for item in case.mentions),
+        says_fix=any(item.lower() in lowered for item in case.fix),
+        leaks=tuple(item for item in case.absent if item in message),
+        outside_writes=tuple(outside),
+        half_written=tuple(half),
+        installed=bool(installed),
+        escaped=tuple(probe for probe in case.probes if Path(probe).exists()),
+        seconds=seconds,
+    )
