@@ -111,3 +111,32 @@ def test_cli_cleanup(wheel: Path, tmp_path: Path, capsys: pytest.CaptureFixture[
     assert not folder.exists()
     assert main(["cleanup", str(folder)]) == 0
     assert "nothing to remove" in capsys.readouterr().out
+
+
+def test_cli_cleanup_older_than(
+    wheel: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sparkdeps._cli import main
+
+    base = tmp_path / "base"
+    now = time.time()
+    old = _run(base, wheel, "old", created=now - 8 * 86400)
+    new = _run(base, wheel, "new", created=now - 3600)
+    assert main(["cleanup", "--base", str(base), "--older-than", "7d", "--dry-run"]) == 0
+    assert f"would remove {old}" in capsys.readouterr().out
+    assert old.exists()
+    assert main(["cleanup", "--base", str(base), "--older-than", "7d"]) == 0
+    assert not old.exists() and new.exists()
+    assert main(["cleanup", "--base", str(base), "--older-than", "a week"]) != 0
+    assert "not an age" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("3600", 3600.0), ("30m", 1800.0), ("12h", 43200.0), ("7d", 604800.0), ("1.5w", 907200.0)],
+    ids=["bare", "minutes", "hours", "days", "weeks"],
+)
+def test_parse_age(text: str, seconds: float) -> None:
+    from sparkdeps._jobs import parse_age
+
+    assert parse_age(text) == seconds

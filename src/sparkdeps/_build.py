@@ -315,7 +315,9 @@ def _make(
 
     phase = time.perf_counter()
     downloaded_dir = work / "downloaded"
-    downloaded = download(resolution.remote, target, index, downloaded_dir)
+    downloaded = download(
+        resolution.remote, target, index, downloaded_dir, cache_dir=cache_folder / "pip"
+    )
     clock.add("download", phase)
 
     phase = time.perf_counter()

@@ -174,10 +174,11 @@ def _cmd_cleanup(args: argparse.Namespace) -> int:
 
     result = run_cleanup(args)
     if args.json:
-        _echo(json.dumps({"removed": list(result.removed), "kept": list(result.kept)}, indent=2))
+        removed, kept = list(result.removed), list(result.kept)
+        _echo(json.dumps({"removed": removed, "kept": kept, "dry_run": result.dry_run}, indent=2))
         return 0
     for uri in result.removed:
-        _echo(f"removed {uri}")
+        _echo(f"{'would remove' if result.dry_run else 'removed'} {uri}")
     if not result.removed:
         _echo("nothing to remove")
     return 0

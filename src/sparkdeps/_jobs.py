@@ -254,13 +254,38 @@ def add_cleanup_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="remove every run folder this job run made under --base ({{job.run_id}})",
     )
+    parser.add_argument(
+        "--older-than",
+        default=None,
+        metavar="AGE",
+        help="with --base: remove every run folder older than AGE (e.g. 7d, 12h, 30m, 3600)",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="with --older-than: only list what would go"
+    )
     parser.add_argument("--json", action="store_true")
+
+
+_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_AGE_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_age(text: str) -> float:
+    """``"7d"`` -> seconds. Units: s, m, h, d, w; a bare number is seconds."""
+    match = _AGE.match(text.lower())
+    if match is None:
+        raise InputError(f"--older-than {text!r} is not an age: use e.g. 7d, 12h, 30m or 3600")
+    return float(match.group(1)) * _AGE_UNITS[match.group(2)]
 
 
 def run_cleanup(args: argparse.Namespace) -> CleanupResult:
     """Remove the run folders named, found from a wheelhouse, or made by a job run."""
-    from ._cleanup import cleanup
+    from ._cleanup import cleanup, cleanup_older_than
 
+    if getattr(args, "older_than", None):
+        if _unresolved(args.base):
+            raise InputError("--older-than needs --base: the folder that holds the run folders")
+        return cleanup_older_than(args.base, parse_age(args.older_than), dry_run=args.dry_run)
     targets: list[str] = [uri for uri in args.run_uri if not _unresolved(uri)]
     targets += [_run_uri_of(uri) for uri in args.wheelhouse if not _unresolved(uri)]
     if not _unresolved(args.job_run_id):

@@ -313,8 +313,19 @@ def _explain(
     return ResolutionError(redact(message))
 
 
-def download(pins: Iterable[Pin], target: Target, index: IndexSettings, dest: Path) -> list[Path]:
-    """Fetch the exact pinned wheels for ``target`` into ``dest`` (pip, no dependencies)."""
+def download(
+    pins: Iterable[Pin],
+    target: Target,
+    index: IndexSettings,
+    dest: Path,
+    *,
+    cache_dir: Path | None = None,
+) -> list[Path]:
+    """Fetch the exact pinned wheels for ``target`` into ``dest`` (pip, no dependencies).
+
+    ``cache_dir`` keeps pip's HTTP cache under sparkdeps' cache root rather than in
+    ``~/.cache/pip`` (``--isolated`` ignores ``PIP_CACHE_DIR``).
+    """
     pins = list(pins)
     if not pins:
         return []
@@ -327,6 +338,7 @@ def download(pins: Iterable[Pin], target: Target, index: IndexSettings, dest: Pa
         base += ["--platform", platform]
     base += ["--dest", str(dest), "--progress-bar", "off", *index.args()]
     base += index.pip_network_args()
+    base += ["--cache-dir", str(cache_dir)] if cache_dir is not None else ["--no-cache-dir"]
     env = clean_env({"PIP_CONFIG_FILE": "/dev/null"})
     # pip's --require-hashes mode is all-or-nothing: hashed pins go in their own call
     groups = [[p for p in pins if p.hashes], [p for p in pins if not p.hashes]]

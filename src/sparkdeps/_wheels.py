@@ -211,7 +211,7 @@ def build_sdist_pin(pin: Pin, target: Target, index: IndexSettings, out_dir: Pat
         "provide a prebuilt wheel with find_links= / --find-links, or build on a machine "
         "matching the target"
     )
-    command = [*pip_command(), "wheel", "--no-deps", "--no-binary", str(pin.name)]
+    command = [*pip_command(), "wheel", "--no-deps", "--no-cache-dir", "--no-binary", str(pin.name)]
     command += ["--wheel-dir", str(scratch), "--progress-bar", "off", *index.args(), pin.spec]
     env = clean_env({"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH, **index.pip_env()})
     try:

@@ -31,7 +31,7 @@ def main() -> int:
     if stall:
         from sparkdeps import _install
 
-        original = _install._extract_wheel
+        original = _install.extract_wheel
 
         def stalling_extract(zip_path: Path, filename: str, folder: Path) -> int:
             written = original(zip_path, filename, folder)
@@ -39,7 +39,7 @@ def main() -> int:
             time.sleep(600)
             return written
 
-        _install._extract_wheel = stalling_extract  # type: ignore[assignment]
+        _install.extract_wheel = stalling_extract  # type: ignore[assignment]
     from sparkdeps._load import load
 
     result = load(wheelhouse, delivery="driver-only")

@@ -1,0 +1,144 @@
+"""Reading wheels out of a wheelhouse and extracting them, streaming, in constant memory.
+
+sparkdeps stores wheels uncompressed inside ``wheelhouse.zip``, so a wheel is a
+byte range of that file: it is read in place (no copy), checked, and unpacked
+member by member. Member names that would leave the install folder are refused.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import shutil
+import struct
+import sys
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+from ._errors import IntegrityError
+
+__all__ = ["extract_wheel", "open_stored_wheel"]
+
+logger = logging.getLogger(__name__)
+
+_CHUNK = 1 << 20
+_LOCAL_HEADER = struct.Struct("<4s5H3L2H")  # zip local file header, 30 bytes
+_LOCAL_SIGNATURE = b"PK\x03\x04"
+
+
+class _Slice(io.RawIOBase):
+    """A read-only, seekable window on a file: one stored member of a zip, without copying."""
+
+    def __init__(self, path: Path, start: int, size: int) -> None:
+        super().__init__()
+        self._handle = path.open("rb")
+        self._start = start
+        self._size = size
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        wanted = min(len(view), self._size - self._pos)
+        if wanted <= 0:
+            return 0
+        self._handle.seek(self._start + self._pos)
+        got = self._handle.readinto(view[:wanted])
+        self._pos += got
+        return got
+
+    def close(self) -> None:
+        self._handle.close()
+        super().close()
+
+
+@contextmanager
+def open_stored_wheel(zip_path: Path, filename: str) -> Iterator[IO[bytes]]:
+    """A seekable file object for ``wheels/<filename>`` inside the wheelhouse."""
+    with zipfile.ZipFile(zip_path) as archive:
+        info = archive.getinfo(f"wheels/{filename}")
+    if info.compress_type == zipfile.ZIP_STORED:
+        with zip_path.open("rb") as handle:
+            handle.seek(info.header_offset)
+            header = _LOCAL_HEADER.unpack(handle.read(_LOCAL_HEADER.size))
+        if header[0] != _LOCAL_SIGNATURE:
+            raise IntegrityError(
+                f"{zip_path}: bad local header for {filename}; rebuild the wheelhouse"
+            )
+        start = info.header_offset + _LOCAL_HEADER.size + header[9] + header[10]
+        window = _Slice(zip_path, start, info.file_size)
+        try:
+            yield io.BufferedReader(window, _CHUNK)
+        finally:
+            window.close()
+        return
+    # Not written by sparkdeps (it stores wheels): copy out to a temporary file.
+    with tempfile.TemporaryFile() as copy:
+        with zipfile.ZipFile(zip_path) as archive, archive.open(info) as source:
+            shutil.copyfileobj(source, copy, _CHUNK)
+        copy.seek(0)
+        yield copy
+
+
+def _member_target(member: str, folder: Path, wheel: str) -> Path | None:
+    """Where a wheel member goes, or None to skip it. Refuses escaping names."""
+    path = PurePosixPath(member)
+    if path.is_absolute() or ".." in path.parts or "\\" in member or ":" in path.parts[0]:
+        raise IntegrityError(
+            f"{wheel} has an unsafe member {member!r} (absolute or with '..'); "
+            "the wheel is malformed or malicious: rebuild the wheelhouse without it"
+        )
+    parts = path.parts
+    if parts and parts[0].endswith(".data"):
+        if len(parts) < 3:
+            return None
+        kind = parts[1]
+        if kind in ("purelib", "platlib"):
+            return folder.joinpath(*parts[2:])
+        if kind == "scripts":
+            return folder.joinpath("bin", *parts[2:])
+        logger.debug("%s: skipping %s (.data/%s is not importable)", wheel, member, kind)
+        return None
+    return folder.joinpath(*parts)
+
+
+def extract_wheel(zip_path: Path, filename: str, folder: Path) -> int:
+    written = 0
+    with open_stored_wheel(zip_path, filename) as handle, zipfile.ZipFile(handle) as wheel:
+        for info in wheel.infolist():
+            target = _member_target(info.filename, folder, filename)
+            if target is None:
+                continue
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with wheel.open(info) as source, target.open("wb") as out:
+                if target.parent.name == "bin" and target.parent.parent == folder:
+                    first = source.readline()
+                    if first.startswith(b"#!python"):  # pip's placeholder shebang
+                        first = b"#!" + sys.executable.encode() + first[len(b"#!python") :]
+                    out.write(first)
+                shutil.copyfileobj(source, out, _CHUNK)
+            mode = (info.external_attr >> 16) & 0o777
+            if mode & 0o111:
+                target.chmod(0o755)
+            written += info.file_size
+    return written
