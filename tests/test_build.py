@@ -449,7 +449,9 @@ def test_shared_cache_between_concurrent_builds(
     with ThreadPoolExecutor(2) as pool:
         results = list(pool.map(lambda n: _build(folder, tmp_path, index, run_id=f"c{n}"), (1, 2)))
     assert results[0].digest == results[1].digest
-    entries = list((tmp_path / "cache" / "build").iterdir())
-    assert [p.suffix for p in entries] == [".zip"]  # one entry, no partial files left
+    entries = sorted((tmp_path / "cache" / "build").iterdir())
+    # one entry and its digest, no partial files left
+    assert [p.suffix for p in entries] == [".sha256", ".zip"]
+    assert entries[0].read_text().strip() == results[0].digest
     again = _build(folder, tmp_path, index, run_id="c3")
     assert again.cached and again.digest == results[0].digest

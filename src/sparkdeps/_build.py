@@ -155,12 +155,14 @@ def build(
                 name=name,
                 allow_index_options=allow_index_options,
             )
+            digest = _sha256(wheelhouse_path)
             if use_cache:
-                cache.store(key, wheelhouse_path)
+                cache.store(key, wheelhouse_path, digest)
+        else:
+            digest = cache.digest(key) or _sha256(wheelhouse_path)
         phase = time.perf_counter()
         run_uri = join_uri(base, run_id)
         uri = join_uri(run_uri, WHEELHOUSE_NAME)
-        digest = _sha256(wheelhouse_path)
         _publish(
             storage,
             wheelhouse=wheelhouse_path,

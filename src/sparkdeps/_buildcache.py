@@ -74,12 +74,25 @@ class BuildCache:
         path = self.path(key)
         return path if path.is_file() else None
 
-    def store(self, key: str, wheelhouse: Path) -> Path | None:
+    def digest(self, key: str) -> str | None:
+        """The stored sha256 of an entry, so a hit does not hash a large wheelhouse again."""
+        try:
+            text = (self.folder / f"{key}.sha256").read_text(encoding="ascii").strip()
+        except OSError:
+            return None
+        return text if len(text) == 64 else None
+
+    def store(self, key: str, wheelhouse: Path, digest: str | None = None) -> Path | None:
         """Copy ``wheelhouse`` into the cache; a failure only costs the next build time."""
         final = self.path(key)
         temporary = self.folder / f".{key}.{uuid.uuid4().hex}.partial"
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
+            if digest is not None:
+                # written first: a digest without its zip is ignored, a zip without one is hashed
+                sidecar = self.folder / f".{key}.{uuid.uuid4().hex}.sha256.partial"
+                sidecar.write_text(digest + "\n", encoding="ascii")
+                os.replace(sidecar, self.folder / f"{key}.sha256")
             shutil.copyfile(wheelhouse, temporary)
             os.replace(temporary, final)
         except OSError as exc:
