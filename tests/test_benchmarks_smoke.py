@@ -1,0 +1,112 @@
+"""The benchmark harness runs end to end on W0 (offline, no Spark) and reports every measure.
+
+Checks the shape of the output, not the targets: a busy CI machine says
+nothing about speed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+RUN = REPO / "benchmarks" / "run.py"
+
+SMOKE_MEASURES = {
+    "driver install, cold",
+    "driver install, cold (CPU s)",
+    "load, warm",
+    "driver peak memory, cold load",
+    "driver memory growth during load",
+    "driver peak memory, warm load",
+    "build, cold",
+    "build, unchanged input",
+    "build, unchanged input (in-process)",
+}
+BASELINES = {
+    "driver install, cold": {
+        "unzip every wheel",
+        "pip install --target",
+        "uv pip install --no-cache --target",
+    },
+    "build, cold": {"pip download -r (host)", "uv pip compile + pip download --no-deps (target)"},
+}
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, object], str]:
+    out = tmp_path_factory.mktemp("bench") / "smoke.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_"))}
+    completed = subprocess.run(
+        [sys.executable, str(RUN), "--smoke", "--json", str(out)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-4000:]
+    return json.loads(out.read_text()), completed.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.network  # serves W0 on 127.0.0.1
+def test_smoke_reports_every_measure(smoke_run: tuple[dict[str, object], str]) -> None:
+    document, _stdout = smoke_run
+    results = document["results"]
+    assert isinstance(results, list)
+    assert {r["measure"] for r in results} == SMOKE_MEASURES
+    assert {r["workload"] for r in results} == {"W0"}
+    for measure, expected in BASELINES.items():
+        against = {r["b"]["variant"] for r in results if r["measure"] == measure and r["b"]}
+        assert expected <= against, (measure, against)
+    assert document["config"]["runs"] == 2 and document["config"]["warmups"] == 1
+    assert document["complete"] is True
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_smoke_numbers_are_positive_and_complete(smoke_run: tuple[dict[str, object], str]) -> None:
+    document, _stdout = smoke_run
+    results = document["results"]
+    assert isinstance(results, list)
+    for result in results:
+        assert result["status"] in {"PASS", "MISS", "INFO"}, result
+        sides = [result["a"]] + ([result["b"]] if result["b"] else [])
+        for side in sides:
+            assert side["error"] is None, side
+            assert len(side["values"]) == 2, side
+            stats = side["stats"]
+            assert 0 < stats["min"] <= stats["median"] <= stats["max"] and math.isfinite(
+                stats["max"]
+            ), side
+        if result["b"]:
+            assert result["ratio"] is not None and result["ratio"] > 0
+    scaling = document["scaling"]
+    assert isinstance(scaling, list) and scaling[0]["workload"] == "W0"
+    assert scaling[0]["wheels"] >= 5 and scaling[0]["installed_mb"] > 0
+    machine = document["machine"]
+    assert isinstance(machine, dict) and machine["nproc"] >= 1 and machine["pip"].startswith("pip")
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_smoke_prints_the_table(smoke_run: tuple[dict[str, object], str]) -> None:
+    _document, stdout = smoke_run
+    header = next(line for line in stdout.splitlines() if line.startswith("measure "))
+    for column in ("A median [min-max]", "B median [min-max]", "A/B", "target", "status"):
+        assert column in header
+    rows = [
+        line
+        for line in stdout.splitlines()
+        if line.startswith(("driver install, cold ", "build, "))
+    ]
+    assert len(rows) >= 5, stdout
+    assert "scaling (driver install, cold):" in stdout
