@@ -83,14 +83,22 @@ def test_compiled_code_runs_in_connect_udfs(connect_loaded: tuple[Any, LoadResul
 
 
 def test_verify_and_second_load_on_connect(
-    connect_loaded: tuple[Any, LoadResult], tmp_path: Path
+    connect_loaded: tuple[Any, LoadResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spark, first = connect_loaded
     outcome = verify(spark, module_names(TAG), partitions=4)
     assert outcome.ok and outcome.executors
+    uploads: list[tuple[Any, ...]] = []
+    original = spark.addArtifacts
+
+    def counting(*paths: Any, **kwargs: Any) -> Any:
+        uploads.append(paths)
+        return original(*paths, **kwargs)
+
+    monkeypatch.setattr(spark, "addArtifacts", counting)
     again = load(first.uri, spark=spark, cache_dir=first.folder.parents[2])
     assert again.reused and again.delivery == "connect" and again.payload == first.payload
-    assert again.timings["deliver"] < 0.05, "a second load must not upload again"
+    assert uploads == [], "a second load must not upload again"
 
 
 def test_plugin_fixtures_on_connect(

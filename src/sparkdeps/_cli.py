@@ -291,6 +291,8 @@ def _configure_logging(verbose: int, quiet: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # main() is also called in-process (job entry points, tests): leave logging as found
+    saved = (logger.handlers[:], logger.level, logger.propagate)
     _configure_logging(args.verbose, args.quiet)
     handler: Command = args.handler
     try:
@@ -301,3 +303,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _echo("sparkdeps: interrupted", err=True)
         return 130
+    finally:
+        logger.handlers[:], logger.level, logger.propagate = saved[0], saved[1], saved[2]
