@@ -39,7 +39,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from ._errors import IncompatibleWheelError, IntegrityError, StorageError
 from ._extract import extract_wheel, open_stored_wheel
-from ._manifest import MANIFEST_NAME, Manifest
+from ._manifest import MANIFEST_NAME, Manifest, sha256_file
 from ._runner import pip_command, run
 from ._storage import storage_for
 from ._target import running_interpreter_tags
@@ -127,14 +127,6 @@ def _write_ref(node: Path, uri: str, size: int, mtime_ns: int, digest: str) -> N
         logger.debug("could not write the ref file %s: %s", path, exc)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _read_manifest(zip_path: Path, shown: str) -> Manifest:
     from ._wheelhouse import open_wheelhouse
 
@@ -179,7 +171,7 @@ def prepare(uri: str, node: Path) -> Prepared:
         zip_path = temporary
     timings["fetch"] = time.perf_counter() - started
     started = time.perf_counter()
-    digest = _sha256(zip_path)
+    digest = sha256_file(zip_path)
     timings["hash"] = time.perf_counter() - started
     try:
         manifest = _read_manifest(zip_path, uri)
