@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 from ._errors import CommandError
 
@@ -134,8 +133,3 @@ def _output_text(data: str | bytes | None) -> str:
     if isinstance(data, bytes):
         return data.decode("utf-8", "replace")
     return data
-
-
-def ensure_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path

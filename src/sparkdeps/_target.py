@@ -11,7 +11,6 @@ from __future__ import annotations
 import platform as _platform
 import re
 import sys
-import sysconfig
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -293,7 +292,3 @@ def running_interpreter_tags() -> frozenset[Tag]:
     from packaging.tags import sys_tags
 
     return frozenset(sys_tags())
-
-
-def ext_suffix() -> str:
-    return str(sysconfig.get_config_var("EXT_SUFFIX") or ".so")

@@ -12,11 +12,9 @@ import hashlib
 import os
 import shutil
 import zipfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from ._errors import IntegrityError
 from ._manifest import MANIFEST_NAME, Manifest
@@ -65,28 +63,6 @@ class Wheelhouse:
 
     path: Path
     manifest: Manifest
-
-    def wheel_names(self) -> list[str]:
-        return [wheel.filename for wheel in self.manifest.wheels]
-
-    @contextmanager
-    def open_wheel(self, filename: str) -> Iterator[IO[bytes]]:
-        with zipfile.ZipFile(self.path) as archive, archive.open(f"wheels/{filename}") as handle:
-            yield handle
-
-    def extract_wheels(self, folder: Path) -> list[Path]:
-        """Copy every wheel out to ``folder`` (which must exist); return their paths."""
-        out: list[Path] = []
-        with zipfile.ZipFile(self.path) as archive:
-            for wheel in self.manifest.wheels:
-                destination = folder / wheel.filename
-                with (
-                    archive.open(f"wheels/{wheel.filename}") as source,
-                    destination.open("wb") as target,
-                ):
-                    shutil.copyfileobj(source, target, _CHUNK)
-                out.append(destination)
-        return out
 
 
 def open_wheelhouse(path: Path, *, origin: str | None = None) -> Wheelhouse:
