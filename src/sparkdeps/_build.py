@@ -26,9 +26,10 @@ from packaging.requirements import Requirement
 
 from . import _databricks
 from ._archive import ArchiveLimits
-from ._buildcache import BuildCache, cache_root
+from ._buildcache import BuildCache
 from ._errors import InputError, IntegrityError, ResolutionError, SparkdepsError, StorageError
 from ._inputs import InputLayout, prepare_input
+from ._install import cache_root
 from ._manifest import Manifest, WheelInfo, inspect_wheel
 from ._requirements import ParsedRequirements, RequirementLine, parse_requirements
 from ._resolve import IndexSettings, Pin, check_closure, check_tags, download, resolve

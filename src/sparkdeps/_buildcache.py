@@ -20,19 +20,9 @@ from ._resolve import IndexSettings
 from ._target import Target
 from ._version import __version__
 
-__all__ = ["BuildCache", "cache_root"]
+__all__ = ["BuildCache"]
 
 logger = logging.getLogger(__name__)
-
-
-def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """``cache_dir`` -> ``SPARKDEPS_CACHE_DIR`` -> ``~/.cache/sparkdeps``."""
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    env = os.environ.get("SPARKDEPS_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "sparkdeps"
 
 
 class BuildCache:

@@ -64,7 +64,10 @@ _CHUNK = 1 << 20
 
 
 def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """``cache_dir`` -> ``SPARKDEPS_CACHE_DIR`` -> ``~/.cache/sparkdeps``."""
+    """``cache_dir`` -> ``SPARKDEPS_CACHE_DIR`` -> ``~/.cache/sparkdeps``.
+
+    One root for the build cache (``build/``) and the node cache (``node/``).
+    """
     chosen = (
         cache_dir or os.environ.get("SPARKDEPS_CACHE_DIR") or Path.home() / ".cache" / "sparkdeps"
     )
