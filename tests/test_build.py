@@ -403,8 +403,8 @@ def test_examples_build(
     example: str, tmp_path: Path, index: IndexServer, package_dir: Path
 ) -> None:
     folder = EXAMPLES / example
-    if not (folder / "example.json").is_file():
-        pytest.skip(f"examples/inputs/{example} is absent (owned by the examples helper)")
+    # every format has an example input: a missing one fails rather than skips
+    assert (folder / "example.json").is_file(), f"examples/inputs/{example}/example.json is missing"
     spec = json.loads((folder / "example.json").read_text())
     extra = tmp_path / "extra-links"
     from tests.support.wheels import mirror_installed
