@@ -22,10 +22,10 @@ from typing import Any
 import prepare
 from _harness import MeasureError, Proc, Sample, Series, Variant, run_timed
 
-from sparkdeps._manifest import Manifest, inspect_wheel
-from sparkdeps._runner import uv_command
-from sparkdeps._target import host_target
-from sparkdeps._wheelhouse import write_wheelhouse
+from sparkdeps._core.manifest import Manifest, inspect_wheel
+from sparkdeps._core.runner import uv_command
+from sparkdeps._core.target import host_target
+from sparkdeps._core.wheelhouse import write_wheelhouse
 
 HERE = Path(__file__).resolve().parent
 CHILD = HERE / "child.py"
@@ -467,7 +467,7 @@ def build_group(w: Workload) -> list[Variant]:
 
 
 def executor_group(w: Workload) -> list[Variant]:
-    from sparkdeps._localspark import clean_python
+    from sparkdeps.testing.localspark import clean_python
 
     python = clean_python(w.work / "executor-python")
 

@@ -61,7 +61,7 @@ def _load_function() -> Any:
     try:
         from sparkdeps import load
     except ImportError:  # the public face imports modules that may not exist yet
-        from sparkdeps._load import load
+        from sparkdeps._runtime.load import load
     return load
 
 
@@ -154,7 +154,7 @@ def cmd_executor(args: argparse.Namespace) -> dict[str, Any]:
     from pyspark.sql.functions import udf
     from pyspark.sql.types import StringType
 
-    from sparkdeps._localspark import local_cluster_session
+    from sparkdeps.testing.localspark import local_cluster_session
 
     spark = local_cluster_session(2, 1, 1024, python=args.python, app_name="sparkdeps-bench")
     partitions = 8  # several tasks per executor, so every executor runs the UDF

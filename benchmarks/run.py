@@ -60,7 +60,7 @@ def machine() -> dict[str, Any]:
         ),
         platform.processor(),
     )
-    from sparkdeps._runner import uv_command
+    from sparkdeps._core.runner import uv_command
 
     java = subprocess.run(["java", "-version"], capture_output=True, text=True, check=False).stderr
     try:

@@ -309,7 +309,7 @@ def check_executors(spark: Any, example: Example, row: Row, executors: int) -> N
 
 def run(args: argparse.Namespace) -> int:
     import sparkdeps
-    from sparkdeps._localspark import clean_python, local_cluster_session
+    from sparkdeps.testing.localspark import clean_python, local_cluster_session
 
     examples = find_examples(args.only, Path(args.inputs))
     work = Path(args.workdir or tempfile.mkdtemp(prefix="sparkdeps-main-job-")).resolve()

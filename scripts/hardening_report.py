@@ -52,8 +52,8 @@ def _corpus(root: Path, resources: Any) -> list[Outcome]:
 def _index_faults(root: Path, resources: Any) -> list[tuple[str, bool, str]]:
     from tests.support.index import IndexServer
 
-    from sparkdeps._build import build
-    from sparkdeps._errors import ResolutionError
+    from sparkdeps._build.pipeline import build
+    from sparkdeps._core.errors import ResolutionError
 
     rows = []
     source = root / "requirements.txt"

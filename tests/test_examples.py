@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import sparkdeps
-from sparkdeps._localspark import clean_python, spark_env
+from sparkdeps.testing.localspark import clean_python, spark_env
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from tests.support.wheels import make_wheel
 
-from sparkdeps._errors import CommandError, IntegrityError, StorageError
-from sparkdeps._manifest import Manifest, inspect_wheel
-from sparkdeps._runner import redact, run
-from sparkdeps._storage import LocalStorage, join_uri, storage_for
-from sparkdeps._target import resolve_target
-from sparkdeps._wheelhouse import open_wheelhouse, write_wheelhouse
+from sparkdeps._core.errors import CommandError, IntegrityError, StorageError
+from sparkdeps._core.manifest import Manifest, inspect_wheel
+from sparkdeps._core.runner import redact, run
+from sparkdeps._core.storage import LocalStorage, join_uri, storage_for
+from sparkdeps._core.target import resolve_target
+from sparkdeps._core.wheelhouse import open_wheelhouse, write_wheelhouse
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._errors import (
+from ._core.errors import (
     BuildError,
     CommandError,
     DeliveryError,
@@ -28,30 +28,30 @@ from ._errors import (
     VerificationError,
     WheelhouseNotFoundError,
 )
-from ._manifest import Manifest, WheelInfo
-from ._results import BuildResult, CleanupResult, LoadResult, ModuleImport, VerifyResult
-from ._target import PROFILES, Target
+from ._core.manifest import Manifest, WheelInfo
+from ._core.results import BuildResult, CleanupResult, LoadResult, ModuleImport, VerifyResult
+from ._core.target import PROFILES, Target
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._build import build
-    from ._cleanup import cleanup, cleanup_older_than
-    from ._inspect import inspect
-    from ._jobgraph import UserTask, three_task_job
-    from ._load import load, wheelhouse_arg
-    from ._verify import verify
+    from ._build.pipeline import build
+    from ._jobs.graph import UserTask, three_task_job
+    from ._runtime.cleanup import cleanup, cleanup_older_than
+    from ._runtime.inspect import inspect
+    from ._runtime.load import load, wheelhouse_arg
+    from ._runtime.verify import verify
 
 # The functions load lazily: a driver calling ``load`` never imports the build machinery.
 _LAZY = {
-    "build": "._build",
-    "cleanup": "._cleanup",
-    "cleanup_older_than": "._cleanup",
-    "inspect": "._inspect",
-    "load": "._load",
-    "wheelhouse_arg": "._load",
-    "verify": "._verify",
-    "three_task_job": "._jobgraph",
-    "UserTask": "._jobgraph",
+    "build": "._build.pipeline",
+    "cleanup": "._runtime.cleanup",
+    "cleanup_older_than": "._runtime.cleanup",
+    "inspect": "._runtime.inspect",
+    "load": "._runtime.load",
+    "wheelhouse_arg": "._runtime.load",
+    "verify": "._runtime.verify",
+    "three_task_job": "._jobs.graph",
+    "UserTask": "._jobs.graph",
 }
 
 

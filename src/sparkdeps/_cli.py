@@ -14,8 +14,9 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from ._errors import SparkdepsError
-from ._runner import redact
+from ._core.errors import SparkdepsError
+from ._core.paths import PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY
+from ._core.runner import redact
 from ._version import __version__
 
 __all__ = ["main"]
@@ -64,7 +65,7 @@ def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument("--name", help="distribution name for loose modules")
     parser.add_argument("--cache-dir", help="build cache root (or SPARKDEPS_CACHE_DIR)")
     parser.add_argument("--no-cache", action="store_true", help="ignore the build cache")
-    parser.add_argument("--task-value-key", default="wheelhouse_path",
+    parser.add_argument("--task-value-key", default=TASK_VALUE_KEY,
                         help="Databricks task value key for the URI")
     parser.add_argument("--json", action="store_true", help="print the whole result as JSON")
     parser.set_defaults(handler=_cmd_build)
@@ -79,7 +80,7 @@ def _add_inspect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    from ._build import build
+    from ._build.pipeline import build
 
     result = build(
         args.source,
@@ -115,7 +116,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from ._inspect import inspect
+    from ._runtime.inspect import inspect
 
     manifest = inspect(args.wheelhouse)
     if args.json:
@@ -136,7 +137,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _add_process_deps(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from ._jobs import add_process_deps_arguments
+    from ._jobs.tasks import add_process_deps_arguments
 
     parser = sub.add_parser(
         "process-deps",
@@ -148,7 +149,7 @@ def _add_process_deps(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _cmd_process_deps(args: argparse.Namespace) -> int:
-    from ._jobs import run_process_deps
+    from ._jobs.tasks import run_process_deps
 
     outcome = run_process_deps(args)
     if args.json:
@@ -158,7 +159,7 @@ def _cmd_process_deps(args: argparse.Namespace) -> int:
 
 
 def _add_cleanup(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from ._jobs import add_cleanup_arguments
+    from ._jobs.tasks import add_cleanup_arguments
 
     parser = sub.add_parser(
         "cleanup",
@@ -170,7 +171,7 @@ def _add_cleanup(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _cmd_cleanup(args: argparse.Namespace) -> int:
-    from ._jobs import run_cleanup
+    from ._jobs.tasks import run_cleanup
 
     result = run_cleanup(args)
     if args.json:
@@ -192,8 +193,8 @@ def _add_load(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _verbosity(parser, suppress=True)
     parser.add_argument("wheelhouse", nargs="?", default=None,
                         help="wheelhouse.zip path/URI (default: SPARKDEPS_WHEELHOUSE, task value)")
-    parser.add_argument("--task-key", default="process_deps")
-    parser.add_argument("--key", default="wheelhouse_path")
+    parser.add_argument("--task-key", default=PROCESS_DEPS_TASK_KEY)
+    parser.add_argument("--key", default=TASK_VALUE_KEY)
     parser.add_argument("--mode", choices=("cache", "pip"), default="cache")
     parser.add_argument("--cache-dir", help="node cache root (or SPARKDEPS_CACHE_DIR)")
     parser.add_argument("--json", action="store_true", help="print the whole result as JSON")
@@ -201,7 +202,7 @@ def _add_load(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _cmd_load(args: argparse.Namespace) -> int:
-    from ._load import load
+    from ._runtime.load import load
 
     result = load(args.wheelhouse, task_key=args.task_key, key=args.key, mode=args.mode,
                   delivery="driver-only", cache_dir=args.cache_dir)
@@ -233,8 +234,8 @@ def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 def _cmd_verify(args: argparse.Namespace) -> int:
     from pyspark.sql import SparkSession
 
-    from ._load import load
-    from ._verify import verify
+    from ._runtime.load import load
+    from ._runtime.verify import verify
 
     builder = SparkSession.builder.appName("sparkdeps-verify")
     if args.master:

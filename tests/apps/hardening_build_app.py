@@ -55,7 +55,7 @@ def _install_hooks() -> None:
         if os.environ.get("HARDENING_FSIZE_AT", "start") == "start":
             _limit_file_size(int(size))
         else:
-            from sparkdeps import _build
+            from sparkdeps._build import pipeline as _build
 
             original_publish = _build._publish
 
@@ -69,8 +69,8 @@ def _install_hooks() -> None:
 def main() -> int:
     options: dict[str, Any] = json.loads(sys.argv[1])
     _install_hooks()
-    from sparkdeps._build import build
-    from sparkdeps._errors import SparkdepsError
+    from sparkdeps._build.pipeline import build
+    from sparkdeps._core.errors import SparkdepsError
 
     source = options.pop("source")
     try:

@@ -40,7 +40,7 @@ def _executors(app_id: str) -> dict[int, str]:
 
 
 def _probe(spark: Any, partitions: int) -> dict[str, Any]:
-    from sparkdeps._verify import run_probe
+    from sparkdeps._runtime.verify import run_probe
 
     reports = run_probe(spark, MODULES, partitions)
     files, failures = [], []
@@ -65,11 +65,11 @@ def main() -> int:
     root = Path(options["root"])
     from tests.support.wheels import make_cext_wheel
 
-    from sparkdeps._build import build
-    from sparkdeps._cleanup import cleanup
-    from sparkdeps._load import load
-    from sparkdeps._localspark import clean_python, local_cluster_session
-    from sparkdeps._verify import verify
+    from sparkdeps._build.pipeline import build
+    from sparkdeps._runtime.cleanup import cleanup
+    from sparkdeps._runtime.load import load
+    from sparkdeps._runtime.verify import verify
+    from sparkdeps.testing.localspark import clean_python, local_cluster_session
 
     source = root / "input"
     source.mkdir(parents=True)

@@ -29,7 +29,7 @@ def main() -> int:
             time.sleep(0.005)
     stall = os.environ.get("HARDENING_STALL_INSTALL")
     if stall:
-        from sparkdeps import _install
+        from sparkdeps._runtime import install as _install
 
         original = _install.extract_wheel
 
@@ -40,7 +40,7 @@ def main() -> int:
             return written
 
         _install.extract_wheel = stalling_extract  # type: ignore[assignment]
-    from sparkdeps._load import load
+    from sparkdeps._runtime.load import load
 
     result = load(wheelhouse, delivery="driver-only")
     files: dict[str, Any] = {}

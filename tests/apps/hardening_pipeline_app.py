@@ -42,9 +42,9 @@ def main() -> int:
     deadline = time.monotonic() + 120
     while not go.exists() and time.monotonic() < deadline:
         time.sleep(0.01)
-    from sparkdeps._build import build
-    from sparkdeps._cleanup import cleanup
-    from sparkdeps._load import load
+    from sparkdeps._build.pipeline import build
+    from sparkdeps._runtime.cleanup import cleanup
+    from sparkdeps._runtime.load import load
 
     report: dict[str, Any] = {"pid": os.getpid()}
     started = time.perf_counter()

@@ -21,7 +21,7 @@ def main() -> int:
         deadline = time.monotonic() + 60
         while not go.exists() and time.monotonic() < deadline:
             time.sleep(0.005)
-    from sparkdeps._load import load
+    from sparkdeps._runtime.load import load
 
     result = load(wheelhouse)
     import sdload_pure  # noqa: F401 - importable right after load, in this process

@@ -15,8 +15,8 @@ import sys
 def main() -> int:
     wheelhouse, out, executor_python, *modules = sys.argv[1:]
     import sparkdeps
-    from sparkdeps._localspark import local_cluster_session
-    from sparkdeps._verify import run_probe
+    from sparkdeps._runtime.verify import run_probe
+    from sparkdeps.testing.localspark import local_cluster_session
 
     spark = local_cluster_session(2, 1, 1024, python=executor_python, app_name="sparkdeps-py310")
     try:

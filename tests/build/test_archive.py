@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from sparkdeps._archive import ArchiveLimits, copy_tree, extract_zip
-from sparkdeps._errors import InputError, UnsafeArchiveError
-from sparkdeps._inputs import prepare_input
+from sparkdeps._build.archive import ArchiveLimits, copy_tree, extract_zip
+from sparkdeps._build.inputs import prepare_input
+from sparkdeps._core.errors import InputError, UnsafeArchiveError
 
 
 def _zip(path: Path, entries: dict[str, bytes], compress: int = zipfile.ZIP_DEFLATED) -> Path:

@@ -15,18 +15,18 @@ import pytest
 from tests.support.index import IndexServer
 from tests.support.wheels import make_cext_wheel, make_wheel
 
-from sparkdeps._build import build
-from sparkdeps._databricks import set_dbutils
-from sparkdeps._errors import BuildError
-from sparkdeps._manifest import Manifest
-from sparkdeps._results import BuildResult
-from sparkdeps._target import host_target, resolve_target
+from sparkdeps._build.pipeline import build
+from sparkdeps._core.databricks import set_dbutils
+from sparkdeps._core.errors import BuildError
+from sparkdeps._core.manifest import Manifest
+from sparkdeps._core.results import BuildResult
+from sparkdeps._core.target import host_target, resolve_target
 
 pytestmark = pytest.mark.network
 
 HOST = host_target()
 HOST_OLD = HOST.version_tuple < (3, 11)
-EXAMPLES = Path(__file__).parent.parent / "examples" / "inputs"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "inputs"
 
 
 def _build(source: Path, tmp_path: Path, index: IndexServer, **kwargs: Any) -> BuildResult:

@@ -13,8 +13,8 @@ import pytest
 from tests.support.index import IndexServer
 from tests.support.wheels import make_wheel
 
-from sparkdeps._build import build
-from sparkdeps._errors import (
+from sparkdeps._build.pipeline import build
+from sparkdeps._core.errors import (
     IncompatibleWheelError,
     InputError,
     ResolutionError,
@@ -269,7 +269,7 @@ def test_hashes_are_checked(tmp_path: Path, index: IndexServer, package_dir: Pat
 
 
 def test_limits_are_configurable(tmp_path: Path, index: IndexServer) -> None:
-    from sparkdeps._archive import ArchiveLimits
+    from sparkdeps._build.archive import ArchiveLimits
 
     archive = _zip(tmp_path / "many.zip", {f"m{i}.py": b"" for i in range(5)})
     message = _fails(

@@ -13,7 +13,7 @@ from tests.support.index import IndexServer
 
 pytestmark = pytest.mark.network
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def _cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

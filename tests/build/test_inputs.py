@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from sparkdeps._archive import ArchiveLimits
-from sparkdeps._errors import InputError
-from sparkdeps._inputs import input_digest, prepare_input
-from sparkdeps._requirements import parse_requirements
+from sparkdeps._build.archive import ArchiveLimits
+from sparkdeps._build.inputs import input_digest, prepare_input
+from sparkdeps._build.requirements import parse_requirements
+from sparkdeps._core.errors import InputError
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 def _prepare(source: Path, tmp_path: Path):  # type: ignore[no-untyped-def]

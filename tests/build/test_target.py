@@ -8,8 +8,8 @@ import pytest
 from packaging.markers import Marker
 from packaging.tags import parse_tag
 
-from sparkdeps._errors import TargetError
-from sparkdeps._target import PROFILES, Target, host_target, resolve_target
+from sparkdeps._core.errors import TargetError
+from sparkdeps._core.target import PROFILES, Target, host_target, resolve_target
 
 
 @pytest.mark.parametrize(

@@ -28,8 +28,8 @@ from typing import Any, Literal
 
 from tests.support.wheels import make_wheel
 
-from sparkdeps._archive import ArchiveLimits
-from sparkdeps._errors import (
+from sparkdeps._build.archive import ArchiveLimits
+from sparkdeps._core.errors import (
     BuildError,
     IncompatibleWheelError,
     InputError,
@@ -38,9 +38,9 @@ from sparkdeps._errors import (
     SparkdepsError,
     UnsafeArchiveError,
 )
-from sparkdeps._manifest import Manifest, inspect_wheel
-from sparkdeps._target import Target, host_target
-from sparkdeps._wheelhouse import write_wheelhouse
+from sparkdeps._core.manifest import Manifest, inspect_wheel
+from sparkdeps._core.target import Target, host_target
+from sparkdeps._core.wheelhouse import write_wheelhouse
 
 Phase = Literal["build", "load"]
 SECRET = "hunter2-hardening"
@@ -1019,7 +1019,7 @@ def run_case(case: Case, root: Path, resources: Resources) -> Outcome:
     with sandboxed(box):
         try:
             if case.phase == "build":
-                from sparkdeps._build import build
+                from sparkdeps._build.pipeline import build
 
                 options: dict[str, Any] = {
                     "dest": box.dest,
@@ -1031,7 +1031,7 @@ def run_case(case: Case, root: Path, resources: Resources) -> Outcome:
                 options.update(case.options)
                 build(source, **options)
             else:
-                from sparkdeps._load import load
+                from sparkdeps._runtime.load import load
 
                 load(source, delivery="driver-only", **case.options)
         except Exception as exc:  # the outcome records what it was

@@ -109,7 +109,7 @@ def publish_killed(root: Path, resources: Resources) -> dict[str, Any]:
     # the next run (fresh run id, same dest and cache) must succeed
     again = {**options, "run_id": "next"}
     code, data, err = finish(spawn(BUILD_APP, [json.dumps(again)], app_env(cache, tmp)))
-    from sparkdeps._cleanup import cleanup
+    from sparkdeps._runtime.cleanup import cleanup
 
     removed = cleanup(os.fspath(run), cache_dir=cache).removed if run.exists() else ()
     return {
@@ -277,7 +277,7 @@ def _pipeline_problems(n: int, module: str, code: int, data: dict[str, Any], err
 
 def shared_wheelhouse(root: Path, resources: Resources) -> Path:
     """A built wheelhouse (prebuilt wheels + ``sdpipe_shared.py``) for the loaders run."""
-    from sparkdeps._build import build
+    from sparkdeps._build.pipeline import build
 
     source = root / "input"
     source.mkdir(parents=True)

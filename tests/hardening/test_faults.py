@@ -18,8 +18,8 @@ from tests.support.index import IndexServer
 from tests.support.wheelhouses import make_wheelhouse
 from tests.support.wheels import make_wheel
 
-from sparkdeps._build import build
-from sparkdeps._errors import ResolutionError
+from sparkdeps._build.pipeline import build
+from sparkdeps._core.errors import ResolutionError
 
 pytestmark = pytest.mark.network
 

@@ -38,8 +38,8 @@ def test_module_names_in_other_scripts_still_work(
     refused (only invisible and control characters are) nor mangled on the way through."""
     import importlib
 
-    from sparkdeps._build import build
-    from sparkdeps._load import load
+    from sparkdeps._build.pipeline import build
+    from sparkdeps._runtime.load import load
 
     source = tmp_path / "input"
     (source / "数据").mkdir(parents=True)

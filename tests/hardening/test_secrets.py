@@ -17,8 +17,8 @@ from tests.hardening.corpus import Resources, Sandbox, sandboxed
 from tests.hardening.runs import REPO, app_env
 from tests.support.index import IndexServer
 
-from sparkdeps._build import build
-from sparkdeps._errors import ResolutionError, SparkdepsError
+from sparkdeps._build.pipeline import build
+from sparkdeps._core.errors import ResolutionError, SparkdepsError
 
 pytestmark = pytest.mark.network
 

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 
 import sparkdeps
-from sparkdeps._errors import InputError, SparkdepsError
-from sparkdeps._jobs import WHEELHOUSE_REFERENCE
+from sparkdeps._core.errors import InputError, SparkdepsError
+from sparkdeps._jobs.tasks import WHEELHOUSE_REFERENCE
 
 pytest.importorskip("databricks.bundles.jobs", reason="needs sparkdeps[databricks]")
 
-BUNDLE = Path(__file__).resolve().parent.parent / "examples" / "databricks"
+BUNDLE = Path(__file__).resolve().parents[2] / "examples" / "databricks"
 REFERENCE = "{{tasks.process_deps.values.wheelhouse_path}}"
 
 

@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 import sparkdeps
-from sparkdeps._jobs import detect_target, job_run_folders, new_run_id
+from sparkdeps._jobs.tasks import detect_target, job_run_folders, new_run_id
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 NOTEBOOK_LIKE = textwrap.dedent(
     """

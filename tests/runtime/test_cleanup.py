@@ -11,9 +11,9 @@ import pytest
 from tests.support.wheelhouses import make_wheelhouse
 from tests.support.wheels import make_wheel
 
-from sparkdeps._cleanup import cleanup, cleanup_older_than
-from sparkdeps._errors import InputError
-from sparkdeps._install import node_dir
+from sparkdeps._core.errors import InputError
+from sparkdeps._runtime.cleanup import cleanup, cleanup_older_than
+from sparkdeps._runtime.install import node_dir
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +137,6 @@ def test_cli_cleanup_older_than(
     ids=["bare", "minutes", "hours", "days", "weeks"],
 )
 def test_parse_age(text: str, seconds: float) -> None:
-    from sparkdeps._jobs import parse_age
+    from sparkdeps._jobs.tasks import parse_age
 
     assert parse_age(text) == seconds

@@ -14,13 +14,13 @@ import pytest
 from tests.support.wheelhouses import load_test_wheels, make_wheelhouse, module_names
 from tests.support.wheels import make_wheel
 
-from sparkdeps._errors import IncompatibleWheelError, IntegrityError
-from sparkdeps._install import COMPLETE_MARKER, cache_root, node_dir
-from sparkdeps._load import load
-from sparkdeps._manifest import Manifest, inspect_wheel
-from sparkdeps._wheelhouse import write_wheelhouse
+from sparkdeps._core.errors import IncompatibleWheelError, IntegrityError
+from sparkdeps._core.manifest import Manifest, inspect_wheel
+from sparkdeps._core.wheelhouse import write_wheelhouse
+from sparkdeps._runtime.install import COMPLETE_MARKER, cache_root, node_dir
+from sparkdeps._runtime.load import load
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 LOAD_APP = REPO / "tests" / "apps" / "load_app.py"
 
 
@@ -237,7 +237,7 @@ def test_pip_mode_installs_into_the_environment(wheelhouse: Path, tmp_path: Path
     (links / "packaging").symlink_to(Path(packaging.__file__).parent)
     (links / "sparkdeps").symlink_to(REPO / "src" / "sparkdeps")
     code = (
-        "import json, sys; from sparkdeps._load import load; "
+        "import json, sys; from sparkdeps._runtime.load import load; "
         f"r = load({str(wheelhouse)!r}, mode='pip'); "
         "import sdload_pure, sdload_cext; "
         "print(json.dumps([r.mode, str(r.folder), sdload_pure.__file__, sdload_cext.add(1, 1)]))"

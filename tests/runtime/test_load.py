@@ -14,11 +14,11 @@ import pytest
 from tests.support.dbutils_standin import StandinDbutils
 from tests.support.wheelhouses import load_test_wheels, make_wheelhouse
 
-from sparkdeps import _databricks
-from sparkdeps._errors import DeliveryError, InputError, WheelhouseNotFoundError
-from sparkdeps._load import load, resolve_wheelhouse, wheelhouse_arg
+from sparkdeps._core import databricks as _databricks
+from sparkdeps._core.errors import DeliveryError, InputError, WheelhouseNotFoundError
+from sparkdeps._runtime.load import load, resolve_wheelhouse, wheelhouse_arg
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -199,9 +199,9 @@ def test_module_imported_before_load_is_reported(
 
 
 def test_verify_without_a_session_says_how_to_fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sparkdeps._errors import VerificationError
-    from sparkdeps._verify import verify
+    from sparkdeps._core.errors import VerificationError
+    from sparkdeps._runtime.verify import verify
 
-    monkeypatch.setattr("sparkdeps._load.active_session", lambda: None)
+    monkeypatch.setattr("sparkdeps._runtime.load.active_session", lambda: None)
     with pytest.raises(VerificationError, match="needs a Spark session"):
         verify()

@@ -22,12 +22,12 @@ import pytest
 from tests.support.wheels import find_python
 
 from sparkdeps import build
-from sparkdeps._errors import IncompatibleWheelError
-from sparkdeps._load import load
-from sparkdeps._localspark import clean_python
+from sparkdeps._core.errors import IncompatibleWheelError
+from sparkdeps._runtime.load import load
+from sparkdeps.testing.localspark import clean_python
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "tests" / "apps" / "py310_app.py"
 MODULES = ("sdtest_cext", "sdtest_marker", "sdtest_oldpy")
 

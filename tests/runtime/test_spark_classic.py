@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 from tests.support.wheelhouses import load_test_wheels, make_wheelhouse, module_names
 
-from sparkdeps._delivery import archive_name
-from sparkdeps._errors import VerificationError
-from sparkdeps._load import load
-from sparkdeps._results import LoadResult
-from sparkdeps._verify import run_probe, verify
+from sparkdeps._core.errors import VerificationError
+from sparkdeps._core.results import LoadResult
+from sparkdeps._runtime.delivery import archive_name
+from sparkdeps._runtime.load import load
+from sparkdeps._runtime.verify import run_probe, verify
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 TAG = "_classic"

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from tests.support.wheelhouses import load_test_wheels, make_wheelhouse, module_names
 
-from sparkdeps._delivery import is_connect
-from sparkdeps._load import load
-from sparkdeps._results import LoadResult
-from sparkdeps._verify import run_probe, verify
+from sparkdeps._core.results import LoadResult
+from sparkdeps._runtime.delivery import is_connect
+from sparkdeps._runtime.load import load
+from sparkdeps._runtime.verify import run_probe, verify
 
 pytestmark = [pytest.mark.spark, pytest.mark.connect, pytest.mark.slow]
 TAG = "_connect"
@@ -28,7 +28,7 @@ TAG = "_connect"
 def connect_loaded(
     tmp_path_factory: pytest.TempPathFactory, sparkdeps_spark_manager: Any
 ) -> tuple[Any, LoadResult]:
-    from sparkdeps.pytest_plugin import _connect_missing
+    from sparkdeps.testing.pytest_plugin import _connect_missing
 
     reason = _connect_missing()
     if reason:

@@ -18,9 +18,9 @@ from typing import Any
 
 from tests.support.wheels import interpreter_info, make_cext_wheel, make_wheel
 
-from sparkdeps._manifest import Manifest, inspect_wheel
-from sparkdeps._target import Target, host_target
-from sparkdeps._wheelhouse import write_wheelhouse
+from sparkdeps._core.manifest import Manifest, inspect_wheel
+from sparkdeps._core.target import Target, host_target
+from sparkdeps._core.wheelhouse import write_wheelhouse
 
 PREFIX = "sdload"
 """Test package names start with this: nothing on the machine has them."""

@@ -20,7 +20,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ._errors import InputError, StorageError, UnsafeArchiveError
+from .._core.errors import InputError, StorageError, UnsafeArchiveError
 
 __all__ = ["IGNORED_DIRS", "ArchiveLimits", "copy_tree", "extract_zip", "is_zip"]
 

@@ -24,29 +24,27 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
-from . import _databricks
-from ._archive import ArchiveLimits
-from ._buildcache import BuildCache
-from ._errors import InputError, IntegrityError, ResolutionError, SparkdepsError, StorageError
-from ._inputs import InputLayout, prepare_input
-from ._install import cache_root
-from ._manifest import Manifest, WheelInfo, inspect_wheel
-from ._requirements import ParsedRequirements, RequirementLine, parse_requirements
-from ._resolve import IndexSettings, Pin, check_closure, check_tags, download, resolve
-from ._results import BuildResult
-from ._runner import redact
-from ._storage import Storage, join_uri, storage_for
-from ._target import Target, resolve_target
-from ._version import __version__
-from ._wheelhouse import open_wheelhouse, write_wheelhouse
-from ._wheels import build_project, build_sdist_pin, check_record, make_pure_wheel
+from .._core import databricks as _databricks
+from .archive import ArchiveLimits
+from .cache import BuildCache
+from .._core.errors import InputError, IntegrityError, ResolutionError, SparkdepsError, StorageError
+from .inputs import InputLayout, prepare_input
+from .._core.paths import RUN_MARKER, TASK_VALUE_KEY, WHEELHOUSE_NAME, cache_root
+from .._core.manifest import Manifest, WheelInfo, inspect_wheel
+from .requirements import ParsedRequirements, RequirementLine, parse_requirements
+from .resolve import IndexSettings, Pin, check_closure, check_tags, download, resolve
+from .._core.results import BuildResult
+from .._core.runner import redact
+from .._core.storage import Storage, join_uri, storage_for
+from .._core.target import Target, resolve_target
+from .._version import __version__
+from .._core.wheelhouse import open_wheelhouse, write_wheelhouse
+from .wheels import build_project, build_sdist_pin, check_record, make_pure_wheel
 
 __all__ = ["RUN_MARKER", "WHEELHOUSE_NAME", "build"]
 
 logger = logging.getLogger(__name__)
 
-WHEELHOUSE_NAME = "wheelhouse.zip"
-RUN_MARKER = "run.json"
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _PHASES = ("input", "resolve", "download", "build", "wheelhouse", "publish")
 
@@ -91,7 +89,7 @@ def build(
     name: str | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     use_cache: bool = True,
-    task_value_key: str | None = "wheelhouse_path",
+    task_value_key: str | None = TASK_VALUE_KEY,
     allow_index_options: bool = False,
     limits: ArchiveLimits | None = None,
 ) -> BuildResult:
@@ -209,7 +207,7 @@ def build(
 
 
 def _sha256(path: Path) -> str:
-    from ._manifest import sha256_file
+    from .._core.manifest import sha256_file
 
     return sha256_file(path)
 

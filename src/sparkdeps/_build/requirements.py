@@ -20,7 +20,7 @@ from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from ._errors import InputError
+from .._core.errors import InputError
 
 __all__ = ["ParsedRequirements", "RequirementLine", "parse_requirements"]
 

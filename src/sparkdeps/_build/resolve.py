@@ -24,16 +24,16 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from ._errors import (
+from .._core.errors import (
     CommandError,
     IncompatibleWheelError,
     ResolutionError,
     ResolveCommandError,
 )
-from ._manifest import WheelInfo
-from ._requirements import RequirementLine
-from ._runner import clean_env, pip_command, redact, run, uv_command
-from ._target import Target
+from .._core.manifest import WheelInfo
+from .requirements import RequirementLine
+from .._core.runner import clean_env, pip_command, redact, run, uv_command
+from .._core.target import Target
 
 __all__ = [
     "IndexSettings",

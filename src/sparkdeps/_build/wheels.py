@@ -22,11 +22,11 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from ._errors import BuildCommandError, BuildError, InputError, IntegrityError
-from ._manifest import inspect_wheel
-from ._resolve import IndexSettings, Pin
-from ._runner import clean_env, pip_command, run
-from ._target import Target
+from .._core.errors import BuildCommandError, BuildError, InputError, IntegrityError
+from .._core.manifest import inspect_wheel
+from .resolve import IndexSettings, Pin
+from .._core.runner import clean_env, pip_command, run
+from .._core.target import Target
 
 __all__ = [
     "SOURCE_DATE_EPOCH",

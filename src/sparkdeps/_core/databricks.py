@@ -16,7 +16,7 @@ import os
 import sys
 from typing import Any, Protocol
 
-from ._errors import SparkdepsError
+from .errors import SparkdepsError
 
 __all__ = [
     "TASK_VALUE_LIMIT",

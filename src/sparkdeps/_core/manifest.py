@@ -26,8 +26,8 @@ from packaging.utils import (
     parse_wheel_filename,
 )
 
-from ._errors import IntegrityError
-from ._version import __version__
+from .._version import __version__
+from .errors import IntegrityError
 
 __all__ = [
     "MANIFEST_NAME",

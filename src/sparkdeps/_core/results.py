@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ._manifest import Format, Manifest, WheelInfo
-from ._target import Target
+from .manifest import Format, Manifest, WheelInfo
+from .target import Target
 
 __all__ = [
     "BuildResult",

@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 
-from ._errors import CommandError
+from .errors import CommandError
 
 __all__ = ["clean_env", "pip_command", "redact", "run", "uv_command"]
 

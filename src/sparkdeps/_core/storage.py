@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlparse
 
-from ._databricks import Dbutils, get_dbutils
-from ._errors import StorageError
+from .databricks import Dbutils, get_dbutils
+from .errors import StorageError
 
 __all__ = ["DbfsStorage", "Entry", "LocalStorage", "Storage", "join_uri", "storage_for"]
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.version import InvalidVersion, Version
 
-from ._errors import TargetError
+from .errors import TargetError
 
 __all__ = ["PROFILES", "Arch", "Target", "host_target", "resolve_target"]
 
@@ -155,7 +155,7 @@ class Target:
         )
 
 
-def _profile(name: str, python: str, full: str, spark: str) -> Target:
+def _profile(name: str, python: str, full: str, spark: str | None) -> Target:
     return Target(
         python_version=python,
         arch="x86_64",
@@ -165,14 +165,27 @@ def _profile(name: str, python: str, full: str, spark: str) -> Target:
     )
 
 
-# Databricks Runtime LTS -> (Spark, Python), DESIGN.md fact 11. x86_64 by default;
-# an aarch64 (Graviton) cluster takes ``platform="aarch64"`` next to the profile.
+# Databricks Runtime LTS -> (Spark, Python), docs/facts.md "Runtime table"; the ML
+# runtimes share their base's Python and Spark; serverless environment versions
+# 1 -> 3.10, 2 -> 3.11, 3 and 4 -> 3.12 (their Spark is the service's, not pinned).
+# x86_64 by default; an aarch64 (Graviton) cluster takes ``platform="aarch64"``.
+_LTS = {
+    "dbr-13.3": ("3.10", "3.10.12", "3.4.1"),
+    "dbr-14.3": ("3.10", "3.10.12", "3.5.0"),
+    "dbr-15.4": ("3.11", "3.11.0", "3.5.0"),
+    "dbr-16.4": ("3.12", "3.12.3", "3.5.2"),
+    "dbr-17.3": ("3.12", "3.12.3", "4.0.0"),
+}
+_SERVERLESS = {
+    "serverless-v1": ("3.10", "3.10.12"),
+    "serverless-v2": ("3.11", "3.11.10"),
+    "serverless-v3": ("3.12", "3.12.3"),
+    "serverless-v4": ("3.12", "3.12.3"),
+}
 PROFILES: dict[str, Target] = {
-    "dbr-13.3": _profile("dbr-13.3", "3.10", "3.10.12", "3.4.1"),
-    "dbr-14.3": _profile("dbr-14.3", "3.10", "3.10.12", "3.5.0"),
-    "dbr-15.4": _profile("dbr-15.4", "3.11", "3.11.0", "3.5.0"),
-    "dbr-16.4": _profile("dbr-16.4", "3.12", "3.12.3", "3.5.2"),
-    "dbr-17.3": _profile("dbr-17.3", "3.12", "3.12.3", "4.0.0"),
+    **{name: _profile(name, *spec) for name, spec in _LTS.items()},
+    **{f"{name}-ml": _profile(f"{name}-ml", *spec) for name, spec in _LTS.items()},
+    **{name: _profile(name, python, full, None) for name, (python, full) in _SERVERLESS.items()},
 }
 
 

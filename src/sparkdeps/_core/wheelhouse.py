@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._errors import IntegrityError
-from ._manifest import MANIFEST_NAME, Manifest
+from .errors import IntegrityError
+from .manifest import MANIFEST_NAME, Manifest
 
 __all__ = ["Wheelhouse", "open_wheelhouse", "write_wheelhouse"]
 

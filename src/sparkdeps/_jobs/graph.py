@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._errors import InputError, SparkdepsError
-from ._jobs import (
+from .._core.errors import InputError, SparkdepsError
+from .tasks import (
     _RUN_PREFIX,
     CLEANUP_TASK_KEY,
     DBR_14_3_SPARK_VERSION,

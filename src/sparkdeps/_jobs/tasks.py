@@ -23,17 +23,16 @@ import argparse
 import logging
 import os
 import re
-import sys
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ._databricks import runtime_version, set_task_value
-from ._errors import InputError
-from ._results import BuildResult, CleanupResult
-from ._storage import join_uri, storage_for
-from ._target import PROFILES
+from .._core.databricks import runtime_version, set_task_value
+from .._core.errors import InputError
+from .._core.paths import PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY, WHEELHOUSE_NAME
+from .._core.results import BuildResult, CleanupResult
+from .._core.storage import join_uri, storage_for
+from .._core.target import PROFILES
 
 __all__ = [
     "BASE_ENV",
@@ -45,21 +44,17 @@ __all__ = [
     "ProcessDepsOutcome",
     "add_cleanup_arguments",
     "add_process_deps_arguments",
-    "cleanup_main",
     "detect_target",
     "job_run_folder_name",
     "job_run_folders",
     "new_run_id",
-    "process_deps_main",
     "run_cleanup",
     "run_process_deps",
 ]
 
 logger = logging.getLogger(__name__)
 
-PROCESS_DEPS_TASK_KEY = "process_deps"
 CLEANUP_TASK_KEY = "cleanup"
-TASK_VALUE_KEY = "wheelhouse_path"
 WHEELHOUSE_REFERENCE = f"{{{{tasks.{PROCESS_DEPS_TASK_KEY}.values.{TASK_VALUE_KEY}}}}}"
 JOB_RUN_ID_REFERENCE = "{{job.run_id}}"
 BASE_ENV = "SPARKDEPS_BASE"
@@ -183,14 +178,14 @@ class ProcessDepsOutcome:
 
 def run_process_deps(args: argparse.Namespace) -> ProcessDepsOutcome:
     """Build into the run folder and set the task value (the CLI prints the URI)."""
-    from ._build import build
+    from .._build.pipeline import build
 
     base = args.base if not _unresolved(args.base) else _default_base()
     if args.per_job_run:
         if _unresolved(args.job_run_id):
             raise InputError("--per-job-run needs --job-run-id={{job.run_id}}")
         run_id = job_run_folder_name(args.job_run_id)
-        uri = join_uri(base, run_id, "wheelhouse.zip")
+        uri = join_uri(base, run_id, WHEELHOUSE_NAME)
         if storage_for(base).exists(uri):
             # A repaired run: its first attempt built this already; reuse it.
             logger.info("%s exists (a repaired run): reusing it", uri)
@@ -280,7 +275,7 @@ def parse_age(text: str) -> float:
 
 def run_cleanup(args: argparse.Namespace) -> CleanupResult:
     """Remove the run folders named, found from a wheelhouse, or made by a job run."""
-    from ._cleanup import cleanup, cleanup_older_than
+    from .._runtime.cleanup import cleanup, cleanup_older_than
 
     if getattr(args, "older_than", None):
         if _unresolved(args.base):
@@ -302,17 +297,3 @@ def run_cleanup(args: argparse.Namespace) -> CleanupResult:
         removed += result.removed
         kept += result.kept
     return CleanupResult(removed=tuple(removed), kept=tuple(kept))
-
-
-def process_deps_main(argv: Sequence[str] | None = None) -> int:
-    """``sparkdeps process-deps ...``: the first task of the job."""
-    from ._cli import main
-
-    return main(["process-deps", *(sys.argv[1:] if argv is None else argv)])
-
-
-def cleanup_main(argv: Sequence[str] | None = None) -> int:
-    """``sparkdeps cleanup ...``: the last task of the job (``run_if`` ALL_DONE)."""
-    from ._cli import main
-
-    return main(["cleanup", *(sys.argv[1:] if argv is None else argv)])

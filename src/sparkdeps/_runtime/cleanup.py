@@ -18,17 +18,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._errors import InputError, StorageError
-from ._install import node_dir
-from ._results import CleanupResult
-from ._storage import Storage, join_uri, storage_for
+from .._core.errors import InputError, StorageError
+from .._core.paths import RUN_MARKER, WHEELHOUSE_NAME, node_dir
+from .._core.results import CleanupResult
+from .._core.storage import Storage, join_uri, storage_for
 
 __all__ = ["RUN_MARKER", "cleanup", "cleanup_older_than", "read_run_marker", "run_folder_of"]
 
 logger = logging.getLogger(__name__)
 
-RUN_MARKER = "run.json"
-WHEELHOUSE_NAME = "wheelhouse.zip"
 
 
 def run_folder_of(uri: str) -> str:
@@ -106,7 +104,7 @@ def _digest_of(storage: Storage, run_uri: str, marker: dict[str, Any]) -> str | 
         return digest
     local = storage.local_path(join_uri(run_uri, WHEELHOUSE_NAME))
     if local is not None and local.is_file():
-        from ._manifest import sha256_file
+        from .._core.manifest import sha256_file
 
         return sha256_file(local)
     return None

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ._errors import DeliveryError
+from .._core.errors import DeliveryError
 
 __all__ = [
     "Delivered",

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from ._errors import IntegrityError
+from .._core.errors import IntegrityError
 
 __all__ = ["extract_wheel", "open_stored_wheel"]
 

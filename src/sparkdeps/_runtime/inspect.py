@@ -7,13 +7,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ._manifest import Manifest
-from ._storage import join_uri, storage_for
-from ._wheelhouse import open_wheelhouse
+from .._core.manifest import Manifest
+from .._core.paths import WHEELHOUSE_NAME
+from .._core.storage import join_uri, storage_for
+from .._core.wheelhouse import open_wheelhouse
 
 __all__ = ["inspect"]
 
-_WHEELHOUSE_NAME = "wheelhouse.zip"
 
 
 def inspect(wheelhouse: str | os.PathLike[str]) -> Manifest:
@@ -23,11 +23,11 @@ def inspect(wheelhouse: str | os.PathLike[str]) -> Manifest:
     storage = storage_for(uri)
     entry = storage.stat(uri)
     if entry is not None and entry.is_dir:
-        uri = join_uri(uri, _WHEELHOUSE_NAME)
+        uri = join_uri(uri, WHEELHOUSE_NAME)
     local = storage.local_path(uri)
     if local is not None:
         if not local.is_file():
-            from ._errors import WheelhouseNotFoundError
+            from .._core.errors import WheelhouseNotFoundError
 
             raise WheelhouseNotFoundError(
                 f"{uri}: no wheelhouse there; pass the URI `sparkdeps build` printed"
@@ -35,7 +35,7 @@ def inspect(wheelhouse: str | os.PathLike[str]) -> Manifest:
         return open_wheelhouse(local, origin=uri).manifest
     scratch = Path(tempfile.mkdtemp(prefix="sparkdeps-inspect-"))
     try:
-        copy = scratch / _WHEELHOUSE_NAME
+        copy = scratch / WHEELHOUSE_NAME
         storage.download(uri, copy)
         return open_wheelhouse(copy, origin=uri).manifest
     finally:

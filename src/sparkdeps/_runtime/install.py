@@ -37,12 +37,13 @@ from typing import Any
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
-from ._errors import IncompatibleWheelError, IntegrityError, StorageError
-from ._extract import extract_wheel, open_stored_wheel
-from ._manifest import MANIFEST_NAME, Manifest, sha256_file
-from ._runner import pip_command, run
-from ._storage import storage_for
-from ._target import running_interpreter_tags
+from .._core.errors import IncompatibleWheelError, IntegrityError, StorageError
+from .._core.manifest import MANIFEST_NAME, Manifest, sha256_file
+from .._core.paths import WHEELHOUSE_NAME, cache_root, node_dir
+from .._core.runner import pip_command, run
+from .._core.storage import storage_for
+from .._core.target import running_interpreter_tags
+from .extract import extract_wheel, open_stored_wheel
 
 __all__ = [
     "COMPLETE_MARKER",
@@ -61,21 +62,6 @@ logger = logging.getLogger(__name__)
 
 COMPLETE_MARKER = ".sparkdeps-install.json"
 _CHUNK = 1 << 20
-
-
-def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """``cache_dir`` -> ``SPARKDEPS_CACHE_DIR`` -> ``~/.cache/sparkdeps``.
-
-    One root for the build cache (``build/``) and the node cache (``node/``).
-    """
-    chosen = (
-        cache_dir or os.environ.get("SPARKDEPS_CACHE_DIR") or Path.home() / ".cache" / "sparkdeps"
-    )
-    return Path(chosen).expanduser().absolute()
-
-
-def node_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    return cache_root(cache_dir) / "node"
 
 
 # --------------------------------------------------------------------------- fetching
@@ -131,7 +117,7 @@ def _write_ref(node: Path, uri: str, size: int, mtime_ns: int, digest: str) -> N
 
 
 def _read_manifest(zip_path: Path, shown: str) -> Manifest:
-    from ._wheelhouse import open_wheelhouse
+    from .._core.wheelhouse import open_wheelhouse
 
     return open_wheelhouse(zip_path, origin=shown).manifest
 
@@ -169,7 +155,7 @@ def prepare(uri: str, node: Path) -> Prepared:
     else:
         downloads = node / "downloads"
         downloads.mkdir(parents=True, exist_ok=True)
-        temporary = Path(tempfile.mkdtemp(prefix="fetch-", dir=downloads)) / "wheelhouse.zip"
+        temporary = Path(tempfile.mkdtemp(prefix="fetch-", dir=downloads)) / WHEELHOUSE_NAME
         storage.download(uri, temporary)
         zip_path = temporary
     timings["fetch"] = time.perf_counter() - started

@@ -12,10 +12,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from ._databricks import get_task_value, is_databricks
-from ._delivery import deliver, session_key, session_kind
-from ._errors import DeliveryError, InputError, WheelhouseNotFoundError
-from ._install import (
+from .._core.databricks import get_task_value, is_databricks
+from .._core.errors import DeliveryError, InputError, WheelhouseNotFoundError
+from .._core.paths import PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY
+from .._core.results import Delivery, LoadResult
+from .._core.storage import storage_for
+from .delivery import deliver, session_key, session_kind
+from .install import (
     InstallResult,
     Prepared,
     activate,
@@ -26,8 +29,6 @@ from ._install import (
     pip_install,
     prepare,
 )
-from ._results import Delivery, LoadResult
-from ._storage import storage_for
 
 __all__ = [
     "active_session",
@@ -94,8 +95,8 @@ def wheelhouse_arg(argv: Sequence[str] | None = None, *, flag: str = "--wheelhou
 def resolve_wheelhouse(
     wheelhouse: str | os.PathLike[str] | None,
     *,
-    task_key: str = "process_deps",
-    key: str = "wheelhouse_path",
+    task_key: str = PROCESS_DEPS_TASK_KEY,
+    key: str = TASK_VALUE_KEY,
 ) -> tuple[str, str]:
     """(uri, where it came from): the argument, ``SPARKDEPS_WHEELHOUSE``, then the task value."""
     tried: list[str] = []
@@ -155,8 +156,8 @@ def load(
     wheelhouse: str | os.PathLike[str] | None = None,
     *,
     spark: Any = None,
-    task_key: str = "process_deps",
-    key: str = "wheelhouse_path",
+    task_key: str = PROCESS_DEPS_TASK_KEY,
+    key: str = TASK_VALUE_KEY,
     mode: Literal["cache", "pip"] = "cache",
     delivery: Delivery = "auto",
     cache_dir: str | os.PathLike[str] | None = None,
@@ -322,7 +323,7 @@ def _with_manifest(prepared: Prepared) -> Prepared:
     """pip needs the wheels, so a warm ``prepared`` (digest only) gets its manifest read."""
     if prepared.manifest is not None:
         return prepared
-    from ._wheelhouse import open_wheelhouse
+    from .._core.wheelhouse import open_wheelhouse
 
     manifest = open_wheelhouse(prepared.zip_path, origin=prepared.uri).manifest
     full = Prepared(

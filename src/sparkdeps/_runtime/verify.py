@@ -14,9 +14,9 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ._delivery import is_connect
-from ._errors import VerificationError
-from ._results import ModuleImport, VerifyResult
+from .._core.errors import VerificationError
+from .._core.results import ModuleImport, VerifyResult
+from .delivery import is_connect
 
 __all__ = ["make_probe", "verify"]
 
@@ -90,7 +90,7 @@ def run_probe(spark: Any, modules: Iterable[str], partitions: int) -> list[dict[
 
 
 def _default_modules(spark: Any) -> tuple[str, ...]:
-    from ._load import modules_for
+    from .load import modules_for
 
     return modules_for(spark)
 
@@ -104,7 +104,7 @@ def verify(
     :class:`VerificationError` listing every failure.
     """
     if spark is None:
-        from ._load import active_session
+        from .load import active_session
 
         spark = active_session()
     if spark is None:

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ._errors import SparkdepsError
+from .._core.errors import SparkdepsError
 
 __all__ = ["clean_python", "connect_session", "local_cluster_session", "spark_env", "spark_home"]
 

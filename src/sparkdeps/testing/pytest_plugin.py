@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from ._localspark import clean_python, connect_session, local_cluster_session
-from ._results import LoadResult
+from .._core.results import LoadResult
+from .localspark import clean_python, connect_session, local_cluster_session
 
 __all__ = ["SparkManager", "sparkdeps_connect", "sparkdeps_load", "sparkdeps_spark"]
 
@@ -111,7 +111,7 @@ def sparkdeps_connect(sparkdeps_spark_manager: SparkManager) -> Any:
 @pytest.fixture
 def sparkdeps_load(tmp_path: Path) -> Callable[..., LoadResult]:
     """``load(wheelhouse, spark=None, **options)`` with a per-test node cache."""
-    from ._load import active_session, load
+    from .._runtime.load import active_session, load
 
     def _load(wheelhouse: str | os.PathLike[str], spark: Any = None, **options: Any) -> LoadResult:
         options.setdefault("cache_dir", tmp_path / "sparkdeps-cache")

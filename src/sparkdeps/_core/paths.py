@@ -1,0 +1,40 @@
+"""Names and places both halves agree on: the run folder's files, the hand-off keys, the cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = [
+    "PROCESS_DEPS_TASK_KEY",
+    "RUN_MARKER",
+    "TASK_VALUE_KEY",
+    "WHEELHOUSE_NAME",
+    "cache_root",
+    "node_dir",
+]
+
+WHEELHOUSE_NAME = "wheelhouse.zip"
+"""The published file: ``<base>/<run_id>/wheelhouse.zip``."""
+RUN_MARKER = "run.json"
+"""Written beside the wheelhouse; cleanup removes only folders that carry it."""
+PROCESS_DEPS_TASK_KEY = "process_deps"
+"""The Databricks task that builds; later tasks read its task value."""
+TASK_VALUE_KEY = "wheelhouse_path"
+"""The task value (and job parameter) that carries the wheelhouse URI."""
+
+
+def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """``cache_dir`` -> ``SPARKDEPS_CACHE_DIR`` -> ``~/.cache/sparkdeps``.
+
+    One root for the build cache (``build/``) and the node cache (``node/``).
+    """
+    chosen = (
+        cache_dir or os.environ.get("SPARKDEPS_CACHE_DIR") or Path.home() / ".cache" / "sparkdeps"
+    )
+    return Path(chosen).expanduser().absolute()
+
+
+def node_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The driver-side cache of installs and executor payloads."""
+    return cache_root(cache_dir) / "node"
