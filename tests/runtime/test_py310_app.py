@@ -1,6 +1,6 @@
 """A wheelhouse for Python 3.10, built on the default interpreter, loads into a 3.10 Spark app.
 
-DESIGN.md fact 9: pyenv's 3.10 runs both the driver and the executors. The wheelhouse
+docs/facts.md, fact 9: pyenv's 3.10 runs both the driver and the executors. The wheelhouse
 is built by ``sparkdeps.build(python_version="3.10")`` on the default interpreter from
 the test index: it holds the cp310 build of a C extension and keeps the
 ``python_version < "3.11"`` dependency, so this interpreter (3.11) refuses it and only

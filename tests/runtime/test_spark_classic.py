@@ -1,7 +1,7 @@
 """Classic delivery on ``local-cluster[2,1,1024]`` with executors on a clean venv.
 
 A module imported on an executor proves delivery only because the executors'
-interpreter has nothing installed (DESIGN.md fact 7) and the test checks that
+interpreter has nothing installed (docs/facts.md, fact 7) and the test checks that
 ``__file__`` lies in the folder Spark unpacked (``<SparkFiles root>/sparkdeps_<digest16>``).
 
 CI runs these on pyspark 4.x. On pyspark 3.5.x (most Databricks LTS runtimes)::

@@ -1,7 +1,7 @@
 """Resolution for the target: ``uv pip compile`` for pins, ``pip download --no-deps`` for files.
 
 pip evaluates environment markers for the host even with ``--python-version``
-(DESIGN.md fact 5), so the resolver is uv, asked for the target's Python and
+(docs/facts.md, fact 5), so the resolver is uv, asked for the target's Python and
 platform with wheels only. Local wheels (provided, built from projects, the
 generated one) enter the same compile as ``name @ file://`` references, so a
 conflict between a requirement and a project's dependency comes out of uv.

@@ -31,7 +31,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-TASK_VALUE_LIMIT = 48 * 1024  # bytes of JSON, DESIGN.md fact 10
+TASK_VALUE_LIMIT = 48 * 1024  # bytes of JSON, docs/facts.md, fact 10
 _UNSET: Any = object()
 _override: Any = _UNSET
 

@@ -1,6 +1,6 @@
 """The target: the Python and platform of the cluster a wheelhouse is for.
 
-A target is either a Databricks runtime profile (DESIGN.md fact 11), explicit
+A target is either a Databricks runtime profile (docs/facts.md, fact 11), explicit
 ``python_version`` + ``platform``, or the running interpreter and machine.
 It knows which wheel tags it accepts and what its environment markers are, so
 resolution can happen *for the target* rather than for the host (fact 5).

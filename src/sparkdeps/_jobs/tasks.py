@@ -1,6 +1,6 @@
 """Databricks jobs: the entry points of the three-task job (process_deps, cleanup).
 
-The shape (README, DESIGN.md fact 10)::
+The shape (README, docs/facts.md, fact 10)::
 
     process_deps  ->  the user's task(s)  ->  cleanup (run_if ALL_DONE)
 
@@ -58,7 +58,7 @@ CLEANUP_TASK_KEY = "cleanup"
 WHEELHOUSE_REFERENCE = f"{{{{tasks.{PROCESS_DEPS_TASK_KEY}.values.{TASK_VALUE_KEY}}}}}"
 JOB_RUN_ID_REFERENCE = "{{job.run_id}}"
 BASE_ENV = "SPARKDEPS_BASE"
-# Unity Catalog Volumes are the recommended home (DESIGN.md fact 10); DBFS
+# Unity Catalog Volumes are the recommended home (docs/facts.md, fact 10); DBFS
 # (``dbfs:/FileStore/sparkdeps``) still works through dbutils or the /dbfs mount.
 DEFAULT_BASE = "/Volumes/main/default/sparkdeps"
 DBR_14_3_SPARK_VERSION = "14.3.x-scala2.12"

@@ -1,6 +1,6 @@
 """Executor delivery: how the installed folder reaches every executor.
 
-``classic`` (a session with a SparkContext, DESIGN.md facts 2-3): one zip of the
+``classic`` (a session with a SparkContext, docs/facts.md, fact 2-3): one zip of the
 install folder, kept for the life of the app, added with ``sc.addArchive`` under
 the name ``sparkdeps_<digest16>``, and that name appended to the SparkContext's
 python includes so every Python worker puts the unpacked folder on its path.

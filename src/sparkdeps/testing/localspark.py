@@ -2,7 +2,7 @@
 
 ``local-cluster[N,cores,memMB]`` runs separate executor JVMs and Python
 workers, each with its own working folder, fetching files from the driver as
-on a real cluster (DESIGN.md fact 8). The executors' Python is a fresh venv with
+on a real cluster (docs/facts.md, fact 8). The executors' Python is a fresh venv with
 an empty site-packages (pyspark reaches the workers through Spark's own
 PYTHONPATH), so a package imported there can only come from what sparkdeps
 shipped (fact 7). Traffic stays on 127.0.0.1.
