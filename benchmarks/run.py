@@ -24,14 +24,14 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-for entry in (str(HERE), str(REPO / "src")):
+for entry in (str(HERE), str(REPO / "src"), str(REPO)):
     if entry not in sys.path:
         sys.path.insert(0, entry)
 
 import prepare  # noqa: E402
 from _harness import Goal, Pair, Series, run_group, table  # noqa: E402
-from _index import MirrorIndex  # noqa: E402
 from _measures import Workload, build_group, executor_group, install_group, scaling_row  # noqa: E402
+from tests.support.index import IndexServer  # noqa: E402
 
 ALL_WORKLOADS = ("W0", "W1", "W2")
 ALL_MEASURES = ("install", "build", "executor")
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         for name in workloads:
-            with MirrorIndex(prepare.wheels_dir(name)) as index:
+            with IndexServer(prepare.wheels_dir(name)) as index:
                 workload = Workload.setup(name, index.url, scratch / name)
                 raw[f"{name}/workload"] = workload.describe()
                 print(

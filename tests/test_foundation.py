@@ -15,7 +15,7 @@ from sparkdeps._core.manifest import Manifest, inspect_wheel
 from sparkdeps._core.runner import redact, run
 from sparkdeps._core.storage import LocalStorage, join_uri, storage_for
 from sparkdeps._core.target import resolve_target
-from sparkdeps._core.wheelhouse import open_wheelhouse, write_wheelhouse
+from sparkdeps._core.wheelhouse import read_manifest, write_wheelhouse
 
 
 @pytest.mark.parametrize(
@@ -73,9 +73,9 @@ def test_wheelhouse_is_byte_identical_for_the_same_content(tmp_path: Path) -> No
     second = write_wheelhouse(list(reversed(wheels)), manifest, tmp_path / "b.zip")
     assert first == second
     assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
-    opened = open_wheelhouse(tmp_path / "a.zip")
-    assert opened.manifest.top_level == ("sdtest_one", "sdtest_two")
-    two = next(w for w in opened.manifest.wheels if w.name == "sdtest-two")
+    opened = read_manifest(tmp_path / "a.zip")
+    assert opened.top_level == ("sdtest_one", "sdtest_two")
+    two = next(w for w in opened.wheels if w.name == "sdtest-two")
     assert two.requires == ("sdtest-one>=1",)
     assert two.tags == ("py3-none-any",)
 
@@ -85,12 +85,12 @@ def test_malformed_and_missing_manifest_are_integrity_errors(tmp_path: Path) -> 
     with zipfile.ZipFile(broken, "w") as archive:
         archive.writestr("manifest.json", "{not json")
     with pytest.raises(IntegrityError, match="malformed"):
-        open_wheelhouse(broken)
+        read_manifest(broken)
     missing = tmp_path / "missing.zip"
     with zipfile.ZipFile(missing, "w") as archive:
         archive.writestr("wheels/x.txt", "")
     with pytest.raises(IntegrityError, match=r"no manifest\.json"):
-        open_wheelhouse(missing)
+        read_manifest(missing)
 
 
 def test_manifest_listing_a_wheel_that_is_absent_is_refused(tmp_path: Path) -> None:
@@ -108,7 +108,7 @@ def test_manifest_listing_a_wheel_that_is_absent_is_refused(tmp_path: Path) -> N
             )
             target.writestr(item, payload)
     with pytest.raises(IntegrityError, match="sdtest_ghost"):
-        open_wheelhouse(forged)
+        read_manifest(forged)
 
 
 def test_wheel_whose_name_lies_is_refused(tmp_path: Path) -> None:

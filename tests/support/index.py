@@ -3,13 +3,18 @@
 Real HTTP, so pip and uv talk to it exactly as they talk to PyPI. Counts the
 requests it serves (a cache test asserts a rebuild made none), can require
 basic auth (the secrets tests), and can be made to hang (fault tests).
+
+Also the benchmarks' mirror (benchmarks/run.py): each file's sha256 is computed
+once (kept by name, size and mtime, so a file a test adds or replaces is hashed
+again) and files are streamed, so a mirror of hundreds of MB times the client,
+not the server.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
+import shutil
 import threading
 import time
 from collections import defaultdict
@@ -18,6 +23,8 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
+
+from sparkdeps._core.hashing import CHUNK, sha256_file
 
 
 def _project_of(filename: str) -> str | None:
@@ -47,6 +54,7 @@ class IndexServer:
         self.requests: list[str] = []
         self.hang_seconds = 0.0
         self._lock = threading.Lock()
+        self._digests: dict[tuple[str, int, int], str] = {}
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -104,6 +112,17 @@ class IndexServer:
                 projects[project].append(path)
         return projects
 
+    def _sha256(self, file: Path) -> str:
+        info = file.stat()
+        key = (file.name, info.st_size, info.st_mtime_ns)
+        with self._lock:
+            known = self._digests.get(key)
+        if known is None:
+            known = sha256_file(file)
+            with self._lock:
+                self._digests[key] = known
+        return known
+
     def _authorized(self, handler: BaseHTTPRequestHandler) -> bool:
         if self.username is None:
             return True
@@ -132,7 +151,7 @@ class IndexServer:
                 return
             links = ""
             for file in projects[project]:
-                digest = hashlib.sha256(file.read_bytes()).hexdigest()
+                digest = self._sha256(file)
                 links += (
                     f'<a href="/files/{html.escape(file.name)}#sha256={digest}">'
                     f"{html.escape(file.name)}</a>\n"
@@ -143,13 +162,13 @@ class IndexServer:
             if not file.is_file():
                 handler.send_error(404)
                 return
-            data = file.read_bytes()
             handler.send_response(200)
             handler.send_header("Content-Type", "application/octet-stream")
-            handler.send_header("Content-Length", str(len(data)))
+            handler.send_header("Content-Length", str(file.stat().st_size))
             handler.end_headers()
             if not head:
-                handler.wfile.write(data)
+                with file.open("rb") as source:
+                    shutil.copyfileobj(source, handler.wfile, CHUNK)
         else:
             handler.send_error(404)
 

@@ -16,7 +16,7 @@ import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -25,22 +25,22 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 from .._core import databricks as _databricks
-from .archive import ArchiveLimits
-from .cache import BuildCache
 from .._core.errors import InputError, IntegrityError, ResolutionError, SparkdepsError, StorageError
-from .inputs import InputLayout, prepare_input
-from .._core.paths import RUN_MARKER, TASK_VALUE_KEY, WHEELHOUSE_NAME, cache_root
 from .._core.hashing import sha256_file
 from .._core.manifest import Manifest, WheelInfo, inspect_wheel
-from .requirements import ParsedRequirements, RequirementLine, parse_requirements
-from .resolve import IndexSettings, Pin, check_closure, check_tags, download, resolve
+from .._core.paths import RUN_MARKER, TASK_VALUE_KEY, WHEELHOUSE_NAME, cache_root
 from .._core.results import BuildResult
 from .._core.runner import redact
 from .._core.storage import Storage, join_uri, storage_for
 from .._core.target import Target, resolve_target
 from .._core.timing import Timer, timed
+from .._core.wheelhouse import read_manifest, write_wheelhouse
 from .._version import __version__
-from .._core.wheelhouse import open_wheelhouse, write_wheelhouse
+from .archive import ArchiveLimits
+from .cache import BuildCache
+from .inputs import InputLayout, prepare_input
+from .requirements import ParsedRequirements, parse_requirements
+from .resolve import IndexSettings, Pin, check_closure, check_target_tags, download, resolve
 from .wheels import build_project, build_sdist_pin, check_record, make_pure_wheel
 
 __all__ = ["RUN_MARKER", "WHEELHOUSE_NAME", "build"]
@@ -107,89 +107,44 @@ def build(
     total = Timer()
     clock = _Clock()
     base = _dest(dest)
-    run_id = run_id or uuid.uuid4().hex
-    if not _RUN_ID.match(run_id):
-        raise InputError(
-            f"run_id {run_id!r} is not usable as a folder name; use letters, digits, '.', '_', '-'"
-        )
-    chosen = resolve_target(target, python_version=python_version, platform=platform)
-    index = IndexSettings(
-        index_url=index_url,
-        extra_index_urls=tuple(extra_index_urls),
-        find_links=tuple(os.fspath(link) for link in find_links),
-        no_index=no_index,
-        timeout=index_timeout,
-        retries=index_retries,
+    run_id = _run_id(run_id)
+    recipe = _Recipe(
+        target=resolve_target(target, python_version=python_version, platform=platform),
+        index=IndexSettings(
+            index_url=index_url,
+            extra_index_urls=tuple(extra_index_urls),
+            find_links=tuple(os.fspath(link) for link in find_links),
+            no_index=no_index,
+            timeout=index_timeout,
+            retries=index_retries,
+        ),
+        build_isolation=build_isolation,
+        name=name,
+        allow_index_options=allow_index_options,
     )
     storage = storage_for(base)
     work = Path(tempfile.mkdtemp(prefix="sparkdeps-build-"))
     try:
         with clock.phase("input"):
             layout = prepare_input(os.fspath(source), work / "input", limits or ArchiveLimits())
-        cache = BuildCache(cache_root(cache_dir))
-        key = BuildCache.key(
-            input_digest=layout.digest,
-            target=chosen,
-            index=index,
-            build_isolation=build_isolation,
-            name=name,
-            extra=f"allow_index_options={allow_index_options}",
+        made = _cached_or_made(
+            layout, recipe, BuildCache(cache_root(cache_dir)), work, clock, use_cache=use_cache
         )
-        wheelhouse_path, manifest, cached = None, None, False
-        if use_cache:
-            hit = cache.lookup(key)
-            if hit is not None:
-                try:
-                    manifest = open_wheelhouse(hit).manifest
-                    wheelhouse_path, cached = hit, True
-                    logger.info("build cache hit: %s", hit.name)
-                except IntegrityError as exc:
-                    logger.warning("ignoring a damaged build cache entry %s: %s", hit, exc)
-        if wheelhouse_path is None or manifest is None:
-            wheelhouse_path, manifest = _make(
-                layout,
-                target=chosen,
-                index=index,
-                work=work,
-                cache_folder=cache.root,
-                clock=clock,
-                build_isolation=build_isolation,
-                name=name,
-                allow_index_options=allow_index_options,
-            )
-            digest = sha256_file(wheelhouse_path)
-            if use_cache:
-                cache.store(key, wheelhouse_path, digest)
-        else:
-            digest = cache.digest(key) or sha256_file(wheelhouse_path)
         with clock.phase("publish"):
             run_uri = join_uri(base, run_id)
             uri = join_uri(run_uri, WHEELHOUSE_NAME)
-            _publish(
-                storage,
-                wheelhouse=wheelhouse_path,
-                run_uri=run_uri,
-                uri=uri,
-                run_id=run_id,
-                digest=digest,
-                input_digest=layout.digest,
-                work=work,
-            )
+            _publish(storage, made, run_uri=run_uri, uri=uri, run_id=run_id, work=work)
     except OSError as exc:
         if isinstance(exc, SparkdepsError):
             raise
-        # a full disk, a file size limit, an unreadable file: say so, not a bare traceback
-        if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-            fix = "free disk space, or point TMPDIR at a disk with room for the input and wheels"
-        else:
-            fix = f"check that {source} is readable and that TMPDIR ({work.parent}) is writable"
-        raise StorageError(f"build failed on a file operation: {exc}; {fix}") from exc
+        raise _file_error(exc, source, work) from exc
     finally:
         shutil.rmtree(work, ignore_errors=True)
     task_value_set = False
     if task_value_key is not None:
         task_value_set = _databricks.set_task_value(task_value_key, uri)
     clock.timings["total"] = total.stop()
+    manifest = made.manifest
     logger.info(
         "published %s (%d wheels) in %.2fs", uri, len(manifest.wheels), clock.timings["total"]
     )
@@ -200,24 +155,94 @@ def build(
         format=manifest.format,
         wheels=tuple(sorted(manifest.wheels, key=lambda w: w.filename)),
         manifest=manifest,
-        target=chosen,
-        digest=digest,
+        target=recipe.target,
+        digest=made.digest,
         timings=dict(clock.timings),
-        cached=cached,
+        cached=made.cached,
         task_value_set=task_value_set,
     )
 
 
-def _read_requirements(
-    layout: InputLayout, allow_index_options: bool
-) -> tuple[list[RequirementLine], list[RequirementLine], IndexSettings, list[str], bool]:
-    requirements: list[RequirementLine] = []
-    constraints: list[RequirementLine] = []
-    extra = IndexSettings()
-    editables: list[str] = []
-    require_hashes = False
+@dataclass(frozen=True)
+class _Recipe:
+    """How to build: the target, the index and the options that change the result."""
+
+    target: Target
+    index: IndexSettings
+    build_isolation: bool
+    name: str | None
+    allow_index_options: bool
+
+
+@dataclass(frozen=True)
+class _Made:
+    """A wheelhouse in the work folder (or the build cache), ready to publish."""
+
+    path: Path
+    manifest: Manifest
+    digest: str
+    input_digest: str
+    cached: bool
+
+
+def _run_id(run_id: str | None) -> str:
+    chosen = run_id or uuid.uuid4().hex
+    if not _RUN_ID.match(chosen):
+        raise InputError(
+            f"run_id {chosen!r} is not usable as a folder name; use letters, digits, '.', '_', '-'"
+        )
+    return chosen
+
+
+def _file_error(exc: OSError, source: str | os.PathLike[str], work: Path) -> StorageError:
+    """A full disk, a file size limit, an unreadable file: say so, not a bare traceback."""
+    if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        fix = "free disk space, or point TMPDIR at a disk with room for the input and wheels"
+    else:
+        fix = f"check that {source} is readable and that TMPDIR ({work.parent}) is writable"
+    return StorageError(f"build failed on a file operation: {exc}; {fix}")
+
+
+def _cached_or_made(
+    layout: InputLayout,
+    recipe: _Recipe,
+    cache: BuildCache,
+    work: Path,
+    clock: _Clock,
+    *,
+    use_cache: bool,
+) -> _Made:
+    """The build cache's wheelhouse for this input and recipe, else a new one (then cached)."""
+    key = BuildCache.key(
+        input_digest=layout.digest,
+        target=recipe.target,
+        index=recipe.index,
+        build_isolation=recipe.build_isolation,
+        name=recipe.name,
+        extra=f"allow_index_options={recipe.allow_index_options}",
+    )
+    hit = cache.lookup(key) if use_cache else None
+    if hit is not None:
+        try:
+            manifest = read_manifest(hit)
+        except IntegrityError as exc:
+            logger.warning("ignoring a damaged build cache entry %s: %s", hit, exc)
+        else:
+            logger.info("build cache hit: %s", hit.name)
+            digest = cache.digest(key) or sha256_file(hit)
+            return _Made(hit, manifest, digest, layout.digest, cached=True)
+    path, manifest = _make(layout, recipe, work=work, cache_folder=cache.root, clock=clock)
+    digest = sha256_file(path)
+    if use_cache:
+        cache.store(key, path, digest)
+    return _Made(path, manifest, digest, layout.digest, cached=False)
+
+
+def _read_requirements(layout: InputLayout, allow_index_options: bool) -> ParsedRequirements:
+    """Every requirements file of the input, read once (a file included by ``-r`` is not
+    read again), as one :class:`ParsedRequirements`."""
+    parts: list[ParsedRequirements] = []
     included: set[str] = set()
-    parsed_all: list[ParsedRequirements] = []
     for relative in layout.requirement_files:
         if relative in included:
             continue  # already read through another file's -r
@@ -225,79 +250,81 @@ def _read_requirements(
             layout.root / relative, layout.root, allow_index_options=allow_index_options
         )
         included.update(parsed.files)
-        parsed_all.append(parsed)
-    for parsed in parsed_all:
-        requirements += parsed.requirements
-        constraints += parsed.constraints
-        editables += parsed.editables
-        require_hashes |= parsed.require_hashes
-        extra = extra.merged(
-            IndexSettings(
-                parsed.index_url, parsed.extra_index_urls, parsed.find_links, parsed.no_index
-            )
-        )
-    if not requirements and layout.kinds == ("requirements",):
+        parts.append(parsed)
+    combined = ParsedRequirements(
+        requirements=tuple(line for part in parts for line in part.requirements),
+        constraints=tuple(line for part in parts for line in part.constraints),
+        files=tuple(dict.fromkeys(name for part in parts for name in part.files)),
+        index_url=next((part.index_url for part in parts if part.index_url), None),
+        extra_index_urls=tuple(
+            dict.fromkeys(url for part in parts for url in part.extra_index_urls)
+        ),
+        find_links=tuple(dict.fromkeys(link for part in parts for link in part.find_links)),
+        no_index=any(part.no_index for part in parts),
+        editables=tuple(path for part in parts for path in part.editables),
+        require_hashes=any(part.require_hashes for part in parts),
+    )
+    if not combined.requirements and layout.kinds == ("requirements",):
         raise InputError(
             f"{', '.join(layout.requirement_files)}: no requirements in the file(s); "
             "add one requirement per line, e.g. 'requests>=2.31'"
         )
-    return requirements, constraints, extra, editables, require_hashes
+    return combined
+
+
+def _local_wheels(
+    layout: InputLayout, editables: Sequence[str], recipe: _Recipe, index: IndexSettings, out: Path
+) -> tuple[dict[Path, WheelInfo], dict[str, str]]:
+    """The input's own wheels: handed in, built from its projects, generated from its
+    modules; with where each came from (for conflict messages)."""
+    out.mkdir()
+    local: dict[Path, WheelInfo] = {}
+    origins: dict[str, str] = {}
+    for relative in layout.wheels:
+        copied = out / Path(relative).name
+        shutil.copyfile(layout.root / relative, copied)
+        info = inspect_wheel(copied, source="provided")
+        check_record(copied, relative)
+        local[copied] = info
+        origins[info.name] = f"wheel {relative}"
+    for relative in dict.fromkeys([*layout.projects, *editables]):
+        wheel = build_project(
+            layout.root / relative,
+            out,
+            index=index,
+            isolation=recipe.build_isolation,
+            shown=relative or ".",
+        )
+        info = inspect_wheel(wheel, source="built")
+        local[wheel] = info
+        origins[info.name] = f"project {relative or '.'}"
+    if layout.modules:
+        wheel = make_pure_wheel(layout.root, layout.modules, recipe.name or layout.name, out)
+        info = inspect_wheel(wheel, source="generated")
+        local[wheel] = info
+        origins[info.name] = "modules " + ", ".join(layout.modules)
+    return local, origins
 
 
 def _make(
-    layout: InputLayout,
-    *,
-    target: Target,
-    index: IndexSettings,
-    work: Path,
-    cache_folder: Path,
-    clock: _Clock,
-    build_isolation: bool,
-    name: str | None,
-    allow_index_options: bool,
+    layout: InputLayout, recipe: _Recipe, *, work: Path, cache_folder: Path, clock: _Clock
 ) -> tuple[Path, Manifest]:
-    requirements, constraints, from_files, editables, require_hashes = _read_requirements(
-        layout, allow_index_options
-    )
-    if allow_index_options:
-        index = index.merged(from_files)
-    local_dir = work / "local"
-    local_dir.mkdir()
-    local: dict[Path, WheelInfo] = {}
-    origins: dict[str, str] = {}
-
+    """Build the local wheels, resolve for the target, download and build the rest, check
+    the whole, write ``wheelhouse.zip``."""
+    read = _read_requirements(layout, recipe.allow_index_options)
+    index, target = recipe.index, recipe.target
+    if recipe.allow_index_options:
+        index = index.merged(
+            IndexSettings(read.index_url, read.extra_index_urls, read.find_links, read.no_index)
+        )
     with clock.phase("build"):
-        for relative in layout.wheels:
-            copied = local_dir / Path(relative).name
-            shutil.copyfile(layout.root / relative, copied)
-            info = inspect_wheel(copied, source="provided")
-            check_record(copied, relative)
-            local[copied] = info
-            origins[info.name] = f"wheel {relative}"
-        projects = list(dict.fromkeys([*layout.projects, *editables]))
-        for relative in projects:
-            wheel = build_project(
-                layout.root / relative,
-                local_dir,
-                index=index,
-                isolation=build_isolation,
-                shown=relative or ".",
-            )
-            info = inspect_wheel(wheel, source="built")
-            local[wheel] = info
-            origins[info.name] = f"project {relative or '.'}"
-        if layout.modules:
-            wheel = make_pure_wheel(layout.root, layout.modules, name or layout.name, local_dir)
-            info = inspect_wheel(wheel, source="generated")
-            local[wheel] = info
-            origins[info.name] = "modules " + ", ".join(layout.modules)
+        local, origins = _local_wheels(layout, read.editables, recipe, index, work / "local")
     _check_duplicates(local.values())
-    check_tags(local.values(), target)
-
+    check_target_tags(local.values(), target)
     with clock.phase("resolve"):
         resolution = resolve(
-            requirements,
-            constraints,
+            read.requirements,
+            read.constraints,
             local,
             target=target,
             index=index,
@@ -305,33 +332,23 @@ def _make(
             cache_dir=cache_folder / "uv",
             origins=origins,
         )
-    if require_hashes:
+    if read.require_hashes:
         _check_all_hashed(resolution.pins)
-
     with clock.phase("download"):
-        downloaded_dir = work / "downloaded"
         downloaded = download(
-            resolution.remote, target, index, downloaded_dir, cache_dir=cache_folder / "pip"
+            resolution.remote, target, index, work / "downloaded", cache_dir=cache_folder / "pip"
         )
-
     with clock.phase("build"):
         built = [build_sdist_pin(pin, target, index, work / "sdists") for pin in resolution.sdists]
-
-    wheels: dict[Path, WheelInfo] = {}
-    for pin in resolution.pins:
-        if pin.local is not None:
-            wheels[pin.local] = local[pin.local]
-    for path in downloaded:
-        wheels[path] = inspect_wheel(path, source="index")
-    for path in built:
-        wheels[path] = inspect_wheel(path, source="sdist")
+    wheels = {pin.local: local[pin.local] for pin in resolution.pins if pin.local is not None}
+    wheels.update({path: inspect_wheel(path, source="index") for path in downloaded})
+    wheels.update({path: inspect_wheel(path, source="sdist") for path in built})
     infos = list(wheels.values())
     _check_duplicates(infos)
-    check_tags(infos, target)
-    roots = [line.requirement for line in requirements]
+    check_target_tags(infos, target)
+    roots = [line.requirement for line in read.requirements]
     roots += [Requirement(str(info.name)) for info in local.values()]
     check_closure(infos, target, roots)
-
     with clock.phase("wheelhouse"):
         manifest = Manifest(
             format=layout.format,
@@ -369,16 +386,9 @@ def _check_duplicates(infos: Iterable[WheelInfo]) -> None:
 
 
 def _publish(
-    storage: Storage,
-    *,
-    wheelhouse: Path,
-    run_uri: str,
-    uri: str,
-    run_id: str,
-    digest: str,
-    input_digest: str,
-    work: Path,
+    storage: Storage, made: _Made, *, run_uri: str, uri: str, run_id: str, work: Path
 ) -> None:
+    """``run.json`` then ``wheelhouse.zip`` into a fresh run folder (removed again on failure)."""
     if storage.exists(uri):
         raise StorageError(
             f"{redact(uri)} already exists: run ids must be fresh; pass another run_id "
@@ -392,8 +402,8 @@ def _publish(
                 "run_id": run_id,
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "sparkdeps_version": __version__,
-                "digest": digest,
-                "input_digest": input_digest,
+                "digest": made.digest,
+                "input_digest": made.input_digest,
             },
             indent=2,
             sort_keys=True,
@@ -403,7 +413,7 @@ def _publish(
     )
     try:
         storage.publish(marker, join_uri(run_uri, RUN_MARKER))
-        storage.publish(wheelhouse, uri)
+        storage.publish(made.path, uri)
     except BaseException:
         if created:
             try:

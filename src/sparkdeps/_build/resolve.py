@@ -40,7 +40,7 @@ __all__ = [
     "Pin",
     "Resolution",
     "check_closure",
-    "check_tags",
+    "check_target_tags",
     "download",
     "resolve",
 ]
@@ -390,7 +390,7 @@ def _hash_mismatch(pins: Sequence[Pin], output: str) -> ResolutionError:
     )
 
 
-def check_tags(wheels: Iterable[WheelInfo], target: Target) -> None:
+def check_target_tags(wheels: Iterable[WheelInfo], target: Target) -> None:
     """Every wheel must fit the target; else IncompatibleWheelError naming it."""
     for wheel in wheels:
         if not target.accepts(wheel.tag_set):

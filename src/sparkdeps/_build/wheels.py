@@ -24,6 +24,7 @@ from packaging.utils import canonicalize_name
 
 from .._core.errors import BuildCommandError, BuildError, InputError, IntegrityError
 from .._core.manifest import inspect_wheel
+from .._core.wheelhouse import zip_entry
 from .resolve import IndexSettings, Pin
 from .._core.runner import clean_env, pip_command, run
 from .._core.target import Target
@@ -39,7 +40,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SOURCE_DATE_EPOCH = "315532800"  # 1980-01-01, the earliest date a zip can hold
-_FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 _SKIP_SUFFIXES = (".pyc", ".pyo")
 
 
@@ -192,11 +192,7 @@ def make_pure_wheel(root: Path, modules: Sequence[str], name: str, out_dir: Path
     with zipfile.ZipFile(path, "w") as archive:
         # RECORD last, as the wheel spec recommends; everything else sorted
         for arcname in sorted(files, key=lambda a: (a.endswith("/RECORD"), a)):
-            info = zipfile.ZipInfo(arcname, date_time=_FIXED_DATE)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            info.create_system = 3
-            archive.writestr(info, files[arcname])
+            archive.writestr(zip_entry(arcname, zipfile.ZIP_DEFLATED), files[arcname])
     logger.info("generated %s from %d modules", path.name, len(modules))
     return path
 

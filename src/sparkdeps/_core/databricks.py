@@ -24,6 +24,7 @@ __all__ = [
     "get_dbutils",
     "get_task_value",
     "is_databricks",
+    "is_unresolved_reference",
     "runtime_version",
     "set_dbutils",
     "set_task_value",
@@ -153,3 +154,12 @@ def get_task_value(task_key: str, key: str, *, dbutils: Dbutils | None = None) -
     if value in (None, ""):
         return None
     return str(value)
+
+
+def is_unresolved_reference(value: str) -> bool:
+    """A ``{{...}}`` dynamic value reference that Databricks did not fill in.
+
+    The Jobs service passes an unknown reference through verbatim (and one run
+    outside a job is never filled in), so it reaches us as text, not a path.
+    """
+    return "{{" in value and "}}" in value

@@ -24,6 +24,7 @@ from packaging.utils import (
     canonicalize_name,
     parse_wheel_filename,
 )
+from packaging.version import InvalidVersion, Version
 
 from .._version import __version__
 from .errors import IntegrityError
@@ -168,13 +169,13 @@ class Manifest:
             ) from exc
 
 
-def _metadata_and_wheel(archive: zipfile.ZipFile, dist_info: str) -> tuple[str, str]:
-    try:
-        metadata = archive.read(f"{dist_info}/METADATA").decode("utf-8")
-        wheel = archive.read(f"{dist_info}/WHEEL").decode("utf-8")
-    except KeyError as exc:
-        raise IntegrityError(f"missing {exc.args[0]}") from exc
-    return metadata, wheel
+def _read_metadata(archive: zipfile.ZipFile, dist_info: str) -> str:
+    """METADATA's text; WHEEL must exist too (a wheel without it is not a wheel)."""
+    names = set(archive.namelist())
+    for required in ("METADATA", "WHEEL"):
+        if f"{dist_info}/{required}" not in names:
+            raise IntegrityError(f"missing {dist_info}/{required}")
+    return archive.read(f"{dist_info}/METADATA").decode("utf-8")
 
 
 def top_level_names(members: Iterable[str]) -> tuple[str, ...]:
@@ -221,7 +222,7 @@ def inspect_wheel(path: Path, *, source: str = "") -> WheelInfo:
                     f"{path.name} has {len(dist_infos)} .dist-info folders, expected exactly one"
                 )
             (dist_info,) = dist_infos
-            metadata_text, _wheel_text = _metadata_and_wheel(archive, dist_info)
+            metadata_text = _read_metadata(archive, dist_info)
     except zipfile.BadZipFile as exc:
         raise IntegrityError(
             f"{path.name} is not a valid zip archive ({exc}); rebuild or re-download the wheel"
@@ -255,8 +256,6 @@ def inspect_wheel(path: Path, *, source: str = "") -> WheelInfo:
 
 
 def _same_version(left: str, right: str) -> bool:
-    from packaging.version import InvalidVersion, Version
-
     try:
         return Version(left) == Version(right)
     except InvalidVersion:

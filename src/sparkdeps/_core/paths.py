@@ -12,6 +12,7 @@ __all__ = [
     "WHEELHOUSE_NAME",
     "cache_root",
     "node_dir",
+    "run_folder_of",
 ]
 
 WHEELHOUSE_NAME = "wheelhouse.zip"
@@ -38,3 +39,11 @@ def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
 def node_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """The driver-side cache of installs and executor payloads."""
     return cache_root(cache_dir) / "node"
+
+
+def run_folder_of(uri: str) -> str:
+    """The run folder for a run folder or a ``<run folder>/wheelhouse.zip`` URI."""
+    stripped = uri.rstrip("/")
+    if stripped.endswith(".zip"):
+        return stripped.rpartition("/")[0]
+    return stripped

@@ -11,8 +11,11 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -21,7 +24,16 @@ from urllib.parse import unquote, urlparse
 from .databricks import Dbutils, get_dbutils
 from .errors import StorageError
 
-__all__ = ["DbfsStorage", "Entry", "LocalStorage", "Storage", "join_uri", "storage_for"]
+__all__ = [
+    "DbfsStorage",
+    "Entry",
+    "LocalStorage",
+    "Storage",
+    "download_copy",
+    "join_uri",
+    "local_file",
+    "storage_for",
+]
 
 logger = logging.getLogger(__name__)
 _DBFS_MOUNT = Path("/dbfs")
@@ -241,3 +253,34 @@ class _MountedDbfs(LocalStorage):
     def local_path(self, uri: str) -> Path:
         rest = uri[len("dbfs:") :].lstrip("/")
         return _DBFS_MOUNT / rest
+
+
+def download_copy(storage: Storage, uri: str, into: Path | None = None) -> Path:
+    """Download ``uri`` into a new temporary folder (under ``into``) and return the copy.
+
+    The caller removes the copy's parent folder when done.
+    """
+    if into is not None:
+        into.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="sparkdeps-copy-", dir=into))
+    copy = folder / (uri.rstrip("/").rpartition("/")[2] or "file")
+    try:
+        storage.download(uri, copy)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return copy
+
+
+@contextmanager
+def local_file(storage: Storage, uri: str) -> Iterator[Path]:
+    """``uri`` as a local file: in place on POSIX storage, else a copy removed afterwards."""
+    local = storage.local_path(uri)
+    if local is not None:
+        yield local
+        return
+    copy = download_copy(storage, uri)
+    try:
+        yield copy
+    finally:
+        shutil.rmtree(copy.parent, ignore_errors=True)

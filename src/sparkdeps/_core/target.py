@@ -11,7 +11,6 @@ from __future__ import annotations
 import platform as _platform
 import re
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -140,19 +139,6 @@ class Target:
             "platforms": list(self.platforms),
             "spark_version": self.spark_version,
         }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Target:
-        glibc_major, glibc_minor = (int(part) for part in str(data["glibc"]).split("."))
-        return cls(
-            python_version=str(data["python_version"]),
-            arch=data["arch"],
-            glibc=(glibc_major, glibc_minor),
-            python_full_version=str(data.get("python_full_version") or ""),
-            profile=data.get("profile"),
-            spark_version=data.get("spark_version"),
-            native="linux_" + str(data["arch"]) in data.get("platforms", ()),
-        )
 
 
 def _profile(name: str, python: str, full: str, spark: str | None) -> Target:

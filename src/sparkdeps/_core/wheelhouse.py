@@ -12,20 +12,20 @@ import os
 import shutil
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import IntegrityError
 from .hashing import CHUNK, sha256_file
 from .manifest import MANIFEST_NAME, Manifest
 
-__all__ = ["Wheelhouse", "open_wheelhouse", "write_wheelhouse"]
+__all__ = ["read_manifest", "write_wheelhouse", "zip_entry"]
 
 _FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 _FILE_MODE = 0o644 << 16
 
 
-def _entry(name: str, compress: int) -> zipfile.ZipInfo:
+def zip_entry(name: str, compress: int) -> zipfile.ZipInfo:
+    """A zip entry that is the same on every machine and every day: fixed date, mode, system."""
     info = zipfile.ZipInfo(name, date_time=_FIXED_DATE)
     info.compress_type = compress
     info.external_attr = _FILE_MODE
@@ -42,26 +42,18 @@ def write_wheelhouse(wheels: Sequence[Path], manifest: Manifest, out_path: Path)
             f"manifest and wheels disagree: {sorted(listed ^ given)}"
         )  # a bug in sparkdeps, not in the input
     with zipfile.ZipFile(out_path, "w") as archive:
-        archive.writestr(_entry(MANIFEST_NAME, zipfile.ZIP_DEFLATED), manifest.to_json())
+        archive.writestr(zip_entry(MANIFEST_NAME, zipfile.ZIP_DEFLATED), manifest.to_json())
         for path in sorted(wheels, key=lambda p: p.name):
             with (
                 path.open("rb") as source,
-                archive.open(_entry(f"wheels/{path.name}", zipfile.ZIP_STORED), "w") as target,
+                archive.open(zip_entry(f"wheels/{path.name}", zipfile.ZIP_STORED), "w") as target,
             ):
                 shutil.copyfileobj(source, target, CHUNK)
     return sha256_file(out_path)
 
 
-@dataclass(frozen=True)
-class Wheelhouse:
-    """An opened ``wheelhouse.zip`` on local disk."""
-
-    path: Path
-    manifest: Manifest
-
-
-def open_wheelhouse(path: Path, *, origin: str | None = None) -> Wheelhouse:
-    """Open and check the layout of a wheelhouse: manifest present and matching the wheels."""
+def read_manifest(path: Path, *, origin: str | None = None) -> Manifest:
+    """The manifest of a local wheelhouse, checked to list exactly the wheels inside."""
     shown = origin or os.fspath(path)
     try:
         with zipfile.ZipFile(path) as archive:
@@ -90,4 +82,4 @@ def open_wheelhouse(path: Path, *, origin: str | None = None) -> Wheelhouse:
             f"present but not listed: {extra or 'none'}); "
             "it was changed after it was built: rebuild it with `sparkdeps build`"
         )
-    return Wheelhouse(path=path, manifest=manifest)
+    return manifest

@@ -27,9 +27,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from .._core.databricks import runtime_version, set_task_value
+from .._core.databricks import is_unresolved_reference, runtime_version, set_task_value
 from .._core.errors import InputError
-from .._core.paths import PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY, WHEELHOUSE_NAME
+from .._core.paths import PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY, WHEELHOUSE_NAME, run_folder_of
 from .._core.results import BuildResult, CleanupResult
 from .._core.storage import join_uri, storage_for
 from .._core.target import PROFILES
@@ -70,9 +70,9 @@ _SAFE_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 # ---------------------------------------------------------------- entry points
 
 
-def _unresolved(value: str | None) -> bool:
-    """A ``{{...}}`` reference the Jobs service did not fill in (run outside a job)."""
-    return value is None or value.strip() == "" or ("{{" in value and "}}" in value)
+def _absent(value: str | None) -> bool:
+    """No usable value: None, blank, or a reference the Jobs service did not fill in."""
+    return value is None or value.strip() == "" or is_unresolved_reference(value)
 
 
 def new_run_id(job_run_id: str | None = None) -> str:
@@ -82,7 +82,7 @@ def new_run_id(job_run_id: str | None = None) -> str:
     ``process_deps`` under the same job run id.
     """
     suffix = uuid.uuid4().hex[:12]
-    if _unresolved(job_run_id):
+    if _absent(job_run_id):
         return f"run-{suffix}"
     assert job_run_id is not None
     if not _SAFE_ID.fullmatch(job_run_id):
@@ -180,9 +180,9 @@ def run_process_deps(args: argparse.Namespace) -> ProcessDepsOutcome:
     """Build into the run folder and set the task value (the CLI prints the URI)."""
     from .._build.pipeline import build
 
-    base = args.base if not _unresolved(args.base) else _default_base()
+    base = args.base if not _absent(args.base) else _default_base()
     if args.per_job_run:
-        if _unresolved(args.job_run_id):
+        if _absent(args.job_run_id):
             raise InputError("--per-job-run needs --job-run-id={{job.run_id}}")
         run_id = job_run_folder_name(args.job_run_id)
         uri = join_uri(base, run_id, WHEELHOUSE_NAME)
@@ -231,10 +231,6 @@ def job_run_folders(base: str, job_run_id: str) -> list[str]:
     )
 
 
-def _run_uri_of(wheelhouse: str) -> str:
-    return wheelhouse.rstrip("/").rpartition("/")[0]
-
-
 def add_cleanup_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_uri", nargs="*", help="run folders to remove")
     parser.add_argument(
@@ -278,13 +274,13 @@ def run_cleanup(args: argparse.Namespace) -> CleanupResult:
     from .._runtime.cleanup import cleanup, cleanup_older_than
 
     if getattr(args, "older_than", None):
-        if _unresolved(args.base):
+        if _absent(args.base):
             raise InputError("--older-than needs --base: the folder that holds the run folders")
         return cleanup_older_than(args.base, parse_age(args.older_than), dry_run=args.dry_run)
-    targets: list[str] = [uri for uri in args.run_uri if not _unresolved(uri)]
-    targets += [_run_uri_of(uri) for uri in args.wheelhouse if not _unresolved(uri)]
-    if not _unresolved(args.job_run_id):
-        base = args.base if not _unresolved(args.base) else _default_base()
+    targets: list[str] = [uri for uri in args.run_uri if not _absent(uri)]
+    targets += [run_folder_of(uri) for uri in args.wheelhouse if not _absent(uri)]
+    if not _absent(args.job_run_id):
+        base = args.base if not _absent(args.base) else _default_base()
         targets += job_run_folders(base, args.job_run_id)
     elif not args.run_uri and not args.wheelhouse:
         raise InputError(

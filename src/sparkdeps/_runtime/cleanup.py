@@ -13,44 +13,28 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from .._core.errors import InputError, StorageError
-from .._core.paths import RUN_MARKER, WHEELHOUSE_NAME, node_dir
+from .._core.hashing import sha256_file
+from .._core.paths import RUN_MARKER, WHEELHOUSE_NAME, node_dir, run_folder_of
 from .._core.results import CleanupResult
-from .._core.storage import Storage, join_uri, storage_for
+from .._core.storage import Storage, join_uri, local_file, storage_for
 
 __all__ = ["RUN_MARKER", "cleanup", "cleanup_older_than", "read_run_marker", "run_folder_of"]
 
 logger = logging.getLogger(__name__)
 
 
-
-def run_folder_of(uri: str) -> str:
-    """The run folder for a run folder or a ``.../wheelhouse.zip`` URI."""
-    stripped = uri.rstrip("/")
-    if stripped.endswith(".zip"):
-        return stripped.rpartition("/")[0]
-    return stripped
-
-
 def read_run_marker(storage: Storage, run_uri: str) -> dict[str, Any] | None:
     """The parsed ``run.json`` of ``run_uri``, or None when there is none."""
     marker = join_uri(run_uri, RUN_MARKER)
-    local = storage.local_path(marker)
     try:
-        if local is not None:
-            text = local.read_text("utf-8")
-        else:
-            if not storage.exists(marker):
-                return None
-            with tempfile.TemporaryDirectory(prefix="sparkdeps-marker-") as work:
-                copy = Path(work) / RUN_MARKER
-                storage.download(marker, copy)
-                text = copy.read_text("utf-8")
+        if storage.local_path(marker) is None and not storage.exists(marker):
+            return None
+        with local_file(storage, marker) as path:
+            text = path.read_text("utf-8")
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -104,8 +88,6 @@ def _digest_of(storage: Storage, run_uri: str, marker: dict[str, Any]) -> str | 
         return digest
     local = storage.local_path(join_uri(run_uri, WHEELHOUSE_NAME))
     if local is not None and local.is_file():
-        from .._core.manifest import sha256_file
-
         return sha256_file(local)
     return None
 

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from pathlib import Path
 
+from .._core.errors import WheelhouseNotFoundError
 from .._core.manifest import Manifest
 from .._core.paths import WHEELHOUSE_NAME
-from .._core.storage import join_uri, storage_for
-from .._core.wheelhouse import open_wheelhouse
+from .._core.storage import join_uri, local_file, storage_for
+from .._core.wheelhouse import read_manifest
 
 __all__ = ["inspect"]
-
 
 
 def inspect(wheelhouse: str | os.PathLike[str]) -> Manifest:
@@ -25,18 +22,9 @@ def inspect(wheelhouse: str | os.PathLike[str]) -> Manifest:
     if entry is not None and entry.is_dir:
         uri = join_uri(uri, WHEELHOUSE_NAME)
     local = storage.local_path(uri)
-    if local is not None:
-        if not local.is_file():
-            from .._core.errors import WheelhouseNotFoundError
-
-            raise WheelhouseNotFoundError(
-                f"{uri}: no wheelhouse there; pass the URI `sparkdeps build` printed"
-            )
-        return open_wheelhouse(local, origin=uri).manifest
-    scratch = Path(tempfile.mkdtemp(prefix="sparkdeps-inspect-"))
-    try:
-        copy = scratch / WHEELHOUSE_NAME
-        storage.download(uri, copy)
-        return open_wheelhouse(copy, origin=uri).manifest
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    if local is not None and not local.is_file():
+        raise WheelhouseNotFoundError(
+            f"{uri}: no wheelhouse there; pass the URI `sparkdeps build` printed"
+        )
+    with local_file(storage, uri) as path:
+        return read_manifest(path, origin=uri)

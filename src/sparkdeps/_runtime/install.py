@@ -41,12 +41,12 @@ from .._core.errors import IncompatibleWheelError, IntegrityError, StorageError
 from .._core.hashing import CHUNK, sha256_file, sha256_stream
 from .._core.locking import file_lock
 from .._core.manifest import MANIFEST_NAME, Manifest
-from .._core.paths import WHEELHOUSE_NAME, cache_root, node_dir
+from .._core.paths import cache_root, node_dir
 from .._core.runner import pip_command, run
-from .._core.storage import storage_for
+from .._core.storage import download_copy, storage_for
 from .._core.target import running_interpreter_tags
 from .._core.timing import timed
-from .._core.wheelhouse import open_wheelhouse
+from .._core.wheelhouse import read_manifest
 from .extract import extract_wheel, open_stored_wheel
 
 __all__ = [
@@ -54,7 +54,7 @@ __all__ = [
     "InstallResult",
     "Prepared",
     "cache_root",
-    "check_tags",
+    "check_interpreter_tags",
     "check_wheels",
     "install",
     "node_dir",
@@ -135,7 +135,7 @@ def prepare(uri: str, node: Path, *, warm: bool = True) -> Prepared:
     with timed(timings, "hash"):
         digest = sha256_file(zip_path)
     try:
-        manifest = open_wheelhouse(zip_path, origin=uri).manifest
+        manifest = read_manifest(zip_path, origin=uri)
     except BaseException:
         if temporary is not None:
             shutil.rmtree(temporary.parent, ignore_errors=True)
@@ -167,10 +167,7 @@ def _fetch(
         if known is not None and (node / "installs" / known / COMPLETE_MARKER).is_file():
             return local, None, None, known
         return local, None, (os.fspath(local), info.st_size, info.st_mtime_ns), None
-    downloads = node / "downloads"
-    downloads.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(prefix="fetch-", dir=downloads)) / WHEELHOUSE_NAME
-    storage.download(uri, temporary)
+    temporary = download_copy(storage, uri, node / "downloads")
     return temporary, temporary, None, None
 
 
@@ -182,7 +179,7 @@ def _interpreter_tags() -> frozenset[Tag]:
     return running_interpreter_tags()  # ~5 ms: once per process keeps warm loads fast
 
 
-def check_tags(
+def check_interpreter_tags(
     uri: str,
     filenames: tuple[str, ...] | list[str],
     built_for: Mapping[str, Any],
@@ -213,7 +210,9 @@ def check_wheels(prepared: Prepared, tags: frozenset[Tag] | None = None) -> None
     manifest = prepared.manifest
     if manifest is None:
         raise IntegrityError("internal: check_wheels needs the manifest")
-    check_tags(prepared.uri, [wheel.filename for wheel in manifest.wheels], manifest.target, tags)
+    check_interpreter_tags(
+        prepared.uri, [wheel.filename for wheel in manifest.wheels], manifest.target, tags
+    )
     for wheel in manifest.wheels:
         with open_stored_wheel(prepared.zip_path, wheel.filename) as handle:
             digest = sha256_stream(handle)

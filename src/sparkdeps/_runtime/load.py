@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from .._core.databricks import get_task_value, is_databricks
+from .._core.databricks import get_task_value, is_databricks, is_unresolved_reference
 from .._core.errors import DeliveryError, InputError, WheelhouseNotFoundError
 from .._core.paths import PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY
 from .._core.results import Delivery, LoadResult
@@ -23,7 +23,7 @@ from .install import (
     InstallResult,
     Prepared,
     activate,
-    check_tags,
+    check_interpreter_tags,
     check_wheels,
     install,
     node_dir,
@@ -53,11 +53,6 @@ def modules_for(spark: Any) -> tuple[str, ...]:
         return tuple(sorted(_session_modules.get(session_key(spark), ())))
 
 
-def _unresolved(value: str) -> bool:
-    # A Databricks dynamic reference that did not resolve is passed through verbatim.
-    return value.startswith("{{") and value.endswith("}}")
-
-
 def wheelhouse_arg(argv: Sequence[str] | None = None, *, flag: str = "--wheelhouse") -> str | None:
     """The value of ``--wheelhouse X`` / ``--wheelhouse=X`` in ``argv`` (default ``sys.argv``).
 
@@ -76,7 +71,7 @@ def wheelhouse_arg(argv: Sequence[str] | None = None, *, flag: str = "--wheelhou
         elif arg.startswith(flag + "="):
             value = arg[len(flag) + 1 :]
         if value is not None:
-            if _unresolved(value) or not value.strip():
+            if is_unresolved_reference(value) or not value.strip():
                 logger.warning(
                     "%s %r is not a path (an unresolved reference?); ignoring it", flag, value
                 )
@@ -97,7 +92,7 @@ def resolve_wheelhouse(
         return os.fspath(wheelhouse).strip(), "argument"
     tried.append("the wheelhouse argument (None)")
     env_value = os.environ.get(ENV_WHEELHOUSE, "").strip()
-    if env_value and not _unresolved(env_value):
+    if env_value and not is_unresolved_reference(env_value):
         return env_value, f"${ENV_WHEELHOUSE}"
     tried.append(f"${ENV_WHEELHOUSE} ({'unset' if not env_value else repr(env_value)})")
     value = get_task_value(task_key, key)
@@ -301,7 +296,7 @@ def _driver_install(
             {name: value for name, value in installed.timings.items() if name not in timings}
         )
         if installed.reused:
-            check_tags(prepared.uri, installed.wheels, installed.target)
+            check_interpreter_tags(prepared.uri, installed.wheels, installed.target)
     if mode == "pip":
         with timed(timings, "pip"):
             pip_install(prepared)
