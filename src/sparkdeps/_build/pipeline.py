@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from .._core import databricks as _databricks
 from .._core.errors import InputError, IntegrityError, ResolutionError, SparkdepsError, StorageError
@@ -40,7 +41,16 @@ from .archive import ArchiveLimits
 from .cache import BuildCache
 from .inputs import InputLayout, prepare_input
 from .requirements import ParsedRequirements, parse_requirements
-from .resolve import IndexSettings, Pin, check_closure, check_target_tags, download, resolve
+from .resolve import (
+    IndexSettings,
+    Pin,
+    Resolution,
+    check_closure,
+    check_target_tags,
+    download,
+    resolve,
+)
+from .runtime_plan import RuntimeContext, RuntimePlan, classify
 from .wheels import build_project, build_sdist_pin, check_record, make_pure_wheel
 
 __all__ = ["RUN_MARKER", "WHEELHOUSE_NAME", "build"]
@@ -96,6 +106,8 @@ def build(
     task_value_key: str | None = TASK_VALUE_KEY,
     allow_index_options: bool = False,
     limits: ArchiveLimits | None = None,
+    runtime_packages: str | os.PathLike[str] | None = None,
+    override_runtime: Iterable[str] = (),
 ) -> BuildResult:
     """Turn ``source`` into ``<dest>/<run_id>/wheelhouse.zip`` for the target.
 
@@ -103,13 +115,25 @@ def build(
     runtime profile (``"dbr-14.3"``), explicit ``python_version``/``platform``,
     or by default the running interpreter and machine. Each request to the index
     waits at most ``index_timeout`` seconds and is retried ``index_retries`` times.
+
+    A profile (or ``runtime_packages``, a ``pip list --format=freeze`` file of the
+    cluster) makes the build runtime-aware: what the runtime already has is not
+    shipped, and a conflict with a protected package (numpy, pandas, pyarrow...)
+    fails before any download unless its name is in ``override_runtime``
+    (docs/runtime-aware.md).
     """
     total = Timer()
     clock = _Clock()
     base = _dest(dest)
     run_id = _run_id(run_id)
+    chosen = resolve_target(
+        target,
+        python_version=python_version,
+        platform=platform,
+        runtime_packages=runtime_packages,
+    )
     recipe = _Recipe(
-        target=resolve_target(target, python_version=python_version, platform=platform),
+        target=chosen,
         index=IndexSettings(
             index_url=index_url,
             extra_index_urls=tuple(extra_index_urls),
@@ -121,6 +145,7 @@ def build(
         build_isolation=build_isolation,
         name=name,
         allow_index_options=allow_index_options,
+        overrides=_overrides(override_runtime, chosen),
     )
     storage = storage_for(base)
     work = Path(tempfile.mkdtemp(prefix="sparkdeps-build-"))
@@ -172,6 +197,8 @@ class _Recipe:
     build_isolation: bool
     name: str | None
     allow_index_options: bool
+    overrides: tuple[str, ...] = ()
+    """Protected runtime packages shipped anyway (``override_runtime``)."""
 
 
 @dataclass(frozen=True)
@@ -183,6 +210,16 @@ class _Made:
     digest: str
     input_digest: str
     cached: bool
+
+
+def _overrides(names: Iterable[str], target: Target) -> tuple[str, ...]:
+    chosen = tuple(sorted({canonicalize_name(name) for name in names if name.strip()}))
+    if chosen and target.runtime is None:
+        raise InputError(
+            f"override_runtime={list(chosen)} needs a target with a runtime package set: "
+            "pass a runtime profile (--target dbr-14.3) or --runtime-packages FILE"
+        )
+    return chosen
 
 
 def _run_id(run_id: str | None) -> str:
@@ -219,7 +256,8 @@ def _cached_or_made(
         index=recipe.index,
         build_isolation=recipe.build_isolation,
         name=recipe.name,
-        extra=f"allow_index_options={recipe.allow_index_options}",
+        extra=f"allow_index_options={recipe.allow_index_options}"
+        + (f";override_runtime={','.join(recipe.overrides)}" if recipe.overrides else ""),
     )
     hit = cache.lookup(key) if use_cache else None
     if hit is not None:
@@ -321,6 +359,7 @@ def _make(
         local, origins = _local_wheels(layout, read.editables, recipe, index, work / "local")
     _check_duplicates(local.values())
     check_target_tags(local.values(), target)
+    context = RuntimeContext.of(target, recipe.overrides)
     with clock.phase("resolve"):
         resolution = resolve(
             read.requirements,
@@ -331,15 +370,22 @@ def _make(
             work=work,
             cache_dir=cache_folder / "uv",
             origins=origins,
+            runtime=context,
         )
+        plan = runtime_plan(resolution, context)
+    shipped = [pin for pin in resolution.pins if plan is None or plan.ships(pin.name)]
     if read.require_hashes:
-        _check_all_hashed(resolution.pins)
+        _check_all_hashed(shipped)
+    if plan is not None:
+        plan.warn_overrides()
     with clock.phase("download"):
+        remote = [pin for pin in shipped if pin.local is None and not pin.sdist_only]
         downloaded = download(
-            resolution.remote, target, index, work / "downloaded", cache_dir=cache_folder / "pip"
+            remote, target, index, work / "downloaded", cache_dir=cache_folder / "pip"
         )
     with clock.phase("build"):
-        built = [build_sdist_pin(pin, target, index, work / "sdists") for pin in resolution.sdists]
+        sdists = [pin for pin in shipped if pin.sdist_only]
+        built = [build_sdist_pin(pin, target, index, work / "sdists") for pin in sdists]
     wheels = {pin.local: local[pin.local] for pin in resolution.pins if pin.local is not None}
     wheels.update({path: inspect_wheel(path, source="index") for path in downloaded})
     wheels.update({path: inspect_wheel(path, source="sdist") for path in built})
@@ -348,18 +394,34 @@ def _make(
     check_target_tags(infos, target)
     roots = [line.requirement for line in read.requirements]
     roots += [Requirement(str(info.name)) for info in local.values()]
-    check_closure(infos, target, roots)
+    provided = {p.name: p.version for p in plan.relied_on} if plan is not None else {}
+    check_closure(infos, target, roots, provided=provided)
     with clock.phase("wheelhouse"):
+        runtime_section = None
+        if plan is not None:
+            runtime_section = plan.manifest_section(infos, roots, target)
+            wheels = {path: plan.mark(info) for path, info in wheels.items()}
+            infos = list(wheels.values())
         manifest = Manifest(
             format=layout.format,
             target=target.to_dict(),
             wheels=tuple(sorted(infos, key=lambda w: w.filename)),
             input_digest=layout.digest,
             inputs=layout.to_dict(),
+            runtime=runtime_section,
         )
         out = work / WHEELHOUSE_NAME
         write_wheelhouse(list(wheels), manifest, out)
     return out, manifest
+
+
+def runtime_plan(resolution: Resolution, context: RuntimeContext | None) -> RuntimePlan | None:
+    """Place every pin against the runtime (None for targets without a package set)."""
+    if context is None:
+        return None
+    return classify(
+        ((pin.name, pin.version, pin.local is not None) for pin in resolution.pins), context
+    )
 
 
 def _check_all_hashed(pins: Iterable[Pin]) -> None:
