@@ -32,7 +32,7 @@ from .._core.paths import RUN_MARKER, TASK_VALUE_KEY, WHEELHOUSE_NAME, cache_roo
 from .._core.results import BuildResult
 from .._core.runner import redact
 from .._core.storage import Storage, join_uri, storage_for
-from .._core.target import Target, resolve_target
+from .._core.target import Target, choose_target
 from .._core.timing import Timer, timed
 from .._core.wheelhouse import read_manifest, write_wheelhouse
 from .._version import __version__
@@ -40,7 +40,10 @@ from .archive import ArchiveLimits
 from .cache import BuildCache
 from .inputs import InputLayout, prepare_input
 from .requirements import ParsedRequirements, parse_requirements
-from .resolve import IndexSettings, Pin, check_closure, check_target_tags, download, resolve
+from .closure import check_closure, check_target_tags
+from .download import download
+from .index import IndexSettings
+from .resolve import Pin, resolve
 from .wheels import build_project, build_sdist_pin, check_record, make_pure_wheel
 
 __all__ = ["RUN_MARKER", "WHEELHOUSE_NAME", "build"]
@@ -109,7 +112,7 @@ def build(
     base = _dest(dest)
     run_id = _run_id(run_id)
     recipe = _Recipe(
-        target=resolve_target(target, python_version=python_version, platform=platform),
+        target=choose_target(target, python_version=python_version, platform=platform),
         index=IndexSettings(
             index_url=index_url,
             extra_index_urls=tuple(extra_index_urls),
@@ -293,7 +296,7 @@ def _local_wheels(
             out,
             index=index,
             isolation=recipe.build_isolation,
-            shown=relative or ".",
+            origin=relative or ".",
         )
         info = inspect_wheel(wheel, source="built")
         local[wheel] = info

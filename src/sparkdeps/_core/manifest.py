@@ -29,6 +29,7 @@ from packaging.version import InvalidVersion, Version
 from .._version import __version__
 from .errors import IntegrityError
 from .hashing import sha256_file
+from .plain import fields_dict
 
 __all__ = [
     "MANIFEST_NAME",
@@ -80,17 +81,7 @@ class WheelInfo:
         return [Requirement(text) for text in self.requires]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "filename": self.filename,
-            "name": self.name,
-            "version": self.version,
-            "sha256": self.sha256,
-            "size": self.size,
-            "tags": list(self.tags),
-            "top_level": list(self.top_level),
-            "requires": list(self.requires),
-            "source": self.source,
-        }
+        return fields_dict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> WheelInfo:
@@ -126,15 +117,8 @@ class Manifest:
         return tuple(sorted(names))
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": self.schema,
-            "sparkdeps_version": self.sparkdeps_version,
-            "format": self.format,
-            "input_digest": self.input_digest,
-            "inputs": dict(self.inputs),
-            "target": dict(self.target),
-            "wheels": [wheel.to_dict() for wheel in sorted(self.wheels, key=lambda w: w.filename)],
-        }
+        wheels = sorted(self.wheels, key=lambda wheel: wheel.filename)
+        return {**fields_dict(self), "wheels": [wheel.to_dict() for wheel in wheels]}
 
     def to_json(self) -> bytes:
         return (json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n").encode("utf-8")
