@@ -14,7 +14,7 @@ from sparkdeps._core.errors import CommandError, IntegrityError, StorageError
 from sparkdeps._core.manifest import Manifest, inspect_wheel
 from sparkdeps._core.runner import redact, run
 from sparkdeps._core.storage import LocalStorage, join_uri, storage_for
-from sparkdeps._core.target import resolve_target
+from sparkdeps._core.target import choose_target
 from sparkdeps._core.wheelhouse import read_manifest, write_wheelhouse
 
 
@@ -60,7 +60,7 @@ def _wheelhouse(tmp_path: Path) -> tuple[list[Path], Manifest]:
         ),
     ]
     infos = tuple(inspect_wheel(path, source="provided") for path in wheels)
-    target = resolve_target()
+    target = choose_target()
     manifest = Manifest(
         format="existing_wheels", target=target.to_dict(), wheels=infos, input_digest="0" * 64
     )

@@ -9,10 +9,12 @@ with ``tail -n 1``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from ._core.errors import SparkdepsError
 from ._core.paths import PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY
@@ -24,6 +26,9 @@ __all__ = ["main"]
 logger = logging.getLogger("sparkdeps")
 
 Command = Callable[[argparse.Namespace], int]
+# Each command imports its half of sparkdeps (and pyspark) when it runs, never at
+# start: `sparkdeps cleanup` must work without sparkdeps[build], and `--help` stays
+# instant. Those imports carry `noqa: PLC0415`.
 
 
 def _echo(text: str, *, err: bool = False) -> None:
@@ -39,15 +44,25 @@ def _verbosity(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                         help="only errors on stderr")
 
 
-def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("build", help="build a wheelhouse from an input and publish it")
+def _subcommand(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, *, help: str
+) -> argparse.ArgumentParser:
+    """A subcommand with its own -v/-q (they add to the ones before it)."""
+    parser = sub.add_parser(name, help=help)
     _verbosity(parser, suppress=True)
+    return parser
+
+
+def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = _subcommand(sub, "build", help="build a wheelhouse from an input and publish it")
     parser.add_argument("source", help="a .zip, a folder, or a requirements file")
     parser.add_argument("--dest", help="base folder/URI for run folders (or SPARKDEPS_DEST)")
     parser.add_argument("--run-id", help="run folder name (default: a fresh uuid)")
     group = parser.add_argument_group("target")
     group.add_argument("--target", help="runtime profile, e.g. dbr-14.3")
-    group.add_argument("--python", dest="python_version", help="target Python, e.g. 3.10")
+    group.add_argument("--python-version", help="target Python, e.g. 3.10")
+    # the old spelling, kept working; process-deps and build() say --python-version
+    group.add_argument("--python", dest="python_version", help=argparse.SUPPRESS)
     group.add_argument("--platform", help="x86_64, aarch64 or a manylinux tag")
     _runtime_options(group)
     index = parser.add_argument_group("index")
@@ -82,15 +97,14 @@ def _runtime_options(group: argparse._ArgumentGroup) -> None:
 
 
 def _add_inspect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("inspect", help="show a wheelhouse's manifest")
-    _verbosity(parser, suppress=True)
+    parser = _subcommand(sub, "inspect", help="show a wheelhouse's manifest")
     parser.add_argument("wheelhouse", help="wheelhouse.zip path/URI or its run folder")
     parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
     parser.set_defaults(handler=_cmd_inspect)
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    from ._build.pipeline import build
+    from ._build.pipeline import build  # noqa: PLC0415
 
     result = build(
         args.source,
@@ -128,7 +142,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from ._runtime.inspect import inspect
+    from ._runtime.inspect import inspect  # noqa: PLC0415
 
     manifest = inspect(args.wheelhouse)
     if args.json:
@@ -149,21 +163,62 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _add_process_deps(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from ._jobs.tasks import add_process_deps_arguments
+    from ._jobs.tasks import BASE_ENV, DEFAULT_BASE  # noqa: PLC0415
 
-    parser = sub.add_parser(
+    parser = _subcommand(
+        sub,
         "process-deps",
         help="job task 1: build into a fresh run folder, set the task value, print the URI",
     )
-    _verbosity(parser, suppress=True)
-    add_process_deps_arguments(parser)
+
+    parser.add_argument(
+        "--source",
+        required=True,
+        help="the input: a requirements.txt, a folder, a .zip or a .whl (a /Workspace, "
+        "/Volumes or local path)",
+    )
+    parser.add_argument(
+        "--base",
+        default=None,
+        help=f"where run folders go (default ${BASE_ENV}, else {DEFAULT_BASE}; "
+        "dbfs:/... also works)",
+    )
+    parser.add_argument(
+        "--job-run-id",
+        default=None,
+        help="the job run id ({{job.run_id}}): names the run folder so cleanup finds it",
+    )
+    parser.add_argument(
+        "--target",
+        default="auto",
+        help="runtime profile (dbr-14.3, ...), 'host', or 'auto' (from DATABRICKS_RUNTIME_VERSION)",
+    )
+    parser.add_argument("--python-version", default=None)
+    parser.add_argument("--platform", default=None)
+    parser.add_argument("--index-url", default=None)
+    parser.add_argument("--extra-index-url", action="append", default=[])
+    parser.add_argument("--find-links", action="append", default=[])
+    parser.add_argument("--no-index", action="store_true")
+    parser.add_argument(
+        "--allow-index-options",
+        action="store_true",
+        help="honour --index-url lines inside requirements files",
+    )
+    parser.add_argument(
+        "--per-job-run",
+        action="store_true",
+        help="use <base>/job-<job run id>/ (no uuid), so later tasks can name the path "
+        "without a task value; a repaired run reuses it",
+    )
+    parser.add_argument("--task-value-key", default=TASK_VALUE_KEY)
+    parser.add_argument("--json", action="store_true", help="print the build result as JSON")
     parser.set_defaults(handler=_cmd_process_deps)
 
 
 def _cmd_process_deps(args: argparse.Namespace) -> int:
-    from ._jobs.tasks import run_process_deps
+    from ._jobs.tasks import ProcessDepsRequest, run_process_deps  # noqa: PLC0415
 
-    outcome = run_process_deps(args)
+    outcome = run_process_deps(_request(ProcessDepsRequest, args))
     if args.json:
         _echo(json.dumps(outcome.to_dict(), indent=2, sort_keys=True))
     _echo(outcome.uri)  # the last line, for scripts; later tasks get it as the task value
@@ -171,21 +226,41 @@ def _cmd_process_deps(args: argparse.Namespace) -> int:
 
 
 def _add_cleanup(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from ._jobs.tasks import add_cleanup_arguments
-
-    parser = sub.add_parser(
+    parser = _subcommand(
+        sub,
         "cleanup",
         help="remove run folders (by URI, by wheelhouse, or every folder of a job run)",
     )
-    _verbosity(parser, suppress=True)
-    add_cleanup_arguments(parser)
+    parser.add_argument("run_uri", nargs="*", help="run folders to remove")
+    parser.add_argument(
+        "--wheelhouse",
+        action="append",
+        default=[],
+        help="a wheelhouse URI: its run folder is removed",
+    )
+    parser.add_argument("--base", default=None, help="with --job-run-id: where run folders are")
+    parser.add_argument(
+        "--job-run-id",
+        default=None,
+        help="remove every run folder this job run made under --base ({{job.run_id}})",
+    )
+    parser.add_argument(
+        "--older-than",
+        default=None,
+        metavar="AGE",
+        help="with --base: remove every run folder older than AGE (e.g. 7d, 12h, 30m, 3600)",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="with --older-than: only list what would go"
+    )
+    parser.add_argument("--json", action="store_true")
     parser.set_defaults(handler=_cmd_cleanup)
 
 
 def _cmd_cleanup(args: argparse.Namespace) -> int:
-    from ._jobs.tasks import run_cleanup
+    from ._jobs.tasks import CleanupRequest, run_cleanup  # noqa: PLC0415
 
-    result = run_cleanup(args)
+    result = run_cleanup(_request(CleanupRequest, args))
     if args.json:
         removed, kept = list(result.removed), list(result.kept)
         _echo(json.dumps({"removed": removed, "kept": kept, "dry_run": result.dry_run}, indent=2))
@@ -197,12 +272,24 @@ def _cmd_cleanup(args: argparse.Namespace) -> int:
     return 0
 
 
+_Request = TypeVar("_Request")
+
+
+def _request(kind: type[_Request], args: argparse.Namespace) -> _Request:
+    """The parsed options a job entry point takes, as its frozen request (lists as tuples)."""
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(kind):  # type: ignore[arg-type]
+        value = getattr(args, field.name)
+        values[field.name] = tuple(value) if isinstance(value, list) else value
+    return kind(**values)
+
+
 def _add_load(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser(
+    parser = _subcommand(
+        sub,
         "load",
         help="install a wheelhouse into this node's cache (driver only; warms the cache)",
     )
-    _verbosity(parser, suppress=True)
     parser.add_argument("wheelhouse", nargs="?", default=None,
                         help="wheelhouse.zip path/URI (default: SPARKDEPS_WHEELHOUSE, task value)")
     parser.add_argument("--task-key", default=PROCESS_DEPS_TASK_KEY)
@@ -214,7 +301,7 @@ def _add_load(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _cmd_load(args: argparse.Namespace) -> int:
-    from ._runtime.load import load
+    from ._runtime.load import load  # noqa: PLC0415
 
     result = load(args.wheelhouse, task_key=args.task_key, key=args.key, mode=args.mode,
                   delivery="driver-only", cache_dir=args.cache_dir)
@@ -228,11 +315,11 @@ def _cmd_load(args: argparse.Namespace) -> int:
 
 
 def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser(
+    parser = _subcommand(
+        sub,
         "verify",
         help="load a wheelhouse into the Spark session and import its modules on executors",
     )
-    _verbosity(parser, suppress=True)
     parser.add_argument("wheelhouse", nargs="?", default=None,
                         help="wheelhouse.zip path/URI (default: SPARKDEPS_WHEELHOUSE, task value)")
     parser.add_argument("--modules", default=None,
@@ -244,10 +331,10 @@ def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import SparkSession  # noqa: PLC0415
 
-    from ._runtime.load import load
-    from ._runtime.verify import verify
+    from ._runtime.load import load  # noqa: PLC0415
+    from ._runtime.verify import verify  # noqa: PLC0415
 
     builder = SparkSession.builder.appName("sparkdeps-verify")
     if args.master:

@@ -20,7 +20,7 @@ from sparkdeps._core.databricks import set_dbutils
 from sparkdeps._core.errors import BuildError
 from sparkdeps._core.manifest import Manifest
 from sparkdeps._core.results import BuildResult
-from sparkdeps._core.target import host_target, resolve_target
+from sparkdeps._core.target import choose_target, host_target
 
 pytestmark = pytest.mark.network
 
@@ -284,7 +284,7 @@ def test_profile_target(tmp_path: Path, index: IndexServer) -> None:
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("sdtest-marker\n")
     result = _build(requirements, tmp_path, index, target="dbr-14.3")
-    assert result.target == resolve_target("dbr-14.3")
+    assert result.target == choose_target("dbr-14.3")
     assert result.manifest.target["profile"] == "dbr-14.3"
     assert "sdtest-oldpy" in _names(result)
 

@@ -42,7 +42,7 @@ def test_build_prints_uri_last_then_inspect(tmp_path: Path, index: IndexServer) 
         index.url,
         "--cache-dir",
         str(tmp_path / "cache"),
-        "--python",
+        "--python-version",
         "3.10",
         "--platform",
         "x86_64",

@@ -9,7 +9,7 @@ from packaging.markers import Marker
 from packaging.tags import parse_tag
 
 from sparkdeps._core.errors import TargetError
-from sparkdeps._core.target import PROFILES, host_target, resolve_target
+from sparkdeps._core.target import PROFILES, choose_target, host_target
 
 
 @pytest.mark.parametrize(
@@ -24,7 +24,7 @@ from sparkdeps._core.target import PROFILES, host_target, resolve_target
     ids=["13.3", "14.3", "15.4", "16.4", "17.3"],
 )
 def test_profiles_follow_the_runtime_table(profile: str, python: str, spark: str) -> None:
-    target = resolve_target(profile)
+    target = choose_target(profile)
     assert target.python_version == python
     assert target.spark_version == spark
     assert target.glibc == (2, 35)
@@ -39,7 +39,7 @@ def test_profiles_follow_the_runtime_table(profile: str, python: str, spark: str
 
 
 def test_profile_with_aarch64() -> None:
-    target = resolve_target("dbr-15.4", platform="aarch64")
+    target = choose_target("dbr-15.4", platform="aarch64")
     assert target.arch == "aarch64"
     assert target.uv_platform == "aarch64-manylinux_2_35"
     assert all(p.endswith("_aarch64") for p in target.platforms)
@@ -48,7 +48,7 @@ def test_profile_with_aarch64() -> None:
 
 
 def test_accepts_tags() -> None:
-    target = resolve_target(python_version="3.10", platform="manylinux_2_28_x86_64")
+    target = choose_target(python_version="3.10", platform="manylinux_2_28_x86_64")
     accepted = [
         "py3-none-any",
         "cp310-cp310-manylinux_2_17_x86_64",
@@ -71,8 +71,8 @@ def test_accepts_tags() -> None:
 
 
 def test_markers_are_the_targets() -> None:
-    old = resolve_target(python_version="3.10")
-    new = resolve_target(python_version="3.12", platform="aarch64")
+    old = choose_target(python_version="3.10")
+    new = choose_target(python_version="3.12", platform="aarch64")
     marker = Marker('python_version < "3.11"')
     assert marker.evaluate(old.markers())
     assert not marker.evaluate(new.markers())
@@ -81,7 +81,7 @@ def test_markers_are_the_targets() -> None:
 
 
 def test_default_is_the_host() -> None:
-    target = resolve_target()
+    target = choose_target()
     assert target == host_target()
     assert target.python_version == f"{sys.version_info[0]}.{sys.version_info[1]}"
     if sys.platform.startswith("linux"):
@@ -90,7 +90,7 @@ def test_default_is_the_host() -> None:
 
 
 def test_explicit_version_keeps_full_version() -> None:
-    target = resolve_target(python_version="3.10.12", platform="x86_64")
+    target = choose_target(python_version="3.10.12", platform="x86_64")
     assert target.python_version == "3.10"
     assert target.python_full_version == "3.10.12"
     assert target.abi == "cp310"
@@ -108,10 +108,10 @@ def test_explicit_version_keeps_full_version() -> None:
 )
 def test_bad_targets(kwargs: dict[str, str], match: str) -> None:
     with pytest.raises(TargetError, match=match):
-        resolve_target(**kwargs)  # type: ignore[arg-type]
+        choose_target(**kwargs)  # type: ignore[arg-type]
 
 
 def test_keys_differ_per_target() -> None:
     keys = {t.key() for t in PROFILES.values()}
     assert len(keys) == 3  # 3.10, 3.11, 3.12 on the same platform
-    assert resolve_target("dbr-14.3", platform="aarch64").key() != PROFILES["dbr-14.3"].key()
+    assert choose_target("dbr-14.3", platform="aarch64").key() != PROFILES["dbr-14.3"].key()

@@ -16,7 +16,7 @@ from tests.support.wheelhouses import load_test_wheels, make_wheelhouse
 
 from sparkdeps._core import databricks as _databricks
 from sparkdeps._core.errors import DeliveryError, InputError, WheelhouseNotFoundError
-from sparkdeps._runtime.load import load, resolve_wheelhouse, wheelhouse_arg
+from sparkdeps._runtime.load import load, locate_wheelhouse, wheelhouse_arg
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -69,18 +69,18 @@ def test_resolution_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     standin.jobs.taskValues.set("wheelhouse_path", "/from/task/value.zip")
     standin.jobs.taskValues.task_key = "main"  # now "the job script's task" reads it
     _databricks.set_dbutils(standin)
-    assert resolve_wheelhouse(None) == (
+    assert locate_wheelhouse(None) == (
         "/from/task/value.zip",
         "task value process_deps.wheelhouse_path",
     )
     monkeypatch.setenv("SPARKDEPS_WHEELHOUSE", "/from/env.zip")
-    assert resolve_wheelhouse(None) == ("/from/env.zip", "$SPARKDEPS_WHEELHOUSE")
-    assert resolve_wheelhouse("/from/arg.zip") == ("/from/arg.zip", "argument")
+    assert locate_wheelhouse(None) == ("/from/env.zip", "$SPARKDEPS_WHEELHOUSE")
+    assert locate_wheelhouse("/from/arg.zip") == ("/from/arg.zip", "argument")
 
 
 def test_nothing_found_lists_what_was_tried() -> None:
     with pytest.raises(WheelhouseNotFoundError) as caught:
-        resolve_wheelhouse(None, task_key="deps", key="path")
+        locate_wheelhouse(None, task_key="deps", key="path")
     message = str(caught.value)
     assert "argument" in message and "SPARKDEPS_WHEELHOUSE" in message and "deps.path" in message
 

@@ -68,11 +68,11 @@ def is_zip(path: Path) -> bool:
     return path.is_file() and zipfile.is_zipfile(path)
 
 
-def _safe_name(raw: str, shown: str) -> PurePosixPath | None:
+def _safe_name(raw: str, origin: str) -> PurePosixPath | None:
     name = raw.replace("\\", "/")
     if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
         raise UnsafeArchiveError(
-            f"{shown}: entry {raw!r} is an absolute path; refusing the archive "
+            f"{origin}: entry {raw!r} is an absolute path; refusing the archive "
             "(re-create it with relative paths)"
         )
     hidden = [char for char in name if unicodedata.category(char) in ("Cc", "Cf")]
@@ -80,13 +80,13 @@ def _safe_name(raw: str, shown: str) -> PurePosixPath | None:
         # bidi overrides and zero-width characters make a name read as another one
         codes = ", ".join(sorted({f"U+{ord(char):04X}" for char in hidden}))
         raise UnsafeArchiveError(
-            f"{shown}: entry {raw!r} contains invisible or control characters ({codes}); "
+            f"{origin}: entry {raw!r} contains invisible or control characters ({codes}); "
             "refusing the archive (rename the file with visible characters only)"
         )
     parts = [part for part in name.split("/") if part not in ("", ".")]
     if ".." in parts:
         raise UnsafeArchiveError(
-            f"{shown}: entry {raw!r} would land outside the work folder ('..'); "
+            f"{origin}: entry {raw!r} would land outside the work folder ('..'); "
             "refusing the archive (re-create it without '..' in paths)"
         )
     if not parts:
@@ -101,11 +101,11 @@ class _Budget:
         self.limits = limits
         self.used = 0
 
-    def spend(self, count: int, shown: str) -> None:
+    def spend(self, count: int, origin: str) -> None:
         self.used += count
         if self.used > self.limits.max_total_size:
             raise UnsafeArchiveError(
-                f"{shown}: expands past {self.limits.max_total_size} bytes; refusing it as a "
+                f"{origin}: expands past {self.limits.max_total_size} bytes; refusing it as a "
                 "possible zip bomb (raise ArchiveLimits.max_total_size if it is genuine)"
             )
 
@@ -115,17 +115,17 @@ def extract_zip(
     dest: Path,
     limits: ArchiveLimits,
     *,
-    shown: str | None = None,
+    origin: str | None = None,
     budget: _Budget | None = None,
 ) -> list[str]:
     """Extract ``archive_path`` into ``dest`` safely; return the relative file names written."""
-    label = shown or archive_path.name
+    origin = origin or archive_path.name
     budget = budget or _Budget(limits)
     try:
         archive = zipfile.ZipFile(archive_path)
     except (zipfile.BadZipFile, OSError) as exc:
         raise InputError(
-            f"{label} is not a readable zip archive ({exc}); it is corrupt or truncated: "
+            f"{origin} is not a readable zip archive ({exc}); it is corrupt or truncated: "
             "re-create or re-download it"
         ) from exc
     dest.mkdir(parents=True, exist_ok=True)
@@ -135,66 +135,66 @@ def extract_zip(
         infos = archive.infolist()
         if len(infos) > limits.max_entries:
             raise UnsafeArchiveError(
-                f"{label} has {len(infos)} entries, more than the limit of {limits.max_entries} "
+                f"{origin} has {len(infos)} entries, more than the limit of {limits.max_entries} "
                 "(raise ArchiveLimits.max_entries if it is genuine)"
             )
         declared = sum(info.file_size for info in infos)
         packed = max(archive_path.stat().st_size, 1)
         if declared > _MIB and declared / packed > limits.max_ratio:
             raise UnsafeArchiveError(
-                f"{label} claims {declared} bytes from {packed} compressed (ratio "
+                f"{origin} claims {declared} bytes from {packed} compressed (ratio "
                 f"{declared / packed:.0f} > {limits.max_ratio:.0f}); refusing it as a zip bomb "
                 "(raise ArchiveLimits.max_ratio if it is genuine)"
             )
-        _check_entries(infos, label)
+        _check_entries(infos, origin)
         for info in infos:
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
                 raise UnsafeArchiveError(
-                    f"{label}: entry {info.filename!r} is a symlink; refusing the archive "
+                    f"{origin}: entry {info.filename!r} is a symlink; refusing the archive "
                     "(symlinks can point outside the work folder: archive the real files)"
                 )
-            relative = _safe_name(info.filename, label)
+            relative = _safe_name(info.filename, origin)
             if relative is None:
                 continue
             target = (root / relative).resolve()
             if not target.is_relative_to(root):
                 raise UnsafeArchiveError(
-                    f"{label}: entry {info.filename!r} would land outside the work folder"
+                    f"{origin}: entry {info.filename!r} would land outside the work folder"
                 )
             if info.is_dir():
                 target.mkdir(parents=True, exist_ok=True)
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            _copy_entry(archive, info, target, budget, label)
+            _copy_entry(archive, info, target, budget, origin)
             written.append(relative.as_posix())
     return written
 
 
-def _check_entries(infos: list[zipfile.ZipInfo], label: str) -> None:
+def _check_entries(infos: list[zipfile.ZipInfo], origin: str) -> None:
     """Refuse encrypted and duplicate entries before anything is written."""
     seen: dict[str, str] = {}
     for info in infos:
         if info.flag_bits & 0x1:
             raise InputError(
-                f"{label}: entry {info.filename!r} is encrypted; sparkdeps cannot read "
+                f"{origin}: entry {info.filename!r} is encrypted; sparkdeps cannot read "
                 "password-protected archives: re-create the archive without a password"
             )
-        relative = _safe_name(info.filename, label)
+        relative = _safe_name(info.filename, origin)
         if relative is None or info.is_dir():
             continue
         key = relative.as_posix()
         if key in seen:
             # the later copy would silently replace the earlier one: which one is meant?
             raise UnsafeArchiveError(
-                f"{label}: entries {seen[key]!r} and {info.filename!r} both extract to {key!r}; "
+                f"{origin}: entries {seen[key]!r} and {info.filename!r} both extract to {key!r}; "
                 "refusing the archive (keep one copy of the file and re-create it)"
             )
         seen[key] = info.filename
 
 
 def _copy_entry(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: _Budget, label: str
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: _Budget, origin: str
 ) -> None:
     count = 0
     try:
@@ -204,21 +204,21 @@ def _copy_entry(
                 # headers can lie about sizes: count what really comes out
                 if count > info.file_size:
                     raise UnsafeArchiveError(
-                        f"{label}: entry {info.filename!r} expands past its declared size; "
+                        f"{origin}: entry {info.filename!r} expands past its declared size; "
                         "refusing the archive"
                     )
-                budget.spend(len(chunk), label)
+                budget.spend(len(chunk), origin)
                 out.write(chunk)
     except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
         if isinstance(exc, UnsafeArchiveError):
             raise
         if isinstance(exc, OSError) and exc.errno in _NO_SPACE:
             raise StorageError(
-                f"cannot write {target} while extracting {label}: {exc}; free disk space "
+                f"cannot write {target} while extracting {origin}: {exc}; free disk space "
                 "or point TMPDIR at a larger disk"
             ) from exc
         raise InputError(
-            f"{label}: entry {info.filename!r} cannot be read ({exc}); the archive is corrupt: "
+            f"{origin}: entry {info.filename!r} cannot be read ({exc}); the archive is corrupt: "
             "re-create or re-download it"
         ) from exc
 

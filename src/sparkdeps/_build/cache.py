@@ -16,7 +16,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from .resolve import IndexSettings
+from .index import IndexSettings
 from .._core.target import Target
 from .._version import __version__
 

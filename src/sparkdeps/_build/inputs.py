@@ -121,9 +121,9 @@ def prepare_input(source: str | Path, work: Path, limits: ArchiveLimits) -> Inpu
     elif path.suffix.lower() == ".whl":
         shutil.copyfile(path, root / path.name)
     elif is_zip(path):
-        extract_zip(path, root, limits, shown=path.name, budget=budget)
+        extract_zip(path, root, limits, origin=path.name, budget=budget)
     elif path.suffix.lower() == ".zip":
-        extract_zip(path, root, limits, shown=path.name, budget=budget)  # raises: corrupt
+        extract_zip(path, root, limits, origin=path.name, budget=budget)  # raises: corrupt
     else:
         _check_text(path)
         shutil.copyfile(path, root / path.name)
@@ -177,7 +177,7 @@ def _open_inner_archives(root: Path, limits: ArchiveLimits, budget: _Budget) -> 
         folder = archive.with_name(archive.name[: -len(".zip")])
         if folder.exists():
             folder = archive.with_name(archive.name + ".d")
-        extract_zip(archive, folder, limits, shown=relative, budget=budget)
+        extract_zip(archive, folder, limits, origin=relative, budget=budget)
         archive.unlink()
         opened.append(relative)
         pending.extend((p, depth + 1) for p in sorted(folder.rglob("*.zip")) if p.is_file())

@@ -33,7 +33,7 @@ from .._core.paths import RUN_MARKER, TASK_VALUE_KEY, WHEELHOUSE_NAME, cache_roo
 from .._core.results import BuildResult
 from .._core.runner import redact
 from .._core.storage import Storage, join_uri, storage_for
-from .._core.target import Target, resolve_target
+from .._core.target import Target, choose_target
 from .._core.timing import Timer, timed
 from .._core.wheelhouse import read_manifest, write_wheelhouse
 from .._version import __version__
@@ -41,15 +41,10 @@ from .archive import ArchiveLimits
 from .cache import BuildCache
 from .inputs import InputLayout, prepare_input
 from .requirements import ParsedRequirements, parse_requirements
-from .resolve import (
-    IndexSettings,
-    Pin,
-    Resolution,
-    check_closure,
-    check_target_tags,
-    download,
-    resolve,
-)
+from .closure import check_closure, check_target_tags
+from .download import download
+from .index import IndexSettings
+from .resolve import Pin, Resolution, resolve
 from .runtime_plan import RuntimeContext, RuntimePlan, classify
 from .wheels import build_project, build_sdist_pin, check_record, make_pure_wheel
 
@@ -126,7 +121,7 @@ def build(
     clock = _Clock()
     base = _dest(dest)
     run_id = _run_id(run_id)
-    chosen = resolve_target(
+    chosen = choose_target(
         target,
         python_version=python_version,
         platform=platform,
@@ -331,7 +326,7 @@ def _local_wheels(
             out,
             index=index,
             isolation=recipe.build_isolation,
-            shown=relative or ".",
+            origin=relative or ".",
         )
         info = inspect_wheel(wheel, source="built")
         local[wheel] = info

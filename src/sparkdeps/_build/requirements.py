@@ -40,7 +40,7 @@ _COMMENT = re.compile(r"(^|\s+)#.*$")
 class RequirementLine:
     requirement: Requirement
     origin: str
-    """``file:line`` where it was written."""
+    """``file:line`` origin_line it was written."""
     hashes: tuple[str, ...] = ()
 
     @property
@@ -101,7 +101,7 @@ def parse_requirements(
 ) -> ParsedRequirements:
     """Parse ``path`` (inside ``root``) and its includes."""
     state = _State()
-    _parse_file(path, root, state, allow_index_options, constraint=False, seen=set())
+    _parse_file(_File(path, root, state, allow_index_options, constraint=False, seen=set()))
     if state.require_hashes:
         _check_hashed(state.requirements)
     return ParsedRequirements(
@@ -135,47 +135,42 @@ def _relative(path: Path, root: Path) -> str:
         return path.name
 
 
-def _parse_file(
-    path: Path, root: Path, state: _State, allow: bool, *, constraint: bool, seen: set[Path]
-) -> None:
-    resolved = path.resolve()
-    if resolved in seen:
+@dataclass(frozen=True)
+class _File:
+    """A requirements file being read, and what it shares with the files it includes."""
+
+    path: Path
+    root: Path
+    state: _State
+    allow: bool
+    """``allow_index_options``: index options and ``-e`` lines are honoured."""
+    constraint: bool
+    """Read through ``-c``: its lines constrain, they do not require."""
+    seen: set[Path]
+
+    def include(self, path: Path, *, constraint: bool) -> _File:
+        return _File(path, self.root, self.state, self.allow, constraint, self.seen)
+
+
+def _parse_file(file: _File) -> None:
+    resolved = file.path.resolve()
+    if resolved in file.seen:
         return
-    seen.add(resolved)
-    shown = _relative(path, root)
-    state.files.append(shown)
+    file.seen.add(resolved)
+    origin = _relative(file.path, file.root)
+    file.state.files.append(origin)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = file.path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{shown}: cannot read it as a UTF-8 requirements file ({exc})") from exc
+        raise InputError(f"{origin}: cannot read it as a UTF-8 requirements file ({exc})") from exc
     for number, line in _logical_lines(text):
-        where = f"{shown}:{number}"
         if line.startswith("-"):
-            _option(
-                line,
-                where,
-                path=path,
-                root=root,
-                state=state,
-                allow=allow,
-                constraint=constraint,
-                seen=seen,
-            )
-            continue
-        _requirement(line, where, state, constraint=constraint)
+            _option(line, f"{origin}:{number}", file)
+        else:
+            _requirement(line, f"{origin}:{number}", file.state, constraint=file.constraint)
 
 
-def _option(
-    line: str,
-    where: str,
-    *,
-    path: Path,
-    root: Path,
-    state: _State,
-    allow: bool,
-    constraint: bool,
-    seen: set[Path],
-) -> None:
+def _option(line: str, origin_line: str, file: _File) -> None:
     head, _, rest = line.partition(" ")
     if head.startswith("--") and "=" in head:
         option, _, value = line.partition("=")
@@ -183,63 +178,72 @@ def _option(
         option, value = head, rest
     value = value.strip()
     if option in ("-r", "--requirement", "-c", "--constraint"):
-        included = (path.parent / value).resolve()
-        if not value or not included.is_relative_to(root.resolve()):
-            raise InputError(
-                f"{where}: {option} {value!r} points outside the input; put the included file "
-                "inside the input and use a relative path"
-            )
-        if not included.is_file():
-            raise InputError(
-                f"{where}: {option} {value!r}: no such file in the input; include it in the "
-                "input (hand in the folder or a .zip rather than a single file)"
-            )
-        is_constraint = constraint or option in ("-c", "--constraint")
-        _parse_file(included, root, state, allow, constraint=is_constraint, seen=seen)
-        return
-    if option == "--require-hashes":
-        state.require_hashes = True
-        return
-    if option in _HARMLESS:
-        if option == "--no-index" and allow:
-            state.no_index = True
-        return
-    if option in ("-e", "--editable"):
-        if not allow:
-            raise InputError(
-                f"{where}: '-e' lines are refused by default; put the project folder in the "
-                "input (it is found and built automatically) or pass allow_index_options=True"
-            )
-        target = (path.parent / value).resolve()
-        if not target.is_dir() or not target.is_relative_to(root.resolve()):
-            raise InputError(
-                f"{where}: -e {value!r} must name a project folder inside the input; "
-                "URLs and outside paths are not supported"
-            )
-        state.editables.append(_relative(target, root))
-        return
-    if option in _INDEX_OPTIONS:
-        if not allow:
-            raise InputError(
-                f"{where}: {option} in a requirements file is refused (an index chosen by a "
-                "file invites dependency confusion); remove the line and pass the index to "
-                "sparkdeps (index_url=, --index-url), or pass allow_index_options=True"
-            )
-        kind = _INDEX_OPTIONS[option]
-        if kind == "index_url":
-            state.index_url = value
-        elif kind == "extra_index_urls":
-            state.extra.append(value)
-        elif kind == "find_links":
-            state.find_links.append(value)
-        return
-    raise InputError(
-        f"{where}: option {option!r} is not supported in requirements files by sparkdeps; "
-        "remove it (supported: -r, -c, --hash, --require-hashes, --pre, --prefer-binary)"
-    )
+        _include(option, value, origin_line, file)
+    elif option == "--require-hashes":
+        file.state.require_hashes = True
+    elif option in _HARMLESS:
+        if option == "--no-index" and file.allow:
+            file.state.no_index = True
+    elif option in ("-e", "--editable"):
+        _editable(value, origin_line, file)
+    elif option in _INDEX_OPTIONS:
+        _index_option(option, value, origin_line, file)
+    else:
+        raise InputError(
+            f"{origin_line}: option {option!r} is not supported in requirements files by "
+            "sparkdeps; remove it (supported: -r, -c, --hash, --require-hashes, --pre, "
+            "--prefer-binary)"
+        )
 
 
-def _requirement(line: str, where: str, state: _State, *, constraint: bool) -> None:
+def _include(option: str, value: str, origin_line: str, file: _File) -> None:
+    included = (file.path.parent / value).resolve()
+    if not value or not included.is_relative_to(file.root.resolve()):
+        raise InputError(
+            f"{origin_line}: {option} {value!r} points outside the input; put the included file "
+            "inside the input and use a relative path"
+        )
+    if not included.is_file():
+        raise InputError(
+            f"{origin_line}: {option} {value!r}: no such file in the input; include it in the "
+            "input (hand in the folder or a .zip rather than a single file)"
+        )
+    constraint = file.constraint or option in ("-c", "--constraint")
+    _parse_file(file.include(included, constraint=constraint))
+
+
+def _editable(value: str, origin_line: str, file: _File) -> None:
+    if not file.allow:
+        raise InputError(
+            f"{origin_line}: '-e' lines are refused by default; put the project folder in the "
+            "input (it is found and built automatically) or pass allow_index_options=True"
+        )
+    target = (file.path.parent / value).resolve()
+    if not target.is_dir() or not target.is_relative_to(file.root.resolve()):
+        raise InputError(
+            f"{origin_line}: -e {value!r} must name a project folder inside the input; "
+            "URLs and outside paths are not supported"
+        )
+    file.state.editables.append(_relative(target, file.root))
+
+
+def _index_option(option: str, value: str, origin_line: str, file: _File) -> None:
+    if not file.allow:
+        raise InputError(
+            f"{origin_line}: {option} in a requirements file is refused (an index chosen by a "
+            "file invites dependency confusion); remove the line and pass the index to "
+            "sparkdeps (index_url=, --index-url), or pass allow_index_options=True"
+        )
+    kind = _INDEX_OPTIONS[option]
+    if kind == "index_url":
+        file.state.index_url = value
+    elif kind == "extra_index_urls":
+        file.state.extra.append(value)
+    elif kind == "find_links":
+        file.state.find_links.append(value)
+
+
+def _requirement(line: str, origin_line: str, state: _State, *, constraint: bool) -> None:
     # options follow the requirement after whitespace; markers never contain " -"
     spec, *options = re.split(r"\s+(?=--?[A-Za-z])", line)
     hashes: list[str] = []
@@ -247,13 +251,13 @@ def _requirement(line: str, where: str, state: _State, *, constraint: bool) -> N
         name, _, value = option.replace("=", " ", 1).partition(" ")
         if name != "--hash" or not value.strip():
             raise InputError(
-                f"{where}: per-requirement option {option.split()[0]!r} is not supported; "
+                f"{origin_line}: per-requirement option {option.split()[0]!r} is not supported; "
                 "remove it (only --hash=<algo>:<digest> is kept)"
             )
         hashes.append(value.strip())
     if re.match(r"^(\.{0,2}/|[a-zA-Z][a-zA-Z0-9+.-]*://|git\+|hg\+|svn\+|bzr\+)", spec):
         raise InputError(
-            f"{where}: {spec!r} is a path, URL or VCS reference; sparkdeps refuses those in "
+            f"{origin_line}: {spec!r} is a path, URL or VCS reference; sparkdeps refuses those in "
             "requirements files: publish the package to an index, or put its wheel or "
             "project folder in the input"
         )
@@ -261,13 +265,13 @@ def _requirement(line: str, where: str, state: _State, *, constraint: bool) -> N
         requirement = Requirement(spec)
     except InvalidRequirement as exc:
         raise InputError(
-            f"{where}: {spec!r} is not a valid requirement ({exc}); write it as "
+            f"{origin_line}: {spec!r} is not a valid requirement ({exc}); write it as "
             "'name', 'name==1.2' or 'name>=1; python_version < \"3.11\"'"
         ) from exc
     if requirement.url:
         raise InputError(
-            f"{where}: {spec!r} is a direct URL reference; sparkdeps refuses those: publish "
+            f"{origin_line}: {spec!r} is a direct URL reference; sparkdeps refuses those: publish "
             "the package to an index, or put its wheel or project folder in the input"
         )
-    entry = RequirementLine(requirement, where, tuple(hashes))
+    entry = RequirementLine(requirement, origin_line, tuple(hashes))
     (state.constraints if constraint else state.requirements).append(entry)

@@ -1,141 +1,42 @@
-"""Resolution for the target: ``uv pip compile`` for pins, ``pip download --no-deps`` for files.
+"""Resolution for the target: ``uv pip compile`` pins every package.
 
 pip evaluates environment markers for the host even with ``--python-version``
 (docs/facts.md, fact 5), so the resolver is uv, asked for the target's Python and
 platform with wheels only. Local wheels (provided, built from projects, the
 generated one) enter the same compile as ``name @ file://`` references, so a
 conflict between a requirement and a project's dependency comes out of uv.
+Downloading the pinned files is :mod:`.download`; checking the result is
+:mod:`.closure`; where packages come from is :mod:`.index`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import math
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
-from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import Version
 
-from .._core.errors import (
-    CommandError,
-    IncompatibleWheelError,
-    ResolutionError,
-    ResolveCommandError,
-)
+from .._core.errors import CommandError, ResolutionError, ResolveCommandError
 from .._core.manifest import WheelInfo
+from .._core.runner import clean_env, redact, run, uv_command
+from .._core.target import Target
+from .index import IndexSettings, is_unreachable, unreachable_error
 from .requirements import RequirementLine
 from .runtime_conflict import conflict_error, find_conflicts
 from .runtime_plan import RuntimeContext
-from .._core.runner import clean_env, pip_command, redact, run, uv_command
-from .._core.target import Target
 
-__all__ = [
-    "IndexSettings",
-    "Pin",
-    "Resolution",
-    "check_closure",
-    "check_target_tags",
-    "download",
-    "resolve",
-]
+__all__ = ["IndexSettings", "Pin", "Resolution", "resolve"]
 
 logger = logging.getLogger(__name__)
 _NO_WHEEL = re.compile(r"Wheels are required for `([^`]+)`")
 _NOT_FOUND = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*) was not found in the")
 _MAX_SDIST_ROUNDS = 5
-_UNREACHABLE = re.compile(
-    r"Connection refused|timed out|error sending request|Failed to establish a new connection|"
-    r"Name or service not known|dns error|Read timed out",
-    re.IGNORECASE,
-)
-
-
-@dataclass(frozen=True)
-class IndexSettings:
-    """Where packages come from. The same settings go to uv, pip and build's pip."""
-
-    index_url: str | None = None
-    extra_index_urls: tuple[str, ...] = ()
-    find_links: tuple[str, ...] = ()
-    no_index: bool = False
-    timeout: float = 30.0
-    """Seconds without an answer from the index before a request fails (pip and uv)."""
-    retries: int = 2
-    """Retries of a failed request: an index that is down fails in seconds, not minutes."""
-
-    def args(self) -> list[str]:
-        """Options understood by both pip and uv."""
-        out: list[str] = []
-        if self.no_index:
-            out.append("--no-index")
-        else:
-            if self.index_url:
-                out += ["--index-url", self.index_url]
-            for url in self.extra_index_urls:
-                out += ["--extra-index-url", url]
-        for link in self.find_links:
-            out += ["--find-links", link]
-        return out
-
-    def pip_env(self) -> dict[str, str]:
-        """The same settings as ``PIP_*`` variables, for pip inside build's isolated env."""
-        import os
-
-        env = {"PIP_CONFIG_FILE": os.devnull}  # the machine's pip.conf must not leak in
-        if self.no_index:
-            env["PIP_NO_INDEX"] = "1"
-        else:
-            if self.index_url:
-                env["PIP_INDEX_URL"] = self.index_url
-            if self.extra_index_urls:
-                env["PIP_EXTRA_INDEX_URL"] = " ".join(self.extra_index_urls)
-        if self.find_links:
-            env["PIP_FIND_LINKS"] = " ".join(self.find_links)
-        env["PIP_TIMEOUT"] = f"{self.timeout:g}"
-        env["PIP_RETRIES"] = str(self.retries)
-        return env
-
-    def pip_network_args(self) -> list[str]:
-        return ["--timeout", f"{self.timeout:g}", "--retries", str(self.retries)]
-
-    def uv_env(self) -> dict[str, str]:
-        # uv takes whole seconds; round up so a small timeout never becomes 0 (= no limit)
-        return {
-            "UV_HTTP_TIMEOUT": str(max(1, math.ceil(self.timeout))),
-            "UV_HTTP_RETRIES": str(self.retries),
-        }
-
-    def shown(self) -> str:
-        """Where packages come from, credentials redacted (for messages)."""
-        places = [] if self.no_index else [self.index_url or "https://pypi.org/simple"]
-        places += [] if self.no_index else list(self.extra_index_urls)
-        places += list(self.find_links)
-        return redact(", ".join(places) or "nowhere (no_index and no find_links)")
-
-    def fingerprint(self) -> str:
-        """A hash of the settings: usable in cache keys without writing credentials."""
-        data = json.dumps(
-            [self.index_url, list(self.extra_index_urls), list(self.find_links), self.no_index]
-        )
-        return hashlib.sha256(data.encode("utf-8")).hexdigest()
-
-    def merged(self, other: IndexSettings) -> IndexSettings:
-        return IndexSettings(
-            index_url=self.index_url or other.index_url,
-            extra_index_urls=tuple(dict.fromkeys(self.extra_index_urls + other.extra_index_urls)),
-            find_links=tuple(dict.fromkeys(self.find_links + other.find_links)),
-            no_index=self.no_index or other.no_index,
-            timeout=self.timeout,
-            retries=self.retries,
-        )
 
 
 @dataclass(frozen=True)
@@ -199,6 +100,9 @@ def resolve(
     the runtime's other versions are preferred (docs/runtime-aware.md); a conflict
     with a protected package raises :class:`RuntimeConflictError`.
     """
+    request = _Request(
+        requirements, constraints, local_wheels, target, index, work, origins or {}, runtime
+    )
     lines = [f"{info.name} @ {path.absolute().as_uri()}" for path, info in local_wheels.items()]
     lines += [line.text for line in requirements]
     requirements_in = work / "requirements.in"
@@ -214,50 +118,87 @@ def resolve(
     if runtime is not None:
         # uv keeps a pin already in its output file unless a requirement excludes it
         output.write_text("\n".join(runtime.preference_lines()) + "\n", "utf-8")
+    sdist_only = _compile(request, command, ["-o", str(output), str(requirements_in)])
+    pins = _read_pins(output, requirements, local_wheels, sdist_only)
+    logger.info("resolved %d packages for %s", len(pins), target.description)
+    return Resolution(tuple(sorted(pins, key=lambda p: p.name)))
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What one resolution was asked: for the compile and for explaining its failure."""
+
+    requirements: Sequence[RequirementLine]
+    constraints: Sequence[RequirementLine]
+    local_wheels: Mapping[Path, WheelInfo]
+    target: Target
+    index: IndexSettings
+    work: Path
+    origins: Mapping[str, str]
+    runtime: RuntimeContext | None
+
+
+def _compile(request: _Request, command: Sequence[str], files: Sequence[str]) -> list[str]:
+    """Run uv; a package with no wheel for the target is retried as the one sdist allowed.
+
+    Returns the packages that come as sdists; any other failure is explained.
+    """
     sdist_only: list[str] = []
+    env = clean_env(request.index.uv_env())
     for _round in range(_MAX_SDIST_ROUNDS):
         attempt = list(command)
         for name in sdist_only:
             attempt += ["--no-binary", name]  # only this package may come as an sdist
-        attempt += ["-o", str(output), str(requirements_in)]
+        attempt += files
         try:
-            run(
-                attempt,
-                what="resolving with uv",
-                env=clean_env(index.uv_env()),
-                error=ResolveCommandError,
-            )
-            break
+            run(attempt, what="resolving with uv", env=env, error=ResolveCommandError)
         except CommandError as exc:
-            if _UNREACHABLE.search(exc.output):
-                raise _unreachable(exc, index) from exc
+            if is_unreachable(exc.output):
+                raise unreachable_error(exc, request.index) from exc
             missing = [canonicalize_name(n) for n in _NO_WHEEL.findall(exc.output)]
             fresh = [n for n in missing if n not in sdist_only]
-            if fresh:
-                logger.info("no wheel for %s: retrying with its sdist", ", ".join(fresh))
-                sdist_only.extend(fresh)
-                continue
-            if pinned and runtime is not None:
-                _diagnose(
-                    exc,
-                    attempt,
-                    runtime,
-                    requirements,
-                    constraints,
-                    local_wheels,
-                    origins,
-                    work,
-                    clean_env(index.uv_env()),
-                )
-            raise _explain(exc, requirements, local_wheels, target, origins or {}) from exc
-    else:
-        raise ResolutionError(f"could not resolve for {target.description}: too many sdist rounds")
-    hashes: dict[str, tuple[str, ...]] = {}
-    hash_origins: dict[str, str] = {}
-    for line in requirements:
-        if line.hashes:
-            hashes[canonicalize_name(line.requirement.name)] = line.hashes
-            hash_origins[canonicalize_name(line.requirement.name)] = line.origin
+            if not fresh:
+                _fail(request, exc, attempt, env)
+            logger.info("no wheel for %s: retrying with its sdist", ", ".join(fresh))
+            sdist_only.extend(fresh)
+            continue
+        return sdist_only
+    target = request.target
+    raise ResolutionError(f"could not resolve for {target.description}: too many sdist rounds")
+
+
+def _fail(
+    request: _Request, exc: CommandError, attempt: list[str], env: dict[str, str]
+) -> NoReturn:
+    """A runtime conflict when the runtime's pins caused it, else uv's reason explained."""
+    runtime = request.runtime
+    if runtime is not None and runtime.constraint_lines():
+        _diagnose(
+            exc,
+            attempt,
+            runtime,
+            request.requirements,
+            request.constraints,
+            request.local_wheels,
+            request.origins,
+            request.work,
+            env,
+        )
+    raise _explain(
+        exc, request.requirements, request.local_wheels, request.target, request.origins
+    ) from exc
+
+
+def _read_pins(
+    output: Path,
+    requirements: Sequence[RequirementLine],
+    local_wheels: Mapping[Path, WheelInfo],
+    sdist_only: Sequence[str],
+) -> list[Pin]:
+    """uv's pins file as :class:`Pin` s: local wheels by path, hashes from the requirements."""
+    hashed = {
+        canonicalize_name(line.requirement.name): line for line in requirements if line.hashes
+    }
     by_uri = {path.absolute().as_uri(): path for path in local_wheels}
     by_name = {info.name: path for path, info in local_wheels.items()}
     pins: list[Pin] = []
@@ -273,18 +214,17 @@ def resolve(
                 raise ResolutionError(f"uv returned an unexpected reference {redact(text)}")
             pins.append(Pin(name, local_wheels[path].version, local=path))
             continue
-        version = str(next(iter(requirement.specifier)).version)
+        line = hashed.get(name)
         pins.append(
             Pin(
                 name,
-                version,
+                str(next(iter(requirement.specifier)).version),
                 sdist_only=name in sdist_only,
-                hashes=hashes.get(name, ()),
-                origin=hash_origins.get(name, ""),
+                hashes=line.hashes if line else (),
+                origin=line.origin if line else "",
             )
         )
-    logger.info("resolved %d packages for %s", len(pins), target.description)
-    return Resolution(tuple(sorted(pins, key=lambda p: p.name)))
+    return pins
 
 
 def _diagnose(
@@ -337,20 +277,6 @@ def _diagnose(
         raise conflict_error(conflicts, exc.output) from exc
 
 
-def _unreachable(exc: CommandError, index: IndexSettings) -> ResolutionError:
-    lines = exc.output.splitlines()
-    causes = [line.strip() for line in lines if "cause:" in line or "rror" in line]
-    detail = "\n  ".join(causes[-4:]) or exc.output.strip()[-500:]
-    return ResolutionError(
-        redact(
-            f"cannot reach the package index {index.shown()} (each request waits at most "
-            f"{index.timeout:g}s, {index.retries} retries):\n  {detail}\n"
-            "fix: check the index URL and that the index is up and reachable from this machine; "
-            "for a slow index raise index_timeout= / --index-timeout"
-        )
-    )
-
-
 def _explain(
     exc: CommandError,
     requirements: Sequence[RequirementLine],
@@ -384,151 +310,3 @@ def _explain(
         "holds the packages for this target"
     )
     return ResolutionError(redact(message))
-
-
-def download(
-    pins: Iterable[Pin],
-    target: Target,
-    index: IndexSettings,
-    dest: Path,
-    *,
-    cache_dir: Path | None = None,
-) -> list[Path]:
-    """Fetch the exact pinned wheels for ``target`` into ``dest`` (pip, no dependencies).
-
-    ``cache_dir`` keeps pip's HTTP cache under sparkdeps' cache root rather than in
-    ``~/.cache/pip`` (``--isolated`` ignores ``PIP_CACHE_DIR``).
-    """
-    pins = list(pins)
-    if not pins:
-        return []
-    dest.mkdir(parents=True, exist_ok=True)
-    base = [*pip_command(), "download", "--no-deps", "--only-binary=:all:"]
-    base += ["--implementation", "cp"]
-    base += ["--python-version", target.python_version, "--abi", target.abi]
-    base += ["--abi", "abi3", "--abi", "none"]
-    for platform in target.platforms:
-        base += ["--platform", platform]
-    base += ["--dest", str(dest), "--progress-bar", "off", *index.args()]
-    base += index.pip_network_args()
-    base += ["--cache-dir", str(cache_dir)] if cache_dir is not None else ["--no-cache-dir"]
-    env = clean_env({"PIP_CONFIG_FILE": "/dev/null"})
-    # pip's --require-hashes mode is all-or-nothing: hashed pins go in their own call
-    groups = [[p for p in pins if p.hashes], [p for p in pins if not p.hashes]]
-    for number, group in enumerate(groups):
-        if not group:
-            continue
-        listing = dest.parent / f"download-{number}.txt"
-        listing.write_text(
-            "".join(p.spec + "".join(f" --hash={h}" for h in p.hashes) + "\n" for p in group),
-            encoding="utf-8",
-        )
-        try:
-            run(
-                [*base, "-r", str(listing)],
-                what="downloading wheels with pip",
-                env=env,
-                error=ResolveCommandError,
-                hint="fix: check that the index holds wheels of these exact versions for "
-                f"{target.description}",
-            )
-        except CommandError as exc:
-            if "DO NOT MATCH THE HASHES" in exc.output:
-                raise _hash_mismatch(group, exc.output) from exc
-            if _UNREACHABLE.search(exc.output):
-                raise _unreachable(exc, index) from exc
-            raise
-    return sorted(p for p in dest.iterdir() if p.suffix == ".whl")
-
-
-def _hash_mismatch(pins: Sequence[Pin], output: str) -> ResolutionError:
-    # pip names the package, then "Expected sha256 ..." and "Got ..." lines
-    lines = output.splitlines()
-    start = next((i for i, line in enumerate(lines) if "DO NOT MATCH THE HASHES" in line), 0)
-    detail = [
-        line.strip()
-        for line in lines[start + 1 :]
-        if "==" in line or "Expected" in line or line.strip().startswith("Got")
-    ]
-    named = {canonicalize_name(n) for n in re.findall(r"([A-Za-z0-9][A-Za-z0-9._-]*)==", output)}
-    culprits = [pin for pin in pins if pin.name in named] or list(pins)
-    where = "; ".join(f"{pin.origin or 'requirement'}: {pin.spec}" for pin in culprits)
-    return ResolutionError(
-        redact(
-            f"hash mismatch for {where}: the downloaded file does not match the --hash given\n  "
-            + "\n  ".join(detail)
-            + "\nfix: correct the --hash value(s) in the requirements file; if the package on "
-            "the index changed, find out why before trusting the new file"
-        )
-    )
-
-
-def check_target_tags(wheels: Iterable[WheelInfo], target: Target) -> None:
-    """Every wheel must fit the target; else IncompatibleWheelError naming it."""
-    for wheel in wheels:
-        if not target.accepts(wheel.tag_set):
-            raise IncompatibleWheelError(
-                f"{wheel.filename} (tags {', '.join(wheel.tags)}) does not fit the target "
-                f"{target.description} (accepts e.g. {target.abi}/abi3/none on "
-                f"{target.platforms[0]}); fix: provide a wheel built for the target, or "
-                "choose the target that matches the wheel"
-            )
-
-
-def _extras_requested(
-    wheels: Sequence[WheelInfo], roots: Sequence[Requirement], env: dict[str, str]
-) -> dict[str, set[str]]:
-    requested: dict[str, set[str]] = {}
-    for requirement in roots:
-        requested.setdefault(canonicalize_name(requirement.name), set()).update(requirement.extras)
-    changed = True
-    while changed:  # extras pull more extras: iterate to a fixed point
-        changed = False
-        for wheel in wheels:
-            for extra in ["", *sorted(requested.get(wheel.name, set()))]:
-                for requirement in wheel.requirements():
-                    marker = requirement.marker
-                    if marker and not marker.evaluate({**env, "extra": extra}):
-                        continue
-                    bucket = requested.setdefault(canonicalize_name(requirement.name), set())
-                    if not requirement.extras <= bucket:
-                        bucket.update(requirement.extras)
-                        changed = True
-    return requested
-
-
-def check_closure(
-    wheels: Sequence[WheelInfo],
-    target: Target,
-    roots: Sequence[Requirement] = (),
-    *,
-    provided: Mapping[str, str] | None = None,
-) -> None:
-    """Every dependency (for the target's markers, extras included) must be in ``wheels``,
-    or in ``provided`` (the runtime packages the wheelhouse relies on, name -> version)."""
-    env = target.markers()
-    have = {canonicalize_name(n): Version(v) for n, v in (provided or {}).items()}
-    have.update({wheel.name: Version(wheel.version) for wheel in wheels})
-    requested = _extras_requested(wheels, roots, env)
-    missing: list[str] = []
-    for wheel in wheels:
-        for extra in ["", *sorted(requested.get(wheel.name, set()))]:
-            for requirement in wheel.requirements():
-                marker: Marker | None = requirement.marker
-                if marker is not None and not marker.evaluate({**env, "extra": extra}):
-                    continue
-                name = canonicalize_name(requirement.name)
-                version = have.get(name)
-                if version is None or not requirement.specifier.contains(version, prereleases=True):
-                    found = f" (found {version})" if version is not None else ""
-                    entry = f"{requirement} needed by {wheel.name} {wheel.version}{found}"
-                    if entry not in missing:
-                        missing.append(entry)
-    if missing:
-        raise ResolutionError(
-            "the wheelhouse is not closed: missing dependencies for "
-            f"{target.description}:\n  "
-            + "\n  ".join(missing)
-            + "\nfix: make them available (index_url=, find_links=, or add their wheels to the "
-            "input)"
-        )

@@ -25,7 +25,8 @@ from packaging.utils import canonicalize_name
 from .._core.errors import BuildCommandError, BuildError, InputError, IntegrityError
 from .._core.manifest import inspect_wheel
 from .._core.wheelhouse import zip_entry
-from .resolve import IndexSettings, Pin
+from .index import IndexSettings
+from .resolve import Pin
 from .._core.runner import clean_env, pip_command, run
 from .._core.target import Target
 
@@ -49,10 +50,10 @@ def build_project(
     *,
     index: IndexSettings,
     isolation: bool = True,
-    shown: str | None = None,
+    origin: str | None = None,
 ) -> Path:
     """Build ``project`` into a wheel in ``out_dir`` (any PEP 517 backend)."""
-    label = shown or project.name
+    origin = origin or project.name
     out_dir.mkdir(parents=True, exist_ok=True)
     before = set(out_dir.iterdir())
     if not (project / "pyproject.toml").is_file() and not (project / "setup.py").is_file():
@@ -64,14 +65,14 @@ def build_project(
     command.append(str(project))
     env = clean_env({"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH, **index.pip_env()})
     hint = (
-        f"fix: make the project {label} build with `python -m build --wheel`; its build "
+        f"fix: make the project {origin} build with `python -m build --wheel`; its build "
         "requirements must be on the index"
         + ("" if isolation else " (without isolation they must be installed here)")
         + ", or pass build_isolation=False / --no-build-isolation to use installed ones"
     )
     run(
         command,
-        what=f"building project {label}",
+        what=f"building project {origin}",
         cwd=project,
         env=env,
         error=BuildCommandError,
@@ -79,22 +80,22 @@ def build_project(
     )
     made = [p for p in out_dir.iterdir() if p not in before and p.suffix == ".whl"]
     if len(made) != 1:
-        raise BuildError(f"building project {label} produced {len(made)} wheels, expected one")
-    logger.info("built %s from project %s", made[0].name, label)
+        raise BuildError(f"building project {origin} produced {len(made)} wheels, expected one")
+    logger.info("built %s from project %s", made[0].name, origin)
     return made[0]
 
 
 _SIGNATURES = ("RECORD.jws", "RECORD.p7s")
 
 
-def check_record(path: Path, shown: str | None = None) -> None:
+def check_record(path: Path, origin: str | None = None) -> None:
     """Every file of the wheel is listed in its RECORD with the right hash, and vice versa.
 
     A wheel handed in by the user is checked before it enters a wheelhouse: a file
     changed or slipped in after the wheel was built (a ``sitecustomize.py``, say)
     would otherwise be installed on every node.
     """
-    label = shown or path.name
+    origin = origin or path.name
     fix = "rebuild the wheel (or download it again) rather than editing it"
     try:
         with zipfile.ZipFile(path) as archive:
@@ -102,7 +103,7 @@ def check_record(path: Path, shown: str | None = None) -> None:
             records = [i.filename for i in files if i.filename.endswith(".dist-info/RECORD")]
             if len(records) != 1:
                 raise IntegrityError(
-                    f"{label}: has {len(records)} RECORD files, expected one; {fix}"
+                    f"{origin}: has {len(records)} RECORD files, expected one; {fix}"
                 )
             listed: dict[str, str] = {}
             text = archive.read(records[0]).decode("utf-8")
@@ -116,30 +117,30 @@ def check_record(path: Path, shown: str | None = None) -> None:
                     continue
                 if name not in listed:
                     raise IntegrityError(
-                        f"{label}: {name} is in the wheel but not in its RECORD (added after the "
+                        f"{origin}: {name} is in the wheel but not in its RECORD (added after the "
                         f"wheel was built?); {fix}"
                     )
                 algorithm, _, expected = listed[name].partition("=")
                 if algorithm not in ("sha256", "sha384", "sha512") or not expected:
                     raise IntegrityError(
-                        f"{label}: RECORD gives {name} no sha256 hash ({listed[name]!r}); {fix}"
+                        f"{origin}: RECORD gives {name} no sha256 hash ({listed[name]!r}); {fix}"
                     )
                 digest = hashlib.new(algorithm, archive.read(info)).digest()
                 actual = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
                 if actual != expected:
                     raise IntegrityError(
-                        f"{label}: {name} does not match the hash in its RECORD (changed after "
+                        f"{origin}: {name} does not match the hash in its RECORD (changed after "
                         f"the wheel was built?); {fix}"
                     )
             missing = sorted(name for name in listed if name not in present)
             if missing:
                 raise IntegrityError(
-                    f"{label}: RECORD lists files the wheel does not hold ({', '.join(missing)}); "
+                    f"{origin}: RECORD lists files the wheel does not hold ({', '.join(missing)}); "
                     f"{fix}"
                 )
     except (zipfile.BadZipFile, OSError, UnicodeDecodeError, csv.Error) as exc:
         raise IntegrityError(
-            f"{label}: cannot read the wheel or its RECORD ({exc}); {fix}"
+            f"{origin}: cannot read the wheel or its RECORD ({exc}); {fix}"
         ) from exc
 
 

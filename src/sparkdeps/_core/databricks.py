@@ -96,8 +96,9 @@ def get_dbutils(spark: Any = None) -> Dbutils | None:
     candidate = getattr(main, "dbutils", None)
     if candidate is not None:
         return candidate  # type: ignore[no-any-return]
+    # IPython and pyspark are there only on a cluster or in a notebook: imported on demand
     try:  # a notebook's IPython namespace
-        from IPython import get_ipython
+        from IPython import get_ipython  # noqa: PLC0415
 
         shell = get_ipython()
         if shell is not None and "dbutils" in shell.user_ns:
@@ -107,8 +108,8 @@ def get_dbutils(spark: Any = None) -> Dbutils | None:
     if runtime_version() is None:
         return None
     try:  # a script task on a Databricks cluster
-        from pyspark.dbutils import DBUtils
-        from pyspark.sql import SparkSession
+        from pyspark.dbutils import DBUtils  # noqa: PLC0415
+        from pyspark.sql import SparkSession  # noqa: PLC0415
 
         session = spark or SparkSession.getActiveSession()
         if session is not None:

@@ -20,7 +20,7 @@ def file_lock(path: Path, *, waiting: str | None = None) -> Iterator[None]:
     """
     # fcntl exists only on POSIX: imported here so that importing sparkdeps works
     # elsewhere (building on Windows, say), where nothing takes these locks.
-    import fcntl
+    import fcntl  # noqa: PLC0415
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a+b") as handle:

@@ -29,6 +29,7 @@ from packaging.version import InvalidVersion, Version
 from .._version import __version__
 from .errors import IntegrityError
 from .hashing import sha256_file
+from .plain import fields_dict
 
 __all__ = [
     "MANIFEST_NAME",
@@ -84,20 +85,8 @@ class WheelInfo:
         return [Requirement(text) for text in self.requires]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "filename": self.filename,
-            "name": self.name,
-            "version": self.version,
-            "sha256": self.sha256,
-            "size": self.size,
-            "tags": list(self.tags),
-            "top_level": list(self.top_level),
-            "requires": list(self.requires),
-            "source": self.source,
-            # only for runtime-aware builds: other manifests keep their exact bytes
-            **({"runtime": self.runtime} if self.runtime is not None else {}),
-            **({"shadows": self.shadows} if self.shadows is not None else {}),
-        }
+        # runtime and shadows only for runtime-aware builds: other manifests keep their bytes
+        return fields_dict(self, optional=("runtime", "shadows"))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> WheelInfo:
@@ -140,15 +129,10 @@ class Manifest:
         return tuple(sorted(names))
 
     def to_dict(self) -> dict[str, Any]:
+        wheels = sorted(self.wheels, key=lambda wheel: wheel.filename)
         return {
-            "schema": self.schema,
-            "sparkdeps_version": self.sparkdeps_version,
-            "format": self.format,
-            "input_digest": self.input_digest,
-            "inputs": dict(self.inputs),
-            "target": dict(self.target),
-            "wheels": [wheel.to_dict() for wheel in sorted(self.wheels, key=lambda w: w.filename)],
-            **({"runtime": dict(self.runtime)} if self.runtime is not None else {}),
+            **fields_dict(self, optional=("runtime",)),
+            "wheels": [wheel.to_dict() for wheel in wheels],
         }
 
     def to_json(self) -> bytes:

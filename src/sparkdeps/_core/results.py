@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .manifest import Format, Manifest, WheelInfo
+from .plain import fields_dict
 from .target import Target
 
 __all__ = [
@@ -57,7 +58,7 @@ class BuildResult:
             "inputs": dict(self.manifest.inputs),
             "cached": self.cached,
             "task_value_set": self.task_value_set,
-            "timings": {key: round(value, 4) for key, value in self.timings.items()},
+            "timings": _rounded(self.timings),
         }
 
 
@@ -79,18 +80,7 @@ class LoadResult:
     timings: Mapping[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "uri": self.uri,
-            "digest": self.digest,
-            "wheels": list(self.wheels),
-            "folder": str(self.folder),
-            "delivery": self.delivery,
-            "top_level": list(self.top_level),
-            "reused": self.reused,
-            "payload": self.payload,
-            "mode": self.mode,
-            "timings": {key: round(value, 4) for key, value in self.timings.items()},
-        }
+        return {**fields_dict(self), "timings": _rounded(self.timings)}
 
 
 @dataclass(frozen=True)
@@ -128,3 +118,7 @@ class CleanupResult:
     kept: tuple[str, ...] = ()
     dry_run: bool = False
     """True when nothing was removed: ``removed`` lists what would have been."""
+
+
+def _rounded(timings: Mapping[str, float]) -> dict[str, float]:
+    return {key: round(value, 4) for key, value in timings.items()}

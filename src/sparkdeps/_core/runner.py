@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -58,12 +59,11 @@ def pip_command(python: str | None = None) -> list[str]:
 def uv_command() -> list[str]:
     """The uv binary from the ``uv`` package (``sparkdeps[build]``), else from PATH."""
     try:
-        from uv import find_uv_bin  # type: ignore[import-not-found,unused-ignore]
+        # the uv package comes with sparkdeps[build] only: the runtime half never needs it
+        from uv import find_uv_bin  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415
 
         binary = str(find_uv_bin())
     except (ImportError, FileNotFoundError):
-        import shutil
-
         found = shutil.which("uv")
         if found is None:
             raise CommandError(
@@ -98,8 +98,8 @@ def run(
     message, kept apart in the returned object) and logged at DEBUG.
     """
     argv = [os.fspath(part) for part in command]
-    shown = [redact(part) for part in argv]
-    logger.debug("running %s: %s", what, " ".join(shown))
+    redacted = [redact(part) for part in argv]
+    logger.debug("running %s: %s", what, " ".join(redacted))
     timer = Timer()
     try:
         completed = subprocess.run(
@@ -116,13 +116,13 @@ def run(
         )
     except subprocess.TimeoutExpired as exc:
         output = _output_text(exc.stdout) + _output_text(exc.stderr)
-        raise error(what, shown, None, redact(_tail(output)), hint=hint) from exc
+        raise error(what, redacted, None, redact(_tail(output)), hint=hint) from exc
     except OSError as exc:
-        raise error(what, shown, 127, str(exc), hint=hint) from exc
+        raise error(what, redacted, 127, str(exc), hint=hint) from exc
     logger.debug("%s finished in %.2fs with code %d", what, timer.stop(), completed.returncode)
     if completed.returncode != 0:
         output = (completed.stdout or "") + (completed.stderr or "")
-        raise error(what, shown, completed.returncode, redact(_tail(output)), hint=hint)
+        raise error(what, redacted, completed.returncode, redact(_tail(output)), hint=hint)
     return completed
 
 

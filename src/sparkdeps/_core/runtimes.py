@@ -106,8 +106,7 @@ def parse_freeze(text: str, origin: str) -> RuntimePackages:
     if not packages:
         raise InputError(
             f"{origin}: no 'name==version' lines found; produce the file on the cluster's "
-            "driver with `python -m pip list --format=freeze > runtime.txt` "
-            "(or `sparkdeps runtime-freeze`)"
+            "driver with `python -m pip list --format=freeze > runtime.txt`"
         )
     return RuntimePackages(
         name=origin,

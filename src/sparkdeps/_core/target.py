@@ -15,13 +15,14 @@ import sys
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from packaging.tags import Tag, compatible_tags, cpython_tags
+from packaging.tags import Tag, compatible_tags, cpython_tags, sys_tags
 from packaging.version import InvalidVersion, Version
 
 from .errors import TargetError
+from .plain import plain
 from .runtimes import RuntimePackages, read_runtime_file, runtime_packages
 
-__all__ = ["PROFILES", "Arch", "Target", "host_target", "resolve_target"]
+__all__ = ["PROFILES", "Arch", "Target", "choose_target", "host_target"]
 
 Arch = Literal["x86_64", "aarch64"]
 _ARCHES: tuple[Arch, ...] = ("x86_64", "aarch64")
@@ -135,17 +136,22 @@ class Target:
         return key if self.runtime is None else f"{key}-rt{self.runtime.digest[:16]}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "profile": self.profile,
-            "implementation": self.implementation,
-            "python_version": self.python_version,
-            "python_full_version": self.python_full_version,
-            "abi": self.abi,
-            "arch": self.arch,
-            "glibc": f"{self.glibc[0]}.{self.glibc[1]}",
-            "platforms": list(self.platforms),
-            "spark_version": self.spark_version,
-        }
+        """What a manifest records: ``glibc`` as ``"2.35"``; ``native`` is a build-time detail."""
+        out = {name: plain(getattr(self, name)) for name in _RECORDED}
+        out["glibc"] = f"{self.glibc[0]}.{self.glibc[1]}"
+        return out
+
+
+_RECORDED = (
+    "profile",
+    "implementation",
+    "python_version",
+    "python_full_version",
+    "abi",
+    "arch",
+    "platforms",
+    "spark_version",
+)
 
 
 def _profile(name: str, python: str, full: str, spark: str | None) -> Target:
@@ -231,7 +237,7 @@ def _parse_platform(text: str) -> tuple[Arch, tuple[int, int]]:
     )
 
 
-def resolve_target(
+def choose_target(
     target: str | Target | None = None,
     *,
     python_version: str | None = None,
@@ -246,7 +252,7 @@ def resolve_target(
     ``pip list --format=freeze`` file, or a :class:`RuntimePackages`) gives
     one to any target, replacing the profile's.
     """
-    chosen = _resolve_target(target, python_version=python_version, platform=platform)
+    chosen = _overridden(target, python_version=python_version, platform=platform)
     if runtime_packages is None:
         return chosen
     packages = (
@@ -257,56 +263,24 @@ def resolve_target(
     if packages.python_version and packages.python_version != chosen.python_version:
         raise TargetError(
             f"{packages.name} lists packages of Python {packages.python_version} but the target "
-            f"is Python {chosen.python_version}; pass the matching --python (or --target)"
+            f"is Python {chosen.python_version}; pass the matching --python-version (or --target)"
         )
     return replace(chosen, runtime=packages)
 
 
-def _resolve_target(
-    target: str | Target | None,
-    *,
-    python_version: str | None,
-    platform: str | None,
+def _overridden(
+    target: str | Target | None, *, python_version: str | None, platform: str | None
 ) -> Target:
-    if isinstance(target, Target):
-        base = target
-    elif target is not None:
-        key = target.strip().lower()
-        if key not in PROFILES:
-            known = ", ".join(sorted(PROFILES))
-            raise TargetError(f"unknown runtime profile {target!r}: known profiles are {known}")
-        # the package set is read here, not in PROFILES: the load path never needs it
-        base = replace(PROFILES[key], runtime=runtime_packages(key))
-    elif python_version is None and platform is None:
+    """The profile (or Target, or host) with ``python_version`` and ``platform`` applied."""
+    if target is None and python_version is None and platform is None:
         return host_target()
-    else:
-        host = host_target()
-        base = Target(python_version=host.python_version, arch=host.arch)
+    base = _base_target(target)
     changes: dict[str, Any] = {}
     if python_version is not None:
-        try:
-            parsed = Version(python_version)
-        except InvalidVersion as exc:
-            raise TargetError(f"invalid python_version {python_version!r}") from exc
-        if len(parsed.release) < 2:
-            raise TargetError(
-                f"python_version {python_version!r} needs major.minor, such as '3.10'"
-            )
-        short = f"{parsed.major}.{parsed.minor}"
-        changes["python_version"] = short
-        if len(parsed.release) >= 3:
-            changes["python_full_version"] = python_version
-        elif short == base.python_version:
-            changes["python_full_version"] = base.python_full_version
-        else:
-            changes["python_full_version"] = f"{short}.0"
-        if short != base.python_version:
-            changes["native"] = False
+        changes.update(_python_changes(python_version, base))
     if platform is not None:
         arch, glibc = _parse_platform(platform)
-        changes["arch"] = arch
-        changes["glibc"] = glibc
-        changes["native"] = False
+        changes.update(arch=arch, glibc=glibc, native=False)
     if not changes:
         return base
     return Target(
@@ -321,8 +295,41 @@ def _resolve_target(
     )
 
 
+def _base_target(target: str | Target | None) -> Target:
+    """The Target the overrides apply to: the given one, a profile, or the host's Python."""
+    if isinstance(target, Target):
+        return target
+    if target is not None:
+        key = target.strip().lower()
+        if key not in PROFILES:
+            known = ", ".join(sorted(PROFILES))
+            raise TargetError(f"unknown runtime profile {target!r}: known profiles are {known}")
+        # the package set is read here, not in PROFILES: the load path never needs it
+        return replace(PROFILES[key], runtime=runtime_packages(key))
+    host = host_target()
+    return Target(python_version=host.python_version, arch=host.arch)
+
+
+def _python_changes(python_version: str, base: Target) -> dict[str, Any]:
+    try:
+        parsed = Version(python_version)
+    except InvalidVersion as exc:
+        raise TargetError(f"invalid python_version {python_version!r}") from exc
+    if len(parsed.release) < 2:
+        raise TargetError(f"python_version {python_version!r} needs major.minor, such as '3.10'")
+    short = f"{parsed.major}.{parsed.minor}"
+    changes: dict[str, Any] = {"python_version": short}
+    if len(parsed.release) >= 3:
+        changes["python_full_version"] = python_version
+    elif short == base.python_version:
+        changes["python_full_version"] = base.python_full_version
+    else:
+        changes["python_full_version"] = f"{short}.0"
+    if short != base.python_version:
+        changes["native"] = False
+    return changes
+
+
 def running_interpreter_tags() -> frozenset[Tag]:
     """Tags the running interpreter accepts (what ``load`` checks against)."""
-    from packaging.tags import sys_tags
-
     return frozenset(sys_tags())

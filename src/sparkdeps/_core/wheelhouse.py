@@ -54,21 +54,21 @@ def write_wheelhouse(wheels: Sequence[Path], manifest: Manifest, out_path: Path)
 
 def read_manifest(path: Path, *, origin: str | None = None) -> Manifest:
     """The manifest of a local wheelhouse, checked to list exactly the wheels inside."""
-    shown = origin or os.fspath(path)
+    origin = origin or os.fspath(path)
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
             if MANIFEST_NAME not in names:
                 raise IntegrityError(
-                    f"{shown} has no {MANIFEST_NAME}: it is not a sparkdeps wheelhouse "
+                    f"{origin} has no {MANIFEST_NAME}: it is not a sparkdeps wheelhouse "
                     "(build one with `sparkdeps build`)"
                 )
             manifest = Manifest.from_json(
-                archive.read(MANIFEST_NAME), origin=f"{shown}!{MANIFEST_NAME}"
+                archive.read(MANIFEST_NAME), origin=f"{origin}!{MANIFEST_NAME}"
             )
     except zipfile.BadZipFile as exc:
         raise IntegrityError(
-            f"{shown} is not a valid zip archive ({exc}); it is truncated or not a wheelhouse: "
+            f"{origin} is not a valid zip archive ({exc}); it is truncated or not a wheelhouse: "
             "rebuild it with `sparkdeps build` (or copy it again)"
         ) from exc
     inside = {name[len("wheels/") :] for name in names if name.startswith("wheels/")}
@@ -77,7 +77,7 @@ def read_manifest(path: Path, *, origin: str | None = None) -> Manifest:
         missing = sorted(listed - inside)
         extra = sorted(inside - listed)
         raise IntegrityError(
-            f"{shown}: the manifest does not match the wheels inside "
+            f"{origin}: the manifest does not match the wheels inside "
             f"(listed but missing: {missing or 'none'}; "
             f"present but not listed: {extra or 'none'}); "
             "it was changed after it was built: rebuild it with `sparkdeps build`"

@@ -51,7 +51,8 @@ class UserTask:
 
 def _bundles() -> Any:
     try:
-        from databricks.bundles import jobs
+        # optional (sparkdeps[databricks]) and only for describing a job
+        from databricks.bundles import jobs  # noqa: PLC0415
     except ImportError as exc:
         raise SparkdepsError(
             "three_task_job needs the databricks-bundles package: "
@@ -98,99 +99,21 @@ def three_task_job(
     task's task value does not reach your workspace's later tasks.
     """
     jobs = _bundles()
-    user_tasks = list(tasks)
-    if python_file is not None:
-        user_tasks.append(UserTask(task_key="main", python_file=python_file))
-    if not user_tasks:
-        raise InputError("three_task_job needs at least one user task (tasks= or python_file=)")
-    keys = [task.task_key for task in user_tasks]
-    if len(set(keys)) != len(keys):
-        raise InputError(f"user task keys must be unique, got {keys}")
-
-    cluster_key = "sparkdeps_cluster"
-    build_env, user_env = "sparkdeps_build", "default"
-
-    def placement(role: Literal["build", "user"]) -> dict[str, Any]:
-        requirement = build_requirement if role == "build" else sparkdeps_requirement
-        if compute == "serverless":
-            return {"environment_key": build_env if role == "build" else user_env}
-        return {
-            "job_cluster_key": cluster_key,
-            "libraries": [jobs.Library(pypi=jobs.PythonPyPiLibrary(package=requirement))],
-        }
-
-    base_ref = "{{job.parameters.sparkdeps_base}}"
-    source_ref = "{{job.parameters.sparkdeps_source}}"
-    if path_via == "task_value":
-        wheelhouse_ref = WHEELHOUSE_REFERENCE
-        mode_args: list[str] = []
-    elif path_via == "job_run":
-        wheelhouse_ref = f"{base_ref}/{_RUN_PREFIX}{JOB_RUN_ID_REFERENCE}/wheelhouse.zip"
-        mode_args = ["--per-job-run"]
-    else:
-        raise InputError(f"path_via must be 'task_value' or 'job_run', got {path_via!r}")
-    graph = [
-        jobs.Task(
-            task_key=PROCESS_DEPS_TASK_KEY,
-            description="sparkdeps: build the wheelhouse and publish its path",
-            python_wheel_task=jobs.PythonWheelTask(
-                package_name="sparkdeps",
-                entry_point="sparkdeps",
-                parameters=[
-                    "process-deps",
-                    f"--source={source_ref}",
-                    f"--base={base_ref}",
-                    f"--job-run-id={JOB_RUN_ID_REFERENCE}",
-                    *mode_args,
-                    *process_deps_args,
-                ],
-            ),
-            **placement("build"),
-        )
-    ]
-    for task in user_tasks:
-        depends = [jobs.TaskDependency(task_key=PROCESS_DEPS_TASK_KEY)]
-        depends += [jobs.TaskDependency(task_key=key) for key in task.depends_on]
-        body: dict[str, Any]
-        if task.python_file is not None:
-            body = {
-                "spark_python_task": jobs.SparkPythonTask(
-                    python_file=task.python_file,
-                    parameters=[*task.parameters, f"--wheelhouse={wheelhouse_ref}"],
-                )
-            }
-        else:
-            body = {
-                "notebook_task": jobs.NotebookTask(
-                    notebook_path=str(task.notebook_path),
-                    base_parameters={"wheelhouse": wheelhouse_ref},
-                )
-            }
-        graph.append(
-            jobs.Task(task_key=task.task_key, depends_on=depends, **body, **placement("user"))
-        )
-    graph.append(
-        jobs.Task(
-            task_key=CLEANUP_TASK_KEY,
-            description="sparkdeps: remove this run's folders, whatever happened",
-            depends_on=[
-                jobs.TaskDependency(task_key=key) for key in [PROCESS_DEPS_TASK_KEY, *keys]
-            ],
-            run_if=jobs.RunIf.ALL_DONE,
-            python_wheel_task=jobs.PythonWheelTask(
-                package_name="sparkdeps",
-                entry_point="sparkdeps",
-                # No task-value reference here: it would not resolve when
-                # process_deps failed, and cleanup must run then too.
-                parameters=[
-                    "cleanup",
-                    f"--base={base_ref}",
-                    f"--job-run-id={JOB_RUN_ID_REFERENCE}",
-                ],
-            ),
-            **placement("user"),  # removing folders needs the runtime half only
-        )
+    user_tasks = _user_tasks(tasks, python_file)
+    if compute not in ("job_cluster", "serverless"):
+        raise InputError(f"compute must be 'job_cluster' or 'serverless', got {compute!r}")
+    wheelhouse_ref, mode_args = _wheelhouse_reference(path_via)
+    plan = _Plan(
+        jobs=jobs,
+        compute=compute,
+        build_requirement=build_requirement,
+        sparkdeps_requirement=sparkdeps_requirement,
     )
+    graph = [
+        _process_deps_task(plan, [*mode_args, *process_deps_args]),
+        *(_user_task(plan, task, wheelhouse_ref) for task in user_tasks),
+        _cleanup_task(plan, [task.task_key for task in user_tasks]),
+    ]
     settings: dict[str, Any] = {
         "name": name,
         "tasks": graph,
@@ -202,24 +125,11 @@ def three_task_job(
     if max_concurrent_runs is not None:
         settings["max_concurrent_runs"] = max_concurrent_runs
     if compute == "serverless":
-        settings["environments"] = [
-            jobs.JobEnvironment(
-                environment_key=build_env,
-                spec=jobs.Environment(
-                    environment_version=environment_version, dependencies=[build_requirement]
-                ),
-            ),
-            jobs.JobEnvironment(
-                environment_key=user_env,
-                spec=jobs.Environment(
-                    environment_version=environment_version, dependencies=[sparkdeps_requirement]
-                ),
-            ),
-        ]
-    elif compute == "job_cluster":
+        settings["environments"] = _environments(plan, environment_version)
+    else:
         settings["job_clusters"] = [
             jobs.JobCluster(
-                job_cluster_key=cluster_key,
+                job_cluster_key=_CLUSTER_KEY,
                 new_cluster=jobs.ClusterSpec(
                     spark_version=spark_version,
                     node_type_id=node_type_id,
@@ -229,6 +139,126 @@ def three_task_job(
                 ),
             )
         ]
-    else:
-        raise InputError(f"compute must be 'job_cluster' or 'serverless', got {compute!r}")
     return jobs.Job(**settings)  # type: ignore[no-any-return]
+
+
+_CLUSTER_KEY = "sparkdeps_cluster"
+_BUILD_ENV, _USER_ENV = "sparkdeps_build", "default"
+_BASE_REF = "{{job.parameters.sparkdeps_base}}"
+_SOURCE_REF = "{{job.parameters.sparkdeps_source}}"
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What every task of the job shares: the bundles module and where tasks run."""
+
+    jobs: Any
+    compute: Literal["job_cluster", "serverless"]
+    build_requirement: str
+    sparkdeps_requirement: str
+
+    def placement(self, role: Literal["build", "user"]) -> dict[str, Any]:
+        """Where a task runs: the shared job cluster (with sparkdeps as a library) or an
+        environment."""
+        if self.compute == "serverless":
+            return {"environment_key": _BUILD_ENV if role == "build" else _USER_ENV}
+        requirement = self.build_requirement if role == "build" else self.sparkdeps_requirement
+        library = self.jobs.Library(pypi=self.jobs.PythonPyPiLibrary(package=requirement))
+        return {"job_cluster_key": _CLUSTER_KEY, "libraries": [library]}
+
+
+def _user_tasks(tasks: Sequence[UserTask], python_file: str | None) -> list[UserTask]:
+    user_tasks = list(tasks)
+    if python_file is not None:
+        user_tasks.append(UserTask(task_key="main", python_file=python_file))
+    if not user_tasks:
+        raise InputError("three_task_job needs at least one user task (tasks= or python_file=)")
+    keys = [task.task_key for task in user_tasks]
+    if len(set(keys)) != len(keys):
+        raise InputError(f"user task keys must be unique, got {keys}")
+    return user_tasks
+
+
+def _wheelhouse_reference(path_via: str) -> tuple[str, list[str]]:
+    """How user tasks name the wheelhouse, and what ``process-deps`` needs for that."""
+    if path_via == "task_value":
+        return WHEELHOUSE_REFERENCE, []
+    if path_via == "job_run":
+        return f"{_BASE_REF}/{_RUN_PREFIX}{JOB_RUN_ID_REFERENCE}/wheelhouse.zip", ["--per-job-run"]
+    raise InputError(f"path_via must be 'task_value' or 'job_run', got {path_via!r}")
+
+
+def _process_deps_task(plan: _Plan, extra_args: Sequence[str]) -> Any:
+    jobs = plan.jobs
+    return jobs.Task(
+        task_key=PROCESS_DEPS_TASK_KEY,
+        description="sparkdeps: build the wheelhouse and publish its path",
+        python_wheel_task=jobs.PythonWheelTask(
+            package_name="sparkdeps",
+            entry_point="sparkdeps",
+            parameters=[
+                "process-deps",
+                f"--source={_SOURCE_REF}",
+                f"--base={_BASE_REF}",
+                f"--job-run-id={JOB_RUN_ID_REFERENCE}",
+                *extra_args,
+            ],
+        ),
+        **plan.placement("build"),
+    )
+
+
+def _user_task(plan: _Plan, task: UserTask, wheelhouse_ref: str) -> Any:
+    jobs = plan.jobs
+    depends = [jobs.TaskDependency(task_key=PROCESS_DEPS_TASK_KEY)]
+    depends += [jobs.TaskDependency(task_key=key) for key in task.depends_on]
+    body: dict[str, Any]
+    if task.python_file is not None:
+        body = {
+            "spark_python_task": jobs.SparkPythonTask(
+                python_file=task.python_file,
+                parameters=[*task.parameters, f"--wheelhouse={wheelhouse_ref}"],
+            )
+        }
+    else:
+        body = {
+            "notebook_task": jobs.NotebookTask(
+                notebook_path=str(task.notebook_path),
+                base_parameters={"wheelhouse": wheelhouse_ref},
+            )
+        }
+    return jobs.Task(task_key=task.task_key, depends_on=depends, **body, **plan.placement("user"))
+
+
+def _cleanup_task(plan: _Plan, user_keys: Sequence[str]) -> Any:
+    jobs = plan.jobs
+    return jobs.Task(
+        task_key=CLEANUP_TASK_KEY,
+        description="sparkdeps: remove this run's folders, whatever happened",
+        depends_on=[
+            jobs.TaskDependency(task_key=key) for key in [PROCESS_DEPS_TASK_KEY, *user_keys]
+        ],
+        run_if=jobs.RunIf.ALL_DONE,
+        python_wheel_task=jobs.PythonWheelTask(
+            package_name="sparkdeps",
+            entry_point="sparkdeps",
+            # No task-value reference here: it would not resolve when
+            # process_deps failed, and cleanup must run then too.
+            parameters=["cleanup", f"--base={_BASE_REF}", f"--job-run-id={JOB_RUN_ID_REFERENCE}"],
+        ),
+        **plan.placement("user"),  # removing folders needs the runtime half only
+    )
+
+
+def _environments(plan: _Plan, version: str) -> list[Any]:
+    jobs = plan.jobs
+    return [
+        jobs.JobEnvironment(
+            environment_key=key,
+            spec=jobs.Environment(environment_version=version, dependencies=[requirement]),
+        )
+        for key, requirement in (
+            (_BUILD_ENV, plan.build_requirement),
+            (_USER_ENV, plan.sparkdeps_requirement),
+        )
+    ]

@@ -19,7 +19,6 @@ works even when ``process_deps`` failed before publishing anything.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import re
@@ -33,6 +32,7 @@ from .._core.paths import PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY, WHEELHOUSE_NAME
 from .._core.results import BuildResult, CleanupResult
 from .._core.storage import join_uri, storage_for
 from .._core.target import PROFILES
+from .._runtime.cleanup import cleanup, cleanup_older_than
 
 __all__ = [
     "BASE_ENV",
@@ -41,9 +41,9 @@ __all__ = [
     "PROCESS_DEPS_TASK_KEY",
     "TASK_VALUE_KEY",
     "WHEELHOUSE_REFERENCE",
+    "CleanupRequest",
     "ProcessDepsOutcome",
-    "add_cleanup_arguments",
-    "add_process_deps_arguments",
+    "ProcessDepsRequest",
     "detect_target",
     "job_run_folder_name",
     "job_run_folders",
@@ -73,6 +73,10 @@ _SAFE_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 def _absent(value: str | None) -> bool:
     """No usable value: None, blank, or a reference the Jobs service did not fill in."""
     return value is None or value.strip() == "" or is_unresolved_reference(value)
+
+
+def _usable(value: str | None) -> str | None:
+    return None if _absent(value) else value
 
 
 def new_run_id(job_run_id: str | None = None) -> str:
@@ -120,48 +124,35 @@ def _default_base() -> str:
     return os.environ.get(BASE_ENV) or DEFAULT_BASE
 
 
-def add_process_deps_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--source",
-        required=True,
-        help="the input: a requirements.txt, a folder, a .zip or a .whl (a /Workspace, "
-        "/Volumes or local path)",
-    )
-    parser.add_argument(
-        "--base",
-        default=None,
-        help=f"where run folders go (default ${BASE_ENV}, else {DEFAULT_BASE}; "
-        "dbfs:/... also works)",
-    )
-    parser.add_argument(
-        "--job-run-id",
-        default=None,
-        help="the job run id ({{job.run_id}}): names the run folder so cleanup finds it",
-    )
-    parser.add_argument(
-        "--target",
-        default="auto",
-        help="runtime profile (dbr-14.3, ...), 'host', or 'auto' (from DATABRICKS_RUNTIME_VERSION)",
-    )
-    parser.add_argument("--python-version", default=None)
-    parser.add_argument("--platform", default=None)
-    parser.add_argument("--index-url", default=None)
-    parser.add_argument("--extra-index-url", action="append", default=[])
-    parser.add_argument("--find-links", action="append", default=[])
-    parser.add_argument("--no-index", action="store_true")
-    parser.add_argument(
-        "--allow-index-options",
-        action="store_true",
-        help="honour --index-url lines inside requirements files",
-    )
-    parser.add_argument(
-        "--per-job-run",
-        action="store_true",
-        help="use <base>/job-<job run id>/ (no uuid), so later tasks can name the path "
-        "without a task value; a repaired run reuses it",
-    )
-    parser.add_argument("--task-value-key", default=TASK_VALUE_KEY)
-    parser.add_argument("--json", action="store_true", help="print the build result as JSON")
+@dataclass(frozen=True)
+class ProcessDepsRequest:
+    """What ``sparkdeps process-deps`` was asked (the command line is in ``_cli``)."""
+
+    source: str
+    base: str | None = None
+    job_run_id: str | None = None
+    target: str | None = "auto"
+    python_version: str | None = None
+    platform: str | None = None
+    index_url: str | None = None
+    extra_index_url: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+    no_index: bool = False
+    allow_index_options: bool = False
+    per_job_run: bool = False
+    task_value_key: str = TASK_VALUE_KEY
+
+
+@dataclass(frozen=True)
+class CleanupRequest:
+    """What ``sparkdeps cleanup`` was asked (the command line is in ``_cli``)."""
+
+    run_uri: tuple[str, ...] = ()
+    wheelhouse: tuple[str, ...] = ()
+    base: str | None = None
+    job_run_id: str | None = None
+    older_than: str | None = None
+    dry_run: bool = False
 
 
 @dataclass(frozen=True)
@@ -176,15 +167,17 @@ class ProcessDepsOutcome:
         return {"uri": self.uri, "reused": True}
 
 
-def run_process_deps(args: argparse.Namespace) -> ProcessDepsOutcome:
+def run_process_deps(args: ProcessDepsRequest) -> ProcessDepsOutcome:
     """Build into the run folder and set the task value (the CLI prints the URI)."""
-    from .._build.pipeline import build
+    # the build half only in the task that builds: cleanup runs without sparkdeps[build]
+    from .._build.pipeline import build  # noqa: PLC0415
 
-    base = args.base if not _absent(args.base) else _default_base()
+    base = _usable(args.base) or _default_base()
     if args.per_job_run:
-        if _absent(args.job_run_id):
+        job_run_id = _usable(args.job_run_id)
+        if job_run_id is None:
             raise InputError("--per-job-run needs --job-run-id={{job.run_id}}")
-        run_id = job_run_folder_name(args.job_run_id)
+        run_id = job_run_folder_name(job_run_id)
         uri = join_uri(base, run_id, WHEELHOUSE_NAME)
         if storage_for(base).exists(uri):
             # A repaired run: its first attempt built this already; reuse it.
@@ -231,32 +224,6 @@ def job_run_folders(base: str, job_run_id: str) -> list[str]:
     )
 
 
-def add_cleanup_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_uri", nargs="*", help="run folders to remove")
-    parser.add_argument(
-        "--wheelhouse",
-        action="append",
-        default=[],
-        help="a wheelhouse URI: its run folder is removed",
-    )
-    parser.add_argument("--base", default=None, help="with --job-run-id: where run folders are")
-    parser.add_argument(
-        "--job-run-id",
-        default=None,
-        help="remove every run folder this job run made under --base ({{job.run_id}})",
-    )
-    parser.add_argument(
-        "--older-than",
-        default=None,
-        metavar="AGE",
-        help="with --base: remove every run folder older than AGE (e.g. 7d, 12h, 30m, 3600)",
-    )
-    parser.add_argument(
-        "--dry-run", action="store_true", help="with --older-than: only list what would go"
-    )
-    parser.add_argument("--json", action="store_true")
-
-
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _AGE_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -269,19 +236,18 @@ def parse_age(text: str) -> float:
     return float(match.group(1)) * _AGE_UNITS[match.group(2)]
 
 
-def run_cleanup(args: argparse.Namespace) -> CleanupResult:
+def run_cleanup(args: CleanupRequest) -> CleanupResult:
     """Remove the run folders named, found from a wheelhouse, or made by a job run."""
-    from .._runtime.cleanup import cleanup, cleanup_older_than
-
-    if getattr(args, "older_than", None):
-        if _absent(args.base):
+    if args.older_than:
+        base = _usable(args.base)
+        if base is None:
             raise InputError("--older-than needs --base: the folder that holds the run folders")
-        return cleanup_older_than(args.base, parse_age(args.older_than), dry_run=args.dry_run)
+        return cleanup_older_than(base, parse_age(args.older_than), dry_run=args.dry_run)
     targets: list[str] = [uri for uri in args.run_uri if not _absent(uri)]
     targets += [run_folder_of(uri) for uri in args.wheelhouse if not _absent(uri)]
-    if not _absent(args.job_run_id):
-        base = args.base if not _absent(args.base) else _default_base()
-        targets += job_run_folders(base, args.job_run_id)
+    job_run_id = _usable(args.job_run_id)
+    if job_run_id is not None:
+        targets += job_run_folders(_usable(args.base) or _default_base(), job_run_id)
     elif not args.run_uri and not args.wheelhouse:
         raise InputError(
             "cleanup needs a run folder, --wheelhouse URI, or --base with --job-run-id"

@@ -18,6 +18,7 @@ modules go in one ``pyfile`` zip.
 
 from __future__ import annotations
 
+import importlib.machinery
 import logging
 import os
 import shutil
@@ -127,8 +128,6 @@ def classic_payload(folder: Path, digest: str, payload_dir: Path) -> Path:
 
 
 def _extension_suffixes() -> tuple[str, ...]:
-    import importlib.machinery
-
     return tuple(importlib.machinery.EXTENSION_SUFFIXES)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -56,10 +57,10 @@ __all__ = [
     "cache_root",
     "check_interpreter_tags",
     "check_wheels",
+    "fetch_wheelhouse",
     "install",
     "node_dir",
     "pip_install",
-    "prepare",
 ]
 
 logger = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ def _write_ref(node: Path, uri: str, size: int, mtime_ns: int, digest: str) -> N
         logger.debug("could not write the ref file %s: %s", path, exc)
 
 
-def prepare(uri: str, node: Path, *, warm: bool = True) -> Prepared:
+def fetch_wheelhouse(uri: str, node: Path, *, warm: bool = True) -> Prepared:
     """Find the wheelhouse's bytes on this node and its digest, as cheaply as possible.
 
     A POSIX path (local, ``file:``, ``/Volumes``, ``/dbfs``) is read in place; a
@@ -199,9 +200,10 @@ def check_interpreter_tags(
             raise IncompatibleWheelError(
                 f"{filename} in {uri} does not fit the running interpreter: the wheelhouse "
                 f"was built for Python {python} ({platforms[0]}) but this is Python {running} "
-                f"({sys.platform}); rebuild it for this cluster (`sparkdeps build "
-                f"--python-version {running}` or the right --profile), or run the job on a "
-                f"Python {python} runtime. Nothing was installed."
+                f"({sys.platform}); rebuild it for this cluster (`sparkdeps build <input> "
+                f"--python-version {running}`, or `sparkdeps build <input> --target <profile>` "
+                f"with this runtime's profile), or run the job on a Python {python} runtime. "
+                "Nothing was installed."
             )
 
 
@@ -403,8 +405,6 @@ def pip_install(prepared: Prepared) -> None:
 
 def activate(folder: Path) -> None:
     """Put ``folder`` first on ``sys.path`` (once) and drop stale import caches."""
-    import importlib
-
     entry = os.fspath(folder)
     if entry in sys.path:
         sys.path.remove(entry)

@@ -25,17 +25,17 @@ from .install import (
     activate,
     check_interpreter_tags,
     check_wheels,
+    fetch_wheelhouse,
     install,
     node_dir,
     pip_install,
-    prepare,
 )
 
 __all__ = [
     "active_session",
     "load",
+    "locate_wheelhouse",
     "modules_for",
-    "resolve_wheelhouse",
     "wheelhouse_arg",
 ]
 
@@ -80,7 +80,7 @@ def wheelhouse_arg(argv: Sequence[str] | None = None, *, flag: str = "--wheelhou
     return None
 
 
-def resolve_wheelhouse(
+def locate_wheelhouse(
     wheelhouse: str | os.PathLike[str] | None,
     *,
     task_key: str = PROCESS_DEPS_TASK_KEY,
@@ -114,15 +114,16 @@ def active_session() -> Any:
     """The active SparkSession (classic or Connect), or None (also when pyspark is absent)."""
     if "pyspark" not in sys.modules:
         return None  # no session can exist, and importing pyspark costs about a second
+    # so pyspark is imported here, only when a program has loaded it already
     try:
-        from pyspark.sql import SparkSession
+        from pyspark.sql import SparkSession  # noqa: PLC0415
     except ImportError:
         return None
     session = SparkSession.getActiveSession()
     if session is not None:
         return session
     try:
-        from pyspark.sql.connect.session import SparkSession as ConnectSession
+        from pyspark.sql.connect.session import SparkSession as ConnectSession  # noqa: PLC0415
 
         return ConnectSession.getActiveSession()
     except Exception:
@@ -166,13 +167,13 @@ def load(
     _check_options(mode, delivery)
     timings: dict[str, float] = {}
     with timed(timings, "total"):
-        uri, source = resolve_wheelhouse(wheelhouse, task_key=task_key, key=key)
+        uri, source = locate_wheelhouse(wheelhouse, task_key=task_key, key=key)
         logger.info("loading wheelhouse %s (from %s)", uri, source)
         node = node_dir(cache_dir)
         session, ship = _session_and_kind(spark, delivery)
         kind: Delivery = ship or "driver-only"
         # pip needs every wheel, so it cannot take the warm path that reads no manifest
-        prepared = prepare(uri, node, warm=mode == "cache")
+        prepared = fetch_wheelhouse(uri, node, warm=mode == "cache")
         try:
             folder, installed = _driver_install(prepared, node, mode, kind, timings)
         finally:
@@ -257,7 +258,7 @@ def _result(
 ) -> LoadResult:
     if installed is not None:
         wheels, top_level, reused = installed.wheels, installed.top_level, installed.reused
-    else:  # pip mode, driver only: install() did not run, so prepare read the manifest
+    else:  # pip mode, driver only: install() did not run, so fetch_wheelhouse read it
         manifest = prepared.manifest
         assert manifest is not None
         wheels = tuple(wheel.filename for wheel in manifest.wheels)

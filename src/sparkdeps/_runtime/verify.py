@@ -17,6 +17,7 @@ from typing import Any
 from .._core.errors import VerificationError
 from .._core.results import ModuleImport, VerifyResult
 from .delivery import is_connect
+from .load import active_session, modules_for
 
 __all__ = ["make_probe", "verify"]
 
@@ -28,12 +29,13 @@ def make_probe(modules: Iterable[str]) -> Callable[[Any], str]:
     names = tuple(modules)
 
     def probe(_row: Any) -> str:
-        import importlib
-        import json
-        import os
-        import socket
-        import sys
-        import traceback
+        # The probe runs on executors, shipped by value: it imports what it uses itself.
+        import importlib  # noqa: PLC0415
+        import json  # noqa: PLC0415
+        import os  # noqa: PLC0415
+        import socket  # noqa: PLC0415
+        import sys  # noqa: PLC0415
+        import traceback  # noqa: PLC0415
 
         # os.path, not pathlib: the probe runs on executors and stays minimal.
         here = os.path.abspath(os.getcwd())  # noqa: PTH100, PTH109
@@ -45,7 +47,7 @@ def make_probe(modules: Iterable[str]) -> Callable[[Any], str]:
             "imports": {},
         }
         try:
-            from pyspark import SparkFiles
+            from pyspark import SparkFiles  # noqa: PLC0415
 
             report["spark_files"] = os.path.abspath(SparkFiles.getRootDirectory())  # noqa: PTH100
         except Exception:
@@ -81,8 +83,9 @@ def default_partitions(spark: Any) -> int:
 
 def run_probe(spark: Any, modules: Iterable[str], partitions: int) -> list[dict[str, Any]]:
     """Run the probe on ``partitions`` tasks; one decoded report per task."""
-    from pyspark.sql.functions import col, udf
-    from pyspark.sql.types import StringType
+    # pyspark costs about a second to import: only when verify really runs
+    from pyspark.sql.functions import col, udf  # noqa: PLC0415
+    from pyspark.sql.types import StringType  # noqa: PLC0415
 
     probe = udf(make_probe(modules), StringType())
     frame = spark.range(0, partitions, 1, partitions).select(probe(col("id")).alias("report"))
@@ -90,8 +93,6 @@ def run_probe(spark: Any, modules: Iterable[str], partitions: int) -> list[dict[
 
 
 def _default_modules(spark: Any) -> tuple[str, ...]:
-    from .load import modules_for
-
     return modules_for(spark)
 
 
@@ -104,8 +105,6 @@ def verify(
     :class:`VerificationError` listing every failure.
     """
     if spark is None:
-        from .load import active_session
-
         spark = active_session()
     if spark is None:
         raise VerificationError(

@@ -60,7 +60,8 @@ def _base_python() -> str:
 
 def spark_home(folder: str | os.PathLike[str]) -> Path:
     """A Spark home made of symlinks to pyspark's own files, so Spark writes ``work/`` here."""
-    import pyspark
+    # pyspark is optional (sparkdeps[spark]) and slow to import: on demand, here and below
+    import pyspark  # noqa: PLC0415
 
     source = Path(pyspark.__file__).parent
     home = Path(folder).absolute()
@@ -125,7 +126,7 @@ def local_cluster_session(
     (default: a fresh temporary folder) so executors work there, not in pyspark's
     own folder inside site-packages (Spark's default).
     """
-    from pyspark.sql import SparkSession
+    from pyspark.sql import SparkSession  # noqa: PLC0415
 
     _apply_env(python)
     if "SPARK_HOME" not in os.environ:
@@ -169,7 +170,7 @@ def connect_session(
     conf: Mapping[str, str] | None = None,
 ) -> Any:
     """A Spark Connect session on a local server (``SparkSession.builder.remote(master)``)."""
-    from pyspark.sql import SparkSession
+    from pyspark.sql import SparkSession  # noqa: PLC0415
 
     _apply_env(python)
     builder = SparkSession.builder.remote(master)

@@ -68,7 +68,7 @@ class SparkManager:
 
 def _connect_missing() -> str | None:
     try:
-        import pyspark
+        import pyspark  # noqa: PLC0415  (optional: sparkdeps[spark])
     except ImportError:
         return "pyspark is not installed"
     major = int(pyspark.__version__.split(".")[0])
@@ -85,7 +85,7 @@ def _connect_missing() -> str | None:
 @pytest.fixture(scope="session")
 def sparkdeps_spark_manager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkManager]:
     try:
-        import pyspark  # noqa: F401
+        import pyspark  # noqa: F401, PLC0415
     except ImportError:
         pytest.skip("pyspark is not installed")
     manager = SparkManager(tmp_path_factory.mktemp("sparkdeps-spark"))
@@ -111,7 +111,8 @@ def sparkdeps_connect(sparkdeps_spark_manager: SparkManager) -> Any:
 @pytest.fixture
 def sparkdeps_load(tmp_path: Path) -> Callable[..., LoadResult]:
     """``load(wheelhouse, spark=None, **options)`` with a per-test node cache."""
-    from .._runtime.load import active_session, load
+    # the plugin loads in every pytest run of a project that installs sparkdeps: keep it light
+    from .._runtime.load import active_session, load  # noqa: PLC0415
 
     def _load(wheelhouse: str | os.PathLike[str], spark: Any = None, **options: Any) -> LoadResult:
         options.setdefault("cache_dir", tmp_path / "sparkdeps-cache")

@@ -1,0 +1,270 @@
+"""The build half's pure logic, without an index: index settings, hash-mismatch
+messages, the closure and tag checks, the build cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from sparkdeps._build.cache import BuildCache
+from sparkdeps._build.closure import check_closure, check_target_tags
+from sparkdeps._build.download import hash_mismatch_error
+from sparkdeps._build.index import IndexSettings, is_unreachable
+from sparkdeps._build.resolve import Pin
+from sparkdeps._core.errors import IncompatibleWheelError, ResolutionError
+from sparkdeps._core.manifest import WheelInfo
+from sparkdeps._core.target import choose_target
+
+SECRET = "hunter2"
+PRIVATE = f"https://user:{SECRET}@pkgs.example/simple"
+
+
+# --------------------------------------------------------------------------- IndexSettings
+
+
+def test_index_args_and_env_agree() -> None:
+    index = IndexSettings(
+        index_url=PRIVATE,
+        extra_index_urls=("https://a.example/simple", "https://b.example/simple"),
+        find_links=("/wheels",),
+        timeout=2.5,
+        retries=1,
+    )
+    assert index.args() == [
+        "--index-url", PRIVATE,
+        "--extra-index-url", "https://a.example/simple",
+        "--extra-index-url", "https://b.example/simple",
+        "--find-links", "/wheels",
+    ]  # fmt: skip
+    env = index.pip_env()
+    assert env["PIP_INDEX_URL"] == PRIVATE
+    assert env["PIP_EXTRA_INDEX_URL"] == "https://a.example/simple https://b.example/simple"
+    assert env["PIP_FIND_LINKS"] == "/wheels"
+    assert env["PIP_TIMEOUT"] == "2.5" and env["PIP_RETRIES"] == "1"
+    assert env["PIP_CONFIG_FILE"]  # the machine's pip.conf is shut out
+    assert index.uv_env() == {"UV_HTTP_TIMEOUT": "3", "UV_HTTP_RETRIES": "1"}  # rounded up
+
+
+def test_no_index_drops_every_url_but_keeps_find_links() -> None:
+    index = IndexSettings(index_url=PRIVATE, no_index=True, find_links=("/w",))
+    assert index.args() == ["--no-index", "--find-links", "/w"]
+    assert "PIP_INDEX_URL" not in index.pip_env()
+    assert index.pip_env()["PIP_NO_INDEX"] == "1"
+    assert index.shown() == "/w"
+
+
+def test_uv_timeout_is_never_zero() -> None:
+    assert IndexSettings(timeout=0.1).uv_env()["UV_HTTP_TIMEOUT"] == "1"
+
+
+def test_shown_and_fingerprint_keep_credentials_out() -> None:
+    index = IndexSettings(index_url=PRIVATE)
+    assert SECRET not in index.shown()
+    assert "pkgs.example" in index.shown()
+    assert SECRET not in index.fingerprint()
+    assert len(index.fingerprint()) == 64
+    # the fingerprint follows where packages come from, not how patiently we ask
+    assert index.fingerprint() == IndexSettings(index_url=PRIVATE, timeout=5).fingerprint()
+    assert index.fingerprint() != IndexSettings(index_url=PRIVATE, no_index=True).fingerprint()
+    assert IndexSettings().shown() == "https://pypi.org/simple"
+
+
+def test_merged_keeps_the_first_index_and_order_without_repeats() -> None:
+    first = IndexSettings(extra_index_urls=("https://a",), find_links=("/x",), timeout=7)
+    second = IndexSettings(
+        index_url="https://main", extra_index_urls=("https://a", "https://b"), no_index=True
+    )
+    merged = first.merged(second)
+    assert merged.index_url == "https://main"
+    assert merged.extra_index_urls == ("https://a", "https://b")
+    assert merged.find_links == ("/x",)
+    assert merged.no_index
+    assert merged.timeout == 7  # the caller's network settings win
+    assert IndexSettings(index_url="https://mine").merged(second).index_url == "https://mine"
+
+
+@pytest.mark.parametrize(
+    ("output", "unreachable"),
+    [
+        ("error: Request failed ... Connection refused (os error 111)", True),
+        ("WARNING: Retrying ... Read timed out. (read timeout=1)", True),
+        ("dns error: failed to lookup address", True),
+        ("Because sdx was not found in the package registry", False),
+        ("ERROR: No matching distribution found for sdx==1.0", False),
+    ],
+    ids=["refused", "timeout", "dns", "absent-uv", "absent-pip"],
+)
+def test_unreachable_is_told_apart_from_absent(output: str, unreachable: bool) -> None:
+    assert is_unreachable(output) is unreachable
+
+
+# --------------------------------------------------------------------------- hash mismatch
+
+
+_PIP_MISMATCH = f"""\
+Collecting sdtest-one==1.0 (from -r /tmp/w/download-0.txt (line 1))
+ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE. If you have updated \
+the package versions, please update the hashes. Otherwise, examine the package contents \
+carefully; someone may have tampered with them.
+    sdtest-one==1.0 from {PRIVATE}/files/sdtest_one-1.0-py3-none-any.whl#sha256=ab12:
+        Expected sha256 0000000000000000000000000000000000000000000000000000000000000000
+             Got        ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12
+"""
+
+
+def test_hash_mismatch_names_the_culprit_its_line_and_both_hashes() -> None:
+    pins = [
+        Pin(canonicalize_name("sdtest-one"), "1.0", hashes=("sha256:00",), origin="req.txt:3"),
+        Pin(canonicalize_name("sdtest-two"), "2.0", hashes=("sha256:11",), origin="req.txt:4"),
+    ]
+    message = str(hash_mismatch_error(pins, _PIP_MISMATCH))
+    assert "req.txt:3: sdtest-one==1.0" in message
+    assert "sdtest-two" not in message  # only the package pip named
+    assert "Expected sha256 0000" in message
+    assert "Got        ab12" in message
+    assert SECRET not in message  # pip's line carries the index URL
+    assert "fix: correct the --hash" in message
+
+
+def test_hash_mismatch_without_a_name_blames_the_whole_group() -> None:
+    pins = [Pin(canonicalize_name("sdx"), "1"), Pin(canonicalize_name("sdy"), "2")]
+    message = str(hash_mismatch_error(pins, "ERROR: THESE PACKAGES DO NOT MATCH THE HASHES"))
+    assert "requirement: sdx==1; requirement: sdy==2" in message
+
+
+# --------------------------------------------------------------------------- closure and tags
+
+
+def _wheel(name: str, version: str, *requires: str, tag: str = "py3-none-any") -> WheelInfo:
+    return WheelInfo(
+        filename=f"{name.replace('-', '_')}-{version}-{tag}.whl",
+        name=canonicalize_name(name),
+        version=version,
+        sha256="0" * 64,
+        size=1,
+        tags=(tag,),
+        top_level=(name.replace("-", "_"),),
+        requires=requires,
+    )
+
+
+TARGET = choose_target("dbr-14.3")  # Python 3.10 on manylinux_2_35 x86_64
+
+
+def test_closed_set_passes_with_markers_and_extras() -> None:
+    wheels = [
+        _wheel(
+            "app",
+            "1",
+            "lib[fast]>=1",
+            'winonly; sys_platform == "win32"',
+            'old; python_version < "3.8"',
+        ),
+        _wheel("lib", "1.5", 'speed; extra == "fast"'),
+        _wheel("speed", "0.1"),
+    ]
+    check_closure(wheels, TARGET, [Requirement("app")])
+
+
+def test_missing_dependency_is_named_with_who_needs_it() -> None:
+    wheels = [_wheel("app", "1", "lib>=2"), _wheel("lib", "1.5")]
+    with pytest.raises(ResolutionError) as caught:
+        check_closure(wheels, TARGET)
+    message = str(caught.value)
+    assert "lib>=2 needed by app 1 (found 1.5)" in message
+    assert TARGET.description in message
+
+
+def test_extras_pull_extras_to_a_fixed_point() -> None:
+    wheels = [
+        _wheel("app", "1", "lib[a]"),
+        _wheel("lib", "1", 'lib[b]; extra == "a"', 'deep; extra == "b"'),
+    ]
+    with pytest.raises(ResolutionError, match='deep; extra == "b" needed by lib 1'):
+        check_closure(wheels, TARGET, [Requirement("app")])
+
+
+def test_marker_for_the_target_not_the_host() -> None:
+    # The target is Python 3.10: a dependency for < 3.11 is needed even on a newer host.
+    wheels = [_wheel("app", "1", 'backport; python_version < "3.11"')]
+    with pytest.raises(ResolutionError, match="backport"):
+        check_closure(wheels, TARGET)
+
+
+@pytest.mark.parametrize(
+    ("tag", "fits"),
+    [
+        ("py3-none-any", True),
+        ("cp310-cp310-manylinux_2_17_x86_64", True),
+        ("cp37-abi3-manylinux2014_x86_64", True),
+        ("cp311-cp311-manylinux_2_17_x86_64", False),
+        ("cp310-cp310-macosx_11_0_arm64", False),
+        ("cp310-cp310-manylinux_2_39_x86_64", False),
+    ],
+    ids=["pure", "cp310", "abi3", "other-python", "other-os", "newer-glibc"],
+)
+def test_target_tags(tag: str, fits: bool) -> None:
+    wheel = _wheel("x", "1", tag=tag)
+    if fits:
+        check_target_tags([wheel], TARGET)
+    else:
+        with pytest.raises(IncompatibleWheelError, match=wheel.filename):
+            check_target_tags([wheel], TARGET)
+
+
+# --------------------------------------------------------------------------- build cache
+
+
+def _key(index: IndexSettings, **changes: object) -> str:
+    parts: dict[str, object] = {
+        "input_digest": "d" * 64,
+        "target": TARGET,
+        "index": index,
+        "build_isolation": True,
+        "name": None,
+    }
+    parts.update(changes)
+    return BuildCache.key(**parts)  # type: ignore[arg-type]
+
+
+def test_cache_key_follows_what_changes_the_result() -> None:
+    index = IndexSettings(index_url=PRIVATE)
+    key = _key(index)
+    assert key == _key(IndexSettings(index_url=PRIVATE))
+    assert SECRET not in key
+    different = [
+        _key(index, input_digest="e" * 64),
+        _key(index, target=choose_target("dbr-15.4")),
+        _key(IndexSettings(index_url="https://other/simple")),
+        _key(index, build_isolation=False),
+        _key(index, name="other"),
+        _key(index, extra="allow_index_options=True"),
+    ]
+    assert len({key, *different}) == 1 + len(different)
+
+
+def test_cache_store_lookup_digest(tmp_path: Path) -> None:
+    cache = BuildCache(tmp_path / "root")
+    wheelhouse = tmp_path / "wh.zip"
+    wheelhouse.write_bytes(b"zip bytes")
+    key = "k" * 64
+    assert cache.lookup(key) is None
+    assert cache.digest(key) is None
+    stored = cache.store(key, wheelhouse, "a" * 64)
+    assert stored == cache.lookup(key) == tmp_path / "root" / "build" / f"{key}.zip"
+    assert stored.read_bytes() == b"zip bytes"
+    assert cache.digest(key) == "a" * 64
+    assert [p.name for p in cache.folder.iterdir() if p.name.startswith(".")] == []
+
+
+def test_cache_ignores_a_damaged_digest_and_survives_a_failed_store(tmp_path: Path) -> None:
+    cache = BuildCache(tmp_path / "root")
+    cache.folder.mkdir(parents=True)
+    (cache.folder / "k.sha256").write_text("short\n")
+    assert cache.digest("k") is None
+    assert cache.store("k", tmp_path / "absent.zip") is None  # a warning, not an error
+    assert cache.lookup("k") is None
+    assert [p.name for p in cache.folder.iterdir()] == ["k.sha256"]  # no partial left
