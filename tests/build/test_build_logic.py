@@ -3,19 +3,21 @@ messages, the closure and tag checks, the build cache."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from tests.support.wheels import make_wheel
 
 from sparkdeps._build.cache import BuildCache
 from sparkdeps._build.closure import check_closure, check_target_tags
 from sparkdeps._build.download import hash_mismatch_error
 from sparkdeps._build.index import IndexSettings, is_unreachable
 from sparkdeps._build.resolve import Pin
-from sparkdeps._core.errors import IncompatibleWheelError, ResolutionError
-from sparkdeps._core.manifest import WheelInfo
+from sparkdeps._core.errors import IncompatibleWheelError, IntegrityError, ResolutionError
+from sparkdeps._core.manifest import WheelInfo, inspect_wheel
 from sparkdeps._core.target import choose_target
 
 SECRET = "hunter2"
@@ -268,3 +270,27 @@ def test_cache_ignores_a_damaged_digest_and_survives_a_failed_store(tmp_path: Pa
     assert cache.store("k", tmp_path / "absent.zip") is None  # a warning, not an error
     assert cache.lookup("k") is None
     assert [p.name for p in cache.folder.iterdir()] == ["k.sha256"]  # no partial left
+
+
+# --------------------------------------------------------------------------- METADATA
+
+
+@pytest.mark.parametrize("parser", ["packaging.metadata", "email"], ids=["packaging", "fallback"])
+def test_inspect_wheel_reads_metadata_with_either_parser(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parser: str
+) -> None:
+    if parser == "email":  # as on packaging < 23.1, where packaging.metadata is missing
+        monkeypatch.setitem(sys.modules, "packaging.metadata", None)
+    wheel = make_wheel(
+        tmp_path,
+        "sdmeta",
+        "1.0",
+        {"sdmeta/__init__.py": ""},
+        requires=["sdtest-one>=1", 'sdtest-two; python_version < "3.11"'],
+    )
+    info = inspect_wheel(wheel)
+    assert (info.name, info.version) == ("sdmeta", "1.0")
+    assert info.requires == ("sdtest-one>=1", 'sdtest-two; python_version < "3.11"')
+    liar = make_wheel(tmp_path / "liar", "sdmeta", "1.0", {"x.py": ""}, metadata_name="other")
+    with pytest.raises(IntegrityError, match="METADATA says other"):
+        inspect_wheel(liar)

@@ -94,6 +94,10 @@ def check_record(path: Path, origin: str | None = None) -> None:
     A wheel handed in by the user is checked before it enters a wheelhouse: a file
     changed or slipped in after the wheel was built (a ``sitecustomize.py``, say)
     would otherwise be installed on every node.
+
+    Not installer's ``WheelFile.validate_record``: it accepts any hash algorithm,
+    does not report RECORD lines for files the wheel lacks, and would be a new
+    dependency; this check names the file and the fix for each case.
     """
     origin = origin or path.name
     fix = "rebuild the wheel (or download it again) rather than editing it"
