@@ -356,9 +356,39 @@ def find_python(version: str) -> Path | None:
     return None
 
 
+CONSTRAINTS = Path(__file__).resolve().parents[2] / "ci" / "constraints.txt"
+
+
+def pinned_versions() -> dict[str, str]:
+    """``name==version`` lines of ci/constraints.txt, by canonical name."""
+    pins: dict[str, str] = {}
+    for line in CONSTRAINTS.read_text(encoding="utf-8").splitlines():
+        text = line.split("#", 1)[0].strip()
+        if "==" in text:
+            name, _, version = text.partition("==")
+            pins[canonicalize_name(name)] = version.strip()
+    return pins
+
+
 def mirror_installed(distributions: Sequence[str], dest_dir: Path) -> list[Path]:
-    """Repackage installed distributions and their installed dependencies (host markers)."""
+    """Repackage installed distributions and their installed dependencies (host markers).
+
+    What the tests mirror is pinned in ci/constraints.txt: a host with another version
+    fails here, naming the fix, instead of serving the tests something else.
+    """
     from packaging.requirements import Requirement
+
+    pins = pinned_versions()
+    for requested in distributions:
+        name = canonicalize_name(requested)
+        installed = importlib.metadata.version(name)
+        if name not in pins:
+            raise AssertionError(f"{name} is mirrored for the tests but not pinned in {CONSTRAINTS}")
+        if installed != pins[name]:
+            raise AssertionError(
+                f"the tests mirror {name}=={pins[name]} ({CONSTRAINTS.name}) but this environment "
+                f"has {installed}: pip install -c ci/constraints.txt '{name}=={pins[name]}'"
+            )
 
     seen: set[str] = set()
     out: list[Path] = []
