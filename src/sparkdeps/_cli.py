@@ -44,17 +44,27 @@ def _verbosity(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                         help="only errors on stderr")
 
 
+_HELP = {
+    "build": "build a wheelhouse from an input and publish it",
+    "inspect": "show a wheelhouse's manifest",
+    "process-deps": "job task 1: build into a fresh run folder, set the task value, print the URI",
+    "cleanup": "remove run folders (by URI, by wheelhouse, or every folder of a job run)",
+    "load": "install a wheelhouse into this node's cache (driver only; warms the cache)",
+    "verify": "load a wheelhouse into the Spark session and import its modules on executors",
+}
+
+
 def _subcommand(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, *, help: str
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str
 ) -> argparse.ArgumentParser:
     """A subcommand with its own -v/-q (they add to the ones before it)."""
-    parser = sub.add_parser(name, help=help)
+    parser = sub.add_parser(name, help=_HELP[name])
     _verbosity(parser, suppress=True)
     return parser
 
 
 def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = _subcommand(sub, "build", help="build a wheelhouse from an input and publish it")
+    parser = _subcommand(sub, "build")
     parser.add_argument("source", help="a .zip, a folder, or a requirements file")
     parser.add_argument("--dest", help="base folder/URI for run folders (or SPARKDEPS_DEST)")
     parser.add_argument("--run-id", help="run folder name (default: a fresh uuid)")
@@ -97,7 +107,7 @@ def _runtime_options(group: argparse._ArgumentGroup) -> None:
 
 
 def _add_inspect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = _subcommand(sub, "inspect", help="show a wheelhouse's manifest")
+    parser = _subcommand(sub, "inspect")
     parser.add_argument("wheelhouse", help="wheelhouse.zip path/URI or its run folder")
     parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
     parser.set_defaults(handler=_cmd_inspect)
@@ -165,11 +175,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 def _add_process_deps(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from ._jobs.tasks import BASE_ENV, DEFAULT_BASE  # noqa: PLC0415
 
-    parser = _subcommand(
-        sub,
-        "process-deps",
-        help="job task 1: build into a fresh run folder, set the task value, print the URI",
-    )
+    parser = _subcommand(sub, "process-deps")
 
     parser.add_argument(
         "--source",
@@ -226,11 +232,7 @@ def _cmd_process_deps(args: argparse.Namespace) -> int:
 
 
 def _add_cleanup(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = _subcommand(
-        sub,
-        "cleanup",
-        help="remove run folders (by URI, by wheelhouse, or every folder of a job run)",
-    )
+    parser = _subcommand(sub, "cleanup")
     parser.add_argument("run_uri", nargs="*", help="run folders to remove")
     parser.add_argument(
         "--wheelhouse",
@@ -285,11 +287,7 @@ def _request(kind: type[_Request], args: argparse.Namespace) -> _Request:
 
 
 def _add_load(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = _subcommand(
-        sub,
-        "load",
-        help="install a wheelhouse into this node's cache (driver only; warms the cache)",
-    )
+    parser = _subcommand(sub, "load")
     parser.add_argument("wheelhouse", nargs="?", default=None,
                         help="wheelhouse.zip path/URI (default: SPARKDEPS_WHEELHOUSE, task value)")
     parser.add_argument("--task-key", default=PROCESS_DEPS_TASK_KEY)
@@ -315,11 +313,7 @@ def _cmd_load(args: argparse.Namespace) -> int:
 
 
 def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = _subcommand(
-        sub,
-        "verify",
-        help="load a wheelhouse into the Spark session and import its modules on executors",
-    )
+    parser = _subcommand(sub, "verify")
     parser.add_argument("wheelhouse", nargs="?", default=None,
                         help="wheelhouse.zip path/URI (default: SPARKDEPS_WHEELHOUSE, task value)")
     parser.add_argument("--modules", default=None,

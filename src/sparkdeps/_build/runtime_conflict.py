@@ -19,6 +19,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from .._core.plain import fields_dict
 from .._core.errors import RuntimeConflictError
 from .._core.manifest import WheelInfo
 from .._core.runner import redact
@@ -49,15 +50,8 @@ class Conflict:
     """(profile, its version) of each runtime whose version satisfies ``specifiers``."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "runtime": self.runtime,
-            "runtime_version": self.runtime_version,
-            "wanted": self.wanted,
-            "specifiers": list(self.specifiers),
-            "chains": list(self.chains),
-            "profiles": [{"profile": p, "version": v} for p, v in self.profiles],
-        }
+        profiles = [{"profile": p, "version": v} for p, v in self.profiles]
+        return {**fields_dict(self), "profiles": profiles}
 
 
 def parse_annotated(text: str) -> dict[str, tuple[str, list[str]]]:

@@ -25,6 +25,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from .._core.plain import fields_dict
 from .._core.manifest import WheelInfo
 from .._core.runtimes import PROTECTED, RuntimePackages
 from .._core.target import Target
@@ -89,13 +90,7 @@ class Placement:
     protected: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "status": self.status,
-            "runtime_version": self.runtime_version,
-            "protected": self.protected,
-        }
+        return fields_dict(self)
 
 
 @dataclass(frozen=True)

@@ -58,9 +58,12 @@ class WheelInfo:
     """One wheel in a wheelhouse."""
 
     filename: str
+    """Its file name, also its name under ``wheels/`` in the wheelhouse."""
     name: NormalizedName
+    """The distribution name, canonical (``python-dateutil``)."""
     version: str
     sha256: str
+    """Of the wheel file: checked on every node before anything is installed."""
     size: int
     tags: tuple[str, ...]
     top_level: tuple[str, ...]

@@ -85,12 +85,17 @@ class LoadResult:
 
 @dataclass(frozen=True)
 class ModuleImport:
+    """One module imported (or not) on one executor by ``verify``."""
+
     module: str
+    """The name given to ``verify`` (a top-level import name of the wheelhouse)."""
     executor: str
     """An identifier of the executor (its working folder and host)."""
     ok: bool
     file: str | None = None
+    """Where the module was imported from (None when the import failed)."""
     error: str | None = None
+    """The exception's last line when the import failed."""
 
 
 @dataclass(frozen=True)
