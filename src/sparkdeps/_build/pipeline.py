@@ -122,10 +122,7 @@ def build(
     base = _dest(dest)
     run_id = _run_id(run_id)
     chosen = choose_target(
-        target,
-        python_version=python_version,
-        platform=platform,
-        runtime_packages=runtime_packages,
+        target, python_version=python_version, platform=platform, runtime_packages=runtime_packages
     )
     recipe = _Recipe(
         target=chosen,
@@ -164,17 +161,14 @@ def build(
     if task_value_key is not None:
         task_value_set = _databricks.set_task_value(task_value_key, uri)
     clock.timings["total"] = total.stop()
-    manifest = made.manifest
-    logger.info(
-        "published %s (%d wheels) in %.2fs", uri, len(manifest.wheels), clock.timings["total"]
-    )
+    logger.info("published %s (%d wheels) in %.2fs", uri, len(made.manifest.wheels), total.seconds)
     return BuildResult(
         uri=uri,
         run_id=run_id,
         run_uri=run_uri,
-        format=manifest.format,
-        wheels=tuple(sorted(manifest.wheels, key=lambda w: w.filename)),
-        manifest=manifest,
+        format=made.manifest.format,
+        wheels=tuple(sorted(made.manifest.wheels, key=lambda w: w.filename)),
+        manifest=made.manifest,
         target=recipe.target,
         digest=made.digest,
         timings=dict(clock.timings),
@@ -373,14 +367,7 @@ def _make(
         _check_all_hashed(shipped)
     if plan is not None:
         plan.warn_overrides()
-    with clock.phase("download"):
-        remote = [pin for pin in shipped if pin.local is None and not pin.sdist_only]
-        downloaded = download(
-            remote, target, index, work / "downloaded", cache_dir=cache_folder / "pip"
-        )
-    with clock.phase("build"):
-        sdists = [pin for pin in shipped if pin.sdist_only]
-        built = [build_sdist_pin(pin, target, index, work / "sdists") for pin in sdists]
+    downloaded, built = _fetch_remote(shipped, target, index, work, cache_folder, clock)
     wheels = {pin.local: local[pin.local] for pin in resolution.pins if pin.local is not None}
     wheels.update({path: inspect_wheel(path, source="index") for path in downloaded})
     wheels.update({path: inspect_wheel(path, source="sdist") for path in built})
@@ -392,21 +379,52 @@ def _make(
     provided = {p.name: p.version for p in plan.relied_on} if plan is not None else {}
     check_closure(infos, target, roots, provided=provided)
     with clock.phase("wheelhouse"):
-        runtime_section = None
-        if plan is not None:
-            runtime_section = plan.manifest_section(infos, roots, target)
-            wheels = {path: plan.mark(info) for path, info in wheels.items()}
-            infos = list(wheels.values())
-        manifest = Manifest(
-            format=layout.format,
-            target=target.to_dict(),
-            wheels=tuple(sorted(infos, key=lambda w: w.filename)),
-            input_digest=layout.digest,
-            inputs=layout.to_dict(),
-            runtime=runtime_section,
+        return _write(layout, target, wheels, plan, roots, work)
+
+
+def _fetch_remote(
+    shipped: Sequence[Pin],
+    target: Target,
+    index: IndexSettings,
+    work: Path,
+    cache_folder: Path,
+    clock: _Clock,
+) -> tuple[list[Path], list[Path]]:
+    """Download the pinned wheels, build the pinned sdists: (downloaded, built)."""
+    with clock.phase("download"):
+        remote = [pin for pin in shipped if pin.local is None and not pin.sdist_only]
+        downloaded = download(
+            remote, target, index, work / "downloaded", cache_dir=cache_folder / "pip"
         )
-        out = work / WHEELHOUSE_NAME
-        write_wheelhouse(list(wheels), manifest, out)
+    with clock.phase("build"):
+        sdists = [pin for pin in shipped if pin.sdist_only]
+        built = [build_sdist_pin(pin, target, index, work / "sdists") for pin in sdists]
+    return downloaded, built
+
+
+def _write(
+    layout: InputLayout,
+    target: Target,
+    wheels: dict[Path, WheelInfo],
+    plan: RuntimePlan | None,
+    roots: Sequence[Requirement],
+    work: Path,
+) -> tuple[Path, Manifest]:
+    """The manifest (with the runtime section of a runtime-aware build) and the zip."""
+    runtime_section = None
+    if plan is not None:
+        runtime_section = plan.manifest_section(list(wheels.values()), roots, target)
+        wheels = {path: plan.mark(info) for path, info in wheels.items()}
+    manifest = Manifest(
+        format=layout.format,
+        target=target.to_dict(),
+        wheels=tuple(sorted(wheels.values(), key=lambda w: w.filename)),
+        input_digest=layout.digest,
+        inputs=layout.to_dict(),
+        runtime=runtime_section,
+    )
+    out = work / WHEELHOUSE_NAME
+    write_wheelhouse(list(wheels), manifest, out)
     return out, manifest
 
 
