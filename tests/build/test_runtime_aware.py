@@ -23,7 +23,7 @@ from sparkdeps import build
 from sparkdeps._cli import main
 from sparkdeps._core.errors import InputError, RuntimeConflictError
 from sparkdeps._core.manifest import Manifest
-from sparkdeps._core.wheelhouse import open_wheelhouse
+from sparkdeps._core.wheelhouse import read_manifest
 
 HOST = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
@@ -77,7 +77,7 @@ def _build(tmp_path: Path, index: IndexServer, source: Path, **options: object) 
         task_value_key=None,
         **options,  # type: ignore[arg-type]
     )
-    return open_wheelhouse(Path(result.uri)).manifest
+    return read_manifest(Path(result.uri))
 
 
 def _pip_wheel_requests(index: IndexServer) -> list[str]:
