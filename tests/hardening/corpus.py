@@ -42,7 +42,7 @@ from sparkdeps._core.manifest import Manifest, inspect_wheel
 from sparkdeps._core.target import Target, host_target
 from sparkdeps._core.wheelhouse import write_wheelhouse
 
-Phase = Literal["build", "load"]
+Phase = Literal["build", "load", "cleanup"]
 SECRET = "hunter2-hardening"
 """A password planted in some inputs: it must never show in a message."""
 
@@ -471,6 +471,104 @@ def _load_unsafe_member(folder: Path, _r: Resources) -> Path:
     return _good_wheelhouse(folder / "runs", [wheel])[0]
 
 
+
+# --------------------------------------------------------------------------- cleanup makers
+
+
+def _marker(folder: Path, data: object | str, run_id: str | None = None) -> Path:
+    """A folder ``folder`` with a ``run.json`` (``data`` as JSON, or raw text) and a victim file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "data.csv").write_text("a,b\n1,2\n")
+    text = data if isinstance(data, str) else json.dumps(data)
+    (folder / "run.json").write_text(text)
+    return folder
+
+
+def _own_marker(run_id: str, **changes: object) -> dict[str, object]:
+    marker: dict[str, object] = {
+        "run_id": run_id,
+        "created": "2020-01-01T00:00:00+00:00",
+        "digest": "a" * 64,
+        "sparkdeps_version": "0.1.0",
+        "input_digest": "b" * 64,
+    }
+    marker.update(changes)
+    return marker
+
+
+def _victims(folder: Path) -> Path:
+    """Files a forged digest aims at: ``victim.zip`` and ``victim.connect/``, outside any run."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "victim.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    (folder / "victim.connect").mkdir(exist_ok=True)
+    (folder / "victim.connect" / "kept.txt").write_text("not sparkdeps'\n")
+    return folder
+
+
+def _forged_digest_dotdot(run_id: str) -> Callable[[Path, Resources], Path]:
+    def make(folder: Path, _r: Resources) -> Path:
+        _victims(folder / "precious")
+        # <cache>/node/payloads/../../../inputs/precious/victim.zip: the sandbox's own inputs
+        digest = "../../../inputs/precious/victim"
+        return _marker(folder / "base" / run_id, _own_marker(run_id, digest=digest))
+
+    return make
+
+
+def _forged_digest_absolute(folder: Path, _r: Resources) -> Path:
+    victims = _victims(folder / "precious")
+    digest = os.fspath(victims / "victim")
+    return _marker(folder / "base" / "run-abs", _own_marker("run-abs", digest=digest))
+
+
+def _marker_not_ours(text: object | str) -> Callable[[Path, Resources], Path]:
+    def make(folder: Path, _r: Resources) -> Path:
+        return _marker(folder / "base" / "training-data", text)
+
+    return make
+
+
+def _marker_other_run_id(folder: Path, _r: Resources) -> Path:
+    return _marker(folder / "base" / "models", _own_marker("run-elsewhere"))
+
+
+def _marker_nan_created(folder: Path, _r: Resources) -> Path:
+    marker = json.dumps(_own_marker("run-nan")).replace('"2020-01-01T00:00:00+00:00"', "NaN")
+    _marker(folder / "base" / "run-nan", marker)
+    return folder / "base"
+
+
+def _other_zip(folder: Path, _r: Resources) -> Path:
+    data = folder / "base" / "run-zip"
+    _marker(data, _own_marker("run-zip"))
+    (data / "backup.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    return data / "backup.zip"
+
+
+def _marker_fifo(folder: Path, _r: Resources) -> Path:
+    run = folder / "base" / "run-fifo"
+    run.mkdir(parents=True)
+    (run / "data.csv").write_text("a,b\n")
+    os.mkfifo(run / "run.json")
+    return run
+
+
+def _marker_symlink(folder: Path, _r: Resources) -> Path:
+    elsewhere = folder / "elsewhere.json"
+    elsewhere.parent.mkdir(parents=True, exist_ok=True)
+    elsewhere.write_text(json.dumps(_own_marker("run-link")))
+    run = folder / "base" / "run-link"
+    run.mkdir(parents=True)
+    (run / "data.csv").write_text("a,b\n")
+    (run / "run.json").symlink_to(elsewhere)
+    return run
+
+
+def _cwd_is_a_run(folder: Path, _r: Resources) -> Path:
+    # `cleanup /` once meant "the current folder": make the current folder look like a run
+    return _marker(folder / "cwd", _own_marker("cwd"))
+
+
 # --------------------------------------------------------------------------- the cases
 
 
@@ -479,11 +577,12 @@ class Case:
     id: str
     phase: Phase
     make: Callable[[Path, Resources], Path]
-    error: type[SparkdepsError]
+    error: type[SparkdepsError] | None
+    """None: it must not raise (a sweep keeps what is not its own); the message is the result."""
     mentions: tuple[str, ...]
     """Every one must appear in the message: the input, file or entry at fault."""
     fix: tuple[str, ...]
-    """At least one must appear: the message says what to do."""
+    """At least one must appear: the message says what to do (none given: nothing to say)."""
     options: Mapping[str, Any] = field(default_factory=dict)
     absent: tuple[str, ...] = ()
     """Must not appear in the message (secrets, untrimmed output)."""
@@ -855,6 +954,114 @@ CASES: tuple[Case, ...] = (
         ("sdhard_escape-1.0-py3-none-any.whl", "escaped_by_wheel.py"),
         ("rebuild",),
     ),
+    Case(
+        "cleanup-digest-dotdot",
+        "cleanup",
+        _forged_digest_dotdot("run-forged"),
+        InputError,
+        ("run.json", "digest"),
+        ("was not removed",),
+    ),
+    Case(
+        "cleanup-digest-absolute",
+        "cleanup",
+        _forged_digest_absolute,
+        InputError,
+        ("run.json", "digest"),
+        ("was not removed",),
+    ),
+    Case(
+        "cleanup-digest-dotdot-job-run-sweep",
+        "cleanup",
+        _forged_digest_dotdot("job-forged"),
+        InputError,
+        ("run.json", "digest"),
+        ("was not removed",),
+        options={"via": "job-run", "job_run_id": "forged"},
+    ),
+    Case(
+        "cleanup-marker-foreign-json",
+        "cleanup",
+        _marker_not_ours({"epochs": 10}),
+        InputError,
+        ("training-data", "run.json"),
+        ("was not removed",),
+    ),
+    Case(
+        "cleanup-marker-empty",
+        "cleanup",
+        _marker_not_ours(""),
+        InputError,
+        ("training-data", "run.json", "not json"),
+        ("was not removed",),
+    ),
+    Case(
+        "cleanup-marker-array",
+        "cleanup",
+        _marker_not_ours([1, 2]),
+        InputError,
+        ("training-data", "run.json", "list"),
+        ("was not removed",),
+    ),
+    Case(
+        "cleanup-marker-other-run-id",
+        "cleanup",
+        _marker_other_run_id,
+        InputError,
+        ("models", "run-elsewhere"),
+        ("was not removed",),
+    ),
+    Case(
+        "cleanup-created-nan-older-than",
+        "cleanup",
+        _marker_nan_created,
+        None,
+        ("kept", "run-nan"),
+        (),
+        options={"via": "older-than"},
+    ),
+    Case(
+        "cleanup-wheelhouse-option-other-zip",
+        "cleanup",
+        _other_zip,
+        InputError,
+        ("backup.zip", "wheelhouse.zip"),
+        ("nothing was removed",),
+        options={"via": "wheelhouse-option"},
+    ),
+    Case(
+        "cleanup-other-zip",
+        "cleanup",
+        _other_zip,
+        InputError,
+        ("backup.zip", "wheelhouse.zip"),
+        ("nothing was removed",),
+    ),
+    Case(
+        "cleanup-root",
+        "cleanup",
+        _cwd_is_a_run,
+        InputError,
+        ("'/'",),
+        ("pass <base>/<run_id>",),
+        options={"target": "/", "chdir": True},
+    ),
+    Case(
+        "cleanup-marker-fifo",
+        "cleanup",
+        _marker_fifo,
+        InputError,
+        ("run-fifo", "run.json", "not a regular file"),
+        ("was not removed",),
+    ),
+    Case(
+        "cleanup-marker-symlink",
+        "cleanup",
+        _marker_symlink,
+        InputError,
+        ("run-link", "run.json", "symbolic link"),
+        ("was not removed",),
+    ),
 )
 
 
@@ -958,6 +1165,9 @@ class Outcome:
     installed: bool
     escaped: tuple[str, ...]
     seconds: float
+    removed: tuple[str, ...] = ()
+    """Files that were there before and are gone, outside the cache root."""
+    hung: bool = False
 
     @property
     def clear(self) -> bool:
@@ -971,6 +1181,8 @@ class Outcome:
             and not self.half_written
             and not self.installed
             and not self.escaped
+            and not self.removed
+            and not self.hung
         )
 
     def problems(self) -> list[str]:
@@ -991,6 +1203,10 @@ class Outcome:
             out.append("something was installed")
         if self.escaped:
             out.append(f"escaped to {list(self.escaped)}")
+        if self.removed:
+            out.append(f"removed files that are not sparkdeps': {list(self.removed)}")
+        if self.hung:
+            out.append(f"hung (no answer after {HANG_SECONDS[self.phase]:.0f}s)")
         return out
 
 
@@ -1014,28 +1230,9 @@ def run_case(case: Case, root: Path, resources: Resources) -> Outcome:
         {os.fspath(source)} if case.phase == "load" else set()
     )
     before = snapshot(box.root, source.parent)
-    error: BaseException | None = None
     started = time.perf_counter()
     with sandboxed(box):
-        try:
-            if case.phase == "build":
-                from sparkdeps._build.pipeline import build
-
-                options: dict[str, Any] = {
-                    "dest": box.dest,
-                    "run_id": "hostile",
-                    "no_index": True,
-                    "find_links": [resources.packages],
-                    "task_value_key": None,
-                }
-                options.update(case.options)
-                build(source, **options)
-            else:
-                from sparkdeps._runtime.load import load
-
-                load(source, delivery="driver-only", **case.options)
-        except Exception as exc:  # the outcome records what it was
-            error = exc
+        error, message, hung = _act_guarded(case, source, box, resources)
     seconds = time.perf_counter() - started
     after = snapshot(box.root, source.parent)
     cache = os.fspath(box.cache) + os.sep
@@ -1043,20 +1240,119 @@ def run_case(case: Case, root: Path, resources: Resources) -> Outcome:
     half = [path for path in _half_written(box.dest) if path not in published_before]
     installs = box.cache / "node" / "installs"
     installed = installs.exists() and any(installs.iterdir())
-    message = str(error) if error is not None else ""
+    removed = sorted(path for path in before if path not in after and not path.startswith(cache))
     lowered = message.lower()
     return Outcome(
         case=case.id,
         phase=case.phase,
         error=type(error).__name__ if error is not None else None,
         message=message,
-        right_class=isinstance(error, case.error),
+        right_class=error is None if case.error is None else isinstance(error, case.error),
         names_input=all(item.lower() in lowered for item in case.mentions),
-        says_fix=any(item.lower() in lowered for item in case.fix),
+        says_fix=not case.fix or any(item.lower() in lowered for item in case.fix),
         leaks=tuple(item for item in case.absent if item in message),
         outside_writes=tuple(outside),
         half_written=tuple(half),
         installed=bool(installed),
         escaped=tuple(probe for probe in case.probes if Path(probe).exists()),
         seconds=seconds,
+        removed=tuple(removed),
+        hung=hung,
     )
+
+
+HANG_SECONDS: Mapping[Phase, float] = {"build": 600.0, "load": 120.0, "cleanup": 15.0}
+"""Longer than any case needs by far: past it the case counts as hung."""
+
+
+def _act_guarded(
+    case: Case, source: Path, box: Sandbox, resources: Resources
+) -> tuple[BaseException | None, str, bool]:
+    """(what was raised, the message or the result, hung?): the case's action on a thread.
+
+    A hung action is unstuck (every FIFO in the sandbox is opened for writing and
+    closed, which ends a blocked read) and counted as hung.
+    """
+    import threading
+
+    box_out: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box_out["message"] = _act(case, source, box, resources)
+        except Exception as exc:  # the outcome records what it was
+            box_out["error"] = exc
+
+    worker = threading.Thread(target=target, name=f"hostile-{case.id}", daemon=True)
+    worker.start()
+    worker.join(HANG_SECONDS[case.phase])
+    hung = worker.is_alive()
+    if hung:
+        _unstick(box.root)
+        worker.join(30)
+    error = box_out.get("error")
+    message = str(error) if error is not None else str(box_out.get("message", ""))
+    return error, message, hung
+
+
+def _unstick(root: Path) -> None:
+    for current, _dirs, files in os.walk(root):
+        for name in files:
+            path = Path(current, name)
+            if stat.S_ISFIFO(path.lstat().st_mode):
+                try:
+                    os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+                except OSError:
+                    continue
+
+
+def _act(case: Case, source: Path, box: Sandbox, resources: Resources) -> str:
+    """Run the case's build, load or cleanup; the result as text when nothing was raised."""
+    if case.phase == "build":
+        from sparkdeps._build.pipeline import build
+
+        options: dict[str, Any] = {
+            "dest": box.dest,
+            "run_id": "hostile",
+            "no_index": True,
+            "find_links": [resources.packages],
+            "task_value_key": None,
+        }
+        options.update(case.options)
+        return repr(build(source, **options))
+    if case.phase == "load":
+        from sparkdeps._runtime.load import load
+
+        return repr(load(source, delivery="driver-only", **case.options))
+    return _cleanup_act(case, source)
+
+
+def _cleanup_act(case: Case, source: Path) -> str:
+    import argparse
+
+    from sparkdeps._jobs.tasks import run_cleanup
+    from sparkdeps._runtime.cleanup import cleanup, cleanup_older_than
+
+    via = case.options.get("via", "cleanup")
+    if via == "older-than":
+        return repr(cleanup_older_than(os.fspath(source), 86400))
+    if via in ("job-run", "wheelhouse-option"):
+        job = via == "job-run"
+        args = argparse.Namespace(
+            run_uri=[],
+            wheelhouse=[] if job else [os.fspath(source)],
+            base=os.fspath(source.parent) if job else None,
+            job_run_id=case.options.get("job_run_id") if job else None,
+            older_than=None,
+            dry_run=False,
+        )
+        return repr(run_cleanup(args))
+    target = case.options.get("target", os.fspath(source))
+    if not case.options.get("chdir"):
+        return repr(cleanup(target))
+    saved = os.getcwd()
+    os.chdir(source)
+    try:
+        return repr(cleanup(target))
+    finally:
+        os.chdir(saved)

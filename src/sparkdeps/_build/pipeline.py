@@ -34,6 +34,7 @@ from .._core.manifest import Manifest, WheelInfo, inspect_wheel
 from .requirements import ParsedRequirements, RequirementLine, parse_requirements
 from .resolve import IndexSettings, Pin, check_closure, check_tags, download, resolve
 from .._core.results import BuildResult
+from .._core.runmarker import marker_json
 from .._core.runner import redact
 from .._core.storage import Storage, join_uri, storage_for
 from .._core.target import Target, resolve_target
@@ -395,21 +396,7 @@ def _publish(
         )
     created = not storage.exists(run_uri)
     marker = work / RUN_MARKER
-    marker.write_text(
-        json.dumps(
-            {
-                "run_id": run_id,
-                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "sparkdeps_version": __version__,
-                "digest": digest,
-                "input_digest": input_digest,
-            },
-            indent=2,
-            sort_keys=True,
-        )
-        + "\n",
-        encoding="utf-8",
-    )
+    marker.write_text(marker_json(run_id, digest, input_digest, __version__), encoding="utf-8")
     try:
         storage.publish(marker, join_uri(run_uri, RUN_MARKER))
         storage.publish(wheelhouse, uri)

@@ -29,7 +29,7 @@ from typing import Any
 
 from .._core.databricks import runtime_version, set_task_value
 from .._core.errors import InputError
-from .._core.paths import PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY, WHEELHOUSE_NAME
+from .._core.paths import PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY, WHEELHOUSE_NAME, split_pin
 from .._core.results import BuildResult, CleanupResult
 from .._core.storage import join_uri, storage_for
 from .._core.target import PROFILES
@@ -232,7 +232,17 @@ def job_run_folders(base: str, job_run_id: str) -> list[str]:
 
 
 def _run_uri_of(wheelhouse: str) -> str:
-    return wheelhouse.rstrip("/").rpartition("/")[0]
+    """The run folder of a ``.../wheelhouse.zip`` (a ``#sha256=`` pin allowed); nothing else."""
+    from .._runtime.cleanup import run_folder_of
+
+    path = split_pin(wheelhouse.strip())[0].rstrip("/")
+    if path.rpartition("/")[2] != WHEELHOUSE_NAME:
+        raise InputError(
+            f"--wheelhouse {wheelhouse} does not end in /{WHEELHOUSE_NAME}; pass the "
+            "wheelhouse a build published (or the run folder itself, without --wheelhouse); "
+            "nothing was removed"
+        )
+    return run_folder_of(path)
 
 
 def add_cleanup_arguments(parser: argparse.ArgumentParser) -> None:
@@ -275,13 +285,14 @@ def parse_age(text: str) -> float:
 
 def run_cleanup(args: argparse.Namespace) -> CleanupResult:
     """Remove the run folders named, found from a wheelhouse, or made by a job run."""
-    from .._runtime.cleanup import cleanup, cleanup_older_than
+    from .._runtime.cleanup import cleanup, cleanup_older_than, run_folder_of
 
     if getattr(args, "older_than", None):
         if _unresolved(args.base):
             raise InputError("--older-than needs --base: the folder that holds the run folders")
         return cleanup_older_than(args.base, parse_age(args.older_than), dry_run=args.dry_run)
-    targets: list[str] = [uri for uri in args.run_uri if not _unresolved(uri)]
+    # every argument is checked before anything is removed
+    targets: list[str] = [run_folder_of(uri) for uri in args.run_uri if not _unresolved(uri)]
     targets += [_run_uri_of(uri) for uri in args.wheelhouse if not _unresolved(uri)]
     if not _unresolved(args.job_run_id):
         base = args.base if not _unresolved(args.base) else _default_base()
