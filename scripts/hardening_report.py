@@ -38,6 +38,7 @@ from tests.hardening.runs import (  # noqa: E402
     loaders,
     pipelines,
     publish_killed,
+    same_run_id,
     shared_wheelhouse,
 )
 
@@ -195,6 +196,7 @@ def main() -> int:
     )
     parser.add_argument("--pipelines", type=int, default=16)
     parser.add_argument("--loaders", type=int, default=8)
+    parser.add_argument("--racers", type=int, default=6, help="builds racing for one run id")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="sparkdeps-hardening-report-"))
@@ -210,6 +212,7 @@ def main() -> int:
         runs: list[ConcurrentRuns] = [
             pipelines(root / "pipelines", resources, count=args.pipelines),
         ]
+        runs.append(same_run_id(root / "race", count=args.racers))
         shared = shared_wheelhouse(root / "shared", resources)
         runs.append(
             loaders(root / "loaders", shared, ["sdpipe_shared", "sdhard_dep"], count=args.loaders)
@@ -279,8 +282,12 @@ def main() -> int:
     print(f"  faults handled                     {sum(g for _n, g, _d in faults)}/{len(faults)}")
     for run in runs:
         print(
-            f"  concurrent: {run.processes} {run.name}: {'all succeeded' if run.ok else 'FAILED'}"
+            f"  concurrent: {run.processes} {run.name}: {'as required' if run.ok else 'FAILED'}"
         )
+    for run in runs:
+        if run.name.startswith("builds racing"):
+            winners = sum(bool(d.get("ok")) for d in run.details)
+            print(f"  winners per contested run id       {winners} (must be 1)")
     print(f"  total time                         {time.monotonic() - started:.0f}s")
     good = (
         clear == len(outcomes)

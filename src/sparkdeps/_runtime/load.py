@@ -14,8 +14,10 @@ from typing import Any, Literal
 
 from .._core.databricks import get_task_value, is_databricks
 from .._core.errors import DeliveryError, InputError, WheelhouseNotFoundError
-from .._core.paths import PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY
+from .._core.paths import PIN_FRAGMENT, PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY, split_pin
 from .._core.results import Delivery, LoadResult
+from .._core.runmarker import DIGEST
+from .._core.runner import redact
 from .._core.storage import storage_for
 from .delivery import deliver, session_key, session_kind
 from .install import (
@@ -180,8 +182,14 @@ def load(
     if delivery not in _DELIVERIES:
         raise InputError(f"delivery must be one of {', '.join(_DELIVERIES)}, got {delivery!r}")
     started = time.perf_counter()
-    uri, source = resolve_wheelhouse(wheelhouse, task_key=task_key, key=key)
-    logger.info("loading wheelhouse %s (from %s)", uri, source)
+    given, source = resolve_wheelhouse(wheelhouse, task_key=task_key, key=key)
+    uri, expected = split_pin(given)
+    if expected is not None and not DIGEST.fullmatch(expected):
+        raise InputError(
+            f"{redact(given)}: the digest after {PIN_FRAGMENT!r} is not a sha256 (64 hex "
+            "digits); pass the URI exactly as the build printed it, or drop the '#...' part"
+        )
+    logger.info("loading wheelhouse %s (from %s)", redact(uri), source)
     node = node_dir(cache_dir)
 
     session = (
@@ -200,7 +208,8 @@ def load(
     else:
         kind = delivery
 
-    prepared = prepare(uri, node)
+    prepared = prepare(uri, node, expected=expected)
+    uri = prepared.uri  # a run folder stands for its wheelhouse.zip
     try:
         result_folder, installed, timings = _driver_install(prepared, node, mode, kind)
     finally:
