@@ -43,7 +43,7 @@ from sparkdeps._core.errors import (
 )
 from sparkdeps._core.manifest import Manifest, WheelInfo, inspect_wheel
 from sparkdeps._core.target import Target, host_target
-from sparkdeps._core.wheelhouse import write_wheelhouse
+from sparkdeps._core.wheelhouse import Wheelhouse, write_wheelhouse
 
 Phase = Literal["build", "load", "cleanup"]
 SECRET = "hunter2-hardening"
@@ -588,11 +588,11 @@ def _swap_after_hash(source: Path) -> Iterator[None]:
     from sparkdeps._runtime import install
 
     swapped = source.parents[3] / "swapped" / "runs" / "run-hostile" / "wheelhouse.zip"
-    original = install._read_manifest
+    original = install.open_wheelhouse
 
     done: list[bool] = []
 
-    def swapping(zip_path: Path, shown: str) -> Manifest:
+    def swapping(zip_path: Path, *, origin: str | None = None) -> Wheelhouse:
         if not done:
             done.append(True)
             # a copy with the original's size and mtime: the snapshot sees no change of ours
@@ -601,13 +601,13 @@ def _swap_after_hash(source: Path) -> Iterator[None]:
             shutil.copyfile(swapped, twin)
             os.utime(twin, ns=(info.st_atime_ns, info.st_mtime_ns))
             os.replace(twin, source)
-        return original(zip_path, shown)
+        return original(zip_path, origin=origin)
 
-    install._read_manifest = swapping
+    install.open_wheelhouse = swapping
     try:
         yield
     finally:
-        install._read_manifest = original
+        install.open_wheelhouse = original
 
 
 def _checked_bytes_installed(box: Sandbox, source: Path, _message: str) -> list[str]:

@@ -231,7 +231,7 @@ def _reusable(run_uri: str, uri: str, source: str) -> str:
 
     from .._build.archive import ArchiveLimits
     from .._build.inputs import prepare_input
-    from .._core.manifest import sha256_file
+    from .._core.hashing import sha256_file
     from .._core.wheelhouse import open_wheelhouse
     from .._runtime.cleanup import read_run_marker
 

@@ -10,10 +10,11 @@ Layout under the cache root (``cache_dir`` -> ``SPARKDEPS_CACHE_DIR`` ->
     node/locks/<digest>.lock          one flock per digest: one process installs, others wait
     node/install.log                  one line per real install (evidence for tests and people)
 
-The wheelhouse is opened once; hashing, checking and extracting all read that one
-open file (``/proc/self/fd/<n>``, else a private copy), so a file replaced
-mid-load cannot be installed under the first one's digest. Every wheel's tags,
-sha256 and contents are checked *before* anything is written. Wheels
+The node cache's folders are private (``_core/private.py``). The wheelhouse is
+opened once; hashing, checking and extracting all read that one open file
+(``/proc/self/fd/<n>``, else a private copy), so a file replaced mid-load
+cannot be installed under the first one's digest. Every wheel's tags, sha256
+and contents are checked *before* anything is written. Wheels
 are read straight out of ``wheelhouse.zip`` (they are stored, not compressed,
 so a slice of the file is a wheel) and extracted in parallel, streaming, in
 constant memory.
@@ -32,24 +33,28 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from .._core.errors import IncompatibleWheelError, InputError, IntegrityError, StorageError
-from .._core.manifest import MANIFEST_NAME, Manifest, sha256_file
+from .._core.hashing import CHUNK, sha256_file, sha256_stream
+from .._core.locking import file_lock
+from .._core.manifest import MANIFEST_NAME, Manifest
 from .._core.paths import WHEELHOUSE_NAME, cache_root, node_dir
 from .._core.private import private_dir
 from .._core.runmarker import DIGEST
 from .._core.runner import pip_command, run
 from .._core.storage import storage_for
 from .._core.target import running_interpreter_tags
+from .._core.timing import timed
+from .._core.wheelhouse import open_wheelhouse
 from .extract import check_wheel_contents, extract_wheel, open_stored_wheel
 
 __all__ = [
@@ -68,7 +73,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 COMPLETE_MARKER = ".sparkdeps-install.json"
-_CHUNK = 1 << 20
 _PROC_FD = Path("/proc/self/fd")
 
 Stamp = tuple[str, int, int, int, int]
@@ -137,10 +141,85 @@ def _write_ref(node: Path, stamp: Stamp, digest: str) -> None:
         logger.debug("could not write the ref file %s: %s", path, exc)
 
 
-def _read_manifest(zip_path: Path, shown: str) -> Manifest:
-    from .._core.wheelhouse import open_wheelhouse
+def _check_pin(uri: str, digest: str, expected: str | None) -> None:
+    if expected is not None and digest != expected:
+        raise IntegrityError(
+            f"{uri} is not the wheelhouse the build published: its sha256 is {digest[:16]}..., "
+            f"the build's was {expected[:16]}...; it was replaced after the build. Run the "
+            "build again (or pass the path the new build printed). Nothing was installed."
+        )
 
-    return open_wheelhouse(zip_path, origin=shown).manifest
+
+def prepare(
+    uri: str, node: Path, *, warm: bool = True, expected: str | None = None
+) -> Prepared:
+    """Find the wheelhouse's bytes on this node and its digest, as cheaply as possible.
+
+    A POSIX path (local, ``file:``, ``/Volumes``, ``/dbfs``) is opened once and
+    every later read goes through that open file; a ``dbfs:`` URI through dbutils
+    is downloaded to a private temporary file first. When the ref file knows the
+    file's :data:`Stamp` and the install folder is complete, nothing is read at
+    all (unless ``warm`` is False: then the manifest is always read). ``expected``
+    is the digest the build published (``#sha256=``): any other file is refused.
+    """
+    timings: dict[str, float] = {}
+    private_dir(node)
+    with timed(timings, "fetch"):
+        got = _fetch(uri, node, warm)
+    if got.known is not None:
+        _check_pin(got.uri, got.known, expected)
+        return Prepared(got.uri, got.zip_path, got.known, None, None, timings)
+    prepared = Prepared(
+        got.uri, got.zip_path, "", None, got.temporary, timings, got.stamp, got.handle
+    )
+    try:
+        with timed(timings, "hash"):
+            digest = sha256_file(got.zip_path)
+        _check_pin(got.uri, digest, expected)
+        manifest = open_wheelhouse(got.zip_path, origin=got.uri).manifest
+    except BaseException:
+        prepared.discard()
+        raise
+    # The ref file is written only after a successful install: nothing is written
+    # before every wheel has been checked.
+    return Prepared(
+        got.uri, got.zip_path, digest, manifest, got.temporary, timings, got.stamp, got.handle
+    )
+
+
+class _Fetched(NamedTuple):
+    uri: str
+    """A run folder's URI becomes its wheelhouse.zip's."""
+    zip_path: Path
+    temporary: Path | None = None
+    stamp: Stamp | None = None
+    known: str | None = None
+    """The digest the ref file knows (the install is complete: nothing else is read)."""
+    handle: IO[bytes] | None = None
+
+
+def _fetch(uri: str, node: Path, warm: bool) -> _Fetched:
+    storage = storage_for(uri)
+    local = storage.local_path(uri)
+    if local is None:
+        downloads = private_dir(node / "downloads")
+        copy = Path(tempfile.mkdtemp(prefix="fetch-", dir=downloads)) / WHEELHOUSE_NAME
+        storage.download(uri, copy)
+        return _Fetched(uri, copy, copy)
+    uri, local = _local_file(uri, local)
+    handle = _open_pinned(uri, local)
+    try:
+        # Keyed by the absolute path: a relative URI means different files in different cwds.
+        stamp = _stamp(local, os.fstat(handle.fileno()))
+        known = _read_ref(node, stamp) if warm else None
+        if known is not None and _complete(node / "installs" / known) is not None:
+            handle.close()
+            return _Fetched(uri, local, known=known)
+        zip_path, temporary = _pinned_path(handle, node)
+    except BaseException:
+        handle.close()
+        raise
+    return _Fetched(uri, zip_path, temporary, stamp, None, handle)
 
 
 def _local_file(uri: str, local: Path) -> tuple[str, Path]:
@@ -187,72 +266,8 @@ def _pinned_path(handle: IO[bytes], node: Path) -> tuple[Path, Path | None]:
     downloads = private_dir(node / "downloads")
     copy = Path(tempfile.mkdtemp(prefix="fetch-", dir=downloads)) / WHEELHOUSE_NAME
     with copy.open("wb") as out:
-        shutil.copyfileobj(handle, out, _CHUNK)
+        shutil.copyfileobj(handle, out, CHUNK)
     return copy, copy
-
-
-def _check_pin(uri: str, digest: str, expected: str | None) -> None:
-    if expected is not None and digest != expected:
-        raise IntegrityError(
-            f"{uri} is not the wheelhouse the build published: its sha256 is {digest[:16]}..., "
-            f"the build's was {expected[:16]}...; it was replaced after the build. Run the "
-            "build again (or pass the path the new build printed). Nothing was installed."
-        )
-
-
-def prepare(uri: str, node: Path, *, expected: str | None = None) -> Prepared:
-    """Find the wheelhouse's bytes on this node and its digest, as cheaply as possible.
-
-    A POSIX path (local, ``file:``, ``/Volumes``, ``/dbfs``) is opened once and
-    every later read goes through that open file; a ``dbfs:`` URI through dbutils
-    is downloaded to a private temporary file first. When the ref file knows the
-    file's :data:`Stamp` and the install folder is complete, nothing is read at
-    all. ``expected`` is the digest the build published (``#sha256=``): any
-    other file is refused.
-    """
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
-    private_dir(node)
-    storage = storage_for(uri)
-    local = storage.local_path(uri)
-    temporary: Path | None = None
-    stamp: Stamp | None = None
-    handle: IO[bytes] | None = None
-    if local is not None:
-        uri, local = _local_file(uri, local)
-        handle = _open_pinned(uri, local)
-        # Keyed by the absolute path: a relative URI means different files in different cwds.
-        stamp = _stamp(local, os.fstat(handle.fileno()))
-        known = _read_ref(node, stamp)
-        if known is not None and _complete(node / "installs" / known) is not None:
-            handle.close()
-            _check_pin(uri, known, expected)
-            timings["fetch"] = time.perf_counter() - started
-            return Prepared(uri, local, known, None, None, timings)
-        try:
-            zip_path, temporary = _pinned_path(handle, node)
-        except BaseException:
-            handle.close()
-            raise
-    else:
-        downloads = private_dir(node / "downloads")
-        temporary = Path(tempfile.mkdtemp(prefix="fetch-", dir=downloads)) / WHEELHOUSE_NAME
-        storage.download(uri, temporary)
-        zip_path = temporary
-    prepared = Prepared(uri, zip_path, "", None, temporary, timings, stamp, handle)
-    try:
-        timings["fetch"] = time.perf_counter() - started
-        started = time.perf_counter()
-        digest = sha256_file(zip_path)
-        timings["hash"] = time.perf_counter() - started
-        _check_pin(uri, digest, expected)
-        manifest = _read_manifest(zip_path, uri)
-    except BaseException:
-        prepared.discard()
-        raise
-    # The ref file is written only after a successful install: nothing is written
-    # before every wheel has been checked.
-    return Prepared(uri, zip_path, digest, manifest, temporary, timings, stamp, handle)
 
 
 # --------------------------------------------------------------------------- checks
@@ -296,16 +311,13 @@ def check_wheels(prepared: Prepared, tags: frozenset[Tag] | None = None) -> None
         raise IntegrityError("internal: check_wheels needs the manifest")
     check_tags(prepared.uri, [wheel.filename for wheel in manifest.wheels], manifest.target, tags)
     for wheel in manifest.wheels:
-        digest = hashlib.sha256()
         with open_stored_wheel(prepared.zip_path, wheel.filename) as handle:
-            while chunk := handle.read(_CHUNK):
-                digest.update(chunk)
-            if digest.hexdigest() != wheel.sha256:
+            digest = sha256_stream(handle)
+            if digest != wheel.sha256:
                 raise IntegrityError(
                     f"{wheel.filename} in {prepared.uri} does not match its manifest "
-                    f"(sha256 {digest.hexdigest()[:16]}..., expected {wheel.sha256[:16]}...): "
-                    "the wheelhouse was changed after it was built; rebuild it, nothing was "
-                    "installed"
+                    f"(sha256 {digest[:16]}..., expected {wheel.sha256[:16]}...): the "
+                    "wheelhouse was changed after it was built; rebuild it, nothing was installed"
                 )
             handle.seek(0)
             check_wheel_contents(handle, wheel, prepared.uri)
@@ -352,21 +364,11 @@ class InstallResult:
     target: Mapping[str, Any] = field(default_factory=dict)
 
 
-@contextmanager
-def _digest_lock(node: Path, digest: str) -> Iterator[None]:
-    import fcntl
-
-    locks = private_dir(node / "locks")
-    with (locks / f"{digest}.lock").open("a+b") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            logger.info("another process is installing wheelhouse %s; waiting", digest[:16])
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+def _digest_lock(node: Path, digest: str) -> AbstractContextManager[None]:
+    return file_lock(
+        private_dir(node / "locks") / f"{digest}.lock",
+        waiting=f"another process is installing wheelhouse {digest[:16]}; waiting",
+    )
 
 
 def _complete(folder: Path) -> dict[str, Any] | None:
@@ -399,6 +401,46 @@ def _remember(node: Path, prepared: Prepared) -> None:
         _write_ref(node, prepared.stamp, prepared.digest)
 
 
+def _clear_leftovers(installs: Path, digest: str) -> None:
+    """Under the digest's lock: whatever is there without a marker was left by a killed load."""
+    folder = installs / digest
+    if folder.is_symlink() or folder.is_file():
+        folder.unlink()
+    elif folder.exists():  # no valid marker: not ours to trust
+        logger.warning("re-installing %s: its install marker is missing or damaged", folder)
+        shutil.rmtree(folder)
+    for leftover in installs.glob(f".{digest}.*.partial"):
+        logger.info("removing %s, left by an interrupted load", leftover.name)
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _install_into(prepared: Prepared, installs: Path, folder: Path) -> int:
+    """Extract into a partial folder, write the markers, rename: bytes written."""
+    manifest = prepared.manifest
+    assert manifest is not None
+    partial = installs / f".{prepared.digest}.{uuid.uuid4().hex}.partial"
+    partial.mkdir()
+    try:
+        size = _extract_all(prepared, partial)
+        marker = {
+            "uri": prepared.uri,
+            "digest": prepared.digest,
+            "wheels": [wheel.filename for wheel in manifest.wheels],
+            "top_level": list(manifest.top_level),
+            "target": dict(manifest.target),
+            "pid": os.getpid(),
+            "installed": time.time(),
+            "bytes": size,
+        }
+        (partial / MANIFEST_NAME).write_bytes(manifest.to_json())
+        (partial / COMPLETE_MARKER).write_text(json.dumps(marker, indent=1), "utf-8")
+        partial.rename(folder)  # atomic: the folder exists only when complete
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return size
+
+
 def install(prepared: Prepared, node: Path) -> InstallResult:
     """Install into ``node/installs/<digest>/`` unless it is already complete there.
 
@@ -417,51 +459,22 @@ def install(prepared: Prepared, node: Path) -> InstallResult:
             "load; load it again (it will be installed afresh)"
         )
     private_dir(installs)
-    started = time.perf_counter()
-    with _digest_lock(node, prepared.digest):
-        timings["lock"] = time.perf_counter() - started
+    with ExitStack() as held:
+        with timed(timings, "lock"):
+            held.enter_context(_digest_lock(node, prepared.digest))
         marker = _complete(folder)
         if marker is not None:  # another process finished while we waited
             _remember(node, prepared)
             return _reused(folder, prepared.digest, timings, marker)
-        if folder.exists() or folder.is_symlink():  # no valid marker: not ours to trust
-            logger.warning("re-installing %s: its install marker is missing or damaged", folder)
-            if folder.is_dir() and not folder.is_symlink():
-                shutil.rmtree(folder)
-            else:
-                folder.unlink()
-        for leftover in installs.glob(f".{prepared.digest}.*.partial"):
-            # We hold the lock, so whoever left this was killed mid-install.
-            logger.info("removing %s, left by an interrupted load", leftover.name)
-            shutil.rmtree(leftover, ignore_errors=True)
-        partial = installs / f".{prepared.digest}.{uuid.uuid4().hex}.partial"
-        partial.mkdir()
-        started = time.perf_counter()
-        try:
-            size = _extract_all(prepared, partial)
-            manifest = prepared.manifest
-            marker = {
-                "uri": prepared.uri,
-                "digest": prepared.digest,
-                "wheels": [wheel.filename for wheel in manifest.wheels],
-                "top_level": list(manifest.top_level),
-                "target": dict(manifest.target),
-                "pid": os.getpid(),
-                "installed": time.time(),
-                "bytes": size,
-            }
-            (partial / MANIFEST_NAME).write_bytes(manifest.to_json())
-            (partial / COMPLETE_MARKER).write_text(json.dumps(marker, indent=1), "utf-8")
-            partial.rename(folder)  # atomic: the folder exists only when complete
-        except BaseException:
-            shutil.rmtree(partial, ignore_errors=True)
-            raise
-        timings["install"] = time.perf_counter() - started
+        _clear_leftovers(installs, prepared.digest)
+        with timed(timings, "install"):
+            size = _install_into(prepared, installs, folder)
         _remember(node, prepared)
         with (node / "install.log").open("a", encoding="utf-8") as log:
             log.write(
                 f"{time.time():.3f} pid={os.getpid()} installed {prepared.digest} {prepared.uri}\n"
             )
+    manifest = prepared.manifest
     logger.info(
         "installed %d wheels (%.1f MB) into %s in %.2fs",
         len(manifest.wheels),
@@ -492,7 +505,7 @@ def pip_install(prepared: Prepared) -> None:
                 open_stored_wheel(prepared.zip_path, wheel.filename) as source,
                 destination.open("wb") as out,
             ):
-                shutil.copyfileobj(source, out, _CHUNK)
+                shutil.copyfileobj(source, out, CHUNK)
             paths.append(destination)
         run(
             [*pip_command(), "install", "--no-index", "--no-deps", "--no-input", *paths],
