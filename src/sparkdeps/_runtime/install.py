@@ -163,7 +163,8 @@ def prepare(
     is the digest the build published (``#sha256=``): any other file is refused.
     """
     timings: dict[str, float] = {}
-    private_dir(node)
+    if node.exists():  # a cache someone else can write is refused before it is read
+        private_dir(node)
     with timed(timings, "fetch"):
         got = _fetch(uri, node, warm)
     if got.known is not None:
