@@ -22,17 +22,28 @@ from __future__ import annotations
 import logging
 import os
 import re
+import tempfile
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .._core.databricks import is_unresolved_reference, runtime_version, set_task_value
 from .._core.errors import InputError
-from .._core.paths import PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY, WHEELHOUSE_NAME, run_folder_of
+from .._core.hashing import sha256_file
+from .._core.paths import (
+    PROCESS_DEPS_TASK_KEY,
+    TASK_VALUE_KEY,
+    WHEELHOUSE_NAME,
+    pin_uri,
+    run_folder_of,
+    split_pin,
+)
 from .._core.results import BuildResult, CleanupResult
-from .._core.storage import join_uri, storage_for
+from .._core.storage import join_uri, local_file, storage_for
 from .._core.target import PROFILES
-from .._runtime.cleanup import cleanup, cleanup_older_than
+from .._core.wheelhouse import read_manifest
+from .._runtime.cleanup import cleanup, cleanup_older_than, read_run_marker
 
 __all__ = [
     "BASE_ENV",
@@ -180,10 +191,11 @@ def run_process_deps(args: ProcessDepsRequest) -> ProcessDepsOutcome:
         run_id = job_run_folder_name(job_run_id)
         uri = join_uri(base, run_id, WHEELHOUSE_NAME)
         if storage_for(base).exists(uri):
-            # A repaired run: its first attempt built this already; reuse it.
+            # A repaired run: its first attempt built this already; reuse it once checked.
+            pinned = _reusable(join_uri(base, run_id), uri, args.source)
             logger.info("%s exists (a repaired run): reusing it", uri)
-            set_task_value(args.task_value_key, uri)
-            return ProcessDepsOutcome(uri, None)
+            set_task_value(args.task_value_key, pinned)
+            return ProcessDepsOutcome(pinned, None)
     else:
         run_id = new_run_id(args.job_run_id)
     index_url = args.index_url or os.environ.get("SPARKDEPS_INDEX_URL") or None
@@ -203,7 +215,36 @@ def run_process_deps(args: ProcessDepsRequest) -> ProcessDepsOutcome:
     )
     if not result.task_value_set:
         logger.info("no task value set (not in a Databricks job): the URI goes to stdout")
-    return ProcessDepsOutcome(result.uri, result)
+    return ProcessDepsOutcome(result.pinned_uri, result)
+
+
+def _reusable(run_uri: str, uri: str, source: str) -> str:
+    """The pinned URI of a repaired run's wheelhouse, if it is the one this input builds.
+
+    Its ``run.json`` must be sparkdeps' own, name the same input digest, and give
+    the sha256 of the ``wheelhouse.zip`` beside it, which must open as a wheelhouse.
+    """
+    # the build half only here, in the task that builds (cleanup runs without it)
+    from .._build.archive import ArchiveLimits  # noqa: PLC0415
+    from .._build.inputs import prepare_input  # noqa: PLC0415
+
+    fix = (
+        f"remove the run folder (`sparkdeps cleanup {run_uri}`) and run the task again, "
+        "or build without --per-job-run"
+    )
+    storage = storage_for(run_uri)
+    marker = read_run_marker(storage, run_uri)
+    if marker is None:
+        raise InputError(f"{uri} exists but its run folder has no run.json; {fix}")
+    with tempfile.TemporaryDirectory(prefix="sparkdeps-reuse-") as work:
+        layout = prepare_input(source, Path(work) / "input", ArchiveLimits())
+    if marker.input_digest != layout.digest:
+        raise InputError(f"{uri} was built from another input than {source}; {fix}")
+    with local_file(storage, uri) as local:
+        if sha256_file(local) != marker.digest:
+            raise InputError(f"{uri} is not the wheelhouse its run.json names; {fix}")
+        read_manifest(local, origin=uri)
+    return pin_uri(uri, marker.digest)
 
 
 def job_run_folder_name(job_run_id: str) -> str:
@@ -222,6 +263,18 @@ def job_run_folders(base: str, job_run_id: str) -> list[str]:
         for entry in storage.list_dir(base)
         if entry.is_dir and (entry.name == name or entry.name.startswith(name + "-"))
     )
+
+
+def _run_uri_of(wheelhouse: str) -> str:
+    """The run folder of a ``.../wheelhouse.zip`` (a ``#sha256=`` pin allowed); nothing else."""
+    path = split_pin(wheelhouse.strip())[0].rstrip("/")
+    if path.rpartition("/")[2] != WHEELHOUSE_NAME:
+        raise InputError(
+            f"--wheelhouse {wheelhouse} does not end in /{WHEELHOUSE_NAME}; pass the "
+            "wheelhouse a build published (or the run folder itself, without --wheelhouse); "
+            "nothing was removed"
+        )
+    return run_folder_of(path)
 
 
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
@@ -243,8 +296,9 @@ def run_cleanup(args: CleanupRequest) -> CleanupResult:
         if base is None:
             raise InputError("--older-than needs --base: the folder that holds the run folders")
         return cleanup_older_than(base, parse_age(args.older_than), dry_run=args.dry_run)
-    targets: list[str] = [uri for uri in args.run_uri if not _absent(uri)]
-    targets += [run_folder_of(uri) for uri in args.wheelhouse if not _absent(uri)]
+    # every argument is checked before anything is removed
+    targets: list[str] = [run_folder_of(uri) for uri in args.run_uri if not _absent(uri)]
+    targets += [_run_uri_of(uri) for uri in args.wheelhouse if not _absent(uri)]
     job_run_id = _usable(args.job_run_id)
     if job_run_id is not None:
         targets += job_run_folders(_usable(args.base) or _default_base(), job_run_id)
