@@ -585,10 +585,10 @@ def _load_swapped_mid_load(folder: Path, _r: Resources) -> Path:
 @contextmanager
 def _swap_after_hash(source: Path) -> Iterator[None]:
     """Replace the wheelhouse (os.replace) once load has hashed it, before it reads on."""
-    from sparkdeps._runtime import install
+    from sparkdeps._runtime import fetch
 
     swapped = source.parents[3] / "swapped" / "runs" / "run-hostile" / "wheelhouse.zip"
-    original = install.read_manifest
+    original = fetch.read_manifest
 
     done: list[bool] = []
 
@@ -603,11 +603,11 @@ def _swap_after_hash(source: Path) -> Iterator[None]:
             os.replace(twin, source)
         return original(zip_path, origin=origin)
 
-    install.read_manifest = swapping
+    fetch.read_manifest = swapping
     try:
         yield
     finally:
-        install.read_manifest = original
+        fetch.read_manifest = original
 
 
 def _checked_bytes_installed(box: Sandbox, source: Path, _message: str) -> list[str]:

@@ -20,18 +20,10 @@ from .._core.runmarker import DIGEST
 from .._core.runner import redact
 from .._core.storage import storage_for
 from .._core.timing import timed
+from .checks import check_interpreter_tags, check_wheels
 from .delivery import Delivered, SessionKind, deliver, session_key, session_kind
-from .install import (
-    InstallResult,
-    Prepared,
-    activate,
-    check_interpreter_tags,
-    check_wheels,
-    fetch_wheelhouse,
-    install,
-    node_dir,
-    pip_install,
-)
+from .fetch import Prepared, fetch_wheelhouse
+from .install import InstallResult, activate, install, node_dir, pip_install
 
 __all__ = [
     "active_session",
