@@ -41,7 +41,7 @@ from .._version import __version__
 from .archive import ArchiveLimits
 from .cache import BuildCache
 from .inputs import InputLayout, prepare_input
-from .requirements import ParsedRequirements, parse_requirements
+from .requirements import ParsedRequirements, RequirementLine, parse_requirements
 from .closure import check_closure, check_target_tags
 from .download import download
 from .index import IndexSettings
@@ -58,7 +58,9 @@ _PHASES = ("input", "resolve", "download", "build", "wheelhouse", "publish")
 
 
 @dataclass
-class _Clock:
+class Clock:
+    """Seconds per build phase (``check`` shares the phases up to resolution)."""
+
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_PHASES, 0.0))
 
     @contextmanager
@@ -119,7 +121,7 @@ def build(
     (docs/runtime-aware.md).
     """
     total = Timer()
-    clock = _Clock()
+    clock = Clock()
     base = _dest(dest)
     run_id = _run_id(run_id)
     chosen = choose_target(
@@ -138,7 +140,7 @@ def build(
         build_isolation=build_isolation,
         name=name,
         allow_index_options=allow_index_options,
-        overrides=_overrides(override_runtime, chosen),
+        overrides=validate_overrides(override_runtime, chosen),
     )
     storage = storage_for(base)
     work = Path(tempfile.mkdtemp(prefix="sparkdeps-build-"))
@@ -203,7 +205,7 @@ class _Made:
     cached: bool
 
 
-def _overrides(names: Iterable[str], target: Target) -> tuple[str, ...]:
+def validate_overrides(names: Iterable[str], target: Target) -> tuple[str, ...]:
     chosen = tuple(sorted({canonicalize_name(name) for name in names if name.strip()}))
     if chosen and target.runtime is None:
         raise InputError(
@@ -236,7 +238,7 @@ def _cached_or_made(
     recipe: _Recipe,
     cache: BuildCache,
     work: Path,
-    clock: _Clock,
+    clock: Clock,
     *,
     use_cache: bool,
 ) -> _Made:
@@ -335,11 +337,39 @@ def _local_wheels(
     return local, origins
 
 
-def _make(
-    layout: InputLayout, recipe: _Recipe, *, work: Path, cache_folder: Path, clock: _Clock
-) -> tuple[Path, Manifest]:
-    """Build the local wheels, resolve for the target, download and build the rest, check
-    the whole, write ``wheelhouse.zip``."""
+@dataclass(frozen=True)
+class Planned:
+    """The input read, local wheels built and everything resolved: nothing downloaded yet."""
+
+    requirements: Sequence[RequirementLine]
+    index: IndexSettings
+    local: dict[Path, WheelInfo]
+    resolution: Resolution
+    plan: RuntimePlan | None
+    require_hashes: bool
+
+
+def plan_input(
+    layout: InputLayout,
+    *,
+    target: Target,
+    index: IndexSettings,
+    work: Path,
+    cache_folder: Path,
+    clock: Clock,
+    build_isolation: bool,
+    name: str | None,
+    allow_index_options: bool,
+    overrides: tuple[str, ...] = (),
+) -> Planned:
+    """Read requirements, build local projects and resolve (``check`` stops here)."""
+    recipe = _Recipe(target, index, build_isolation, name, allow_index_options, overrides)
+    return _plan(layout, recipe, work=work, cache_folder=cache_folder, clock=clock)
+
+
+def _plan(
+    layout: InputLayout, recipe: _Recipe, *, work: Path, cache_folder: Path, clock: Clock
+) -> Planned:
     read = _read_requirements(layout, recipe.allow_index_options)
     index, target = recipe.index, recipe.target
     if recipe.allow_index_options:
@@ -364,20 +394,31 @@ def _make(
             runtime=context,
         )
         plan = runtime_plan(resolution, context)
-    shipped = [pin for pin in resolution.pins if plan is None or plan.ships(pin.name)]
-    if read.require_hashes:
+    return Planned(read.requirements, index, local, resolution, plan, read.require_hashes)
+
+
+def _make(
+    layout: InputLayout, recipe: _Recipe, *, work: Path, cache_folder: Path, clock: Clock
+) -> tuple[Path, Manifest]:
+    """Plan (read, build local wheels, resolve), download and build the rest, check the
+    whole, write ``wheelhouse.zip``."""
+    planned = _plan(layout, recipe, work=work, cache_folder=cache_folder, clock=clock)
+    target, index, plan = recipe.target, planned.index, planned.plan
+    pins = planned.resolution.pins
+    shipped = [pin for pin in pins if plan is None or plan.ships(pin.name)]
+    if planned.require_hashes:
         _check_all_hashed(shipped)
     if plan is not None:
         plan.warn_overrides()
     downloaded, built = _fetch_remote(shipped, target, index, work, cache_folder, clock)
-    wheels = {pin.local: local[pin.local] for pin in resolution.pins if pin.local is not None}
+    wheels = {pin.local: planned.local[pin.local] for pin in pins if pin.local is not None}
     wheels.update({path: inspect_wheel(path, source="index") for path in downloaded})
     wheels.update({path: inspect_wheel(path, source="sdist") for path in built})
     infos = list(wheels.values())
     _check_duplicates(infos)
     check_target_tags(infos, target)
-    roots = [line.requirement for line in read.requirements]
-    roots += [Requirement(str(info.name)) for info in local.values()]
+    roots = [line.requirement for line in planned.requirements]
+    roots += [Requirement(str(info.name)) for info in planned.local.values()]
     provided = {p.name: p.version for p in plan.relied_on} if plan is not None else {}
     check_closure(infos, target, roots, provided=provided)
     with clock.phase("wheelhouse"):
@@ -390,7 +431,7 @@ def _fetch_remote(
     index: IndexSettings,
     work: Path,
     cache_folder: Path,
-    clock: _Clock,
+    clock: Clock,
 ) -> tuple[list[Path], list[Path]]:
     """Download the pinned wheels, build the pinned sdists: (downloaded, built)."""
     with clock.phase("download"):
