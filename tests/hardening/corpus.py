@@ -1402,6 +1402,43 @@ CASES: tuple[Case, ...] = (
         options={"dest_inside_source": True},
     ),
     Case(
+        "secret-direct-url-password",
+        "build",
+        _requirements(f"sdhard-dep @ https://admin:{SECRET}@127.0.0.1:9/sdhard_dep-1.0-py3-none-any.whl\n"),
+        InputError,
+        ("requirements.txt:1", "direct url"),
+        ("publish the package to an index",),
+        absent=(SECRET,),
+    ),
+    Case(
+        "secret-password-with-at-sign",
+        "build",
+        _requirements(f"-i https://admin:{SECRET}@x@127.0.0.1:9/simple/\nsdhard-dep\n"),
+        InputError,
+        ("requirements.txt:1", "-i"),
+        _REFUSED_BY_DEFAULT,
+        absent=(SECRET,),
+    ),
+    Case(
+        "secret-config-settings",
+        "build",
+        _requirements(f"sdhard-dep --config-settings=password={SECRET}\n"),
+        InputError,
+        ("requirements.txt:1", "--config-settings"),
+        ("remove it",),
+        absent=(SECRET,),
+    ),
+    Case(
+        "secret-load-url-with-password",
+        "load",
+        _modules_folder,
+        StorageError,
+        ("unsupported scheme",),
+        ("use a path",),
+        options={"uri": f"https://user:{SECRET}@127.0.0.1:9/wheelhouse.zip"},
+        absent=(SECRET,),
+    ),
+    Case(
         "load-replaced-mid-load",
         "load",
         _load_swapped_mid_load,
@@ -1957,7 +1994,9 @@ def _act(case: Case, source: Path, box: Sandbox, resources: Resources) -> str:
     if case.phase == "load":
         from sparkdeps._runtime.load import load
 
-        return repr(load(source, delivery="driver-only", **case.options))
+        options = dict(case.options)
+        target = options.pop("uri", source)
+        return repr(load(target, delivery="driver-only", **options))
     return _cleanup_act(case, source)
 
 
