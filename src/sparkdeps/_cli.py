@@ -251,8 +251,16 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     _echo(f"wheels:    {len(manifest.wheels)}")
     for wheel in sorted(manifest.wheels, key=lambda w: w.filename):
         names = ",".join(wheel.top_level) or "-"
+        shadows = f"  shadows runtime {wheel.shadows}" if wheel.shadows else ""
         _echo(f"  {wheel.name} {wheel.version}  [{'.'.join(wheel.tags)}]  {wheel.size} B  "
-              f"imports: {names}  ({wheel.source or '?'})")
+              f"imports: {names}  ({wheel.source or '?'}){shadows}")
+    runtime = manifest.runtime
+    if runtime:
+        relied = ", ".join(f"{r['name']} {r['version']}" for r in runtime.get("relied_on", ()))
+        _echo(f"runtime:   {runtime.get('name')} (set {str(runtime.get('digest', ''))[:12]})")
+        _echo(f"relies on: {relied or '-'}")
+        if runtime.get("overrides"):
+            _echo(f"overrides: {', '.join(runtime['overrides'])}")
     return 0
 
 
@@ -285,6 +293,17 @@ def _add_process_deps(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument("--python-version", default=None)
     parser.add_argument("--platform", default=None)
+    parser.add_argument(
+        "--runtime-packages",
+        default=None,
+        help="`pip list --format=freeze` of the cluster (a profile target carries its own)",
+    )
+    parser.add_argument(
+        "--override-runtime",
+        action="append",
+        default=[],
+        help="ship this protected runtime package anyway (repeatable)",
+    )
     parser.add_argument("--index-url", default=None)
     parser.add_argument("--extra-index-url", action="append", default=[])
     parser.add_argument("--find-links", action="append", default=[])
