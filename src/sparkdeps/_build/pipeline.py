@@ -38,7 +38,8 @@ from .._core.runner import redact
 from .._core.storage import Storage, join_uri, storage_for
 from .._core.target import Target, resolve_target
 from .._version import __version__
-from .._core.wheelhouse import open_wheelhouse, write_wheelhouse
+from .._core.wheelhouse import PYLOCK_NAME, open_wheelhouse, write_wheelhouse
+from .export import pylock_text
 from .wheels import build_project, build_sdist_pin, check_record, make_pure_wheel
 
 __all__ = ["RUN_MARKER", "WHEELHOUSE_NAME", "build"]
@@ -349,7 +350,8 @@ def _make(
         inputs=layout.to_dict(),
     )
     out = work / WHEELHOUSE_NAME
-    write_wheelhouse(list(wheels), manifest, out)
+    pylock = pylock_text(manifest).encode("utf-8")
+    write_wheelhouse(list(wheels), manifest, out, extra={PYLOCK_NAME: pylock})
     clock.add("wheelhouse", phase)
     return out, manifest
 
