@@ -67,9 +67,9 @@ def conditions(wheels: Sequence[WheelInfo], target: Target) -> dict[NormalizedNa
             marker = requirement.marker
             if child not in names or child == wheel.name:
                 continue
-            if marker is not None and not marker.evaluate({**env, "extra": ""}):
-                if "extra" not in str(marker):
-                    continue  # an edge not taken on the target
+            taken = marker is None or marker.evaluate({**env, "extra": ""})
+            if not taken and "extra" not in str(marker):
+                continue  # an edge not taken on the target
             parents[child].append((wheel.name, _edge_marker(marker)))
     result: dict[NormalizedName, str | None] = {}
     pending = sorted(names)

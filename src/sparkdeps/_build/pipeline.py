@@ -25,21 +25,22 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 from .._core import databricks as _databricks
-from .archive import ArchiveLimits
-from .cache import BuildCache
 from .._core.errors import InputError, IntegrityError, ResolutionError, SparkdepsError, StorageError
-from .inputs import InputLayout, prepare_input
-from .._core.paths import RUN_MARKER, TASK_VALUE_KEY, WHEELHOUSE_NAME, cache_root
 from .._core.manifest import Manifest, WheelInfo, inspect_wheel
-from .requirements import ParsedRequirements, RequirementLine, parse_requirements
-from .resolve import IndexSettings, Pin, check_closure, check_tags, download, resolve
+from .._core.paths import RUN_MARKER, TASK_VALUE_KEY, WHEELHOUSE_NAME, cache_root
 from .._core.results import BuildResult
 from .._core.runner import redact
 from .._core.storage import Storage, join_uri, storage_for
 from .._core.target import Target, resolve_target
-from .._version import __version__
 from .._core.wheelhouse import PYLOCK_NAME, open_wheelhouse, write_wheelhouse
+from .._version import __version__
+from .archive import ArchiveLimits
+from .cache import BuildCache
 from .export import pylock_text
+from .inputs import InputLayout, prepare_input
+from .locks import plan_locks
+from .requirements import ParsedRequirements, RequirementLine, parse_requirements
+from .resolve import IndexSettings, Pin, check_closure, check_tags, download, resolve
 from .wheels import build_project, build_sdist_pin, check_record, make_pure_wheel
 
 __all__ = ["RUN_MARKER", "WHEELHOUSE_NAME", "build"]
@@ -261,9 +262,14 @@ def _make(
     name: str | None,
     allow_index_options: bool,
 ) -> tuple[Path, Manifest]:
-    requirements, constraints, from_files, editables, require_hashes = _read_requirements(
-        layout, allow_index_options
+    plan = plan_locks(
+        layout, target, work=work, cache_dir=cache_folder / "uv",
+        allow_index_options=allow_index_options,
     )
+    requirements, constraints, from_files, editables, require_hashes = _read_requirements(
+        plan.remaining(layout), allow_index_options
+    )
+    constraints += plan.constraints
     if allow_index_options:
         index = index.merged(from_files)
     local_dir = work / "local"
@@ -301,16 +307,19 @@ def _make(
     check_tags(local.values(), target)
 
     phase = time.perf_counter()
-    resolution = resolve(
-        requirements,
-        constraints,
-        local,
-        target=target,
-        index=index,
-        work=work,
-        cache_dir=cache_folder / "uv",
-        origins=origins,
-    )
+    if plan.locked:  # installed as locked: no resolver
+        resolution = plan.resolution(local, requirements, constraints)
+    else:
+        resolution = resolve(
+            requirements,
+            constraints,
+            local,
+            target=target,
+            index=index,
+            work=work,
+            cache_dir=cache_folder / "uv",
+            origins=origins,
+        )
     clock.add("resolve", phase)
     if require_hashes:
         _check_all_hashed(resolution.pins)
@@ -339,7 +348,7 @@ def _make(
     check_tags(infos, target)
     roots = [line.requirement for line in requirements]
     roots += [Requirement(str(info.name)) for info in local.values()]
-    check_closure(infos, target, roots)
+    (plan.check_closure if plan.locked else check_closure)(infos, target, roots)
 
     phase = time.perf_counter()
     manifest = Manifest(
@@ -347,7 +356,7 @@ def _make(
         target=target.to_dict(),
         wheels=tuple(sorted(infos, key=lambda w: w.filename)),
         input_digest=layout.digest,
-        inputs=layout.to_dict(),
+        inputs={**layout.to_dict(), **plan.report(resolution)},
     )
     out = work / WHEELHOUSE_NAME
     pylock = pylock_text(manifest).encode("utf-8")
