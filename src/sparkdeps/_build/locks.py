@@ -145,7 +145,11 @@ class LockPlan:
                     f"--require-hashes): add a pinned line with --hash=sha256:<digest> for each "
                     f"of them to {', '.join(hashed)}"
                 )
-            raise LockError(f"{exc}\nthe lock does not cover these; fix: {fixes}") from exc
+            missing = "\n".join(line for line in str(exc).splitlines() if line.startswith("  "))
+            raise LockError(
+                f"the lock does not cover what the input needs for {target.description} "
+                f"(missing dependencies):\n{missing}\nfix: {fixes}"
+            ) from exc
 
     def report(self, resolution: Resolution) -> dict[str, Any]:
         """For the manifest's ``inputs``: which file pinned which package."""
