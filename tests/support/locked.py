@@ -60,7 +60,8 @@ def templatise(text: str, packages: Path) -> str:
     """The reverse of :func:`materialise`, for writing fixtures from real tool output."""
     wheels = {wheel.name: wheel.read_bytes() for wheel in sorted(packages.glob("*.whl"))}
     lines = []
-    for line in text.splitlines():
+    for raw in text.splitlines():
+        line = raw
         for name, data in wheels.items():
             if name in line:
                 line = re.sub(r"size = \d+", f"size = @size:{name}@", line)

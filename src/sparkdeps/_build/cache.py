@@ -16,9 +16,9 @@ import shutil
 import uuid
 from pathlib import Path
 
+from .resolve import IndexSettings
 from .._core.target import Target
 from .._version import __version__
-from .resolve import IndexSettings
 
 __all__ = ["BuildCache"]
 

@@ -24,9 +24,9 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from .archive import IGNORED_DIRS, ArchiveLimits, _Budget, copy_tree, extract_zip, is_zip
 from .._core.errors import InputError, UnsafeArchiveError
 from .._core.manifest import Format, sha256_file
-from .archive import IGNORED_DIRS, ArchiveLimits, _Budget, copy_tree, extract_zip, is_zip
 
 __all__ = ["EXPECTED", "InputLayout", "input_digest", "prepare_input"]
 

@@ -15,9 +15,9 @@ import os
 import re
 import shutil
 import tempfile
-import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,22 +25,24 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 from .._core import databricks as _databricks
+from .archive import ArchiveLimits
+from .cache import BuildCache
 from .._core.errors import InputError, IntegrityError, ResolutionError, SparkdepsError, StorageError
-from .._core.manifest import Manifest, WheelInfo, inspect_wheel
+from .inputs import InputLayout, prepare_input
+from .locks import plan_locks
 from .._core.paths import RUN_MARKER, TASK_VALUE_KEY, WHEELHOUSE_NAME, cache_root
+from .._core.hashing import sha256_file
+from .._core.manifest import Manifest, WheelInfo, inspect_wheel
+from .requirements import ParsedRequirements, RequirementLine, parse_requirements
+from .resolve import IndexSettings, Pin, check_closure, check_tags, download, resolve
 from .._core.results import BuildResult
 from .._core.runner import redact
 from .._core.storage import Storage, join_uri, storage_for
 from .._core.target import Target, resolve_target
-from .._core.wheelhouse import PYLOCK_NAME, open_wheelhouse, write_wheelhouse
+from .._core.timing import Timer, timed
 from .._version import __version__
-from .archive import ArchiveLimits
-from .cache import BuildCache
+from .._core.wheelhouse import PYLOCK_NAME, open_wheelhouse, write_wheelhouse
 from .export import pylock_text
-from .inputs import InputLayout, prepare_input
-from .locks import plan_locks
-from .requirements import ParsedRequirements, RequirementLine, parse_requirements
-from .resolve import IndexSettings, Pin, check_closure, check_tags, download, resolve
 from .wheels import build_project, build_sdist_pin, check_record, make_pure_wheel
 
 __all__ = ["RUN_MARKER", "WHEELHOUSE_NAME", "build"]
@@ -55,10 +57,12 @@ _PHASES = ("input", "resolve", "download", "build", "wheelhouse", "publish")
 class _Clock:
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_PHASES, 0.0))
 
-    def add(self, phase: str, started: float) -> None:
-        elapsed = time.perf_counter() - started
-        self.timings[phase] = self.timings.get(phase, 0.0) + elapsed
-        logger.info("%s: %.2fs", phase, elapsed)
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Time a phase; a phase that runs twice (``build``) adds up."""
+        with timed(self.timings, name, add=True) as timer:
+            yield
+        logger.info("%s: %.2fs", name, timer.seconds)
 
 
 def _dest(dest: str | os.PathLike[str] | None) -> str:
@@ -102,7 +106,7 @@ def build(
     or by default the running interpreter and machine. Each request to the index
     waits at most ``index_timeout`` seconds and is retried ``index_retries`` times.
     """
-    started = time.perf_counter()
+    total = Timer()
     clock = _Clock()
     base = _dest(dest)
     run_id = run_id or uuid.uuid4().hex
@@ -122,9 +126,8 @@ def build(
     storage = storage_for(base)
     work = Path(tempfile.mkdtemp(prefix="sparkdeps-build-"))
     try:
-        phase = time.perf_counter()
-        layout = prepare_input(os.fspath(source), work / "input", limits or ArchiveLimits())
-        clock.add("input", phase)
+        with clock.phase("input"):
+            layout = prepare_input(os.fspath(source), work / "input", limits or ArchiveLimits())
         cache = BuildCache(cache_root(cache_dir))
         key = BuildCache.key(
             input_digest=layout.digest,
@@ -156,25 +159,24 @@ def build(
                 name=name,
                 allow_index_options=allow_index_options,
             )
-            digest = _sha256(wheelhouse_path)
+            digest = sha256_file(wheelhouse_path)
             if use_cache:
                 cache.store(key, wheelhouse_path, digest)
         else:
-            digest = cache.digest(key) or _sha256(wheelhouse_path)
-        phase = time.perf_counter()
-        run_uri = join_uri(base, run_id)
-        uri = join_uri(run_uri, WHEELHOUSE_NAME)
-        _publish(
-            storage,
-            wheelhouse=wheelhouse_path,
-            run_uri=run_uri,
-            uri=uri,
-            run_id=run_id,
-            digest=digest,
-            input_digest=layout.digest,
-            work=work,
-        )
-        clock.add("publish", phase)
+            digest = cache.digest(key) or sha256_file(wheelhouse_path)
+        with clock.phase("publish"):
+            run_uri = join_uri(base, run_id)
+            uri = join_uri(run_uri, WHEELHOUSE_NAME)
+            _publish(
+                storage,
+                wheelhouse=wheelhouse_path,
+                run_uri=run_uri,
+                uri=uri,
+                run_id=run_id,
+                digest=digest,
+                input_digest=layout.digest,
+                work=work,
+            )
     except OSError as exc:
         if isinstance(exc, SparkdepsError):
             raise
@@ -189,7 +191,7 @@ def build(
     task_value_set = False
     if task_value_key is not None:
         task_value_set = _databricks.set_task_value(task_value_key, uri)
-    clock.timings["total"] = time.perf_counter() - started
+    clock.timings["total"] = total.stop()
     logger.info(
         "published %s (%d wheels) in %.2fs", uri, len(manifest.wheels), clock.timings["total"]
     )
@@ -206,12 +208,6 @@ def build(
         cached=cached,
         task_value_set=task_value_set,
     )
-
-
-def _sha256(path: Path) -> str:
-    from .._core.manifest import sha256_file
-
-    return sha256_file(path)
 
 
 def _read_requirements(
@@ -277,63 +273,59 @@ def _make(
     local: dict[Path, WheelInfo] = {}
     origins: dict[str, str] = {}
 
-    phase = time.perf_counter()
-    for relative in layout.wheels:
-        copied = local_dir / Path(relative).name
-        shutil.copyfile(layout.root / relative, copied)
-        info = inspect_wheel(copied, source="provided")
-        check_record(copied, relative)
-        local[copied] = info
-        origins[info.name] = f"wheel {relative}"
-    projects = list(dict.fromkeys([*layout.projects, *editables]))
-    for relative in projects:
-        wheel = build_project(
-            layout.root / relative,
-            local_dir,
-            index=index,
-            isolation=build_isolation,
-            shown=relative or ".",
-        )
-        info = inspect_wheel(wheel, source="built")
-        local[wheel] = info
-        origins[info.name] = f"project {relative or '.'}"
-    if layout.modules:
-        wheel = make_pure_wheel(layout.root, layout.modules, name or layout.name, local_dir)
-        info = inspect_wheel(wheel, source="generated")
-        local[wheel] = info
-        origins[info.name] = "modules " + ", ".join(layout.modules)
-    clock.add("build", phase)
+    with clock.phase("build"):
+        for relative in layout.wheels:
+            copied = local_dir / Path(relative).name
+            shutil.copyfile(layout.root / relative, copied)
+            info = inspect_wheel(copied, source="provided")
+            check_record(copied, relative)
+            local[copied] = info
+            origins[info.name] = f"wheel {relative}"
+        projects = list(dict.fromkeys([*layout.projects, *editables]))
+        for relative in projects:
+            wheel = build_project(
+                layout.root / relative,
+                local_dir,
+                index=index,
+                isolation=build_isolation,
+                shown=relative or ".",
+            )
+            info = inspect_wheel(wheel, source="built")
+            local[wheel] = info
+            origins[info.name] = f"project {relative or '.'}"
+        if layout.modules:
+            wheel = make_pure_wheel(layout.root, layout.modules, name or layout.name, local_dir)
+            info = inspect_wheel(wheel, source="generated")
+            local[wheel] = info
+            origins[info.name] = "modules " + ", ".join(layout.modules)
     _check_duplicates(local.values())
     check_tags(local.values(), target)
 
-    phase = time.perf_counter()
-    if plan.locked:  # installed as locked: no resolver
-        resolution = plan.resolution(local, requirements, constraints)
-    else:
-        resolution = resolve(
-            requirements,
-            constraints,
-            local,
-            target=target,
-            index=index,
-            work=work,
-            cache_dir=cache_folder / "uv",
-            origins=origins,
-        )
-    clock.add("resolve", phase)
+    with clock.phase("resolve"):
+        if plan.locked:  # installed as locked: no resolver
+            resolution = plan.resolution(local, requirements, constraints)
+        else:
+            resolution = resolve(
+                requirements,
+                constraints,
+                local,
+                target=target,
+                index=index,
+                work=work,
+                cache_dir=cache_folder / "uv",
+                origins=origins,
+            )
     if require_hashes:
         _check_all_hashed(resolution.pins)
 
-    phase = time.perf_counter()
-    downloaded_dir = work / "downloaded"
-    downloaded = download(
-        resolution.remote, target, index, downloaded_dir, cache_dir=cache_folder / "pip"
-    )
-    clock.add("download", phase)
+    with clock.phase("download"):
+        downloaded_dir = work / "downloaded"
+        downloaded = download(
+            resolution.remote, target, index, downloaded_dir, cache_dir=cache_folder / "pip"
+        )
 
-    phase = time.perf_counter()
-    built = [build_sdist_pin(pin, target, index, work / "sdists") for pin in resolution.sdists]
-    clock.add("build", phase)
+    with clock.phase("build"):
+        built = [build_sdist_pin(pin, target, index, work / "sdists") for pin in resolution.sdists]
 
     wheels: dict[Path, WheelInfo] = {}
     for pin in resolution.pins:
@@ -350,18 +342,17 @@ def _make(
     roots += [Requirement(str(info.name)) for info in local.values()]
     (plan.check_closure if plan.locked else check_closure)(infos, target, roots)
 
-    phase = time.perf_counter()
-    manifest = Manifest(
-        format=layout.format,
-        target=target.to_dict(),
-        wheels=tuple(sorted(infos, key=lambda w: w.filename)),
-        input_digest=layout.digest,
-        inputs={**layout.to_dict(), **plan.report(resolution)},
-    )
-    out = work / WHEELHOUSE_NAME
-    pylock = pylock_text(manifest).encode("utf-8")
-    write_wheelhouse(list(wheels), manifest, out, extra={PYLOCK_NAME: pylock})
-    clock.add("wheelhouse", phase)
+    with clock.phase("wheelhouse"):
+        manifest = Manifest(
+            format=layout.format,
+            target=target.to_dict(),
+            wheels=tuple(sorted(infos, key=lambda w: w.filename)),
+            input_digest=layout.digest,
+            inputs={**layout.to_dict(), **plan.report(resolution)},
+        )
+        out = work / WHEELHOUSE_NAME
+        pylock = pylock_text(manifest).encode("utf-8")
+        write_wheelhouse(list(wheels), manifest, out, extra={PYLOCK_NAME: pylock})
     return out, manifest
 
 

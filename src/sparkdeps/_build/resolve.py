@@ -31,9 +31,9 @@ from .._core.errors import (
     ResolveCommandError,
 )
 from .._core.manifest import WheelInfo
+from .requirements import RequirementLine
 from .._core.runner import clean_env, pip_command, redact, run, uv_command
 from .._core.target import Target
-from .requirements import RequirementLine
 
 __all__ = [
     "IndexSettings",

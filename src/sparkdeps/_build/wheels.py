@@ -24,9 +24,9 @@ from packaging.utils import canonicalize_name
 
 from .._core.errors import BuildCommandError, BuildError, InputError, IntegrityError
 from .._core.manifest import inspect_wheel
+from .resolve import IndexSettings, Pin
 from .._core.runner import clean_env, pip_command, run
 from .._core.target import Target
-from .resolve import IndexSettings, Pin
 
 __all__ = [
     "SOURCE_DATE_EPOCH",
