@@ -105,7 +105,7 @@ class InputLayout:
 
 def _project_of(relative: str, projects: tuple[str, ...]) -> str | None:
     """The project whose own folder holds ``relative`` (a direct child), if any."""
-    parent = relative.rpartition("/")[0]
+    parent = relative.rpartition("/")[0] or "."  # the input's root is the project "."
     return parent if parent in projects else None
 
 

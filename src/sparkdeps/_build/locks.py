@@ -161,6 +161,7 @@ class LockPlan:
             name = canonicalize_name(line.requirement.name)
             if name not in pinned and any(p.name == name for p in resolution.pins):
                 pinned[name] = f"{line.origin.rsplit(':', 1)[0]} (constraint: {line.text})"
+                logger.info("%s pinned %s", line.origin, line.text)
         out: dict[str, Any] = {}
         if self.selections:
             out["lock_files"] = {s.path: s.kind for s in self.selections}
