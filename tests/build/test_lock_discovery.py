@@ -62,7 +62,7 @@ def test_a_lock_file_alone_is_an_input(tmp_path: Path) -> None:
 
 def test_a_random_toml_is_not_a_lock(tmp_path: Path) -> None:
     source = _tree(tmp_path / "source", {"config.toml": "a = 1\n"})
-    with pytest.raises(InputError, match="pylock.toml"):
+    with pytest.raises(InputError, match=r"pylock\.toml"):
         prepare_input(source, tmp_path / "work", ArchiveLimits())
 
 
@@ -71,7 +71,7 @@ def test_one_lock_rules_a_folder() -> None:
     assert chosen == ["a/pylock.toml", "b/poetry.lock"]
     assert ignored == ["a/uv.lock", "a/poetry.lock"]
     assert _choose(["pylock.x.toml", "uv.lock"]) == (["pylock.x.toml"], ["uv.lock"])
-    with pytest.raises(LockError, match="keep one, or name the one to use pylock.toml"):
+    with pytest.raises(LockError, match=r"keep one, or name the one to use pylock\.toml"):
         _choose(["pylock.a.toml", "pylock.b.toml"])
 
 
@@ -90,7 +90,7 @@ def test_one_lock_rules_a_folder() -> None:
         ("*", "3.13.0", True),
         ("", "3.13.0", True),
     ],
-    ids=lambda value: str(value),
+    ids=str,
 )
 def test_poetry_constraints(constraint: str, version: str, allowed: bool) -> None:
     assert poetry_allows(constraint, version) is allowed

@@ -7,9 +7,11 @@ pick the newer ones. One fixture per input under tests/fixtures/locked_*.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from tests.support.index import IndexServer
 from tests.support.locked import NEWER, OLD, build_lock_packages, copy_fixture
 
 from sparkdeps._build.pipeline import build
-from sparkdeps._core.errors import LockError, ResolutionError
+from sparkdeps._core.errors import LockError, ResolutionError, RuntimeConflictError
 from sparkdeps._core.results import BuildResult
 from sparkdeps._core.target import resolve_target
 
@@ -197,3 +199,50 @@ def test_locked_hash_mismatch_fails(fixture, tmp_path: Path, lock_index: IndexSe
     lock.write_text(lock.read_text().replace(digest.group(1), "0" * 64))
     with pytest.raises(ResolutionError, match="hash"):
         _build(folder, tmp_path, lock_index, target=PY310)
+
+
+def _runtime(tmp_path: Path) -> Path:
+    """A runtime with numpy 1.23.5 (protected: pyspark imports it first) for this Python."""
+    freeze = tmp_path / "runtime.txt"
+    host = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    freeze.write_text(f"# python {host}\nnumpy==1.23.5\nsdlock-b==1.0\n", "utf-8")
+    return freeze
+
+
+def _hashed_lock(tmp_path: Path, packages: Path, numpy: str) -> Path:
+    folder = tmp_path / "hashed"
+    folder.mkdir()
+    good = hashlib.sha256((packages / "sdlock_a-1.0-py3-none-any.whl").read_bytes()).hexdigest()
+    other = hashlib.sha256((packages / "sdlock_b-1.0-py3-none-any.whl").read_bytes()).hexdigest()
+    # the index has no numpy at all: a build that tried to download it would fail
+    (folder / "requirements.txt").write_text(
+        f"numpy=={numpy} --hash=sha256:{'0' * 64}\n"
+        f"sdlock-a==1.0 --hash=sha256:{good}\n"
+        f"sdlock-b==1.0 --hash=sha256:{other}\n"
+    )
+    return folder
+
+
+def test_lock_pinning_a_protected_package_off_the_runtime_is_a_conflict(
+    tmp_path: Path, lock_index: IndexServer, lock_packages: Path
+) -> None:
+    folder = _hashed_lock(tmp_path, lock_packages, "2.1.3")
+    lock_index.reset_counts()
+    with pytest.raises(RuntimeConflictError) as caught:
+        _build(folder, tmp_path, lock_index, runtime_packages=_runtime(tmp_path))
+    message = str(caught.value)
+    assert "requirements.txt:1 pins numpy==2.1.3" in message
+    assert "has numpy 1.23.5" in message and "--override-runtime numpy" in message
+    assert "regenerate it with the runtime's versions" in message
+    assert [c.name for c in caught.value.conflicts] == ["numpy"]  # type: ignore[attr-defined]
+    assert not [r for r in lock_index.requests if r.endswith(".whl")]
+
+
+def test_lock_pin_equal_to_the_runtime_is_relied_on_not_shipped(
+    tmp_path: Path, lock_index: IndexServer, lock_packages: Path
+) -> None:
+    folder = _hashed_lock(tmp_path, lock_packages, "1.23.5")
+    result = _build(folder, tmp_path, lock_index, runtime_packages=_runtime(tmp_path))
+    assert _versions(result) == {"sdlock-a": "1.0"}
+    relied = {p["name"]: p["version"] for p in result.manifest.runtime["relied_on"]}
+    assert relied == {"numpy": "1.23.5", "sdlock-b": "1.0"}

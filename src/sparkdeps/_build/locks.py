@@ -12,6 +12,9 @@
   most users mean by it). Beside a lock, its pins must agree with the lock.
 - With any lock, every other requirement of the input must already be satisfied by the
   locked set: nothing is added behind the lock's back.
+- On a target with a runtime package set, a lock that pins a protected package at
+  another version than the runtime's is a conflict (``runtime_conflict``), unless the
+  user overrides that package; a pin equal to the runtime's is relied on, not shipped.
 
 Which file pinned what goes to the build log and to the manifest's ``inputs``.
 """
@@ -27,7 +30,7 @@ from typing import Any
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from .._core.errors import LockError, ResolutionError
+from .._core.errors import LockError, ResolutionError, RuntimeConflictError
 from .._core.manifest import WheelInfo
 from .._core.target import Target
 from .inputs import InputLayout
@@ -40,6 +43,8 @@ from .lockread import (
 )
 from .requirements import RequirementLine, parse_requirements
 from .resolve import Pin, Resolution, check_closure
+from .runtime_conflict import Conflict, _fitting_profiles, conflict_error
+from .runtime_plan import RuntimeContext, same_version
 
 __all__ = ["LockPlan", "plan_locks"]
 
@@ -94,12 +99,17 @@ class LockPlan:
         local: Mapping[Path, WheelInfo],
         requirements: Sequence[RequirementLine],
         constraints: Sequence[RequirementLine],
+        *,
+        runtime: RuntimeContext | None = None,
     ) -> Resolution:
         """The locked pins plus the input's own wheels: no resolver involved."""
         locals_by_name = {info.name: (path, info) for path, info in local.items()}
         pins = {name: Pin(name, info.version, local=path)
                 for name, (path, info) in locals_by_name.items()}
-        for name, (pin, origin) in self._merged().items():
+        merged = self._merged()
+        if runtime is not None:
+            _check_protected(merged, runtime)
+        for name, (pin, origin) in merged.items():
             if name in pins:
                 logger.info("%s: %s is built from the input, not taken from the lock", origin,
                             name)
@@ -132,10 +142,15 @@ class LockPlan:
                 )
 
     def check_closure(
-        self, wheels: Sequence[WheelInfo], target: Target, roots: Sequence[Any]
+        self,
+        wheels: Sequence[WheelInfo],
+        target: Target,
+        roots: Sequence[Any],
+        *,
+        provided: Mapping[str, str] | None = None,
     ) -> None:
         try:
-            check_closure(wheels, target, roots)
+            check_closure(wheels, target, roots, provided=provided)
         except ResolutionError as exc:
             fixes = "; ".join(f"{s.path}: {lock_fix(s.kind)}" for s in self.selections)
             hashed = [s.path for s in self.selections if s.kind == "requirements"]
@@ -170,6 +185,40 @@ class LockPlan:
         if self.ignored:
             out["ignored_locks"] = list(self.ignored)
         return out
+
+
+def _check_protected(
+    merged: Mapping[NormalizedName, tuple[Pin, str]], runtime: RuntimeContext
+) -> None:
+    """A lock pinning a protected package off the runtime's version is a conflict."""
+    conflicts: list[Conflict] = []
+    current = runtime.packages.name
+    for name, have in sorted(runtime.protected().items()):
+        entry = merged.get(canonicalize_name(name))
+        if entry is None or same_version(entry[0].version, have):
+            continue
+        pin, lock = entry
+        wanted = f"=={pin.version}"
+        conflicts.append(
+            Conflict(
+                name=name,
+                runtime=current,
+                runtime_version=have,
+                wanted=pin.version,
+                specifiers=(wanted,),
+                chains=(f"{pin.origin or lock} pins {name}=={pin.version}",),
+                profiles=tuple(_fitting_profiles(name, [wanted], current)),
+            )
+        )
+    if conflicts:
+        error = conflict_error(conflicts, "")
+        locks = ", ".join(sorted({entry_lock for _, entry_lock in merged.values()}))
+        raise RuntimeConflictError(
+            f"{error}\nfor a lock ({locks}): regenerate it with the runtime's versions as "
+            "constraints (e.g. `uv lock` with constraint-dependencies, or pip-compile -c), "
+            "so the lock holds what the runtime has",
+            error.conflicts,
+        )
 
 
 def _choose(locks: Iterable[str]) -> tuple[list[str], list[str]]:

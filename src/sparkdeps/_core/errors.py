@@ -21,6 +21,8 @@ __all__ = [
     "LockError",
     "ResolutionError",
     "ResolveCommandError",
+    "RuntimeConflictError",
+    "RuntimeMismatchError",
     "SparkdepsError",
     "StorageError",
     "TargetError",
@@ -52,6 +54,22 @@ class ResolutionError(SparkdepsError):
 
 class LockError(ResolutionError):
     """A lock file does not fit the target, or does not cover what the input needs."""
+
+
+class RuntimeConflictError(ResolutionError):
+    """The input needs another version of a package the target runtime protects.
+
+    ``conflicts`` holds one :class:`sparkdeps._build.runtime_plan.Conflict` per
+    package (name, runtime version, requirement chains, profiles that would fit).
+    """
+
+    def __init__(self, message: str, conflicts: Sequence[object] = ()) -> None:
+        super().__init__(message)
+        self.conflicts = tuple(conflicts)
+
+
+class RuntimeMismatchError(SparkdepsError, RuntimeError):
+    """The runtime a wheelhouse lands in lacks (or changed) packages the wheelhouse relies on."""
 
 
 class BuildError(SparkdepsError):
