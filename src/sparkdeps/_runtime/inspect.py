@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from .._core.errors import IntegrityError, WheelhouseNotFoundError
 from .._core.manifest import Manifest
-from .._core.paths import WHEELHOUSE_NAME
+from .._core.paths import WHEELHOUSE_NAME, split_pin
 from .._core.storage import join_uri, storage_for
 from .._core.wheelhouse import PYLOCK_NAME, open_wheelhouse, read_member
 
@@ -22,7 +22,7 @@ _T = TypeVar("_T")
 
 def _with_local(wheelhouse: str | os.PathLike[str], read: Callable[[Path, str], _T]) -> _T:
     """Call ``read(local_zip, uri)`` on ``wheelhouse`` (a zip or its run folder, any storage)."""
-    uri = os.fspath(wheelhouse)
+    uri = split_pin(os.fspath(wheelhouse))[0]  # inspect reads; load is what checks the pin
     storage = storage_for(uri)
     entry = storage.stat(uri)
     if entry is not None and entry.is_dir:
