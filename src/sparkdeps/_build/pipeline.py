@@ -25,26 +25,26 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 from .._core import databricks as _databricks
-from .archive import ArchiveLimits
-from .cache import BuildCache
 from .._core.errors import InputError, IntegrityError, ResolutionError, SparkdepsError, StorageError
-from .inputs import InputLayout, prepare_input
-from .locks import plan_locks
-from .._core.paths import RUN_MARKER, TASK_VALUE_KEY, WHEELHOUSE_NAME, cache_root, pin_uri
 from .._core.hashing import sha256_file
 from .._core.manifest import Manifest, WheelInfo, inspect_wheel
-from .requirements import ParsedRequirements, RequirementLine, parse_requirements
-from .resolve import IndexSettings, Pin, Resolution, check_closure, check_tags, download, resolve
-from .runtime_plan import RuntimeContext, RuntimePlan, classify
+from .._core.paths import RUN_MARKER, TASK_VALUE_KEY, WHEELHOUSE_NAME, cache_root, pin_uri
 from .._core.results import BuildResult
 from .._core.runmarker import marker_json
 from .._core.runner import redact
 from .._core.storage import PublishConflict, Storage, join_uri, storage_for
 from .._core.target import Target, resolve_target
 from .._core.timing import Timer, timed
-from .._version import __version__
 from .._core.wheelhouse import PYLOCK_NAME, open_wheelhouse, write_wheelhouse
+from .._version import __version__
+from .archive import ArchiveLimits
+from .cache import BuildCache
 from .export import pylock_text
+from .inputs import InputLayout, prepare_input
+from .locks import LockPlan, plan_locks
+from .requirements import ParsedRequirements, RequirementLine, parse_requirements
+from .resolve import IndexSettings, Pin, Resolution, check_closure, check_tags, download, resolve
+from .runtime_plan import RuntimeContext, RuntimePlan, classify
 from .wheels import build_project, build_sdist_pin, check_record, make_pure_wheel
 
 __all__ = ["RUN_MARKER", "WHEELHOUSE_NAME", "build"]
@@ -56,7 +56,7 @@ _PHASES = ("input", "resolve", "download", "build", "wheelhouse", "publish")
 
 
 @dataclass
-class _Clock:
+class Clock:
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_PHASES, 0.0))
 
     @contextmanager
@@ -117,7 +117,7 @@ def build(
     (docs/runtime-aware.md).
     """
     total = Timer()
-    clock = _Clock()
+    clock = Clock()
     base = _dest(dest)
     run_id = run_id or uuid.uuid4().hex
     if not _RUN_ID.match(run_id):
@@ -130,7 +130,7 @@ def build(
         platform=platform,
         runtime_packages=runtime_packages,
     )
-    overrides = _overrides(override_runtime, chosen)
+    overrides = validate_overrides(override_runtime, chosen)
     index = IndexSettings(
         index_url=index_url,
         extra_index_urls=tuple(extra_index_urls),
@@ -229,7 +229,7 @@ def build(
     )
 
 
-def _overrides(names: Iterable[str], target: Target) -> tuple[str, ...]:
+def validate_overrides(names: Iterable[str], target: Target) -> tuple[str, ...]:
     from packaging.utils import canonicalize_name
 
     chosen = tuple(sorted({canonicalize_name(name) for name in names if name.strip()}))
@@ -277,19 +277,34 @@ def _read_requirements(
     return requirements, constraints, extra, editables, require_hashes
 
 
-def _make(
+@dataclass(frozen=True)
+class Planned:
+    """The input read, local wheels built and everything resolved: nothing downloaded yet."""
+
+    requirements: list[RequirementLine]
+    index: IndexSettings
+    local: dict[Path, WheelInfo]
+    resolution: Resolution
+    plan: RuntimePlan | None
+    require_hashes: bool
+    locks: LockPlan = field(default_factory=LockPlan)
+    """The input's locks: when there are any, ``resolution`` is theirs (docs: README)."""
+
+
+def plan_input(
     layout: InputLayout,
     *,
     target: Target,
     index: IndexSettings,
     work: Path,
     cache_folder: Path,
-    clock: _Clock,
+    clock: Clock,
     build_isolation: bool,
     name: str | None,
     allow_index_options: bool,
     overrides: tuple[str, ...] = (),
-) -> tuple[Path, Manifest]:
+) -> Planned:
+    """Read requirements, build local projects and resolve (``check`` stops here)."""
     locks = plan_locks(
         layout, target, work=work, cache_dir=cache_folder / "uv",
         allow_index_options=allow_index_options,
@@ -350,8 +365,38 @@ def _make(
                 runtime=context,
             )
         plan = runtime_plan(resolution, context)
+    return Planned(requirements, index, local, resolution, plan, require_hashes, locks)
+
+
+def _make(
+    layout: InputLayout,
+    *,
+    target: Target,
+    index: IndexSettings,
+    work: Path,
+    cache_folder: Path,
+    clock: Clock,
+    build_isolation: bool,
+    name: str | None,
+    allow_index_options: bool,
+    overrides: tuple[str, ...] = (),
+) -> tuple[Path, Manifest]:
+    planned = plan_input(
+        layout,
+        target=target,
+        index=index,
+        work=work,
+        cache_folder=cache_folder,
+        clock=clock,
+        build_isolation=build_isolation,
+        name=name,
+        allow_index_options=allow_index_options,
+        overrides=overrides,
+    )
+    requirements, index, local = planned.requirements, planned.index, planned.local
+    resolution, plan, locks = planned.resolution, planned.plan, planned.locks
     shipped = [pin for pin in resolution.pins if plan is None or plan.ships(pin.name)]
-    if require_hashes:
+    if planned.require_hashes:
         _check_all_hashed(shipped)
     if plan is not None:
         plan.warn_overrides()
