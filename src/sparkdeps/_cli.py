@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ._core.errors import SparkdepsError
+from ._core.errors import IntegrityError, SparkdepsError
 from ._core.paths import PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY
 from ._core.runner import redact
 from ._version import __version__
@@ -46,6 +46,8 @@ def _verbosity(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
 
 
 _HELP = {
+    "export": "print a wheelhouse's pins as pylock.toml or requirements (name==version with "
+    "hashes)",
     "build": "build a wheelhouse from an input and publish it",
     "inspect": "show a wheelhouse's manifest",
     "process-deps": "job task 1: build into a fresh run folder, set the task value, print the URI",
@@ -191,7 +193,31 @@ def _add_inspect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     parser = _subcommand(sub, "inspect")
     parser.add_argument("wheelhouse", help="wheelhouse.zip path/URI or its run folder")
     parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    parser.add_argument("--pylock", action="store_true",
+                        help="print the wheelhouse's pylock.toml (PEP 751)")
     parser.set_defaults(handler=_cmd_inspect)
+
+
+def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = _subcommand(sub, "export")
+    parser.add_argument("wheelhouse", help="wheelhouse.zip path/URI or its run folder")
+    parser.add_argument("--format", choices=("requirements", "pylock"), default="requirements")
+    parser.set_defaults(handler=_cmd_export)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from ._build.export import pylock_text, requirements_text  # noqa: PLC0415
+    from ._runtime.inspect import inspect, read_pylock  # noqa: PLC0415
+
+    if args.format == "requirements":
+        sys.stdout.write(requirements_text(inspect(args.wheelhouse)))
+        return 0
+    try:
+        sys.stdout.write(read_pylock(args.wheelhouse))
+    except IntegrityError:
+        # an older wheelhouse without pylock.toml: write one from its manifest
+        sys.stdout.write(pylock_text(inspect(args.wheelhouse)))
+    return 0
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
@@ -236,8 +262,11 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from ._runtime.inspect import inspect  # noqa: PLC0415
+    from ._runtime.inspect import inspect, read_pylock  # noqa: PLC0415
 
+    if args.pylock:
+        sys.stdout.write(read_pylock(args.wheelhouse))
+        return 0
     manifest = inspect(args.wheelhouse)
     if args.json:
         _echo(json.dumps(manifest.to_dict(), indent=2, sort_keys=True))
@@ -456,6 +485,7 @@ _ADDERS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], No
     _add_build,
     _add_check,
     _add_inspect,
+    _add_export,
     _add_process_deps,
     _add_load,
     _add_verify,
