@@ -9,7 +9,7 @@ from packaging.markers import Marker
 from packaging.tags import parse_tag
 
 from sparkdeps._core.errors import TargetError
-from sparkdeps._core.target import PROFILES, choose_target, host_target
+from sparkdeps._core.target import PROFILES, Target, choose_target, host_target
 
 
 @pytest.mark.parametrize(
