@@ -25,22 +25,24 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 from .._core import databricks as _databricks
-from .archive import ArchiveLimits
-from .cache import BuildCache
 from .._core.errors import InputError, IntegrityError, ResolutionError, SparkdepsError, StorageError
-from .inputs import InputLayout, prepare_input
-from .._core.paths import RUN_MARKER, TASK_VALUE_KEY, WHEELHOUSE_NAME, cache_root
 from .._core.hashing import sha256_file
 from .._core.manifest import Manifest, WheelInfo, inspect_wheel
-from .requirements import ParsedRequirements, RequirementLine, parse_requirements
-from .resolve import IndexSettings, Pin, check_closure, check_tags, download, resolve
+from .._core.paths import RUN_MARKER, TASK_VALUE_KEY, WHEELHOUSE_NAME, cache_root, pin_uri
 from .._core.results import BuildResult
+from .._core.runmarker import marker_json
 from .._core.runner import redact
-from .._core.storage import Storage, join_uri, storage_for
+from .._core.storage import PublishConflict, Storage, join_uri, storage_for
 from .._core.target import Target, resolve_target
 from .._core.timing import Timer, timed
-from .._version import __version__
 from .._core.wheelhouse import open_wheelhouse, write_wheelhouse
+from .._version import __version__
+from .archive import ArchiveLimits
+from .cache import BuildCache
+from .inputs import InputLayout, prepare_input
+from .requirements import ParsedRequirements, RequirementLine, parse_requirements
+from .resolve import IndexSettings, Pin, Resolution, check_closure, check_tags, download, resolve
+from .runtime_plan import RuntimeContext, RuntimePlan, classify
 from .wheels import build_project, build_sdist_pin, check_record, make_pure_wheel
 
 __all__ = ["RUN_MARKER", "WHEELHOUSE_NAME", "build"]
@@ -52,7 +54,7 @@ _PHASES = ("input", "resolve", "download", "build", "wheelhouse", "publish")
 
 
 @dataclass
-class _Clock:
+class Clock:
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_PHASES, 0.0))
 
     @contextmanager
@@ -96,6 +98,8 @@ def build(
     task_value_key: str | None = TASK_VALUE_KEY,
     allow_index_options: bool = False,
     limits: ArchiveLimits | None = None,
+    runtime_packages: str | os.PathLike[str] | None = None,
+    override_runtime: Iterable[str] = (),
 ) -> BuildResult:
     """Turn ``source`` into ``<dest>/<run_id>/wheelhouse.zip`` for the target.
 
@@ -103,16 +107,28 @@ def build(
     runtime profile (``"dbr-14.3"``), explicit ``python_version``/``platform``,
     or by default the running interpreter and machine. Each request to the index
     waits at most ``index_timeout`` seconds and is retried ``index_retries`` times.
+
+    A profile (or ``runtime_packages``, a ``pip list --format=freeze`` file of the
+    cluster) makes the build runtime-aware: what the runtime already has is not
+    shipped, and a conflict with a protected package (numpy, pandas, pyarrow...)
+    fails before any download unless its name is in ``override_runtime``
+    (docs/runtime-aware.md).
     """
     total = Timer()
-    clock = _Clock()
+    clock = Clock()
     base = _dest(dest)
     run_id = run_id or uuid.uuid4().hex
     if not _RUN_ID.match(run_id):
         raise InputError(
             f"run_id {run_id!r} is not usable as a folder name; use letters, digits, '.', '_', '-'"
         )
-    chosen = resolve_target(target, python_version=python_version, platform=platform)
+    chosen = resolve_target(
+        target,
+        python_version=python_version,
+        platform=platform,
+        runtime_packages=runtime_packages,
+    )
+    overrides = validate_overrides(override_runtime, chosen)
     index = IndexSettings(
         index_url=index_url,
         extra_index_urls=tuple(extra_index_urls),
@@ -133,7 +149,8 @@ def build(
             index=index,
             build_isolation=build_isolation,
             name=name,
-            extra=f"allow_index_options={allow_index_options}",
+            extra=f"allow_index_options={allow_index_options}"
+            + (f";override_runtime={','.join(overrides)}" if overrides else ""),
         )
         wheelhouse_path, manifest, cached = None, None, False
         if use_cache:
@@ -156,6 +173,7 @@ def build(
                 build_isolation=build_isolation,
                 name=name,
                 allow_index_options=allow_index_options,
+                overrides=overrides,
             )
             digest = sha256_file(wheelhouse_path)
             if use_cache:
@@ -188,7 +206,8 @@ def build(
         shutil.rmtree(work, ignore_errors=True)
     task_value_set = False
     if task_value_key is not None:
-        task_value_set = _databricks.set_task_value(task_value_key, uri)
+        # the digest rides with the path: load refuses a wheelhouse swapped after this build
+        task_value_set = _databricks.set_task_value(task_value_key, pin_uri(uri, digest))
     clock.timings["total"] = total.stop()
     logger.info(
         "published %s (%d wheels) in %.2fs", uri, len(manifest.wheels), clock.timings["total"]
@@ -206,6 +225,18 @@ def build(
         cached=cached,
         task_value_set=task_value_set,
     )
+
+
+def validate_overrides(names: Iterable[str], target: Target) -> tuple[str, ...]:
+    from packaging.utils import canonicalize_name
+
+    chosen = tuple(sorted({canonicalize_name(name) for name in names if name.strip()}))
+    if chosen and target.runtime is None:
+        raise InputError(
+            f"override_runtime={list(chosen)} needs a target with a runtime package set: "
+            "pass a runtime profile (--target dbr-14.3) or --runtime-packages FILE"
+        )
+    return chosen
 
 
 def _read_requirements(
@@ -244,18 +275,32 @@ def _read_requirements(
     return requirements, constraints, extra, editables, require_hashes
 
 
-def _make(
+@dataclass(frozen=True)
+class Planned:
+    """The input read, local wheels built and everything resolved: nothing downloaded yet."""
+
+    requirements: list[RequirementLine]
+    index: IndexSettings
+    local: dict[Path, WheelInfo]
+    resolution: Resolution
+    plan: RuntimePlan | None
+    require_hashes: bool
+
+
+def plan_input(
     layout: InputLayout,
     *,
     target: Target,
     index: IndexSettings,
     work: Path,
     cache_folder: Path,
-    clock: _Clock,
+    clock: Clock,
     build_isolation: bool,
     name: str | None,
     allow_index_options: bool,
-) -> tuple[Path, Manifest]:
+    overrides: tuple[str, ...] = (),
+) -> Planned:
+    """Read requirements, build local projects and resolve (``check`` stops here)."""
     requirements, constraints, from_files, editables, require_hashes = _read_requirements(
         layout, allow_index_options
     )
@@ -294,6 +339,7 @@ def _make(
     _check_duplicates(local.values())
     check_tags(local.values(), target)
 
+    context = RuntimeContext.of(target, overrides)
     with clock.phase("resolve"):
         resolution = resolve(
             requirements,
@@ -304,18 +350,53 @@ def _make(
             work=work,
             cache_dir=cache_folder / "uv",
             origins=origins,
+            runtime=context,
         )
-    if require_hashes:
-        _check_all_hashed(resolution.pins)
+        plan = runtime_plan(resolution, context)
+    return Planned(requirements, index, local, resolution, plan, require_hashes)
+
+
+def _make(
+    layout: InputLayout,
+    *,
+    target: Target,
+    index: IndexSettings,
+    work: Path,
+    cache_folder: Path,
+    clock: Clock,
+    build_isolation: bool,
+    name: str | None,
+    allow_index_options: bool,
+    overrides: tuple[str, ...] = (),
+) -> tuple[Path, Manifest]:
+    planned = plan_input(
+        layout,
+        target=target,
+        index=index,
+        work=work,
+        cache_folder=cache_folder,
+        clock=clock,
+        build_isolation=build_isolation,
+        name=name,
+        allow_index_options=allow_index_options,
+        overrides=overrides,
+    )
+    requirements, index, local = planned.requirements, planned.index, planned.local
+    resolution, plan = planned.resolution, planned.plan
+    shipped = [pin for pin in resolution.pins if plan is None or plan.ships(pin.name)]
+    if planned.require_hashes:
+        _check_all_hashed(shipped)
+    if plan is not None:
+        plan.warn_overrides()
 
     with clock.phase("download"):
         downloaded_dir = work / "downloaded"
-        downloaded = download(
-            resolution.remote, target, index, downloaded_dir, cache_dir=cache_folder / "pip"
-        )
+        remote = [pin for pin in shipped if pin.local is None and not pin.sdist_only]
+        downloaded = download(remote, target, index, downloaded_dir, cache_dir=cache_folder / "pip")
 
     with clock.phase("build"):
-        built = [build_sdist_pin(pin, target, index, work / "sdists") for pin in resolution.sdists]
+        sdists = [pin for pin in shipped if pin.sdist_only]
+        built = [build_sdist_pin(pin, target, index, work / "sdists") for pin in sdists]
 
     wheels: dict[Path, WheelInfo] = {}
     for pin in resolution.pins:
@@ -330,19 +411,35 @@ def _make(
     check_tags(infos, target)
     roots = [line.requirement for line in requirements]
     roots += [Requirement(str(info.name)) for info in local.values()]
-    check_closure(infos, target, roots)
+    provided = {p.name: p.version for p in plan.relied_on} if plan is not None else {}
+    check_closure(infos, target, roots, provided=provided)
 
     with clock.phase("wheelhouse"):
+        runtime_section = None
+        if plan is not None:
+            runtime_section = plan.manifest_section(infos, roots, target)
+            wheels = {path: plan.mark(info) for path, info in wheels.items()}
+            infos = list(wheels.values())
         manifest = Manifest(
             format=layout.format,
             target=target.to_dict(),
             wheels=tuple(sorted(infos, key=lambda w: w.filename)),
             input_digest=layout.digest,
             inputs=layout.to_dict(),
+            runtime=runtime_section,
         )
         out = work / WHEELHOUSE_NAME
         write_wheelhouse(list(wheels), manifest, out)
     return out, manifest
+
+
+def runtime_plan(resolution: Resolution, context: RuntimeContext | None) -> RuntimePlan | None:
+    """Place every pin against the runtime (None for targets without a package set)."""
+    if context is None:
+        return None
+    return classify(
+        ((pin.name, pin.version, pin.local is not None) for pin in resolution.pins), context
+    )
 
 
 def _check_all_hashed(pins: Iterable[Pin]) -> None:
@@ -379,35 +476,29 @@ def _publish(
     input_digest: str,
     work: Path,
 ) -> None:
+    taken = (
+        f"{redact(run_uri)} is taken: another build published run id {run_id} there (run ids "
+        "must be fresh); pass another run_id (or none, for a new uuid)"
+    )
     if storage.exists(uri):
-        raise StorageError(
-            f"{redact(uri)} already exists: run ids must be fresh; pass another run_id "
-            "(or none, for a new uuid)"
-        )
+        raise StorageError(taken.replace(" is taken:", "/wheelhouse.zip already exists:"))
     created = not storage.exists(run_uri)
     marker = work / RUN_MARKER
-    marker.write_text(
-        json.dumps(
-            {
-                "run_id": run_id,
-                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "sparkdeps_version": __version__,
-                "digest": digest,
-                "input_digest": input_digest,
-            },
-            indent=2,
-            sort_keys=True,
-        )
-        + "\n",
-        encoding="utf-8",
-    )
+    marker.write_text(marker_json(run_id, digest, input_digest, __version__), encoding="utf-8")
+    # The marker is claimed with an exclusive create: of several builds racing for one
+    # run id, exactly one gets it and publishes; the others stop here and touch nothing.
     try:
-        storage.publish(marker, join_uri(run_uri, RUN_MARKER))
-        storage.publish(wheelhouse, uri)
+        storage.publish(marker, join_uri(run_uri, RUN_MARKER), exclusive=True)
+    except PublishConflict as exc:
+        raise StorageError(f"{taken}; {redact(run_uri)}/{RUN_MARKER} already exists") from exc
+    try:
+        storage.publish(wheelhouse, uri, exclusive=True)
     except BaseException:
-        if created:
-            try:
+        try:
+            if created:
                 storage.remove_tree(run_uri)
-            except StorageError:
-                logger.warning("could not remove the partial run folder %s", redact(run_uri))
+            else:
+                storage.remove_tree(join_uri(run_uri, RUN_MARKER))
+        except StorageError:
+            logger.warning("could not remove the partial run folder %s", redact(run_uri))
         raise
