@@ -168,7 +168,34 @@ def _add_inspect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     _verbosity(parser, suppress=True)
     parser.add_argument("wheelhouse", help="wheelhouse.zip path/URI or its run folder")
     parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    parser.add_argument("--pylock", action="store_true",
+                        help="print the wheelhouse's pylock.toml (PEP 751)")
     parser.set_defaults(handler=_cmd_inspect)
+
+
+def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("export", help="print a wheelhouse's pins as pylock.toml or "
+                                           "requirements (name==version with hashes)")
+    _verbosity(parser, suppress=True)
+    parser.add_argument("wheelhouse", help="wheelhouse.zip path/URI or its run folder")
+    parser.add_argument("--format", choices=("requirements", "pylock"), default="requirements")
+    parser.set_defaults(handler=_cmd_export)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from ._build.export import pylock_text, requirements_text
+    from ._core.errors import IntegrityError
+    from ._runtime.inspect import inspect, read_pylock
+
+    if args.format == "requirements":
+        sys.stdout.write(requirements_text(inspect(args.wheelhouse)))
+        return 0
+    try:
+        sys.stdout.write(read_pylock(args.wheelhouse))
+    except IntegrityError:
+        # an older wheelhouse without pylock.toml: write one from its manifest
+        sys.stdout.write(pylock_text(inspect(args.wheelhouse)))
+    return 0
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
@@ -213,8 +240,11 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from ._runtime.inspect import inspect
+    from ._runtime.inspect import inspect, read_pylock
 
+    if args.pylock:
+        sys.stdout.write(read_pylock(args.wheelhouse))
+        return 0
     manifest = inspect(args.wheelhouse)
     if args.json:
         _echo(json.dumps(manifest.to_dict(), indent=2, sort_keys=True))
@@ -228,8 +258,16 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     _echo(f"wheels:    {len(manifest.wheels)}")
     for wheel in sorted(manifest.wheels, key=lambda w: w.filename):
         names = ",".join(wheel.top_level) or "-"
+        shadows = f"  shadows runtime {wheel.shadows}" if wheel.shadows else ""
         _echo(f"  {wheel.name} {wheel.version}  [{'.'.join(wheel.tags)}]  {wheel.size} B  "
-              f"imports: {names}  ({wheel.source or '?'})")
+              f"imports: {names}  ({wheel.source or '?'}){shadows}")
+    runtime = manifest.runtime
+    if runtime:
+        relied = ", ".join(f"{r['name']} {r['version']}" for r in runtime.get("relied_on", ()))
+        _echo(f"runtime:   {runtime.get('name')} (set {str(runtime.get('digest', ''))[:12]})")
+        _echo(f"relies on: {relied or '-'}")
+        if runtime.get("overrides"):
+            _echo(f"overrides: {', '.join(runtime['overrides'])}")
     return 0
 
 
@@ -357,6 +395,7 @@ _ADDERS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], No
     _add_build,
     _add_check,
     _add_inspect,
+    _add_export,
     _add_process_deps,
     _add_load,
     _add_verify,
