@@ -842,6 +842,17 @@ def _folder_with_name(name: str) -> Callable[[Path, Resources], Path]:
     return make
 
 
+def _folder_with_module(name: str) -> Callable[[Path, Resources], Path]:
+    def make(folder: Path, _r: Resources) -> Path:
+        source = folder / "project"
+        source.mkdir(parents=True)
+        (source / "good_mod.py").write_bytes(MOD)
+        (source / name).write_bytes(MOD)
+        return source
+
+    return make
+
+
 def _modules_folder(folder: Path, _r: Resources) -> Path:
     source = folder / "project"
     source.mkdir(parents=True)
@@ -1437,6 +1448,25 @@ CASES: tuple[Case, ...] = (
         ("use a path",),
         options={"uri": f"https://user:{SECRET}@127.0.0.1:9/wheelhouse.zip"},
         absent=(SECRET,),
+    ),
+    Case(
+        "stdlib-shadowing-at-build",
+        "build",
+        _folder_with_module("argparse.py"),
+        InputError,
+        ("argparse", "shadow the standard library"),
+        ("SPARKDEPS_ALLOW_STDLIB_NAMES",),
+    ),
+    Case(
+        "stdlib-shadowing-at-load",
+        "load",
+        _hostile_wheel(
+            {"sdhard_x/__init__.py": b"", "typing/__init__.py": b"X = 1\n"},
+            top_level=("sdhard_x", "typing"),
+        ),
+        IntegrityError,
+        ("typing", "shadow the standard library"),
+        ("SPARKDEPS_ALLOW_STDLIB_NAMES",),
     ),
     Case(
         "load-replaced-mid-load",
