@@ -228,9 +228,18 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     _echo(f"wheels:    {len(manifest.wheels)}")
     for wheel in sorted(manifest.wheels, key=lambda w: w.filename):
         names = _visible(",".join(wheel.top_level) or "-")
+        shadows = f"  shadows runtime {_visible(wheel.shadows)}" if wheel.shadows else ""
         _echo(f"  {_visible(wheel.name)} {_visible(wheel.version)}  "
               f"[{_visible('.'.join(wheel.tags))}]  {wheel.size} B  "
-              f"imports: {names}  ({_visible(wheel.source or '?')})")
+              f"imports: {names}  ({_visible(wheel.source or '?')}){shadows}")
+    runtime = manifest.runtime
+    if runtime:
+        relied = ", ".join(f"{r['name']} {r['version']}" for r in runtime.get("relied_on", ()))
+        _echo(f"runtime:   {_visible(runtime.get('name'))} "
+              f"(set {_visible(str(runtime.get('digest', ''))[:12])})")
+        _echo(f"relies on: {_visible(relied or '-')}")
+        if runtime.get("overrides"):
+            _echo(f"overrides: {_visible(', '.join(runtime['overrides']))}")
     return 0
 
 
