@@ -1546,6 +1546,15 @@ CASES: tuple[Case, ...] = (
         ("pass the wheelhouse.zip",),
     ),
     Case(
+        "load-dev-zero",
+        "load",
+        _modules_folder,
+        IntegrityError,
+        ("/dev/zero", "not a regular file"),
+        ("pass the wheelhouse.zip",),
+        options={"uri": "/dev/zero"},
+    ),
+    Case(
         "load-wheel-dist-info-other-name",
         "load",
         _hostile_wheel({"sdhard_x/__init__.py": b""}, stem="requests-2.99"),
