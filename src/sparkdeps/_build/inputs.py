@@ -22,6 +22,7 @@ from packaging.utils import canonicalize_name
 
 from .archive import IGNORED_DIRS, ArchiveLimits, _Budget, copy_tree, extract_zip, is_zip
 from .._core.errors import InputError, UnsafeArchiveError
+from .._core.progress import plural
 from .._core.manifest import Format, sha256_file
 
 __all__ = ["EXPECTED", "InputLayout", "input_digest", "prepare_input"]
@@ -82,6 +83,24 @@ class InputLayout:
         if self.inner_archives:
             out["inner_archives"] = list(self.inner_archives)
         return out
+
+    def describe(self) -> str:
+        """``1 requirements file (requirements.txt), 2 projects (a, b)``: for a person."""
+        parts = []
+        for items, word in (
+            (self.requirement_files, "requirements file"),
+            (self.projects, "project"),
+            (self.modules, "module"),
+            (self.wheels, "wheel"),
+            (self.inner_archives, "inner archive"),
+        ):
+            if items:
+                shown = ", ".join(item or "." for item in items[:5])
+                more = f", +{len(items) - 5} more" if len(items) > 5 else ""
+                parts.append(f"{plural(len(items), word)} ({shown}{more})")
+        if self.wrapper:
+            parts.append(f"inside the wrapper folder {self.wrapper}/")
+        return ", ".join(parts) or "nothing usable"
 
 
 def input_digest(root: Path) -> str:
@@ -282,7 +301,6 @@ def _scan(root: Path, name: str, inner: list[str]) -> InputLayout:
         wrapper=wrapper,
         inner_archives=tuple(inner),
     )
-    logger.info("input %s: format %s, found %s", name, fmt, layout.to_dict())
     return layout
 
 

@@ -29,6 +29,7 @@ from .archive import ArchiveLimits
 from .cache import BuildCache
 from .._core.errors import InputError, IntegrityError, ResolutionError, SparkdepsError, StorageError
 from .inputs import InputLayout, prepare_input
+from .._core.progress import plural
 from .._core.paths import RUN_MARKER, TASK_VALUE_KEY, WHEELHOUSE_NAME, cache_root
 from .._core.manifest import Manifest, WheelInfo, inspect_wheel
 from .requirements import ParsedRequirements, RequirementLine, parse_requirements
@@ -53,10 +54,12 @@ _PHASES = ("input", "resolve", "download", "build", "wheelhouse", "publish")
 class _Clock:
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_PHASES, 0.0))
 
-    def add(self, phase: str, started: float) -> None:
+    def add(self, phase: str, started: float, *, worked: bool = True) -> None:
+        """Add the time since ``started`` to ``phase``; log it only when it did work."""
         elapsed = time.perf_counter() - started
         self.timings[phase] = self.timings.get(phase, 0.0) + elapsed
-        logger.info("%s: %.2fs", phase, elapsed)
+        if worked:
+            logger.info("%s: %.2fs", phase, elapsed)
 
 
 def _dest(dest: str | os.PathLike[str] | None) -> str:
@@ -69,6 +72,36 @@ def _dest(dest: str | os.PathLike[str] | None) -> str:
         "no destination: pass dest= (a folder, file: URI, /Volumes/... or dbfs:/... path), "
         "--dest on the command line, or set SPARKDEPS_DEST"
     )
+
+
+def _check_dest(storage: Storage, base: str) -> None:
+    """The dest is a folder (or can become one) that this process can write to.
+
+    Probes with a temporary file in the dest, or in its nearest existing parent
+    when the dest does not exist yet, and removes it: nothing is left behind.
+    """
+    path = storage.local_path(base)
+    if path is None:
+        return  # dbfs: through dbutils: publishing will say what went wrong
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    shown = redact(base)
+    if not existing.is_dir():
+        what = "is a file" if existing == path else f"is below {existing}, which is a file"
+        raise StorageError(
+            f"dest {shown} {what}, not a folder; fix: pass a folder for --dest/dest= "
+            "(run folders are created inside it)"
+        )
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".sparkdeps-probe-", dir=existing)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot write to dest {shown} ({existing}: {exc.strerror or exc}); fix: pass a "
+            "--dest/dest= folder this user can write to, or fix its permissions or mount"
+        ) from exc
 
 
 def build(
@@ -118,10 +151,12 @@ def build(
         retries=index_retries,
     )
     storage = storage_for(base)
+    _check_dest(storage, base)  # before any work: a bad dest must not cost a whole build
     work = Path(tempfile.mkdtemp(prefix="sparkdeps-build-"))
     try:
         phase = time.perf_counter()
         layout = prepare_input(os.fspath(source), work / "input", limits or ArchiveLimits())
+        logger.info("input %s: format %s, %s", layout.name, layout.format, layout.describe())
         clock.add("input", phase)
         cache = BuildCache(cache_root(cache_dir))
         key = BuildCache.key(
@@ -189,7 +224,10 @@ def build(
         task_value_set = _databricks.set_task_value(task_value_key, uri)
     clock.timings["total"] = time.perf_counter() - started
     logger.info(
-        "published %s (%d wheels) in %.2fs", uri, len(manifest.wheels), clock.timings["total"]
+        "published %s (%s) in %.2fs",
+        uri,
+        plural(len(manifest.wheels), "wheel"),
+        clock.timings["total"],
     )
     return BuildResult(
         uri=uri,
@@ -295,7 +333,7 @@ def _make(
         info = inspect_wheel(wheel, source="generated")
         local[wheel] = info
         origins[info.name] = "modules " + ", ".join(layout.modules)
-    clock.add("build", phase)
+    clock.add("build", phase, worked=bool(projects or layout.modules))
     _check_duplicates(local.values())
     check_tags(local.values(), target)
 
@@ -319,11 +357,11 @@ def _make(
     downloaded = download(
         resolution.remote, target, index, downloaded_dir, cache_dir=cache_folder / "pip"
     )
-    clock.add("download", phase)
+    clock.add("download", phase, worked=False)  # the download tracker logs its own end
 
     phase = time.perf_counter()
     built = [build_sdist_pin(pin, target, index, work / "sdists") for pin in resolution.sdists]
-    clock.add("build", phase)
+    clock.add("build", phase, worked=bool(built))
 
     wheels: dict[Path, WheelInfo] = {}
     for pin in resolution.pins:
