@@ -241,3 +241,64 @@ def test_json_error_for_a_bad_dest(tmp_path: Path) -> None:
     error = json.loads(done.stdout)["error"]
     assert error["type"] == "StorageError"
     assert error["fix"].startswith("pass a folder")
+
+
+# ------------------------------------------------ git-versioned project without git
+
+_SCM = {
+    "setuptools-scm": (
+        '[build-system]\nrequires = ["setuptools>=64", "setuptools-scm>=8"]\n'
+        'build-backend = "setuptools.build_meta"\n\n[project]\nname = "sdscm-demo"\n'
+        'dynamic = ["version"]\n\n[tool.setuptools_scm]\n'
+    ),
+    "hatch-vcs": (
+        '[build-system]\nrequires = ["hatchling", "hatch-vcs"]\n'
+        'build-backend = "hatchling.build"\n\n[project]\nname = "sdscm-demo"\n'
+        'dynamic = ["version"]\n\n[tool.hatch.version]\nsource = "vcs"\n'
+    ),
+}
+
+
+def _scm_project(tmp_path: Path, tool: str) -> Path:
+    # what GitHub's "Download ZIP" gives: the files, no .git
+    project = tmp_path / "sdscm-demo-main"
+    (project / "sdscm_demo").mkdir(parents=True)
+    (project / "sdscm_demo" / "__init__.py").write_text("")
+    (project / "pyproject.toml").write_text(_SCM[tool])
+    return project
+
+
+@pytest.mark.parametrize("tool", sorted(_SCM), ids=sorted(_SCM))
+def test_git_versioned_project_without_git(
+    tmp_path: Path, index: IndexServer, tool: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sparkdeps._core.errors import BuildError
+
+    monkeypatch.delenv("SETUPTOOLS_SCM_PRETEND_VERSION", raising=False)
+    project = _scm_project(tmp_path, tool)
+    index.reset_counts()
+    with pytest.raises(BuildError) as caught:
+        build(project, dest=tmp_path / "dest", cache_dir=tmp_path / "cache", index_url=index.url)
+    message = str(caught.value)
+    assert f"takes its version from git ({tool})" in message
+    assert "SETUPTOOLS_SCM_PRETEND_VERSION_FOR_SDSCM_DEMO=<version>" in message
+    assert index.requests == []  # said before any build ran
+    assert not (tmp_path / "dest").exists() or not any((tmp_path / "dest").iterdir())
+
+
+def test_git_versioned_project_with_git_or_a_version_is_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sparkdeps._build.scm import check_vcs_version
+
+    project = _scm_project(tmp_path, "setuptools-scm")
+    monkeypatch.delenv("SETUPTOOLS_SCM_PRETEND_VERSION", raising=False)
+    monkeypatch.setenv("SETUPTOOLS_SCM_PRETEND_VERSION_FOR_SDSCM_DEMO", "1.2.3")
+    check_vcs_version(project, "p")  # the version is given: no refusal
+    monkeypatch.delenv("SETUPTOOLS_SCM_PRETEND_VERSION_FOR_SDSCM_DEMO")
+    subprocess.run(["git", "init", "-q", str(project)], check=True, timeout=60)
+    check_vcs_version(project, "p")  # a clone: setuptools-scm can ask git
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "pyproject.toml").write_text('[project]\nname = "x"\nversion = "1"\n')
+    check_vcs_version(plain, "plain")  # not git-versioned at all

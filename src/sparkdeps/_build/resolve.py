@@ -325,7 +325,8 @@ def _missing_fix(absent: Sequence[str], index: IndexSettings) -> str:
     for name in absent:
         near = close.get(name) or []
         named.append(f"{name} (did you mean {' or '.join(near)}?)" if near else name)
-    message = f"not found on {index.shown()}: " + ", ".join(named)
+    message = f"missing (not on the index or find-links): {', '.join(named)}"
+    message += f"\nlooked in: {index.shown()}"
     return (
         message + "\nfix: check the spelling of each name above in your requirements; if the "
         "package is private, add the index or folder that holds it (index_url= / "

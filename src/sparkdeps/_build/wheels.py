@@ -25,6 +25,7 @@ from packaging.utils import canonicalize_name
 from .._core.errors import BuildCommandError, BuildError, InputError, IntegrityError
 from .._core.manifest import inspect_wheel
 from .resolve import IndexSettings, Pin
+from .scm import check_vcs_version
 from .._core.runner import clean_env, pip_command, run
 from .._core.target import Target
 
@@ -53,6 +54,7 @@ def build_project(
 ) -> Path:
     """Build ``project`` into a wheel in ``out_dir`` (any PEP 517 backend)."""
     label = shown or project.name
+    check_vcs_version(project, label)  # before a build that would fail far from the cause
     out_dir.mkdir(parents=True, exist_ok=True)
     before = set(out_dir.iterdir())
     if not (project / "pyproject.toml").is_file() and not (project / "setup.py").is_file():

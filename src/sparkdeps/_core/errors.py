@@ -20,6 +20,7 @@ __all__ = [
     "IntegrityError",
     "ResolutionError",
     "ResolveCommandError",
+    "SessionConflictError",
     "SparkdepsError",
     "StorageError",
     "TargetError",
@@ -71,6 +72,10 @@ class WheelhouseNotFoundError(SparkdepsError, LookupError):
 
 class DeliveryError(SparkdepsError, RuntimeError):
     """The packages could not be shipped to the executors."""
+
+
+class SessionConflictError(DeliveryError):
+    """A second wheelhouse would change a package version this session already delivered."""
 
 
 class VerificationError(SparkdepsError, ImportError):

@@ -106,8 +106,10 @@ def listening(listener: Listener) -> Iterator[None]:
             _listeners.remove(listener)
 
 
-def report(step: Step, *, log: bool = True) -> None:
-    """Hand ``step`` to the listeners, and log it when ``log`` (item and phase ends)."""
+def report(step: Step, *, log: bool = True, level: int = logging.INFO) -> None:
+    """Hand ``step`` to the listeners, and log it when ``log`` (item and phase ends).
+
+    Phase ends are logged at INFO; items at ``level``."""
     if log:
         if step.finished:
             # "phase_end" lets a live display keep this line and drop the per-item ones
@@ -115,7 +117,7 @@ def report(step: Step, *, log: bool = True) -> None:
                 "%s done in %.2fs", step.summary(), step.seconds, extra={"phase_end": True}
             )
         else:
-            logger.info("%s", step.summary())
+            logger.log(level, "%s", step.summary())
     with _lock:
         listeners = list(_listeners)
     for listener in listeners:
@@ -128,8 +130,17 @@ def report(step: Step, *, log: bool = True) -> None:
 class Tracker:
     """Counts items and bytes of one phase and reports them; safe across threads."""
 
-    def __init__(self, phase: str, *, total: int | None = None, bytes_total: int | None = None):
+    def __init__(
+        self,
+        phase: str,
+        *,
+        total: int | None = None,
+        bytes_total: int | None = None,
+        item_level: int = logging.INFO,
+    ) -> None:
+        """``item_level``: how each finished item is logged (DEBUG for hundreds of them)."""
         self.phase = phase
+        self.item_level = item_level
         self.total = total
         self.bytes_total = bytes_total
         self.done = 0
@@ -171,7 +182,7 @@ class Tracker:
             self.current = item
             self.bytes_done += max(0, size - counted)
             step = self._step()
-        report(step)
+        report(step, level=self.item_level)
 
     def finish(self) -> float:
         """Report the end of the phase; returns its seconds."""

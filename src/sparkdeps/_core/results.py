@@ -92,6 +92,12 @@ class LoadResult:
             "timings": {key: round(value, 4) for key, value in self.timings.items()},
         }
 
+    def _repr_html_(self) -> str:
+        """A small table in Jupyter and Databricks notebooks."""
+        from .html import load_html
+
+        return load_html(self, getattr(self, "shadows", None))
+
 
 @dataclass(frozen=True)
 class ModuleImport:
@@ -119,6 +125,12 @@ class VerifyResult:
         return tuple(
             sorted({item.file for item in self.imports if item.module == module and item.file})
         )
+
+    def _repr_html_(self) -> str:
+        """Where each executor imported each module from, as a table in notebooks."""
+        from .html import verify_html
+
+        return verify_html(self)
 
 
 @dataclass(frozen=True)

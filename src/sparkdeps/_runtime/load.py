@@ -15,9 +15,10 @@ from typing import Any, Literal
 from .._core.databricks import get_task_value, is_databricks
 from .._core.errors import DeliveryError, InputError, WheelhouseNotFoundError
 from .._core.paths import PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY
+from .._core.progress import plural
 from .._core.results import Delivery, LoadResult
 from .._core.storage import storage_for
-from .delivery import deliver, session_key, session_kind
+from .delivery import archive_name, deliver, session_key, session_kind
 from .install import (
     InstallResult,
     Prepared,
@@ -29,6 +30,8 @@ from .install import (
     pip_install,
     prepare,
 )
+from .preloaded import explain_preloaded
+from .session_env import Package, check_second_load, record_load, wheelhouse_packages
 
 __all__ = [
     "active_session",
@@ -162,6 +165,7 @@ def load(
     delivery: Delivery = "auto",
     cache_dir: str | os.PathLike[str] | None = None,
     payload_dir: str | os.PathLike[str] | None = None,
+    replace: bool = False,
 ) -> LoadResult:
     """Install a wheelhouse on the driver and ship it to every executor.
 
@@ -174,6 +178,12 @@ def load(
     ``delivery="auto"`` ships through ``addArchive`` on a classic session and
     through artifacts on Spark Connect; with no session (none given, none
     active) only the driver gets the packages.
+
+    One environment per session: a second wheelhouse loaded into the same session
+    is merged when its packages agree with what the session has, and refused
+    (:class:`SessionConflictError`, naming the packages) when it changes a version.
+    ``replace=True`` lets the new versions win, only on a classic session created
+    with ``spark.python.worker.reuse=false`` (workers are not reused there).
     """
     if mode not in ("cache", "pip"):
         raise InputError(f"mode must be 'cache' or 'pip', got {mode!r}")
@@ -202,6 +212,7 @@ def load(
 
     prepared = prepare(uri, node)
     try:
+        packages = _check_session(session, kind, prepared, node, replace=replace)
         result_folder, installed, timings = _driver_install(prepared, node, mode, kind)
     finally:
         prepared.discard()
@@ -222,6 +233,8 @@ def load(
             _session_modules.setdefault(session_key(session, kind), set()).update(
                 installed.top_level
             )
+        archive = archive_name(installed.digest) if kind == "classic" else ""
+        record_load(session_key(session, kind), packages, uri, archive)
     else:
         why = "delivery='driver-only'" if delivery == "driver-only" else "no Spark session"
         logger.info(
@@ -258,14 +271,35 @@ def load(
     with _loaded_lock:
         _loaded.append(result)
     logger.info(
-        "loaded %d wheels from %s in %.3fs (%s, delivery %s)",
-        len(result.wheels),
+        "loaded %s from %s in %.3fs (%s, delivery %s)",
+        plural(len(result.wheels), "wheel"),
         uri,
         timings["total"],
         "reused" if result.reused else "installed",
         kind,
     )
     return result
+
+
+def _check_session(
+    session: Any, kind: Delivery, prepared: Prepared, node: Path, *, replace: bool
+) -> dict[str, Package]:
+    """Before anything changes: may this wheelhouse join what the session already has?"""
+    if session is None or kind not in ("classic", "connect"):
+        return {}
+    packages = wheelhouse_packages(prepared.manifest, node / "installs" / prepared.digest)
+    agreeing = check_second_load(
+        session_key(session, kind), packages, prepared.uri, replace=replace, spark=session,
+        kind=kind,
+    )
+    if agreeing:
+        logger.info(
+            "merging into this session's environment: %s already delivered at the same "
+            "version (%s)",
+            plural(len(agreeing), "package"),
+            ", ".join(agreeing[:10]) + (", ..." if len(agreeing) > 10 else ""),
+        )
+    return packages
 
 
 def _driver_install(
@@ -305,18 +339,8 @@ def _driver_install(
 
 
 def _warn_shadowed(names: Sequence[str], folder: Path) -> None:
-    """A module imported before load() keeps its old version: say so, with the fix."""
-    prefix = os.fspath(folder) + os.sep
-    for name in names:
-        module = sys.modules.get(name)
-        where = getattr(module, "__file__", None) if module is not None else None
-        if where and not os.fspath(where).startswith(prefix):
-            logger.warning(
-                "%s was imported before load() (from %s); this process keeps that copy. "
-                "Call sparkdeps.load() before importing it.",
-                name,
-                where,
-            )
+    """A module imported before load() keeps its old copy here: say what each side gets."""
+    explain_preloaded(names, folder)
 
 
 def _with_manifest(prepared: Prepared) -> Prepared:
