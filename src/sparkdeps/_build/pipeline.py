@@ -15,9 +15,9 @@ import os
 import re
 import shutil
 import tempfile
-import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,6 +31,7 @@ from .._core.errors import InputError, IntegrityError, ResolutionError, Sparkdep
 from .inputs import InputLayout, prepare_input
 from .._core.progress import plural
 from .._core.paths import RUN_MARKER, TASK_VALUE_KEY, WHEELHOUSE_NAME, cache_root
+from .._core.hashing import sha256_file
 from .._core.manifest import Manifest, WheelInfo, inspect_wheel
 from .requirements import ParsedRequirements, RequirementLine, parse_requirements
 from .resolve import IndexSettings, Pin, check_closure, check_tags, download, resolve
@@ -38,6 +39,7 @@ from .._core.results import BuildResult
 from .._core.runner import redact
 from .._core.storage import Storage, join_uri, storage_for
 from .._core.target import Target, resolve_target
+from .._core.timing import Timer, timed
 from .._version import __version__
 from .._core.wheelhouse import open_wheelhouse, write_wheelhouse
 from .wheels import build_project, build_sdist_pin, check_record, make_pure_wheel
@@ -54,12 +56,16 @@ _PHASES = ("input", "resolve", "download", "build", "wheelhouse", "publish")
 class _Clock:
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_PHASES, 0.0))
 
-    def add(self, phase: str, started: float, *, worked: bool = True) -> None:
-        """Add the time since ``started`` to ``phase``; log it only when it did work."""
-        elapsed = time.perf_counter() - started
-        self.timings[phase] = self.timings.get(phase, 0.0) + elapsed
-        if worked:
-            logger.info("%s: %.2fs", phase, elapsed)
+    @contextmanager
+    def phase(self, name: str, *, log: bool = True) -> Iterator[None]:
+        """Time a phase; a phase that runs twice (``build``) adds up.
+
+        ``log=False`` for a phase with nothing to do (no ``build: 0.00s``) or one
+        that reports its own progress (``download``)."""
+        with timed(self.timings, name, add=True) as timer:
+            yield
+        if log:
+            logger.info("%s: %.2fs", name, timer.seconds)
 
 
 def _dest(dest: str | os.PathLike[str] | None) -> str:
@@ -133,7 +139,7 @@ def build(
     or by default the running interpreter and machine. Each request to the index
     waits at most ``index_timeout`` seconds and is retried ``index_retries`` times.
     """
-    started = time.perf_counter()
+    total = Timer()
     clock = _Clock()
     base = _dest(dest)
     run_id = run_id or uuid.uuid4().hex
@@ -154,10 +160,9 @@ def build(
     _check_dest(storage, base)  # before any work: a bad dest must not cost a whole build
     work = Path(tempfile.mkdtemp(prefix="sparkdeps-build-"))
     try:
-        phase = time.perf_counter()
-        layout = prepare_input(os.fspath(source), work / "input", limits or ArchiveLimits())
+        with clock.phase("input"):
+            layout = prepare_input(os.fspath(source), work / "input", limits or ArchiveLimits())
         logger.info("input %s: format %s, %s", layout.name, layout.format, layout.describe())
-        clock.add("input", phase)
         cache = BuildCache(cache_root(cache_dir))
         key = BuildCache.key(
             input_digest=layout.digest,
@@ -189,25 +194,24 @@ def build(
                 name=name,
                 allow_index_options=allow_index_options,
             )
-            digest = _sha256(wheelhouse_path)
+            digest = sha256_file(wheelhouse_path)
             if use_cache:
                 cache.store(key, wheelhouse_path, digest)
         else:
-            digest = cache.digest(key) or _sha256(wheelhouse_path)
-        phase = time.perf_counter()
-        run_uri = join_uri(base, run_id)
-        uri = join_uri(run_uri, WHEELHOUSE_NAME)
-        _publish(
-            storage,
-            wheelhouse=wheelhouse_path,
-            run_uri=run_uri,
-            uri=uri,
-            run_id=run_id,
-            digest=digest,
-            input_digest=layout.digest,
-            work=work,
-        )
-        clock.add("publish", phase)
+            digest = cache.digest(key) or sha256_file(wheelhouse_path)
+        with clock.phase("publish"):
+            run_uri = join_uri(base, run_id)
+            uri = join_uri(run_uri, WHEELHOUSE_NAME)
+            _publish(
+                storage,
+                wheelhouse=wheelhouse_path,
+                run_uri=run_uri,
+                uri=uri,
+                run_id=run_id,
+                digest=digest,
+                input_digest=layout.digest,
+                work=work,
+            )
     except OSError as exc:
         if isinstance(exc, SparkdepsError):
             raise
@@ -222,7 +226,7 @@ def build(
     task_value_set = False
     if task_value_key is not None:
         task_value_set = _databricks.set_task_value(task_value_key, uri)
-    clock.timings["total"] = time.perf_counter() - started
+    clock.timings["total"] = total.stop()
     logger.info(
         "published %s (%s) in %.2fs",
         uri,
@@ -242,12 +246,6 @@ def build(
         cached=cached,
         task_value_set=task_value_set,
     )
-
-
-def _sha256(path: Path) -> str:
-    from .._core.manifest import sha256_file
-
-    return sha256_file(path)
 
 
 def _read_requirements(
@@ -308,60 +306,56 @@ def _make(
     local: dict[Path, WheelInfo] = {}
     origins: dict[str, str] = {}
 
-    phase = time.perf_counter()
-    for relative in layout.wheels:
-        copied = local_dir / Path(relative).name
-        shutil.copyfile(layout.root / relative, copied)
-        info = inspect_wheel(copied, source="provided")
-        check_record(copied, relative)
-        local[copied] = info
-        origins[info.name] = f"wheel {relative}"
     projects = list(dict.fromkeys([*layout.projects, *editables]))
-    for relative in projects:
-        wheel = build_project(
-            layout.root / relative,
-            local_dir,
-            index=index,
-            isolation=build_isolation,
-            shown=relative or ".",
-        )
-        info = inspect_wheel(wheel, source="built")
-        local[wheel] = info
-        origins[info.name] = f"project {relative or '.'}"
-    if layout.modules:
-        wheel = make_pure_wheel(layout.root, layout.modules, name or layout.name, local_dir)
-        info = inspect_wheel(wheel, source="generated")
-        local[wheel] = info
-        origins[info.name] = "modules " + ", ".join(layout.modules)
-    clock.add("build", phase, worked=bool(projects or layout.modules))
+    with clock.phase("build", log=bool(projects or layout.modules)):
+        for relative in layout.wheels:
+            copied = local_dir / Path(relative).name
+            shutil.copyfile(layout.root / relative, copied)
+            info = inspect_wheel(copied, source="provided")
+            check_record(copied, relative)
+            local[copied] = info
+            origins[info.name] = f"wheel {relative}"
+        for relative in projects:
+            wheel = build_project(
+                layout.root / relative,
+                local_dir,
+                index=index,
+                isolation=build_isolation,
+                shown=relative or ".",
+            )
+            info = inspect_wheel(wheel, source="built")
+            local[wheel] = info
+            origins[info.name] = f"project {relative or '.'}"
+        if layout.modules:
+            wheel = make_pure_wheel(layout.root, layout.modules, name or layout.name, local_dir)
+            info = inspect_wheel(wheel, source="generated")
+            local[wheel] = info
+            origins[info.name] = "modules " + ", ".join(layout.modules)
     _check_duplicates(local.values())
     check_tags(local.values(), target)
 
-    phase = time.perf_counter()
-    resolution = resolve(
-        requirements,
-        constraints,
-        local,
-        target=target,
-        index=index,
-        work=work,
-        cache_dir=cache_folder / "uv",
-        origins=origins,
-    )
-    clock.add("resolve", phase)
+    with clock.phase("resolve"):
+        resolution = resolve(
+            requirements,
+            constraints,
+            local,
+            target=target,
+            index=index,
+            work=work,
+            cache_dir=cache_folder / "uv",
+            origins=origins,
+        )
     if require_hashes:
         _check_all_hashed(resolution.pins)
 
-    phase = time.perf_counter()
-    downloaded_dir = work / "downloaded"
-    downloaded = download(
-        resolution.remote, target, index, downloaded_dir, cache_dir=cache_folder / "pip"
-    )
-    clock.add("download", phase, worked=False)  # the download tracker logs its own end
+    with clock.phase("download", log=False):  # the download tracker logs its own end
+        downloaded_dir = work / "downloaded"
+        downloaded = download(
+            resolution.remote, target, index, downloaded_dir, cache_dir=cache_folder / "pip"
+        )
 
-    phase = time.perf_counter()
-    built = [build_sdist_pin(pin, target, index, work / "sdists") for pin in resolution.sdists]
-    clock.add("build", phase, worked=bool(built))
+    with clock.phase("build", log=bool(resolution.sdists)):
+        built = [build_sdist_pin(pin, target, index, work / "sdists") for pin in resolution.sdists]
 
     wheels: dict[Path, WheelInfo] = {}
     for pin in resolution.pins:
@@ -378,17 +372,16 @@ def _make(
     roots += [Requirement(str(info.name)) for info in local.values()]
     check_closure(infos, target, roots)
 
-    phase = time.perf_counter()
-    manifest = Manifest(
-        format=layout.format,
-        target=target.to_dict(),
-        wheels=tuple(sorted(infos, key=lambda w: w.filename)),
-        input_digest=layout.digest,
-        inputs=layout.to_dict(),
-    )
-    out = work / WHEELHOUSE_NAME
-    write_wheelhouse(list(wheels), manifest, out)
-    clock.add("wheelhouse", phase)
+    with clock.phase("wheelhouse"):
+        manifest = Manifest(
+            format=layout.format,
+            target=target.to_dict(),
+            wheels=tuple(sorted(infos, key=lambda w: w.filename)),
+            input_digest=layout.digest,
+            inputs=layout.to_dict(),
+        )
+        out = work / WHEELHOUSE_NAME
+        write_wheelhouse(list(wheels), manifest, out)
     return out, manifest
 
 

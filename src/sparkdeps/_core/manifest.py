@@ -8,7 +8,6 @@ serialised deterministically so the same wheelhouse gives the same bytes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import zipfile
 from collections.abc import Iterable, Mapping
@@ -28,6 +27,7 @@ from packaging.utils import (
 
 from .._version import __version__
 from .errors import IntegrityError
+from .hashing import sha256_file
 
 __all__ = [
     "MANIFEST_NAME",
@@ -50,15 +50,6 @@ FORMATS: tuple[Format, ...] = (
 )
 MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSION = 1
-_CHUNK = 1 << 20
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

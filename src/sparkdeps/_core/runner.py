@@ -14,10 +14,10 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 
 from .errors import CommandError
+from .timing import Timer
 
 __all__ = ["clean_env", "pip_command", "redact", "run", "uv_command"]
 
@@ -104,7 +104,7 @@ def run(
     argv = [os.fspath(part) for part in command]
     shown = [redact(part) for part in argv]
     logger.debug("running %s: %s", what, " ".join(shown))
-    started = time.perf_counter()
+    timer = Timer()
 
     def fail(code: int | None, output: str) -> CommandError:
         return error(what, shown, code, output, hint=hint)
@@ -116,8 +116,7 @@ def run(
         )
     else:
         completed = _captured(argv, cwd=cwd, env=full_env, timeout=timeout, fail=fail)
-    elapsed = time.perf_counter() - started
-    logger.debug("%s finished in %.2fs with code %d", what, elapsed, completed.returncode)
+    logger.debug("%s finished in %.2fs with code %d", what, timer.stop(), completed.returncode)
     if completed.returncode != 0:
         output = (completed.stdout or "") + (completed.stderr or "")
         raise error(what, shown, completed.returncode, redact(_tail(output)), hint=hint)
