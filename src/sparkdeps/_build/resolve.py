@@ -33,6 +33,7 @@ from .._core.errors import (
 from .._core.manifest import WheelInfo
 from .fetch_progress import DownloadWatch
 from .requirements import RequirementLine
+from .._core.progress import plural
 from .._core.runner import clean_env, pip_command, redact, run, uv_command
 from .._core.target import Target
 
@@ -261,7 +262,7 @@ def resolve(
                 origin=hash_origins.get(name, ""),
             )
         )
-    logger.info("resolved %d packages for %s", len(pins), target.description)
+    logger.info("resolved %s for %s", plural(len(pins), "package"), target.description)
     return Resolution(tuple(sorted(pins, key=lambda p: p.name)))
 
 

@@ -26,6 +26,7 @@ from .._core.errors import BuildCommandError, BuildError, InputError, IntegrityE
 from .._core.manifest import inspect_wheel
 from .resolve import IndexSettings, Pin
 from .scm import check_vcs_version
+from .._core.progress import plural
 from .._core.runner import clean_env, pip_command, run
 from .._core.target import Target
 
@@ -199,7 +200,7 @@ def make_pure_wheel(root: Path, modules: Sequence[str], name: str, out_dir: Path
             info.external_attr = 0o644 << 16
             info.create_system = 3
             archive.writestr(info, files[arcname])
-    logger.info("generated %s from %d modules", path.name, len(modules))
+    logger.info("generated %s from %s", path.name, plural(len(modules), "module"))
     return path
 
 
