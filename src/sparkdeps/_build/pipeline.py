@@ -34,7 +34,8 @@ from .._core.paths import RUN_MARKER, TASK_VALUE_KEY, WHEELHOUSE_NAME, cache_roo
 from .._core.hashing import sha256_file
 from .._core.manifest import Manifest, WheelInfo, inspect_wheel
 from .requirements import ParsedRequirements, RequirementLine, parse_requirements
-from .resolve import IndexSettings, Pin, check_closure, check_tags, download, resolve
+from .resolve import IndexSettings, Pin, Resolution, check_closure, check_tags, download, resolve
+from .runtime_plan import RuntimeContext, RuntimePlan, classify
 from .._core.results import BuildResult
 from .._core.runner import redact
 from .._core.storage import Storage, join_uri, storage_for
@@ -131,6 +132,8 @@ def build(
     task_value_key: str | None = TASK_VALUE_KEY,
     allow_index_options: bool = False,
     limits: ArchiveLimits | None = None,
+    runtime_packages: str | os.PathLike[str] | None = None,
+    override_runtime: Iterable[str] = (),
 ) -> BuildResult:
     """Turn ``source`` into ``<dest>/<run_id>/wheelhouse.zip`` for the target.
 
@@ -138,6 +141,12 @@ def build(
     runtime profile (``"dbr-14.3"``), explicit ``python_version``/``platform``,
     or by default the running interpreter and machine. Each request to the index
     waits at most ``index_timeout`` seconds and is retried ``index_retries`` times.
+
+    A profile (or ``runtime_packages``, a ``pip list --format=freeze`` file of the
+    cluster) makes the build runtime-aware: what the runtime already has is not
+    shipped, and a conflict with a protected package (numpy, pandas, pyarrow...)
+    fails before any download unless its name is in ``override_runtime``
+    (docs/runtime-aware.md).
     """
     total = Timer()
     clock = _Clock()
@@ -147,7 +156,13 @@ def build(
         raise InputError(
             f"run_id {run_id!r} is not usable as a folder name; use letters, digits, '.', '_', '-'"
         )
-    chosen = resolve_target(target, python_version=python_version, platform=platform)
+    chosen = resolve_target(
+        target,
+        python_version=python_version,
+        platform=platform,
+        runtime_packages=runtime_packages,
+    )
+    overrides = _overrides(override_runtime, chosen)
     index = IndexSettings(
         index_url=index_url,
         extra_index_urls=tuple(extra_index_urls),
@@ -170,7 +185,8 @@ def build(
             index=index,
             build_isolation=build_isolation,
             name=name,
-            extra=f"allow_index_options={allow_index_options}",
+            extra=f"allow_index_options={allow_index_options}"
+            + (f";override_runtime={','.join(overrides)}" if overrides else ""),
         )
         wheelhouse_path, manifest, cached = None, None, False
         if use_cache:
@@ -193,6 +209,7 @@ def build(
                 build_isolation=build_isolation,
                 name=name,
                 allow_index_options=allow_index_options,
+                overrides=overrides,
             )
             digest = sha256_file(wheelhouse_path)
             if use_cache:
@@ -248,6 +265,18 @@ def build(
     )
 
 
+def _overrides(names: Iterable[str], target: Target) -> tuple[str, ...]:
+    from packaging.utils import canonicalize_name
+
+    chosen = tuple(sorted({canonicalize_name(name) for name in names if name.strip()}))
+    if chosen and target.runtime is None:
+        raise InputError(
+            f"override_runtime={list(chosen)} needs a target with a runtime package set: "
+            "pass a runtime profile (--target dbr-14.3) or --runtime-packages FILE"
+        )
+    return chosen
+
+
 def _read_requirements(
     layout: InputLayout, allow_index_options: bool
 ) -> tuple[list[RequirementLine], list[RequirementLine], IndexSettings, list[str], bool]:
@@ -295,6 +324,7 @@ def _make(
     build_isolation: bool,
     name: str | None,
     allow_index_options: bool,
+    overrides: tuple[str, ...] = (),
 ) -> tuple[Path, Manifest]:
     requirements, constraints, from_files, editables, require_hashes = _read_requirements(
         layout, allow_index_options
@@ -334,6 +364,7 @@ def _make(
     _check_duplicates(local.values())
     check_tags(local.values(), target)
 
+    context = RuntimeContext.of(target, overrides)
     with clock.phase("resolve"):
         resolution = resolve(
             requirements,
@@ -344,18 +375,23 @@ def _make(
             work=work,
             cache_dir=cache_folder / "uv",
             origins=origins,
+            runtime=context,
         )
+        plan = runtime_plan(resolution, context)
+    shipped = [pin for pin in resolution.pins if plan is None or plan.ships(pin.name)]
     if require_hashes:
-        _check_all_hashed(resolution.pins)
+        _check_all_hashed(shipped)
+    if plan is not None:
+        plan.warn_overrides()
 
     with clock.phase("download", log=False):  # the download tracker logs its own end
         downloaded_dir = work / "downloaded"
-        downloaded = download(
-            resolution.remote, target, index, downloaded_dir, cache_dir=cache_folder / "pip"
-        )
+        remote = [pin for pin in shipped if pin.local is None and not pin.sdist_only]
+        downloaded = download(remote, target, index, downloaded_dir, cache_dir=cache_folder / "pip")
 
-    with clock.phase("build", log=bool(resolution.sdists)):
-        built = [build_sdist_pin(pin, target, index, work / "sdists") for pin in resolution.sdists]
+    sdists = [pin for pin in shipped if pin.sdist_only]
+    with clock.phase("build", log=bool(sdists)):
+        built = [build_sdist_pin(pin, target, index, work / "sdists") for pin in sdists]
 
     wheels: dict[Path, WheelInfo] = {}
     for pin in resolution.pins:
@@ -370,19 +406,35 @@ def _make(
     check_tags(infos, target)
     roots = [line.requirement for line in requirements]
     roots += [Requirement(str(info.name)) for info in local.values()]
-    check_closure(infos, target, roots)
+    provided = {p.name: p.version for p in plan.relied_on} if plan is not None else {}
+    check_closure(infos, target, roots, provided=provided)
 
     with clock.phase("wheelhouse"):
+        runtime_section = None
+        if plan is not None:
+            runtime_section = plan.manifest_section(infos, roots, target)
+            wheels = {path: plan.mark(info) for path, info in wheels.items()}
+            infos = list(wheels.values())
         manifest = Manifest(
             format=layout.format,
             target=target.to_dict(),
             wheels=tuple(sorted(infos, key=lambda w: w.filename)),
             input_digest=layout.digest,
             inputs=layout.to_dict(),
+            runtime=runtime_section,
         )
         out = work / WHEELHOUSE_NAME
         write_wheelhouse(list(wheels), manifest, out)
     return out, manifest
+
+
+def runtime_plan(resolution: Resolution, context: RuntimeContext | None) -> RuntimePlan | None:
+    """Place every pin against the runtime (None for targets without a package set)."""
+    if context is None:
+        return None
+    return classify(
+        ((pin.name, pin.version, pin.local is not None) for pin in resolution.pins), context
+    )
 
 
 def _check_all_hashed(pins: Iterable[Pin]) -> None:
