@@ -6,6 +6,7 @@ failure texts are the ones numpy and the dynamic loader print.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import zipfile
@@ -188,9 +189,12 @@ def test_shadowing_is_rendered_when_the_manifest_has_it(tmp_path: Path) -> None:
 
     result = LoadResult("u", "d", ("sdpre_a-1.0-py3-none-any.whl",), tmp_path, "classic",
                         ("sdpre_a",), True)  # fmt: skip
-    assert "Shadows" not in load_html(result)
-    page = load_html(result, {"requests": ["2.28.1", "2.32.3"]})
+    assert "Shadows" not in result._repr_html_()
+    shadowing = dataclasses.replace(result, shadows={"requests": ("2.28.1", "2.32.3")})
+    page = shadowing._repr_html_()
     assert "Shadows the runtime" in page and "2.28.1 -&gt; 2.32.3" in page
+    assert shadowing.to_dict()["shadows"] == {"requests": ["2.28.1", "2.32.3"]}
+    assert load_html(result, ["requests"]).count("requests") == 1  # a plain list renders too
 
 
 def test_verify_result_renders_in_a_notebook() -> None:
@@ -205,3 +209,24 @@ def test_verify_result_renders_in_a_notebook() -> None:
     page = result._repr_html_()
     assert "1 module on 2 executors: 1 failed" in page
     assert "/work/1/sdpre_a/__init__.py" in page and "ImportError: &lt;boom&gt;" in page
+
+
+def test_load_result_carries_what_shadows_the_runtime(tmp_path: Path) -> None:
+    # a runtime-aware manifest marks a wheel that takes the place of the runtime's copy
+    from sparkdeps._core.manifest import Manifest, inspect_wheel
+    from sparkdeps._core.target import host_target
+    from sparkdeps._core.wheelhouse import write_wheelhouse
+    from sparkdeps._runtime.load import load
+
+    wheel = make_wheel(tmp_path / "w", "sdpre-shadow", "2.0", {"sdpre_shadow/__init__.py": ""})
+    info = dataclasses.replace(inspect_wheel(wheel), runtime="shadows", shadows="1.5")
+    manifest = Manifest(format="existing_wheels", target=host_target().to_dict(), wheels=(info,),
+                        input_digest="test", inputs={})  # fmt: skip
+    (tmp_path / "run").mkdir()
+    out = tmp_path / "run" / "wheelhouse.zip"
+    write_wheelhouse([wheel], manifest, out)
+    for attempt in ("cold", "warm"):  # the warm load reads the manifest kept in the cache
+        result = load(out, cache_dir=tmp_path / "cache", delivery="driver-only")
+        assert result.reused is (attempt == "warm")
+        assert result.shadows == {"sdpre-shadow": ("1.5", "2.0")}, attempt
+    assert "1.5 -&gt; 2.0" in result._repr_html_()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import os
@@ -210,6 +211,9 @@ def load(
     result = _result(
         prepared, installed, folder, kind=kind, mode=mode, payload=payload, timings=timings
     )
+    shadows = {n: (p.shadows, p.version) for n, p in packages.items() if p.shadows}
+    if shadows:  # the manifest says these take the place of the runtime's copies
+        result = dataclasses.replace(result, shadows=shadows)
     logger.info(
         "loaded %s from %s in %.3fs (%s, delivery %s)",
         plural(len(result.wheels), "wheel"),
@@ -256,10 +260,10 @@ def _payload_dir(
 def _check_session(
     session: Any, kind: SessionKind | None, prepared: Prepared, node: Path, *, replace: bool
 ) -> dict[str, Package]:
-    """Before anything changes: may this wheelhouse join what the session already has?"""
-    if session is None or kind is None:
-        return {}
+    """The wheelhouse's packages; before anything changes, may it join the session's?"""
     packages = wheelhouse_packages(prepared.manifest, node / "installs" / prepared.digest)
+    if session is None or kind is None:
+        return packages
     agreeing = check_second_load(
         session_key(session, kind), packages, prepared.uri, replace=replace, spark=session,
         kind=kind,

@@ -49,6 +49,8 @@ class Package:
     name: str
     version: str
     top_level: tuple[str, ...]
+    shadows: str | None = None
+    """The runtime's version this package takes the place of, when the manifest says so."""
 
 
 @dataclass
@@ -68,7 +70,9 @@ def wheelhouse_packages(manifest: Manifest | None, folder: Path) -> dict[str, Pa
     if manifest is None:
         manifest = Manifest.from_json((folder / MANIFEST_NAME).read_bytes(), origin=str(folder))
     return {
-        str(wheel.name): Package(str(wheel.name), wheel.version, tuple(wheel.top_level))
+        str(wheel.name): Package(
+            str(wheel.name), wheel.version, tuple(wheel.top_level), wheel.shadows
+        )
         for wheel in manifest.wheels
     }
 
