@@ -72,6 +72,9 @@ def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument("--no-cache", action="store_true", help="ignore the build cache")
     parser.add_argument("--task-value-key", default=TASK_VALUE_KEY,
                         help="Databricks task value key for the URI")
+    parser.add_argument("--version-override", action="append", default=[], metavar="NAME=VERSION",
+                        help="the version of a git-versioned project (setuptools-scm, hatch-vcs) "
+                        "handed in without its .git, e.g. a 'Download ZIP'")
     parser.add_argument("--json", action="store_true", help="print the whole result as JSON")
     parser.set_defaults(handler=_cmd_build)
 
@@ -95,29 +98,31 @@ def _add_inspect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 def _cmd_build(args: argparse.Namespace) -> int:
     from ._build.pipeline import build
+    from ._build.scm import pretend_versions
 
-    result = build(
-        args.source,
-        dest=args.dest,
-        run_id=args.run_id,
-        target=args.target,
-        python_version=args.python_version,
-        platform=args.platform,
-        index_url=args.index_url,
-        extra_index_urls=args.extra_index_urls,
-        find_links=args.find_links,
-        no_index=args.no_index,
-        index_timeout=args.index_timeout,
-        index_retries=args.index_retries,
-        build_isolation=not args.no_build_isolation,
-        name=args.name,
-        cache_dir=args.cache_dir,
-        use_cache=not args.no_cache,
-        task_value_key=args.task_value_key or None,
-        allow_index_options=args.allow_index_options,
-        runtime_packages=args.runtime_packages,
-        override_runtime=args.override_runtime,
-    )
+    with pretend_versions(args.version_override):
+        result = build(
+            args.source,
+            dest=args.dest,
+            run_id=args.run_id,
+            target=args.target,
+            python_version=args.python_version,
+            platform=args.platform,
+            index_url=args.index_url,
+            extra_index_urls=args.extra_index_urls,
+            find_links=args.find_links,
+            no_index=args.no_index,
+            index_timeout=args.index_timeout,
+            index_retries=args.index_retries,
+            build_isolation=not args.no_build_isolation,
+            name=args.name,
+            cache_dir=args.cache_dir,
+            use_cache=not args.no_cache,
+            task_value_key=args.task_value_key or None,
+            allow_index_options=args.allow_index_options,
+            runtime_packages=args.runtime_packages,
+            override_runtime=args.override_runtime,
+        )
     if not args.quiet:
         _echo(f"timings: {_timings(result.timings)}{'  (cached)' if result.cached else ''}",
               err=True)

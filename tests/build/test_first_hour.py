@@ -302,3 +302,34 @@ def test_git_versioned_project_with_git_or_a_version_is_built(
     plain.mkdir()
     (plain / "pyproject.toml").write_text('[project]\nname = "x"\nversion = "1"\n')
     check_vcs_version(plain, "plain")  # not git-versioned at all
+
+
+def test_version_override_reaches_the_build(tmp_path: Path, index: IndexServer) -> None:
+    project = _scm_project(tmp_path, "setuptools-scm")
+    common = ["--dest", str(tmp_path / "dest"), "--index-url", index.url,
+              "--cache-dir", str(tmp_path / "cache"), "--json"]  # fmt: skip
+    refused = _cli("build", str(project), *common)
+    assert refused.returncode == 1
+    error = json.loads(refused.stdout)["error"]
+    assert error["type"] == "BuildError" and "--version-override sdscm-demo=1.2.3" in error["fix"]
+    # with the version given, the check passes and the backend runs (the test index has no
+    # setuptools-scm, so the backend's requirements cannot be installed: a different error)
+    given = _cli("build", str(project), *common, "--version-override", "sdscm-demo=1.2.3")
+    assert given.returncode == 1
+    assert "takes its version from git" not in given.stdout + given.stderr
+    assert json.loads(given.stdout)["error"]["type"] == "BuildCommandError"
+    bad = _cli("build", str(project), *common, "--version-override", "sdscm-demo")
+    assert json.loads(bad.stdout)["error"]["message"].startswith("--version-override")
+
+
+def test_pretended_version_is_part_of_the_cache_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sparkdeps._build.scm import pretend_versions, scm_versions_key
+
+    monkeypatch.delenv("SETUPTOOLS_SCM_PRETEND_VERSION", raising=False)
+    before = scm_versions_key()
+    with pretend_versions(["sdscm-demo=1.2.3"]):
+        first = scm_versions_key()
+    with pretend_versions(["sdscm-demo=1.2.4"]):
+        second = scm_versions_key()
+    assert len({before, first, second}) == 3
+    assert scm_versions_key() == before  # the environment is restored

@@ -43,6 +43,7 @@ from .._core.target import Target, resolve_target
 from .._core.timing import Timer, timed
 from .._version import __version__
 from .._core.wheelhouse import open_wheelhouse, write_wheelhouse
+from .scm import scm_versions_key
 from .wheels import build_project, build_sdist_pin, check_record, make_pure_wheel
 
 __all__ = ["RUN_MARKER", "WHEELHOUSE_NAME", "build"]
@@ -186,7 +187,8 @@ def build(
             build_isolation=build_isolation,
             name=name,
             extra=f"allow_index_options={allow_index_options}"
-            + (f";override_runtime={','.join(overrides)}" if overrides else ""),
+            + (f";override_runtime={','.join(overrides)}" if overrides else "")
+            + scm_versions_key(),  # a pretended version changes the built wheel
         )
         wheelhouse_path, manifest, cached = None, None, False
         if use_cache:

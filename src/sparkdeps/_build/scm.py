@@ -12,19 +12,27 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from .._core.errors import BuildError
+from .._core.errors import BuildError, InputError
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - build (a dependency of the build half) brings tomli on 3.10
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
-__all__ = ["check_vcs_version", "pretend_variable", "uses_vcs_version"]
+__all__ = [
+    "check_vcs_version",
+    "pretend_variable",
+    "pretend_versions",
+    "scm_versions_key",
+    "uses_vcs_version",
+]
 
 _SETUP_PY_SCM = re.compile(r"use_scm_version|setuptools_scm")
 _UNFILLED_ARCHIVAL = "$Format:"
@@ -90,6 +98,44 @@ def pretend_variable(name: str | None) -> str:
     return "SETUPTOOLS_SCM_PRETEND_VERSION_FOR_" + canonicalize_name(name).replace("-", "_").upper()
 
 
+@contextmanager
+def pretend_versions(overrides: Sequence[str]) -> Iterator[None]:
+    """``NAME=VERSION`` items as ``SETUPTOOLS_SCM_PRETEND_VERSION_FOR_<NAME>`` for the block.
+
+    The build backends run as subprocesses that inherit the environment, so this is
+    how ``--version-override`` reaches setuptools-scm and hatch-vcs.
+    """
+    settings: dict[str, str] = {}
+    for item in overrides:
+        name, sep, version = item.partition("=")
+        if not sep or not name.strip() or not version.strip():
+            raise InputError(
+                f"--version-override {item!r} is not NAME=VERSION; e.g. --version-override "
+                "my-project=1.2.3"
+            )
+        settings[pretend_variable(name.strip())] = version.strip()
+    saved = {key: os.environ.get(key) for key in settings}
+    os.environ.update(settings)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def scm_versions_key() -> str:
+    """The pretended versions in force, for the build cache key (empty when none)."""
+    pairs = sorted(
+        f"{key}={value}"
+        for key, value in os.environ.items()
+        if key.startswith("SETUPTOOLS_SCM_PRETEND_VERSION")
+    )
+    return ";scm=" + ",".join(pairs) if pairs else ""
+
+
 def check_vcs_version(project: Path, label: str) -> None:
     """Refuse, with the fix, a git-versioned project that has no git metadata."""
     tool = uses_vcs_version(project)
@@ -102,7 +148,8 @@ def check_vcs_version(project: Path, label: str) -> None:
     raise BuildError(
         f"project {label} takes its version from git ({tool}), but it has no git metadata "
         "(no .git folder: a 'Download ZIP' or a copied folder?), so its version cannot be "
-        f"computed; fix: set {specific}=<version> (or SETUPTOOLS_SCM_PRETEND_VERSION=<version>) "
-        "in the environment of the build, e.g. "
-        f"`{specific}=1.2.3 sparkdeps build ...`, or hand in a git clone or an sdist"
+        f"computed; fix: pass the version, `sparkdeps build ... --version-override "
+        f"{name or 'NAME'}=1.2.3`, or set {specific}=<version> (or "
+        "SETUPTOOLS_SCM_PRETEND_VERSION=<version>) in the build's environment; or hand in "
+        "a git clone or an sdist"
     )
