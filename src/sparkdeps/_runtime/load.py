@@ -15,9 +15,11 @@ from typing import Any, Literal
 
 from .._core.databricks import get_task_value, is_databricks
 from .._core.errors import DeliveryError, InputError, WheelhouseNotFoundError
-from .._core.paths import PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY
+from .._core.paths import PIN_FRAGMENT, PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY, split_pin
 from .._core.progress import plural
 from .._core.results import Delivery, LoadResult
+from .._core.runmarker import DIGEST
+from .._core.runner import redact
 from .._core.storage import storage_for
 from .._core.timing import timed
 from .delivery import Delivered, SessionKind, archive_name, deliver, session_key, session_kind
@@ -182,13 +184,13 @@ def load(
     _check_options(mode, delivery)
     timings: dict[str, float] = {}
     with timed(timings, "total"):
-        uri, source = resolve_wheelhouse(wheelhouse, task_key=task_key, key=key)
-        logger.info("loading wheelhouse %s (from %s)", uri, source)
+        uri, expected = _split_pin(*resolve_wheelhouse(wheelhouse, task_key=task_key, key=key))
         node = node_dir(cache_dir)
         session, ship = _session_and_kind(spark, delivery)
         kind: Delivery = ship or "driver-only"
         # pip needs every wheel, so it cannot take the warm path that reads no manifest
-        prepared = prepare(uri, node, warm=mode == "cache")
+        prepared = prepare(uri, node, warm=mode == "cache", expected=expected)
+        uri = prepared.uri  # a run folder stands for its wheelhouse.zip
         try:
             packages = _check_session(session, ship, prepared, node, replace=replace)
             folder, installed = _driver_install(prepared, node, mode, kind, timings)
@@ -223,6 +225,18 @@ def load(
         kind,
     )
     return result
+
+
+def _split_pin(given: str, source: str) -> tuple[str, str | None]:
+    """(the URI, the build's digest or None) of ``.../wheelhouse.zip#sha256=<hex>``."""
+    uri, expected = split_pin(given)
+    if expected is not None and not DIGEST.fullmatch(expected):
+        raise InputError(
+            f"{redact(given)}: the digest after {PIN_FRAGMENT!r} is not a sha256 (64 hex "
+            "digits); pass the URI exactly as the build printed it, or drop the '#...' part"
+        )
+    logger.info("loading wheelhouse %s (from %s)", redact(uri), source)
+    return uri, expected
 
 
 def _check_options(mode: str, delivery: str) -> None:
