@@ -76,7 +76,89 @@ def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                         help="the version of a git-versioned project (setuptools-scm, hatch-vcs) "
                         "handed in without its .git, e.g. a 'Download ZIP'")
     parser.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="resolve only and show what would ship (as `sparkdeps check`)")
     parser.set_defaults(handler=_cmd_build)
+
+
+def _add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "check",
+        help="resolve for a target and show what would ship, what the runtime provides, "
+        "what shadows and what conflicts (downloads no wheels)",
+    )
+    _verbosity(parser, suppress=True)
+    parser.add_argument("source", help="a .zip, a folder, or a requirements file")
+    group = parser.add_argument_group("target")
+    group.add_argument("--target", help="runtime profile, e.g. dbr-14.3")
+    group.add_argument("--python", dest="python_version", help="target Python, e.g. 3.10")
+    group.add_argument("--platform", help="x86_64, aarch64 or a manylinux tag")
+    _runtime_options(group)
+    index = parser.add_argument_group("index")
+    index.add_argument("--index-url")
+    index.add_argument("--extra-index-url", action="append", default=[], dest="extra_index_urls")
+    index.add_argument("--find-links", action="append", default=[])
+    index.add_argument("--no-index", action="store_true")
+    index.add_argument("--index-timeout", type=float, default=30.0)
+    index.add_argument("--index-retries", type=int, default=2)
+    index.add_argument("--allow-index-options", action="store_true")
+    parser.add_argument("--no-build-isolation", action="store_true")
+    parser.add_argument("--name", help="distribution name for loose modules")
+    parser.add_argument("--cache-dir", help="cache root (or SPARKDEPS_CACHE_DIR)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON (for CI)")
+    parser.set_defaults(handler=_cmd_check)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from ._build.check import check, format_check
+
+    result = check(
+        args.source,
+        target=args.target,
+        python_version=args.python_version,
+        platform=args.platform,
+        runtime_packages=args.runtime_packages,
+        override_runtime=args.override_runtime,
+        index_url=args.index_url,
+        extra_index_urls=args.extra_index_urls,
+        find_links=args.find_links,
+        no_index=args.no_index,
+        index_timeout=args.index_timeout,
+        index_retries=args.index_retries,
+        build_isolation=not args.no_build_isolation,
+        name=args.name,
+        cache_dir=args.cache_dir,
+        allow_index_options=args.allow_index_options,
+    )
+    if args.json:
+        _echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+    else:
+        for line in format_check(result):
+            _echo(line)
+    return 0 if result.ok else 1
+
+
+def _add_runtime_freeze(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "runtime-freeze",
+        help="print this Python's packages as a --runtime-packages file (run it on the driver)",
+    )
+    _verbosity(parser, suppress=True)
+    parser.add_argument("-o", "--output", help="write to this file instead of stdout")
+    parser.set_defaults(handler=_cmd_runtime_freeze)
+
+
+def _cmd_runtime_freeze(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ._runtime.freeze import runtime_freeze
+
+    text = runtime_freeze()
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 def _runtime_options(group: argparse._ArgumentGroup) -> None:
@@ -99,6 +181,9 @@ def _add_inspect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 def _cmd_build(args: argparse.Namespace) -> int:
     from ._build.pipeline import build
     from ._build.scm import pretend_versions
+
+    if args.dry_run:
+        return _cmd_check(args)
 
     with pretend_versions(args.version_override):
         result = build(
@@ -286,11 +371,13 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 _ADDERS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     _add_build,
+    _add_check,
     _add_inspect,
     _add_process_deps,
     _add_load,
     _add_verify,
     _add_cleanup,
+    _add_runtime_freeze,
 ]
 
 

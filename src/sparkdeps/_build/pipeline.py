@@ -25,25 +25,25 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 from .._core import databricks as _databricks
-from .archive import ArchiveLimits
-from .cache import BuildCache
 from .._core.errors import InputError, IntegrityError, ResolutionError, SparkdepsError, StorageError
-from .inputs import InputLayout, prepare_input
-from .._core.paths import RUN_MARKER, TASK_VALUE_KEY, WHEELHOUSE_NAME, cache_root, pin_uri
-from .._core.progress import plural
 from .._core.hashing import sha256_file
 from .._core.manifest import Manifest, WheelInfo, inspect_wheel
-from .requirements import ParsedRequirements, RequirementLine, parse_requirements
-from .resolve import IndexSettings, Pin, Resolution, check_closure, check_tags, download, resolve
-from .runtime_plan import RuntimeContext, RuntimePlan, classify
+from .._core.paths import RUN_MARKER, TASK_VALUE_KEY, WHEELHOUSE_NAME, cache_root, pin_uri
+from .._core.progress import plural
 from .._core.results import BuildResult
 from .._core.runmarker import marker_json
 from .._core.runner import redact
 from .._core.storage import PublishConflict, Storage, join_uri, storage_for
 from .._core.target import Target, resolve_target
 from .._core.timing import Timer, timed
-from .._version import __version__
 from .._core.wheelhouse import open_wheelhouse, write_wheelhouse
+from .._version import __version__
+from .archive import ArchiveLimits
+from .cache import BuildCache
+from .inputs import InputLayout, prepare_input
+from .requirements import ParsedRequirements, RequirementLine, parse_requirements
+from .resolve import IndexSettings, Pin, Resolution, check_closure, check_tags, download, resolve
+from .runtime_plan import RuntimeContext, RuntimePlan, classify
 from .scm import scm_versions_key
 from .wheels import build_project, build_sdist_pin, check_record, make_pure_wheel
 
@@ -56,7 +56,7 @@ _PHASES = ("input", "resolve", "download", "build", "wheelhouse", "publish")
 
 
 @dataclass
-class _Clock:
+class Clock:
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_PHASES, 0.0))
 
     @contextmanager
@@ -81,36 +81,6 @@ def _dest(dest: str | os.PathLike[str] | None) -> str:
         "no destination: pass dest= (a folder, file: URI, /Volumes/... or dbfs:/... path), "
         "--dest on the command line, or set SPARKDEPS_DEST"
     )
-
-
-def _check_dest(storage: Storage, base: str) -> None:
-    """The dest is a folder (or can become one) that this process can write to.
-
-    Probes with a temporary file in the dest, or in its nearest existing parent
-    when the dest does not exist yet, and removes it: nothing is left behind.
-    """
-    path = storage.local_path(base)
-    if path is None:
-        return  # dbfs: through dbutils: publishing will say what went wrong
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    shown = redact(base)
-    if not existing.is_dir():
-        what = "is a file" if existing == path else f"is below {existing}, which is a file"
-        raise StorageError(
-            f"dest {shown} {what}, not a folder; fix: pass a folder for --dest/dest= "
-            "(run folders are created inside it)"
-        )
-    try:
-        handle, probe = tempfile.mkstemp(prefix=".sparkdeps-probe-", dir=existing)
-        os.close(handle)
-        os.unlink(probe)
-    except OSError as exc:
-        raise StorageError(
-            f"cannot write to dest {shown} ({existing}: {exc.strerror or exc}); fix: pass a "
-            "--dest/dest= folder this user can write to, or fix its permissions or mount"
-        ) from exc
 
 
 def build(
@@ -151,7 +121,7 @@ def build(
     (docs/runtime-aware.md).
     """
     total = Timer()
-    clock = _Clock()
+    clock = Clock()
     base = _dest(dest)
     run_id = run_id or uuid.uuid4().hex
     if not _RUN_ID.match(run_id):
@@ -164,7 +134,7 @@ def build(
         platform=platform,
         runtime_packages=runtime_packages,
     )
-    overrides = _overrides(override_runtime, chosen)
+    overrides = validate_overrides(override_runtime, chosen)
     index = IndexSettings(
         index_url=index_url,
         extra_index_urls=tuple(extra_index_urls),
@@ -174,6 +144,7 @@ def build(
         retries=index_retries,
     )
     storage = storage_for(base)
+    _check_dest_outside(source, storage.local_path(base))
     _check_dest(storage, base)  # before any work: a bad dest must not cost a whole build
     work = Path(tempfile.mkdtemp(prefix="sparkdeps-build-"))
     try:
@@ -269,7 +240,7 @@ def build(
     )
 
 
-def _overrides(names: Iterable[str], target: Target) -> tuple[str, ...]:
+def validate_overrides(names: Iterable[str], target: Target) -> tuple[str, ...]:
     from packaging.utils import canonicalize_name
 
     chosen = tuple(sorted({canonicalize_name(name) for name in names if name.strip()}))
@@ -317,19 +288,32 @@ def _read_requirements(
     return requirements, constraints, extra, editables, require_hashes
 
 
-def _make(
+@dataclass(frozen=True)
+class Planned:
+    """The input read, local wheels built and everything resolved: nothing downloaded yet."""
+
+    requirements: list[RequirementLine]
+    index: IndexSettings
+    local: dict[Path, WheelInfo]
+    resolution: Resolution
+    plan: RuntimePlan | None
+    require_hashes: bool
+
+
+def plan_input(
     layout: InputLayout,
     *,
     target: Target,
     index: IndexSettings,
     work: Path,
     cache_folder: Path,
-    clock: _Clock,
+    clock: Clock,
     build_isolation: bool,
     name: str | None,
     allow_index_options: bool,
     overrides: tuple[str, ...] = (),
-) -> tuple[Path, Manifest]:
+) -> Planned:
+    """Read requirements, build local projects and resolve (``check`` stops here)."""
     requirements, constraints, from_files, editables, require_hashes = _read_requirements(
         layout, allow_index_options
     )
@@ -382,8 +366,38 @@ def _make(
             runtime=context,
         )
         plan = runtime_plan(resolution, context)
+    return Planned(requirements, index, local, resolution, plan, require_hashes)
+
+
+def _make(
+    layout: InputLayout,
+    *,
+    target: Target,
+    index: IndexSettings,
+    work: Path,
+    cache_folder: Path,
+    clock: Clock,
+    build_isolation: bool,
+    name: str | None,
+    allow_index_options: bool,
+    overrides: tuple[str, ...] = (),
+) -> tuple[Path, Manifest]:
+    planned = plan_input(
+        layout,
+        target=target,
+        index=index,
+        work=work,
+        cache_folder=cache_folder,
+        clock=clock,
+        build_isolation=build_isolation,
+        name=name,
+        allow_index_options=allow_index_options,
+        overrides=overrides,
+    )
+    requirements, index, local = planned.requirements, planned.index, planned.local
+    resolution, plan = planned.resolution, planned.plan
     shipped = [pin for pin in resolution.pins if plan is None or plan.ships(pin.name)]
-    if require_hashes:
+    if planned.require_hashes:
         _check_all_hashed(shipped)
     if plan is not None:
         plan.warn_overrides()
@@ -462,6 +476,49 @@ def _check_duplicates(infos: Iterable[WheelInfo]) -> None:
                 "keep one version in the input"
             )
         seen[info.name] = info.filename
+
+
+def _check_dest(storage: Storage, base: str) -> None:
+    """The dest is a folder (or can become one) that this process can write to.
+
+    Probes with a temporary file in the dest, or in its nearest existing parent
+    when the dest does not exist yet, and removes it: nothing is left behind.
+    """
+    path = storage.local_path(base)
+    if path is None:
+        return  # dbfs: through dbutils: publishing will say what went wrong
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    shown = redact(base)
+    if not existing.is_dir():
+        what = "is a file" if existing == path else f"is below {existing}, which is a file"
+        raise StorageError(
+            f"dest {shown} {what}, not a folder; fix: pass a folder for --dest/dest= "
+            "(run folders are created inside it)"
+        )
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".sparkdeps-probe-", dir=existing)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot write to dest {shown} ({existing}: {exc.strerror or exc}); fix: pass a "
+            "--dest/dest= folder this user can write to, or fix its permissions or mount"
+        ) from exc
+
+
+def _check_dest_outside(source: str | os.PathLike[str], dest: Path | None) -> None:
+    """A dest inside a folder input would feed this build's wheelhouse to the next build."""
+    folder = Path(source).expanduser()
+    if dest is None or not folder.is_dir():
+        return
+    inside, where = folder.resolve(), dest.resolve()
+    if where == inside or where.is_relative_to(inside):
+        raise InputError(
+            f"dest {dest} is inside the input folder {source}: the next build would take "
+            "this one's wheelhouse in as input; pass a dest outside the input folder"
+        )
 
 
 def _publish(

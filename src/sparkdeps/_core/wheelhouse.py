@@ -52,6 +52,26 @@ def write_wheelhouse(wheels: Sequence[Path], manifest: Manifest, out_path: Path)
     return sha256_file(out_path)
 
 
+MAX_MANIFEST_BYTES = 64 << 20
+"""A manifest lists wheels: even thousands of them take a few MB, never this."""
+
+
+def _read_manifest(archive: zipfile.ZipFile, shown: str) -> bytes:
+    """``manifest.json``, refused past :data:`MAX_MANIFEST_BYTES` before and while inflating."""
+    fix = "it is not a manifest sparkdeps wrote: rebuild the wheelhouse with `sparkdeps build`"
+    info = archive.getinfo(MANIFEST_NAME)
+    if info.file_size > MAX_MANIFEST_BYTES:
+        raise IntegrityError(
+            f"{shown}!{MANIFEST_NAME} is {info.file_size} bytes, more than "
+            f"{MAX_MANIFEST_BYTES}; {fix}"
+        )
+    with archive.open(info) as member:
+        data = member.read(MAX_MANIFEST_BYTES + 1)
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise IntegrityError(f"{shown}!{MANIFEST_NAME} inflates past {MAX_MANIFEST_BYTES}; {fix}")
+    return data
+
+
 @dataclass(frozen=True)
 class Wheelhouse:
     """An opened ``wheelhouse.zip`` on local disk."""
@@ -72,7 +92,7 @@ def open_wheelhouse(path: Path, *, origin: str | None = None) -> Wheelhouse:
                     "(build one with `sparkdeps build`)"
                 )
             manifest = Manifest.from_json(
-                archive.read(MANIFEST_NAME), origin=f"{shown}!{MANIFEST_NAME}"
+                _read_manifest(archive, shown), origin=f"{shown}!{MANIFEST_NAME}"
             )
     except zipfile.BadZipFile as exc:
         raise IntegrityError(

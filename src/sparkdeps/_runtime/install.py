@@ -380,6 +380,8 @@ class InstallResult:
     top_level: tuple[str, ...]
     timings: Mapping[str, float] = field(default_factory=dict)
     target: Mapping[str, Any] = field(default_factory=dict)
+    runtime: Mapping[str, Any] | None = None
+    """The manifest's ``runtime`` section (runtime-aware wheelhouses only)."""
 
 
 def _digest_lock(node: Path, digest: str) -> AbstractContextManager[None]:
@@ -411,6 +413,7 @@ def _reused(
         top_level=tuple(marker.get("top_level", ())),
         timings=timings,
         target=dict(marker.get("target", {})),
+        runtime=marker.get("runtime") if isinstance(marker.get("runtime"), dict) else None,
     )
 
 
@@ -446,6 +449,7 @@ def _install_into(prepared: Prepared, installs: Path, folder: Path) -> int:
             "wheels": [wheel.filename for wheel in manifest.wheels],
             "top_level": list(manifest.top_level),
             "target": dict(manifest.target),
+            **({"runtime": dict(manifest.runtime)} if manifest.runtime is not None else {}),
             "pid": os.getpid(),
             "installed": time.time(),
             "bytes": size,
@@ -508,6 +512,7 @@ def install(prepared: Prepared, node: Path) -> InstallResult:
         top_level=tuple(manifest.top_level),
         timings=timings,
         target=dict(manifest.target),
+        runtime=dict(manifest.runtime) if manifest.runtime is not None else None,
     )
 
 

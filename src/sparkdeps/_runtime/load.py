@@ -35,6 +35,7 @@ from .install import (
     prepare,
 )
 from .preloaded import explain_preloaded
+from .runtime_check import check_runtime
 from .session_env import Package, check_second_load, record_load, wheelhouse_packages
 
 __all__ = [
@@ -51,6 +52,13 @@ ENV_WHEELHOUSE = "SPARKDEPS_WHEELHOUSE"
 _DELIVERIES = ("auto", "classic", "connect", "driver-only")
 _modules_lock = threading.Lock()
 _session_modules: dict[str, set[str]] = {}
+_session_runtime: dict[str, set[str]] = {}
+
+
+def runtime_packages_for(spark: Any) -> tuple[str, ...]:
+    """Runtime packages the wheelhouses delivered to ``spark`` rely on (``verify`` reports them)."""
+    with _modules_lock:
+        return tuple(sorted(_session_runtime.get(session_key(spark), ())))
 
 
 def modules_for(spark: Any) -> tuple[str, ...]:
@@ -162,6 +170,7 @@ def load(
     cache_dir: str | os.PathLike[str] | None = None,
     payload_dir: str | os.PathLike[str] | None = None,
     replace: bool = False,
+    strict: bool | None = None,
 ) -> LoadResult:
     """Install a wheelhouse on the driver and ship it to every executor.
 
@@ -174,6 +183,11 @@ def load(
     ``delivery="auto"`` ships through ``addArchive`` on a classic session and
     through artifacts on Spark Connect; with no session (none given, none
     active) only the driver gets the packages.
+
+    A runtime-aware wheelhouse is checked against this Python first
+    (docs/runtime-aware.md): a relied-on package at another version warns, a
+    protected or missing one raises :class:`RuntimeMismatchError`;
+    ``strict=True`` makes every difference an error, ``strict=False`` a warning.
 
     One environment per session: a second wheelhouse loaded into the same session
     is merged when its packages agree with what the session has, and refused
@@ -193,7 +207,7 @@ def load(
         uri = prepared.uri  # a run folder stands for its wheelhouse.zip
         try:
             packages = _check_session(session, ship, prepared, node, replace=replace)
-            folder, installed = _driver_install(prepared, node, mode, kind, timings)
+            folder, installed = _driver_install(prepared, node, mode, kind, timings, strict=strict)
         finally:
             prepared.discard()
         payload: str | None = None
@@ -299,6 +313,10 @@ def _ship(
     delivered = deliver(session, installed.folder, installed.digest, payload_dir, kind)
     with _modules_lock:
         _session_modules.setdefault(session_key(session, kind), set()).update(installed.top_level)
+        relied = (installed.runtime or {}).get("relied_on", ())
+        _session_runtime.setdefault(session_key(session, kind), set()).update(
+            str(item["name"]) for item in relied
+        )
     return delivered
 
 
@@ -339,12 +357,15 @@ def _driver_install(
     mode: Literal["cache", "pip"],
     kind: Delivery,
     timings: dict[str, float],
+    *,
+    strict: bool | None = None,
 ) -> tuple[Path, InstallResult | None]:
     """Check, then install into the node cache and/or with pip; activate the cache folder."""
     timings.update(prepared.timings)
     if prepared.manifest is not None:
         with timed(timings, "check"):
             check_wheels(prepared)
+            check_runtime(prepared.manifest.runtime, strict=strict, fresh=True)
     installed: InstallResult | None = None
     if mode == "cache" or kind != "driver-only":
         # The cache folder is the driver's install (mode="cache") and what executors get.
@@ -354,6 +375,9 @@ def _driver_install(
         )
         if installed.reused:
             check_tags(prepared.uri, installed.wheels, installed.target)
+        if prepared.manifest is None:  # the warm path: the install marker has the section
+            with timed(timings, "runtime_check"):
+                check_runtime(installed.runtime, strict=strict)
     if mode == "pip":
         with timed(timings, "pip"):
             pip_install(prepared)
