@@ -243,8 +243,16 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     _echo(f"wheels:    {len(manifest.wheels)}")
     for wheel in sorted(manifest.wheels, key=lambda w: w.filename):
         names = ",".join(wheel.top_level) or "-"
+        shadows = f"  shadows runtime {wheel.shadows}" if wheel.shadows else ""
         _echo(f"  {wheel.name} {wheel.version}  [{'.'.join(wheel.tags)}]  {wheel.size} B  "
-              f"imports: {names}  ({wheel.source or '?'})")
+              f"imports: {names}  ({wheel.source or '?'}){shadows}")
+    runtime = manifest.runtime
+    if runtime:
+        relied = ", ".join(f"{r['name']} {r['version']}" for r in runtime.get("relied_on", ()))
+        _echo(f"runtime:   {runtime.get('name')} (set {str(runtime.get('digest', ''))[:12]})")
+        _echo(f"relies on: {relied or '-'}")
+        if runtime.get("overrides"):
+            _echo(f"overrides: {', '.join(runtime['overrides'])}")
     return 0
 
 
