@@ -33,10 +33,16 @@ def _echo(text: str, *, err: bool = False) -> None:
 
 def _verbosity(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     default = argparse.SUPPRESS if suppress else 0
-    parser.add_argument("-v", "--verbose", action="count", default=default,
-                        help="more progress output on stderr (-vv for debug)")
-    parser.add_argument("-q", "--quiet", action="count", default=default,
-                        help="only errors on stderr")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default,
+        help="more progress output on stderr (-vv for debug)",
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="count", default=default, help="only errors on stderr"
+    )
 
 
 def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,19 +60,31 @@ def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     index.add_argument("--extra-index-url", action="append", default=[], dest="extra_index_urls")
     index.add_argument("--find-links", action="append", default=[])
     index.add_argument("--no-index", action="store_true")
-    index.add_argument("--index-timeout", type=float, default=30.0,
-                       help="seconds each index request may wait (default 30)")
-    index.add_argument("--index-retries", type=int, default=2,
-                       help="retries of a failed index request (default 2)")
-    index.add_argument("--allow-index-options", action="store_true",
-                       help="honour --index-url/-e lines inside requirements files")
-    parser.add_argument("--no-build-isolation", action="store_true",
-                        help="build projects against the installed build backend")
+    index.add_argument(
+        "--index-timeout",
+        type=float,
+        default=30.0,
+        help="seconds each index request may wait (default 30)",
+    )
+    index.add_argument(
+        "--index-retries", type=int, default=2, help="retries of a failed index request (default 2)"
+    )
+    index.add_argument(
+        "--allow-index-options",
+        action="store_true",
+        help="honour --index-url/-e lines inside requirements files",
+    )
+    parser.add_argument(
+        "--no-build-isolation",
+        action="store_true",
+        help="build projects against the installed build backend",
+    )
     parser.add_argument("--name", help="distribution name for loose modules")
     parser.add_argument("--cache-dir", help="build cache root (or SPARKDEPS_CACHE_DIR)")
     parser.add_argument("--no-cache", action="store_true", help="ignore the build cache")
-    parser.add_argument("--task-value-key", default=TASK_VALUE_KEY,
-                        help="Databricks task value key for the URI")
+    parser.add_argument(
+        "--task-value-key", default=TASK_VALUE_KEY, help="Databricks task value key for the URI"
+    )
     parser.add_argument("--json", action="store_true", help="print the whole result as JSON")
     parser.set_defaults(handler=_cmd_build)
 
@@ -124,15 +142,19 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         return 0
     target = manifest.target
     _echo(f"format:    {manifest.format}")
-    _echo(f"target:    {target.get('profile') or '-'} CPython {target.get('python_version')} "
-          f"{target.get('arch')} glibc {target.get('glibc')}")
+    _echo(
+        f"target:    {target.get('profile') or '-'} CPython {target.get('python_version')} "
+        f"{target.get('arch')} glibc {target.get('glibc')}"
+    )
     _echo(f"input:     {manifest.input_digest}")
     _echo(f"sparkdeps: {manifest.sparkdeps_version}")
     _echo(f"wheels:    {len(manifest.wheels)}")
     for wheel in sorted(manifest.wheels, key=lambda w: w.filename):
         names = ",".join(wheel.top_level) or "-"
-        _echo(f"  {wheel.name} {wheel.version}  [{'.'.join(wheel.tags)}]  {wheel.size} B  "
-              f"imports: {names}  ({wheel.source or '?'})")
+        _echo(
+            f"  {wheel.name} {wheel.version}  [{'.'.join(wheel.tags)}]  {wheel.size} B  "
+            f"imports: {names}  ({wheel.source or '?'})"
+        )
     return 0
 
 
@@ -191,8 +213,12 @@ def _add_load(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="install a wheelhouse into this node's cache (driver only; warms the cache)",
     )
     _verbosity(parser, suppress=True)
-    parser.add_argument("wheelhouse", nargs="?", default=None,
-                        help="wheelhouse.zip path/URI (default: SPARKDEPS_WHEELHOUSE, task value)")
+    parser.add_argument(
+        "wheelhouse",
+        nargs="?",
+        default=None,
+        help="wheelhouse.zip path/URI (default: SPARKDEPS_WHEELHOUSE, task value)",
+    )
     parser.add_argument("--task-key", default=PROCESS_DEPS_TASK_KEY)
     parser.add_argument("--key", default=TASK_VALUE_KEY)
     parser.add_argument("--mode", choices=("cache", "pip"), default="cache")
@@ -204,8 +230,14 @@ def _add_load(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _cmd_load(args: argparse.Namespace) -> int:
     from ._runtime.load import load
 
-    result = load(args.wheelhouse, task_key=args.task_key, key=args.key, mode=args.mode,
-                  delivery="driver-only", cache_dir=args.cache_dir)
+    result = load(
+        args.wheelhouse,
+        task_key=args.task_key,
+        key=args.key,
+        mode=args.mode,
+        delivery="driver-only",
+        cache_dir=args.cache_dir,
+    )
     if args.json:
         _echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -221,10 +253,17 @@ def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="load a wheelhouse into the Spark session and import its modules on executors",
     )
     _verbosity(parser, suppress=True)
-    parser.add_argument("wheelhouse", nargs="?", default=None,
-                        help="wheelhouse.zip path/URI (default: SPARKDEPS_WHEELHOUSE, task value)")
-    parser.add_argument("--modules", default=None,
-                        help="comma-separated modules (default: the manifest's top-level names)")
+    parser.add_argument(
+        "wheelhouse",
+        nargs="?",
+        default=None,
+        help="wheelhouse.zip path/URI (default: SPARKDEPS_WHEELHOUSE, task value)",
+    )
+    parser.add_argument(
+        "--modules",
+        default=None,
+        help="comma-separated modules (default: the manifest's top-level names)",
+    )
     parser.add_argument("--partitions", type=int, default=None)
     parser.add_argument("--master", default=None, help="Spark master (default: the session's)")
     parser.add_argument("--json", action="store_true", help="print every import as JSON")
@@ -245,14 +284,17 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     modules = [m.strip() for m in args.modules.split(",") if m.strip()] if args.modules else None
     result = verify(spark, modules or list(loaded.top_level), partitions=args.partitions)
     if args.json:
-        rows = [{"module": i.module, "executor": i.executor, "file": i.file}
-                for i in result.imports]
+        rows = [
+            {"module": i.module, "executor": i.executor, "file": i.file} for i in result.imports
+        ]
         _echo(json.dumps(rows, indent=2))
     else:
         for item in result.imports:
             _echo(f"{item.module:30} {item.executor}  {item.file}")
-        _echo(f"ok: {len({i.module for i in result.imports})} modules on "
-              f"{len(result.executors)} executors")
+        _echo(
+            f"ok: {len({i.module for i in result.imports})} modules on "
+            f"{len(result.executors)} executors"
+        )
     return 0
 
 

@@ -19,10 +19,12 @@ __all__ = [
     "VerifyResult",
 ]
 
-Delivery = Literal["auto", "classic", "connect", "driver-only"]
+Delivery = Literal["auto", "classic", "connect", "shared", "driver-only"]
 """How executors get the packages. ``auto`` picks ``classic`` (archive + python
 includes) for a session with a SparkContext, ``connect`` (artifacts) for a
-Spark Connect session, ``driver-only`` when there is no session."""
+Spark Connect session, ``driver-only`` when there is no session. ``shared``
+(opt-in) installs once beside a wheelhouse on storage every node mounts and
+points the executors there."""
 
 
 @dataclass(frozen=True)

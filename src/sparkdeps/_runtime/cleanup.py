@@ -28,7 +28,6 @@ __all__ = ["RUN_MARKER", "cleanup", "cleanup_older_than", "read_run_marker", "ru
 logger = logging.getLogger(__name__)
 
 
-
 def run_folder_of(uri: str) -> str:
     """The run folder for a run folder or a ``.../wheelhouse.zip`` URI."""
     stripped = uri.rstrip("/")
@@ -81,12 +80,16 @@ def _created(marker: dict[str, Any], fallback: float) -> float:
 def _remove_node_payloads(
     digest: str | None, cache_dir: str | os.PathLike[str] | None
 ) -> list[str]:
-    """This node's executor payloads for ``digest`` (zip for classic, archives for Connect)."""
+    """This node's executor payloads for ``digest`` (wheels and stubs; tree zip or archives)."""
     if not digest:
         return []
     payloads = node_dir(cache_dir) / "payloads"
     removed = []
-    for path in (payloads / f"{digest}.zip", payloads / f"{digest}.connect"):
+    for path in (
+        payloads / f"{digest}.wheels",
+        payloads / f"{digest}.zip",
+        payloads / f"{digest}.connect",
+    ):
         try:
             if path.is_dir():
                 shutil.rmtree(path)

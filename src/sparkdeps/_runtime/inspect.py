@@ -15,7 +15,6 @@ from .._core.wheelhouse import open_wheelhouse
 __all__ = ["inspect"]
 
 
-
 def inspect(wheelhouse: str | os.PathLike[str]) -> Manifest:
     """The manifest of ``wheelhouse`` (a ``wheelhouse.zip`` or its run folder), checked
     against the wheels inside."""

@@ -42,7 +42,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 ENV_WHEELHOUSE = "SPARKDEPS_WHEELHOUSE"
-_DELIVERIES = ("auto", "classic", "connect", "driver-only")
+_DELIVERIES = ("auto", "classic", "connect", "shared", "driver-only")
 _loaded_lock = threading.Lock()
 _loaded: list[LoadResult] = []
 _session_modules: dict[str, set[str]] = {}
@@ -187,7 +187,7 @@ def load(
     session = (
         None if delivery == "driver-only" else (spark if spark is not None else active_session())
     )
-    if session is None and delivery in ("classic", "connect"):
+    if session is None and delivery in ("classic", "connect", "shared"):
         raise DeliveryError(
             f"delivery={delivery!r} needs a Spark session: "
             "pass spark=... or create one before load()"
@@ -200,29 +200,25 @@ def load(
     else:
         kind = delivery
 
-    prepared = prepare(uri, node)
+    install_node = _shared_node(uri, payload_dir) if kind == "shared" else node
+    prepared = prepare(uri, install_node)
     try:
-        result_folder, installed, timings = _driver_install(prepared, node, mode, kind)
+        result_folder, installed, timings = _driver_install(prepared, install_node, mode, kind)
+        payload: str | None = None
+        if session is not None and installed is not None and kind != "driver-only":
+            payload = _ship(
+                session,
+                kind,
+                uri,
+                node=node,
+                payload_dir=payload_dir,
+                prepared=prepared,
+                installed=installed,
+                timings=timings,
+            )
     finally:
         prepared.discard()
-
-    payload: str | None = None
-    if session is not None and installed is not None and kind in ("classic", "connect"):
-        chosen_payload_dir = (
-            Path(payload_dir)
-            if payload_dir is not None
-            else _default_payload_dir(uri, node)
-            if kind == "classic"
-            else node / "payloads"
-        )
-        delivered = deliver(session, installed.folder, installed.digest, chosen_payload_dir, kind)
-        timings["deliver"] = delivered.seconds
-        payload = delivered.payload
-        with _loaded_lock:
-            _session_modules.setdefault(session_key(session, kind), set()).update(
-                installed.top_level
-            )
-    else:
+    if session is None or installed is None or kind == "driver-only":
         why = "delivery='driver-only'" if delivery == "driver-only" else "no Spark session"
         logger.info(
             "%s: wheelhouse %s installed for the driver only "
@@ -266,6 +262,59 @@ def load(
         kind,
     )
     return result
+
+
+def _shared_node(uri: str, payload_dir: str | os.PathLike[str] | None) -> Path:
+    """Where ``delivery="shared"`` installs: ``payload_dir``, else ``.sparkdeps/`` beside it."""
+    if payload_dir is not None:
+        return Path(payload_dir).absolute()
+    local = storage_for(uri).local_path(uri)
+    if local is None:
+        raise InputError(
+            f"delivery='shared' needs a wheelhouse on a path every node mounts (/Volumes, "
+            f"/dbfs, NFS), not {uri}; pass payload_dir= a folder every node sees, or use "
+            "delivery='auto'"
+        )
+    return local.absolute().parent / ".sparkdeps"
+
+
+def _ship(
+    session: Any,
+    kind: Delivery,
+    uri: str,
+    *,
+    node: Path,
+    payload_dir: str | os.PathLike[str] | None,
+    prepared: Prepared,
+    installed: InstallResult,
+    timings: dict[str, float],
+) -> str:
+    """Deliver to the session's executors; remember the names ``verify`` checks."""
+    mechanism = session_kind(session) if kind == "shared" else kind
+    assert mechanism in ("classic", "connect")
+    chosen = (
+        node / "payloads"
+        if kind == "shared" or (payload_dir is None and mechanism == "connect")
+        else Path(payload_dir)
+        if payload_dir is not None
+        else _default_payload_dir(uri, node)
+    )
+    delivered = deliver(
+        session,
+        installed.folder,
+        installed.digest,
+        chosen,
+        mechanism,
+        wheelhouse=prepared.zip_path,
+        site=installed.folder if kind == "shared" else None,
+        symlink=prepared.temporary is None,
+    )
+    timings["deliver"] = delivered.seconds
+    with _loaded_lock:
+        _session_modules.setdefault(session_key(session, mechanism), set()).update(
+            installed.top_level
+        )
+    return delivered.payload
 
 
 def _driver_install(
