@@ -91,12 +91,20 @@ def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _runtime_options(group: argparse._ArgumentGroup) -> None:
-    group.add_argument("--runtime-packages", metavar="FILE",
-                       help="`pip list --format=freeze` of the cluster: ship only what it lacks "
-                       "(a --target profile carries its own)")
-    group.add_argument("--override-runtime", action="append", default=[], metavar="NAME",
-                       help="ship this protected runtime package (numpy, pandas, ...) anyway; "
-                       "repeatable; warns at build and at load")
+    group.add_argument(
+        "--runtime-packages",
+        metavar="FILE",
+        help="`pip list --format=freeze` of the cluster: ship only what it lacks "
+        "(a --target profile carries its own)",
+    )
+    group.add_argument(
+        "--override-runtime",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="ship this protected runtime package (numpy, pandas, ...) anyway; "
+        "repeatable; warns at build and at load",
+    )
 
 
 def _add_inspect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

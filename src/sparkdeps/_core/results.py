@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from .manifest import Format, Manifest, WheelInfo
-from .target import Target
+if TYPE_CHECKING:  # annotations only: a load imports neither
+    from .manifest import Format, Manifest, WheelInfo
+    from .target import Target
 
 __all__ = [
     "BuildResult",

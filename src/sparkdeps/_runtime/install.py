@@ -24,11 +24,9 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,12 +40,13 @@ from .._core.hashing import CHUNK, sha256_file, sha256_stream
 from .._core.locking import file_lock
 from .._core.manifest import MANIFEST_NAME, Manifest
 from .._core.paths import WHEELHOUSE_NAME, cache_root, node_dir
-from .._core.runner import pip_command, run
 from .._core.storage import storage_for
-from .._core.target import running_interpreter_tags
 from .._core.timing import timed
-from .._core.wheelhouse import open_wheelhouse
 from .extract import extract_wheel, open_stored_wheel
+
+# Imported where used (a cold install, a download, pip): a warm load needs none of
+# them, and it runs in every job process (the whole process within 40 ms of a bare
+# interpreter). ThreadPoolExecutor, tempfile, _core.runner/target/wheelhouse.
 
 __all__ = [
     "COMPLETE_MARKER",
@@ -135,6 +134,8 @@ def prepare(uri: str, node: Path, *, warm: bool = True) -> Prepared:
     with timed(timings, "hash"):
         digest = sha256_file(zip_path)
     try:
+        from .._core.wheelhouse import open_wheelhouse
+
         manifest = open_wheelhouse(zip_path, origin=uri).manifest
     except BaseException:
         if temporary is not None:
@@ -169,6 +170,8 @@ def _fetch(
         return local, None, (os.fspath(local), info.st_size, info.st_mtime_ns), None
     downloads = node / "downloads"
     downloads.mkdir(parents=True, exist_ok=True)
+    import tempfile
+
     temporary = Path(tempfile.mkdtemp(prefix="fetch-", dir=downloads)) / WHEELHOUSE_NAME
     storage.download(uri, temporary)
     return temporary, temporary, None, None
@@ -179,6 +182,8 @@ def _fetch(
 
 @functools.lru_cache(maxsize=1)
 def _interpreter_tags() -> frozenset[Tag]:
+    from .._core.target import running_interpreter_tags
+
     return running_interpreter_tags()  # ~5 ms: once per process keeps warm loads fast
 
 
@@ -246,6 +251,8 @@ def _extract_all(prepared: Prepared, folder: Path) -> int:
     helpers = min(len(big), 4, max(1, (os.cpu_count() or 1) - 1))
     if not big or (os.cpu_count() or 1) < 2:
         return sum(extract_wheel(prepared.zip_path, w.filename, folder) for w in wheels)
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(helpers, thread_name_prefix="sparkdeps-extract") as pool:
         futures = [pool.submit(extract_wheel, prepared.zip_path, w.filename, folder) for w in big]
         written = sum(extract_wheel(prepared.zip_path, w.filename, folder) for w in small)
@@ -383,6 +390,10 @@ def install(prepared: Prepared, node: Path) -> InstallResult:
 def pip_install(prepared: Prepared) -> None:
     """``pip install --no-index --no-deps`` of the (checked) wheels into this environment."""
     assert prepared.manifest is not None
+    import tempfile
+
+    from .._core.runner import pip_command, run
+
     with tempfile.TemporaryDirectory(prefix="sparkdeps-pip-") as work:
         folder = Path(work)
         paths = []

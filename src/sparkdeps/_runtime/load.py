@@ -10,7 +10,7 @@ import sysconfig
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .._core.databricks import get_task_value, is_databricks
 from .._core.errors import DeliveryError, InputError, WheelhouseNotFoundError
@@ -18,7 +18,9 @@ from .._core.paths import PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY
 from .._core.results import Delivery, LoadResult
 from .._core.storage import storage_for
 from .._core.timing import timed
-from .delivery import Delivered, SessionKind, deliver, session_key, session_kind
+
+if TYPE_CHECKING:  # delivery is imported when there is a session to ship to
+    from .delivery import Delivered, SessionKind
 from .install import (
     InstallResult,
     Prepared,
@@ -49,6 +51,8 @@ _session_modules: dict[str, set[str]] = {}
 
 def modules_for(spark: Any) -> tuple[str, ...]:
     """Top-level names of every wheelhouse delivered to ``spark`` (``verify``'s default)."""
+    from .delivery import session_key
+
     with _modules_lock:
         return tuple(sorted(_session_modules.get(session_key(spark), ())))
 
@@ -243,6 +247,8 @@ def _session_and_kind(spark: Any, delivery: Delivery) -> tuple[Any, SessionKind 
             )
         return None, None
     if delivery in ("auto", "shared"):
+        from .delivery import session_kind
+
         return session, session_kind(session)
     return session, "classic" if delivery == "classic" else "connect"
 
@@ -281,6 +287,8 @@ def _ship(
     shared: bool,
 ) -> Delivered:
     """Deliver to the executors and remember the names for ``verify``."""
+    from .delivery import deliver, session_key
+
     delivered = deliver(
         session,
         installed.folder,
