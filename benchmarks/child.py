@@ -225,7 +225,12 @@ def cmd_executor(args: argparse.Namespace) -> dict[str, Any]:
         args.memory,
         python=args.python,
         app_name="sparkdeps-bench",
-        conf={"spark.files.useFetchCache": "false"},
+        conf={
+            "spark.files.useFetchCache": "false",
+            # local_cluster_session leaves 256 MB of a worker for overhead; Spark wants
+            # at least 450 MB for an executor, so a 512 MB worker runs a 480 MB one
+            **({"spark.executor.memory": "480m"} if args.memory < 1024 else {}),
+        },
         work_dir=cache / "spark-home",
     )
     partitions = 8  # several tasks per executor, so every executor runs the UDF
