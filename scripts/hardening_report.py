@@ -38,6 +38,7 @@ from tests.hardening.runs import (  # noqa: E402
     loaders,
     pipelines,
     publish_killed,
+    same_run_id,
     shared_wheelhouse,
 )
 
@@ -195,6 +196,7 @@ def main() -> int:
     )
     parser.add_argument("--pipelines", type=int, default=16)
     parser.add_argument("--loaders", type=int, default=8)
+    parser.add_argument("--racers", type=int, default=6, help="builds racing for one run id")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="sparkdeps-hardening-report-"))
@@ -210,6 +212,7 @@ def main() -> int:
         runs: list[ConcurrentRuns] = [
             pipelines(root / "pipelines", resources, count=args.pipelines),
         ]
+        runs.append(same_run_id(root / "race", count=args.racers))
         shared = shared_wheelhouse(root / "shared", resources)
         runs.append(
             loaders(root / "loaders", shared, ["sdpipe_shared", "sdhard_dep"], count=args.loaders)
@@ -219,8 +222,9 @@ def main() -> int:
             shutil.rmtree(root, ignore_errors=True)
 
     print("Hostile-input corpus")
-    widths = [40, 6, 24, 6, 8, 5, 9, 6]
-    print(_row(["case", "phase", "error", "clear", "outside", "half", "installed", "secs"], widths))
+    widths = [40, 7, 24, 6, 8, 8, 5, 9, 5, 6]
+    header = ["case", "phase", "error", "clear", "outside", "removed", "half", "installed"]
+    print(_row([*header, "hung", "secs"], widths))
     for o in outcomes:
         print(
             _row(
@@ -230,8 +234,10 @@ def main() -> int:
                     o.error or "-",
                     "yes" if o.clear else "NO",
                     str(len(o.outside_writes)),
+                    str(len(o.removed)),
                     str(len(o.half_written)),
                     "YES" if o.installed else "no",
+                    "YES" if o.hung else "no",
                     f"{o.seconds:.2f}",
                 ],
                 widths,
@@ -257,28 +263,39 @@ def main() -> int:
     outside = sum(len(o.outside_writes) for o in outcomes)
     half = sum(len(o.half_written) for o in outcomes) + fault_half
     installed = sum(o.installed for o in outcomes)
+    removed = sum(len(o.removed) for o in outcomes)
+    hung = sum(o.hung for o in outcomes)
     print()
     print("Tally")
     print(
         f"  cases tried                        {len(outcomes)}"
         f" ({sum(o.phase == 'build' for o in outcomes)} build, "
-        f"{sum(o.phase == 'load' for o in outcomes)} load)"
+        f"{sum(o.phase == 'load' for o in outcomes)} load, "
+        f"{sum(o.phase == 'cleanup' for o in outcomes)} cleanup)"
     )
     print(f"  clear errors                       {clear}/{len(outcomes)}")
     print(f"  files written outside work folder   {outside} (must be 0)")
     print(f"  wheelhouses left half-written      {half} (must be 0)")
     print(f"  hostile cases that installed       {installed} (must be 0)")
+    print(f"  files removed outside sparkdeps'   {removed} (must be 0)")
+    print(f"  hostile cases that hung            {hung} (must be 0)")
     print(f"  faults handled                     {sum(g for _n, g, _d in faults)}/{len(faults)}")
     for run in runs:
         print(
-            f"  concurrent: {run.processes} {run.name}: {'all succeeded' if run.ok else 'FAILED'}"
+            f"  concurrent: {run.processes} {run.name}: {'as required' if run.ok else 'FAILED'}"
         )
+    for run in runs:
+        if run.name.startswith("builds racing"):
+            winners = sum(bool(d.get("ok")) for d in run.details)
+            print(f"  winners per contested run id       {winners} (must be 1)")
     print(f"  total time                         {time.monotonic() - started:.0f}s")
     good = (
         clear == len(outcomes)
         and outside == 0
         and half == 0
         and installed == 0
+        and removed == 0
+        and hung == 0
         and all(g for _n, g, _d in faults)
         and all(run.ok for run in runs)
     )

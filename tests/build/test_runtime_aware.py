@@ -30,7 +30,9 @@ HOST = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
 def _pure(root: Path, name: str, version: str, requires: tuple[str, ...] = ()) -> None:
     module = name.replace("-", "_")
-    make_wheel(root, name, version, {f"{module}/__init__.py": f"V = {version!r}\n"}, requires=requires)
+    make_wheel(
+        root, name, version, {f"{module}/__init__.py": f"V = {version!r}\n"}, requires=requires
+    )
 
 
 @pytest.fixture(scope="module")
@@ -219,7 +221,12 @@ def pure_numpy_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Index
     [
         ("dbr-14.3", "numpy>=2", "numpy>=2 -> numpy 2.2.6", ">=2"),
         ("dbr-15.4", "numpy>=2", "numpy>=2 -> numpy 2.2.6", ">=2"),
-        ("dbr-15.4", "sdtest-np2user", "sdtest-np2user -> sdtest-np2user 1.0 -> numpy 2.2.6", ">=2.1"),
+        (
+            "dbr-15.4",
+            "sdtest-np2user",
+            "sdtest-np2user -> sdtest-np2user 1.0 -> numpy 2.2.6",
+            ">=2.1",
+        ),
     ],
     ids=["dbr-14.3-direct", "dbr-15.4-direct", "dbr-15.4-transitive"],
 )

@@ -175,3 +175,18 @@ def test_missing_archive_names_the_fix(installed: tuple[Path, Path, str], tmp_pa
     assert "sparkdeps.load(" in str(outcome["error"]) and archive_name(digest) in str(
         outcome["error"]
     )
+
+
+def test_payload_links_the_very_file_load_opened(
+    installed: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    # load() reads a wheelhouse through /proc/self/fd/N of the file it opened once; the
+    # payload must be that inode, not whatever the path names by then.
+    wheelhouse, _folder, digest = installed
+    with wheelhouse.open("rb") as handle:
+        pinned = Path(f"/proc/self/fd/{handle.fileno()}")
+        if not pinned.exists():
+            pytest.skip("no /proc/self/fd on this system")
+        payload = wheelhouse_payload(pinned, digest, tmp_path / "payloads", symlink_to=wheelhouse)
+    assert not payload.is_symlink()
+    assert payload.stat().st_ino == wheelhouse.stat().st_ino

@@ -29,15 +29,16 @@ from .archive import ArchiveLimits
 from .cache import BuildCache
 from .._core.errors import InputError, IntegrityError, ResolutionError, SparkdepsError, StorageError
 from .inputs import InputLayout, prepare_input
-from .._core.paths import RUN_MARKER, TASK_VALUE_KEY, WHEELHOUSE_NAME, cache_root
+from .._core.paths import RUN_MARKER, TASK_VALUE_KEY, WHEELHOUSE_NAME, cache_root, pin_uri
 from .._core.hashing import sha256_file
 from .._core.manifest import Manifest, WheelInfo, inspect_wheel
 from .requirements import ParsedRequirements, RequirementLine, parse_requirements
 from .resolve import IndexSettings, Pin, Resolution, check_closure, check_tags, download, resolve
 from .runtime_plan import RuntimeContext, RuntimePlan, classify
 from .._core.results import BuildResult
+from .._core.runmarker import marker_json
 from .._core.runner import redact
-from .._core.storage import Storage, join_uri, storage_for
+from .._core.storage import PublishConflict, Storage, join_uri, storage_for
 from .._core.target import Target, resolve_target
 from .._core.timing import Timer, timed
 from .._version import __version__
@@ -205,7 +206,8 @@ def build(
         shutil.rmtree(work, ignore_errors=True)
     task_value_set = False
     if task_value_key is not None:
-        task_value_set = _databricks.set_task_value(task_value_key, uri)
+        # the digest rides with the path: load refuses a wheelhouse swapped after this build
+        task_value_set = _databricks.set_task_value(task_value_key, pin_uri(uri, digest))
     clock.timings["total"] = total.stop()
     logger.info(
         "published %s (%d wheels) in %.2fs", uri, len(manifest.wheels), clock.timings["total"]
@@ -431,35 +433,29 @@ def _publish(
     input_digest: str,
     work: Path,
 ) -> None:
+    taken = (
+        f"{redact(run_uri)} is taken: another build published run id {run_id} there (run ids "
+        "must be fresh); pass another run_id (or none, for a new uuid)"
+    )
     if storage.exists(uri):
-        raise StorageError(
-            f"{redact(uri)} already exists: run ids must be fresh; pass another run_id "
-            "(or none, for a new uuid)"
-        )
+        raise StorageError(taken.replace(" is taken:", "/wheelhouse.zip already exists:"))
     created = not storage.exists(run_uri)
     marker = work / RUN_MARKER
-    marker.write_text(
-        json.dumps(
-            {
-                "run_id": run_id,
-                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "sparkdeps_version": __version__,
-                "digest": digest,
-                "input_digest": input_digest,
-            },
-            indent=2,
-            sort_keys=True,
-        )
-        + "\n",
-        encoding="utf-8",
-    )
+    marker.write_text(marker_json(run_id, digest, input_digest, __version__), encoding="utf-8")
+    # The marker is claimed with an exclusive create: of several builds racing for one
+    # run id, exactly one gets it and publishes; the others stop here and touch nothing.
     try:
-        storage.publish(marker, join_uri(run_uri, RUN_MARKER))
-        storage.publish(wheelhouse, uri)
+        storage.publish(marker, join_uri(run_uri, RUN_MARKER), exclusive=True)
+    except PublishConflict as exc:
+        raise StorageError(f"{taken}; {redact(run_uri)}/{RUN_MARKER} already exists") from exc
+    try:
+        storage.publish(wheelhouse, uri, exclusive=True)
     except BaseException:
-        if created:
-            try:
+        try:
+            if created:
                 storage.remove_tree(run_uri)
-            except StorageError:
-                logger.warning("could not remove the partial run folder %s", redact(run_uri))
+            else:
+                storage.remove_tree(join_uri(run_uri, RUN_MARKER))
+        except StorageError:
+            logger.warning("could not remove the partial run folder %s", redact(run_uri))
         raise

@@ -45,9 +45,17 @@ class BuildResult:
     """True when the wheelhouse came from the build cache (nothing downloaded or built)."""
     task_value_set: bool = False
 
+    @property
+    def pinned_uri(self) -> str:
+        """``<uri>#sha256=<digest>``: what the task value carries; ``load`` checks the digest."""
+        from .paths import pin_uri
+
+        return pin_uri(self.uri, self.digest)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "uri": self.uri,
+            "pinned_uri": self.pinned_uri,
             "run_id": self.run_id,
             "run_uri": self.run_uri,
             "format": self.format,

@@ -232,14 +232,14 @@ def deliver(
     *,
     wheelhouse: Path | None = None,
     site: Path | None = None,
-    symlink: bool = True,
+    symlink_to: Path | None = None,
 ) -> Delivered:
     """Make ``folder`` importable on the executors of ``spark``; add nothing twice.
 
     ``wheelhouse`` is the local ``wheelhouse.zip`` whose install ``folder`` is (the
     ``wheels`` payload ships it); ``site`` is a shared install every node mounts
     (nothing but the stub zip is shipped). Without either, the ``tree`` payload.
-    ``symlink=False`` when ``wheelhouse`` is a download removed after ``load``.
+    ``symlink_to`` is the published wheelhouse, should a hard link be impossible.
     """
     timer = Timer()
     session_id = _classic_id(spark) if kind == "classic" else _connect_id(spark)
@@ -256,7 +256,7 @@ def deliver(
                     folder,
                     digest,
                     payload_dir=payload_dir,
-                    source=(wheelhouse, symlink),
+                    source=(wheelhouse, symlink_to),
                     site=site,
                 )
             elif kind == "classic":
@@ -286,16 +286,16 @@ def _deliver_wheels(
     digest: str,
     *,
     payload_dir: Path,
-    source: tuple[Path | None, bool],
+    source: tuple[Path | None, Path | None],
     site: Path | None,
 ) -> str:
     """The wheelhouse as an archive plus the stub zip (or the stub zip alone, ``shared``)."""
     stubs = boot_zip(folder, digest, payload_dir, site=site)
     archive = None
     if site is None:
-        wheelhouse, symlink = source
+        wheelhouse, symlink_to = source
         assert wheelhouse is not None
-        archive = wheelhouse_payload(wheelhouse, digest, payload_dir, symlink=symlink)
+        archive = wheelhouse_payload(wheelhouse, digest, payload_dir, symlink_to=symlink_to)
     name = archive_name(digest)
     if kind == "classic":
         context = spark.sparkContext

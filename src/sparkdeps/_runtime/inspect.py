@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from .._core.manifest import Manifest
-from .._core.paths import WHEELHOUSE_NAME
+from .._core.paths import WHEELHOUSE_NAME, split_pin
 from .._core.storage import join_uri, storage_for
 from .._core.wheelhouse import open_wheelhouse
 
@@ -18,7 +18,7 @@ __all__ = ["inspect"]
 def inspect(wheelhouse: str | os.PathLike[str]) -> Manifest:
     """The manifest of ``wheelhouse`` (a ``wheelhouse.zip`` or its run folder), checked
     against the wheels inside."""
-    uri = os.fspath(wheelhouse)
+    uri = split_pin(os.fspath(wheelhouse))[0]  # inspect reads; load is what checks the pin
     storage = storage_for(uri)
     entry = storage.stat(uri)
     if entry is not None and entry.is_dir:

@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .._core.databricks import get_task_value, is_databricks
 from .._core.errors import DeliveryError, InputError, WheelhouseNotFoundError
-from .._core.paths import PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY
+from .._core.paths import PIN_FRAGMENT, PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY, split_pin
 from .._core.results import Delivery, LoadResult
+from .._core.runmarker import DIGEST
+from .._core.runner import redact
 from .._core.storage import storage_for
 from .._core.timing import timed
 
@@ -177,8 +179,7 @@ def load(
     _check_options(mode, delivery)
     timings: dict[str, float] = {}
     with timed(timings, "total"):
-        uri, source = resolve_wheelhouse(wheelhouse, task_key=task_key, key=key)
-        logger.info("loading wheelhouse %s (from %s)", uri, source)
+        uri, expected = _split_pin(*resolve_wheelhouse(wheelhouse, task_key=task_key, key=key))
         node = node_dir(cache_dir)
         session, ship = _session_and_kind(spark, delivery)
         kind: Delivery = ship or "driver-only"
@@ -187,7 +188,8 @@ def load(
         # shared: installed once beside the wheelhouse, for the driver and every executor
         install_node = _shared_node(uri, payload_dir) if kind == "shared" else node
         # pip needs every wheel, so it cannot take the warm path that reads no manifest
-        prepared = prepare(uri, install_node, warm=mode == "cache")
+        prepared = prepare(uri, install_node, warm=mode == "cache", expected=expected)
+        uri = prepared.uri  # a run folder stands for its wheelhouse.zip
         payload: str | None = None
         try:
             folder, installed = _driver_install(prepared, install_node, mode, kind, timings)
@@ -227,6 +229,18 @@ def load(
     return result
 
 
+def _split_pin(given: str, source: str) -> tuple[str, str | None]:
+    """(the URI, the build's digest or None) of ``.../wheelhouse.zip#sha256=<hex>``."""
+    uri, expected = split_pin(given)
+    if expected is not None and not DIGEST.fullmatch(expected):
+        raise InputError(
+            f"{redact(given)}: the digest after {PIN_FRAGMENT!r} is not a sha256 (64 hex "
+            "digits); pass the URI exactly as the build printed it, or drop the '#...' part"
+        )
+    logger.info("loading wheelhouse %s (from %s)", redact(uri), source)
+    return uri, expected
+
+
 def _check_options(mode: str, delivery: str) -> None:
     if mode not in ("cache", "pip"):
         raise InputError(f"mode must be 'cache' or 'pip', got {mode!r}")
@@ -264,7 +278,8 @@ def _shared_node(uri: str, payload_dir: str | os.PathLike[str] | None) -> Path:
             f"/dbfs, NFS), not {uri}; pass payload_dir= a folder every node sees, or use "
             "delivery='auto'"
         )
-    return local.absolute().parent / ".sparkdeps"
+    folder = local.absolute()
+    return (folder if folder.is_dir() else folder.parent) / ".sparkdeps"
 
 
 def _payload_dir(
@@ -275,6 +290,15 @@ def _payload_dir(
     if kind == "classic":
         return _default_payload_dir(uri, node)
     return node / "payloads"
+
+
+def _published_path(prepared: Prepared) -> Path | None:
+    """The wheelhouse's own path (never a download, removed after load, nor /proc)."""
+    if prepared.stamp is not None:
+        return Path(prepared.stamp[0])
+    if prepared.temporary is None and prepared.handle is None:
+        return prepared.zip_path  # a warm load: the path itself
+    return None
 
 
 def _ship(
@@ -297,7 +321,7 @@ def _ship(
         kind,
         wheelhouse=prepared.zip_path,
         site=installed.folder if shared else None,
-        symlink=prepared.temporary is None,  # a download is removed after load
+        symlink_to=_published_path(prepared),
     )
     with _modules_lock:
         _session_modules.setdefault(session_key(session, kind), set()).update(installed.top_level)

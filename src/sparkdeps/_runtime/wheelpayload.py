@@ -60,11 +60,14 @@ def _atomic(out: Path, make: Callable[[Path], None]) -> None:
 
 
 def wheelhouse_payload(
-    wheelhouse: Path, digest: str, payload_dir: Path, *, symlink: bool = True
+    wheelhouse: Path, digest: str, payload_dir: Path, *, symlink_to: Path | None = None
 ) -> Path:
     """``<payload_dir>/<digest>.wheels/sparkdeps_<digest16>.zip``: the wheelhouse, linked.
 
-    ``symlink=False`` for a downloaded copy that is removed after ``load``.
+    ``wheelhouse`` may be the ``/proc/self/fd/N`` name of the file ``load`` opened and
+    checked: the link is made from the path that file had and kept only if it names
+    that very inode. ``symlink_to`` is the published path, for when no hard link can
+    be made (None: copy, e.g. a download removed after ``load``).
     """
     out = payload_dir / f"{digest}.wheels" / f"{archive_name(digest)}.zip"
     if out.is_file():
@@ -73,21 +76,33 @@ def wheelhouse_payload(
     source = wheelhouse.absolute()
 
     def make(temporary: Path) -> None:
-        try:
-            os.link(source, temporary)
+        if _hard_link(source, temporary):
             return
-        except OSError as exc:  # another file system, or links refused (FUSE)
-            logger.debug("cannot hard-link %s (%s); trying a symlink", source, exc)
-        if symlink:
+        if symlink_to is not None:
             try:
-                temporary.symlink_to(source)
+                temporary.symlink_to(symlink_to.absolute())
                 return
             except OSError as exc:
-                logger.debug("cannot symlink %s (%s); copying it", source, exc)
+                logger.debug("cannot symlink %s (%s); copying it", symlink_to, exc)
         shutil.copyfile(source, temporary)
 
     _atomic(out, make)
     return out
+
+
+def _hard_link(source: Path, link: Path) -> bool:
+    """Hard-link the file ``source`` names (following a /proc/self/fd magic link)."""
+    try:
+        wanted = source.stat()
+        os.link(source.resolve(strict=True), link)
+    except OSError as exc:  # another file system, or links refused (FUSE)
+        logger.debug("cannot hard-link %s (%s)", source, exc)
+        return False
+    got = link.stat()
+    if (got.st_dev, got.st_ino) != (wanted.st_dev, wanted.st_ino):
+        link.unlink()  # the name moved on to another file since load opened it
+        return False
+    return True
 
 
 def top_level_names(folder: Path) -> list[str]:
