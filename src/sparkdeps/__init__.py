@@ -21,6 +21,8 @@ from ._core.errors import (
     InputError,
     IntegrityError,
     ResolutionError,
+    RuntimeConflictError,
+    RuntimeMismatchError,
     SparkdepsError,
     StorageError,
     TargetError,
@@ -32,11 +34,13 @@ from ._core.results import BuildResult, CleanupResult, LoadResult, ModuleImport,
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._build.check import CheckResult, check
     from ._build.pipeline import build
     from ._core.manifest import Manifest, WheelInfo
     from ._core.target import PROFILES, Target
     from ._jobs.graph import UserTask, three_task_job
     from ._runtime.cleanup import cleanup, cleanup_older_than
+    from ._runtime.freeze import runtime_freeze
     from ._runtime.inspect import inspect
     from ._runtime.load import load, wheelhouse_arg
     from ._runtime.verify import verify
@@ -49,6 +53,9 @@ _LAZY = {
     "PROFILES": "._core.target",
     "Target": "._core.target",
     "build": "._build.pipeline",
+    "check": "._build.check",
+    "CheckResult": "._build.check",
+    "runtime_freeze": "._runtime.freeze",
     "cleanup": "._runtime.cleanup",
     "cleanup_older_than": "._runtime.cleanup",
     "inspect": "._runtime.inspect",
@@ -77,6 +84,7 @@ __all__ = [
     "PROFILES",
     "BuildError",
     "BuildResult",
+    "CheckResult",
     "CleanupResult",
     "CommandError",
     "DeliveryError",
@@ -87,6 +95,8 @@ __all__ = [
     "Manifest",
     "ModuleImport",
     "ResolutionError",
+    "RuntimeConflictError",
+    "RuntimeMismatchError",
     "SparkdepsError",
     "StorageError",
     "Target",
@@ -99,10 +109,12 @@ __all__ = [
     "WheelhouseNotFoundError",
     "__version__",
     "build",
+    "check",
     "cleanup",
     "cleanup_older_than",
     "inspect",
     "load",
+    "runtime_freeze",
     "three_task_job",
     "verify",
     "wheelhouse_arg",

@@ -33,16 +33,10 @@ def _echo(text: str, *, err: bool = False) -> None:
 
 def _verbosity(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     default = argparse.SUPPRESS if suppress else 0
-    parser.add_argument(
-        "-v",
-        "--verbose",
-        action="count",
-        default=default,
-        help="more progress output on stderr (-vv for debug)",
-    )
-    parser.add_argument(
-        "-q", "--quiet", action="count", default=default, help="only errors on stderr"
-    )
+    parser.add_argument("-v", "--verbose", action="count", default=default,
+                        help="more progress output on stderr (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="count", default=default,
+                        help="only errors on stderr")
 
 
 def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -61,50 +55,112 @@ def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     index.add_argument("--extra-index-url", action="append", default=[], dest="extra_index_urls")
     index.add_argument("--find-links", action="append", default=[])
     index.add_argument("--no-index", action="store_true")
-    index.add_argument(
-        "--index-timeout",
-        type=float,
-        default=30.0,
-        help="seconds each index request may wait (default 30)",
-    )
-    index.add_argument(
-        "--index-retries", type=int, default=2, help="retries of a failed index request (default 2)"
-    )
-    index.add_argument(
-        "--allow-index-options",
-        action="store_true",
-        help="honour --index-url/-e lines inside requirements files",
-    )
-    parser.add_argument(
-        "--no-build-isolation",
-        action="store_true",
-        help="build projects against the installed build backend",
-    )
+    index.add_argument("--index-timeout", type=float, default=30.0,
+                       help="seconds each index request may wait (default 30)")
+    index.add_argument("--index-retries", type=int, default=2,
+                       help="retries of a failed index request (default 2)")
+    index.add_argument("--allow-index-options", action="store_true",
+                       help="honour --index-url/-e lines inside requirements files")
+    parser.add_argument("--no-build-isolation", action="store_true",
+                        help="build projects against the installed build backend")
     parser.add_argument("--name", help="distribution name for loose modules")
     parser.add_argument("--cache-dir", help="build cache root (or SPARKDEPS_CACHE_DIR)")
     parser.add_argument("--no-cache", action="store_true", help="ignore the build cache")
-    parser.add_argument(
-        "--task-value-key", default=TASK_VALUE_KEY, help="Databricks task value key for the URI"
-    )
+    parser.add_argument("--task-value-key", default=TASK_VALUE_KEY,
+                        help="Databricks task value key for the URI")
     parser.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="resolve only and show what would ship (as `sparkdeps check`)")
     parser.set_defaults(handler=_cmd_build)
 
 
+def _add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "check",
+        help="resolve for a target and show what would ship, what the runtime provides, "
+        "what shadows and what conflicts (downloads no wheels)",
+    )
+    _verbosity(parser, suppress=True)
+    parser.add_argument("source", help="a .zip, a folder, or a requirements file")
+    group = parser.add_argument_group("target")
+    group.add_argument("--target", help="runtime profile, e.g. dbr-14.3")
+    group.add_argument("--python", dest="python_version", help="target Python, e.g. 3.10")
+    group.add_argument("--platform", help="x86_64, aarch64 or a manylinux tag")
+    _runtime_options(group)
+    index = parser.add_argument_group("index")
+    index.add_argument("--index-url")
+    index.add_argument("--extra-index-url", action="append", default=[], dest="extra_index_urls")
+    index.add_argument("--find-links", action="append", default=[])
+    index.add_argument("--no-index", action="store_true")
+    index.add_argument("--index-timeout", type=float, default=30.0)
+    index.add_argument("--index-retries", type=int, default=2)
+    index.add_argument("--allow-index-options", action="store_true")
+    parser.add_argument("--no-build-isolation", action="store_true")
+    parser.add_argument("--name", help="distribution name for loose modules")
+    parser.add_argument("--cache-dir", help="cache root (or SPARKDEPS_CACHE_DIR)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON (for CI)")
+    parser.set_defaults(handler=_cmd_check)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from ._build.check import check, format_check
+
+    result = check(
+        args.source,
+        target=args.target,
+        python_version=args.python_version,
+        platform=args.platform,
+        runtime_packages=args.runtime_packages,
+        override_runtime=args.override_runtime,
+        index_url=args.index_url,
+        extra_index_urls=args.extra_index_urls,
+        find_links=args.find_links,
+        no_index=args.no_index,
+        index_timeout=args.index_timeout,
+        index_retries=args.index_retries,
+        build_isolation=not args.no_build_isolation,
+        name=args.name,
+        cache_dir=args.cache_dir,
+        allow_index_options=args.allow_index_options,
+    )
+    if args.json:
+        _echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+    else:
+        for line in format_check(result):
+            _echo(line)
+    return 0 if result.ok else 1
+
+
+def _add_runtime_freeze(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "runtime-freeze",
+        help="print this Python's packages as a --runtime-packages file (run it on the driver)",
+    )
+    _verbosity(parser, suppress=True)
+    parser.add_argument("-o", "--output", help="write to this file instead of stdout")
+    parser.set_defaults(handler=_cmd_runtime_freeze)
+
+
+def _cmd_runtime_freeze(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ._runtime.freeze import runtime_freeze
+
+    text = runtime_freeze()
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _runtime_options(group: argparse._ArgumentGroup) -> None:
-    group.add_argument(
-        "--runtime-packages",
-        metavar="FILE",
-        help="`pip list --format=freeze` of the cluster: ship only what it lacks "
-        "(a --target profile carries its own)",
-    )
-    group.add_argument(
-        "--override-runtime",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="ship this protected runtime package (numpy, pandas, ...) anyway; "
-        "repeatable; warns at build and at load",
-    )
+    group.add_argument("--runtime-packages", metavar="FILE",
+                       help="`pip list --format=freeze` of the cluster: ship only what it lacks "
+                       "(a --target profile carries its own)")
+    group.add_argument("--override-runtime", action="append", default=[], metavar="NAME",
+                       help="ship this protected runtime package (numpy, pandas, ...) anyway; "
+                       "repeatable; warns at build and at load")
 
 
 def _add_inspect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -112,11 +168,41 @@ def _add_inspect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     _verbosity(parser, suppress=True)
     parser.add_argument("wheelhouse", help="wheelhouse.zip path/URI or its run folder")
     parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    parser.add_argument("--pylock", action="store_true",
+                        help="print the wheelhouse's pylock.toml (PEP 751)")
     parser.set_defaults(handler=_cmd_inspect)
+
+
+def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("export", help="print a wheelhouse's pins as pylock.toml or "
+                                           "requirements (name==version with hashes)")
+    _verbosity(parser, suppress=True)
+    parser.add_argument("wheelhouse", help="wheelhouse.zip path/URI or its run folder")
+    parser.add_argument("--format", choices=("requirements", "pylock"), default="requirements")
+    parser.set_defaults(handler=_cmd_export)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from ._build.export import pylock_text, requirements_text
+    from ._core.errors import IntegrityError
+    from ._runtime.inspect import inspect, read_pylock
+
+    if args.format == "requirements":
+        sys.stdout.write(requirements_text(inspect(args.wheelhouse)))
+        return 0
+    try:
+        sys.stdout.write(read_pylock(args.wheelhouse))
+    except IntegrityError:
+        # an older wheelhouse without pylock.toml: write one from its manifest
+        sys.stdout.write(pylock_text(inspect(args.wheelhouse)))
+    return 0
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
     from ._build.pipeline import build
+
+    if args.dry_run:
+        return _cmd_check(args)
 
     result = build(
         args.source,
@@ -154,27 +240,34 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from ._runtime.inspect import inspect
+    from ._runtime.inspect import inspect, read_pylock
 
+    if args.pylock:
+        sys.stdout.write(read_pylock(args.wheelhouse))
+        return 0
     manifest = inspect(args.wheelhouse)
     if args.json:
         _echo(json.dumps(manifest.to_dict(), indent=2, sort_keys=True))
         return 0
     target = manifest.target
     _echo(f"format:    {manifest.format}")
-    _echo(
-        f"target:    {target.get('profile') or '-'} CPython {target.get('python_version')} "
-        f"{target.get('arch')} glibc {target.get('glibc')}"
-    )
+    _echo(f"target:    {target.get('profile') or '-'} CPython {target.get('python_version')} "
+          f"{target.get('arch')} glibc {target.get('glibc')}")
     _echo(f"input:     {manifest.input_digest}")
     _echo(f"sparkdeps: {manifest.sparkdeps_version}")
     _echo(f"wheels:    {len(manifest.wheels)}")
     for wheel in sorted(manifest.wheels, key=lambda w: w.filename):
         names = ",".join(wheel.top_level) or "-"
-        _echo(
-            f"  {wheel.name} {wheel.version}  [{'.'.join(wheel.tags)}]  {wheel.size} B  "
-            f"imports: {names}  ({wheel.source or '?'})"
-        )
+        shadows = f"  shadows runtime {wheel.shadows}" if wheel.shadows else ""
+        _echo(f"  {wheel.name} {wheel.version}  [{'.'.join(wheel.tags)}]  {wheel.size} B  "
+              f"imports: {names}  ({wheel.source or '?'}){shadows}")
+    runtime = manifest.runtime
+    if runtime:
+        relied = ", ".join(f"{r['name']} {r['version']}" for r in runtime.get("relied_on", ()))
+        _echo(f"runtime:   {runtime.get('name')} (set {str(runtime.get('digest', ''))[:12]})")
+        _echo(f"relies on: {relied or '-'}")
+        if runtime.get("overrides"):
+            _echo(f"overrides: {', '.join(runtime['overrides'])}")
     return 0
 
 
@@ -233,12 +326,8 @@ def _add_load(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="install a wheelhouse into this node's cache (driver only; warms the cache)",
     )
     _verbosity(parser, suppress=True)
-    parser.add_argument(
-        "wheelhouse",
-        nargs="?",
-        default=None,
-        help="wheelhouse.zip path/URI (default: SPARKDEPS_WHEELHOUSE, task value)",
-    )
+    parser.add_argument("wheelhouse", nargs="?", default=None,
+                        help="wheelhouse.zip path/URI (default: SPARKDEPS_WHEELHOUSE, task value)")
     parser.add_argument("--task-key", default=PROCESS_DEPS_TASK_KEY)
     parser.add_argument("--key", default=TASK_VALUE_KEY)
     parser.add_argument("--mode", choices=("cache", "pip"), default="cache")
@@ -250,14 +339,8 @@ def _add_load(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _cmd_load(args: argparse.Namespace) -> int:
     from ._runtime.load import load
 
-    result = load(
-        args.wheelhouse,
-        task_key=args.task_key,
-        key=args.key,
-        mode=args.mode,
-        delivery="driver-only",
-        cache_dir=args.cache_dir,
-    )
+    result = load(args.wheelhouse, task_key=args.task_key, key=args.key, mode=args.mode,
+                  delivery="driver-only", cache_dir=args.cache_dir)
     if args.json:
         _echo(json.dumps(result.to_dict(), indent=2))
     else:
@@ -273,17 +356,10 @@ def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="load a wheelhouse into the Spark session and import its modules on executors",
     )
     _verbosity(parser, suppress=True)
-    parser.add_argument(
-        "wheelhouse",
-        nargs="?",
-        default=None,
-        help="wheelhouse.zip path/URI (default: SPARKDEPS_WHEELHOUSE, task value)",
-    )
-    parser.add_argument(
-        "--modules",
-        default=None,
-        help="comma-separated modules (default: the manifest's top-level names)",
-    )
+    parser.add_argument("wheelhouse", nargs="?", default=None,
+                        help="wheelhouse.zip path/URI (default: SPARKDEPS_WHEELHOUSE, task value)")
+    parser.add_argument("--modules", default=None,
+                        help="comma-separated modules (default: the manifest's top-level names)")
     parser.add_argument("--partitions", type=int, default=None)
     parser.add_argument("--master", default=None, help="Spark master (default: the session's)")
     parser.add_argument("--json", action="store_true", help="print every import as JSON")
@@ -304,27 +380,27 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     modules = [m.strip() for m in args.modules.split(",") if m.strip()] if args.modules else None
     result = verify(spark, modules or list(loaded.top_level), partitions=args.partitions)
     if args.json:
-        rows = [
-            {"module": i.module, "executor": i.executor, "file": i.file} for i in result.imports
-        ]
+        rows = [{"module": i.module, "executor": i.executor, "file": i.file}
+                for i in result.imports]
         _echo(json.dumps(rows, indent=2))
     else:
         for item in result.imports:
             _echo(f"{item.module:30} {item.executor}  {item.file}")
-        _echo(
-            f"ok: {len({i.module for i in result.imports})} modules on "
-            f"{len(result.executors)} executors"
-        )
+        _echo(f"ok: {len({i.module for i in result.imports})} modules on "
+              f"{len(result.executors)} executors")
     return 0
 
 
 _ADDERS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     _add_build,
+    _add_check,
     _add_inspect,
+    _add_export,
     _add_process_deps,
     _add_load,
     _add_verify,
     _add_cleanup,
+    _add_runtime_freeze,
 ]
 
 

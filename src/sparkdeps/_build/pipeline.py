@@ -25,24 +25,26 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 from .._core import databricks as _databricks
-from .archive import ArchiveLimits
-from .cache import BuildCache
 from .._core.errors import InputError, IntegrityError, ResolutionError, SparkdepsError, StorageError
-from .inputs import InputLayout, prepare_input
-from .._core.paths import RUN_MARKER, TASK_VALUE_KEY, WHEELHOUSE_NAME, cache_root, pin_uri
 from .._core.hashing import sha256_file
 from .._core.manifest import Manifest, WheelInfo, inspect_wheel
-from .requirements import ParsedRequirements, RequirementLine, parse_requirements
-from .resolve import IndexSettings, Pin, Resolution, check_closure, check_tags, download, resolve
-from .runtime_plan import RuntimeContext, RuntimePlan, classify
+from .._core.paths import RUN_MARKER, TASK_VALUE_KEY, WHEELHOUSE_NAME, cache_root, pin_uri
 from .._core.results import BuildResult
 from .._core.runmarker import marker_json
 from .._core.runner import redact
 from .._core.storage import PublishConflict, Storage, join_uri, storage_for
 from .._core.target import Target, resolve_target
 from .._core.timing import Timer, timed
+from .._core.wheelhouse import PYLOCK_NAME, open_wheelhouse, write_wheelhouse
 from .._version import __version__
-from .._core.wheelhouse import open_wheelhouse, write_wheelhouse
+from .archive import ArchiveLimits
+from .cache import BuildCache
+from .export import pylock_text
+from .inputs import InputLayout, prepare_input
+from .locks import LockPlan, plan_locks
+from .requirements import ParsedRequirements, RequirementLine, parse_requirements
+from .resolve import IndexSettings, Pin, Resolution, check_closure, check_tags, download, resolve
+from .runtime_plan import RuntimeContext, RuntimePlan, classify
 from .wheels import build_project, build_sdist_pin, check_record, make_pure_wheel
 
 __all__ = ["RUN_MARKER", "WHEELHOUSE_NAME", "build"]
@@ -54,7 +56,7 @@ _PHASES = ("input", "resolve", "download", "build", "wheelhouse", "publish")
 
 
 @dataclass
-class _Clock:
+class Clock:
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_PHASES, 0.0))
 
     @contextmanager
@@ -115,7 +117,7 @@ def build(
     (docs/runtime-aware.md).
     """
     total = Timer()
-    clock = _Clock()
+    clock = Clock()
     base = _dest(dest)
     run_id = run_id or uuid.uuid4().hex
     if not _RUN_ID.match(run_id):
@@ -128,7 +130,7 @@ def build(
         platform=platform,
         runtime_packages=runtime_packages,
     )
-    overrides = _overrides(override_runtime, chosen)
+    overrides = validate_overrides(override_runtime, chosen)
     index = IndexSettings(
         index_url=index_url,
         extra_index_urls=tuple(extra_index_urls),
@@ -138,6 +140,7 @@ def build(
         retries=index_retries,
     )
     storage = storage_for(base)
+    _check_dest_outside(source, storage.local_path(base))
     work = Path(tempfile.mkdtemp(prefix="sparkdeps-build-"))
     try:
         with clock.phase("input"):
@@ -227,7 +230,7 @@ def build(
     )
 
 
-def _overrides(names: Iterable[str], target: Target) -> tuple[str, ...]:
+def validate_overrides(names: Iterable[str], target: Target) -> tuple[str, ...]:
     from packaging.utils import canonicalize_name
 
     chosen = tuple(sorted({canonicalize_name(name) for name in names if name.strip()}))
@@ -275,22 +278,42 @@ def _read_requirements(
     return requirements, constraints, extra, editables, require_hashes
 
 
-def _make(
+@dataclass(frozen=True)
+class Planned:
+    """The input read, local wheels built and everything resolved: nothing downloaded yet."""
+
+    requirements: list[RequirementLine]
+    index: IndexSettings
+    local: dict[Path, WheelInfo]
+    resolution: Resolution
+    plan: RuntimePlan | None
+    require_hashes: bool
+    locks: LockPlan = field(default_factory=LockPlan)
+    """The input's locks: when there are any, ``resolution`` is theirs (docs: README)."""
+
+
+def plan_input(
     layout: InputLayout,
     *,
     target: Target,
     index: IndexSettings,
     work: Path,
     cache_folder: Path,
-    clock: _Clock,
+    clock: Clock,
     build_isolation: bool,
     name: str | None,
     allow_index_options: bool,
     overrides: tuple[str, ...] = (),
-) -> tuple[Path, Manifest]:
-    requirements, constraints, from_files, editables, require_hashes = _read_requirements(
-        layout, allow_index_options
+) -> Planned:
+    """Read requirements, build local projects and resolve (``check`` stops here)."""
+    locks = plan_locks(
+        layout, target, work=work, cache_dir=cache_folder / "uv",
+        allow_index_options=allow_index_options,
     )
+    requirements, constraints, from_files, editables, require_hashes = _read_requirements(
+        locks.remaining(layout), allow_index_options
+    )
+    constraints += locks.constraints
     if allow_index_options:
         index = index.merged(from_files)
     local_dir = work / "local"
@@ -328,20 +351,53 @@ def _make(
 
     context = RuntimeContext.of(target, overrides)
     with clock.phase("resolve"):
-        resolution = resolve(
-            requirements,
-            constraints,
-            local,
-            target=target,
-            index=index,
-            work=work,
-            cache_dir=cache_folder / "uv",
-            origins=origins,
-            runtime=context,
-        )
+        if locks.locked:  # installed as locked: no resolver
+            resolution = locks.resolution(local, requirements, constraints, runtime=context)
+        else:
+            resolution = resolve(
+                requirements,
+                constraints,
+                local,
+                target=target,
+                index=index,
+                work=work,
+                cache_dir=cache_folder / "uv",
+                origins=origins,
+                runtime=context,
+            )
         plan = runtime_plan(resolution, context)
+    return Planned(requirements, index, local, resolution, plan, require_hashes, locks)
+
+
+def _make(
+    layout: InputLayout,
+    *,
+    target: Target,
+    index: IndexSettings,
+    work: Path,
+    cache_folder: Path,
+    clock: Clock,
+    build_isolation: bool,
+    name: str | None,
+    allow_index_options: bool,
+    overrides: tuple[str, ...] = (),
+) -> tuple[Path, Manifest]:
+    planned = plan_input(
+        layout,
+        target=target,
+        index=index,
+        work=work,
+        cache_folder=cache_folder,
+        clock=clock,
+        build_isolation=build_isolation,
+        name=name,
+        allow_index_options=allow_index_options,
+        overrides=overrides,
+    )
+    requirements, index, local = planned.requirements, planned.index, planned.local
+    resolution, plan, locks = planned.resolution, planned.plan, planned.locks
     shipped = [pin for pin in resolution.pins if plan is None or plan.ships(pin.name)]
-    if require_hashes:
+    if planned.require_hashes:
         _check_all_hashed(shipped)
     if plan is not None:
         plan.warn_overrides()
@@ -369,7 +425,9 @@ def _make(
     roots = [line.requirement for line in requirements]
     roots += [Requirement(str(info.name)) for info in local.values()]
     provided = {p.name: p.version for p in plan.relied_on} if plan is not None else {}
-    check_closure(infos, target, roots, provided=provided)
+    (locks.check_closure if locks.locked else check_closure)(
+        infos, target, roots, provided=provided
+    )
 
     with clock.phase("wheelhouse"):
         runtime_section = None
@@ -382,11 +440,12 @@ def _make(
             target=target.to_dict(),
             wheels=tuple(sorted(infos, key=lambda w: w.filename)),
             input_digest=layout.digest,
-            inputs=layout.to_dict(),
+            inputs={**layout.to_dict(), **locks.report(resolution)},
             runtime=runtime_section,
         )
         out = work / WHEELHOUSE_NAME
-        write_wheelhouse(list(wheels), manifest, out)
+        pylock = pylock_text(manifest).encode("utf-8")
+        write_wheelhouse(list(wheels), manifest, out, extra={PYLOCK_NAME: pylock})
     return out, manifest
 
 
@@ -420,6 +479,19 @@ def _check_duplicates(infos: Iterable[WheelInfo]) -> None:
                 "keep one version in the input"
             )
         seen[info.name] = info.filename
+
+
+def _check_dest_outside(source: str | os.PathLike[str], dest: Path | None) -> None:
+    """A dest inside a folder input would feed this build's wheelhouse to the next build."""
+    folder = Path(source).expanduser()
+    if dest is None or not folder.is_dir():
+        return
+    inside, where = folder.resolve(), dest.resolve()
+    if where == inside or where.is_relative_to(inside):
+        raise InputError(
+            f"dest {dest} is inside the input folder {source}: the next build would take "
+            "this one's wheelhouse in as input; pass a dest outside the input folder"
+        )
 
 
 def _publish(

@@ -151,6 +151,17 @@ def add_process_deps_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--python-version", default=None)
     parser.add_argument("--platform", default=None)
+    parser.add_argument(
+        "--runtime-packages",
+        default=None,
+        help="`pip list --format=freeze` of the cluster (a profile target carries its own)",
+    )
+    parser.add_argument(
+        "--override-runtime",
+        action="append",
+        default=[],
+        help="ship this protected runtime package anyway (repeatable)",
+    )
     parser.add_argument("--index-url", default=None)
     parser.add_argument("--extra-index-url", action="append", default=[])
     parser.add_argument("--find-links", action="append", default=[])
@@ -214,6 +225,8 @@ def run_process_deps(args: argparse.Namespace) -> ProcessDepsOutcome:
         no_index=args.no_index,
         task_value_key=args.task_value_key,
         allow_index_options=args.allow_index_options,
+        runtime_packages=getattr(args, "runtime_packages", None),
+        override_runtime=tuple(getattr(args, "override_runtime", ())),
     )
     if not result.task_value_set:
         logger.info("no task value set (not in a Databricks job): the URI goes to stdout")

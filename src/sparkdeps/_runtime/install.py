@@ -150,7 +150,9 @@ def _check_pin(uri: str, digest: str, expected: str | None) -> None:
         )
 
 
-def prepare(uri: str, node: Path, *, warm: bool = True, expected: str | None = None) -> Prepared:
+def prepare(
+    uri: str, node: Path, *, warm: bool = True, expected: str | None = None
+) -> Prepared:
     """Find the wheelhouse's bytes on this node and its digest, as cheaply as possible.
 
     A POSIX path (local, ``file:``, ``/Volumes``, ``/dbfs``) is opened once and
@@ -361,6 +363,8 @@ class InstallResult:
     top_level: tuple[str, ...]
     timings: Mapping[str, float] = field(default_factory=dict)
     target: Mapping[str, Any] = field(default_factory=dict)
+    runtime: Mapping[str, Any] | None = None
+    """The manifest's ``runtime`` section (runtime-aware wheelhouses only)."""
 
 
 def _digest_lock(node: Path, digest: str) -> AbstractContextManager[None]:
@@ -392,6 +396,7 @@ def _reused(
         top_level=tuple(marker.get("top_level", ())),
         timings=timings,
         target=dict(marker.get("target", {})),
+        runtime=marker.get("runtime") if isinstance(marker.get("runtime"), dict) else None,
     )
 
 
@@ -427,6 +432,7 @@ def _install_into(prepared: Prepared, installs: Path, folder: Path) -> int:
             "wheels": [wheel.filename for wheel in manifest.wheels],
             "top_level": list(manifest.top_level),
             "target": dict(manifest.target),
+            **({"runtime": dict(manifest.runtime)} if manifest.runtime is not None else {}),
             "pid": os.getpid(),
             "installed": time.time(),
             "bytes": size,
@@ -489,6 +495,7 @@ def install(prepared: Prepared, node: Path) -> InstallResult:
         top_level=tuple(manifest.top_level),
         timings=timings,
         target=dict(manifest.target),
+        runtime=dict(manifest.runtime) if manifest.runtime is not None else None,
     )
 
 

@@ -34,6 +34,7 @@ from .install import (
     pip_install,
     prepare,
 )
+from .runtime_check import check_runtime
 
 __all__ = [
     "active_session",
@@ -49,6 +50,15 @@ ENV_WHEELHOUSE = "SPARKDEPS_WHEELHOUSE"
 _DELIVERIES = ("auto", "classic", "connect", "shared", "driver-only")
 _modules_lock = threading.Lock()
 _session_modules: dict[str, set[str]] = {}
+_session_runtime: dict[str, set[str]] = {}
+
+
+def runtime_packages_for(spark: Any) -> tuple[str, ...]:
+    """Runtime packages the wheelhouses delivered to ``spark`` rely on (``verify`` reports them)."""
+    from .delivery import session_key
+
+    with _modules_lock:
+        return tuple(sorted(_session_runtime.get(session_key(spark), ())))
 
 
 def modules_for(spark: Any) -> tuple[str, ...]:
@@ -161,6 +171,7 @@ def load(
     delivery: Delivery = "auto",
     cache_dir: str | os.PathLike[str] | None = None,
     payload_dir: str | os.PathLike[str] | None = None,
+    strict: bool | None = None,
 ) -> LoadResult:
     """Install a wheelhouse on the driver and ship it to every executor.
 
@@ -175,6 +186,11 @@ def load(
     active) only the driver gets the packages. ``delivery="shared"`` installs
     once beside a wheelhouse on storage every node mounts (``/Volumes``,
     ``/dbfs``, NFS; or into ``payload_dir``) and points the executors there.
+
+    A runtime-aware wheelhouse is checked against this Python first
+    (docs/runtime-aware.md): a relied-on package at another version warns, a
+    protected or missing one raises :class:`RuntimeMismatchError`;
+    ``strict=True`` makes every difference an error, ``strict=False`` a warning.
     """
     _check_options(mode, delivery)
     timings: dict[str, float] = {}
@@ -192,7 +208,9 @@ def load(
         uri = prepared.uri  # a run folder stands for its wheelhouse.zip
         payload: str | None = None
         try:
-            folder, installed = _driver_install(prepared, install_node, mode, kind, timings)
+            folder, installed = _driver_install(
+                prepared, install_node, mode, kind, timings, strict=strict
+            )
             if ship is not None and installed is not None:
                 delivered = _ship(
                     session,
@@ -325,6 +343,10 @@ def _ship(
     )
     with _modules_lock:
         _session_modules.setdefault(session_key(session, kind), set()).update(installed.top_level)
+        relied = (installed.runtime or {}).get("relied_on", ())
+        _session_runtime.setdefault(session_key(session, kind), set()).update(
+            str(item["name"]) for item in relied
+        )
     return delivered
 
 
@@ -365,12 +387,15 @@ def _driver_install(
     mode: Literal["cache", "pip"],
     kind: Delivery,
     timings: dict[str, float],
+    *,
+    strict: bool | None = None,
 ) -> tuple[Path, InstallResult | None]:
     """Check, then install into the node cache and/or with pip; activate the cache folder."""
     timings.update(prepared.timings)
     if prepared.manifest is not None:
         with timed(timings, "check"):
             check_wheels(prepared)
+            check_runtime(prepared.manifest.runtime, strict=strict, fresh=True)
     installed: InstallResult | None = None
     if mode == "cache" or kind != "driver-only":
         # The cache folder is the driver's install (mode="cache") and what executors get.
@@ -380,6 +405,9 @@ def _driver_install(
         )
         if installed.reused:
             check_tags(prepared.uri, installed.wheels, installed.target)
+        if prepared.manifest is None:  # the warm path: the install marker has the section
+            with timed(timings, "runtime_check"):
+                check_runtime(installed.runtime, strict=strict)
     if mode == "pip":
         with timed(timings, "pip"):
             pip_install(prepared)
