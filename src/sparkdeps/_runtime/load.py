@@ -11,7 +11,7 @@ import sysconfig
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from .._core.databricks import get_task_value, is_databricks
 from .._core.errors import DeliveryError, InputError, WheelhouseNotFoundError
