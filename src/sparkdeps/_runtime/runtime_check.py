@@ -24,7 +24,6 @@ something differs.
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import os
 import re
@@ -71,6 +70,10 @@ class Difference:
 
 
 def _installed(name: str) -> str | None:
+    # imported here: importlib.metadata brings the email parser, csv and socket along,
+    # and a wheelhouse that relies on nothing never needs it (the warm load stays light)
+    import importlib.metadata  # noqa: PLC0415
+
     try:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
@@ -109,6 +112,10 @@ def _broken_dependents(shadows: Sequence[Mapping[str, Any]], skip: str | None) -
     shipped = {_NORMALISE.sub("-", str(s["name"])).lower(): str(s["version"]) for s in shadows}
     if not shipped:
         return []
+    # imported here: a warm load without a runtime section never needs them
+    import importlib.metadata  # noqa: PLC0415
+
+    from packaging.version import InvalidVersion, Version  # noqa: PLC0415
 
     path = [entry for entry in sys.path if entry != skip]
     problems: list[str] = []
