@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from tests.support.index import IndexServer
+from tests.support.twins import link_folder, require_twin_wheels
 from tests.support.wheels import (
     find_python,
     make_cext_wheel,
@@ -123,3 +124,16 @@ def fixture_project(tmp_path: Path):  # type: ignore[no-untyped-def]
         return destination
 
     return copy
+
+
+@pytest.fixture(scope="session")
+def twin_index(
+    tmp_path_factory: pytest.TempPathFactory, package_dir: Path
+) -> Iterator[IndexServer]:
+    """An index on 127.0.0.1 with the runtime twins' wheels and the test packages."""
+    folder = tmp_path_factory.mktemp("twin-index")
+    for profile in ("dbr-14.3", "dbr-17.3"):
+        link_folder(require_twin_wheels(profile), folder)
+    link_folder(package_dir, folder)
+    with IndexServer(folder) as server:
+        yield server

@@ -1,0 +1,148 @@
+"""``sparkdeps twin``: a local venv that looks like a Databricks runtime to Python code.
+
+The twin's packages come from the index on 127.0.0.1 (tests/support/twins.py);
+Python 3.10 comes from this machine (docs/facts.md, fact 9), or the tests that
+need it skip saying why.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tests.support.index import IndexServer
+from tests.support.twins import require_python
+
+from sparkdeps._cli import main
+from sparkdeps._core.errors import InputError, TargetError
+from sparkdeps.testing._interpreters import InterpreterNotFoundError, find_interpreter
+from sparkdeps.testing.twin import NotInstalled, _install_each, read_twin, twin_spec
+
+HERE = f"{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+@pytest.mark.parametrize(
+    ("profile", "python", "pyspark", "pins"),
+    [
+        ("dbr-14.3", "3.10", "3.5.0", {"numpy": "1.23.5", "pandas": "1.5.3", "pyarrow": "8.0.0"}),
+        ("dbr-17.3", "3.12", "4.0.0", {"numpy": "2.1.3", "pandas": "2.2.3", "pyarrow": "19.0.1"}),
+    ],
+    ids=["dbr-14.3", "dbr-17.3"],
+)
+def test_spec_follows_the_runtime(
+    profile: str, python: str, pyspark: str, pins: dict[str, str]
+) -> None:
+    spec = twin_spec(profile)
+    assert (spec.python_version, spec.pyspark_version) == (python, pyspark)
+    for name, version in pins.items():
+        assert spec.core[name] == version
+    assert "grpcio" in spec.core and "requests" not in spec.core, "core is pyspark's and PROTECTED"
+    assert not spec.rest
+    every = twin_spec(profile, "all")
+    assert every.rest["requests"] and "numpy" not in every.rest
+    assert every.digest != spec.digest
+
+
+def test_serverless_needs_a_pyspark_version() -> None:
+    with pytest.raises(TargetError, match=r"--pyspark 4\.0\.0 for v4"):
+        twin_spec("serverless-v4")
+    spec = twin_spec("serverless-v4", pyspark="4.0.0")
+    assert (spec.python_version, spec.pyspark_version) == ("3.12", "4.0.0")
+    assert spec.digest != twin_spec("serverless-v4", pyspark="4.0.1").digest
+
+
+def test_unknown_profile_names_the_known_ones() -> None:
+    with pytest.raises(TargetError, match=r"known: .*dbr-14\.3"):
+        twin_spec("dbr-99.9")
+
+
+def test_an_interpreter_of_another_version_is_refused() -> None:
+    other = "3.12" if HERE != "3.12" else "3.10"
+    with pytest.raises(InterpreterNotFoundError, match=f"the runtime needs {other}"):
+        find_interpreter(other, sys.executable)
+
+
+def test_a_missing_interpreter_says_how_to_get_one() -> None:
+    with pytest.raises(InterpreterNotFoundError) as caught:
+        find_interpreter("3.99")
+    message = str(caught.value)
+    assert "pyenv install 3.99" in message and "--python" in message
+    assert "never downloads" in message
+
+
+def test_cli_refuses_a_folder_that_is_not_a_twin(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keep = tmp_path / "mine" / "notes.txt"
+    keep.parent.mkdir()
+    keep.write_text("mine\n")
+    assert main(["twin", "dbr-14.3", str(keep.parent)]) == 1
+    assert "is not a sparkdeps twin" in capsys.readouterr().err
+    assert keep.read_text() == "mine\n", "nothing of the user's is touched"
+    with pytest.raises(InputError):
+        from sparkdeps.testing.twin import create_twin
+
+        create_twin("dbr-14.3", keep.parent)
+
+
+@pytest.fixture(scope="module")
+def twin143(twin_index: IndexServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    python = require_python("dbr-14.3")
+    root = tmp_path_factory.mktemp("twin") / "dbr-14.3"
+    code = main(
+        ["twin", "dbr-14.3", str(root), "--python", str(python), "--index-url", twin_index.url]
+    )
+    assert code == 0
+    return root
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_twin_has_the_runtimes_python_pyspark_and_packages(twin143: Path) -> None:
+    code = (
+        "import json, sys, numpy, pandas, pyarrow, pyspark; print(json.dumps(["
+        "'%d.%d' % sys.version_info[:2], pyspark.__version__, numpy.__version__, "
+        "pandas.__version__, pyarrow.__version__]))"
+    )
+    completed = subprocess.run(
+        [str(twin143 / "bin" / "python"), "-c", code], capture_output=True, text=True, check=True
+    )
+    assert json.loads(completed.stdout) == ["3.10", "3.5.0", "1.23.5", "1.5.3", "8.0.0"]
+    twin = read_twin(twin143)
+    assert twin is not None and twin.not_installed == ()
+    assert twin.installed["py4j"] == "0.10.9.7" and twin.installed["grpcio"] == "1.48.2"
+    assert "requests" not in twin.installed, "core holds nothing beyond pyspark's and PROTECTED"
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_second_call_reuses_the_twin_without_the_index(
+    twin143: Path, twin_index: IndexServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    twin_index.reset_counts()
+    assert main(["twin", "dbr-14.3", str(twin143), "--index-url", twin_index.url, "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["reused"] is True and payload["pyspark"] == "3.5.0"
+    assert twin_index.requests == [], "a current twin needs nothing from the index"
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_what_cannot_be_installed_is_reported(twin143: Path, twin_index: IndexServer) -> None:
+    skipped = _install_each(
+        twin143 / "bin" / "python",
+        {"sdtest-gamma": "1.0", "sdtest-absent": "9.9", "six": "1.16.0"},
+        ["--index-url", twin_index.url, "--no-build", "--no-deps"],
+    )
+    assert [item.name for item in skipped] == ["sdtest-absent"]
+    assert isinstance(skipped[0], NotInstalled) and skipped[0].version == "9.9"
+    assert "sdtest-absent" in skipped[0].reason
+    check = subprocess.run(
+        [str(twin143 / "bin" / "python"), "-c", "import sdtest_gamma"],
+        capture_output=True,
+        check=False,
+    )
+    assert check.returncode == 0, "the installable pins are installed"

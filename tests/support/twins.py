@@ -1,0 +1,53 @@
+"""The runtime-twin tests' wheels: fetched once by scripts/twin_wheels.py, served on 127.0.0.1.
+
+The twin of dbr-14.3 needs pyspark 3.5.0, numpy 1.23.5, pandas 1.5.3 and pyarrow 8.0.0
+for CPython 3.10 (dbr-17.3: pyspark 4.0.0 and its set for 3.12). The setup step in
+README's test command downloads them from PyPI; the tests only read the folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from sparkdeps.testing._interpreters import InterpreterNotFoundError, find_interpreter
+from sparkdeps.testing.twin import twin_spec
+
+
+def twin_wheels_dir() -> Path:
+    chosen = os.environ.get("SPARKDEPS_TEST_WHEELS")
+    return Path(chosen) if chosen else Path.home() / ".cache" / "sparkdeps-test-wheels"
+
+
+def require_twin_wheels(profile: str) -> Path:
+    """The folder, or skip (fail on CI, where the setup step must have run) saying why."""
+    folder = twin_wheels_dir()
+    if not (folder / f".{profile}.done").is_file():
+        message = (
+            f"the {profile} twin wheels are not in {folder}: run "
+            f"`python scripts/twin_wheels.py` first (README's test command does)"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return folder
+
+
+def require_python(profile: str) -> Path:
+    """A local interpreter of the profile's Python, or skip saying why."""
+    version = twin_spec(profile).python_version
+    try:
+        return find_interpreter(version)
+    except InterpreterNotFoundError as exc:
+        pytest.skip(f"no Python {version} on this machine for the {profile} twin: {exc}")
+
+
+def link_folder(source: Path, dest: Path) -> None:
+    """Symlink every file of ``source`` into ``dest`` (first one of a name wins)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for file in sorted(source.iterdir()):
+        target = dest / file.name
+        if file.is_file() and not file.name.startswith(".") and not target.exists():
+            target.symlink_to(file.absolute())
