@@ -27,13 +27,20 @@ INPUTS = EXAMPLES / "inputs"
 FORMATS = ("requirements", "pure_python", "packaged", "existing_wheels", "mixed", "nested")
 
 
+def _inherited() -> dict[str, str]:
+    # A Connect session earlier in this process marks it as a Connect client
+    # (pyspark 4 sets SPARK_CONNECT_MODE_ENABLED); a child's classic session must not inherit it.
+    drop = ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE")
+    return {key: value for key, value in os.environ.items() if key not in drop}
+
+
 def _run(
     args: list[str], *, cwd: Path = REPO, env: dict[str, str] | None = None, timeout: float = 900
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         args,
         cwd=cwd,
-        env={**os.environ, **(env or {})},
+        env={**_inherited(), **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -213,7 +220,7 @@ def test_notebook_is_databricks_source() -> None:
 @pytest.mark.slow
 def test_local_pytest_example_passes() -> None:
     project = EXAMPLES / "local_pytest"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    env = {key: value for key, value in _inherited().items() if not key.startswith("PYTEST_")}
     completed = subprocess.run(
         [sys.executable, "-m", "pytest", "-q"],
         cwd=project,

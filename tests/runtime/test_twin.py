@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from tests.support.index import IndexServer
-from tests.support.twins import require_python
 
 from sparkdeps._cli import main
 from sparkdeps._core.errors import InputError, TargetError
@@ -88,15 +87,12 @@ def test_cli_refuses_a_folder_that_is_not_a_twin(
         create_twin("dbr-14.3", keep.parent)
 
 
-@pytest.fixture(scope="module")
-def twin143(twin_index: IndexServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    python = require_python("dbr-14.3")
-    root = tmp_path_factory.mktemp("twin") / "dbr-14.3"
-    code = main(
-        ["twin", "dbr-14.3", str(root), "--python", str(python), "--index-url", twin_index.url]
-    )
-    assert code == 0
-    return root
+@pytest.mark.network
+@pytest.mark.slow
+def test_cli_creates_a_twin(twin143: Path) -> None:
+    out = twin143.with_suffix(".out").read_text().splitlines()
+    assert out[0].startswith("created twin of dbr-14.3: Python 3.10, pyspark 3.5.0"), out
+    assert out[-1] == str(twin143 / "bin" / "python")
 
 
 @pytest.mark.network
@@ -131,9 +127,15 @@ def test_second_call_reuses_the_twin_without_the_index(
 
 @pytest.mark.network
 @pytest.mark.slow
-def test_what_cannot_be_installed_is_reported(twin143: Path, twin_index: IndexServer) -> None:
+def test_what_cannot_be_installed_is_reported(
+    twin143: Path, twin_index: IndexServer, tmp_path: Path
+) -> None:
+    scratch = tmp_path / "venv"  # not the shared twin: the Spark tests use that one
+    subprocess.run(
+        [str(twin143 / "bin" / "python"), "-m", "venv", "--without-pip", str(scratch)], check=True
+    )
     skipped = _install_each(
-        twin143 / "bin" / "python",
+        scratch / "bin" / "python",
         {"sdtest-gamma": "1.0", "sdtest-absent": "9.9", "six": "1.16.0"},
         ["--index-url", twin_index.url, "--no-build", "--no-deps"],
     )
@@ -141,7 +143,7 @@ def test_what_cannot_be_installed_is_reported(twin143: Path, twin_index: IndexSe
     assert isinstance(skipped[0], NotInstalled) and skipped[0].version == "9.9"
     assert "sdtest-absent" in skipped[0].reason
     check = subprocess.run(
-        [str(twin143 / "bin" / "python"), "-c", "import sdtest_gamma"],
+        [str(scratch / "bin" / "python"), "-c", "import sdtest_gamma"],
         capture_output=True,
         check=False,
     )

@@ -95,6 +95,10 @@ class SparkManager:
             try:
                 self._session.stop()
             finally:
+                if self._kind == "connect":
+                    # pyspark marks the process as a Connect client; left set, the next
+                    # classic session (here or in a child process) fails CONNECT_URL_NOT_SET
+                    os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
                 self._session = None
                 self._kind = None
 
