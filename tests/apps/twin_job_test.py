@@ -6,8 +6,8 @@ a pandas_udf that use its packages, and writes what the driver and the executors
 to $E2E_OUT (the outer test asserts on it). $E2E_MODE: classic or connect.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: pyspark reads the pandas_udf's type hints
+# at run time, and a nested function's string hints cannot be resolved.
 import json
 import os
 import sys

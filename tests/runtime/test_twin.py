@@ -148,3 +148,54 @@ def test_what_cannot_be_installed_is_reported(
         check=False,
     )
     assert check.returncode == 0, "the installable pins are installed"
+
+
+def test_plugin_refuses_a_runtime_of_another_python(tmp_path: Path) -> None:
+    from sparkdeps.testing.pytest_plugin import SparkManager
+
+    profile = "dbr-17.3" if HERE != "3.12" else "dbr-14.3"
+    manager = SparkManager(tmp_path, runtime=profile)
+    with pytest.raises(TargetError, match="run pytest with Python") as caught:
+        _ = manager.python
+    assert f"sparkdeps twin {profile} DIR" in str(caught.value)
+    assert not (tmp_path / "clean-venv").exists()
+
+
+INNER = '''
+import subprocess, sys
+
+def test_executors_run_the_runtime_twin(sparkdeps_spark_manager):
+    python = sparkdeps_spark_manager.python
+    assert python != sys.executable
+    code = "import numpy, pyspark; print(numpy.__version__, pyspark.__version__)"
+    out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True)
+    print("EXECUTOR", python, out.stdout.strip())
+'''
+
+
+@pytest.mark.network
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["option", "ini"], ids=["option", "ini"])
+def test_plugin_runs_executors_on_the_runtime_twin(
+    twin143: Path, twin_index: IndexServer, tmp_path: Path, how: str
+) -> None:
+    from tests.support.twins import env_for_twin, tools_for_twin
+
+    tools = tools_for_twin(twin143, twin_index, tmp_path / "tools")
+    (tmp_path / "test_inner.py").write_text(INNER)
+    args = ["--sparkdeps-index-url", twin_index.url]
+    if how == "option":
+        args += ["--sparkdeps-runtime", "dbr-14.3"]
+    else:
+        (tmp_path / "pytest.ini").write_text("[pytest]\nsparkdeps_runtime = dbr-14.3\n")
+    completed = subprocess.run(
+        [str(twin143 / "bin" / "python"), "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
+         "-p", "sparkdeps.testing.pytest_plugin", "test_inner.py", *args],
+        cwd=tmp_path, env=env_for_twin(tools, tmp_path), capture_output=True, text=True,
+        timeout=600, check=False,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-2000:]
+    line = next(x for x in completed.stdout.splitlines() if x.startswith("EXECUTOR"))
+    _, python, numpy, pyspark = line.split()
+    assert python.startswith(str(tmp_path / "cache" / "twins" / "dbr-14.3-core-")), python
+    assert (numpy, pyspark) == ("1.23.5", "3.5.0")

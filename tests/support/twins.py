@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+from sparkdeps._core.runner import clean_env, run, uv_command
 from sparkdeps.testing._interpreters import InterpreterNotFoundError, find_interpreter
 from sparkdeps.testing.twin import twin_spec
+
+if TYPE_CHECKING:
+    from tests.support.index import IndexServer
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def twin_wheels_dir() -> Path:
@@ -51,3 +58,33 @@ def link_folder(source: Path, dest: Path) -> None:
         target = dest / file.name
         if file.is_file() and not file.name.startswith(".") and not target.exists():
             target.symlink_to(file.absolute())
+
+
+def tools_for_twin(twin: Path, index: IndexServer, folder: Path) -> Path:
+    """pytest for the twin's Python, kept outside the twin (the twin stays the runtime's)."""
+    if not folder.exists():
+        run(
+            [*uv_command(), "pip", "install", "--target", folder, "--python",
+             twin / "bin" / "python", "--index-url", index.url, "pytest", "packaging"],
+            what="installing pytest for the twin",
+            env=clean_env(),
+        )
+        (folder / "sparkdeps").symlink_to(REPO / "src" / "sparkdeps")
+    return folder
+
+
+def env_for_twin(tools: Path, tmp: Path, **extra: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("PIP_", "UV_", "PYSPARK_", "SPARK_", "PYTEST_"))
+        and key not in ("PYTHONPATH", "VIRTUAL_ENV")
+    }
+    env.update(
+        PYTHONPATH=str(tools),
+        PYTHONNOUSERSITE="1",
+        SPARK_LOCAL_IP="127.0.0.1",
+        SPARKDEPS_CACHE_DIR=str(tmp / "cache"),
+        **extra,
+    )
+    return env
