@@ -49,6 +49,7 @@ def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     group.add_argument("--target", help="runtime profile, e.g. dbr-14.3")
     group.add_argument("--python", dest="python_version", help="target Python, e.g. 3.10")
     group.add_argument("--platform", help="x86_64, aarch64 or a manylinux tag")
+    _runtime_options(group)
     index = parser.add_argument_group("index")
     index.add_argument("--index-url")
     index.add_argument("--extra-index-url", action="append", default=[], dest="extra_index_urls")
@@ -69,6 +70,15 @@ def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                         help="Databricks task value key for the URI")
     parser.add_argument("--json", action="store_true", help="print the whole result as JSON")
     parser.set_defaults(handler=_cmd_build)
+
+
+def _runtime_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--runtime-packages", metavar="FILE",
+                       help="`pip list --format=freeze` of the cluster: ship only what it lacks "
+                       "(a --target profile carries its own)")
+    group.add_argument("--override-runtime", action="append", default=[], metavar="NAME",
+                       help="ship this protected runtime package (numpy, pandas, ...) anyway; "
+                       "repeatable; warns at build and at load")
 
 
 def _add_inspect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -101,6 +111,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
         use_cache=not args.no_cache,
         task_value_key=args.task_value_key or None,
         allow_index_options=args.allow_index_options,
+        runtime_packages=args.runtime_packages,
+        override_runtime=args.override_runtime,
     )
     if not args.quiet:
         steps = "  ".join(f"{key} {value:.2f}s" for key, value in result.timings.items())

@@ -46,6 +46,8 @@ class IndexServer:
         self.username = username
         self.password = password
         self.requests: list[str] = []
+        self.agents: list[tuple[str, str]] = []
+        """(user agent, path) of every request: tells pip's downloads from uv's metadata reads."""
         self.hang_seconds = 0.0
         self._lock = threading.Lock()
         self._digests: dict[tuple[str, int, int], str] = {}
@@ -97,6 +99,7 @@ class IndexServer:
     def reset_counts(self) -> None:
         with self._lock:
             self.requests.clear()
+            self.agents.clear()
 
     def _projects(self) -> dict[str, list[Path]]:
         projects: dict[str, list[Path]] = defaultdict(list)
@@ -115,6 +118,7 @@ class IndexServer:
     def _handle(self, handler: BaseHTTPRequestHandler, *, head: bool = False) -> None:
         with self._lock:
             self.requests.append(handler.path)
+            self.agents.append((handler.headers.get("User-Agent", ""), handler.path))
         if self.hang_seconds:
             time.sleep(self.hang_seconds)
         if not self._authorized(handler):

@@ -15,9 +15,9 @@ import os
 import re
 import shutil
 import tempfile
-import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,13 +30,16 @@ from .cache import BuildCache
 from .._core.errors import InputError, IntegrityError, ResolutionError, SparkdepsError, StorageError
 from .inputs import InputLayout, prepare_input
 from .._core.paths import RUN_MARKER, TASK_VALUE_KEY, WHEELHOUSE_NAME, cache_root
+from .._core.hashing import sha256_file
 from .._core.manifest import Manifest, WheelInfo, inspect_wheel
 from .requirements import ParsedRequirements, RequirementLine, parse_requirements
-from .resolve import IndexSettings, Pin, check_closure, check_tags, download, resolve
+from .resolve import IndexSettings, Pin, Resolution, check_closure, check_tags, download, resolve
+from .runtime_plan import RuntimeContext, RuntimePlan, classify
 from .._core.results import BuildResult
 from .._core.runner import redact
 from .._core.storage import Storage, join_uri, storage_for
 from .._core.target import Target, resolve_target
+from .._core.timing import Timer, timed
 from .._version import __version__
 from .._core.wheelhouse import open_wheelhouse, write_wheelhouse
 from .wheels import build_project, build_sdist_pin, check_record, make_pure_wheel
@@ -53,10 +56,12 @@ _PHASES = ("input", "resolve", "download", "build", "wheelhouse", "publish")
 class _Clock:
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_PHASES, 0.0))
 
-    def add(self, phase: str, started: float) -> None:
-        elapsed = time.perf_counter() - started
-        self.timings[phase] = self.timings.get(phase, 0.0) + elapsed
-        logger.info("%s: %.2fs", phase, elapsed)
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Time a phase; a phase that runs twice (``build``) adds up."""
+        with timed(self.timings, name, add=True) as timer:
+            yield
+        logger.info("%s: %.2fs", name, timer.seconds)
 
 
 def _dest(dest: str | os.PathLike[str] | None) -> str:
@@ -92,6 +97,8 @@ def build(
     task_value_key: str | None = TASK_VALUE_KEY,
     allow_index_options: bool = False,
     limits: ArchiveLimits | None = None,
+    runtime_packages: str | os.PathLike[str] | None = None,
+    override_runtime: Iterable[str] = (),
 ) -> BuildResult:
     """Turn ``source`` into ``<dest>/<run_id>/wheelhouse.zip`` for the target.
 
@@ -99,8 +106,14 @@ def build(
     runtime profile (``"dbr-14.3"``), explicit ``python_version``/``platform``,
     or by default the running interpreter and machine. Each request to the index
     waits at most ``index_timeout`` seconds and is retried ``index_retries`` times.
+
+    A profile (or ``runtime_packages``, a ``pip list --format=freeze`` file of the
+    cluster) makes the build runtime-aware: what the runtime already has is not
+    shipped, and a conflict with a protected package (numpy, pandas, pyarrow...)
+    fails before any download unless its name is in ``override_runtime``
+    (docs/runtime-aware.md).
     """
-    started = time.perf_counter()
+    total = Timer()
     clock = _Clock()
     base = _dest(dest)
     run_id = run_id or uuid.uuid4().hex
@@ -108,7 +121,13 @@ def build(
         raise InputError(
             f"run_id {run_id!r} is not usable as a folder name; use letters, digits, '.', '_', '-'"
         )
-    chosen = resolve_target(target, python_version=python_version, platform=platform)
+    chosen = resolve_target(
+        target,
+        python_version=python_version,
+        platform=platform,
+        runtime_packages=runtime_packages,
+    )
+    overrides = _overrides(override_runtime, chosen)
     index = IndexSettings(
         index_url=index_url,
         extra_index_urls=tuple(extra_index_urls),
@@ -120,9 +139,8 @@ def build(
     storage = storage_for(base)
     work = Path(tempfile.mkdtemp(prefix="sparkdeps-build-"))
     try:
-        phase = time.perf_counter()
-        layout = prepare_input(os.fspath(source), work / "input", limits or ArchiveLimits())
-        clock.add("input", phase)
+        with clock.phase("input"):
+            layout = prepare_input(os.fspath(source), work / "input", limits or ArchiveLimits())
         cache = BuildCache(cache_root(cache_dir))
         key = BuildCache.key(
             input_digest=layout.digest,
@@ -130,7 +148,8 @@ def build(
             index=index,
             build_isolation=build_isolation,
             name=name,
-            extra=f"allow_index_options={allow_index_options}",
+            extra=f"allow_index_options={allow_index_options}"
+            + (f";override_runtime={','.join(overrides)}" if overrides else ""),
         )
         wheelhouse_path, manifest, cached = None, None, False
         if use_cache:
@@ -153,26 +172,26 @@ def build(
                 build_isolation=build_isolation,
                 name=name,
                 allow_index_options=allow_index_options,
+                overrides=overrides,
             )
-            digest = _sha256(wheelhouse_path)
+            digest = sha256_file(wheelhouse_path)
             if use_cache:
                 cache.store(key, wheelhouse_path, digest)
         else:
-            digest = cache.digest(key) or _sha256(wheelhouse_path)
-        phase = time.perf_counter()
-        run_uri = join_uri(base, run_id)
-        uri = join_uri(run_uri, WHEELHOUSE_NAME)
-        _publish(
-            storage,
-            wheelhouse=wheelhouse_path,
-            run_uri=run_uri,
-            uri=uri,
-            run_id=run_id,
-            digest=digest,
-            input_digest=layout.digest,
-            work=work,
-        )
-        clock.add("publish", phase)
+            digest = cache.digest(key) or sha256_file(wheelhouse_path)
+        with clock.phase("publish"):
+            run_uri = join_uri(base, run_id)
+            uri = join_uri(run_uri, WHEELHOUSE_NAME)
+            _publish(
+                storage,
+                wheelhouse=wheelhouse_path,
+                run_uri=run_uri,
+                uri=uri,
+                run_id=run_id,
+                digest=digest,
+                input_digest=layout.digest,
+                work=work,
+            )
     except OSError as exc:
         if isinstance(exc, SparkdepsError):
             raise
@@ -187,7 +206,7 @@ def build(
     task_value_set = False
     if task_value_key is not None:
         task_value_set = _databricks.set_task_value(task_value_key, uri)
-    clock.timings["total"] = time.perf_counter() - started
+    clock.timings["total"] = total.stop()
     logger.info(
         "published %s (%d wheels) in %.2fs", uri, len(manifest.wheels), clock.timings["total"]
     )
@@ -206,10 +225,16 @@ def build(
     )
 
 
-def _sha256(path: Path) -> str:
-    from .._core.manifest import sha256_file
+def _overrides(names: Iterable[str], target: Target) -> tuple[str, ...]:
+    from packaging.utils import canonicalize_name
 
-    return sha256_file(path)
+    chosen = tuple(sorted({canonicalize_name(name) for name in names if name.strip()}))
+    if chosen and target.runtime is None:
+        raise InputError(
+            f"override_runtime={list(chosen)} needs a target with a runtime package set: "
+            "pass a runtime profile (--target dbr-14.3) or --runtime-packages FILE"
+        )
+    return chosen
 
 
 def _read_requirements(
@@ -259,6 +284,7 @@ def _make(
     build_isolation: bool,
     name: str | None,
     allow_index_options: bool,
+    overrides: tuple[str, ...] = (),
 ) -> tuple[Path, Manifest]:
     requirements, constraints, from_files, editables, require_hashes = _read_requirements(
         layout, allow_index_options
@@ -270,60 +296,62 @@ def _make(
     local: dict[Path, WheelInfo] = {}
     origins: dict[str, str] = {}
 
-    phase = time.perf_counter()
-    for relative in layout.wheels:
-        copied = local_dir / Path(relative).name
-        shutil.copyfile(layout.root / relative, copied)
-        info = inspect_wheel(copied, source="provided")
-        check_record(copied, relative)
-        local[copied] = info
-        origins[info.name] = f"wheel {relative}"
-    projects = list(dict.fromkeys([*layout.projects, *editables]))
-    for relative in projects:
-        wheel = build_project(
-            layout.root / relative,
-            local_dir,
-            index=index,
-            isolation=build_isolation,
-            shown=relative or ".",
-        )
-        info = inspect_wheel(wheel, source="built")
-        local[wheel] = info
-        origins[info.name] = f"project {relative or '.'}"
-    if layout.modules:
-        wheel = make_pure_wheel(layout.root, layout.modules, name or layout.name, local_dir)
-        info = inspect_wheel(wheel, source="generated")
-        local[wheel] = info
-        origins[info.name] = "modules " + ", ".join(layout.modules)
-    clock.add("build", phase)
+    with clock.phase("build"):
+        for relative in layout.wheels:
+            copied = local_dir / Path(relative).name
+            shutil.copyfile(layout.root / relative, copied)
+            info = inspect_wheel(copied, source="provided")
+            check_record(copied, relative)
+            local[copied] = info
+            origins[info.name] = f"wheel {relative}"
+        projects = list(dict.fromkeys([*layout.projects, *editables]))
+        for relative in projects:
+            wheel = build_project(
+                layout.root / relative,
+                local_dir,
+                index=index,
+                isolation=build_isolation,
+                shown=relative or ".",
+            )
+            info = inspect_wheel(wheel, source="built")
+            local[wheel] = info
+            origins[info.name] = f"project {relative or '.'}"
+        if layout.modules:
+            wheel = make_pure_wheel(layout.root, layout.modules, name or layout.name, local_dir)
+            info = inspect_wheel(wheel, source="generated")
+            local[wheel] = info
+            origins[info.name] = "modules " + ", ".join(layout.modules)
     _check_duplicates(local.values())
     check_tags(local.values(), target)
 
-    phase = time.perf_counter()
-    resolution = resolve(
-        requirements,
-        constraints,
-        local,
-        target=target,
-        index=index,
-        work=work,
-        cache_dir=cache_folder / "uv",
-        origins=origins,
-    )
-    clock.add("resolve", phase)
+    context = RuntimeContext.of(target, overrides)
+    with clock.phase("resolve"):
+        resolution = resolve(
+            requirements,
+            constraints,
+            local,
+            target=target,
+            index=index,
+            work=work,
+            cache_dir=cache_folder / "uv",
+            origins=origins,
+            runtime=context,
+        )
+        plan = runtime_plan(resolution, context)
+    shipped = [pin for pin in resolution.pins if plan is None or plan.ships(pin.name)]
     if require_hashes:
-        _check_all_hashed(resolution.pins)
+        _check_all_hashed(shipped)
+    if plan is not None:
+        plan.warn_overrides()
 
-    phase = time.perf_counter()
-    downloaded_dir = work / "downloaded"
-    downloaded = download(
-        resolution.remote, target, index, downloaded_dir, cache_dir=cache_folder / "pip"
-    )
-    clock.add("download", phase)
+    with clock.phase("download"):
+        downloaded_dir = work / "downloaded"
+        remote = [pin for pin in shipped if pin.local is None and not pin.sdist_only]
+        downloaded = download(remote, target, index, downloaded_dir, cache_dir=cache_folder / "pip")
 
-    phase = time.perf_counter()
-    built = [build_sdist_pin(pin, target, index, work / "sdists") for pin in resolution.sdists]
-    clock.add("build", phase)
+    with clock.phase("build"):
+        sdists = [pin for pin in shipped if pin.sdist_only]
+        built = [build_sdist_pin(pin, target, index, work / "sdists") for pin in sdists]
 
     wheels: dict[Path, WheelInfo] = {}
     for pin in resolution.pins:
@@ -338,20 +366,35 @@ def _make(
     check_tags(infos, target)
     roots = [line.requirement for line in requirements]
     roots += [Requirement(str(info.name)) for info in local.values()]
-    check_closure(infos, target, roots)
+    provided = {p.name: p.version for p in plan.relied_on} if plan is not None else {}
+    check_closure(infos, target, roots, provided=provided)
 
-    phase = time.perf_counter()
-    manifest = Manifest(
-        format=layout.format,
-        target=target.to_dict(),
-        wheels=tuple(sorted(infos, key=lambda w: w.filename)),
-        input_digest=layout.digest,
-        inputs=layout.to_dict(),
-    )
-    out = work / WHEELHOUSE_NAME
-    write_wheelhouse(list(wheels), manifest, out)
-    clock.add("wheelhouse", phase)
+    with clock.phase("wheelhouse"):
+        runtime_section = None
+        if plan is not None:
+            runtime_section = plan.manifest_section(infos, roots, target)
+            wheels = {path: plan.mark(info) for path, info in wheels.items()}
+            infos = list(wheels.values())
+        manifest = Manifest(
+            format=layout.format,
+            target=target.to_dict(),
+            wheels=tuple(sorted(infos, key=lambda w: w.filename)),
+            input_digest=layout.digest,
+            inputs=layout.to_dict(),
+            runtime=runtime_section,
+        )
+        out = work / WHEELHOUSE_NAME
+        write_wheelhouse(list(wheels), manifest, out)
     return out, manifest
+
+
+def runtime_plan(resolution: Resolution, context: RuntimeContext | None) -> RuntimePlan | None:
+    """Place every pin against the runtime (None for targets without a package set)."""
+    if context is None:
+        return None
+    return classify(
+        ((pin.name, pin.version, pin.local is not None) for pin in resolution.pins), context
+    )
 
 
 def _check_all_hashed(pins: Iterable[Pin]) -> None:

@@ -32,6 +32,8 @@ from .._core.errors import (
 )
 from .._core.manifest import WheelInfo
 from .requirements import RequirementLine
+from .runtime_conflict import conflict_error, find_conflicts
+from .runtime_plan import RuntimeContext
 from .._core.runner import clean_env, pip_command, redact, run, uv_command
 from .._core.target import Target
 
@@ -188,21 +190,30 @@ def resolve(
     work: Path,
     cache_dir: Path,
     origins: Mapping[str, str] | None = None,
+    runtime: RuntimeContext | None = None,
 ) -> Resolution:
     """Pin every package for ``target``; local wheels are part of the same resolution.
 
     ``origins`` names where each local wheel came from (for conflict messages).
+    With ``runtime``, protected packages are pinned to the runtime's versions and
+    the runtime's other versions are preferred (docs/runtime-aware.md); a conflict
+    with a protected package raises :class:`RuntimeConflictError`.
     """
     lines = [f"{info.name} @ {path.absolute().as_uri()}" for path, info in local_wheels.items()]
     lines += [line.text for line in requirements]
     requirements_in = work / "requirements.in"
     requirements_in.write_text("\n".join(lines) + "\n", encoding="utf-8")
     command = [*_uv_base(target, cache_dir), "--only-binary", ":all:", *index.args()]
-    if constraints:
+    user_constraints = [c.text for c in constraints]
+    pinned = runtime.constraint_lines() if runtime is not None else []
+    if user_constraints or pinned:
         constraints_file = work / "constraints.txt"
-        constraints_file.write_text("\n".join(c.text for c in constraints) + "\n", "utf-8")
+        constraints_file.write_text("\n".join(user_constraints + pinned) + "\n", "utf-8")
         command += ["--constraint", str(constraints_file)]
     output = work / "pins.txt"
+    if runtime is not None:
+        # uv keeps a pin already in its output file unless a requirement excludes it
+        output.write_text("\n".join(runtime.preference_lines()) + "\n", "utf-8")
     sdist_only: list[str] = []
     for _round in range(_MAX_SDIST_ROUNDS):
         attempt = list(command)
@@ -226,6 +237,18 @@ def resolve(
                 logger.info("no wheel for %s: retrying with its sdist", ", ".join(fresh))
                 sdist_only.extend(fresh)
                 continue
+            if pinned and runtime is not None:
+                _diagnose(
+                    exc,
+                    attempt,
+                    runtime,
+                    requirements,
+                    constraints,
+                    local_wheels,
+                    origins,
+                    work,
+                    clean_env(index.uv_env()),
+                )
             raise _explain(exc, requirements, local_wheels, target, origins or {}) from exc
     else:
         raise ResolutionError(f"could not resolve for {target.description}: too many sdist rounds")
@@ -262,6 +285,56 @@ def resolve(
         )
     logger.info("resolved %d packages for %s", len(pins), target.description)
     return Resolution(tuple(sorted(pins, key=lambda p: p.name)))
+
+
+def _diagnose(
+    exc: CommandError,
+    attempt: Sequence[str],
+    runtime: RuntimeContext,
+    requirements: Sequence[RequirementLine],
+    constraints: Sequence[RequirementLine],
+    local_wheels: Mapping[Path, WheelInfo],
+    origins: Mapping[str, str] | None,
+    work: Path,
+    env: dict[str, str],
+) -> None:
+    """Raise RuntimeConflictError when the protected pins are what made uv fail.
+
+    Resolves once more without them (and with ``# via`` annotations): protected
+    packages that this moves off the runtime's version are the conflicts.
+    """
+    free = work / "diagnose"
+    free.mkdir(exist_ok=True)
+    user = [c.text for c in constraints]
+    command = [arg if arg != "--no-annotate" else "--annotate" for arg in attempt[:-3]]
+    if "--constraint" in command:
+        at = command.index("--constraint")
+        del command[at : at + 2]
+    if user:
+        (free / "constraints.txt").write_text("\n".join(user) + "\n", "utf-8")
+        command += ["--constraint", str(free / "constraints.txt")]
+    out = free / "pins.txt"
+    out.write_text("\n".join(runtime.preference_lines()) + "\n", "utf-8")
+    try:
+        run(
+            [*command, "-o", str(out), attempt[-1]],
+            what="resolving without the runtime's pins (to explain a conflict)",
+            env=env,
+            error=ResolveCommandError,
+        )
+    except CommandError:
+        return  # it fails without the pins too: not (only) a runtime conflict
+    conflicts = find_conflicts(
+        out.read_text("utf-8"),
+        runtime,
+        requirements=requirements,
+        constraints=constraints,
+        local_wheels=local_wheels,
+        origins=origins or {},
+        uv_output=exc.output,
+    )
+    if conflicts:
+        raise conflict_error(conflicts, exc.output) from exc
 
 
 def _unreachable(exc: CommandError, index: IndexSettings) -> ResolutionError:
@@ -425,11 +498,17 @@ def _extras_requested(
 
 
 def check_closure(
-    wheels: Sequence[WheelInfo], target: Target, roots: Sequence[Requirement] = ()
+    wheels: Sequence[WheelInfo],
+    target: Target,
+    roots: Sequence[Requirement] = (),
+    *,
+    provided: Mapping[str, str] | None = None,
 ) -> None:
-    """Every dependency (for the target's markers, extras included) must be in ``wheels``."""
+    """Every dependency (for the target's markers, extras included) must be in ``wheels``,
+    or in ``provided`` (the runtime packages the wheelhouse relies on, name -> version)."""
     env = target.markers()
-    have = {wheel.name: Version(wheel.version) for wheel in wheels}
+    have = {canonicalize_name(n): Version(v) for n, v in (provided or {}).items()}
+    have.update({wheel.name: Version(wheel.version) for wheel in wheels})
     requested = _extras_requested(wheels, roots, env)
     missing: list[str] = []
     for wheel in wheels:

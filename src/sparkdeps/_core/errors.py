@@ -20,6 +20,8 @@ __all__ = [
     "IntegrityError",
     "ResolutionError",
     "ResolveCommandError",
+    "RuntimeConflictError",
+    "RuntimeMismatchError",
     "SparkdepsError",
     "StorageError",
     "TargetError",
@@ -47,6 +49,22 @@ class TargetError(SparkdepsError, ValueError):
 
 class ResolutionError(SparkdepsError):
     """Requirements cannot be satisfied for the target, conflict, or leave the closure open."""
+
+
+class RuntimeConflictError(ResolutionError):
+    """The input needs another version of a package the target runtime protects.
+
+    ``conflicts`` holds one :class:`sparkdeps._build.runtime_plan.Conflict` per
+    package (name, runtime version, requirement chains, profiles that would fit).
+    """
+
+    def __init__(self, message: str, conflicts: Sequence[object] = ()) -> None:
+        super().__init__(message)
+        self.conflicts = tuple(conflicts)
+
+
+class RuntimeMismatchError(SparkdepsError, RuntimeError):
+    """The runtime a wheelhouse lands in lacks (or changed) packages the wheelhouse relies on."""
 
 
 class BuildError(SparkdepsError):

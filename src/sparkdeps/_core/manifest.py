@@ -8,7 +8,6 @@ serialised deterministically so the same wheelhouse gives the same bytes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import zipfile
 from collections.abc import Iterable, Mapping
@@ -28,6 +27,7 @@ from packaging.utils import (
 
 from .._version import __version__
 from .errors import IntegrityError
+from .hashing import sha256_file
 
 __all__ = [
     "MANIFEST_NAME",
@@ -50,15 +50,6 @@ FORMATS: tuple[Format, ...] = (
 )
 MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSION = 1
-_CHUNK = 1 << 20
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -75,6 +66,10 @@ class WheelInfo:
     requires: tuple[str, ...] = ()
     source: str = ""
     """Where it came from: ``index``, ``built``, ``generated``, ``provided``, ``sdist``."""
+    runtime: Literal["new", "shadows"] | None = None
+    """For a target with a package set: ``new`` to the runtime, or ``shadows`` its copy."""
+    shadows: str | None = None
+    """The runtime's version this wheel takes the place of (``runtime == "shadows"``)."""
 
     @property
     def tag_set(self) -> frozenset[Tag]:
@@ -98,10 +93,14 @@ class WheelInfo:
             "top_level": list(self.top_level),
             "requires": list(self.requires),
             "source": self.source,
+            # only for runtime-aware builds: other manifests keep their exact bytes
+            **({"runtime": self.runtime} if self.runtime is not None else {}),
+            **({"shadows": self.shadows} if self.shadows is not None else {}),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> WheelInfo:
+        runtime = data.get("runtime")
         return cls(
             filename=str(data["filename"]),
             name=canonicalize_name(str(data["name"])),
@@ -112,6 +111,8 @@ class WheelInfo:
             top_level=tuple(str(name) for name in data.get("top_level", ())),
             requires=tuple(str(req) for req in data.get("requires", ())),
             source=str(data.get("source", "")),
+            runtime=runtime if runtime in ("new", "shadows") else None,
+            shadows=str(data["shadows"]) if data.get("shadows") is not None else None,
         )
 
 
@@ -127,6 +128,10 @@ class Manifest:
     inputs: Mapping[str, Any] = field(default_factory=dict)
     """What was found in the input (kinds and relative paths), for reports."""
     schema: int = SCHEMA_VERSION
+    runtime: Mapping[str, Any] | None = None
+    """For a target with a package set: its name and digest, the runtime packages the
+    wheelhouse relies on, the ones it shadows, and the user's overrides (docs/runtime-aware.md).
+    None for targets without a set, and in manifests written before sparkdeps knew runtimes."""
 
     @property
     def top_level(self) -> tuple[str, ...]:
@@ -142,6 +147,7 @@ class Manifest:
             "inputs": dict(self.inputs),
             "target": dict(self.target),
             "wheels": [wheel.to_dict() for wheel in sorted(self.wheels, key=lambda w: w.filename)],
+            **({"runtime": dict(self.runtime)} if self.runtime is not None else {}),
         }
 
     def to_json(self) -> bytes:
@@ -170,6 +176,7 @@ class Manifest:
                 sparkdeps_version=str(raw.get("sparkdeps_version", "")),
                 inputs=dict(raw.get("inputs", {})),
                 schema=schema,
+                runtime=dict(raw["runtime"]) if isinstance(raw.get("runtime"), dict) else None,
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise IntegrityError(

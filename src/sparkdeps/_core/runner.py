@@ -13,10 +13,10 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Mapping, Sequence
 
 from .errors import CommandError
+from .timing import Timer
 
 __all__ = ["clean_env", "pip_command", "redact", "run", "uv_command"]
 
@@ -100,7 +100,7 @@ def run(
     argv = [os.fspath(part) for part in command]
     shown = [redact(part) for part in argv]
     logger.debug("running %s: %s", what, " ".join(shown))
-    started = time.perf_counter()
+    timer = Timer()
     try:
         completed = subprocess.run(
             argv,
@@ -119,8 +119,7 @@ def run(
         raise error(what, shown, None, redact(_tail(output)), hint=hint) from exc
     except OSError as exc:
         raise error(what, shown, 127, str(exc), hint=hint) from exc
-    elapsed = time.perf_counter() - started
-    logger.debug("%s finished in %.2fs with code %d", what, elapsed, completed.returncode)
+    logger.debug("%s finished in %.2fs with code %d", what, timer.stop(), completed.returncode)
     if completed.returncode != 0:
         output = (completed.stdout or "") + (completed.stderr or "")
         raise error(what, shown, completed.returncode, redact(_tail(output)), hint=hint)

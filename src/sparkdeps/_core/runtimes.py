@@ -13,6 +13,7 @@ it on every driver.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -152,7 +153,7 @@ def runtime_packages(profile: str) -> RuntimePackages:
     return result
 
 
-def read_runtime_file(path: str | Path) -> RuntimePackages:
+def read_runtime_file(path: str | os.PathLike[str]) -> RuntimePackages:
     """A custom runtime's set from a freeze file (``--runtime-packages FILE``)."""
     file = Path(path)
     try:

@@ -8,17 +8,19 @@ resolution can happen *for the target* rather than for the host (fact 5).
 
 from __future__ import annotations
 
+import os
 import platform as _platform
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.version import InvalidVersion, Version
 
 from .errors import TargetError
+from .runtimes import RuntimePackages, read_runtime_file, runtime_packages
 
 __all__ = ["PROFILES", "Arch", "Target", "host_target", "resolve_target"]
 
@@ -45,6 +47,10 @@ class Target:
     native: bool = False
     """True when this is the running interpreter: locally built ``linux_*`` wheels fit."""
     implementation: Literal["cp"] = "cp"
+    runtime: RuntimePackages | None = field(default=None, compare=False, repr=False)
+    """The packages the target's Python already has (a profile's set or a freeze file).
+
+    None: the build ships the full closure, as for explicit ``--python``/``--platform``."""
     _tags: tuple[Tag, ...] = field(default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -126,7 +132,8 @@ class Target:
     def key(self) -> str:
         """A stable string for cache keys."""
         glibc = f"{self.glibc[0]}.{self.glibc[1]}"
-        return f"cp{self.python_version}-{self.arch}-glibc{glibc}-{int(self.native)}"
+        key = f"cp{self.python_version}-{self.arch}-glibc{glibc}-{int(self.native)}"
+        return key if self.runtime is None else f"{key}-rt{self.runtime.digest[:16]}"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -243,12 +250,38 @@ def resolve_target(
     *,
     python_version: str | None = None,
     platform: str | None = None,
+    runtime_packages: str | os.PathLike[str] | RuntimePackages | None = None,
 ) -> Target:
     """Turn the user's choice into a :class:`Target`.
 
     ``target`` is a profile name (``"dbr-14.3"``) or a Target; ``python_version``
-    and ``platform`` override parts of it. With nothing given: the host.
+    and ``platform`` override parts of it. With nothing given: the host. A
+    profile carries its runtime's package set; ``runtime_packages`` (a
+    ``pip list --format=freeze`` file, or a :class:`RuntimePackages`) gives
+    one to any target, replacing the profile's.
     """
+    chosen = _resolve_target(target, python_version=python_version, platform=platform)
+    if runtime_packages is None:
+        return chosen
+    packages = (
+        runtime_packages
+        if isinstance(runtime_packages, RuntimePackages)
+        else read_runtime_file(runtime_packages)
+    )
+    if packages.python_version and packages.python_version != chosen.python_version:
+        raise TargetError(
+            f"{packages.name} lists packages of Python {packages.python_version} but the target "
+            f"is Python {chosen.python_version}; pass the matching --python (or --target)"
+        )
+    return replace(chosen, runtime=packages)
+
+
+def _resolve_target(
+    target: str | Target | None,
+    *,
+    python_version: str | None,
+    platform: str | None,
+) -> Target:
     if isinstance(target, Target):
         base = target
     elif target is not None:
@@ -256,7 +289,8 @@ def resolve_target(
         if key not in PROFILES:
             known = ", ".join(sorted(PROFILES))
             raise TargetError(f"unknown runtime profile {target!r}: known profiles are {known}")
-        base = PROFILES[key]
+        # the package set is read here, not in PROFILES: the load path never needs it
+        base = replace(PROFILES[key], runtime=runtime_packages(key))
     elif python_version is None and platform is None:
         return host_target()
     else:
@@ -297,6 +331,7 @@ def resolve_target(
         profile=base.profile,
         spark_version=base.spark_version,
         native=changes.get("native", base.native),
+        runtime=base.runtime,
     )
 
 

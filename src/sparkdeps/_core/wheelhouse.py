@@ -8,7 +8,6 @@ really inside.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import zipfile
@@ -17,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import IntegrityError
+from .hashing import CHUNK, sha256_file
 from .manifest import MANIFEST_NAME, Manifest
 
 __all__ = ["Wheelhouse", "open_wheelhouse", "write_wheelhouse"]
 
 _FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 _FILE_MODE = 0o644 << 16
-_CHUNK = 1 << 20
 
 
 def _entry(name: str, compress: int) -> zipfile.ZipInfo:
@@ -49,12 +48,8 @@ def write_wheelhouse(wheels: Sequence[Path], manifest: Manifest, out_path: Path)
                 path.open("rb") as source,
                 archive.open(_entry(f"wheels/{path.name}", zipfile.ZIP_STORED), "w") as target,
             ):
-                shutil.copyfileobj(source, target, _CHUNK)
-    digest = hashlib.sha256()
-    with out_path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+                shutil.copyfileobj(source, target, CHUNK)
+    return sha256_file(out_path)
 
 
 @dataclass(frozen=True)

@@ -22,16 +22,15 @@ import logging
 import os
 import shutil
 import threading
-import time
 import uuid
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from .._core.errors import DeliveryError
+from .._core.locking import file_lock
+from .._core.timing import Timer, timed
 
 __all__ = [
     "Delivered",
@@ -113,30 +112,17 @@ def _zip_tree(
         raise
 
 
-@contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+b") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
 def classic_payload(folder: Path, digest: str, payload_dir: Path) -> Path:
     """``<payload_dir>/<digest>.zip``: the install folder zipped, made once per digest."""
     out = payload_dir / f"{digest}.zip"
     if out.is_file():
         return out
     payload_dir.mkdir(parents=True, exist_ok=True)
-    with _file_lock(payload_dir / f".{digest}.lock"):
+    with file_lock(payload_dir / f".{digest}.lock"):
         if not out.is_file():
-            started = time.perf_counter()
-            _zip_tree(folder, out, exclude_top=frozenset({"bin"}))
-            logger.info("made executor payload %s in %.2fs", out, time.perf_counter() - started)
+            with timed() as timer:
+                _zip_tree(folder, out, exclude_top=frozenset({"bin"}))
+            logger.info("made executor payload %s in %.2fs", out, timer.seconds)
     return out
 
 
@@ -157,7 +143,7 @@ def connect_payloads(
     done = out_dir / ".complete"
     if not done.is_file():
         payload_dir.mkdir(parents=True, exist_ok=True)
-        with _file_lock(payload_dir / f".{digest}.connect.lock"):
+        with file_lock(payload_dir / f".{digest}.connect.lock"):
             if not done.is_file():
                 _make_connect_payloads(folder, out_dir, digest)
                 done.write_text(digest, "utf-8")
@@ -232,13 +218,13 @@ def deliver(
     kind: SessionKind,
 ) -> Delivered:
     """Make ``folder`` importable on the executors of ``spark``; add nothing twice."""
-    started = time.perf_counter()
+    timer = Timer()
     session_id = _classic_id(spark) if kind == "classic" else _connect_id(spark)
     key = (kind, session_id, digest)
     with _registry_lock:
         if key in _registry:
             logger.info("wheelhouse %s is already delivered to this session", digest[:16])
-            return Delivered(kind, _registry[key], False, time.perf_counter() - started)
+            return Delivered(kind, _registry[key], False, timer.seconds)
         try:
             payload = (
                 _deliver_classic(spark, folder, digest, payload_dir)
@@ -258,7 +244,7 @@ def deliver(
                 f"could not ship {folder} to the executors ({kind}): {exc}; {hint}"
             ) from exc
         _registry[key] = payload
-    return Delivered(kind, payload, True, time.perf_counter() - started)
+    return Delivered(kind, payload, True, timer.seconds)
 
 
 def archive_name(digest: str) -> str:

@@ -27,9 +27,9 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,11 +38,15 @@ from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from .._core.errors import IncompatibleWheelError, IntegrityError, StorageError
-from .._core.manifest import MANIFEST_NAME, Manifest, sha256_file
+from .._core.hashing import CHUNK, sha256_file, sha256_stream
+from .._core.locking import file_lock
+from .._core.manifest import MANIFEST_NAME, Manifest
 from .._core.paths import WHEELHOUSE_NAME, cache_root, node_dir
 from .._core.runner import pip_command, run
 from .._core.storage import storage_for
 from .._core.target import running_interpreter_tags
+from .._core.timing import timed
+from .._core.wheelhouse import open_wheelhouse
 from .extract import extract_wheel, open_stored_wheel
 
 __all__ = [
@@ -61,7 +65,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 COMPLETE_MARKER = ".sparkdeps-install.json"
-_CHUNK = 1 << 20
 
 
 # --------------------------------------------------------------------------- fetching
@@ -116,26 +119,38 @@ def _write_ref(node: Path, uri: str, size: int, mtime_ns: int, digest: str) -> N
         logger.debug("could not write the ref file %s: %s", path, exc)
 
 
-def _read_manifest(zip_path: Path, shown: str) -> Manifest:
-    from .._core.wheelhouse import open_wheelhouse
-
-    return open_wheelhouse(zip_path, origin=shown).manifest
-
-
-def prepare(uri: str, node: Path) -> Prepared:
+def prepare(uri: str, node: Path, *, warm: bool = True) -> Prepared:
     """Find the wheelhouse's bytes on this node and its digest, as cheaply as possible.
 
     A POSIX path (local, ``file:``, ``/Volumes``, ``/dbfs``) is read in place; a
     ``dbfs:`` URI through dbutils is downloaded to a temporary file first. When
     the ref file knows (uri, size, mtime_ns) and the install folder is complete,
-    nothing is read at all.
+    nothing is read at all (unless ``warm`` is False: then the manifest is always read).
     """
     timings: dict[str, float] = {}
-    started = time.perf_counter()
+    with timed(timings, "fetch"):
+        zip_path, temporary, stamp, known = _fetch(uri, node, warm)
+    if known is not None:
+        return Prepared(uri, zip_path, known, None, None, timings)
+    with timed(timings, "hash"):
+        digest = sha256_file(zip_path)
+    try:
+        manifest = open_wheelhouse(zip_path, origin=uri).manifest
+    except BaseException:
+        if temporary is not None:
+            shutil.rmtree(temporary.parent, ignore_errors=True)
+        raise
+    # The ref file is written only after a successful install: nothing is written
+    # before every wheel has been checked.
+    return Prepared(uri, zip_path, digest, manifest, temporary, timings, stamp)
+
+
+def _fetch(
+    uri: str, node: Path, warm: bool
+) -> tuple[Path, Path | None, tuple[str, int, int] | None, str | None]:
+    """(local zip, downloaded copy or None, POSIX stamp or None, digest known from the ref)."""
     storage = storage_for(uri)
     local = storage.local_path(uri)
-    temporary: Path | None = None
-    stamp: tuple[str, int, int] | None = None
     if local is not None:
         try:
             info = local.stat()
@@ -146,31 +161,17 @@ def prepare(uri: str, node: Path) -> Prepared:
         except OSError as exc:
             raise StorageError(f"cannot read wheelhouse {uri}: {exc}") from exc
         # Keyed by the absolute path: a relative URI means different files in different cwds.
-        known = _read_ref(node, os.fspath(local), info.st_size, info.st_mtime_ns)
+        known = (
+            None if not warm else _read_ref(node, os.fspath(local), info.st_size, info.st_mtime_ns)
+        )
         if known is not None and (node / "installs" / known / COMPLETE_MARKER).is_file():
-            timings["fetch"] = time.perf_counter() - started
-            return Prepared(uri, local, known, None, None, timings)
-        zip_path = local
-        stamp = (os.fspath(local), info.st_size, info.st_mtime_ns)
-    else:
-        downloads = node / "downloads"
-        downloads.mkdir(parents=True, exist_ok=True)
-        temporary = Path(tempfile.mkdtemp(prefix="fetch-", dir=downloads)) / WHEELHOUSE_NAME
-        storage.download(uri, temporary)
-        zip_path = temporary
-    timings["fetch"] = time.perf_counter() - started
-    started = time.perf_counter()
-    digest = sha256_file(zip_path)
-    timings["hash"] = time.perf_counter() - started
-    try:
-        manifest = _read_manifest(zip_path, uri)
-    except BaseException:
-        if temporary is not None:
-            shutil.rmtree(temporary.parent, ignore_errors=True)
-        raise
-    # The ref file is written only after a successful install: nothing is written
-    # before every wheel has been checked.
-    return Prepared(uri, zip_path, digest, manifest, temporary, timings, stamp)
+            return local, None, None, known
+        return local, None, (os.fspath(local), info.st_size, info.st_mtime_ns), None
+    downloads = node / "downloads"
+    downloads.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(prefix="fetch-", dir=downloads)) / WHEELHOUSE_NAME
+    storage.download(uri, temporary)
+    return temporary, temporary, None, None
 
 
 # --------------------------------------------------------------------------- checks
@@ -214,14 +215,12 @@ def check_wheels(prepared: Prepared, tags: frozenset[Tag] | None = None) -> None
         raise IntegrityError("internal: check_wheels needs the manifest")
     check_tags(prepared.uri, [wheel.filename for wheel in manifest.wheels], manifest.target, tags)
     for wheel in manifest.wheels:
-        digest = hashlib.sha256()
         with open_stored_wheel(prepared.zip_path, wheel.filename) as handle:
-            while chunk := handle.read(_CHUNK):
-                digest.update(chunk)
-        if digest.hexdigest() != wheel.sha256:
+            digest = sha256_stream(handle)
+        if digest != wheel.sha256:
             raise IntegrityError(
                 f"{wheel.filename} in {prepared.uri} does not match its manifest "
-                f"(sha256 {digest.hexdigest()[:16]}..., expected {wheel.sha256[:16]}...): the "
+                f"(sha256 {digest[:16]}..., expected {wheel.sha256[:16]}...): the "
                 "wheelhouse was changed after it was built; rebuild it, nothing was installed"
             )
 
@@ -267,22 +266,11 @@ class InstallResult:
     target: Mapping[str, Any] = field(default_factory=dict)
 
 
-@contextmanager
-def _digest_lock(node: Path, digest: str) -> Iterator[None]:
-    import fcntl
-
-    locks = node / "locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    with (locks / f"{digest}.lock").open("a+b") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            logger.info("another process is installing wheelhouse %s; waiting", digest[:16])
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+def _digest_lock(node: Path, digest: str) -> AbstractContextManager[None]:
+    return file_lock(
+        node / "locks" / f"{digest}.lock",
+        waiting=f"another process is installing wheelhouse {digest[:16]}; waiting",
+    )
 
 
 def _read_marker(folder: Path) -> dict[str, Any]:
@@ -308,6 +296,43 @@ def _remember(node: Path, prepared: Prepared) -> None:
         _write_ref(node, *prepared.stamp, prepared.digest)
 
 
+def _clear_leftovers(installs: Path, digest: str) -> None:
+    """Under the digest's lock: whatever is there without a marker was left by a killed load."""
+    folder = installs / digest
+    if folder.exists():  # no marker: not ours to trust (should not happen)
+        shutil.rmtree(folder)
+    for leftover in installs.glob(f".{digest}.*.partial"):
+        logger.info("removing %s, left by an interrupted load", leftover.name)
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _install_into(prepared: Prepared, installs: Path, folder: Path) -> int:
+    """Extract into a partial folder, write the markers, rename: bytes written."""
+    manifest = prepared.manifest
+    assert manifest is not None
+    partial = installs / f".{prepared.digest}.{uuid.uuid4().hex}.partial"
+    partial.mkdir()
+    try:
+        size = _extract_all(prepared, partial)
+        marker = {
+            "uri": prepared.uri,
+            "digest": prepared.digest,
+            "wheels": [wheel.filename for wheel in manifest.wheels],
+            "top_level": list(manifest.top_level),
+            "target": dict(manifest.target),
+            "pid": os.getpid(),
+            "installed": time.time(),
+            "bytes": size,
+        }
+        (partial / MANIFEST_NAME).write_bytes(manifest.to_json())
+        (partial / COMPLETE_MARKER).write_text(json.dumps(marker, indent=1), "utf-8")
+        partial.rename(folder)  # atomic: the folder exists only when complete
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return size
+
+
 def install(prepared: Prepared, node: Path) -> InstallResult:
     """Install into ``node/installs/<digest>/`` unless it is already complete there.
 
@@ -322,46 +347,21 @@ def install(prepared: Prepared, node: Path) -> InstallResult:
     if prepared.manifest is None:
         raise IntegrityError(f"internal: no manifest for a cold install of {prepared.uri}")
     installs.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    with _digest_lock(node, prepared.digest):
-        timings["lock"] = time.perf_counter() - started
+    with ExitStack() as held:
+        with timed(timings, "lock"):
+            held.enter_context(_digest_lock(node, prepared.digest))
         if (folder / COMPLETE_MARKER).is_file():  # another process finished while we waited
             _remember(node, prepared)
             return _reused(folder, prepared.digest, timings)
-        if folder.exists():  # no marker: not ours to trust (should not happen)
-            shutil.rmtree(folder)
-        for leftover in installs.glob(f".{prepared.digest}.*.partial"):
-            # We hold the lock, so whoever left this was killed mid-install.
-            logger.info("removing %s, left by an interrupted load", leftover.name)
-            shutil.rmtree(leftover, ignore_errors=True)
-        partial = installs / f".{prepared.digest}.{uuid.uuid4().hex}.partial"
-        partial.mkdir()
-        started = time.perf_counter()
-        try:
-            size = _extract_all(prepared, partial)
-            manifest = prepared.manifest
-            marker = {
-                "uri": prepared.uri,
-                "digest": prepared.digest,
-                "wheels": [wheel.filename for wheel in manifest.wheels],
-                "top_level": list(manifest.top_level),
-                "target": dict(manifest.target),
-                "pid": os.getpid(),
-                "installed": time.time(),
-                "bytes": size,
-            }
-            (partial / MANIFEST_NAME).write_bytes(manifest.to_json())
-            (partial / COMPLETE_MARKER).write_text(json.dumps(marker, indent=1), "utf-8")
-            partial.rename(folder)  # atomic: the folder exists only when complete
-        except BaseException:
-            shutil.rmtree(partial, ignore_errors=True)
-            raise
-        timings["install"] = time.perf_counter() - started
+        _clear_leftovers(installs, prepared.digest)
+        with timed(timings, "install"):
+            size = _install_into(prepared, installs, folder)
         _remember(node, prepared)
         with (node / "install.log").open("a", encoding="utf-8") as log:
             log.write(
                 f"{time.time():.3f} pid={os.getpid()} installed {prepared.digest} {prepared.uri}\n"
             )
+    manifest = prepared.manifest
     logger.info(
         "installed %d wheels (%.1f MB) into %s in %.2fs",
         len(manifest.wheels),
@@ -392,7 +392,7 @@ def pip_install(prepared: Prepared) -> None:
                 open_stored_wheel(prepared.zip_path, wheel.filename) as source,
                 destination.open("wb") as out,
             ):
-                shutil.copyfileobj(source, out, _CHUNK)
+                shutil.copyfileobj(source, out, CHUNK)
             paths.append(destination)
         run(
             [*pip_command(), "install", "--no-index", "--no-deps", "--no-input", *paths],

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
 import sysconfig
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -17,7 +17,8 @@ from .._core.errors import DeliveryError, InputError, WheelhouseNotFoundError
 from .._core.paths import PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY
 from .._core.results import Delivery, LoadResult
 from .._core.storage import storage_for
-from .delivery import deliver, session_key, session_kind
+from .._core.timing import timed
+from .delivery import Delivered, SessionKind, deliver, session_key, session_kind
 from .install import (
     InstallResult,
     Prepared,
@@ -33,7 +34,6 @@ from .install import (
 __all__ = [
     "active_session",
     "load",
-    "loaded",
     "modules_for",
     "resolve_wheelhouse",
     "wheelhouse_arg",
@@ -43,21 +43,14 @@ logger = logging.getLogger(__name__)
 
 ENV_WHEELHOUSE = "SPARKDEPS_WHEELHOUSE"
 _DELIVERIES = ("auto", "classic", "connect", "driver-only")
-_loaded_lock = threading.Lock()
-_loaded: list[LoadResult] = []
+_modules_lock = threading.Lock()
 _session_modules: dict[str, set[str]] = {}
 
 
 def modules_for(spark: Any) -> tuple[str, ...]:
     """Top-level names of every wheelhouse delivered to ``spark`` (``verify``'s default)."""
-    with _loaded_lock:
+    with _modules_lock:
         return tuple(sorted(_session_modules.get(session_key(spark), ())))
-
-
-def loaded() -> tuple[LoadResult, ...]:
-    """Every wheelhouse loaded in this process, oldest first (``verify`` uses their names)."""
-    with _loaded_lock:
-        return tuple(_loaded)
 
 
 def _unresolved(value: str) -> bool:
@@ -175,88 +168,35 @@ def load(
     through artifacts on Spark Connect; with no session (none given, none
     active) only the driver gets the packages.
     """
-    if mode not in ("cache", "pip"):
-        raise InputError(f"mode must be 'cache' or 'pip', got {mode!r}")
-    if delivery not in _DELIVERIES:
-        raise InputError(f"delivery must be one of {', '.join(_DELIVERIES)}, got {delivery!r}")
-    started = time.perf_counter()
-    uri, source = resolve_wheelhouse(wheelhouse, task_key=task_key, key=key)
-    logger.info("loading wheelhouse %s (from %s)", uri, source)
-    node = node_dir(cache_dir)
-
-    session = (
-        None if delivery == "driver-only" else (spark if spark is not None else active_session())
-    )
-    if session is None and delivery in ("classic", "connect"):
-        raise DeliveryError(
-            f"delivery={delivery!r} needs a Spark session: "
-            "pass spark=... or create one before load()"
-        )
-    kind: Delivery
-    if session is None:
-        kind = "driver-only"
-    elif delivery == "auto":
-        kind = session_kind(session)
-    else:
-        kind = delivery
-
-    prepared = prepare(uri, node)
-    try:
-        result_folder, installed, timings = _driver_install(prepared, node, mode, kind)
-    finally:
-        prepared.discard()
-
-    payload: str | None = None
-    if session is not None and installed is not None and kind in ("classic", "connect"):
-        chosen_payload_dir = (
-            Path(payload_dir)
-            if payload_dir is not None
-            else _default_payload_dir(uri, node)
-            if kind == "classic"
-            else node / "payloads"
-        )
-        delivered = deliver(session, installed.folder, installed.digest, chosen_payload_dir, kind)
-        timings["deliver"] = delivered.seconds
-        payload = delivered.payload
-        with _loaded_lock:
-            _session_modules.setdefault(session_key(session, kind), set()).update(
-                installed.top_level
+    _check_options(mode, delivery)
+    timings: dict[str, float] = {}
+    with timed(timings, "total"):
+        uri, source = resolve_wheelhouse(wheelhouse, task_key=task_key, key=key)
+        logger.info("loading wheelhouse %s (from %s)", uri, source)
+        node = node_dir(cache_dir)
+        session, ship = _session_and_kind(spark, delivery)
+        kind: Delivery = ship or "driver-only"
+        # pip needs every wheel, so it cannot take the warm path that reads no manifest
+        prepared = prepare(uri, node, warm=mode == "cache")
+        try:
+            folder, installed = _driver_install(prepared, node, mode, kind, timings)
+        finally:
+            prepared.discard()
+        payload: str | None = None
+        if ship is not None and installed is not None:
+            delivered = _ship(session, installed, ship, _payload_dir(payload_dir, uri, node, ship))
+            payload, timings["deliver"] = delivered.payload, delivered.seconds
+        else:
+            why = "delivery='driver-only'" if delivery == "driver-only" else "no Spark session"
+            logger.info(
+                "%s: wheelhouse %s installed for the driver only "
+                "(pass spark=... or create a session first to ship it to executors)",
+                why,
+                uri,
             )
-    else:
-        why = "delivery='driver-only'" if delivery == "driver-only" else "no Spark session"
-        logger.info(
-            "%s: wheelhouse %s installed for the driver only "
-            "(pass spark=... or create a session first to ship it to executors)",
-            why,
-            uri,
-        )
-    timings["total"] = time.perf_counter() - started
-
-    manifest = prepared.manifest
-    wheels = (
-        installed.wheels
-        if installed is not None
-        else tuple(w.filename for w in manifest.wheels)
-        if manifest
-        else ()
+    result = _result(
+        prepared, installed, folder, kind=kind, mode=mode, payload=payload, timings=timings
     )
-    top_level = (
-        installed.top_level if installed is not None else manifest.top_level if manifest else ()
-    )
-    result = LoadResult(
-        uri=uri,
-        digest=prepared.digest,
-        wheels=tuple(wheels),
-        folder=result_folder,
-        delivery=kind,
-        top_level=tuple(top_level),
-        reused=installed.reused if installed is not None else False,
-        payload=payload,
-        mode=mode,
-        timings=timings,
-    )
-    with _loaded_lock:
-        _loaded.append(result)
     logger.info(
         "loaded %d wheels from %s in %.3fs (%s, delivery %s)",
         len(result.wheels),
@@ -268,17 +208,91 @@ def load(
     return result
 
 
-def _driver_install(
-    prepared: Prepared, node: Path, mode: Literal["cache", "pip"], kind: Delivery
-) -> tuple[Path, InstallResult | None, dict[str, float]]:
-    """Check, then install into the node cache and/or with pip; activate the cache folder."""
-    timings = dict(prepared.timings)
-    if prepared.manifest is not None:
-        check_started = time.perf_counter()
-        check_wheels(prepared)
-        timings["check"] = time.perf_counter() - check_started
+def _check_options(mode: str, delivery: str) -> None:
+    if mode not in ("cache", "pip"):
+        raise InputError(f"mode must be 'cache' or 'pip', got {mode!r}")
+    if delivery not in _DELIVERIES:
+        raise InputError(f"delivery must be one of {', '.join(_DELIVERIES)}, got {delivery!r}")
 
-    result_folder: Path
+
+def _session_and_kind(spark: Any, delivery: Delivery) -> tuple[Any, SessionKind | None]:
+    """The session to ship to and how (None, None: the driver only)."""
+    if delivery == "driver-only":
+        return None, None
+    session = spark if spark is not None else active_session()
+    if session is None:
+        if delivery in ("classic", "connect"):
+            raise DeliveryError(
+                f"delivery={delivery!r} needs a Spark session: "
+                "pass spark=... or create one before load()"
+            )
+        return None, None
+    return session, session_kind(session) if delivery == "auto" else delivery
+
+
+def _payload_dir(
+    given: str | os.PathLike[str] | None, uri: str, node: Path, kind: SessionKind
+) -> Path:
+    if given is not None:
+        return Path(given)
+    if kind == "classic":
+        return _default_payload_dir(uri, node)
+    return node / "payloads"
+
+
+def _ship(
+    session: Any, installed: InstallResult, kind: SessionKind, payload_dir: Path
+) -> Delivered:
+    """Deliver to the executors and remember the names for ``verify``."""
+    delivered = deliver(session, installed.folder, installed.digest, payload_dir, kind)
+    with _modules_lock:
+        _session_modules.setdefault(session_key(session, kind), set()).update(installed.top_level)
+    return delivered
+
+
+def _result(
+    prepared: Prepared,
+    installed: InstallResult | None,
+    folder: Path,
+    *,
+    kind: Delivery,
+    mode: Literal["cache", "pip"],
+    payload: str | None,
+    timings: dict[str, float],
+) -> LoadResult:
+    if installed is not None:
+        wheels, top_level, reused = installed.wheels, installed.top_level, installed.reused
+    else:  # pip mode, driver only: install() did not run, so prepare read the manifest
+        manifest = prepared.manifest
+        assert manifest is not None
+        wheels = tuple(wheel.filename for wheel in manifest.wheels)
+        top_level, reused = manifest.top_level, False
+    return LoadResult(
+        uri=prepared.uri,
+        digest=prepared.digest,
+        wheels=tuple(wheels),
+        folder=folder,
+        delivery=kind,
+        top_level=tuple(top_level),
+        reused=reused,
+        payload=payload,
+        mode=mode,
+        timings=timings,
+    )
+
+
+def _driver_install(
+    prepared: Prepared,
+    node: Path,
+    mode: Literal["cache", "pip"],
+    kind: Delivery,
+    timings: dict[str, float],
+) -> tuple[Path, InstallResult | None]:
+    """Check, then install into the node cache and/or with pip; activate the cache folder."""
+    timings.update(prepared.timings)
+    if prepared.manifest is not None:
+        with timed(timings, "check"):
+            check_wheels(prepared)
     installed: InstallResult | None = None
     if mode == "cache" or kind != "driver-only":
         # The cache folder is the driver's install (mode="cache") and what executors get.
@@ -289,19 +303,14 @@ def _driver_install(
         if installed.reused:
             check_tags(prepared.uri, installed.wheels, installed.target)
     if mode == "pip":
-        pip_started = time.perf_counter()
-        pip_install(_with_manifest(prepared))
-        timings["pip"] = time.perf_counter() - pip_started
-        result_folder = Path(sysconfig.get_paths()["purelib"])
-        import importlib
-
+        with timed(timings, "pip"):
+            pip_install(prepared)
         importlib.invalidate_caches()
-    else:
-        assert installed is not None
-        activate(installed.folder)
-        _warn_shadowed(installed.top_level, installed.folder)
-        result_folder = installed.folder
-    return result_folder, installed, timings
+        return Path(sysconfig.get_paths()["purelib"]), installed
+    assert installed is not None
+    activate(installed.folder)
+    _warn_shadowed(installed.top_level, installed.folder)
+    return installed.folder, installed
 
 
 def _warn_shadowed(names: Sequence[str], folder: Path) -> None:
@@ -317,17 +326,3 @@ def _warn_shadowed(names: Sequence[str], folder: Path) -> None:
                 name,
                 where,
             )
-
-
-def _with_manifest(prepared: Prepared) -> Prepared:
-    """pip needs the wheels, so a warm ``prepared`` (digest only) gets its manifest read."""
-    if prepared.manifest is not None:
-        return prepared
-    from .._core.wheelhouse import open_wheelhouse
-
-    manifest = open_wheelhouse(prepared.zip_path, origin=prepared.uri).manifest
-    full = Prepared(
-        prepared.uri, prepared.zip_path, prepared.digest, manifest, None, prepared.timings
-    )
-    check_wheels(full)
-    return full

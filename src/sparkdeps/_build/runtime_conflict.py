@@ -1,0 +1,274 @@
+"""Explaining a conflict with a protected runtime package, before anything is downloaded.
+
+When the resolution with the protected pins fails, the resolver runs once more
+without them (``--annotate``). Each protected package that this second resolution
+moves away from the runtime's version is a :class:`Conflict`: the requirement
+chains that pull it (from uv's ``# via`` lines, down to ``file:line``), what the
+input asks of it, and the other runtime profiles whose version would satisfy that.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from .._core.errors import RuntimeConflictError
+from .._core.manifest import WheelInfo
+from .._core.runner import redact
+from .._core.runtimes import runtime_packages, runtime_profile_names
+from .requirements import RequirementLine
+from .runtime_plan import RuntimeContext, same_version
+
+__all__ = ["Conflict", "conflict_error", "find_conflicts", "parse_annotated"]
+
+_MAX_CHAINS = 4
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """One protected package the input wants at another version than the runtime's."""
+
+    name: str
+    runtime: str
+    """The runtime's name (profile or freeze file)."""
+    runtime_version: str
+    wanted: str
+    """The version a resolution without the runtime's pin chooses."""
+    specifiers: tuple[str, ...]
+    """What the input (and the packages it pulls) ask of the package, where known."""
+    chains: tuple[str, ...]
+    """``file:line requirement -> package version -> ... -> name version``."""
+    profiles: tuple[tuple[str, str], ...]
+    """(profile, its version) of each runtime whose version satisfies ``specifiers``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "runtime": self.runtime,
+            "runtime_version": self.runtime_version,
+            "wanted": self.wanted,
+            "specifiers": list(self.specifiers),
+            "chains": list(self.chains),
+            "profiles": [{"profile": p, "version": v} for p, v in self.profiles],
+        }
+
+
+def parse_annotated(text: str) -> dict[str, tuple[str, list[str]]]:
+    """uv ``--annotate`` output -> name -> (version, parents); a parent ``-r``/``-c`` is a root."""
+    graph: dict[str, tuple[str, list[str]]] = {}
+    current: str | None = None
+    in_via = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            continue
+        if not line.startswith("#"):
+            head = line.split(";", 1)[0].strip()
+            name, _, version = head.partition("==")
+            if " @ " in head:
+                name, version = head.split(" @ ", 1)[0], ""
+            current = canonicalize_name(name.strip())
+            graph[current] = (version.strip(), [])
+            in_via = False
+            continue
+        body = line.lstrip("#").strip()
+        if current is None:
+            continue
+        if body == "via":
+            in_via = True
+        elif body.startswith("via "):
+            graph[current][1].append(body[4:].strip())
+            in_via = False
+        elif in_via and body:
+            graph[current][1].append(body)
+    return graph
+
+
+def _chains(name: str, graph: Mapping[str, tuple[str, list[str]]]) -> list[list[str]]:
+    """Paths from a root requirement (or constraint) down to ``name``, shortest first."""
+    paths: list[list[str]] = []
+    queue: list[list[str]] = [[name]]
+    while queue and len(paths) < _MAX_CHAINS:
+        path = queue.pop(0)
+        parents = graph.get(path[0], ("", []))[1]
+        for parent in parents:
+            if parent.startswith(("-r ", "-c ", "-o ")):
+                paths.append([parent.split(" ", 1)[0], *path])
+            elif canonicalize_name(parent) not in path and len(path) < 12:
+                queue.append([canonicalize_name(parent), *path])
+    return paths
+
+
+def _render(
+    path: Sequence[str],
+    graph: Mapping[str, tuple[str, list[str]]],
+    roots: Mapping[str, str],
+    constraints: Mapping[str, str],
+) -> str:
+    kind, first = path[0], path[1]
+    table = constraints if kind == "-c" else roots
+    steps = [f"{step} {graph.get(step, ('?', []))[0]}".strip() for step in path[1:]]
+    if first in table:
+        steps.insert(0, table[first])
+    return " -> ".join(steps)
+
+
+_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+_SPEC = r"(?:[<>=!~]=?=?[^\s,]+)(?:,[<>=!~]=?=?[^\s,]+)*"
+
+
+def _excludes(specifier: str, version: str) -> bool:
+    try:
+        return not SpecifierSet(specifier).contains(Version(version), prereleases=True)
+    except (InvalidSpecifier, InvalidVersion):
+        return False
+
+
+def _asks(
+    name: str,
+    requirements: Sequence[RequirementLine],
+    local_wheels: Mapping[Path, WheelInfo],
+    uv_output: str,
+    runtime_version: str,
+) -> list[tuple[str, str]]:
+    """(who, specifier) for every requirement on ``name`` that excludes the runtime's version.
+
+    ``who`` is a package name, or ``""`` for a line of the input itself. uv's message
+    gives the dependencies of packages from the index ("Because all versions of thing
+    depend on numpy>=2"; a comma directly followed by an operator continues the specifier).
+    """
+    found: list[tuple[str, str]] = []
+    for line in requirements:
+        if canonicalize_name(line.requirement.name) == name:
+            found.append(("", str(line.requirement.specifier)))
+    for info in local_wheels.values():
+        for requirement in info.requirements():
+            if canonicalize_name(requirement.name) == name:
+                found.append((info.name, str(requirement.specifier)))
+    pattern = (
+        rf"(?:all versions of |only )?({_NAME}?)(?:{_SPEC})? depends? on {re.escape(name)}({_SPEC})"
+    )
+    for match in re.finditer(pattern, uv_output, re.IGNORECASE):
+        found.append((canonicalize_name(match.group(1)), match.group(2)))
+    return [
+        (who, spec)
+        for who, spec in dict.fromkeys(found)
+        if spec and _excludes(spec, runtime_version)
+    ]
+
+
+def _fitting_profiles(name: str, specifiers: Sequence[str], current: str) -> list[tuple[str, str]]:
+    if not specifiers:
+        return []
+    wanted = SpecifierSet(",".join(specifiers))
+    fitting: list[tuple[str, str]] = []
+    for profile in runtime_profile_names():
+        if profile == current:
+            continue
+        version = runtime_packages(profile).version_of(name)
+        try:
+            if version is not None and wanted.contains(Version(version), prereleases=True):
+                fitting.append((profile, version))
+        except InvalidVersion:
+            continue
+    return fitting
+
+
+def find_conflicts(
+    annotated: str,
+    context: RuntimeContext,
+    *,
+    requirements: Sequence[RequirementLine],
+    constraints: Sequence[RequirementLine],
+    local_wheels: Mapping[Path, WheelInfo],
+    origins: Mapping[str, str],
+    uv_output: str,
+) -> list[Conflict]:
+    """The protected packages an unpinned resolution (``annotated``) moves off the runtime."""
+    graph = parse_annotated(annotated)
+    roots: dict[str, str] = {
+        canonicalize_name(r.requirement.name): f"{r.origin} {r.text}" for r in requirements
+    }
+    for info in local_wheels.values():
+        shown = origins.get(info.name, info.filename)
+        roots.setdefault(info.name, f"{shown} ({info.name} {info.version})")
+    pinned: dict[str, str] = {
+        canonicalize_name(c.requirement.name): f"{c.origin} {c.text}" for c in constraints
+    }
+    conflicts: list[Conflict] = []
+    for name, runtime_version in sorted(context.protected().items()):
+        if name not in graph or same_version(graph[name][0] or runtime_version, runtime_version):
+            continue
+        asks = _asks(name, requirements, local_wheels, uv_output, runtime_version)
+        specs = list(dict.fromkeys(spec for _who, spec in asks))
+        culprits = {who for who, _spec in asks}
+        paths = _chains(name, graph)
+        # chains through a package known to exclude the runtime's version come first;
+        # the others (pyarrow -> numpy, satisfied by the runtime) are noise when there are any
+        pulling = [path for path in paths if (path[-2] if len(path) > 2 else "") in culprits]
+        chains = [_render(path, graph, roots, pinned) for path in (pulling or paths)]
+        conflicts.append(
+            Conflict(
+                name=name,
+                runtime=context.packages.name,
+                runtime_version=runtime_version,
+                wanted=graph[name][0],
+                specifiers=tuple(specs),
+                chains=tuple(chains),
+                profiles=tuple(_fitting_profiles(name, specs, context.packages.name)),
+            )
+        )
+    return conflicts
+
+
+def conflict_error(conflicts: Sequence[Conflict], uv_output: str) -> RuntimeConflictError:
+    """One message naming each package, its chains and the three ways out."""
+    parts: list[str] = []
+    for item in conflicts:
+        asked = ", ".join(item.specifiers) or f"{item.wanted} in an unconstrained resolution"
+        lines = [
+            f"{item.name}: the runtime {item.runtime} has {item.name} {item.runtime_version}, "
+            f"which pyspark imports before any user code (a protected package), but the input "
+            f"needs {item.name} {asked}; required through:"
+        ]
+        lines += [f"  {chain}" for chain in item.chains] or ["  (the chain is not known)"]
+        lines.append("ways out:")
+        lines.append(
+            f"  - pin a compatible version: change the requirement(s) above so they accept "
+            f"{item.name}=={item.runtime_version} (e.g. an older release of the package that "
+            f"asks for {item.name})"
+        )
+        if item.profiles:
+            fitting = ", ".join(f"{p} ({v})" for p, v in item.profiles)
+            lines.append(f"  - target a runtime whose {item.name} already fits: {fitting}")
+        else:
+            lines.append(f"  - no known runtime profile has a {item.name} that fits {asked}")
+        lines.append(
+            f"  - ship it anyway with --override-runtime {item.name} "
+            f"(override_runtime=[{item.name!r}] in Python): pyspark still imports the runtime's "
+            f"{item.name} {item.runtime_version} first on executors and in the driver's session, "
+            f"so code built for {item.name} {item.wanted} may fail there"
+        )
+        parts.append("\n".join(lines))
+    reason = _uv_reason(uv_output)
+    message = "\n\n".join(parts)
+    if reason:
+        message += "\n\nthe resolver (with the runtime's pins) said:\n" + reason
+    message += "\n\nnothing was downloaded."
+    return RuntimeConflictError(redact(message), conflicts)
+
+
+def _uv_reason(output: str) -> str:
+    lines = [
+        "  " + line.strip()
+        for line in output.splitlines()
+        if line.strip() and not line.startswith("warning:") and "Request failed" not in line
+    ]
+    return "\n".join(lines[:8])

@@ -1,0 +1,215 @@
+"""Resolving against a runtime's packages: what ships, what the runtime provides.
+
+A target with a package set (a profile, or ``--runtime-packages FILE``) resolves
+the input *together with* the runtime (docs/runtime-aware.md):
+
+- protected packages (pyspark loads them before user code, docs/facts.md fact 13)
+  are hard ``name==version`` constraints at the runtime's version, unless the user
+  overrides them by name;
+- every other runtime package is a *preference*: its ``name==version`` line seeds
+  uv's output file, and uv keeps a pin already in that file unless a requirement
+  excludes it;
+- a pin equal to the runtime's version is not shipped, only recorded as relied on;
+  a pin that differs ships and *shadows* the runtime's copy.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from .._core.manifest import WheelInfo
+from .._core.runtimes import PROTECTED, RuntimePackages
+from .._core.target import Target
+
+__all__ = ["Placement", "RuntimeContext", "RuntimePlan", "classify", "same_version"]
+
+logger = logging.getLogger(__name__)
+
+Status = Literal["new", "shadows", "runtime"]
+
+
+def same_version(left: str, right: str) -> bool:
+    """PEP 440 equality (``1.0`` == ``1.0.0``), falling back to text for odd versions."""
+    try:
+        return Version(left) == Version(right)
+    except InvalidVersion:
+        return left == right
+
+
+@dataclass(frozen=True)
+class RuntimeContext:
+    """A runtime's packages and the protected names the user chose to override."""
+
+    packages: RuntimePackages
+    overrides: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, target: Target, overrides: Iterable[str] = ()) -> RuntimeContext | None:
+        if target.runtime is None:
+            return None
+        return cls(target.runtime, frozenset(canonicalize_name(n) for n in overrides))
+
+    def protected(self) -> dict[str, str]:
+        """Protected package -> the runtime's version, overrides left out."""
+        return {
+            name: version
+            for name, version in self.packages.protected().items()
+            if name not in self.overrides
+        }
+
+    def constraint_lines(self) -> list[str]:
+        return [f"{name}=={version}" for name, version in sorted(self.protected().items())]
+
+    def preference_lines(self) -> list[str]:
+        """Seed for uv's ``-o`` file: uv prefers these pins (overrides resolve freely)."""
+        return [
+            f"{name}=={version}"
+            for name, version in self.packages.packages.items()
+            if name not in self.overrides
+        ]
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one resolved package comes from on the cluster."""
+
+    name: str
+    version: str
+    status: Status
+    """``new`` ships; ``shadows`` ships over the runtime's copy; ``runtime`` ships nothing."""
+    runtime_version: str | None = None
+    protected: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "status": self.status,
+            "runtime_version": self.runtime_version,
+            "protected": self.protected,
+        }
+
+
+@dataclass(frozen=True)
+class RuntimePlan:
+    context: RuntimeContext
+    placements: tuple[Placement, ...] = field(default=())
+
+    def status(self, name: str) -> Placement | None:
+        key = canonicalize_name(name)
+        return next((p for p in self.placements if p.name == key), None)
+
+    @property
+    def relied_on(self) -> tuple[Placement, ...]:
+        return tuple(p for p in self.placements if p.status == "runtime")
+
+    @property
+    def shadows(self) -> tuple[Placement, ...]:
+        return tuple(p for p in self.placements if p.status == "shadows")
+
+    def ships(self, name: str) -> bool:
+        placement = self.status(name)
+        return placement is None or placement.status != "runtime"
+
+    def mark(self, wheel: WheelInfo) -> WheelInfo:
+        """The wheel with its runtime status (new, or which version it shadows)."""
+        from dataclasses import replace
+
+        placement = self.status(wheel.name)
+        if placement is not None and placement.status == "shadows":
+            return replace(wheel, runtime="shadows", shadows=placement.runtime_version)
+        return replace(wheel, runtime="new")
+
+    def warn_overrides(self) -> None:
+        for item in self.shadows:
+            if item.protected:
+                logger.warning(
+                    "shipping %s %s over the runtime's %s %s (--override-runtime): pyspark "
+                    "imports the runtime's copy before user code, so executors' Python workers "
+                    "and the driver's session keep %s; code compiled against %s may fail there",
+                    item.name,
+                    item.version,
+                    item.name,
+                    item.runtime_version,
+                    item.runtime_version,
+                    item.version,
+                )
+
+    def manifest_section(
+        self, wheels: Sequence[WheelInfo], roots: Sequence[Requirement], target: Target
+    ) -> dict[str, Any]:
+        """``manifest.json``'s ``runtime``: the set, its digest, what the wheelhouse relies on."""
+        needs = _needed_specifiers(wheels, roots, target)
+        packages = self.context.packages
+        return {
+            "name": packages.name,
+            "digest": packages.digest,
+            "python_version": packages.python_version,
+            "spark_version": packages.spark_version,
+            "relied_on": [
+                {
+                    "name": p.name,
+                    "version": p.version,
+                    "protected": p.protected,
+                    "requires": str(needs.get(p.name, SpecifierSet())),
+                }
+                for p in self.relied_on
+            ],
+            "shadows": [
+                {
+                    "name": p.name,
+                    "version": p.version,
+                    "runtime_version": p.runtime_version,
+                    "protected": p.protected,
+                }
+                for p in self.shadows
+            ],
+            "overrides": sorted(self.context.overrides),
+        }
+
+
+def classify(pins: Iterable[tuple[str, str, bool]], context: RuntimeContext) -> RuntimePlan:
+    """Place each ``(name, version, local)`` pin: new, shadowing the runtime, or the runtime's.
+
+    A local wheel (provided, built, generated) always ships, even at the runtime's version.
+    """
+    packages = context.packages.packages
+    placements: list[Placement] = []
+    for name, version, local in pins:
+        key = canonicalize_name(name)
+        have = packages.get(key)
+        protected = key in PROTECTED
+        if have is None:
+            placements.append(Placement(key, version, "new"))
+        elif same_version(have, version) and not local:
+            placements.append(Placement(key, version, "runtime", have, protected))
+        else:
+            placements.append(Placement(key, version, "shadows", have, protected))
+    return RuntimePlan(context, tuple(sorted(placements, key=lambda p: p.name)))
+
+
+def _needed_specifiers(
+    wheels: Sequence[WheelInfo], roots: Sequence[Requirement], target: Target
+) -> Mapping[str, SpecifierSet]:
+    """What the shipped wheels and the input ask of each package (markers for the target)."""
+    env = target.markers()
+    needs: dict[str, SpecifierSet] = {}
+    requirements = list(roots)
+    for wheel in wheels:
+        requirements += [
+            r
+            for r in wheel.requirements()
+            if r.marker is None or r.marker.evaluate({**env, "extra": ""})
+        ]
+    for requirement in requirements:
+        key = canonicalize_name(requirement.name)
+        needs[key] = needs.get(key, SpecifierSet()) & requirement.specifier
+    return needs
