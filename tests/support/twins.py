@@ -74,13 +74,21 @@ def tools_for_twin(twin: Path, index: IndexServer, folder: Path) -> Path:
 
 
 def env_for_twin(tools: Path, tmp: Path, **extra: str) -> dict[str, str]:
+    """The environment of a process on the twin: pytest from ``tools``, nothing of ours."""
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith(("PIP_", "UV_", "PYSPARK_", "SPARK_", "PYTEST_"))
         and key not in ("PYTHONPATH", "VIRTUAL_ENV")
     }
+    # uv (a twin's creation needs it) on PATH: the test venv's, alone in a folder so no
+    # other program of the test venv (its python) comes with it
+    uv_dir = tmp / "uv-bin"
+    if not uv_dir.exists():
+        uv_dir.mkdir()
+        (uv_dir / "uv").symlink_to(uv_command()[0])
     env.update(
+        PATH=str(uv_dir) + os.pathsep + env.get("PATH", ""),
         PYTHONPATH=str(tools),
         PYTHONNOUSERSITE="1",
         SPARK_LOCAL_IP="127.0.0.1",
