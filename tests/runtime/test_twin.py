@@ -18,7 +18,7 @@ from tests.support.index import IndexServer
 from sparkdeps._cli import main
 from sparkdeps._core.errors import InputError, TargetError
 from sparkdeps.testing._interpreters import InterpreterNotFoundError, find_interpreter
-from sparkdeps.testing.twin import NotInstalled, _install_each, read_twin, twin_spec
+from sparkdeps.testing.twin import NotInstalled, _install_each, read_twin, twin_home, twin_spec
 
 HERE = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
@@ -182,6 +182,12 @@ def test_plugin_runs_executors_on_the_runtime_twin(
 
     tools = tools_for_twin(twin143, twin_index, tmp_path / "tools")
     (tmp_path / "test_inner.py").write_text(INNER)
+    # The plugin keeps its twin in the sparkdeps cache; the session's dbr-14.3 twin is the
+    # same twin (same digest), so the plugin finds it there instead of building another.
+    home = twin_home("dbr-14.3")
+    cached = tmp_path / "cache" / "twins" / home.name
+    cached.parent.mkdir(parents=True)
+    cached.symlink_to(twin143)
     completed = subprocess.run(
         [str(twin143 / "bin" / "python"), "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
          "-p", "sparkdeps.testing.pytest_plugin", "test_inner.py",
@@ -192,7 +198,7 @@ def test_plugin_runs_executors_on_the_runtime_twin(
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-2000:]
     line = next(x for x in completed.stdout.splitlines() if x.startswith("EXECUTOR"))
     _, python, numpy, pyspark = line.split()
-    assert python.startswith(str(tmp_path / "cache" / "twins" / "dbr-14.3-core-")), python
+    assert python == str(cached / "bin" / "python"), python
     assert (numpy, pyspark) == ("1.23.5", "3.5.0")
     # The ini option is read too: dbr-17.3 (Python 3.12) is refused under this 3.10 pytest.
     (tmp_path / "pytest.ini").write_text("[pytest]\nsparkdeps_runtime = dbr-17.3\n")

@@ -2,7 +2,7 @@
 counter-test reproduces the NumPy 1.x/2.x failure it prevents (docs/facts.md, fact 13).
 
 * dbr-14.3 twin (Python 3.10, pyspark 3.5.0, numpy 1.23.5, pandas 1.5.3, pyarrow 8.0.0):
-  pytest runs *inside* the twin with the sparkdeps plugin (tests/apps/twin_job_test.py),
+  pytest runs *inside* the twin with the sparkdeps plugin (tests/apps/twin_job.py; copied as the inner test file),
   so executors run the twin too; a plain UDF and a pandas_udf use packages from a
   wheelhouse built for dbr-14.3, on the driver and both executors of a local-cluster.
 * dbr-17.3 twin (3.12, pyspark 4.0.0, numpy 2.1.3): the same job through Spark Connect.
@@ -31,7 +31,7 @@ from sparkdeps import build
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.network]
 REPO = Path(__file__).resolve().parents[2]
-JOB = REPO / "tests" / "apps" / "twin_job_test.py"
+JOB = REPO / "tests" / "apps" / "twin_job.py"
 RUNTIME_AWARE = "override_runtime" in inspect.signature(build).parameters
 # How a module compiled against one numpy major fails under the other (docs/facts.md, fact 13).
 NUMPY_MISMATCH = (
@@ -40,6 +40,13 @@ NUMPY_MISMATCH = (
     "_ARRAY_API not found",
     "numpy.dtype size changed, may indicate binary incompatibility",
 )
+
+
+@pytest.fixture(autouse=True)
+def _no_outer_session(sparkdeps_spark_manager: Any) -> None:
+    """The job runs its own Spark in a child process: stop this process's session first
+    (a live Connect server holds the fixed port the child's would bind)."""
+    sparkdeps_spark_manager.stop()
 
 
 def _wheelhouse(

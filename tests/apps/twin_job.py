@@ -1,4 +1,4 @@
-"""An end-to-end job, run as a test by pytest INSIDE a runtime twin (tests/runtime/test_twin_spark.py).
+"""An end-to-end job, run by pytest INSIDE a runtime twin (tests/runtime/test_twin_spark.py copies it as test_job.py).
 
 Uses the sparkdeps pytest plugin's fixtures: since pytest runs inside a twin, the
 executors run the twin's interpreter too. Loads $E2E_WHEELHOUSE, runs a plain UDF and
