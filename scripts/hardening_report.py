@@ -28,16 +28,24 @@ sys.path[:0] = [str(REPO / "src"), str(REPO)]
 for _key in [key for key in os.environ if key.startswith(("PIP_", "UV_"))]:
     del os.environ[_key]  # the machine's pip settings must not leak into the builds
 
-from tests.hardening.corpus import CASES, Outcome, make_resources, run_case  # noqa: E402
+from tests.hardening.corpus import (  # noqa: E402
+    CASES,
+    MAX_PEAK_MB,
+    Outcome,
+    make_resources,
+    run_case,
+)
 from tests.hardening.runs import (  # noqa: E402
     APPS,
     ConcurrentRuns,
     app_env,
+    cleanup_during_load,
     disk_full,
     load_killed,
     loaders,
     pipelines,
     publish_killed,
+    same_run_id,
     shared_wheelhouse,
 )
 
@@ -153,6 +161,16 @@ def _process_faults(root: Path, resources: Any) -> tuple[list[tuple[str, bool, s
             f"install folders now {len(redo['after_next'])} (complete)",
         )
     )
+    gone = cleanup_during_load(root / "cleanup-during-load", wheelhouse, ["sdhard_kill2"])
+    good = gone["load_returncode"] == 0 and not gone["cleanup_error"] and not gone["run_left"]
+    rows.append(
+        (
+            "cleanup of the run while a load reads it",
+            good,
+            f"cleanup removed {len(gone['cleanup_removed'])} paths "
+            f"{gone['cleanup_error'] or 'without error'}; load exit {gone['load_returncode']}",
+        )
+    )
     return rows, half
 
 
@@ -195,6 +213,7 @@ def main() -> int:
     )
     parser.add_argument("--pipelines", type=int, default=16)
     parser.add_argument("--loaders", type=int, default=8)
+    parser.add_argument("--racers", type=int, default=6, help="builds racing for one run id")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="sparkdeps-hardening-report-"))
@@ -210,6 +229,7 @@ def main() -> int:
         runs: list[ConcurrentRuns] = [
             pipelines(root / "pipelines", resources, count=args.pipelines),
         ]
+        runs.append(same_run_id(root / "race", count=args.racers))
         shared = shared_wheelhouse(root / "shared", resources)
         runs.append(
             loaders(root / "loaders", shared, ["sdpipe_shared", "sdhard_dep"], count=args.loaders)
@@ -219,8 +239,9 @@ def main() -> int:
             shutil.rmtree(root, ignore_errors=True)
 
     print("Hostile-input corpus")
-    widths = [40, 6, 24, 6, 8, 5, 9, 6]
-    print(_row(["case", "phase", "error", "clear", "outside", "half", "installed", "secs"], widths))
+    widths = [40, 7, 24, 6, 8, 8, 5, 9, 9, 5, 7, 6]
+    header = ["case", "phase", "error", "clear", "outside", "removed", "half", "installed"]
+    print(_row([*header, "unchecked", "hung", "peakMB", "secs"], widths))
     for o in outcomes:
         print(
             _row(
@@ -230,8 +251,12 @@ def main() -> int:
                     o.error or "-",
                     "yes" if o.clear else "NO",
                     str(len(o.outside_writes)),
+                    str(len(o.removed)),
                     str(len(o.half_written)),
                     "YES" if o.installed else "no",
+                    str(len(o.unchecked)),
+                    "YES" if o.hung else "no",
+                    f"{o.peak_mb:.0f}",
                     f"{o.seconds:.2f}",
                 ],
                 widths,
@@ -257,28 +282,48 @@ def main() -> int:
     outside = sum(len(o.outside_writes) for o in outcomes)
     half = sum(len(o.half_written) for o in outcomes) + fault_half
     installed = sum(o.installed for o in outcomes)
+    removed = sum(len(o.removed) for o in outcomes)
+    hung = sum(o.hung for o in outcomes)
+    unchecked = sum(bool(o.unchecked) for o in outcomes)
+    peak = max((o.peak_mb for o in outcomes), default=0.0)
+    raw = [o.case for o in outcomes if o.raw]
     print()
     print("Tally")
     print(
         f"  cases tried                        {len(outcomes)}"
         f" ({sum(o.phase == 'build' for o in outcomes)} build, "
-        f"{sum(o.phase == 'load' for o in outcomes)} load)"
+        f"{sum(o.phase == 'load' for o in outcomes)} load, "
+        f"{sum(o.phase == 'cleanup' for o in outcomes)} cleanup)"
     )
     print(f"  clear errors                       {clear}/{len(outcomes)}")
     print(f"  files written outside work folder   {outside} (must be 0)")
     print(f"  wheelhouses left half-written      {half} (must be 0)")
     print(f"  hostile cases that installed       {installed} (must be 0)")
+    print(f"  files removed outside sparkdeps'   {removed} (must be 0)")
+    print(f"  installs of unchecked bytes        {unchecked} (must be 0)")
+    print(f"  hostile cases that hung            {hung} (must be 0)")
+    print(f"  raw (non-sparkdeps) errors         {len(raw)} (must be 0) {raw or ''}")
+    print(f"  peak memory, worst hostile input   {peak:.0f} MB (must be < {MAX_PEAK_MB:.0f})")
     print(f"  faults handled                     {sum(g for _n, g, _d in faults)}/{len(faults)}")
     for run in runs:
         print(
-            f"  concurrent: {run.processes} {run.name}: {'all succeeded' if run.ok else 'FAILED'}"
+            f"  concurrent: {run.processes} {run.name}: {'as required' if run.ok else 'FAILED'}"
         )
+    for run in runs:
+        if run.name.startswith("builds racing"):
+            winners = sum(bool(d.get("ok")) for d in run.details)
+            print(f"  winners per contested run id       {winners} (must be 1)")
     print(f"  total time                         {time.monotonic() - started:.0f}s")
     good = (
         clear == len(outcomes)
         and outside == 0
         and half == 0
         and installed == 0
+        and removed == 0
+        and hung == 0
+        and unchecked == 0
+        and not raw
+        and peak < MAX_PEAK_MB
         and all(g for _n, g, _d in faults)
         and all(run.ok for run in runs)
     )

@@ -20,7 +20,10 @@ from ._core.errors import (
     IncompatibleWheelError,
     InputError,
     IntegrityError,
+    LockError,
     ResolutionError,
+    RuntimeConflictError,
+    RuntimeMismatchError,
     SparkdepsError,
     StorageError,
     TargetError,
@@ -34,9 +37,11 @@ from ._core.target import PROFILES, Target
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._build.check import CheckResult, check
     from ._build.pipeline import build
     from ._jobs.graph import UserTask, three_task_job
     from ._runtime.cleanup import cleanup, cleanup_older_than
+    from ._runtime.freeze import runtime_freeze
     from ._runtime.inspect import inspect
     from ._runtime.load import load, wheelhouse_arg
     from ._runtime.verify import verify
@@ -44,6 +49,9 @@ if TYPE_CHECKING:
 # The functions load lazily: a driver calling ``load`` never imports the build machinery.
 _LAZY = {
     "build": "._build.pipeline",
+    "check": "._build.check",
+    "CheckResult": "._build.check",
+    "runtime_freeze": "._runtime.freeze",
     "cleanup": "._runtime.cleanup",
     "cleanup_older_than": "._runtime.cleanup",
     "inspect": "._runtime.inspect",
@@ -72,6 +80,7 @@ __all__ = [
     "PROFILES",
     "BuildError",
     "BuildResult",
+    "CheckResult",
     "CleanupResult",
     "CommandError",
     "DeliveryError",
@@ -79,9 +88,12 @@ __all__ = [
     "InputError",
     "IntegrityError",
     "LoadResult",
+    "LockError",
     "Manifest",
     "ModuleImport",
     "ResolutionError",
+    "RuntimeConflictError",
+    "RuntimeMismatchError",
     "SparkdepsError",
     "StorageError",
     "Target",
@@ -94,10 +106,12 @@ __all__ = [
     "WheelhouseNotFoundError",
     "__version__",
     "build",
+    "check",
     "cleanup",
     "cleanup_older_than",
     "inspect",
     "load",
+    "runtime_freeze",
     "three_task_job",
     "verify",
     "wheelhouse_arg",

@@ -69,7 +69,89 @@ def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument("--task-value-key", default=TASK_VALUE_KEY,
                         help="Databricks task value key for the URI")
     parser.add_argument("--json", action="store_true", help="print the whole result as JSON")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="resolve only and show what would ship (as `sparkdeps check`)")
     parser.set_defaults(handler=_cmd_build)
+
+
+def _add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "check",
+        help="resolve for a target and show what would ship, what the runtime provides, "
+        "what shadows and what conflicts (downloads no wheels)",
+    )
+    _verbosity(parser, suppress=True)
+    parser.add_argument("source", help="a .zip, a folder, or a requirements file")
+    group = parser.add_argument_group("target")
+    group.add_argument("--target", help="runtime profile, e.g. dbr-14.3")
+    group.add_argument("--python", dest="python_version", help="target Python, e.g. 3.10")
+    group.add_argument("--platform", help="x86_64, aarch64 or a manylinux tag")
+    _runtime_options(group)
+    index = parser.add_argument_group("index")
+    index.add_argument("--index-url")
+    index.add_argument("--extra-index-url", action="append", default=[], dest="extra_index_urls")
+    index.add_argument("--find-links", action="append", default=[])
+    index.add_argument("--no-index", action="store_true")
+    index.add_argument("--index-timeout", type=float, default=30.0)
+    index.add_argument("--index-retries", type=int, default=2)
+    index.add_argument("--allow-index-options", action="store_true")
+    parser.add_argument("--no-build-isolation", action="store_true")
+    parser.add_argument("--name", help="distribution name for loose modules")
+    parser.add_argument("--cache-dir", help="cache root (or SPARKDEPS_CACHE_DIR)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON (for CI)")
+    parser.set_defaults(handler=_cmd_check)
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from ._build.check import check, format_check
+
+    result = check(
+        args.source,
+        target=args.target,
+        python_version=args.python_version,
+        platform=args.platform,
+        runtime_packages=args.runtime_packages,
+        override_runtime=args.override_runtime,
+        index_url=args.index_url,
+        extra_index_urls=args.extra_index_urls,
+        find_links=args.find_links,
+        no_index=args.no_index,
+        index_timeout=args.index_timeout,
+        index_retries=args.index_retries,
+        build_isolation=not args.no_build_isolation,
+        name=args.name,
+        cache_dir=args.cache_dir,
+        allow_index_options=args.allow_index_options,
+    )
+    if args.json:
+        _echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
+    else:
+        for line in format_check(result):
+            _echo(line)
+    return 0 if result.ok else 1
+
+
+def _add_runtime_freeze(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "runtime-freeze",
+        help="print this Python's packages as a --runtime-packages file (run it on the driver)",
+    )
+    _verbosity(parser, suppress=True)
+    parser.add_argument("-o", "--output", help="write to this file instead of stdout")
+    parser.set_defaults(handler=_cmd_runtime_freeze)
+
+
+def _cmd_runtime_freeze(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ._runtime.freeze import runtime_freeze
+
+    text = runtime_freeze()
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 def _runtime_options(group: argparse._ArgumentGroup) -> None:
@@ -86,11 +168,41 @@ def _add_inspect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     _verbosity(parser, suppress=True)
     parser.add_argument("wheelhouse", help="wheelhouse.zip path/URI or its run folder")
     parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    parser.add_argument("--pylock", action="store_true",
+                        help="print the wheelhouse's pylock.toml (PEP 751)")
     parser.set_defaults(handler=_cmd_inspect)
+
+
+def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("export", help="print a wheelhouse's pins as pylock.toml or "
+                                           "requirements (name==version with hashes)")
+    _verbosity(parser, suppress=True)
+    parser.add_argument("wheelhouse", help="wheelhouse.zip path/URI or its run folder")
+    parser.add_argument("--format", choices=("requirements", "pylock"), default="requirements")
+    parser.set_defaults(handler=_cmd_export)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from ._build.export import pylock_text, requirements_text
+    from ._core.errors import IntegrityError
+    from ._runtime.inspect import inspect, read_pylock
+
+    if args.format == "requirements":
+        sys.stdout.write(requirements_text(inspect(args.wheelhouse)))
+        return 0
+    try:
+        sys.stdout.write(read_pylock(args.wheelhouse))
+    except IntegrityError:
+        # an older wheelhouse without pylock.toml: write one from its manifest
+        sys.stdout.write(pylock_text(inspect(args.wheelhouse)))
+    return 0
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
     from ._build.pipeline import build
+
+    if args.dry_run:
+        return _cmd_check(args)
 
     result = build(
         args.source,
@@ -128,24 +240,47 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from ._runtime.inspect import inspect
+    from ._runtime.inspect import inspect, read_pylock
 
+    if args.pylock:
+        sys.stdout.write(read_pylock(args.wheelhouse))
+        return 0
     manifest = inspect(args.wheelhouse)
     if args.json:
         _echo(json.dumps(manifest.to_dict(), indent=2, sort_keys=True))
         return 0
-    target = manifest.target
+    target = {key: _visible(value) for key, value in manifest.target.items()}
     _echo(f"format:    {manifest.format}")
     _echo(f"target:    {target.get('profile') or '-'} CPython {target.get('python_version')} "
           f"{target.get('arch')} glibc {target.get('glibc')}")
-    _echo(f"input:     {manifest.input_digest}")
-    _echo(f"sparkdeps: {manifest.sparkdeps_version}")
+    _echo(f"input:     {_visible(manifest.input_digest)}")
+    _echo(f"sparkdeps: {_visible(manifest.sparkdeps_version)}")
     _echo(f"wheels:    {len(manifest.wheels)}")
     for wheel in sorted(manifest.wheels, key=lambda w: w.filename):
-        names = ",".join(wheel.top_level) or "-"
-        _echo(f"  {wheel.name} {wheel.version}  [{'.'.join(wheel.tags)}]  {wheel.size} B  "
-              f"imports: {names}  ({wheel.source or '?'})")
+        names = _visible(",".join(wheel.top_level) or "-")
+        shadows = f"  shadows runtime {_visible(wheel.shadows)}" if wheel.shadows else ""
+        _echo(f"  {_visible(wheel.name)} {_visible(wheel.version)}  "
+              f"[{_visible('.'.join(wheel.tags))}]  {wheel.size} B  "
+              f"imports: {names}  ({_visible(wheel.source or '?')}){shadows}")
+    runtime = manifest.runtime
+    if runtime:
+        relied = ", ".join(f"{r['name']} {r['version']}" for r in runtime.get("relied_on", ()))
+        _echo(f"runtime:   {_visible(runtime.get('name'))} "
+              f"(set {_visible(str(runtime.get('digest', ''))[:12])})")
+        _echo(f"relies on: {_visible(relied or '-')}")
+        if runtime.get("overrides"):
+            _echo(f"overrides: {_visible(', '.join(runtime['overrides']))}")
     return 0
+
+
+def _visible(value: object) -> str:
+    """A manifest value for a terminal: control and bidi characters shown as escapes."""
+    import unicodedata
+
+    return "".join(
+        f"\\u{ord(char):04x}" if unicodedata.category(char) in ("Cc", "Cf") else char
+        for char in str(value)
+    )
 
 
 def _add_process_deps(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -287,11 +422,14 @@ def _cmd_twin(args: argparse.Namespace) -> int:
 
 _ADDERS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     _add_build,
+    _add_check,
     _add_inspect,
+    _add_export,
     _add_process_deps,
     _add_load,
     _add_verify,
     _add_cleanup,
+    _add_runtime_freeze,
     _add_twin,
 ]
 

@@ -6,6 +6,8 @@ OPTIONS_JSON holds ``source`` and any ``build()`` keyword arguments. Hooks (envi
 
 * ``HARDENING_STALL_PUBLISH=<file>``: while publishing ``wheelhouse.zip``, write half of
   it under the temporary name, create ``<file>``, then sleep (the test kills us, -9).
+* ``HARDENING_RACE=<folder>``: on reaching the publish step, create ``<folder>/ready-<pid>``
+  and wait for ``<folder>/go``, so several builds publish at the same moment.
 * ``HARDENING_FSIZE=<bytes>`` with ``HARDENING_FSIZE_AT=start|publish``: set
   ``RLIMIT_FSIZE`` (SIGXFSZ ignored, so a write fails with EFBIG as on a full disk)
   from the start, or just before the publish step.
@@ -50,6 +52,20 @@ def _install_hooks() -> None:
             return original(src, dst, *args, **kwargs)
 
         shutil.copyfile = stalling_copy  # type: ignore[assignment]
+    race = os.environ.get("HARDENING_RACE")
+    if race:
+        from sparkdeps._build import pipeline as _racing
+
+        original = _racing._publish
+
+        def racing_publish(*args: Any, **kwargs: Any) -> None:
+            (Path(race) / f"ready-{os.getpid()}").touch()
+            deadline = time.monotonic() + 120
+            while not (Path(race) / "go").exists() and time.monotonic() < deadline:
+                time.sleep(0.005)
+            original(*args, **kwargs)
+
+        _racing._publish = racing_publish  # type: ignore[assignment]
     size = os.environ.get("HARDENING_FSIZE")
     if size:
         if os.environ.get("HARDENING_FSIZE_AT", "start") == "start":

@@ -361,7 +361,10 @@ def test_task_value_set_on_databricks(tmp_path: Path, index: IndexServer) -> Non
     assert result.task_value_set
     assert result.uri == f"dbfs:/deps/{result.run_id}/wheelhouse.zip"
     assert (tmp_path / "dbfs" / "deps" / result.run_id / "wheelhouse.zip").is_file()
-    assert standin.jobs.taskValues.get("process_deps", "deps_path") == result.uri
+    # the task value carries the digest: load refuses a wheelhouse swapped after the build
+    assert standin.jobs.taskValues.get("process_deps", "deps_path") == (
+        f"{result.uri}#sha256={result.digest}"
+    )
 
 
 def _prepare_example(folder: Path, tmp_path: Path) -> Path:

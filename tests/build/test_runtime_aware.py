@@ -30,7 +30,9 @@ HOST = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
 def _pure(root: Path, name: str, version: str, requires: tuple[str, ...] = ()) -> None:
     module = name.replace("-", "_")
-    make_wheel(root, name, version, {f"{module}/__init__.py": f"V = {version!r}\n"}, requires=requires)
+    make_wheel(
+        root, name, version, {f"{module}/__init__.py": f"V = {version!r}\n"}, requires=requires
+    )
 
 
 @pytest.fixture(scope="module")
@@ -219,7 +221,12 @@ def pure_numpy_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Index
     [
         ("dbr-14.3", "numpy>=2", "numpy>=2 -> numpy 2.2.6", ">=2"),
         ("dbr-15.4", "numpy>=2", "numpy>=2 -> numpy 2.2.6", ">=2"),
-        ("dbr-15.4", "sdtest-np2user", "sdtest-np2user -> sdtest-np2user 1.0 -> numpy 2.2.6", ">=2.1"),
+        (
+            "dbr-15.4",
+            "sdtest-np2user",
+            "sdtest-np2user -> sdtest-np2user 1.0 -> numpy 2.2.6",
+            ">=2.1",
+        ),
     ],
     ids=["dbr-14.3-direct", "dbr-15.4-direct", "dbr-15.4-transitive"],
 )
@@ -245,3 +252,74 @@ def test_refusal_names_the_profiles_that_fit_with_real_runtime_data(
     assert fits == "dbr-17.3 (2.1.3), dbr-17.3-ml (2.1.3), serverless-v4 (2.1.3)"
     assert "--override-runtime numpy" in message
     assert _pip_wheel_requests(pure_numpy_index) == []
+
+
+def _check_args(source: Path, index: IndexServer, freeze: Path) -> list[str]:
+    return [
+        "check", str(source), "--index-url", index.url, "--python", HOST,
+        "--platform", "x86_64", "--runtime-packages", str(freeze),
+    ]  # fmt: skip
+
+
+def test_check_json_lists_ship_runtime_and_shadows_without_downloading(
+    tmp_path: Path, rt_index: IndexServer, freeze: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = _requirements(tmp_path, "sdtest-arrowuser", "sdtest-wantsnew")
+    rt_index.reset_counts()
+    assert main([*_check_args(source, rt_index, freeze), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is True and report["conflicts"] == []
+    assert report["runtime"]["name"] == str(freeze)
+    assert [(p["name"], p["status"]) for p in report["ship"]] == [
+        ("sdtest-arrowuser", "new"),
+        ("sdtest-rtlib", "shadows"),
+        ("sdtest-wantsnew", "new"),
+    ]
+    assert [p["name"] for p in report["runtime_provides"]] == ["numpy", "pyarrow"]
+    assert report["shadows"][0]["runtime_version"] == "1.0"
+    assert _pip_wheel_requests(rt_index) == []
+
+
+def test_check_table_and_dry_run_report_a_conflict_with_exit_code_1(
+    tmp_path: Path, rt_index: IndexServer, freeze: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = _requirements(tmp_path, "sdtest-needsnp2")
+    rt_index.reset_counts()
+    assert main(_check_args(source, rt_index, freeze)) == 1
+    table = capsys.readouterr().out
+    assert "CONFLICT numpy: runtime has 1.23.5 (protected), input needs >=2" in table
+    assert f"via {source.name}:1 sdtest-needsnp2 -> sdtest-needsnp2 1.0 -> numpy 2.1.3" in table
+    assert "not buildable for this runtime" in table
+    dry = ["build", "--dry-run", *_check_args(source, rt_index, freeze)[1:]]
+    assert main([*dry, "--dest", str(tmp_path / "dest"), "--override-runtime", "numpy"]) == 0
+    table = capsys.readouterr().out
+    assert "numpy" in table and "ship (shadows) OVERRIDE" in table
+    assert not (tmp_path / "dest").exists()
+    assert _pip_wheel_requests(rt_index) == []
+
+
+def test_check_without_a_package_set_ships_everything(
+    tmp_path: Path, rt_index: IndexServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = _requirements(tmp_path, "sdtest-arrowuser")
+    args = ["check", str(source), "--index-url", rt_index.url, "--python", HOST, "--json"]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["runtime"] is None
+    assert {p["name"] for p in report["ship"]} == {
+        "numpy",
+        "pyarrow",
+        "sdtest-arrowuser",
+        "sdtest-rtlib",
+    }
+
+
+def test_runtime_freeze_output_reads_back_as_a_runtime_set(tmp_path: Path) -> None:
+    out = tmp_path / "runtime.txt"
+    assert main(["runtime-freeze", "-o", str(out)]) == 0
+    from sparkdeps._core.runtimes import read_runtime_file
+
+    packages = read_runtime_file(out)
+    assert packages.python_version == HOST
+    assert packages.version_of("packaging") is not None
+    assert packages.version_of("pytest") is not None

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import struct
+import sys
 import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -36,13 +38,14 @@ from sparkdeps._core.errors import (
     IntegrityError,
     ResolutionError,
     SparkdepsError,
+    StorageError,
     UnsafeArchiveError,
 )
-from sparkdeps._core.manifest import Manifest, inspect_wheel
+from sparkdeps._core.manifest import Manifest, WheelInfo, inspect_wheel
 from sparkdeps._core.target import Target, host_target
-from sparkdeps._core.wheelhouse import write_wheelhouse
+from sparkdeps._core.wheelhouse import Wheelhouse, write_wheelhouse
 
-Phase = Literal["build", "load"]
+Phase = Literal["build", "load", "cleanup"]
 SECRET = "hunter2-hardening"
 """A password planted in some inputs: it must never show in a message."""
 
@@ -471,6 +474,489 @@ def _load_unsafe_member(folder: Path, _r: Resources) -> Path:
     return _good_wheelhouse(folder / "runs", [wheel])[0]
 
 
+
+
+# --------------------------------------------------------------------------- load makers, round 2
+
+
+def _raw_wheel(
+    folder: Path,
+    filename: str,
+    entries: Mapping[str, bytes],
+    top_level: tuple[str, ...],
+    compression: int = zipfile.ZIP_DEFLATED,
+) -> tuple[Path, WheelInfo]:
+    """A wheel written entry by entry (no checks), and the manifest entry that vouches for it."""
+    import hashlib
+
+    from packaging.utils import canonicalize_name, parse_wheel_filename
+
+    path = _zip(folder / filename, list(entries.items()), compression=compression)
+    name, version, _build, tags = parse_wheel_filename(filename)
+    info = WheelInfo(
+        filename=filename,
+        name=canonicalize_name(name),
+        version=str(version),
+        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+        size=path.stat().st_size,
+        tags=tuple(sorted(str(tag) for tag in tags)),
+        top_level=top_level,
+        source="provided",
+    )
+    return path, info
+
+
+def _hand_wheelhouse(base: Path, wheels: list[tuple[Path, WheelInfo]]) -> Path:
+    manifest = Manifest(
+        format="existing_wheels",
+        target=host_target().to_dict(),
+        wheels=tuple(info for _path, info in wheels),
+        input_digest="hostile",
+    )
+    folder = base / "run-hostile"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "wheelhouse.zip"
+    write_wheelhouse([path for path, _info in wheels], manifest, out)
+    return out
+
+
+def _dist_info(stem: str) -> dict[str, bytes]:
+    name, version = stem.split("-")
+    return {
+        f"{stem}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+        .encode(),
+        f"{stem}.dist-info/WHEEL": b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{stem}.dist-info/RECORD": b"",
+    }
+
+
+def _hostile_wheel(
+    entries: Mapping[str, bytes],
+    top_level: tuple[str, ...] = ("sdhard_x",),
+    stem: str = "sdhard_x-1.0",
+    compression: int = zipfile.ZIP_DEFLATED,
+) -> Callable[[Path, Resources], Path]:
+    def make(folder: Path, _r: Resources) -> Path:
+        wheel = _raw_wheel(
+            folder / "wheels",
+            "sdhard_x-1.0-py3-none-any.whl",
+            {**entries, **_dist_info(stem)},
+            top_level,
+            compression,
+        )
+        return _hand_wheelhouse(folder / "runs", [wheel])
+
+    return make
+
+
+def _many_wheel_entries(folder: Path, r: Resources) -> Path:
+    entries = {f"sdhard_x/m{i}.py": b"" for i in range(100_001)}
+    return _hostile_wheel(entries, compression=zipfile.ZIP_STORED)(folder, r)
+
+
+def _wheel_bomb(folder: Path, r: Resources) -> Path:
+    # 64 MiB of zeros deflate to about 64 KB: a ratio of 1000
+    entries = {"sdhard_x/__init__.py": b"", "sdhard_x/zeros.bin": bytes(64 << 20)}
+    return _hostile_wheel(entries)(folder, r)
+
+
+def _swap_wheelhouse(folder: Path, label: str, padding: int = 0) -> Path:
+    shutil.rmtree(folder / label, ignore_errors=True)
+    source = f"WHO = '{label}'\n" + "#" * padding
+    wheel = make_wheel(folder / label, "sdhard-swap", "1.0", {"sdhard_swap/__init__.py": source})
+    return _good_wheelhouse(folder / label / "runs", [wheel])[0]
+
+
+def _two_wheelhouses(folder: Path) -> tuple[Path, Path]:
+    """Two good wheelhouses of one package, different bytes but one size: "checked", "swapped"."""
+    checked = _swap_wheelhouse(folder, "checked")
+    for padding in range(64):
+        swapped = _swap_wheelhouse(folder, "swapped", padding)
+        if swapped.stat().st_size == checked.stat().st_size:
+            return checked, swapped
+    raise AssertionError("no padding gives two wheelhouses of one size")
+
+
+def _load_swapped_mid_load(folder: Path, _r: Resources) -> Path:
+    checked, _swapped = _two_wheelhouses(folder)
+    return checked
+
+
+@contextmanager
+def _swap_after_hash(source: Path) -> Iterator[None]:
+    """Replace the wheelhouse (os.replace) once load has hashed it, before it reads on."""
+    from sparkdeps._runtime import install
+
+    swapped = source.parents[3] / "swapped" / "runs" / "run-hostile" / "wheelhouse.zip"
+    original = install.open_wheelhouse
+
+    done: list[bool] = []
+
+    def swapping(zip_path: Path, *, origin: str | None = None) -> Wheelhouse:
+        if not done:
+            done.append(True)
+            # a copy with the original's size and mtime: the snapshot sees no change of ours
+            info = source.stat()
+            twin = source.with_name(".twin")
+            shutil.copyfile(swapped, twin)
+            os.utime(twin, ns=(info.st_atime_ns, info.st_mtime_ns))
+            os.replace(twin, source)
+        return original(zip_path, origin=origin)
+
+    install.open_wheelhouse = swapping
+    try:
+        yield
+    finally:
+        install.open_wheelhouse = original
+
+
+def _checked_bytes_installed(box: Sandbox, source: Path, _message: str) -> list[str]:
+    """The install is the file that was hashed (WHO = 'checked'), under that file's digest."""
+    installs = box.cache / "node" / "installs"
+    found = sorted(installs.glob("*/sdhard_swap/__init__.py"))
+    if len(found) != 1:
+        return [f"{len(found)} installs of sdhard_swap"]
+    if "checked" not in found[0].read_text():
+        return [f"installed bytes that were not checked: {found[0]} says {found[0].read_text()!r}"]
+    return []
+
+
+def _load_pin_mismatch(folder: Path, _r: Resources) -> Path:
+    checked, swapped = _two_wheelhouses(folder)
+    import hashlib
+
+    other = hashlib.sha256(swapped.read_bytes()).hexdigest()
+    return Path(f"{checked}#sha256={other}")
+
+
+def _replaced_same_stamp(folder: Path, _r: Resources) -> Path:
+    """Loaded once (warm cache), then overwritten in place: same size, same mtime."""
+    from sparkdeps._runtime.load import load
+
+    checked, swapped = _two_wheelhouses(folder)
+    load(checked, delivery="driver-only", cache_dir=folder.parent / "cache")
+    info = checked.stat()
+    data = swapped.read_bytes()
+    assert len(data) == info.st_size  # one character differs: same size
+    with checked.open("r+b") as handle:
+        handle.write(data)
+    os.utime(checked, ns=(info.st_atime_ns, info.st_mtime_ns))
+    return checked
+
+
+def _digest_is_the_files(box: Sandbox, source: Path, message: str) -> list[str]:
+    import hashlib
+
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    if f"digest='{digest}'" not in message:
+        return ["load reported another file's digest (the old install taken for the new file)"]
+    return _swapped_installed(box)
+
+
+def _swapped_installed(box: Sandbox) -> list[str]:
+    found = [p for p in (box.cache / "node" / "installs").glob("*/sdhard_swap/__init__.py")]
+    if not any("swapped" in p.read_text() for p in found):
+        return ["the new file was not installed"]
+    return []
+
+
+def _plant(node: Path, digest: str, where: Path) -> None:
+    where.mkdir(parents=True, exist_ok=True)
+    (where / "sdhard_swap").mkdir(exist_ok=True)
+    (where / "sdhard_swap" / "__init__.py").write_text("WHO = 'planted'\n")
+    marker = {"digest": digest, "wheels": [], "top_level": ["sdhard_swap"], "target": {}}
+    (where / ".sparkdeps-install.json").write_text(json.dumps(marker))
+
+
+def _open_cache_root(folder: Path, _r: Resources) -> Path:
+    """A node cache anyone can write, with an install planted before the first load."""
+    import hashlib
+
+    checked, _swapped = _two_wheelhouses(folder)
+    node = folder.parent / "cache" / "node"
+    digest = hashlib.sha256(checked.read_bytes()).hexdigest()
+    _plant(node, digest, node / "installs" / digest)
+    for path in (node.parent, node, node / "installs"):
+        path.chmod(0o777)
+    return checked
+
+
+def _ref_points_outside(folder: Path, _r: Resources) -> Path:
+    """A ref file (old and new layout) naming a folder outside installs/."""
+    import hashlib
+
+    checked, _swapped = _two_wheelhouses(folder)
+    node = folder.parent / "cache" / "node"
+    node.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _plant(node, "planted", folder / "planted")
+    info = checked.stat()
+    digest = "../../../inputs/planted"
+    key = hashlib.sha256(os.fspath(checked).encode()).hexdigest()[:32]
+    (node / "installs").mkdir(mode=0o700)
+    refs = node / "refs"
+    refs.mkdir(mode=0o700)
+    stamp = [os.fspath(checked), info.st_size, info.st_mtime_ns, info.st_ino, info.st_ctime_ns]
+    (refs / f"{key}.json").write_text(
+        json.dumps(
+            {
+                "uri": os.fspath(checked),
+                "size": info.st_size,
+                "mtime_ns": info.st_mtime_ns,
+                "stamp": stamp,
+                "digest": digest,
+            }
+        )
+    )
+    return checked
+
+
+def _not_planted(box: Sandbox, source: Path, message: str) -> list[str]:
+    if "planted" in message or any("planted" in entry for entry in sys.path):
+        return ["the planted install was used"]
+    return _checked_installed_once(box)
+
+
+def _checked_installed_once(box: Sandbox) -> list[str]:
+    found = list((box.cache / "node" / "installs").glob("*/sdhard_swap/__init__.py"))
+    if [p.read_text() for p in found] != ["WHO = 'checked'\n"]:
+        return [f"installs: {[p.read_text() for p in found]}"]
+    return []
+
+
+def _load_run_folder(folder: Path, _r: Resources) -> Path:
+    (folder / "runs" / "not-a-run").mkdir(parents=True)
+    return folder / "runs" / "not-a-run"
+
+
+def _load_fifo(folder: Path, _r: Resources) -> Path:
+    path = folder / "runs" / "run-fifo" / "wheelhouse.zip"
+    path.parent.mkdir(parents=True)
+    os.mkfifo(path)
+    return path
+
+
+def _cache_is_a_file(folder: Path, _r: Resources) -> Path:
+    checked, _swapped = _two_wheelhouses(folder)
+    cache = folder.parent / "cache"  # the sandbox's SPARKDEPS_CACHE_DIR
+    cache.rmdir()
+    cache.write_text("not a folder\n")
+    return checked
+
+
+def _corrupt_install_marker(folder: Path, _r: Resources) -> Path:
+    import hashlib
+
+    checked, _swapped = _two_wheelhouses(folder)
+    node = folder.parent / "cache" / "node"
+    digest = hashlib.sha256(checked.read_bytes()).hexdigest()
+    (node / "installs" / digest).mkdir(parents=True, mode=0o700)
+    for path in (node.parent, node, node / "installs"):
+        path.chmod(0o700)
+    (node / "installs" / digest / ".sparkdeps-install.json").write_text("{not json")
+    return checked
+
+
+
+# --------------------------------------------------------------------------- limits, round 2
+
+
+def _zero_member_wheel(folder: Path, name: str, size: int) -> Path:
+    """A wheel with a RECORD that is right, whose one data member is ``size`` zero bytes.
+
+    Written in chunks, so making it costs no memory; it deflates about 1000:1.
+    """
+    import base64
+    import hashlib
+
+    module = name.replace("-", "_")
+    path = folder / f"{module}-1.0-py3-none-any.whl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    small = {
+        f"{module}/__init__.py": b"",
+        f"{module}-1.0.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n"
+        .encode(),
+        f"{module}-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\n"
+        b"Tag: py3-none-any\n",
+    }
+
+    def record_hash(digest: bytes) -> str:
+        return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    rows = [f"{n},{record_hash(hashlib.sha256(d).digest())},{len(d)}" for n, d in small.items()]
+    chunk, digest = bytes(1 << 20), hashlib.sha256()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for member, data in small.items():
+            archive.writestr(member, data)
+        with archive.open(f"{module}/zeros.bin", "w", force_zip64=True) as out:
+            for _ in range(size // len(chunk)):
+                out.write(chunk)
+                digest.update(chunk)
+        rows.append(f"{module}/zeros.bin,{record_hash(digest.digest())},{size}")
+        rows.append(f"{module}-1.0.dist-info/RECORD,,")
+        archive.writestr(f"{module}-1.0.dist-info/RECORD", "\n".join(rows) + "\n")
+    return path
+
+
+def _build_wheel_bomb(folder: Path, _r: Resources) -> Path:
+    # 384 MiB inflated from about 0.4 MB: reading members whole would take it all in memory
+    return _zero_member_wheel(folder / "in", "sdhard-bomb", 384 << 20).parent
+
+
+def _build_wheel_many_entries(folder: Path, _r: Resources) -> Path:
+    files: dict[str, str | bytes] = {f"sdhard_many/m{i}.py": b"" for i in range(100_001)}
+    return make_wheel(folder / "in", "sdhard-many", "1.0", files).parent
+
+
+def _manifest_bomb(folder: Path, _r: Resources) -> Path:
+    """A wheelhouse whose manifest.json inflates to 160 MiB (whitespace, then a manifest)."""
+    wheel = _pure(folder)
+    _out, manifest = _good_wheelhouse(folder / "runs", [wheel])
+    out = folder / "runs" / "run-hostile" / "wheelhouse.zip"
+    chunk = b" " * (1 << 20)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("manifest.json", "w", force_zip64=True) as member:
+            for _ in range(160):
+                member.write(chunk)
+            member.write(manifest.to_json())
+        archive.write(wheel, f"wheels/{wheel.name}", zipfile.ZIP_STORED)
+    return out
+
+
+def _folder_sparse_file(folder: Path, _r: Resources) -> Path:
+    source = folder / "project"
+    source.mkdir(parents=True)
+    (source / "good_mod.py").write_bytes(MOD)
+    with (source / "data.bin").open("wb") as handle:
+        handle.truncate(3 << 30)  # 3 GiB that take no disk: a copy would write them all
+    return source
+
+
+def _folder_with_name(name: str) -> Callable[[Path, Resources], Path]:
+    def make(folder: Path, _r: Resources) -> Path:
+        source = folder / "project"
+        (source / "pkg").mkdir(parents=True)
+        (source / "pkg" / "__init__.py").write_bytes(MOD)
+        (source / "pkg" / name).write_bytes(MOD)
+        return source
+
+    return make
+
+
+def _folder_with_module(name: str) -> Callable[[Path, Resources], Path]:
+    def make(folder: Path, _r: Resources) -> Path:
+        source = folder / "project"
+        source.mkdir(parents=True)
+        (source / "good_mod.py").write_bytes(MOD)
+        (source / name).write_bytes(MOD)
+        return source
+
+    return make
+
+
+def _modules_folder(folder: Path, _r: Resources) -> Path:
+    source = folder / "project"
+    source.mkdir(parents=True)
+    (source / "good_mod.py").write_bytes(MOD)
+    return source
+
+
+# --------------------------------------------------------------------------- cleanup makers
+
+
+def _marker(folder: Path, data: object | str, run_id: str | None = None) -> Path:
+    """A folder ``folder`` with a ``run.json`` (``data`` as JSON, or raw text) and a victim file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "data.csv").write_text("a,b\n1,2\n")
+    text = data if isinstance(data, str) else json.dumps(data)
+    (folder / "run.json").write_text(text)
+    return folder
+
+
+def _own_marker(run_id: str, **changes: object) -> dict[str, object]:
+    marker: dict[str, object] = {
+        "run_id": run_id,
+        "created": "2020-01-01T00:00:00+00:00",
+        "digest": "a" * 64,
+        "sparkdeps_version": "0.1.0",
+        "input_digest": "b" * 64,
+    }
+    marker.update(changes)
+    return marker
+
+
+def _victims(folder: Path) -> Path:
+    """Files a forged digest aims at: ``victim.zip`` and ``victim.connect/``, outside any run."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "victim.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    (folder / "victim.connect").mkdir(exist_ok=True)
+    (folder / "victim.connect" / "kept.txt").write_text("not sparkdeps'\n")
+    return folder
+
+
+def _forged_digest_dotdot(run_id: str) -> Callable[[Path, Resources], Path]:
+    def make(folder: Path, _r: Resources) -> Path:
+        _victims(folder / "precious")
+        # <cache>/node/payloads/../../../inputs/precious/victim.zip: the sandbox's own inputs
+        digest = "../../../inputs/precious/victim"
+        return _marker(folder / "base" / run_id, _own_marker(run_id, digest=digest))
+
+    return make
+
+
+def _forged_digest_absolute(folder: Path, _r: Resources) -> Path:
+    victims = _victims(folder / "precious")
+    digest = os.fspath(victims / "victim")
+    return _marker(folder / "base" / "run-abs", _own_marker("run-abs", digest=digest))
+
+
+def _marker_not_ours(text: object | str) -> Callable[[Path, Resources], Path]:
+    def make(folder: Path, _r: Resources) -> Path:
+        return _marker(folder / "base" / "training-data", text)
+
+    return make
+
+
+def _marker_other_run_id(folder: Path, _r: Resources) -> Path:
+    return _marker(folder / "base" / "models", _own_marker("run-elsewhere"))
+
+
+def _marker_nan_created(folder: Path, _r: Resources) -> Path:
+    marker = json.dumps(_own_marker("run-nan")).replace('"2020-01-01T00:00:00+00:00"', "NaN")
+    _marker(folder / "base" / "run-nan", marker)
+    return folder / "base"
+
+
+def _other_zip(folder: Path, _r: Resources) -> Path:
+    data = folder / "base" / "run-zip"
+    _marker(data, _own_marker("run-zip"))
+    (data / "backup.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+    return data / "backup.zip"
+
+
+def _marker_fifo(folder: Path, _r: Resources) -> Path:
+    run = folder / "base" / "run-fifo"
+    run.mkdir(parents=True)
+    (run / "data.csv").write_text("a,b\n")
+    os.mkfifo(run / "run.json")
+    return run
+
+
+def _marker_symlink(folder: Path, _r: Resources) -> Path:
+    elsewhere = folder / "elsewhere.json"
+    elsewhere.parent.mkdir(parents=True, exist_ok=True)
+    elsewhere.write_text(json.dumps(_own_marker("run-link")))
+    run = folder / "base" / "run-link"
+    run.mkdir(parents=True)
+    (run / "data.csv").write_text("a,b\n")
+    (run / "run.json").symlink_to(elsewhere)
+    return run
+
+
+def _cwd_is_a_run(folder: Path, _r: Resources) -> Path:
+    # `cleanup /` once meant "the current folder": make the current folder look like a run
+    return _marker(folder / "cwd", _own_marker("cwd"))
+
+
 # --------------------------------------------------------------------------- the cases
 
 
@@ -479,16 +965,21 @@ class Case:
     id: str
     phase: Phase
     make: Callable[[Path, Resources], Path]
-    error: type[SparkdepsError]
+    error: type[SparkdepsError] | None
+    """None: it must not raise (a sweep keeps what is not its own); the message is the result."""
     mentions: tuple[str, ...]
     """Every one must appear in the message: the input, file or entry at fault."""
     fix: tuple[str, ...]
-    """At least one must appear: the message says what to do."""
+    """At least one must appear: the message says what to do (none given: nothing to say)."""
     options: Mapping[str, Any] = field(default_factory=dict)
     absent: tuple[str, ...] = ()
     """Must not appear in the message (secrets, untrimmed output)."""
     probes: tuple[str, ...] = ()
     """Absolute paths an escaping entry would have written: must not exist afterwards."""
+    during: Callable[[Path], AbstractContextManager[None]] | None = None
+    """Active around the action (given the input): e.g. replaces the file mid-load."""
+    verdict: Callable[[Sandbox, Path, str], list[str]] | None = None
+    """For a case that must load: problems with what was installed (checked bytes only)."""
 
 
 _SMALL = ArchiveLimits(max_total_size=1 << 20)
@@ -719,7 +1210,8 @@ CASES: tuple[Case, ...] = (
         "build",
         _unhashed_dependency,
         ResolutionError,
-        ("--require-hashes", "sdhard-leaf==1.0"),
+        # a file whose every line is pinned with a hash is a lock: its gap is named
+        ("requirements.txt", "sdhard-leaf>=1.0 needed by sdhard-dep"),
         ("add a pinned line",),
     ),
     Case(
@@ -855,6 +1347,386 @@ CASES: tuple[Case, ...] = (
         ("sdhard_escape-1.0-py3-none-any.whl", "escaped_by_wheel.py"),
         ("rebuild",),
     ),
+    Case(
+        "wheel-bomb-at-build",
+        "build",
+        _build_wheel_bomb,
+        IntegrityError,
+        ("sdhard_bomb-1.0-py3-none-any.whl", "zip bomb"),
+        ("rebuild the wheel",),
+    ),
+    Case(
+        "wheel-too-many-entries-at-build",
+        "build",
+        _build_wheel_many_entries,
+        IntegrityError,
+        ("sdhard_many-1.0-py3-none-any.whl", "100004 entries"),
+        ("rebuild the wheel",),
+    ),
+    Case(
+        "load-manifest-bomb",
+        "load",
+        _manifest_bomb,
+        IntegrityError,
+        ("wheelhouse.zip", "manifest.json"),
+        ("rebuild the wheelhouse",),
+    ),
+    Case(
+        "folder-sparse-file-over-limit",
+        "build",
+        _folder_sparse_file,
+        UnsafeArchiveError,
+        ("project", "data.bin"),
+        ("raise ArchiveLimits.max_total_size",),
+    ),
+    Case(
+        "folder-bidi-name",
+        "build",
+        _folder_with_name("evil\u202eyp.py"),
+        UnsafeArchiveError,
+        ("project", "U+202E"),
+        ("rename",),
+    ),
+    Case(
+        "folder-newline-name",
+        "build",
+        _folder_with_name("two\nlines.py"),
+        UnsafeArchiveError,
+        ("project", "U+000A"),
+        ("rename",),
+    ),
+    Case(
+        "name-option-escapes",
+        "build",
+        _modules_folder,
+        InputError,
+        ("../../escaped_by_name",),
+        ("letters, digits",),
+        options={"name": "../../escaped_by_name"},
+    ),
+    Case(
+        "dest-inside-source",
+        "build",
+        _modules_folder,
+        InputError,
+        ("inside the input folder",),
+        ("pass a dest outside",),
+        options={"dest_inside_source": True},
+    ),
+    Case(
+        "secret-direct-url-password",
+        "build",
+        _requirements(f"sdhard-dep @ https://admin:{SECRET}@127.0.0.1:9/sdhard_dep-1.0-py3-none-any.whl\n"),
+        InputError,
+        ("requirements.txt:1", "direct url"),
+        ("publish the package to an index",),
+        absent=(SECRET,),
+    ),
+    Case(
+        "secret-password-with-at-sign",
+        "build",
+        _requirements(f"-i https://admin:{SECRET}@x@127.0.0.1:9/simple/\nsdhard-dep\n"),
+        InputError,
+        ("requirements.txt:1", "-i"),
+        _REFUSED_BY_DEFAULT,
+        absent=(SECRET,),
+    ),
+    Case(
+        "secret-config-settings",
+        "build",
+        _requirements(f"sdhard-dep --config-settings=password={SECRET}\n"),
+        InputError,
+        ("requirements.txt:1", "--config-settings"),
+        ("remove it",),
+        absent=(SECRET,),
+    ),
+    Case(
+        "secret-load-url-with-password",
+        "load",
+        _modules_folder,
+        StorageError,
+        ("unsupported scheme",),
+        ("use a path",),
+        options={"uri": f"https://user:{SECRET}@127.0.0.1:9/wheelhouse.zip"},
+        absent=(SECRET,),
+    ),
+    Case(
+        "stdlib-shadowing-at-build",
+        "build",
+        _folder_with_module("argparse.py"),
+        InputError,
+        ("argparse", "shadow the standard library"),
+        ("SPARKDEPS_ALLOW_STDLIB_NAMES",),
+    ),
+    Case(
+        "stdlib-shadowing-at-load",
+        "load",
+        _hostile_wheel(
+            {"sdhard_x/__init__.py": b"", "typing/__init__.py": b"X = 1\n"},
+            top_level=("sdhard_x", "typing"),
+        ),
+        IntegrityError,
+        ("typing", "shadow the standard library"),
+        ("SPARKDEPS_ALLOW_STDLIB_NAMES",),
+    ),
+    Case(
+        "load-replaced-mid-load",
+        "load",
+        _load_swapped_mid_load,
+        None,
+        (),
+        (),
+        during=_swap_after_hash,
+        verdict=_checked_bytes_installed,
+    ),
+    Case(
+        "load-pinned-digest-differs",
+        "load",
+        _load_pin_mismatch,
+        IntegrityError,
+        ("wheelhouse.zip", "not the wheelhouse the build published"),
+        ("run the build again",),
+    ),
+    Case(
+        "load-replaced-same-size-and-mtime",
+        "load",
+        _replaced_same_stamp,
+        None,
+        (),
+        (),
+        verdict=_digest_is_the_files,
+    ),
+    Case(
+        "load-cache-root-writable-by-others",
+        "load",
+        _open_cache_root,
+        StorageError,
+        ("node", "can be written by other users"),
+        ("chmod 700",),
+    ),
+    Case(
+        "load-ref-file-points-outside",
+        "load",
+        _ref_points_outside,
+        None,
+        (),
+        (),
+        verdict=_not_planted,
+    ),
+    Case(
+        "load-cache-dir-is-a-file",
+        "load",
+        _cache_is_a_file,
+        StorageError,
+        ("cache", "is a file"),
+        ("set SPARKDEPS_CACHE_DIR",),
+    ),
+    Case(
+        "load-install-marker-corrupt",
+        "load",
+        _corrupt_install_marker,
+        None,
+        (),
+        (),
+        verdict=lambda box, _source, _message: _checked_installed_once(box),
+    ),
+    Case(
+        "load-folder-without-wheelhouse",
+        "load",
+        _load_run_folder,
+        InputError,
+        ("not-a-run", "folder without a wheelhouse.zip"),
+        ("pass the wheelhouse.zip",),
+    ),
+    Case(
+        "load-fifo",
+        "load",
+        _load_fifo,
+        IntegrityError,
+        ("wheelhouse.zip", "not a regular file"),
+        ("pass the wheelhouse.zip",),
+    ),
+    Case(
+        "load-dev-zero",
+        "load",
+        _modules_folder,
+        IntegrityError,
+        ("/dev/zero", "not a regular file"),
+        ("pass the wheelhouse.zip",),
+        options={"uri": "/dev/zero"},
+    ),
+    Case(
+        "load-wheel-dist-info-other-name",
+        "load",
+        _hostile_wheel({"sdhard_x/__init__.py": b""}, stem="requests-2.99"),
+        IntegrityError,
+        ("sdhard_x-1.0-py3-none-any.whl", "requests-2.99.dist-info"),
+        ("rebuild the wheelhouse",),
+    ),
+    Case(
+        "load-wheel-dist-info-other-version",
+        "load",
+        _hostile_wheel({"sdhard_x/__init__.py": b""}, stem="sdhard_x-9.9"),
+        IntegrityError,
+        ("sdhard_x-1.0-py3-none-any.whl", "sdhard_x-9.9.dist-info"),
+        ("rebuild the wheelhouse",),
+    ),
+    Case(
+        "load-wheel-unlisted-top-level",
+        "load",
+        _hostile_wheel({"sdhard_x/__init__.py": b"", "sitecustomize.py": b"import os\n"}),
+        IntegrityError,
+        ("sdhard_x-1.0-py3-none-any.whl", "sitecustomize"),
+        ("rebuild the wheelhouse",),
+    ),
+    Case(
+        "load-wheel-member-dot",
+        "load",
+        _hostile_wheel({"sdhard_x/__init__.py": b"", ".": b"x"}),
+        IntegrityError,
+        ("sdhard_x-1.0-py3-none-any.whl", "'.'"),
+        ("rebuild the wheelhouse",),
+    ),
+    Case(
+        "load-wheel-file-then-entries-below",
+        "load",
+        _hostile_wheel({"sdhard_x/__init__.py": b"", "sdhard_x/__init__.py/evil.py": b""}),
+        IntegrityError,
+        ("sdhard_x-1.0-py3-none-any.whl", "sdhard_x/__init__.py"),
+        ("rebuild the wheelhouse",),
+    ),
+    Case(
+        "load-wheel-member-name-too-long",
+        "load",
+        _hostile_wheel({"sdhard_x/__init__.py": b"", f"sdhard_x/{'n' * 300}.py": b""}),
+        IntegrityError,
+        ("sdhard_x-1.0-py3-none-any.whl", "over 255 bytes"),
+        ("rebuild the wheelhouse",),
+    ),
+    Case(
+        "load-wheel-too-many-entries",
+        "load",
+        _many_wheel_entries,
+        IntegrityError,
+        ("sdhard_x-1.0-py3-none-any.whl", "100004 entries"),
+        ("rebuild the wheelhouse",),
+    ),
+    Case(
+        "load-wheel-bomb",
+        "load",
+        _wheel_bomb,
+        IntegrityError,
+        ("sdhard_x-1.0-py3-none-any.whl", "zip bomb"),
+        ("rebuild the wheelhouse",),
+    ),
+    Case(
+        "cleanup-digest-dotdot",
+        "cleanup",
+        _forged_digest_dotdot("run-forged"),
+        InputError,
+        ("run.json", "digest"),
+        ("was not removed",),
+    ),
+    Case(
+        "cleanup-digest-absolute",
+        "cleanup",
+        _forged_digest_absolute,
+        InputError,
+        ("run.json", "digest"),
+        ("was not removed",),
+    ),
+    Case(
+        "cleanup-digest-dotdot-job-run-sweep",
+        "cleanup",
+        _forged_digest_dotdot("job-forged"),
+        InputError,
+        ("run.json", "digest"),
+        ("was not removed",),
+        options={"via": "job-run", "job_run_id": "forged"},
+    ),
+    Case(
+        "cleanup-marker-foreign-json",
+        "cleanup",
+        _marker_not_ours({"epochs": 10}),
+        InputError,
+        ("training-data", "run.json"),
+        ("was not removed",),
+    ),
+    Case(
+        "cleanup-marker-empty",
+        "cleanup",
+        _marker_not_ours(""),
+        InputError,
+        ("training-data", "run.json", "not json"),
+        ("was not removed",),
+    ),
+    Case(
+        "cleanup-marker-array",
+        "cleanup",
+        _marker_not_ours([1, 2]),
+        InputError,
+        ("training-data", "run.json", "list"),
+        ("was not removed",),
+    ),
+    Case(
+        "cleanup-marker-other-run-id",
+        "cleanup",
+        _marker_other_run_id,
+        InputError,
+        ("models", "run-elsewhere"),
+        ("was not removed",),
+    ),
+    Case(
+        "cleanup-created-nan-older-than",
+        "cleanup",
+        _marker_nan_created,
+        None,
+        ("kept", "run-nan"),
+        (),
+        options={"via": "older-than"},
+    ),
+    Case(
+        "cleanup-wheelhouse-option-other-zip",
+        "cleanup",
+        _other_zip,
+        InputError,
+        ("backup.zip", "wheelhouse.zip"),
+        ("nothing was removed",),
+        options={"via": "wheelhouse-option"},
+    ),
+    Case(
+        "cleanup-other-zip",
+        "cleanup",
+        _other_zip,
+        InputError,
+        ("backup.zip", "wheelhouse.zip"),
+        ("nothing was removed",),
+    ),
+    Case(
+        "cleanup-root",
+        "cleanup",
+        _cwd_is_a_run,
+        InputError,
+        ("'/'",),
+        ("pass <base>/<run_id>",),
+        options={"target": "/", "chdir": True},
+    ),
+    Case(
+        "cleanup-marker-fifo",
+        "cleanup",
+        _marker_fifo,
+        InputError,
+        ("run-fifo", "run.json", "not a regular file"),
+        ("was not removed",),
+    ),
+    Case(
+        "cleanup-marker-symlink",
+        "cleanup",
+        _marker_symlink,
+        InputError,
+        ("run-link", "run.json", "symbolic link"),
+        ("was not removed",),
+    ),
 )
 
 
@@ -958,6 +1830,15 @@ class Outcome:
     installed: bool
     escaped: tuple[str, ...]
     seconds: float
+    removed: tuple[str, ...] = ()
+    """Files that were there before and are gone, outside the cache root."""
+    hung: bool = False
+    unchecked: tuple[str, ...] = ()
+    """What the case's verdict found wrong with an install (bytes that were not checked)."""
+    peak_mb: float = 0.0
+    """Peak resident memory of this process while it handled the input."""
+    raw: bool = False
+    """What was raised is not a SparkdepsError (a raw traceback for the user)."""
 
     @property
     def clear(self) -> bool:
@@ -971,6 +1852,10 @@ class Outcome:
             and not self.half_written
             and not self.installed
             and not self.escaped
+            and not self.removed
+            and not self.hung
+            and not self.unchecked
+            and self.peak_mb < MAX_PEAK_MB
         )
 
     def problems(self) -> list[str]:
@@ -991,6 +1876,15 @@ class Outcome:
             out.append("something was installed")
         if self.escaped:
             out.append(f"escaped to {list(self.escaped)}")
+        if self.removed:
+            out.append(f"removed files that are not sparkdeps': {list(self.removed)}")
+        if self.hung:
+            out.append(f"hung (no answer after {HANG_SECONDS[self.phase]:.0f}s)")
+        out += list(self.unchecked)
+        if self.raw:
+            out.append(f"a raw {self.error}, not a SparkdepsError")
+        if self.peak_mb >= MAX_PEAK_MB:
+            out.append(f"peak memory {self.peak_mb:.0f} MB (limit {MAX_PEAK_MB:.0f})")
         return out
 
 
@@ -1014,49 +1908,164 @@ def run_case(case: Case, root: Path, resources: Resources) -> Outcome:
         {os.fspath(source)} if case.phase == "load" else set()
     )
     before = snapshot(box.root, source.parent)
-    error: BaseException | None = None
     started = time.perf_counter()
-    with sandboxed(box):
-        try:
-            if case.phase == "build":
-                from sparkdeps._build.pipeline import build
-
-                options: dict[str, Any] = {
-                    "dest": box.dest,
-                    "run_id": "hostile",
-                    "no_index": True,
-                    "find_links": [resources.packages],
-                    "task_value_key": None,
-                }
-                options.update(case.options)
-                build(source, **options)
-            else:
-                from sparkdeps._runtime.load import load
-
-                load(source, delivery="driver-only", **case.options)
-        except Exception as exc:  # the outcome records what it was
-            error = exc
+    during = case.during(source) if case.during is not None else nullcontext()
+    _reset_peak()
+    with sandboxed(box), during:
+        error, message, hung = _act_guarded(case, source, box, resources)
+    peak = _peak_mb()
     seconds = time.perf_counter() - started
     after = snapshot(box.root, source.parent)
     cache = os.fspath(box.cache) + os.sep
     outside = [path for path in changed(before, after) if not path.startswith(cache)]
     half = [path for path in _half_written(box.dest) if path not in published_before]
-    installs = box.cache / "node" / "installs"
-    installed = installs.exists() and any(installs.iterdir())
-    message = str(error) if error is not None else ""
+    installs = os.fspath(box.cache / "node" / "installs") + os.sep
+    new_installs = [path for path in changed(before, after) if path.startswith(installs)]
+    installed = bool(new_installs) and case.verdict is None
+    unchecked = case.verdict(box, source, message) if case.verdict is not None else []
+    removed = sorted(path for path in before if path not in after and not path.startswith(cache))
     lowered = message.lower()
     return Outcome(
         case=case.id,
         phase=case.phase,
         error=type(error).__name__ if error is not None else None,
         message=message,
-        right_class=isinstance(error, case.error),
+        right_class=error is None if case.error is None else isinstance(error, case.error),
         names_input=all(item.lower() in lowered for item in case.mentions),
-        says_fix=any(item.lower() in lowered for item in case.fix),
+        says_fix=not case.fix or any(item.lower() in lowered for item in case.fix),
         leaks=tuple(item for item in case.absent if item in message),
         outside_writes=tuple(outside),
         half_written=tuple(half),
         installed=bool(installed),
         escaped=tuple(probe for probe in case.probes if Path(probe).exists()),
         seconds=seconds,
+        removed=tuple(removed),
+        hung=hung,
+        unchecked=tuple(unchecked),
+        peak_mb=peak,
+        raw=error is not None and not isinstance(error, SparkdepsError),
     )
+
+
+MAX_PEAK_MB = 300.0
+"""Peak resident memory of the process handling one hostile input (``VmHWM``)."""
+
+
+def _reset_peak() -> None:
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")  # resets VmHWM to the current RSS (Linux >= 4.0)
+    except OSError:
+        pass
+
+
+def _peak_mb() -> float:
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+HANG_SECONDS: Mapping[Phase, float] = {"build": 600.0, "load": 120.0, "cleanup": 15.0}
+"""Longer than any case needs by far: past it the case counts as hung."""
+
+
+def _act_guarded(
+    case: Case, source: Path, box: Sandbox, resources: Resources
+) -> tuple[BaseException | None, str, bool]:
+    """(what was raised, the message or the result, hung?): the case's action on a thread.
+
+    A hung action is unstuck (every FIFO in the sandbox is opened for writing and
+    closed, which ends a blocked read) and counted as hung.
+    """
+    import threading
+
+    box_out: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box_out["message"] = _act(case, source, box, resources)
+        except Exception as exc:  # the outcome records what it was
+            box_out["error"] = exc
+
+    worker = threading.Thread(target=target, name=f"hostile-{case.id}", daemon=True)
+    worker.start()
+    worker.join(HANG_SECONDS[case.phase])
+    hung = worker.is_alive()
+    if hung:
+        _unstick(box.root)
+        worker.join(30)
+    error = box_out.get("error")
+    message = str(error) if error is not None else str(box_out.get("message", ""))
+    return error, message, hung
+
+
+def _unstick(root: Path) -> None:
+    for current, _dirs, files in os.walk(root):
+        for name in files:
+            path = Path(current, name)
+            if stat.S_ISFIFO(path.lstat().st_mode):
+                try:
+                    os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+                except OSError:
+                    continue
+
+
+def _act(case: Case, source: Path, box: Sandbox, resources: Resources) -> str:
+    """Run the case's build, load or cleanup; the result as text when nothing was raised."""
+    if case.phase == "build":
+        from sparkdeps._build.pipeline import build
+
+        options: dict[str, Any] = {
+            "dest": box.dest,
+            "run_id": "hostile",
+            "no_index": True,
+            "find_links": [resources.packages],
+            "task_value_key": None,
+        }
+        options.update(case.options)
+        if options.pop("dest_inside_source", False):
+            options["dest"] = source / "out"
+        return repr(build(source, **options))
+    if case.phase == "load":
+        from sparkdeps._runtime.load import load
+
+        options = dict(case.options)
+        target = options.pop("uri", source)
+        return repr(load(target, delivery="driver-only", **options))
+    return _cleanup_act(case, source)
+
+
+def _cleanup_act(case: Case, source: Path) -> str:
+    import argparse
+
+    from sparkdeps._jobs.tasks import run_cleanup
+    from sparkdeps._runtime.cleanup import cleanup, cleanup_older_than
+
+    via = case.options.get("via", "cleanup")
+    if via == "older-than":
+        return repr(cleanup_older_than(os.fspath(source), 86400))
+    if via in ("job-run", "wheelhouse-option"):
+        job = via == "job-run"
+        args = argparse.Namespace(
+            run_uri=[],
+            wheelhouse=[] if job else [os.fspath(source)],
+            base=os.fspath(source.parent) if job else None,
+            job_run_id=case.options.get("job_run_id") if job else None,
+            older_than=None,
+            dry_run=False,
+        )
+        return repr(run_cleanup(args))
+    target = case.options.get("target", os.fspath(source))
+    if not case.options.get("chdir"):
+        return repr(cleanup(target))
+    saved = os.getcwd()
+    os.chdir(source)
+    try:
+        return repr(cleanup(target))
+    finally:
+        os.chdir(saved)

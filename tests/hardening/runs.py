@@ -181,6 +181,31 @@ def load_killed(root: Path, wheelhouse: Path, modules: list[str]) -> dict[str, A
     }
 
 
+def cleanup_during_load(root: Path, wheelhouse: Path, modules: list[str]) -> dict[str, Any]:
+    """Remove the run folder while a load is between two wheels; the load must finish."""
+    from sparkdeps._runtime.cleanup import cleanup
+
+    cache, tmp, pause = root / "cache", root / "tmp", root / "paused"
+    env = app_env(cache, tmp, HARDENING_PAUSE_INSTALL=os.fspath(pause))
+    process = spawn(LOAD_APP, [os.fspath(wheelhouse), *modules], env)
+    wait_for(pause, process)
+    error = ""
+    try:
+        removed = list(cleanup(os.fspath(wheelhouse.parent), cache_dir=cache).removed)
+    except Exception as exc:  # the outcome records it
+        removed, error = [], f"{type(exc).__name__}: {exc}"
+    Path(os.fspath(pause) + ".go").touch()
+    code, data, err = finish(process)
+    return {
+        "cleanup_removed": removed,
+        "cleanup_error": error,
+        "load_returncode": code,
+        "load_error": err.strip()[-800:] if code else "",
+        "imported": data.get("files", {}),
+        "run_left": wheelhouse.parent.exists(),
+    }
+
+
 # --------------------------------------------------------------------------- concurrency
 
 
@@ -273,6 +298,69 @@ def _pipeline_problems(n: int, module: str, code: int, data: dict[str, Any], err
     if data.get("run_folder_exists") or not data.get("cleanup"):
         problems.append("cleanup did not remove the run folder")
     return problems
+
+
+def same_run_id(root: Path, count: int = 4) -> ConcurrentRuns:
+    """``count`` builds of different inputs into one ``--run-id`` and dest, publishing at once.
+
+    Exactly one may win; the others fail with a clear error, and the published
+    ``run.json`` carries the digest of the ``wheelhouse.zip`` beside it.
+    """
+    import hashlib
+
+    dest, cache, tmp, race = root / "dest", root / "cache", root / "tmp", root / "race"
+    race.mkdir(parents=True)
+    processes = []
+    for n in range(count):
+        source = root / "inputs" / f"race{n}"
+        source.mkdir(parents=True)
+        (source / f"sdrace_{n}.py").write_text(f"WHO = {n}\n")
+        options = {
+            "source": os.fspath(source),
+            "dest": os.fspath(dest),
+            "run_id": "contested",
+            "no_index": True,
+            "task_value_key": None,
+            "name": f"sdrace-{n}",
+        }
+        env = app_env(cache / str(n), tmp, HARDENING_RACE=os.fspath(race))
+        processes.append(spawn(BUILD_APP, [json.dumps(options)], env))
+    started = time.perf_counter()
+    deadline = time.monotonic() + 240
+    while len(list(race.glob("ready-*"))) < count and time.monotonic() < deadline:
+        if all(process.poll() is not None for process in processes):
+            break
+        time.sleep(0.05)
+    (race / "go").touch()
+    outcome = ConcurrentRuns("builds racing for one run id", count)
+    results = [finish(process, timeout=300) for process in processes]
+    outcome.seconds = time.perf_counter() - started
+    winners = [data for code, data, _err in results if code == 0 and data.get("ok")]
+    losers = [data for code, data, _err in results if code == 3]
+    crashed = [err.strip()[-600:] for code, _data, err in results if code not in (0, 3)]
+    outcome.details = [data for _code, data, _err in results]
+    outcome.succeeded = count if len(winners) == 1 and len(losers) == count - 1 else 0
+    if len(winners) != 1:
+        outcome.failures.append(f"{len(winners)} builds reported success; exactly 1 must")
+    for data in losers:
+        if data.get("error") != "StorageError" or "already exists" not in data.get("message", ""):
+            outcome.failures.append(f"a losing build said {data}")
+    outcome.failures += [f"crashed: {err}" for err in crashed]
+    run = dest / "contested"
+    wheelhouse, marker = run / "wheelhouse.zip", run / "run.json"
+    if wheelhouse.is_file() and marker.is_file():
+        digest = hashlib.sha256(wheelhouse.read_bytes()).hexdigest()
+        if json.loads(marker.read_text()).get("digest") != digest:
+            outcome.failures.append("run.json's digest is not the wheelhouse's")
+        if winners and winners[0].get("digest") != digest:
+            outcome.failures.append("the winner's digest is not the published wheelhouse's")
+    else:
+        outcome.failures.append(f"run folder holds {sorted(p.name for p in run.iterdir())}")
+    left = sorted(p.name for p in run.iterdir()) if run.exists() else []
+    if left != ["run.json", "wheelhouse.zip"]:
+        outcome.failures.append(f"run folder holds {left}")
+    outcome.notes.append(f"{len(winners)} winner, {len(losers)} refused")
+    return outcome
 
 
 def shared_wheelhouse(root: Path, resources: Resources) -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from tests.hardening.corpus import Resources
-from tests.hardening.runs import loaders, pipelines, shared_wheelhouse
+from tests.hardening.runs import loaders, pipelines, same_run_id, shared_wheelhouse
 
 pytestmark = pytest.mark.network  # find-links only: no HTTP, but uv and pip run
 
@@ -38,3 +38,9 @@ def test_eight_loaders_of_one_wheelhouse_install_once(
     assert sorted(bool(d["reused"]) for d in outcome.details) == [False] + [True] * 7
     folder = outcome.details[0]["folder"]
     assert all(path.startswith(folder) for d in outcome.details for path in d["files"].values())
+
+
+def test_builds_racing_for_one_run_id_have_one_winner(tmp_path: Path) -> None:
+    """Issue 10, section 4: the run.json claim is an exclusive create, not os.replace."""
+    outcome = same_run_id(tmp_path, count=4)
+    assert outcome.ok, "\n".join(outcome.failures)

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 import sparkdeps
+from sparkdeps._core.paths import split_pin
 from sparkdeps._jobs.tasks import detect_target, job_run_folders, new_run_id
 
 REPO = Path(__file__).resolve().parents[2]
@@ -143,8 +144,10 @@ def test_three_tasks_task_value_and_reference(
 
     # task 1: process_deps (job parameters and {{job.run_id}} resolved)
     out = _ok(run.wheel_task("process_deps", f"--index-url={index_url}"))
-    uri = out.strip().splitlines()[-1]
-    assert run.values()["process_deps"]["wheelhouse_path"] == uri  # the task value
+    pinned = out.strip().splitlines()[-1]
+    assert run.values()["process_deps"]["wheelhouse_path"] == pinned  # the task value
+    uri, digest = split_pin(pinned)  # the digest rides with the path (issue 10)
+    assert digest is not None and len(digest) == 64
     run_folder = uri.rpartition("/")[0]
     assert run_folder.rpartition("/")[2].startswith("job-7001-")
     if base_kind == "dbfs":
@@ -156,7 +159,7 @@ def test_three_tasks_task_value_and_reference(
 
     # task 2a: the script task gets the path through the dynamic value reference
     [wheelhouse_arg] = run.script_args("main")
-    assert wheelhouse_arg == f"--wheelhouse={uri}"
+    assert wheelhouse_arg == f"--wheelhouse={pinned}"
     script = tmp_path / "script_task.py"
     script.write_text(
         NOTEBOOK_LIKE.replace("sparkdeps.load()", "sparkdeps.load(sparkdeps.wheelhouse_arg())")
@@ -234,7 +237,7 @@ def test_concurrent_runs_never_share_a_folder(
     for process in processes:
         stdout, stderr = process.communicate(timeout=600)
         assert process.returncode == 0, stderr[-3000:]
-        uris.append(stdout.strip().splitlines()[-1])
+        uris.append(split_pin(stdout.strip().splitlines()[-1])[0])
     folders = [uri.rpartition("/")[0] for uri in uris]
     assert len(set(folders)) == 3, folders
     assert all(Path(uri).is_file() for uri in uris)
@@ -272,10 +275,11 @@ def test_process_deps_detects_the_runtime(
         check=False,
     )
     stdout = _ok(completed)
-    uri = stdout.strip().splitlines()[-1]
+    pinned = stdout.strip().splitlines()[-1]
+    uri = split_pin(pinned)[0]
     result = json.loads(stdout[: stdout.rindex("}") + 1])
     assert result["profile"] == "dbr-15.4"
-    assert result["uri"] == uri
+    assert result["uri"] == uri and result["pinned_uri"] == pinned
     assert result["task_value_set"] is False  # no dbutils here: the URI goes to stdout
     assert sparkdeps.inspect(uri).target["profile"] == "dbr-15.4"
 
@@ -382,8 +386,9 @@ def test_job_run_mode_needs_no_task_value(
     run = Run(tmp_path, job, "9001", base, str(packaged_input))
     run.with_dbutils = False
 
-    first = _ok(run.wheel_task("process_deps", f"--index-url={index_url}")).strip().splitlines()[-1]
-    assert first == f"{base}/job-9001/wheelhouse.zip"
+    printed = _ok(run.wheel_task("process_deps", f"--index-url={index_url}")).strip()
+    first, digest = split_pin(printed.splitlines()[-1])
+    assert first == f"{base}/job-9001/wheelhouse.zip" and digest is not None
     assert not run.store.exists()  # no task value anywhere
     [wheelhouse_arg] = run.script_args("main")
     assert wheelhouse_arg == f"--wheelhouse={first}"
@@ -411,7 +416,7 @@ def test_job_run_mode_needs_no_task_value(
     # a repaired run re-runs process_deps: it reuses the first attempt's wheelhouse
     mtime = Path(first).stat().st_mtime_ns
     again = _ok(run.wheel_task("process_deps", f"--index-url={index_url}", "--json"))
-    assert again.strip().splitlines()[-1] == first
+    assert again.strip().splitlines()[-1] == printed.splitlines()[-1]
     assert '"reused": true' in again
     assert Path(first).stat().st_mtime_ns == mtime
 

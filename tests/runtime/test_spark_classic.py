@@ -103,6 +103,28 @@ def test_verify_reports_every_executor(loaded: tuple[Any, LoadResult]) -> None:
         assert files and all(archive_name(result.digest) in file for file in files)
 
 
+def test_verify_reports_executors_versions_of_runtime_packages(
+    loaded: tuple[Any, LoadResult],
+) -> None:
+    """The executors run a clean venv: pytest is the driver's only, sdtest-absent nobody's."""
+    import importlib.metadata
+
+    spark, _result = loaded
+    outcome = verify(spark, partitions=4, packages=["pytest", "sdtest-absent"])
+    assert outcome.driver_versions == {
+        "pytest": importlib.metadata.version("pytest"),
+        "sdtest-absent": None,
+    }
+    executors = set(outcome.executors)
+    assert set(outcome.package_versions["pytest"]) == executors
+    assert set(outcome.package_versions["sdtest-absent"].values()) == {None}
+    assert set(outcome.package_versions["pytest"].values()) == {None}
+    assert sorted(outcome.version_differences) == sorted(
+        f"pytest: driver {importlib.metadata.version('pytest')}, {executor} has none"
+        for executor in executors
+    )
+
+
 def test_second_load_adds_nothing_twice(
     loaded: tuple[Any, LoadResult], classic_wheelhouse: Path
 ) -> None:

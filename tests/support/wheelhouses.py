@@ -13,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,9 @@ def make_wheelhouse(
         json.dumps(
             {
                 "run_id": run_id,
-                "created": time.time() if created is None else created,
+                "created": datetime.fromtimestamp(
+                    time.time() if created is None else created, timezone.utc
+                ).isoformat(),
                 "digest": digest,
                 "sparkdeps_version": "test",
             }

@@ -25,23 +25,27 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 from .._core import databricks as _databricks
-from .archive import ArchiveLimits
-from .cache import BuildCache
 from .._core.errors import InputError, IntegrityError, ResolutionError, SparkdepsError, StorageError
-from .inputs import InputLayout, prepare_input
-from .._core.paths import RUN_MARKER, TASK_VALUE_KEY, WHEELHOUSE_NAME, cache_root
 from .._core.hashing import sha256_file
 from .._core.manifest import Manifest, WheelInfo, inspect_wheel
+from .._core.paths import RUN_MARKER, TASK_VALUE_KEY, WHEELHOUSE_NAME, cache_root, pin_uri
+from .._core.results import BuildResult
+from .._core.runmarker import marker_json
+from .._core.stdlib import ALLOW_ENV, shadowing
+from .._core.runner import redact
+from .._core.storage import PublishConflict, Storage, join_uri, storage_for
+from .._core.target import Target, resolve_target
+from .._core.timing import Timer, timed
+from .._core.wheelhouse import PYLOCK_NAME, open_wheelhouse, write_wheelhouse
+from .._version import __version__
+from .archive import ArchiveLimits
+from .cache import BuildCache
+from .export import pylock_text
+from .inputs import InputLayout, prepare_input
+from .locks import LockPlan, plan_locks
 from .requirements import ParsedRequirements, RequirementLine, parse_requirements
 from .resolve import IndexSettings, Pin, Resolution, check_closure, check_tags, download, resolve
 from .runtime_plan import RuntimeContext, RuntimePlan, classify
-from .._core.results import BuildResult
-from .._core.runner import redact
-from .._core.storage import Storage, join_uri, storage_for
-from .._core.target import Target, resolve_target
-from .._core.timing import Timer, timed
-from .._version import __version__
-from .._core.wheelhouse import open_wheelhouse, write_wheelhouse
 from .wheels import build_project, build_sdist_pin, check_record, make_pure_wheel
 
 __all__ = ["RUN_MARKER", "WHEELHOUSE_NAME", "build"]
@@ -53,7 +57,7 @@ _PHASES = ("input", "resolve", "download", "build", "wheelhouse", "publish")
 
 
 @dataclass
-class _Clock:
+class Clock:
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_PHASES, 0.0))
 
     @contextmanager
@@ -114,7 +118,7 @@ def build(
     (docs/runtime-aware.md).
     """
     total = Timer()
-    clock = _Clock()
+    clock = Clock()
     base = _dest(dest)
     run_id = run_id or uuid.uuid4().hex
     if not _RUN_ID.match(run_id):
@@ -127,7 +131,7 @@ def build(
         platform=platform,
         runtime_packages=runtime_packages,
     )
-    overrides = _overrides(override_runtime, chosen)
+    overrides = validate_overrides(override_runtime, chosen)
     index = IndexSettings(
         index_url=index_url,
         extra_index_urls=tuple(extra_index_urls),
@@ -137,6 +141,7 @@ def build(
         retries=index_retries,
     )
     storage = storage_for(base)
+    _check_dest_outside(source, storage.local_path(base))
     work = Path(tempfile.mkdtemp(prefix="sparkdeps-build-"))
     try:
         with clock.phase("input"):
@@ -205,7 +210,8 @@ def build(
         shutil.rmtree(work, ignore_errors=True)
     task_value_set = False
     if task_value_key is not None:
-        task_value_set = _databricks.set_task_value(task_value_key, uri)
+        # the digest rides with the path: load refuses a wheelhouse swapped after this build
+        task_value_set = _databricks.set_task_value(task_value_key, pin_uri(uri, digest))
     clock.timings["total"] = total.stop()
     logger.info(
         "published %s (%d wheels) in %.2fs", uri, len(manifest.wheels), clock.timings["total"]
@@ -225,7 +231,7 @@ def build(
     )
 
 
-def _overrides(names: Iterable[str], target: Target) -> tuple[str, ...]:
+def validate_overrides(names: Iterable[str], target: Target) -> tuple[str, ...]:
     from packaging.utils import canonicalize_name
 
     chosen = tuple(sorted({canonicalize_name(name) for name in names if name.strip()}))
@@ -273,22 +279,42 @@ def _read_requirements(
     return requirements, constraints, extra, editables, require_hashes
 
 
-def _make(
+@dataclass(frozen=True)
+class Planned:
+    """The input read, local wheels built and everything resolved: nothing downloaded yet."""
+
+    requirements: list[RequirementLine]
+    index: IndexSettings
+    local: dict[Path, WheelInfo]
+    resolution: Resolution
+    plan: RuntimePlan | None
+    require_hashes: bool
+    locks: LockPlan = field(default_factory=LockPlan)
+    """The input's locks: when there are any, ``resolution`` is theirs (docs: README)."""
+
+
+def plan_input(
     layout: InputLayout,
     *,
     target: Target,
     index: IndexSettings,
     work: Path,
     cache_folder: Path,
-    clock: _Clock,
+    clock: Clock,
     build_isolation: bool,
     name: str | None,
     allow_index_options: bool,
     overrides: tuple[str, ...] = (),
-) -> tuple[Path, Manifest]:
-    requirements, constraints, from_files, editables, require_hashes = _read_requirements(
-        layout, allow_index_options
+) -> Planned:
+    """Read requirements, build local projects and resolve (``check`` stops here)."""
+    locks = plan_locks(
+        layout, target, work=work, cache_dir=cache_folder / "uv",
+        allow_index_options=allow_index_options,
     )
+    requirements, constraints, from_files, editables, require_hashes = _read_requirements(
+        locks.remaining(layout), allow_index_options
+    )
+    constraints += locks.constraints
     if allow_index_options:
         index = index.merged(from_files)
     local_dir = work / "local"
@@ -326,20 +352,53 @@ def _make(
 
     context = RuntimeContext.of(target, overrides)
     with clock.phase("resolve"):
-        resolution = resolve(
-            requirements,
-            constraints,
-            local,
-            target=target,
-            index=index,
-            work=work,
-            cache_dir=cache_folder / "uv",
-            origins=origins,
-            runtime=context,
-        )
+        if locks.locked:  # installed as locked: no resolver
+            resolution = locks.resolution(local, requirements, constraints, runtime=context)
+        else:
+            resolution = resolve(
+                requirements,
+                constraints,
+                local,
+                target=target,
+                index=index,
+                work=work,
+                cache_dir=cache_folder / "uv",
+                origins=origins,
+                runtime=context,
+            )
         plan = runtime_plan(resolution, context)
+    return Planned(requirements, index, local, resolution, plan, require_hashes, locks)
+
+
+def _make(
+    layout: InputLayout,
+    *,
+    target: Target,
+    index: IndexSettings,
+    work: Path,
+    cache_folder: Path,
+    clock: Clock,
+    build_isolation: bool,
+    name: str | None,
+    allow_index_options: bool,
+    overrides: tuple[str, ...] = (),
+) -> tuple[Path, Manifest]:
+    planned = plan_input(
+        layout,
+        target=target,
+        index=index,
+        work=work,
+        cache_folder=cache_folder,
+        clock=clock,
+        build_isolation=build_isolation,
+        name=name,
+        allow_index_options=allow_index_options,
+        overrides=overrides,
+    )
+    requirements, index, local = planned.requirements, planned.index, planned.local
+    resolution, plan, locks = planned.resolution, planned.plan, planned.locks
     shipped = [pin for pin in resolution.pins if plan is None or plan.ships(pin.name)]
-    if require_hashes:
+    if planned.require_hashes:
         _check_all_hashed(shipped)
     if plan is not None:
         plan.warn_overrides()
@@ -367,7 +426,10 @@ def _make(
     roots = [line.requirement for line in requirements]
     roots += [Requirement(str(info.name)) for info in local.values()]
     provided = {p.name: p.version for p in plan.relied_on} if plan is not None else {}
-    check_closure(infos, target, roots, provided=provided)
+    (locks.check_closure if locks.locked else check_closure)(
+        infos, target, roots, provided=provided
+    )
+    _check_stdlib(infos)
 
     with clock.phase("wheelhouse"):
         runtime_section = None
@@ -380,11 +442,12 @@ def _make(
             target=target.to_dict(),
             wheels=tuple(sorted(infos, key=lambda w: w.filename)),
             input_digest=layout.digest,
-            inputs=layout.to_dict(),
+            inputs={**layout.to_dict(), **locks.report(resolution)},
             runtime=runtime_section,
         )
         out = work / WHEELHOUSE_NAME
-        write_wheelhouse(list(wheels), manifest, out)
+        pylock = pylock_text(manifest).encode("utf-8")
+        write_wheelhouse(list(wheels), manifest, out, extra={PYLOCK_NAME: pylock})
     return out, manifest
 
 
@@ -395,6 +458,17 @@ def runtime_plan(resolution: Resolution, context: RuntimeContext | None) -> Runt
     return classify(
         ((pin.name, pin.version, pin.local is not None) for pin in resolution.pins), context
     )
+
+
+def _check_stdlib(infos: Iterable[WheelInfo]) -> None:
+    for info in infos:
+        shadowed = shadowing(info.top_level)
+        if shadowed:
+            raise InputError(
+                f"{info.filename} carries top-level {', '.join(shadowed)}, which would shadow "
+                "the standard library on every node; rename or drop them, or set "
+                f"{ALLOW_ENV}={','.join(shadowed)} if you really mean it"
+            )
 
 
 def _check_all_hashed(pins: Iterable[Pin]) -> None:
@@ -420,6 +494,19 @@ def _check_duplicates(infos: Iterable[WheelInfo]) -> None:
         seen[info.name] = info.filename
 
 
+def _check_dest_outside(source: str | os.PathLike[str], dest: Path | None) -> None:
+    """A dest inside a folder input would feed this build's wheelhouse to the next build."""
+    folder = Path(source).expanduser()
+    if dest is None or not folder.is_dir():
+        return
+    inside, where = folder.resolve(), dest.resolve()
+    if where == inside or where.is_relative_to(inside):
+        raise InputError(
+            f"dest {dest} is inside the input folder {source}: the next build would take "
+            "this one's wheelhouse in as input; pass a dest outside the input folder"
+        )
+
+
 def _publish(
     storage: Storage,
     *,
@@ -431,35 +518,29 @@ def _publish(
     input_digest: str,
     work: Path,
 ) -> None:
+    taken = (
+        f"{redact(run_uri)} is taken: another build published run id {run_id} there (run ids "
+        "must be fresh); pass another run_id (or none, for a new uuid)"
+    )
     if storage.exists(uri):
-        raise StorageError(
-            f"{redact(uri)} already exists: run ids must be fresh; pass another run_id "
-            "(or none, for a new uuid)"
-        )
+        raise StorageError(taken.replace(" is taken:", "/wheelhouse.zip already exists:"))
     created = not storage.exists(run_uri)
     marker = work / RUN_MARKER
-    marker.write_text(
-        json.dumps(
-            {
-                "run_id": run_id,
-                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "sparkdeps_version": __version__,
-                "digest": digest,
-                "input_digest": input_digest,
-            },
-            indent=2,
-            sort_keys=True,
-        )
-        + "\n",
-        encoding="utf-8",
-    )
+    marker.write_text(marker_json(run_id, digest, input_digest, __version__), encoding="utf-8")
+    # The marker is claimed with an exclusive create: of several builds racing for one
+    # run id, exactly one gets it and publishes; the others stop here and touch nothing.
     try:
-        storage.publish(marker, join_uri(run_uri, RUN_MARKER))
-        storage.publish(wheelhouse, uri)
+        storage.publish(marker, join_uri(run_uri, RUN_MARKER), exclusive=True)
+    except PublishConflict as exc:
+        raise StorageError(f"{taken}; {redact(run_uri)}/{RUN_MARKER} already exists") from exc
+    try:
+        storage.publish(wheelhouse, uri, exclusive=True)
     except BaseException:
-        if created:
-            try:
+        try:
+            if created:
                 storage.remove_tree(run_uri)
-            except StorageError:
-                logger.warning("could not remove the partial run folder %s", redact(run_uri))
+            else:
+                storage.remove_tree(join_uri(run_uri, RUN_MARKER))
+        except StorageError:
+            logger.warning("could not remove the partial run folder %s", redact(run_uri))
         raise

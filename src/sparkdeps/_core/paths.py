@@ -6,12 +6,15 @@ import os
 from pathlib import Path
 
 __all__ = [
+    "PIN_FRAGMENT",
     "PROCESS_DEPS_TASK_KEY",
     "RUN_MARKER",
     "TASK_VALUE_KEY",
     "WHEELHOUSE_NAME",
     "cache_root",
     "node_dir",
+    "pin_uri",
+    "split_pin",
 ]
 
 WHEELHOUSE_NAME = "wheelhouse.zip"
@@ -22,6 +25,24 @@ PROCESS_DEPS_TASK_KEY = "process_deps"
 """The Databricks task that builds; later tasks read its task value."""
 TASK_VALUE_KEY = "wheelhouse_path"
 """The task value (and job parameter) that carries the wheelhouse URI."""
+PIN_FRAGMENT = "#sha256="
+"""``.../wheelhouse.zip#sha256=<hex>``: the build's digest rides with the URI to ``load``."""
+
+
+def pin_uri(uri: str, digest: str) -> str:
+    """``uri`` with the wheelhouse digest attached, as the build hands it on."""
+    return f"{uri}{PIN_FRAGMENT}{digest}"
+
+
+def split_pin(uri: str) -> tuple[str, str | None]:
+    """(the URI without a ``#sha256=`` fragment, the digest or None).
+
+    The digest is returned as written; callers check it is 64 hex digits.
+    """
+    head, sep, digest = uri.rpartition(PIN_FRAGMENT)
+    if not sep:
+        return uri, None
+    return head, digest.strip().lower()
 
 
 def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:

@@ -42,9 +42,17 @@ class BuildResult:
     """True when the wheelhouse came from the build cache (nothing downloaded or built)."""
     task_value_set: bool = False
 
+    @property
+    def pinned_uri(self) -> str:
+        """``<uri>#sha256=<digest>``: what the task value carries; ``load`` checks the digest."""
+        from .paths import pin_uri
+
+        return pin_uri(self.uri, self.digest)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "uri": self.uri,
+            "pinned_uri": self.pinned_uri,
             "run_id": self.run_id,
             "run_uri": self.run_uri,
             "format": self.format,
@@ -58,6 +66,8 @@ class BuildResult:
             "cached": self.cached,
             "task_value_set": self.task_value_set,
             "timings": {key: round(value, 4) for key, value in self.timings.items()},
+            # runtime-aware builds: what the wheelhouse relies on and what it shadows
+            **({"runtime": dict(self.manifest.runtime)} if self.manifest.runtime else {}),
         }
 
 
@@ -106,6 +116,23 @@ class ModuleImport:
 @dataclass(frozen=True)
 class VerifyResult:
     imports: tuple[ModuleImport, ...]
+    package_versions: Mapping[str, Mapping[str, str | None]] = field(default_factory=dict)
+    """Runtime package -> executor -> its installed version (None: not installed)."""
+    driver_versions: Mapping[str, str | None] = field(default_factory=dict)
+    """The same packages' versions on the driver."""
+
+    @property
+    def version_differences(self) -> tuple[str, ...]:
+        """``name: driver X, executor E has Y`` for every executor that differs."""
+        out: list[str] = []
+        for name, by_executor in sorted(self.package_versions.items()):
+            driver = self.driver_versions.get(name)
+            for executor, version in sorted(by_executor.items()):
+                if version != driver:
+                    out.append(
+                        f"{name}: driver {driver or 'absent'}, {executor} has {version or 'none'}"
+                    )
+        return tuple(out)
 
     @property
     def ok(self) -> bool:

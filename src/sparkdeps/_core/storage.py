@@ -8,6 +8,7 @@ temporary name and renames it, so a reader never sees a partial file.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -21,7 +22,15 @@ from urllib.parse import unquote, urlparse
 from .databricks import Dbutils, get_dbutils
 from .errors import StorageError
 
-__all__ = ["DbfsStorage", "Entry", "LocalStorage", "Storage", "join_uri", "storage_for"]
+__all__ = [
+    "DbfsStorage",
+    "Entry",
+    "LocalStorage",
+    "PublishConflict",
+    "Storage",
+    "join_uri",
+    "storage_for",
+]
 
 logger = logging.getLogger(__name__)
 _DBFS_MOUNT = Path("/dbfs")
@@ -44,8 +53,12 @@ class Storage(Protocol):
 
     def download(self, uri: str, local: Path) -> None: ...
 
-    def publish(self, local: Path, uri: str) -> None:
-        """Copy ``local`` to ``uri`` atomically (temporary name, then rename)."""
+    def publish(self, local: Path, uri: str, *, exclusive: bool = False) -> None:
+        """Copy ``local`` to ``uri`` atomically (temporary name, then rename).
+
+        With ``exclusive``, fail with :class:`PublishConflict` when ``uri`` exists
+        (or appears meanwhile): of several publishers, exactly one wins.
+        """
         ...
 
     def remove_tree(self, uri: str) -> bool:
@@ -73,6 +86,38 @@ def _as_path(uri: str) -> Path:
             raise StorageError(f"{uri}: file: URIs must name a local path")
         return Path(unquote(parsed.path))
     return Path(uri).expanduser()
+
+
+class PublishConflict(StorageError, FileExistsError):
+    """An exclusive publish found its name taken: another publisher won."""
+
+
+_NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.ENOSYS}
+
+
+def _link_exclusive(temporary: Path, final: Path, uri: str) -> None:
+    """``final`` becomes ``temporary``'s bytes only if it does not exist: one winner.
+
+    A hard link is atomic and fails when the name is taken. Where the file system
+    has no hard links (some FUSE mounts), the name is claimed with ``O_EXCL`` and
+    then filled: still one winner, though a reader may see it grow.
+    """
+    try:
+        os.link(temporary, final)
+        return
+    except FileExistsError as exc:
+        raise PublishConflict(f"{uri} already exists") from exc
+    except OSError as exc:
+        if exc.errno not in _NO_LINKS:
+            raise
+    try:
+        fd = os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError as exc:
+        raise PublishConflict(f"{uri} already exists") from exc
+    with os.fdopen(fd, "wb") as out, temporary.open("rb") as source:
+        shutil.copyfileobj(source, out, 1 << 20)
+        out.flush()
+        os.fsync(out.fileno())
 
 
 class LocalStorage:
@@ -103,7 +148,7 @@ class LocalStorage:
         except OSError as exc:
             raise StorageError(f"cannot copy {uri} to {local}: {exc}") from exc
 
-    def publish(self, local: Path, uri: str) -> None:
+    def publish(self, local: Path, uri: str, *, exclusive: bool = False) -> None:
         final = self.local_path(uri)
         temporary = final.with_name(f".{final.name}.{uuid.uuid4().hex}.partial")
         try:
@@ -111,10 +156,16 @@ class LocalStorage:
             shutil.copyfile(local, temporary)
             with temporary.open("rb") as handle:
                 os.fsync(handle.fileno())
-            os.replace(temporary, final)
+            if exclusive:
+                _link_exclusive(temporary, final, uri)
+            else:
+                os.replace(temporary, final)
+        except PublishConflict:
+            raise
         except OSError as exc:
-            temporary.unlink(missing_ok=True)
             raise StorageError(f"cannot publish {uri}: {exc}") from exc
+        finally:
+            temporary.unlink(missing_ok=True)
 
     def remove_tree(self, uri: str) -> bool:
         path = self.local_path(uri)
@@ -172,9 +223,12 @@ class DbfsStorage:
         except Exception as exc:
             raise StorageError(f"cannot copy {uri} to {local}: {exc}") from exc
 
-    def publish(self, local: Path, uri: str) -> None:
+    def publish(self, local: Path, uri: str, *, exclusive: bool = False) -> None:
         parent, _, name = uri.rstrip("/").rpartition("/")
         temporary = f"{parent}/.{name}.{uuid.uuid4().hex}.partial"
+        # dbutils.fs has no exclusive create: the check narrows the race, it cannot close it
+        if exclusive and self.exists(uri):
+            raise PublishConflict(f"{uri} already exists")
         try:
             self._fs.mkdirs(parent)
             self._fs.cp(local.absolute().as_uri(), temporary)

@@ -29,7 +29,13 @@ from typing import Any
 
 from .._core.databricks import runtime_version, set_task_value
 from .._core.errors import InputError
-from .._core.paths import PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY, WHEELHOUSE_NAME
+from .._core.paths import (
+    PROCESS_DEPS_TASK_KEY,
+    TASK_VALUE_KEY,
+    WHEELHOUSE_NAME,
+    pin_uri,
+    split_pin,
+)
 from .._core.results import BuildResult, CleanupResult
 from .._core.storage import join_uri, storage_for
 from .._core.target import PROFILES
@@ -145,6 +151,17 @@ def add_process_deps_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--python-version", default=None)
     parser.add_argument("--platform", default=None)
+    parser.add_argument(
+        "--runtime-packages",
+        default=None,
+        help="`pip list --format=freeze` of the cluster (a profile target carries its own)",
+    )
+    parser.add_argument(
+        "--override-runtime",
+        action="append",
+        default=[],
+        help="ship this protected runtime package anyway (repeatable)",
+    )
     parser.add_argument("--index-url", default=None)
     parser.add_argument("--extra-index-url", action="append", default=[])
     parser.add_argument("--find-links", action="append", default=[])
@@ -187,10 +204,11 @@ def run_process_deps(args: argparse.Namespace) -> ProcessDepsOutcome:
         run_id = job_run_folder_name(args.job_run_id)
         uri = join_uri(base, run_id, WHEELHOUSE_NAME)
         if storage_for(base).exists(uri):
-            # A repaired run: its first attempt built this already; reuse it.
+            # A repaired run: its first attempt built this already; reuse it once checked.
+            pinned = _reusable(join_uri(base, run_id), uri, args.source)
             logger.info("%s exists (a repaired run): reusing it", uri)
-            set_task_value(args.task_value_key, uri)
-            return ProcessDepsOutcome(uri, None)
+            set_task_value(args.task_value_key, pinned)
+            return ProcessDepsOutcome(pinned, None)
     else:
         run_id = new_run_id(args.job_run_id)
     index_url = args.index_url or os.environ.get("SPARKDEPS_INDEX_URL") or None
@@ -207,10 +225,49 @@ def run_process_deps(args: argparse.Namespace) -> ProcessDepsOutcome:
         no_index=args.no_index,
         task_value_key=args.task_value_key,
         allow_index_options=args.allow_index_options,
+        runtime_packages=getattr(args, "runtime_packages", None),
+        override_runtime=tuple(getattr(args, "override_runtime", ())),
     )
     if not result.task_value_set:
         logger.info("no task value set (not in a Databricks job): the URI goes to stdout")
-    return ProcessDepsOutcome(result.uri, result)
+    return ProcessDepsOutcome(result.pinned_uri, result)
+
+
+def _reusable(run_uri: str, uri: str, source: str) -> str:
+    """The pinned URI of a repaired run's wheelhouse, if it is the one this input builds.
+
+    Its ``run.json`` must be sparkdeps' own, name the same input digest, and give
+    the sha256 of the ``wheelhouse.zip`` beside it, which must open as a wheelhouse.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from .._build.archive import ArchiveLimits
+    from .._build.inputs import prepare_input
+    from .._core.hashing import sha256_file
+    from .._core.wheelhouse import open_wheelhouse
+    from .._runtime.cleanup import read_run_marker
+
+    fix = (
+        f"remove the run folder (`sparkdeps cleanup {run_uri}`) and run the task again, "
+        "or build without --per-job-run"
+    )
+    storage = storage_for(run_uri)
+    marker = read_run_marker(storage, run_uri)
+    if marker is None:
+        raise InputError(f"{uri} exists but its run folder has no run.json; {fix}")
+    with tempfile.TemporaryDirectory(prefix="sparkdeps-reuse-") as work:
+        layout = prepare_input(source, Path(work) / "input", ArchiveLimits())
+        if marker.input_digest != layout.digest:
+            raise InputError(f"{uri} was built from another input than {source}; {fix}")
+        local = storage.local_path(uri)
+        if local is None:
+            local = Path(work) / "wheelhouse.zip"
+            storage.download(uri, local)
+        if sha256_file(local) != marker.digest:
+            raise InputError(f"{uri} is not the wheelhouse its run.json names; {fix}")
+        open_wheelhouse(local, origin=uri)
+    return pin_uri(uri, marker.digest)
 
 
 def job_run_folder_name(job_run_id: str) -> str:
@@ -232,7 +289,17 @@ def job_run_folders(base: str, job_run_id: str) -> list[str]:
 
 
 def _run_uri_of(wheelhouse: str) -> str:
-    return wheelhouse.rstrip("/").rpartition("/")[0]
+    """The run folder of a ``.../wheelhouse.zip`` (a ``#sha256=`` pin allowed); nothing else."""
+    from .._runtime.cleanup import run_folder_of
+
+    path = split_pin(wheelhouse.strip())[0].rstrip("/")
+    if path.rpartition("/")[2] != WHEELHOUSE_NAME:
+        raise InputError(
+            f"--wheelhouse {wheelhouse} does not end in /{WHEELHOUSE_NAME}; pass the "
+            "wheelhouse a build published (or the run folder itself, without --wheelhouse); "
+            "nothing was removed"
+        )
+    return run_folder_of(path)
 
 
 def add_cleanup_arguments(parser: argparse.ArgumentParser) -> None:
@@ -275,13 +342,14 @@ def parse_age(text: str) -> float:
 
 def run_cleanup(args: argparse.Namespace) -> CleanupResult:
     """Remove the run folders named, found from a wheelhouse, or made by a job run."""
-    from .._runtime.cleanup import cleanup, cleanup_older_than
+    from .._runtime.cleanup import cleanup, cleanup_older_than, run_folder_of
 
     if getattr(args, "older_than", None):
         if _unresolved(args.base):
             raise InputError("--older-than needs --base: the folder that holds the run folders")
         return cleanup_older_than(args.base, parse_age(args.older_than), dry_run=args.dry_run)
-    targets: list[str] = [uri for uri in args.run_uri if not _unresolved(uri)]
+    # every argument is checked before anything is removed
+    targets: list[str] = [run_folder_of(uri) for uri in args.run_uri if not _unresolved(uri)]
     targets += [_run_uri_of(uri) for uri in args.wheelhouse if not _unresolved(uri)]
     if not _unresolved(args.job_run_id):
         base = args.base if not _unresolved(args.base) else _default_base()

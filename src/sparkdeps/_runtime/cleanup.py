@@ -1,26 +1,35 @@
 """``cleanup()`` and ``cleanup_older_than()``: remove run folders and executor payloads.
 
 A run folder is ``<base>/<run_id>/`` holding ``wheelhouse.zip`` and the
-``run.json`` marker the builder writes; a folder without the marker is never
-removed (a mistyped path must not wipe a Volume). Removing is idempotent: a
-folder that is already gone is not an error.
+``run.json`` marker the builder writes. Only a folder whose marker is
+sparkdeps' own is removed (``_core/runmarker.py``: the schema keys, ``run_id``
+equal to the folder's name, a sha256 ``digest``, an ISO ``created``), and the
+payload paths removed with it come from that checked digest: a mistyped path
+or a forged marker must not wipe a Volume. Removing is idempotent: a folder
+that is already gone is not an error.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import logging
+import math
 import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
-from .._core.errors import InputError, StorageError
-from .._core.paths import RUN_MARKER, WHEELHOUSE_NAME, node_dir
+from .._core.errors import InputError
+from .._core.paths import RUN_MARKER, WHEELHOUSE_NAME, node_dir, split_pin
 from .._core.results import CleanupResult
+from .._core.runmarker import (
+    MAX_MARKER_BYTES,
+    MarkerError,
+    RunMarker,
+    parse_marker,
+    read_local_marker,
+)
 from .._core.storage import Storage, join_uri, storage_for
 
 __all__ = ["RUN_MARKER", "cleanup", "cleanup_older_than", "read_run_marker", "run_folder_of"]
@@ -28,86 +37,87 @@ __all__ = ["RUN_MARKER", "cleanup", "cleanup_older_than", "read_run_marker", "ru
 logger = logging.getLogger(__name__)
 
 
-
 def run_folder_of(uri: str) -> str:
-    """The run folder for a run folder or a ``.../wheelhouse.zip`` URI."""
-    stripped = uri.rstrip("/")
-    if stripped.endswith(".zip"):
-        return stripped.rpartition("/")[0]
+    """The run folder for a run folder or a ``.../wheelhouse.zip`` URI.
+
+    A ``#sha256=`` pin is dropped. Any other ``.zip`` is refused: its parent is
+    not known to be a run folder.
+    """
+    stripped = split_pin(uri.strip())[0].rstrip("/")
+    head, _, name = stripped.rpartition("/")
+    if name == WHEELHOUSE_NAME:
+        stripped, name = head.rstrip("/"), head.rstrip("/").rpartition("/")[2]
+    elif name.lower().endswith(".zip"):
+        raise InputError(
+            f"{uri} is not a wheelhouse.zip: cleanup takes a run folder or the "
+            f"{WHEELHOUSE_NAME} inside one, so nothing was removed"
+        )
+    if name in ("", ".", "..") or name.endswith(":"):
+        raise InputError(
+            f"{uri!r} does not name a run folder: pass <base>/<run_id> (the folder that holds "
+            f"{WHEELHOUSE_NAME} and {RUN_MARKER}); nothing was removed"
+        )
     return stripped
 
 
-def read_run_marker(storage: Storage, run_uri: str) -> dict[str, Any] | None:
-    """The parsed ``run.json`` of ``run_uri``, or None when there is none."""
-    marker = join_uri(run_uri, RUN_MARKER)
+def _folder_name(folder: str) -> str:
+    return folder.rstrip("/").rpartition("/")[2]
+
+
+def _marker_text(storage: Storage, marker: str) -> str | None:
     local = storage.local_path(marker)
-    try:
-        if local is not None:
-            text = local.read_text("utf-8")
-        else:
-            if not storage.exists(marker):
-                return None
-            with tempfile.TemporaryDirectory(prefix="sparkdeps-marker-") as work:
-                copy = Path(work) / RUN_MARKER
-                storage.download(marker, copy)
-                text = copy.read_text("utf-8")
-    except FileNotFoundError:
+    if local is not None:
+        return read_local_marker(local)
+    entry = storage.stat(marker)
+    if entry is None:
         return None
-    except OSError as exc:
-        raise StorageError(f"cannot read {marker}: {exc}") from exc
+    if entry.is_dir or entry.size > MAX_MARKER_BYTES:
+        raise MarkerError("it is not a small regular file")
+    with tempfile.TemporaryDirectory(prefix="sparkdeps-marker-") as work:
+        copy = Path(work) / RUN_MARKER
+        storage.download(marker, copy)
+        return read_local_marker(copy)
+
+
+def read_run_marker(storage: Storage, run_uri: str) -> RunMarker | None:
+    """The checked ``run.json`` of ``run_uri``; None when there is none.
+
+    :class:`InputError` when there is one but it is not sparkdeps' own.
+    """
+    marker = join_uri(run_uri, RUN_MARKER)
     try:
-        data = json.loads(text)
-    except ValueError:
-        return {}  # a marker all the same: the builder wrote it, even if damaged
-    return data if isinstance(data, dict) else {}
+        text = _marker_text(storage, marker)
+        if text is None:
+            return None
+        return parse_marker(text, _folder_name(run_uri))
+    except MarkerError as exc:
+        raise InputError(
+            f"{marker} is not a sparkdeps run marker ({exc}), so {run_uri} was not removed; "
+            "remove it by hand if it is really a run folder, or pass the folder that holds "
+            f"the {WHEELHOUSE_NAME} and {RUN_MARKER} a build wrote"
+        ) from exc
 
 
-def _created(marker: dict[str, Any], fallback: float) -> float:
-    """``created`` as epoch seconds (a number or an ISO 8601 string), else ``fallback``."""
-    value = marker.get("created")
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            parsed = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            return fallback
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=_dt.timezone.utc)
-        return parsed.timestamp()
-    return fallback
+def _remove_node_payloads(digest: str, cache_dir: str | os.PathLike[str] | None) -> list[str]:
+    """This node's executor payloads for ``digest`` (zip for classic, archives for Connect).
 
-
-def _remove_node_payloads(
-    digest: str | None, cache_dir: str | os.PathLike[str] | None
-) -> list[str]:
-    """This node's executor payloads for ``digest`` (zip for classic, archives for Connect)."""
-    if not digest:
-        return []
+    ``digest`` was checked to be 64 hex digits, so both paths stay in ``payloads/``.
+    """
     payloads = node_dir(cache_dir) / "payloads"
     removed = []
     for path in (payloads / f"{digest}.zip", payloads / f"{digest}.connect"):
         try:
-            if path.is_dir():
+            if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
             else:
                 path.unlink()
         except FileNotFoundError:
             continue
+        except OSError as exc:
+            logger.warning("could not remove the payload %s: %s", path, exc)
+            continue
         removed.append(os.fspath(path))
     return removed
-
-
-def _digest_of(storage: Storage, run_uri: str, marker: dict[str, Any]) -> str | None:
-    digest = marker.get("digest")
-    if isinstance(digest, str) and digest:
-        return digest
-    local = storage.local_path(join_uri(run_uri, WHEELHOUSE_NAME))
-    if local is not None and local.is_file():
-        from .._core.manifest import sha256_file
-
-        return sha256_file(local)
-    return None
 
 
 def cleanup(run_uri: str, *, cache_dir: str | os.PathLike[str] | None = None) -> CleanupResult:
@@ -115,22 +125,24 @@ def cleanup(run_uri: str, *, cache_dir: str | os.PathLike[str] | None = None) ->
 
     The run folder's ``executors/`` (the payload on Databricks storage) goes with
     it; this node's cached payloads for the same digest go too. Idempotent.
-    Refuses a folder without ``run.json``.
+    Refuses a folder without sparkdeps' own ``run.json``.
     """
     if not run_uri or not run_uri.strip():
         raise InputError("cleanup needs a run folder or a wheelhouse URI")
-    folder = run_folder_of(run_uri.strip())
+    folder = run_folder_of(run_uri)
     storage = storage_for(folder)
     if not storage.exists(folder):
         logger.info("%s is already gone", folder)
         return CleanupResult(removed=(), kept=())
     marker = read_run_marker(storage, folder)
     if marker is None:
+        if not storage.exists(folder):  # removed by another cleanup while we looked
+            return CleanupResult(removed=(), kept=())
         raise InputError(
             f"{folder} has no {RUN_MARKER}: it is not a sparkdeps run folder, so it was not "
-            "removed; pass the folder that holds wheelhouse.zip and run.json"
+            f"removed; pass the folder that holds {WHEELHOUSE_NAME} and {RUN_MARKER}"
         )
-    removed: list[str] = _remove_node_payloads(_digest_of(storage, folder, marker), cache_dir)
+    removed: list[str] = _remove_node_payloads(marker.digest, cache_dir)
     if storage.remove_tree(folder):
         removed.insert(0, folder)
         logger.info("removed run folder %s", folder)
@@ -146,13 +158,13 @@ def cleanup_older_than(
 ) -> CleanupResult:
     """Remove the run folders under ``base`` older than ``max_age`` (seconds or a timedelta).
 
-    Age comes from ``run.json``'s ``created``, else the folder's mtime. Folders
-    without the marker are left alone (reported in ``kept``). With ``dry_run``
+    Age comes from ``run.json``'s ``created``. Folders without sparkdeps' own
+    marker are left alone (reported in ``kept``). With ``dry_run``
     nothing is removed and ``removed`` lists what would be.
     """
     seconds = max_age.total_seconds() if isinstance(max_age, _dt.timedelta) else float(max_age)
-    if seconds < 0:
-        raise InputError(f"max_age must not be negative, got {max_age!r}")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise InputError(f"max_age must be a finite number of seconds >= 0, got {max_age!r}")
     storage = storage_for(base)
     now = time.time()
     removed: list[str] = []
@@ -161,11 +173,15 @@ def cleanup_older_than(
         if not entry.is_dir:
             continue
         folder = join_uri(base, entry.name)
-        marker = read_run_marker(storage, folder)
+        try:
+            marker = read_run_marker(storage, folder)
+        except InputError as exc:
+            logger.warning("keeping %s: %s", folder, exc)
+            marker = None
         if marker is None:
             kept.append(folder)
             continue
-        age = now - _created(marker, entry.mtime)
+        age = now - marker.created
         if age <= seconds:
             kept.append(folder)
             continue

@@ -20,8 +20,10 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from .._core.errors import IntegrityError
+from .._core.manifest import WheelInfo, top_level_names
+from .._core.wheelcheck import check_dist_info, check_listing
 
-__all__ = ["extract_wheel", "open_stored_wheel"]
+__all__ = ["check_wheel_contents", "extract_wheel", "open_stored_wheel"]
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +102,13 @@ def open_stored_wheel(zip_path: Path, filename: str) -> Iterator[IO[bytes]]:
 def _member_target(member: str, folder: Path, wheel: str) -> Path | None:
     """Where a wheel member goes, or None to skip it. Refuses escaping names."""
     path = PurePosixPath(member)
-    if path.is_absolute() or ".." in path.parts or "\\" in member or ":" in path.parts[0]:
+    if (
+        not path.parts
+        or path.is_absolute()
+        or ".." in path.parts
+        or "\\" in member
+        or ":" in path.parts[0]
+    ):
         raise IntegrityError(
             f"{wheel} has an unsafe member {member!r} (absolute or with '..'); "
             "the wheel is malformed or malicious: rebuild the wheelhouse without it"
@@ -117,6 +125,31 @@ def _member_target(member: str, folder: Path, wheel: str) -> Path | None:
         logger.debug("%s: skipping %s (.data/%s is not importable)", wheel, member, kind)
         return None
     return folder.joinpath(*parts)
+
+
+def check_wheel_contents(handle: IO[bytes], wheel: WheelInfo, shown: str) -> None:
+    """The wheel in ``handle`` is what the manifest says, within limits, before it is unpacked.
+
+    Its listing passes :func:`check_listing` (entry count, size, ratio, names); its one
+    ``.dist-info`` names the distribution and version of its file name; it carries no
+    top-level package the manifest does not list for it.
+    """
+    label = f"{wheel.filename} in {shown}"
+    fix = "the wheel is malformed or was altered: rebuild the wheelhouse; nothing was installed"
+    try:
+        with zipfile.ZipFile(handle) as archive:
+            infos = archive.infolist()
+    except zipfile.BadZipFile as exc:
+        raise IntegrityError(f"{label} is not a valid wheel ({exc}); {fix}") from exc
+    check_listing(infos, wheel.size, label, fix)
+    names = [info.filename for info in infos]
+    check_dist_info(names, wheel.filename, label, fix)
+    unlisted = sorted(set(top_level_names(names)) - set(wheel.top_level))
+    if unlisted:
+        raise IntegrityError(
+            f"{label} carries top-level packages its manifest entry does not list "
+            f"({', '.join(unlisted)}); {fix}"
+        )
 
 
 def extract_wheel(zip_path: Path, filename: str, folder: Path) -> int:

@@ -14,8 +14,10 @@ from typing import Any, Literal
 
 from .._core.databricks import get_task_value, is_databricks
 from .._core.errors import DeliveryError, InputError, WheelhouseNotFoundError
-from .._core.paths import PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY
+from .._core.paths import PIN_FRAGMENT, PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY, split_pin
 from .._core.results import Delivery, LoadResult
+from .._core.runmarker import DIGEST
+from .._core.runner import redact
 from .._core.storage import storage_for
 from .._core.timing import timed
 from .delivery import Delivered, SessionKind, deliver, session_key, session_kind
@@ -30,6 +32,7 @@ from .install import (
     pip_install,
     prepare,
 )
+from .runtime_check import check_runtime
 
 __all__ = [
     "active_session",
@@ -45,6 +48,13 @@ ENV_WHEELHOUSE = "SPARKDEPS_WHEELHOUSE"
 _DELIVERIES = ("auto", "classic", "connect", "driver-only")
 _modules_lock = threading.Lock()
 _session_modules: dict[str, set[str]] = {}
+_session_runtime: dict[str, set[str]] = {}
+
+
+def runtime_packages_for(spark: Any) -> tuple[str, ...]:
+    """Runtime packages the wheelhouses delivered to ``spark`` rely on (``verify`` reports them)."""
+    with _modules_lock:
+        return tuple(sorted(_session_runtime.get(session_key(spark), ())))
 
 
 def modules_for(spark: Any) -> tuple[str, ...]:
@@ -155,6 +165,7 @@ def load(
     delivery: Delivery = "auto",
     cache_dir: str | os.PathLike[str] | None = None,
     payload_dir: str | os.PathLike[str] | None = None,
+    strict: bool | None = None,
 ) -> LoadResult:
     """Install a wheelhouse on the driver and ship it to every executor.
 
@@ -167,19 +178,24 @@ def load(
     ``delivery="auto"`` ships through ``addArchive`` on a classic session and
     through artifacts on Spark Connect; with no session (none given, none
     active) only the driver gets the packages.
+
+    A runtime-aware wheelhouse is checked against this Python first
+    (docs/runtime-aware.md): a relied-on package at another version warns, a
+    protected or missing one raises :class:`RuntimeMismatchError`;
+    ``strict=True`` makes every difference an error, ``strict=False`` a warning.
     """
     _check_options(mode, delivery)
     timings: dict[str, float] = {}
     with timed(timings, "total"):
-        uri, source = resolve_wheelhouse(wheelhouse, task_key=task_key, key=key)
-        logger.info("loading wheelhouse %s (from %s)", uri, source)
+        uri, expected = _split_pin(*resolve_wheelhouse(wheelhouse, task_key=task_key, key=key))
         node = node_dir(cache_dir)
         session, ship = _session_and_kind(spark, delivery)
         kind: Delivery = ship or "driver-only"
         # pip needs every wheel, so it cannot take the warm path that reads no manifest
-        prepared = prepare(uri, node, warm=mode == "cache")
+        prepared = prepare(uri, node, warm=mode == "cache", expected=expected)
+        uri = prepared.uri  # a run folder stands for its wheelhouse.zip
         try:
-            folder, installed = _driver_install(prepared, node, mode, kind, timings)
+            folder, installed = _driver_install(prepared, node, mode, kind, timings, strict=strict)
         finally:
             prepared.discard()
         payload: str | None = None
@@ -206,6 +222,18 @@ def load(
         kind,
     )
     return result
+
+
+def _split_pin(given: str, source: str) -> tuple[str, str | None]:
+    """(the URI, the build's digest or None) of ``.../wheelhouse.zip#sha256=<hex>``."""
+    uri, expected = split_pin(given)
+    if expected is not None and not DIGEST.fullmatch(expected):
+        raise InputError(
+            f"{redact(given)}: the digest after {PIN_FRAGMENT!r} is not a sha256 (64 hex "
+            "digits); pass the URI exactly as the build printed it, or drop the '#...' part"
+        )
+    logger.info("loading wheelhouse %s (from %s)", redact(uri), source)
+    return uri, expected
 
 
 def _check_options(mode: str, delivery: str) -> None:
@@ -247,6 +275,10 @@ def _ship(
     delivered = deliver(session, installed.folder, installed.digest, payload_dir, kind)
     with _modules_lock:
         _session_modules.setdefault(session_key(session, kind), set()).update(installed.top_level)
+        relied = (installed.runtime or {}).get("relied_on", ())
+        _session_runtime.setdefault(session_key(session, kind), set()).update(
+            str(item["name"]) for item in relied
+        )
     return delivered
 
 
@@ -287,12 +319,15 @@ def _driver_install(
     mode: Literal["cache", "pip"],
     kind: Delivery,
     timings: dict[str, float],
+    *,
+    strict: bool | None = None,
 ) -> tuple[Path, InstallResult | None]:
     """Check, then install into the node cache and/or with pip; activate the cache folder."""
     timings.update(prepared.timings)
     if prepared.manifest is not None:
         with timed(timings, "check"):
             check_wheels(prepared)
+            check_runtime(prepared.manifest.runtime, strict=strict, fresh=True)
     installed: InstallResult | None = None
     if mode == "cache" or kind != "driver-only":
         # The cache folder is the driver's install (mode="cache") and what executors get.
@@ -302,6 +337,9 @@ def _driver_install(
         )
         if installed.reused:
             check_tags(prepared.uri, installed.wheels, installed.target)
+        if prepared.manifest is None:  # the warm path: the install marker has the section
+            with timed(timings, "runtime_check"):
+                check_runtime(installed.runtime, strict=strict)
     if mode == "pip":
         with timed(timings, "pip"):
             pip_install(prepared)

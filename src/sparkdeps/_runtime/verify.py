@@ -25,9 +25,11 @@ __all__ = ["make_probe", "plain_udf", "verify"]
 logger = logging.getLogger(__name__)
 
 
-def make_probe(modules: Iterable[str]) -> Callable[[Any], str]:
-    """A UDF body that imports ``modules`` and reports, as JSON, where each came from."""
+def make_probe(modules: Iterable[str], distributions: Iterable[str] = ()) -> Callable[[Any], str]:
+    """A UDF body that imports ``modules`` and reports, as JSON, where each came from
+    (and the installed version of each of ``distributions``)."""
     names = tuple(modules)
+    packages = tuple(distributions)
 
     def probe(_row: Any) -> str:
         import importlib
@@ -64,6 +66,16 @@ def make_probe(modules: Iterable[str]) -> Callable[[Any], str]:
                 where = next(iter(getattr(module, "__path__", [])), None)
             where = where and os.path.abspath(where)  # noqa: PTH100
             report["imports"][name] = {"ok": True, "file": where}
+        if packages:
+            import importlib.metadata
+
+            versions: dict[str, str | None] = {}
+            for package in packages:
+                try:
+                    versions[package] = importlib.metadata.version(package)
+                except Exception:
+                    versions[package] = None
+            report["versions"] = versions
         return json.dumps(report)
 
     return probe
@@ -81,12 +93,14 @@ def default_partitions(spark: Any) -> int:
     return max(4, 2 * parallelism)
 
 
-def run_probe(spark: Any, modules: Iterable[str], partitions: int) -> list[dict[str, Any]]:
+def run_probe(
+    spark: Any, modules: Iterable[str], partitions: int, distributions: Iterable[str] = ()
+) -> list[dict[str, Any]]:
     """Run the probe on ``partitions`` tasks; one decoded report per task."""
     from pyspark.sql.functions import col, udf
     from pyspark.sql.types import StringType
 
-    probe = plain_udf(udf, make_probe(modules), StringType())
+    probe = plain_udf(udf, make_probe(modules, distributions), StringType())
     frame = spark.range(0, partitions, 1, partitions).select(probe(col("id")).alias("report"))
     return [json.loads(row["report"]) for row in frame.collect()]
 
@@ -106,13 +120,45 @@ def _default_modules(spark: Any) -> tuple[str, ...]:
     return modules_for(spark)
 
 
+def _default_packages(spark: Any) -> tuple[str, ...]:
+    from .load import runtime_packages_for
+
+    return runtime_packages_for(spark)
+
+
+def _versions(reports: Iterable[dict[str, Any]], packages: tuple[str, ...]) -> dict[str, Any]:
+    """package -> executor -> version, and the driver's versions, for VerifyResult."""
+    if not packages:
+        return {}
+    import importlib.metadata
+
+    driver: dict[str, str | None] = {}
+    for package in packages:
+        try:
+            driver[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            driver[package] = None
+    seen: dict[str, dict[str, str | None]] = {package: {} for package in packages}
+    for report in reports:
+        for package, version in report.get("versions", {}).items():
+            seen.setdefault(package, {})[str(report["executor"])] = version
+    return {"package_versions": seen, "driver_versions": driver}
+
+
 def verify(
-    spark: Any = None, modules: Iterable[str] | None = None, *, partitions: int | None = None
+    spark: Any = None,
+    modules: Iterable[str] | None = None,
+    *,
+    partitions: int | None = None,
+    packages: Iterable[str] | None = None,
 ) -> VerifyResult:
     """Import ``modules`` (default: the top-level names loaded into ``spark``) on executors.
 
     Returns where each module was imported from on each executor; raises
-    :class:`VerificationError` listing every failure.
+    :class:`VerificationError` listing every failure. ``packages`` (default: the
+    runtime packages the loaded wheelhouses rely on) are reported with the
+    executors' installed versions; differences from the driver's are logged and
+    listed in ``VerifyResult.version_differences``.
     """
     if spark is None:
         from .load import active_session
@@ -123,14 +169,15 @@ def verify(
             "verify() needs a Spark session: pass spark=... or create one first"
         )
     names = tuple(modules) if modules is not None else _default_modules(spark)
-    if not names:
+    dists = tuple(packages) if packages is not None else _default_packages(spark)
+    if not names and not dists:
         raise VerificationError(
             "nothing to verify: no wheelhouse was loaded into this session; "
             "call sparkdeps.load(..., spark=spark) first or pass modules=[...]"
         )
     count = partitions or default_partitions(spark)
     try:
-        reports = run_probe(spark, names, count)
+        reports = run_probe(spark, names, count, dists)
     except Exception as exc:
         raise VerificationError(f"the import check could not run on the executors: {exc}") from exc
     seen: set[ModuleImport] = set()
@@ -155,6 +202,8 @@ def verify(
             "check that load() ran with this session before the UDFs, and that the wheelhouse "
             "was built for the executors' Python"
         )
-    result = VerifyResult(imports=imports)
+    result = VerifyResult(imports=imports, **_versions(reports, dists))
+    for line in result.version_differences:
+        logger.warning("executor and driver differ: %s", line)
     logger.info("verified %d module(s) on %d executor(s)", len(names), len(result.executors))
     return result

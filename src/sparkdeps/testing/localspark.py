@@ -85,6 +85,10 @@ def spark_home(folder: str | os.PathLike[str]) -> Path:
     return home
 
 
+_CONNECT_MODE_VARIABLES = ("SPARK_CONNECT_MODE_ENABLED", "SPARK_LOCAL_REMOTE", "SPARK_REMOTE")
+_connect_server_started = False
+
+
 def spark_env(python: str | os.PathLike[str]) -> dict[str, str]:
     """Environment settings a local Spark needs; set before the JVM starts (it inherits them)."""
     return {
@@ -138,6 +142,10 @@ def local_cluster_session(
     from pyspark.sql import SparkSession
 
     _apply_env(python)
+    # A process started by one that ran a local Connect server inherits pyspark's
+    # Connect-mode variables, which turn any builder into a Connect client: a classic
+    # session was asked for here. Kept when this process runs its own Connect server.
+    inherited = {key: os.environ.pop(key) for key in _CONNECT_MODE_VARIABLES if key in os.environ}
     if "SPARK_HOME" not in os.environ:
         # local-cluster workers work in $SPARK_HOME/work, which for a pip-installed
         # pyspark is inside site-packages: give Spark a home of symlinks instead.
@@ -150,7 +158,11 @@ def local_cluster_session(
     builder = _common_conf(
         builder, python, {"spark.executor.memory": f"{max(256, memory_mb - 256)}m", **(conf or {})}
     )
-    session = builder.getOrCreate()
+    try:
+        session = builder.getOrCreate()
+    finally:
+        if _connect_server_started:
+            os.environ.update(inherited)
     _wait_for_executors(session, executors, wait_seconds)
     return session
 
@@ -181,7 +193,9 @@ def connect_session(
     """A Spark Connect session on a local server (``SparkSession.builder.remote(master)``)."""
     from pyspark.sql import SparkSession
 
+    global _connect_server_started
     _apply_env(python)
+    _connect_server_started = True
     builder = SparkSession.builder.remote(master)
     builder = _common_conf(builder, python, conf)
     with warnings.catch_warnings():

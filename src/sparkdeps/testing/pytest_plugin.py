@@ -5,6 +5,10 @@
   anything else on an executor proves delivery.
 * ``sparkdeps_connect``: a shared Spark Connect session (``remote("local[2]")``), same
   clean workers; skipped where pyspark < 4 or the connect extra is missing.
+* ``sparkdeps_session``: the test runs twice, on the ``local-cluster`` session and on the
+  Connect one (ids ``classic``/``connect``; pytest groups the runs by kind, so each
+  session starts once). DataFrame helpers that only ``collect()`` and read ``.schema``,
+  such as chispa's, work on both; ``sparkContext`` and ``.rdd`` exist only on classic.
 * ``sparkdeps_load``: ``load(wheelhouse) -> LoadResult`` into the current session.
 
 Executors' interpreter: ``--sparkdeps-runtime PROFILE`` (or the ini option
@@ -25,7 +29,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -34,7 +38,16 @@ from .._core.results import LoadResult
 from .localspark import clean_python, connect_session, local_cluster_session
 from .twin import create_twin, running_twin, twin_home, twin_spec
 
-__all__ = ["SparkManager", "sparkdeps_connect", "sparkdeps_load", "sparkdeps_spark"]
+__all__ = [
+    "SparkManager",
+    "sparkdeps_connect",
+    "sparkdeps_load",
+    "sparkdeps_session",
+    "sparkdeps_session_kind",
+    "sparkdeps_spark",
+]
+
+SessionKind = Literal["classic", "connect"]
 
 
 class SparkManager:
@@ -163,6 +176,26 @@ def sparkdeps_spark(sparkdeps_spark_manager: SparkManager) -> Any:
 @pytest.fixture
 def sparkdeps_connect(sparkdeps_spark_manager: SparkManager) -> Any:
     """The shared Spark Connect session; skips where Connect cannot run."""
+    reason = _connect_missing()
+    if reason:
+        pytest.skip(reason)
+    return sparkdeps_spark_manager.connect()
+
+
+@pytest.fixture(scope="session", params=["classic", "connect"])
+def sparkdeps_session_kind(request: pytest.FixtureRequest) -> SessionKind:
+    """``classic`` then ``connect``; session-scoped so pytest groups the tests by kind."""
+    kind: SessionKind = request.param
+    return kind
+
+
+@pytest.fixture
+def sparkdeps_session(
+    sparkdeps_session_kind: SessionKind, sparkdeps_spark_manager: SparkManager
+) -> Any:
+    """The shared session of this run's kind; the Connect run skips where Connect cannot run."""
+    if sparkdeps_session_kind == "classic":
+        return sparkdeps_spark_manager.classic()
     reason = _connect_missing()
     if reason:
         pytest.skip(reason)

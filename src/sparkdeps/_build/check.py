@@ -1,0 +1,195 @@
+"""``check()``: what a build would ship for a target, resolving only.
+
+Reads the input, builds local projects (they are part of the resolution), and
+resolves for the target with its runtime package set (docs/runtime-aware.md).
+No wheel is downloaded and nothing is published: the answer is which packages
+would ship (new, or shadowing the runtime's copy), which the runtime provides,
+and which conflict with a protected package.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._core.errors import RuntimeConflictError
+from .._core.paths import cache_root
+from .._core.target import Target, resolve_target
+from .archive import ArchiveLimits
+from .cache import BuildCache
+from .inputs import prepare_input
+from .pipeline import Clock, plan_input, validate_overrides
+from .resolve import IndexSettings
+from .runtime_conflict import Conflict
+from .runtime_plan import Placement
+
+__all__ = ["CheckResult", "check", "format_check"]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    target: Target
+    placements: tuple[Placement, ...]
+    """Every resolved package: ``new``, ``shadows`` (ships over the runtime's) or ``runtime``."""
+    conflicts: tuple[Conflict, ...] = ()
+    overrides: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.conflicts
+
+    @property
+    def shipped(self) -> tuple[Placement, ...]:
+        return tuple(p for p in self.placements if p.status != "runtime")
+
+    def to_dict(self) -> dict[str, Any]:
+        runtime = self.target.runtime
+        return {
+            "ok": self.ok,
+            "target": self.target.to_dict(),
+            "runtime": None
+            if runtime is None
+            else {
+                "name": runtime.name,
+                "digest": runtime.digest,
+                "packages": len(runtime.packages),
+            },
+            "overrides": list(self.overrides),
+            "ship": [p.to_dict() for p in self.shipped],
+            "runtime_provides": [p.to_dict() for p in self.placements if p.status == "runtime"],
+            "shadows": [p.to_dict() for p in self.placements if p.status == "shadows"],
+            "conflicts": [c.to_dict() for c in self.conflicts],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def check(
+    source: str | os.PathLike[str],
+    *,
+    target: str | Target | None = None,
+    python_version: str | None = None,
+    platform: str | None = None,
+    runtime_packages: str | os.PathLike[str] | None = None,
+    override_runtime: Iterable[str] = (),
+    index_url: str | None = None,
+    extra_index_urls: Iterable[str] = (),
+    find_links: Iterable[str] = (),
+    no_index: bool = False,
+    index_timeout: float = 30.0,
+    index_retries: int = 2,
+    build_isolation: bool = True,
+    name: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    allow_index_options: bool = False,
+    limits: ArchiveLimits | None = None,
+) -> CheckResult:
+    """Resolve ``source`` for the target as ``build`` would; download and publish nothing.
+
+    A conflict with a protected runtime package is reported in ``conflicts``
+    (``ok`` is False) rather than raised.
+    """
+    started = time.perf_counter()
+    chosen = resolve_target(
+        target, python_version=python_version, platform=platform, runtime_packages=runtime_packages
+    )
+    overrides = validate_overrides(override_runtime, chosen)
+    index = IndexSettings(
+        index_url=index_url,
+        extra_index_urls=tuple(extra_index_urls),
+        find_links=tuple(os.fspath(link) for link in find_links),
+        no_index=no_index,
+        timeout=index_timeout,
+        retries=index_retries,
+    )
+    work = Path(tempfile.mkdtemp(prefix="sparkdeps-check-"))
+    try:
+        layout = prepare_input(os.fspath(source), work / "input", limits or ArchiveLimits())
+        cache = BuildCache(cache_root(cache_dir))
+        try:
+            planned = plan_input(
+                layout,
+                target=chosen,
+                index=index,
+                work=work,
+                cache_folder=cache.root,
+                clock=Clock(),
+                build_isolation=build_isolation,
+                name=name,
+                allow_index_options=allow_index_options,
+                overrides=overrides,
+            )
+        except RuntimeConflictError as exc:
+            conflicts = tuple(c for c in exc.conflicts if isinstance(c, Conflict))
+            return CheckResult(chosen, (), conflicts, overrides, time.perf_counter() - started)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if planned.plan is not None:
+        placements = planned.plan.placements
+    else:
+        placements = tuple(
+            Placement(pin.name, pin.version, "new") for pin in planned.resolution.pins
+        )
+    return CheckResult(chosen, placements, (), overrides, time.perf_counter() - started)
+
+
+def format_check(result: CheckResult) -> list[str]:
+    """The table for people: one line per package, then conflicts and a summary."""
+    runtime = result.target.runtime
+    lines = [f"target:  {result.target.description}"]
+    if runtime is not None:
+        lines.append(
+            f"runtime: {runtime.name} ({len(runtime.packages)} packages, "
+            f"set {runtime.digest[:12]})"
+            + (f"; overriding {', '.join(result.overrides)}" if result.overrides else "")
+        )
+    else:
+        lines.append("runtime: none (explicit target: the full closure ships)")
+    if result.placements:
+        width = max(len(p.name) for p in result.placements) + 2
+        wide = max(9, *(len(p.version) + 2 for p in result.placements))
+        lines.append(f"{'package':{width}}{'version':{wide}}{'status':22}runtime has")
+        for item in result.placements:
+            status = {"new": "ship (new)", "shadows": "ship (shadows)", "runtime": "runtime"}[
+                item.status
+            ]
+            if item.protected and item.status == "shadows":
+                status += " OVERRIDE"
+            lines.append(
+                f"{item.name:{width}}{item.version:{wide}}{status:22}{item.runtime_version or '-'}"
+            )
+    for conflict in result.conflicts:
+        lines.extend(_conflict_lines(conflict))
+    lines.append(_summary(result))
+    return lines
+
+
+def _conflict_lines(conflict: Conflict) -> Sequence[str]:
+    asked = ", ".join(conflict.specifiers) or conflict.wanted
+    out = [
+        f"CONFLICT {conflict.name}: runtime has {conflict.runtime_version} (protected), "
+        f"input needs {asked}"
+    ]
+    out += [f"  via {chain}" for chain in conflict.chains]
+    if conflict.profiles:
+        out.append("  fits on: " + ", ".join(f"{p} ({v})" for p, v in conflict.profiles))
+    out.append(f"  or ship it anyway: --override-runtime {conflict.name}")
+    return out
+
+
+def _summary(result: CheckResult) -> str:
+    if result.conflicts:
+        names = ", ".join(c.name for c in result.conflicts)
+        return f"not buildable for this runtime: conflict with protected {names}"
+    shadows = sum(1 for p in result.placements if p.status == "shadows")
+    provided = sum(1 for p in result.placements if p.status == "runtime")
+    return (
+        f"would ship {len(result.shipped)} wheel(s) ({shadows} shadowing the runtime); "
+        f"the runtime provides {provided}; resolved in {result.seconds:.1f}s, nothing downloaded"
+    )
