@@ -227,9 +227,12 @@ LOCAL_PYTEST_CHECKS = (
 
 @pytest.mark.spark
 @pytest.mark.slow
-def test_local_pytest_example_passes() -> None:
+def test_local_pytest_example_passes(sparkdeps_spark_manager: Any) -> None:
     # The user's tests compare DataFrames with chispa on local-cluster and on Connect.
     import pyspark
+
+    # The child starts its own Connect server on the fixed port: stop this process's first.
+    sparkdeps_spark_manager.stop()
 
     project = EXAMPLES / "local_pytest"
     env = {key: value for key, value in _inherited().items() if not key.startswith("PYTEST_")}
