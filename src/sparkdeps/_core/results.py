@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from .manifest import Format, Manifest, WheelInfo
-from .target import Target
+if TYPE_CHECKING:  # annotations only: a load imports neither
+    from .manifest import Format, Manifest, WheelInfo
+    from .target import Target
 
 __all__ = [
     "BuildResult",
@@ -19,10 +20,12 @@ __all__ = [
     "VerifyResult",
 ]
 
-Delivery = Literal["auto", "classic", "connect", "driver-only"]
+Delivery = Literal["auto", "classic", "connect", "shared", "driver-only"]
 """How executors get the packages. ``auto`` picks ``classic`` (archive + python
 includes) for a session with a SparkContext, ``connect`` (artifacts) for a
-Spark Connect session, ``driver-only`` when there is no session."""
+Spark Connect session, ``driver-only`` when there is no session. ``shared``
+(opt-in) installs once beside a wheelhouse on storage every node mounts and
+points the executors there."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,9 @@ class LoadResult:
     None for driver-only loads."""
     mode: Literal["cache", "pip"] = "cache"
     timings: Mapping[str, float] = field(default_factory=dict)
+    shadows: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    """Packages that take the place of the runtime's copy: name -> (runtime's version,
+    the wheelhouse's), from the manifest of a runtime-aware build."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -100,7 +106,14 @@ class LoadResult:
             "payload": self.payload,
             "mode": self.mode,
             "timings": {key: round(value, 4) for key, value in self.timings.items()},
+            "shadows": {name: list(pair) for name, pair in self.shadows.items()},
         }
+
+    def _repr_html_(self) -> str:
+        """A small table in Jupyter and Databricks notebooks."""
+        from .html import load_html
+
+        return load_html(self, self.shadows)
 
 
 @dataclass(frozen=True)
@@ -146,6 +159,12 @@ class VerifyResult:
         return tuple(
             sorted({item.file for item in self.imports if item.module == module and item.file})
         )
+
+    def _repr_html_(self) -> str:
+        """Where each executor imported each module from, as a table in notebooks."""
+        from .html import verify_html
+
+        return verify_html(self)
 
 
 @dataclass(frozen=True)

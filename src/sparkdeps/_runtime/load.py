@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import os
@@ -15,12 +16,13 @@ from typing import Any, Literal
 from .._core.databricks import get_task_value, is_databricks
 from .._core.errors import DeliveryError, InputError, WheelhouseNotFoundError
 from .._core.paths import PIN_FRAGMENT, PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY, split_pin
+from .._core.progress import plural
 from .._core.results import Delivery, LoadResult
 from .._core.runmarker import DIGEST
 from .._core.runner import redact
 from .._core.storage import storage_for
 from .._core.timing import timed
-from .delivery import Delivered, SessionKind, deliver, session_key, session_kind
+from .delivery import Delivered, SessionKind, archive_name, deliver, session_key, session_kind
 from .install import (
     InstallResult,
     Prepared,
@@ -32,7 +34,9 @@ from .install import (
     pip_install,
     prepare,
 )
+from .preloaded import explain_preloaded
 from .runtime_check import check_runtime
+from .session_env import Package, check_second_load, record_load, wheelhouse_packages
 
 __all__ = [
     "active_session",
@@ -45,7 +49,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 ENV_WHEELHOUSE = "SPARKDEPS_WHEELHOUSE"
-_DELIVERIES = ("auto", "classic", "connect", "driver-only")
+_DELIVERIES = ("auto", "classic", "connect", "shared", "driver-only")
 _modules_lock = threading.Lock()
 _session_modules: dict[str, set[str]] = {}
 _session_runtime: dict[str, set[str]] = {}
@@ -165,6 +169,7 @@ def load(
     delivery: Delivery = "auto",
     cache_dir: str | os.PathLike[str] | None = None,
     payload_dir: str | os.PathLike[str] | None = None,
+    replace: bool = False,
     strict: bool | None = None,
 ) -> LoadResult:
     """Install a wheelhouse on the driver and ship it to every executor.
@@ -177,12 +182,20 @@ def load(
     ``sys.path``; ``mode="pip"`` pip-installs into this environment instead.
     ``delivery="auto"`` ships through ``addArchive`` on a classic session and
     through artifacts on Spark Connect; with no session (none given, none
-    active) only the driver gets the packages.
+    active) only the driver gets the packages. ``delivery="shared"`` installs
+    once beside a wheelhouse on storage every node mounts (``/Volumes``,
+    ``/dbfs``, NFS; or into ``payload_dir``) and points the executors there.
 
     A runtime-aware wheelhouse is checked against this Python first
     (docs/runtime-aware.md): a relied-on package at another version warns, a
     protected or missing one raises :class:`RuntimeMismatchError`;
     ``strict=True`` makes every difference an error, ``strict=False`` a warning.
+
+    One environment per session: a second wheelhouse loaded into the same session
+    is merged when its packages agree with what the session has, and refused
+    (:class:`SessionConflictError`, naming the packages) when it changes a version.
+    ``replace=True`` lets the new versions win, only on a classic session created
+    with ``spark.python.worker.reuse=false`` (workers are not reused there).
     """
     _check_options(mode, delivery)
     timings: dict[str, float] = {}
@@ -191,18 +204,38 @@ def load(
         node = node_dir(cache_dir)
         session, ship = _session_and_kind(spark, delivery)
         kind: Delivery = ship or "driver-only"
+        if ship is not None and delivery == "shared":
+            kind = "shared"
+        # shared: installed once beside the wheelhouse, for the driver and every executor
+        install_node = _shared_node(uri, payload_dir) if kind == "shared" else node
         # pip needs every wheel, so it cannot take the warm path that reads no manifest
-        prepared = prepare(uri, node, warm=mode == "cache", expected=expected)
+        prepared = prepare(uri, install_node, warm=mode == "cache", expected=expected)
         uri = prepared.uri  # a run folder stands for its wheelhouse.zip
+        payload: str | None = None
         try:
-            folder, installed = _driver_install(prepared, node, mode, kind, timings, strict=strict)
+            packages = _check_session(session, ship, prepared, install_node, replace=replace)
+            folder, installed = _driver_install(
+                prepared, install_node, mode, kind, timings, strict=strict
+            )
+            if ship is not None and installed is not None:
+                delivered = _ship(
+                    session,
+                    installed,
+                    ship,
+                    node / "payloads"
+                    if kind == "shared"
+                    else _payload_dir(payload_dir, uri, node, ship),
+                    prepared=prepared,
+                    shared=kind == "shared",
+                )
+                # executors import from <archive>/site (wheels), or the shared folder
+                classic = ship == "classic" and kind != "shared"
+                archive = archive_name(installed.digest) if classic else ""
+                record_load(session_key(session, ship), packages, uri, archive)
+                payload, timings["deliver"] = delivered.payload, delivered.seconds
         finally:
             prepared.discard()
-        payload: str | None = None
-        if ship is not None and installed is not None:
-            delivered = _ship(session, installed, ship, _payload_dir(payload_dir, uri, node, ship))
-            payload, timings["deliver"] = delivered.payload, delivered.seconds
-        else:
+        if ship is None or installed is None:
             why = "delivery='driver-only'" if delivery == "driver-only" else "no Spark session"
             logger.info(
                 "%s: wheelhouse %s installed for the driver only "
@@ -213,9 +246,12 @@ def load(
     result = _result(
         prepared, installed, folder, kind=kind, mode=mode, payload=payload, timings=timings
     )
+    shadows = {n: (p.shadows, p.version) for n, p in packages.items() if p.shadows}
+    if shadows:  # the manifest says these take the place of the runtime's copies
+        result = dataclasses.replace(result, shadows=shadows)
     logger.info(
-        "loaded %d wheels from %s in %.3fs (%s, delivery %s)",
-        len(result.wheels),
+        "loaded %s from %s in %.3fs (%s, delivery %s)",
+        plural(len(result.wheels), "wheel"),
         uri,
         timings["total"],
         "reused" if result.reused else "installed",
@@ -249,13 +285,30 @@ def _session_and_kind(spark: Any, delivery: Delivery) -> tuple[Any, SessionKind 
         return None, None
     session = spark if spark is not None else active_session()
     if session is None:
-        if delivery in ("classic", "connect"):
+        if delivery in ("classic", "connect", "shared"):
             raise DeliveryError(
                 f"delivery={delivery!r} needs a Spark session: "
                 "pass spark=... or create one before load()"
             )
         return None, None
-    return session, session_kind(session) if delivery == "auto" else delivery
+    if delivery in ("auto", "shared"):
+        return session, session_kind(session)
+    return session, "classic" if delivery == "classic" else "connect"
+
+
+def _shared_node(uri: str, payload_dir: str | os.PathLike[str] | None) -> Path:
+    """Where ``delivery="shared"`` installs: ``payload_dir``, else ``.sparkdeps/`` beside it."""
+    if payload_dir is not None:
+        return Path(payload_dir).absolute()
+    local = storage_for(uri).local_path(uri)
+    if local is None:
+        raise InputError(
+            f"delivery='shared' needs a wheelhouse on a path every node mounts (/Volumes, "
+            f"/dbfs, NFS), not {uri}; pass payload_dir= a folder every node sees, or use "
+            "delivery='auto'"
+        )
+    folder = local.absolute()
+    return (folder if folder.is_dir() else folder.parent) / ".sparkdeps"
 
 
 def _payload_dir(
@@ -268,11 +321,56 @@ def _payload_dir(
     return node / "payloads"
 
 
+def _published_path(prepared: Prepared) -> Path | None:
+    """The wheelhouse's own path (never a download, removed after load, nor /proc)."""
+    if prepared.stamp is not None:
+        return Path(prepared.stamp[0])
+    if prepared.temporary is None and prepared.handle is None:
+        return prepared.zip_path  # a warm load: the path itself
+    return None
+
+
+def _check_session(
+    session: Any, kind: SessionKind | None, prepared: Prepared, node: Path, *, replace: bool
+) -> dict[str, Package]:
+    """The wheelhouse's packages; before anything changes, may it join the session's?"""
+    packages = wheelhouse_packages(prepared.manifest, node / "installs" / prepared.digest)
+    if session is None or kind is None:
+        return packages
+    agreeing = check_second_load(
+        session_key(session, kind), packages, prepared.uri, replace=replace, spark=session,
+        kind=kind,
+    )  # fmt: skip
+    if agreeing:
+        logger.info(
+            "merging into this session's environment: %s already delivered at the same "
+            "version (%s)",
+            plural(len(agreeing), "package"),
+            ", ".join(agreeing[:10]) + (", ..." if len(agreeing) > 10 else ""),
+        )
+    return packages
+
+
 def _ship(
-    session: Any, installed: InstallResult, kind: SessionKind, payload_dir: Path
+    session: Any,
+    installed: InstallResult,
+    kind: SessionKind,
+    payload_dir: Path,
+    *,
+    prepared: Prepared,
+    shared: bool,
 ) -> Delivered:
     """Deliver to the executors and remember the names for ``verify``."""
-    delivered = deliver(session, installed.folder, installed.digest, payload_dir, kind)
+    delivered = deliver(
+        session,
+        installed.folder,
+        installed.digest,
+        payload_dir,
+        kind,
+        wheelhouse=prepared.zip_path,
+        site=installed.folder if shared else None,
+        symlink_to=_published_path(prepared),
+    )
     with _modules_lock:
         _session_modules.setdefault(session_key(session, kind), set()).update(installed.top_level)
         relied = (installed.runtime or {}).get("relied_on", ())
@@ -352,15 +450,5 @@ def _driver_install(
 
 
 def _warn_shadowed(names: Sequence[str], folder: Path) -> None:
-    """A module imported before load() keeps its old version: say so, with the fix."""
-    prefix = os.fspath(folder) + os.sep
-    for name in names:
-        module = sys.modules.get(name)
-        where = getattr(module, "__file__", None) if module is not None else None
-        if where and not os.fspath(where).startswith(prefix):
-            logger.warning(
-                "%s was imported before load() (from %s); this process keeps that copy. "
-                "Call sparkdeps.load() before importing it.",
-                name,
-                where,
-            )
+    """A module imported before load() keeps its old copy here: say what each side gets."""
+    explain_preloaded(names, folder)
