@@ -171,7 +171,7 @@ class IndexServer:
             handler.send_header("Content-Length", str(file.stat().st_size))
             handler.end_headers()
             if not head:
-                with file.open("rb") as source:
+                with file.open("rb") as source:  # streamed: pyspark wheels are 300+ MB
                     shutil.copyfileobj(source, handler.wfile, CHUNK)
         else:
             handler.send_error(404)
