@@ -284,6 +284,9 @@ def _resolve_target(
 ) -> Target:
     if isinstance(target, Target):
         base = target
+        if base.runtime is None and base.profile in PROFILES and base == PROFILES[base.profile]:
+            # sparkdeps.PROFILES["dbr-14.3"] means the same as "dbr-14.3"
+            base = replace(base, runtime=runtime_packages(base.profile))
     elif target is not None:
         key = target.strip().lower()
         if key not in PROFILES:
