@@ -168,7 +168,34 @@ def _add_inspect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     _verbosity(parser, suppress=True)
     parser.add_argument("wheelhouse", help="wheelhouse.zip path/URI or its run folder")
     parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    parser.add_argument("--pylock", action="store_true",
+                        help="print the wheelhouse's pylock.toml (PEP 751)")
     parser.set_defaults(handler=_cmd_inspect)
+
+
+def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("export", help="print a wheelhouse's pins as pylock.toml or "
+                                           "requirements (name==version with hashes)")
+    _verbosity(parser, suppress=True)
+    parser.add_argument("wheelhouse", help="wheelhouse.zip path/URI or its run folder")
+    parser.add_argument("--format", choices=("requirements", "pylock"), default="requirements")
+    parser.set_defaults(handler=_cmd_export)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from ._build.export import pylock_text, requirements_text
+    from ._core.errors import IntegrityError
+    from ._runtime.inspect import inspect, read_pylock
+
+    if args.format == "requirements":
+        sys.stdout.write(requirements_text(inspect(args.wheelhouse)))
+        return 0
+    try:
+        sys.stdout.write(read_pylock(args.wheelhouse))
+    except IntegrityError:
+        # an older wheelhouse without pylock.toml: write one from its manifest
+        sys.stdout.write(pylock_text(inspect(args.wheelhouse)))
+    return 0
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
@@ -213,8 +240,11 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from ._runtime.inspect import inspect
+    from ._runtime.inspect import inspect, read_pylock
 
+    if args.pylock:
+        sys.stdout.write(read_pylock(args.wheelhouse))
+        return 0
     manifest = inspect(args.wheelhouse)
     if args.json:
         _echo(json.dumps(manifest.to_dict(), indent=2, sort_keys=True))
@@ -365,6 +395,7 @@ _ADDERS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], No
     _add_build,
     _add_check,
     _add_inspect,
+    _add_export,
     _add_process_deps,
     _add_load,
     _add_verify,

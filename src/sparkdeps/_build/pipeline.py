@@ -35,11 +35,13 @@ from .._core.runner import redact
 from .._core.storage import PublishConflict, Storage, join_uri, storage_for
 from .._core.target import Target, resolve_target
 from .._core.timing import Timer, timed
-from .._core.wheelhouse import open_wheelhouse, write_wheelhouse
+from .._core.wheelhouse import PYLOCK_NAME, open_wheelhouse, write_wheelhouse
 from .._version import __version__
 from .archive import ArchiveLimits
 from .cache import BuildCache
+from .export import pylock_text
 from .inputs import InputLayout, prepare_input
+from .locks import LockPlan, plan_locks
 from .requirements import ParsedRequirements, RequirementLine, parse_requirements
 from .resolve import IndexSettings, Pin, Resolution, check_closure, check_tags, download, resolve
 from .runtime_plan import RuntimeContext, RuntimePlan, classify
@@ -286,6 +288,8 @@ class Planned:
     resolution: Resolution
     plan: RuntimePlan | None
     require_hashes: bool
+    locks: LockPlan = field(default_factory=LockPlan)
+    """The input's locks: when there are any, ``resolution`` is theirs (docs: README)."""
 
 
 def plan_input(
@@ -302,9 +306,14 @@ def plan_input(
     overrides: tuple[str, ...] = (),
 ) -> Planned:
     """Read requirements, build local projects and resolve (``check`` stops here)."""
-    requirements, constraints, from_files, editables, require_hashes = _read_requirements(
-        layout, allow_index_options
+    locks = plan_locks(
+        layout, target, work=work, cache_dir=cache_folder / "uv",
+        allow_index_options=allow_index_options,
     )
+    requirements, constraints, from_files, editables, require_hashes = _read_requirements(
+        locks.remaining(layout), allow_index_options
+    )
+    constraints += locks.constraints
     if allow_index_options:
         index = index.merged(from_files)
     local_dir = work / "local"
@@ -342,19 +351,22 @@ def plan_input(
 
     context = RuntimeContext.of(target, overrides)
     with clock.phase("resolve"):
-        resolution = resolve(
-            requirements,
-            constraints,
-            local,
-            target=target,
-            index=index,
-            work=work,
-            cache_dir=cache_folder / "uv",
-            origins=origins,
-            runtime=context,
-        )
+        if locks.locked:  # installed as locked: no resolver
+            resolution = locks.resolution(local, requirements, constraints, runtime=context)
+        else:
+            resolution = resolve(
+                requirements,
+                constraints,
+                local,
+                target=target,
+                index=index,
+                work=work,
+                cache_dir=cache_folder / "uv",
+                origins=origins,
+                runtime=context,
+            )
         plan = runtime_plan(resolution, context)
-    return Planned(requirements, index, local, resolution, plan, require_hashes)
+    return Planned(requirements, index, local, resolution, plan, require_hashes, locks)
 
 
 def _make(
@@ -383,7 +395,7 @@ def _make(
         overrides=overrides,
     )
     requirements, index, local = planned.requirements, planned.index, planned.local
-    resolution, plan = planned.resolution, planned.plan
+    resolution, plan, locks = planned.resolution, planned.plan, planned.locks
     shipped = [pin for pin in resolution.pins if plan is None or plan.ships(pin.name)]
     if planned.require_hashes:
         _check_all_hashed(shipped)
@@ -413,7 +425,9 @@ def _make(
     roots = [line.requirement for line in requirements]
     roots += [Requirement(str(info.name)) for info in local.values()]
     provided = {p.name: p.version for p in plan.relied_on} if plan is not None else {}
-    check_closure(infos, target, roots, provided=provided)
+    (locks.check_closure if locks.locked else check_closure)(
+        infos, target, roots, provided=provided
+    )
 
     with clock.phase("wheelhouse"):
         runtime_section = None
@@ -426,11 +440,12 @@ def _make(
             target=target.to_dict(),
             wheels=tuple(sorted(infos, key=lambda w: w.filename)),
             input_digest=layout.digest,
-            inputs=layout.to_dict(),
+            inputs={**layout.to_dict(), **locks.report(resolution)},
             runtime=runtime_section,
         )
         out = work / WHEELHOUSE_NAME
-        write_wheelhouse(list(wheels), manifest, out)
+        pylock = pylock_text(manifest).encode("utf-8")
+        write_wheelhouse(list(wheels), manifest, out, extra={PYLOCK_NAME: pylock})
     return out, manifest
 
 

@@ -1,24 +1,27 @@
-"""``inspect()``: read a published wheelhouse's manifest (any storage)."""
+"""``inspect()``: read a published wheelhouse's manifest (any storage), or its pylock.toml."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
+from .._core.errors import IntegrityError, WheelhouseNotFoundError
 from .._core.manifest import Manifest
 from .._core.paths import WHEELHOUSE_NAME, split_pin
 from .._core.storage import join_uri, storage_for
-from .._core.wheelhouse import open_wheelhouse
+from .._core.wheelhouse import PYLOCK_NAME, open_wheelhouse, read_member
 
-__all__ = ["inspect"]
+__all__ = ["inspect", "read_pylock"]
+
+_T = TypeVar("_T")
 
 
-
-def inspect(wheelhouse: str | os.PathLike[str]) -> Manifest:
-    """The manifest of ``wheelhouse`` (a ``wheelhouse.zip`` or its run folder), checked
-    against the wheels inside."""
+def _with_local(wheelhouse: str | os.PathLike[str], read: Callable[[Path, str], _T]) -> _T:
+    """Call ``read(local_zip, uri)`` on ``wheelhouse`` (a zip or its run folder, any storage)."""
     uri = split_pin(os.fspath(wheelhouse))[0]  # inspect reads; load is what checks the pin
     storage = storage_for(uri)
     entry = storage.stat(uri)
@@ -27,16 +30,37 @@ def inspect(wheelhouse: str | os.PathLike[str]) -> Manifest:
     local = storage.local_path(uri)
     if local is not None:
         if not local.is_file():
-            from .._core.errors import WheelhouseNotFoundError
-
             raise WheelhouseNotFoundError(
                 f"{uri}: no wheelhouse there; pass the URI `sparkdeps build` printed"
             )
-        return open_wheelhouse(local, origin=uri).manifest
+        return read(local, uri)
     scratch = Path(tempfile.mkdtemp(prefix="sparkdeps-inspect-"))
     try:
         copy = scratch / WHEELHOUSE_NAME
         storage.download(uri, copy)
-        return open_wheelhouse(copy, origin=uri).manifest
+        return read(copy, uri)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def inspect(wheelhouse: str | os.PathLike[str]) -> Manifest:
+    """The manifest of ``wheelhouse`` (a ``wheelhouse.zip`` or its run folder), checked
+    against the wheels inside."""
+    return _with_local(wheelhouse, lambda path, uri: open_wheelhouse(path, origin=uri).manifest)
+
+
+def read_pylock(wheelhouse: str | os.PathLike[str]) -> str:
+    """The ``pylock.toml`` inside ``wheelhouse``, as written at build time."""
+
+    def read(path: Path, uri: str) -> str:
+        open_wheelhouse(path, origin=uri)
+        data = read_member(path, PYLOCK_NAME, origin=uri)
+        if data is None:
+            raise IntegrityError(
+                f"{uri} has no {PYLOCK_NAME}: it was built by an older sparkdeps; rebuild it, "
+                "or run `sparkdeps export WHEELHOUSE --format pylock` to write one from its "
+                "manifest"
+            )
+        return data.decode("utf-8")
+
+    return _with_local(wheelhouse, read)
