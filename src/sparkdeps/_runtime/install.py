@@ -51,6 +51,7 @@ from .._core.paths import WHEELHOUSE_NAME, cache_root, node_dir
 from .._core.private import private_dir
 from .._core.runmarker import DIGEST
 from .._core.runner import pip_command, run
+from .._core.stdlib import ALLOW_ENV, shadowing
 from .._core.storage import storage_for
 from .._core.target import running_interpreter_tags
 from .._core.timing import timed
@@ -311,6 +312,13 @@ def check_wheels(prepared: Prepared, tags: frozenset[Tag] | None = None) -> None
     if manifest is None:
         raise IntegrityError("internal: check_wheels needs the manifest")
     check_tags(prepared.uri, [wheel.filename for wheel in manifest.wheels], manifest.target, tags)
+    shadowed = shadowing(manifest.top_level)
+    if shadowed:
+        raise IntegrityError(
+            f"{prepared.uri} carries top-level {', '.join(shadowed)}, which would shadow the "
+            f"standard library once first on sys.path; rebuild without them, or set "
+            f"{ALLOW_ENV}={','.join(shadowed)} if you really mean it. Nothing was installed."
+        )
     for wheel in manifest.wheels:
         with open_stored_wheel(prepared.zip_path, wheel.filename) as handle:
             digest = sha256_stream(handle)
