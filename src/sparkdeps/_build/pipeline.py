@@ -29,6 +29,7 @@ from .._core.errors import InputError, IntegrityError, ResolutionError, Sparkdep
 from .._core.hashing import sha256_file
 from .._core.manifest import Manifest, WheelInfo, inspect_wheel
 from .._core.paths import RUN_MARKER, TASK_VALUE_KEY, WHEELHOUSE_NAME, cache_root, pin_uri
+from .._core.progress import plural
 from .._core.results import BuildResult
 from .._core.runmarker import marker_json
 from .._core.stdlib import ALLOW_ENV, shadowing
@@ -46,6 +47,7 @@ from .locks import LockPlan, plan_locks
 from .requirements import ParsedRequirements, RequirementLine, parse_requirements
 from .resolve import IndexSettings, Pin, Resolution, check_closure, check_tags, download, resolve
 from .runtime_plan import RuntimeContext, RuntimePlan, classify
+from .scm import scm_versions_key
 from .wheels import build_project, build_sdist_pin, check_record, make_pure_wheel
 
 __all__ = ["RUN_MARKER", "WHEELHOUSE_NAME", "build"]
@@ -61,11 +63,15 @@ class Clock:
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_PHASES, 0.0))
 
     @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        """Time a phase; a phase that runs twice (``build``) adds up."""
+    def phase(self, name: str, *, log: bool = True) -> Iterator[None]:
+        """Time a phase; a phase that runs twice (``build``) adds up.
+
+        ``log=False`` for a phase with nothing to do (no ``build: 0.00s``) or one
+        that reports its own progress (``download``)."""
         with timed(self.timings, name, add=True) as timer:
             yield
-        logger.info("%s: %.2fs", name, timer.seconds)
+        if log:
+            logger.info("%s: %.2fs", name, timer.seconds)
 
 
 def _dest(dest: str | os.PathLike[str] | None) -> str:
@@ -142,10 +148,12 @@ def build(
     )
     storage = storage_for(base)
     _check_dest_outside(source, storage.local_path(base))
+    _check_dest(storage, base)  # before any work: a bad dest must not cost a whole build
     work = Path(tempfile.mkdtemp(prefix="sparkdeps-build-"))
     try:
         with clock.phase("input"):
             layout = prepare_input(os.fspath(source), work / "input", limits or ArchiveLimits())
+        logger.info("input %s: format %s, %s", layout.name, layout.format, layout.describe())
         cache = BuildCache(cache_root(cache_dir))
         key = BuildCache.key(
             input_digest=layout.digest,
@@ -154,7 +162,8 @@ def build(
             build_isolation=build_isolation,
             name=name,
             extra=f"allow_index_options={allow_index_options}"
-            + (f";override_runtime={','.join(overrides)}" if overrides else ""),
+            + (f";override_runtime={','.join(overrides)}" if overrides else "")
+            + scm_versions_key(),  # a pretended version changes the built wheel
         )
         wheelhouse_path, manifest, cached = None, None, False
         if use_cache:
@@ -214,7 +223,10 @@ def build(
         task_value_set = _databricks.set_task_value(task_value_key, pin_uri(uri, digest))
     clock.timings["total"] = total.stop()
     logger.info(
-        "published %s (%d wheels) in %.2fs", uri, len(manifest.wheels), clock.timings["total"]
+        "published %s (%s) in %.2fs",
+        uri,
+        plural(len(manifest.wheels), "wheel"),
+        clock.timings["total"],
     )
     return BuildResult(
         uri=uri,
@@ -322,7 +334,8 @@ def plan_input(
     local: dict[Path, WheelInfo] = {}
     origins: dict[str, str] = {}
 
-    with clock.phase("build"):
+    projects = list(dict.fromkeys([*layout.projects, *editables]))
+    with clock.phase("build", log=bool(projects or layout.modules)):
         for relative in layout.wheels:
             copied = local_dir / Path(relative).name
             shutil.copyfile(layout.root / relative, copied)
@@ -330,7 +343,6 @@ def plan_input(
             check_record(copied, relative)
             local[copied] = info
             origins[info.name] = f"wheel {relative}"
-        projects = list(dict.fromkeys([*layout.projects, *editables]))
         for relative in projects:
             wheel = build_project(
                 layout.root / relative,
@@ -403,13 +415,13 @@ def _make(
     if plan is not None:
         plan.warn_overrides()
 
-    with clock.phase("download"):
+    with clock.phase("download", log=False):  # the download tracker logs its own end
         downloaded_dir = work / "downloaded"
         remote = [pin for pin in shipped if pin.local is None and not pin.sdist_only]
         downloaded = download(remote, target, index, downloaded_dir, cache_dir=cache_folder / "pip")
 
-    with clock.phase("build"):
-        sdists = [pin for pin in shipped if pin.sdist_only]
+    sdists = [pin for pin in shipped if pin.sdist_only]
+    with clock.phase("build", log=bool(sdists)):
         built = [build_sdist_pin(pin, target, index, work / "sdists") for pin in sdists]
 
     wheels: dict[Path, WheelInfo] = {}
@@ -492,6 +504,36 @@ def _check_duplicates(infos: Iterable[WheelInfo]) -> None:
                 "keep one version in the input"
             )
         seen[info.name] = info.filename
+
+
+def _check_dest(storage: Storage, base: str) -> None:
+    """The dest is a folder (or can become one) that this process can write to.
+
+    Probes with a temporary file in the dest, or in its nearest existing parent
+    when the dest does not exist yet, and removes it: nothing is left behind.
+    """
+    path = storage.local_path(base)
+    if path is None:
+        return  # dbfs: through dbutils: publishing will say what went wrong
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    shown = redact(base)
+    if not existing.is_dir():
+        what = "is a file" if existing == path else f"is below {existing}, which is a file"
+        raise StorageError(
+            f"dest {shown} {what}, not a folder; fix: pass a folder for --dest/dest= "
+            "(run folders are created inside it)"
+        )
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".sparkdeps-probe-", dir=existing)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot write to dest {shown} ({existing}: {exc.strerror or exc}); fix: pass a "
+            "--dest/dest= folder this user can write to, or fix its permissions or mount"
+        ) from exc
 
 
 def _check_dest_outside(source: str | os.PathLike[str], dest: Path | None) -> None:

@@ -31,7 +31,9 @@ from .._core.errors import (
     ResolveCommandError,
 )
 from .._core.manifest import WheelInfo
+from .fetch_progress import DownloadWatch
 from .requirements import RequirementLine
+from .._core.progress import plural
 from .runtime_conflict import conflict_error, find_conflicts
 from .runtime_plan import RuntimeContext
 from .._core.runner import clean_env, pip_command, redact, run, uv_command
@@ -249,7 +251,7 @@ def resolve(
                     work,
                     clean_env(index.uv_env()),
                 )
-            raise _explain(exc, requirements, local_wheels, target, origins or {}) from exc
+            raise _explain(exc, requirements, local_wheels, target, origins or {}, index) from exc
     else:
         raise ResolutionError(f"could not resolve for {target.description}: too many sdist rounds")
     hashes: dict[str, tuple[str, ...]] = {}
@@ -283,7 +285,7 @@ def resolve(
                 origin=hash_origins.get(name, ""),
             )
         )
-    logger.info("resolved %d packages for %s", len(pins), target.description)
+    logger.info("resolved %s for %s", plural(len(pins), "package"), target.description)
     return Resolution(tuple(sorted(pins, key=lambda p: p.name)))
 
 
@@ -357,6 +359,7 @@ def _explain(
     local_wheels: Mapping[Path, WheelInfo],
     target: Target,
     origins: Mapping[str, str],
+    index: IndexSettings,
 ) -> ResolutionError:
     reason = "\n".join(
         line
@@ -375,15 +378,34 @@ def _explain(
                 sources.append(f"  {origin} ({info.name} {info.version}) requires {text}")
     message = f"cannot resolve the requirements for {target.description}:\n{reason}"
     absent = sorted({canonicalize_name(n) for n in _NOT_FOUND.findall(reason)})
-    if absent:
-        message += "\nmissing (not on the index or find-links): " + ", ".join(absent)
     if sources:
-        message += "\nwhere the conflicting requirements come from:\n" + "\n".join(sources)
+        what = "who asks for them" if absent else "where the conflicting requirements come from"
+        message += f"\n{what}:\n" + "\n".join(sources)
+    if absent:
+        return ResolutionError(redact(message + "\n" + _missing_fix(absent, index)))
     message += (
         "\nfix: relax or align the version constraints above, or check that the index "
         "holds the packages for this target"
     )
     return ResolutionError(redact(message))
+
+
+def _missing_fix(absent: Sequence[str], index: IndexSettings) -> str:
+    """Name the missing packages, close names the index has, and the fix for a missing name."""
+    from .suggest import close_names  # only on this failure path
+
+    close = close_names(absent, index)
+    named = []
+    for name in absent:
+        near = close.get(name) or []
+        named.append(f"{name} (did you mean {' or '.join(near)}?)" if near else name)
+    message = f"missing (not on the index or find-links): {', '.join(named)}"
+    message += f"\nlooked in: {index.shown()}"
+    return (
+        message + "\nfix: check the spelling of each name above in your requirements; if the "
+        "package is private, add the index or folder that holds it (index_url= / "
+        "--extra-index-url / --find-links)"
+    )
 
 
 def download(
@@ -413,6 +435,7 @@ def download(
     base += index.pip_network_args()
     base += ["--cache-dir", str(cache_dir)] if cache_dir is not None else ["--no-cache-dir"]
     env = clean_env({"PIP_CONFIG_FILE": "/dev/null"})
+    watch = DownloadWatch(len(pins))
     # pip's --require-hashes mode is all-or-nothing: hashed pins go in their own call
     groups = [[p for p in pins if p.hashes], [p for p in pins if not p.hashes]]
     for number, group in enumerate(groups):
@@ -431,6 +454,7 @@ def download(
                 error=ResolveCommandError,
                 hint="fix: check that the index holds wheels of these exact versions for "
                 f"{target.description}",
+                on_line=watch.on_line,
             )
         except CommandError as exc:
             if "DO NOT MATCH THE HASHES" in exc.output:
@@ -438,6 +462,7 @@ def download(
             if _UNREACHABLE.search(exc.output):
                 raise _unreachable(exc, index) from exc
             raise
+    watch.finish(dest)
     return sorted(p for p in dest.iterdir() if p.suffix == ".whl")
 
 

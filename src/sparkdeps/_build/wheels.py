@@ -26,6 +26,8 @@ from packaging.utils import canonicalize_name
 from .._core.errors import BuildCommandError, BuildError, InputError, IntegrityError
 from .._core.manifest import inspect_wheel
 from .resolve import IndexSettings, Pin
+from .scm import check_vcs_version
+from .._core.progress import plural
 from .._core.runner import clean_env, pip_command, run
 from .._core.target import Target
 from .._core.wheelcheck import check_listing
@@ -55,6 +57,7 @@ def build_project(
 ) -> Path:
     """Build ``project`` into a wheel in ``out_dir`` (any PEP 517 backend)."""
     label = shown or project.name
+    check_vcs_version(project, label)  # before a build that would fail far from the cause
     out_dir.mkdir(parents=True, exist_ok=True)
     before = set(out_dir.iterdir())
     if not (project / "pyproject.toml").is_file() and not (project / "setup.py").is_file():
@@ -226,7 +229,7 @@ def make_pure_wheel(root: Path, modules: Sequence[str], name: str, out_dir: Path
             info.external_attr = 0o644 << 16
             info.create_system = 3
             archive.writestr(info, files[arcname])
-    logger.info("generated %s from %d modules", path.name, len(modules))
+    logger.info("generated %s from %s", path.name, plural(len(modules), "module"))
     return path
 
 

@@ -87,6 +87,9 @@ class LoadResult:
     None for driver-only loads."""
     mode: Literal["cache", "pip"] = "cache"
     timings: Mapping[str, float] = field(default_factory=dict)
+    shadows: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    """Packages that take the place of the runtime's copy: name -> (runtime's version,
+    the wheelhouse's), from the manifest of a runtime-aware build."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -100,7 +103,14 @@ class LoadResult:
             "payload": self.payload,
             "mode": self.mode,
             "timings": {key: round(value, 4) for key, value in self.timings.items()},
+            "shadows": {name: list(pair) for name, pair in self.shadows.items()},
         }
+
+    def _repr_html_(self) -> str:
+        """A small table in Jupyter and Databricks notebooks."""
+        from .html import load_html
+
+        return load_html(self, self.shadows)
 
 
 @dataclass(frozen=True)
@@ -146,6 +156,12 @@ class VerifyResult:
         return tuple(
             sorted({item.file for item in self.imports if item.module == module and item.file})
         )
+
+    def _repr_html_(self) -> str:
+        """Where each executor imported each module from, as a table in notebooks."""
+        from .html import verify_html
+
+        return verify_html(self)
 
 
 @dataclass(frozen=True)
