@@ -169,6 +169,10 @@ def _process_sample(proc: Proc) -> Sample:
     return Sample(proc.seconds, {"maxrss_mb": proc.maxrss_mb, "cpu_s": proc.cpu_s})
 
 
+WARM_PROCESS = "python -c 'import sparkdeps; sparkdeps.load(<warm>)'"
+BARE_PROCESS = "python -c pass"
+
+
 def install_group(w: Workload) -> list[Variant]:
     wheel_args = [str(path) for path in w.wheels]
     closure = str(w.wheels[0].parent)
@@ -187,6 +191,20 @@ def install_group(w: Workload) -> list[Variant]:
             warm_cache.append(w.fresh("warm-cache"))
             _load_child(w, warm_cache[0], expect_reused=False)
         return _sample_from_child(_load_child(w, warm_cache[0], expect_reused=True))
+
+    def warm_process() -> Sample:
+        """The whole process a job pays for a warm load: start, import sparkdeps, load."""
+        if not warm_cache:
+            warm_cache.append(w.fresh("warm-cache"))
+            _load_child(w, warm_cache[0], expect_reused=False)
+        code = (
+            "import sparkdeps; sparkdeps.load("
+            f"{str(w.wheelhouse)!r}, delivery='driver-only', cache_dir={str(warm_cache[0])!r})"
+        )
+        return _process_sample(run_timed([PY, "-c", code], env=bench_env()))
+
+    def bare_process() -> Sample:
+        return _process_sample(run_timed([PY, "-c", "pass"], env=bench_env()))
 
     def in_fresh_target(argv: Callable[[Path, Path], list[str]]) -> Callable[[], Sample]:
         def measure() -> Sample:
@@ -257,6 +275,8 @@ def install_group(w: Workload) -> list[Variant]:
         Variant("uv pip install --no-cache --target", uv),
         Variant("unzip every wheel", unzip),
         Variant("sparkdeps load, warm", sparkdeps_warm),
+        Variant(WARM_PROCESS, warm_process),
+        Variant(BARE_PROCESS, bare_process),
     ]
 
 
@@ -466,45 +486,78 @@ def build_group(w: Workload) -> list[Variant]:
 # --------------------------------------------------------------------------- executors
 
 
-def executor_group(w: Workload) -> list[Variant]:
+READINESS = {
+    "wheels": "UDF importing every top-level, after load (wheels payload)",
+    "tree": "UDF importing every top-level, after load (0.1 tree payload)",
+    "shared": "UDF importing every top-level, after load (delivery='shared')",
+}
+BARE_UDF = "same UDF, no imports, no load"
+
+
+def _executor_run(
+    w: Workload, python: Path, payload: str | None, executors: int = 2, memory: int = 1024
+) -> Sample:
+    """One fresh local-cluster app (child.py executor); ``payload`` None: no load, no imports."""
+    cache = w.fresh("spark-cache")
+    argv = [
+        PY,
+        str(CHILD),
+        "executor",
+        "--wheelhouse",
+        str(w.wheelhouse),
+        "--cache-dir",
+        str(cache),
+        "--python",
+        str(python),
+        "--executors",
+        str(executors),
+        "--memory",
+        str(memory),
+        *(["--no-imports"] if payload is None else ["--payload", payload]),
+    ]
+    env = {k: v for k, v in bench_env().items() if k != "SPARK_HOME"}
+    try:
+        proc = run_timed(argv, env=env, cwd=cache)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    data = proc.last_json()
+    if len(data["executors"]) < executors:
+        raise MeasureError(
+            f"only {len(data['executors'])} executor(s) ran the UDF: {data['executors']}"
+        )
+    if data["import_failures"]:
+        raise MeasureError(f"imports failed on executors: {data['import_failures'][:5]}")
+    if data["imported_outside_payload"]:
+        raise MeasureError(
+            f"modules came from outside the payload: {data['imported_outside_payload']}"
+        )
+    data["wall_seconds"] = proc.seconds
+    data["wheelhouse_bytes"] = w.wheelhouse.stat().st_size
+    return _sample_from_child(data)
+
+
+def executor_group(
+    w: Workload, payloads: tuple[str, ...] = ("wheels", "tree", "shared")
+) -> list[Variant]:
     from sparkdeps.testing.localspark import clean_python
 
     python = clean_python(w.work / "executor-python")
+    variants = [
+        Variant(READINESS[payload], lambda payload=payload: _executor_run(w, python, payload))  # type: ignore[misc]
+        for payload in payloads
+    ]
+    return [*variants, Variant(BARE_UDF, lambda: _executor_run(w, python, None))]
 
-    def run(no_imports: bool) -> Sample:
-        cache = w.fresh("spark-cache")
-        argv = [
-            PY,
-            str(CHILD),
-            "executor",
-            "--wheelhouse",
-            str(w.wheelhouse),
-            "--cache-dir",
-            str(cache),
-            "--python",
-            str(python),
-        ]
-        try:
-            proc = run_timed(
-                [*argv, "--no-imports"] if no_imports else argv, env=bench_env(), cwd=cache
-            )
-        finally:
-            shutil.rmtree(cache, ignore_errors=True)
-        data = proc.last_json()
-        if len(data["executors"]) < 2:
-            raise MeasureError(
-                f"only {len(data['executors'])} executor(s) ran the UDF: {data['executors']}"
-            )
-        if data["import_failures"]:
-            raise MeasureError(f"imports failed on executors: {data['import_failures'][:5]}")
-        if data["imported_outside_payload"]:
-            raise MeasureError(
-                f"modules came from outside the payload: {data['imported_outside_payload']}"
-            )
-        data["wall_seconds"] = proc.seconds
-        return _sample_from_child(data)
 
+def egress_group(w: Workload, executors: int) -> list[Variant]:
+    """Bytes served by the driver for ``executors`` executors (1 core, 512 MB each)."""
+    from sparkdeps.testing.localspark import clean_python
+
+    python = clean_python(w.work / "executor-python")
     return [
-        Variant("UDF importing every top-level, after load", lambda: run(False)),
-        Variant("same UDF, no imports, no load", lambda: run(True)),
+        Variant(
+            f"{payload} payload, {executors} executors",
+            lambda payload=payload: _executor_run(w, python, payload, executors, 512),  # type: ignore[misc]
+        )
+        for payload in ("wheels", "tree")
     ]

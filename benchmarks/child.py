@@ -2,6 +2,7 @@
 
     child.py load     --wheelhouse W --cache-dir C            driver-only load (cold or warm)
     child.py executor --wheelhouse W --cache-dir C --python P [--no-imports]
+                      [--payload wheels|tree|shared] [--executors N] [--memory MB]
 
 Executor readiness: a fresh local-cluster session, one untimed job with the
 same UDF and no imports (JVM warm-up, Python workers started), then ``load``
@@ -12,6 +13,11 @@ Peak memory: ``ru_maxrss`` after the imports (the baseline) and after ``load``;
 also Linux's VmHWM reset to the current RSS just before ``load`` (write 5 to
 /proc/self/clear_refs), which is the peak *during* load even if the imports
 peaked higher.
+
+Egress: every executor fetches from the driver (``spark.files.useFetchCache=false``:
+one executor per node, as on a real cluster, where local-cluster would share one
+fetch per host); the executors' own logs (``Fetching spark://... with timestamp``)
+say what each fetched, and the driver-side file sizes give the bytes.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import argparse
 import importlib.util
 import json
 import os
+import re
 import resource
 import sys
 import time
@@ -150,13 +157,82 @@ def _probe(names: tuple[str, ...]) -> Any:
     return probe
 
 
+_FETCHED = re.compile(r"Fetching (spark://\S+) with timestamp")
+
+
+def _sizes(*folders: Path) -> dict[str, int]:
+    """Basename -> size of every file under ``folders`` (the driver's payloads)."""
+    sizes: dict[str, int] = {}
+    for folder in folders:
+        for root, _dirs, names in os.walk(folder):
+            for name in names:
+                try:
+                    sizes.setdefault(name, Path(root, name).stat().st_size)
+                except OSError:
+                    continue
+    return sizes
+
+
+def _egress(spark: Any, sizes: dict[str, int]) -> dict[str, Any]:
+    """Bytes each executor fetched from the driver, from the executors' own logs."""
+    home = Path(os.environ["SPARK_HOME"])
+    app = spark.sparkContext.applicationId
+    per_executor: dict[str, int] = {}
+    names: set[str] = set()
+    for log in sorted((home / "work" / app).glob("*/stderr")):
+        fetched = 0
+        for match in _FETCHED.finditer(log.read_text(errors="replace")):
+            name = match.group(1).split("#", 1)[0].rsplit("/", 1)[-1]
+            names.add(name)
+            fetched += sizes.get(name, 0)
+        per_executor[log.parent.name] = fetched
+    return {
+        "egress_bytes": sum(per_executor.values()),
+        "egress_per_executor": per_executor,
+        "fetched_names": sorted(names),
+    }
+
+
+def _disk(cache: Path, wheelhouse: Path, folder: Path | None) -> dict[str, Any]:
+    """The node cache's bytes (a hard link to the wheelhouse adds none) and the install's."""
+    linked = wheelhouse.stat()
+    added = installed = 0
+    seen: set[tuple[int, int]] = set()
+    for root, _dirs, names in os.walk(cache / "node"):
+        for name in names:
+            info = Path(root, name).lstat()
+            key = (info.st_dev, info.st_ino)
+            if key in seen or key == (linked.st_dev, linked.st_ino):
+                continue
+            seen.add(key)
+            added += info.st_size
+            if folder is not None and Path(root).is_relative_to(folder):
+                installed += info.st_size
+    return {"node_cache_bytes": added, "installed_bytes": installed}
+
+
 def cmd_executor(args: argparse.Namespace) -> dict[str, Any]:
     from pyspark.sql.functions import udf
     from pyspark.sql.types import StringType
 
+    from sparkdeps._runtime import delivery
     from sparkdeps.testing.localspark import local_cluster_session
 
-    spark = local_cluster_session(2, 1, 1024, python=args.python, app_name="sparkdeps-bench")
+    cache = Path(args.cache_dir)
+    spark = local_cluster_session(
+        args.executors,
+        1,
+        args.memory,
+        python=args.python,
+        app_name="sparkdeps-bench",
+        conf={
+            "spark.files.useFetchCache": "false",
+            # local_cluster_session leaves 256 MB of a worker for overhead; Spark wants
+            # at least 450 MB for an executor, so a 512 MB worker runs a 480 MB one
+            **({"spark.executor.memory": "480m"} if args.memory < 1024 else {}),
+        },
+        work_dir=cache / "spark-home",
+    )
     partitions = 8  # several tasks per executor, so every executor runs the UDF
 
     def probe_frame(names: tuple[str, ...]) -> Any:
@@ -172,14 +248,25 @@ def cmd_executor(args: argparse.Namespace) -> dict[str, Any]:
         names: tuple[str, ...] = ()
         memory: dict[str, Any] = {}
         load_seconds = None
+        disk: dict[str, Any] = {}
         if not args.no_imports:
             load = _load_function()
+            delivery._PAYLOAD = "tree" if args.payload == "tree" else "wheels"
+            shared = args.payload == "shared"
             before = _memory_before()
             t0 = time.perf_counter()
-            result = load(args.wheelhouse, spark=spark, cache_dir=args.cache_dir)
+            result = load(
+                args.wheelhouse,
+                spark=spark,
+                cache_dir=args.cache_dir,
+                delivery="shared" if shared else "auto",
+                payload_dir=str(cache / "shared") if shared else None,
+            )
             load_seconds = time.perf_counter() - t0
             memory = _memory_after(before)
             names = tuple(result.top_level)
+            if not shared:
+                disk = _disk(cache, Path(args.wheelhouse), result.folder)
         frame = probe_frame(names)
         t0, epoch = time.perf_counter(), time.time()
         rows = frame.collect()
@@ -192,7 +279,10 @@ def cmd_executor(args: argparse.Namespace) -> dict[str, Any]:
                 f"{name}: {file}"
                 for a in answers
                 for name, file in a["files"].items()
-                if file and "sparkdeps_" not in file and "/userFiles-" not in file
+                if file
+                and "sparkdeps_" not in file
+                and "/userFiles-" not in file
+                and not file.startswith(str(cache / "shared"))
             }
         )
         return {
@@ -211,6 +301,9 @@ def cmd_executor(args: argparse.Namespace) -> dict[str, Any]:
             "imports": len(names),
             "import_failures": failed,
             "imported_outside_payload": outside[:10],
+            "payload": args.payload,
+            **_egress(spark, _sizes(cache / "node" / "payloads", cache / "shared")),
+            **disk,
             **memory,
         }
     finally:
@@ -230,6 +323,9 @@ def main() -> int:
     p_exec.add_argument("--cache-dir", required=True)
     p_exec.add_argument("--python", required=True)
     p_exec.add_argument("--no-imports", action="store_true")
+    p_exec.add_argument("--payload", choices=("wheels", "tree", "shared"), default="wheels")
+    p_exec.add_argument("--executors", type=int, default=2)
+    p_exec.add_argument("--memory", type=int, default=1024)
     args = parser.parse_args()
     handlers = {"load": cmd_load, "executor": cmd_executor}
     out = handlers[args.command](args)

@@ -31,10 +31,21 @@ for entry in (str(HERE), str(REPO / "src")):
 import prepare  # noqa: E402
 from _harness import Goal, Pair, Series, run_group, table  # noqa: E402
 from _index import MirrorIndex  # noqa: E402
-from _measures import Workload, build_group, executor_group, install_group, scaling_row  # noqa: E402
+from _measures import (  # noqa: E402
+    BARE_PROCESS,
+    BARE_UDF,
+    READINESS,
+    WARM_PROCESS,
+    Workload,
+    build_group,
+    egress_group,
+    executor_group,
+    install_group,
+    scaling_row,
+)
 
 ALL_WORKLOADS = ("W0", "W1", "W2")
-ALL_MEASURES = ("install", "build", "executor")
+ALL_MEASURES = ("install", "build", "executor", "egress")
 
 
 def _version(argv: list[str]) -> str:
@@ -203,6 +214,11 @@ def main(argv: list[str] | None = None) -> int:
                         executor_group(workload), runs=args.runs, warmups=args.warmups
                     )
                     record(name, "executor", series, _executor_pairs(name, series))
+                if "egress" in measures and name in args.executor_workloads.split(","):
+                    for count in (2, 4):
+                        print(f"-- driver egress (local-cluster[{count},1,512])", flush=True)
+                        series = run_group(egress_group(workload, count), runs=1, warmups=0)
+                        record(name, f"egress{count}", series, _egress_pairs(name, count, series))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     save(complete=True)
@@ -308,6 +324,13 @@ def _install_pairs(workload: str, s: dict[str, Series]) -> list[Pair]:
         ),
         Pair("load, warm", workload, warm, pip, Goal("ratio", 0.01, "A/B <= 0.01 (100x)")),
         Pair("load, warm", workload, warm, cold),
+        Pair(
+            "load, warm, whole process",
+            workload,
+            s[WARM_PROCESS],
+            s[BARE_PROCESS],
+            Goal("diff", 0.040, "A-B <= 40 ms"),
+        ),
     ]
     memory_goal = Goal("abs", 150.0, "A <= 150 MB") if workload == "W2" else None
     pairs.append(
@@ -366,26 +389,98 @@ def _build_pairs(workload: str, s: dict[str, Series]) -> list[Pair]:
 
 
 def _executor_pairs(workload: str, s: dict[str, Series]) -> list[Pair]:
-    imports, bare = (
-        s["UDF importing every top-level, after load"],
-        s["same UDF, no imports, no load"],
-    )
-    goal = Goal("diff", 2.0, "A-B <= 2 s") if workload == "W1" else None
-    return [
-        Pair("executor readiness", workload, imports, bare, goal),
-        Pair(
-            "driver peak memory, load with classic delivery",
-            workload,
-            _derived(imports, "sparkdeps load + deliver: peak RSS", "rss_peak_mb"),
-            None,
-        ),
-        Pair(
-            "driver memory growth, load with classic delivery",
-            workload,
-            _derived(imports, "sparkdeps load + deliver: VmHWM - RSS before", "hwm_delta_mb"),
-            None,
-        ),
+    bare = s[BARE_UDF]
+    pairs = []
+    for payload, variant in READINESS.items():
+        if variant not in s:
+            continue
+        goal = (
+            Goal("diff", 1.0, "A-B <= 1 s")
+            if workload == "W1" and payload in ("wheels", "shared")
+            else None
+        )
+        pairs.append(Pair("executor readiness", workload, s[variant], bare, goal))
+    for payload in ("wheels", "tree"):
+        series = s.get(READINESS[payload])
+        if series is None:
+            continue
+        pairs.append(
+            Pair(
+                "bytes per executor / wheelhouse",
+                workload,
+                _ratio_series(series, f"{payload}: fetched per executor / wheelhouse"),
+                None,
+                Goal("abs", 1.1, "A <= 1.1") if payload == "wheels" else None,
+            )
+        )
+        pairs.append(
+            Pair(
+                "node cache / installed size",
+                workload,
+                _node_series(series, f"{payload}: node cache / installed"),
+                None,
+                Goal("abs", 1.2, "A <= 1.2") if payload == "wheels" else None,
+            )
+        )
+    wheels = s.get(READINESS["wheels"])
+    if wheels is not None:
+        pairs.append(
+            Pair(
+                "driver peak memory, load with classic delivery",
+                workload,
+                _derived(wheels, "sparkdeps load + deliver: peak RSS", "rss_peak_mb"),
+                None,
+            )
+        )
+    return pairs
+
+
+def _ratio_series(series: Series, name: str) -> Series:
+    """Bytes the executors fetched, per executor, over the wheelhouse's size (same runs)."""
+    from _harness import Sample
+
+    out = Series(name, "x", error=series.error)
+    out.samples = [
+        Sample(
+            sample.extra["egress_bytes"]
+            / max(1, len(sample.extra["executors"]))
+            / sample.extra["wheelhouse_bytes"]
+        )
+        for sample in series.samples
+        if sample.extra.get("egress_bytes") is not None
     ]
+    return out
+
+
+def _node_series(series: Series, name: str) -> Series:
+    from _harness import Sample
+
+    out = Series(name, "x", error=series.error)
+    out.samples = [
+        Sample(sample.extra["node_cache_bytes"] / sample.extra["installed_bytes"])
+        for sample in series.samples
+        if sample.extra.get("installed_bytes")
+    ]
+    return out
+
+
+def _egress_pairs(workload: str, count: int, s: dict[str, Series]) -> list[Pair]:
+    pairs = []
+    for payload in ("wheels", "tree"):
+        series = s[f"{payload} payload, {count} executors"]
+        egress = _derived(series, f"{payload}: driver egress, {count} executors", "egress_bytes")
+        egress.samples = [type(x)(x.value / 1e6) for x in egress.samples]
+        pairs.append(Pair(f"driver egress MB, {count} executors", workload, egress, None))
+        pairs.append(
+            Pair(
+                f"driver egress / ({count} x wheelhouse)",
+                workload,
+                _ratio_series(series, f"{payload}: egress / ({count} x wheelhouse)"),
+                None,
+                Goal("abs", 1.1, "A <= 1.1") if payload == "wheels" else None,
+            )
+        )
+    return pairs
 
 
 if __name__ == "__main__":

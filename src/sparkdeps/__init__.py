@@ -32,14 +32,14 @@ from ._core.errors import (
     VerificationError,
     WheelhouseNotFoundError,
 )
-from ._core.manifest import Manifest, WheelInfo
 from ._core.results import BuildResult, CleanupResult, LoadResult, ModuleImport, VerifyResult
-from ._core.target import PROFILES, Target
 from ._version import __version__
 
 if TYPE_CHECKING:
     from ._build.check import CheckResult, check
     from ._build.pipeline import build
+    from ._core.manifest import Manifest, WheelInfo
+    from ._core.target import PROFILES, Target
     from ._jobs.graph import UserTask, three_task_job
     from ._runtime.cleanup import cleanup, cleanup_older_than
     from ._runtime.freeze import runtime_freeze
@@ -49,6 +49,11 @@ if TYPE_CHECKING:
 
 # The functions load lazily: a driver calling ``load`` never imports the build machinery.
 _LAZY = {
+    # packaging's requirement and tag machinery stays off a warm load's import path
+    "Manifest": "._core.manifest",
+    "WheelInfo": "._core.manifest",
+    "PROFILES": "._core.target",
+    "Target": "._core.target",
     "build": "._build.pipeline",
     "check": "._build.check",
     "CheckResult": "._build.check",

@@ -52,6 +52,12 @@ def _install_hooks() -> None:
             return original(src, dst, *args, **kwargs)
 
         shutil.copyfile = stalling_copy  # type: ignore[assignment]
+
+        def no_links(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
+            # A destination on another file system (a /Volumes path): published by copy.
+            raise OSError(18, "Invalid cross-device link")
+
+        os.link = no_links  # type: ignore[assignment]
     race = os.environ.get("HARDENING_RACE")
     if race:
         from sparkdeps._build import pipeline as _racing

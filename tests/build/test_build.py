@@ -334,6 +334,29 @@ def test_cache_hit_makes_no_requests(fixture_project, tmp_path: Path, index: Ind
     assert index.requests
 
 
+def test_unchanged_rebuild_links_the_read_only_cache_entry(
+    fixture_project, tmp_path: Path, index: IndexServer
+) -> None:
+    folder = fixture_project("packaged_pyproject")
+    first = _build(folder, tmp_path, index)
+    second = _build(folder, tmp_path, index)
+    assert second.cached
+    (entry,) = (tmp_path / "cache" / "build").glob("*.zip")
+    published = Path(second.uri)
+    original = published.read_bytes()
+    assert published.stat().st_ino == entry.stat().st_ino, "a hard link, not a copy"
+    assert not entry.stat().st_mode & 0o222, "the cache entry is read-only"
+    # An in-place edit of the published file (root ignores the read-only bits) reaches the
+    # shared inode; the next build notices the entry moved and builds it again.
+    with published.open("r+b") as handle:
+        handle.seek(0, 2)
+        handle.write(b"edited in place")
+    third = _build(folder, tmp_path, index)
+    assert not third.cached
+    assert third.digest == first.digest
+    assert Path(third.uri).read_bytes() == original
+
+
 def test_dest_from_env_and_run_id(
     tmp_path: Path, index: IndexServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -453,8 +476,9 @@ def test_shared_cache_between_concurrent_builds(
         results = list(pool.map(lambda n: _build(folder, tmp_path, index, run_id=f"c{n}"), (1, 2)))
     assert results[0].digest == results[1].digest
     entries = sorted((tmp_path / "cache" / "build").iterdir())
-    # one entry and its digest, no partial files left
-    assert [p.suffix for p in entries] == [".sha256", ".zip"]
-    assert entries[0].read_text().strip() == results[0].digest
+    # one entry, its digest and its stat record, no partial files left
+    assert [p.suffix for p in entries] == [".json", ".sha256", ".zip"]
+    assert entries[1].read_text().strip() == results[0].digest
+    assert json.loads(entries[0].read_text())["sha256"] == results[0].digest
     again = _build(folder, tmp_path, index, run_id="c3")
     assert again.cached and again.digest == results[0].digest

@@ -54,16 +54,17 @@ def test_cleanup_removes_node_payloads(wheel: Path, tmp_path: Path) -> None:
     payloads = node_dir() / "payloads"
     (payloads / f"{digest}.connect" / "archives").mkdir(parents=True)
     (payloads / f"{digest}.zip").write_bytes(b"zip")
+    (payloads / f"{digest}.wheels").mkdir()
+    (payloads / f"{digest}.wheels" / "sparkdeps_x_boot.zip").write_bytes(b"stubs")
     (payloads / "other.zip").write_bytes(b"keep")
     (folder / "executors").mkdir()
     (folder / "executors" / f"{digest}.zip").write_bytes(b"zip")
     result = cleanup(str(folder))
-    assert (
-        not (payloads / f"{digest}.zip").exists() and not (payloads / f"{digest}.connect").exists()
-    )
+    for gone in (f"{digest}.zip", f"{digest}.connect", f"{digest}.wheels"):
+        assert not (payloads / gone).exists(), gone
     assert (payloads / "other.zip").exists()
     assert not folder.exists()
-    assert len(result.removed) == 3
+    assert len(result.removed) == 4
 
 
 def test_cleanup_refuses_a_folder_without_marker(tmp_path: Path) -> None:

@@ -26,9 +26,15 @@ def test_warm_load_imports_nothing_from_the_build_half(tmp_path):
     for _ in range(2):  # cold, then warm
         out = subprocess.run(
             [sys.executable, "-c", PROBE, result.uri, str(cache)],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
     modules = json.loads(out.splitlines()[-1])
     assert "sparkdeps._runtime.load" in modules
-    leaked = [m for m in modules if m.startswith(("sparkdeps._build", "sparkdeps._jobs", "sparkdeps._cli"))]
+    leaked = [
+        m
+        for m in modules
+        if m.startswith(("sparkdeps._build", "sparkdeps._jobs", "sparkdeps._cli"))
+    ]
     assert leaked == []

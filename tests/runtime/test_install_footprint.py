@@ -85,8 +85,18 @@ def sparkdeps_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     out = root / "dist"
     completed = _run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "--no-index", "-w", str(out), str(source)]
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-w",
+            str(out),
+            str(source),
+        ]
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     [wheel] = out.glob("sparkdeps-*.whl")
@@ -134,16 +144,31 @@ def test_uv_resolves_sparkdeps_within_every_profile(
     requirements.write_text(f"sparkdeps=={version}\n")
     target = PROFILES[profile]
     completed = _run(
-        [*uv_command(), "pip", "compile", "--no-config", "--no-header", "--no-annotate",
-         "--no-python-downloads", "--python", sys.executable,
-         "--python-version", target.python_full_version, "--python-platform", target.uv_platform,
-         "--index-url", footprint_index.url, "--cache-dir", str(tmp_path / "uv-cache"),
-         "--constraint", str(constraints), str(requirements)]
+        [
+            *uv_command(),
+            "pip",
+            "compile",
+            "--no-config",
+            "--no-header",
+            "--no-annotate",
+            "--no-python-downloads",
+            "--python",
+            sys.executable,
+            "--python-version",
+            target.python_full_version,
+            "--python-platform",
+            target.uv_platform,
+            "--index-url",
+            footprint_index.url,
+            "--cache-dir",
+            str(tmp_path / "uv-cache"),
+            "--constraint",
+            str(constraints),
+            str(requirements),
+        ]
     )
     assert completed.returncode == 0, completed.stderr
-    pins = dict(
-        line.split("==", 1) for line in completed.stdout.splitlines() if "==" in line
-    )
+    pins = dict(line.split("==", 1) for line in completed.stdout.splitlines() if "==" in line)
     assert pins.pop("sparkdeps") == version
     expected, problems = closure(profile, FLOOR_WHEELS, _requirements_of(sparkdeps_wheel))
     assert problems == []
@@ -152,9 +177,7 @@ def test_uv_resolves_sparkdeps_within_every_profile(
 
 
 @pytest.fixture(scope="module")
-def standin(
-    tmp_path_factory: pytest.TempPathFactory, footprint_index: IndexServer
-) -> Path:
+def standin(tmp_path_factory: pytest.TempPathFactory, footprint_index: IndexServer) -> Path:
     """A venv holding DBR 13.3's versions of what sparkdeps' closure touches (Python 3.10,
     the runtime's, where this machine has it)."""
     python = find_python("3.10") or Path(sys.executable)
@@ -163,8 +186,16 @@ def standin(
     assert completed.returncode == 0, completed.stderr
     pins = closure(STANDIN, FLOOR_WHEELS, [Requirement("packaging")])[0]
     completed = _run(
-        [str(root / "bin" / "python"), "-m", "pip", "install", "--no-deps",
-         "--index-url", footprint_index.url, *(f"{n}=={v}" for n, v in pins.items())]
+        [
+            str(root / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--index-url",
+            footprint_index.url,
+            *(f"{n}=={v}" for n, v in pins.items()),
+        ]
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     return root / "bin" / "python"
@@ -215,7 +246,10 @@ def test_the_runtime_half_runs_on_the_oldest_packaging(
     wheels = load_test_wheels(tmp_path / "wheels", python=standin)
     wheels.append(
         make_wheel(
-            tmp_path / "wheels", "sdload-needs", "1.0", {"sdload_needs/__init__.py": "X = 1\n"},
+            tmp_path / "wheels",
+            "sdload-needs",
+            "1.0",
+            {"sdload_needs/__init__.py": "X = 1\n"},
             requires=['sdload-pure>=1.0; python_version >= "3"'],
         )
     )

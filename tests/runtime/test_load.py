@@ -139,9 +139,20 @@ def test_second_load_in_process_reuses(wheelhouse: Path, tmp_path: Path) -> None
     assert sys.path.count(str(first.folder)) == 1
 
 
-def test_forced_delivery_without_session_is_an_error(wheelhouse: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("delivery", ["classic", "shared"], ids=["classic", "shared"])
+def test_forced_delivery_without_session_is_an_error(
+    wheelhouse: Path, tmp_path: Path, delivery: str
+) -> None:
     with pytest.raises(DeliveryError, match="needs a Spark session"):
-        load(wheelhouse, delivery="classic", cache_dir=tmp_path / "cache")
+        load(wheelhouse, delivery=delivery, cache_dir=tmp_path / "cache")  # type: ignore[arg-type]
+    assert not (wheelhouse.parent / ".sparkdeps").exists()
+
+
+def test_shared_delivery_needs_a_mounted_path(tmp_path: Path) -> None:
+    # A stand-in for dbutils.fs (not Databricks): a dbfs: URI is not a path executors mount.
+    _databricks.set_dbutils(StandinDbutils(tmp_path / "dbfs"))
+    with pytest.raises(InputError, match="every node mounts"):
+        load("dbfs:/deps/r/wheelhouse.zip", spark=object(), delivery="shared")
 
 
 @pytest.mark.parametrize(

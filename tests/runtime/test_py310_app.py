@@ -47,7 +47,9 @@ def python310() -> Path:
 
 
 @pytest.fixture(scope="module")
-def wheelhouse310(python310: Path, tmp_path_factory: pytest.TempPathFactory, index_url: str) -> Path:
+def wheelhouse310(
+    python310: Path, tmp_path_factory: pytest.TempPathFactory, index_url: str
+) -> Path:
     root = tmp_path_factory.mktemp("py310")
     requirements = root / "requirements.txt"
     requirements.write_text("sdtest-cext\nsdtest-marker\n")
@@ -59,7 +61,11 @@ def wheelhouse310(python310: Path, tmp_path_factory: pytest.TempPathFactory, ind
         cache_dir=root / "cache",
         task_value_key=None,
     )
-    assert {wheel.name for wheel in result.wheels} == {"sdtest-cext", "sdtest-marker", "sdtest-oldpy"}
+    assert {wheel.name for wheel in result.wheels} == {
+        "sdtest-cext",
+        "sdtest-marker",
+        "sdtest-oldpy",
+    }
     cext = next(wheel for wheel in result.wheels if wheel.name == "sdtest-cext")
     assert cext.tags == ("cp310-cp310-manylinux_2_17_x86_64",)
     return Path(result.uri)

@@ -2,7 +2,8 @@
 
 A module imported on an executor proves delivery only because the executors'
 interpreter has nothing installed (docs/facts.md, fact 7) and the test checks that
-``__file__`` lies in the folder Spark unpacked (``<SparkFiles root>/sparkdeps_<digest16>``).
+``__file__`` lies in the folder Spark unpacked (``<SparkFiles root>/sparkdeps_<digest16>``,
+where the first import extracted the shipped wheels).
 
 CI runs these on pyspark 4.x. On pyspark 3.5.x (most Databricks LTS runtimes)::
 
@@ -52,7 +53,8 @@ def test_load_picks_classic_and_keeps_the_payload(loaded: tuple[Any, LoadResult]
     assert result.delivery == "classic"
     assert result.payload is not None and Path(result.payload).is_file()
     name = archive_name(result.digest)
-    assert name in spark.sparkContext._python_includes
+    assert f"{name}_boot.zip" in spark.sparkContext._python_includes
+    assert Path(result.payload).name == f"{name}.zip", "the wheelhouse itself, linked"
     assert set(result.top_level) == set(module_names(TAG))
 
 
@@ -134,7 +136,7 @@ def test_second_load_adds_nothing_twice(
     again = load(classic_wheelhouse, spark=spark, cache_dir=first.folder.parents[2])
     assert again.reused and again.payload == first.payload
     assert list(context.listArchives) == archives_before
-    assert context._python_includes.count(archive_name(first.digest)) == 1
+    assert context._python_includes.count(f"{archive_name(first.digest)}_boot.zip") == 1
 
 
 def test_verify_lists_every_failure(loaded: tuple[Any, LoadResult]) -> None:
@@ -164,3 +166,25 @@ def test_plugin_fixtures_load_into_the_shared_session(
     result = sparkdeps_load(classic_wheelhouse)
     assert result.delivery == "classic"
     assert verify(sparkdeps_spark, [f"sdload_cext{TAG}"], partitions=4).ok
+
+
+def test_shared_delivery_ships_nothing_but_stubs(
+    sparkdeps_spark_manager: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # Every local-cluster executor sees this machine's folders: a stand-in for /Volumes.
+    spark = sparkdeps_spark_manager.classic()
+    tag = "_shared"
+    root = tmp_path_factory.mktemp("shared")
+    wheelhouse = make_wheelhouse(root / "runs", load_test_wheels(root / "wheels", tag=tag))
+    archives_before = list(spark.sparkContext.listArchives)
+    result = load(wheelhouse, spark=spark, delivery="shared", cache_dir=root / "cache")
+    assert result.delivery == "shared"
+    shared = wheelhouse.parent / ".sparkdeps" / "installs" / result.digest
+    assert result.folder == shared
+    assert list(spark.sparkContext.listArchives) == archives_before, "no archive travels"
+    reports = run_probe(spark, module_names(tag), 8)
+    assert len({report["cwd"] for report in reports}) == 2
+    for report in reports:
+        for module, outcome in report["imports"].items():
+            assert outcome["ok"], f"{module} on {report['cwd']}: {outcome}"
+            assert outcome["file"].startswith(f"{shared}{os.sep}"), (module, outcome["file"])

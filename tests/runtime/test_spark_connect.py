@@ -1,9 +1,10 @@
 """Connect delivery: ``SparkSession.builder.remote("local[2]")``, workers on a clean venv.
 
 Spark Connect sessions have no SparkContext (docs/facts.md, fact 4), like Databricks
-serverless; sparkdeps ships each top-level package as an archive artifact unpacked
-into the session folder, the worker's cwd. The test checks that ``__file__`` lies
-in that folder and not in any site-packages, for a compiled package too.
+serverless; sparkdeps ships the wheelhouse as an archive artifact unpacked into the
+session folder (the worker's cwd) and a stub zip as a pyfile; the first import
+extracts the wheels there. The test checks that ``__file__`` lies in that folder
+and not in any site-packages, for a compiled package too.
 """
 
 from __future__ import annotations

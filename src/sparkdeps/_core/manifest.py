@@ -12,12 +12,9 @@ import json
 import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from email.parser import HeaderParser
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.tags import Tag
 from packaging.utils import (
     InvalidWheelFilename,
     NormalizedName,
@@ -28,6 +25,12 @@ from packaging.utils import (
 from .._version import __version__
 from .errors import IntegrityError
 from .hashing import sha256_file
+
+if TYPE_CHECKING:
+    # Imported where used: a warm load reads a manifest but never parses requirements
+    # or METADATA, and these imports cost more than the rest of the load.
+    from packaging.requirements import Requirement
+    from packaging.tags import Tag
 
 __all__ = [
     "MANIFEST_NAME",
@@ -73,6 +76,8 @@ class WheelInfo:
 
     @property
     def tag_set(self) -> frozenset[Tag]:
+        from packaging.tags import Tag
+
         return frozenset(Tag(*tag.split("-")) for tag in self.tags)
 
     @property
@@ -80,6 +85,8 @@ class WheelInfo:
         return all(tag.split("-")[2] == "any" for tag in self.tags)
 
     def requirements(self) -> list[Requirement]:
+        from packaging.requirements import Requirement
+
         return [Requirement(text) for text in self.requires]
 
     def to_dict(self) -> dict[str, Any]:
@@ -248,6 +255,10 @@ def inspect_wheel(path: Path, *, source: str = "") -> WheelInfo:
         raise IntegrityError(
             f"{path.name} is not a valid zip archive ({exc}); rebuild or re-download the wheel"
         ) from exc
+    from email.parser import HeaderParser
+
+    from packaging.requirements import InvalidRequirement, Requirement
+
     metadata = HeaderParser().parsestr(metadata_text)
     meta_name = canonicalize_name(metadata.get("Name", ""))
     meta_version = metadata.get("Version", "")

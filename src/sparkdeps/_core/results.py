@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from .manifest import Format, Manifest, WheelInfo
-from .target import Target
+if TYPE_CHECKING:  # annotations only: a load imports neither
+    from .manifest import Format, Manifest, WheelInfo
+    from .target import Target
 
 __all__ = [
     "BuildResult",
@@ -19,10 +20,12 @@ __all__ = [
     "VerifyResult",
 ]
 
-Delivery = Literal["auto", "classic", "connect", "driver-only"]
+Delivery = Literal["auto", "classic", "connect", "shared", "driver-only"]
 """How executors get the packages. ``auto`` picks ``classic`` (archive + python
 includes) for a session with a SparkContext, ``connect`` (artifacts) for a
-Spark Connect session, ``driver-only`` when there is no session."""
+Spark Connect session, ``driver-only`` when there is no session. ``shared``
+(opt-in) installs once beside a wheelhouse on storage every node mounts and
+points the executors there."""
 
 
 @dataclass(frozen=True)

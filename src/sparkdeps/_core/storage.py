@@ -88,6 +88,16 @@ def _as_path(uri: str) -> Path:
     return Path(uri).expanduser()
 
 
+def _linked(source: Path, link: Path) -> bool:
+    if source.stat().st_mode & 0o222:
+        return False  # writable: someone may still change it, so it is copied
+    try:
+        os.link(source, link)
+    except OSError:  # another file system, or links refused (FUSE mounts such as /Volumes)
+        return False
+    return True
+
+
 class PublishConflict(StorageError, FileExistsError):
     """An exclusive publish found its name taken: another publisher won."""
 
@@ -149,13 +159,16 @@ class LocalStorage:
             raise StorageError(f"cannot copy {uri} to {local}: {exc}") from exc
 
     def publish(self, local: Path, uri: str, *, exclusive: bool = False) -> None:
+        """Copy ``local`` to ``uri`` atomically; a read-only ``local`` (a build cache entry,
+        which guards itself against edits) is hard-linked when on the same file system."""
         final = self.local_path(uri)
         temporary = final.with_name(f".{final.name}.{uuid.uuid4().hex}.partial")
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(local, temporary)
-            with temporary.open("rb") as handle:
-                os.fsync(handle.fileno())
+            if not _linked(local, temporary):
+                shutil.copyfile(local, temporary)
+                with temporary.open("rb") as handle:
+                    os.fsync(handle.fileno())
             if exclusive:
                 _link_exclusive(temporary, final, uri)
             else:

@@ -51,7 +51,7 @@ class Target:
     """The packages the target's Python already has (a profile's set or a freeze file).
 
     None: the build ships the full closure, as for explicit ``--python``/``--platform``."""
-    _tags: tuple[Tag, ...] = field(default=(), repr=False, compare=False)
+    _tags: tuple[Tag, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"3\.\d{1,2}", self.python_version):
@@ -60,7 +60,6 @@ class Target:
             raise TargetError(f"unsupported architecture {self.arch!r}: use x86_64 or aarch64")
         if not self.python_full_version:
             object.__setattr__(self, "python_full_version", f"{self.python_version}.0")
-        object.__setattr__(self, "_tags", tuple(self._compute_tags()))
 
     @property
     def version_tuple(self) -> tuple[int, int]:
@@ -95,7 +94,12 @@ class Target:
 
     @property
     def tags(self) -> tuple[Tag, ...]:
-        """Every wheel tag the target accepts, best first."""
+        """Every wheel tag the target accepts, best first.
+
+        Computed on first use: importing this module builds every profile's Target, and
+        computing their tags then (13,000 ``Tag`` objects) was most of a warm ``load``."""
+        if not self._tags:
+            object.__setattr__(self, "_tags", tuple(self._compute_tags()))
         return self._tags
 
     def _compute_tags(self) -> list[Tag]:

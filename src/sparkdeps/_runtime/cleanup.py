@@ -99,13 +99,17 @@ def read_run_marker(storage: Storage, run_uri: str) -> RunMarker | None:
 
 
 def _remove_node_payloads(digest: str, cache_dir: str | os.PathLike[str] | None) -> list[str]:
-    """This node's executor payloads for ``digest`` (zip for classic, archives for Connect).
+    """This node's executor payloads for ``digest`` (wheels and stubs; tree zip or archives).
 
-    ``digest`` was checked to be 64 hex digits, so both paths stay in ``payloads/``.
+    ``digest`` was checked to be 64 hex digits, so every path stays in ``payloads/``.
     """
     payloads = node_dir(cache_dir) / "payloads"
     removed = []
-    for path in (payloads / f"{digest}.zip", payloads / f"{digest}.connect"):
+    for path in (
+        payloads / f"{digest}.wheels",
+        payloads / f"{digest}.zip",
+        payloads / f"{digest}.connect",
+    ):
         try:
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)

@@ -1,19 +1,27 @@
-"""Executor delivery: how the installed folder reaches every executor.
+"""Executor delivery: how the wheelhouse reaches every executor.
 
-``classic`` (a session with a SparkContext, docs/facts.md, fact 2-3): one zip of the
-install folder, kept for the life of the app, added with ``sc.addArchive`` under
-the name ``sparkdeps_<digest16>``, and that name appended to the SparkContext's
-python includes so every Python worker puts the unpacked folder on its path.
-Compiled modules work since the archive is unpacked to real files.
+``wheels`` (the default, classic and Connect): the wheelhouse itself travels, about
+1x its bytes per executor, where the installed tree was 3.4x for a typical
+wheelhouse. It is hard-linked into the payload folder under a unique name (a
+symlink or a copy when a link is impossible: zero bytes on the driver in the
+common case) and added as an archive that Spark unpacks; a tiny zip on the
+executors' Python path holds :mod:`bootstrap` and one stub per top-level name.
+The first import of any of them checks the wheels' sha256, extracts them once
+per executor folder and imports the real module (see ``bootstrap``).
 
-``connect`` (no SparkContext: Spark Connect, Databricks serverless and standard
-access mode, fact 4): ``spark.addArtifacts(..., archive=True)`` unpacks each
-archive into the session folder, the worker's cwd and ``sys.path[0]``. So each
-top-level folder of the install (a package, ``numpy.libs``, a ``.dist-info``)
-becomes ``<name>.zip#<name>``; a top-level compiled single-file module becomes
-a package whose ``__init__`` is the extension (CPython loads an extension
-``__init__`` and finds ``PyInit_<name>`` from the module name); pure single-file
-modules go in one ``pyfile`` zip.
+Classic (a SparkContext, docs/facts.md, facts 2-3): ``sc.addArchive`` for the
+wheelhouse, ``sc.addFile`` for the stub zip, whose name joins the SparkContext's
+python includes. Connect (no SparkContext: Spark Connect, Databricks serverless
+and standard access mode, fact 4): ``spark.addArtifacts(..., archive=True)`` for
+the wheelhouse and ``pyfile=True`` for the stub zip.
+
+``shared`` (opt-in): the wheelhouse is on storage every node mounts (``/Volumes``,
+``/dbfs``, NFS); it is installed once next to it and the stub zip points the
+executors at that folder: nothing else travels.
+
+``tree`` payloads (the installed folder as a stored zip for classic, one archive
+per top-level folder for Connect) were the only kind up to 0.1; they stay for
+comparison in ``benchmarks/`` (``_PAYLOAD``).
 """
 
 from __future__ import annotations
@@ -32,10 +40,12 @@ from .._core.errors import DeliveryError
 from .._core.locking import file_lock
 from .._core.progress import plural
 from .._core.timing import Timer, timed
+from .wheelpayload import archive_name, boot_zip, wheelhouse_payload
 
 __all__ = [
     "Delivered",
     "SessionKind",
+    "archive_name",
     "deliver",
     "is_connect",
     "session_key",
@@ -45,6 +55,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SessionKind = Literal["classic", "connect"]
+PayloadKind = Literal["wheels", "tree"]
+_PAYLOAD: PayloadKind = "wheels"
+"""What classic and Connect deliveries ship; ``tree`` only for side-by-side benchmarks."""
 _SKIPPED_TOP = {"bin", "__pycache__"}
 _registry_lock = threading.Lock()
 _registry: dict[tuple[str, str, str], str] = {}
@@ -217,8 +230,18 @@ def deliver(
     digest: str,
     payload_dir: Path,
     kind: SessionKind,
+    *,
+    wheelhouse: Path | None = None,
+    site: Path | None = None,
+    symlink_to: Path | None = None,
 ) -> Delivered:
-    """Make ``folder`` importable on the executors of ``spark``; add nothing twice."""
+    """Make ``folder`` importable on the executors of ``spark``; add nothing twice.
+
+    ``wheelhouse`` is the local ``wheelhouse.zip`` whose install ``folder`` is (the
+    ``wheels`` payload ships it); ``site`` is a shared install every node mounts
+    (nothing but the stub zip is shipped). Without either, the ``tree`` payload.
+    ``symlink_to`` is the published wheelhouse, should a hard link be impossible.
+    """
     timer = Timer()
     session_id = _classic_id(spark) if kind == "classic" else _connect_id(spark)
     key = (kind, session_id, digest)
@@ -227,11 +250,20 @@ def deliver(
             logger.info("wheelhouse %s is already delivered to this session", digest[:16])
             return Delivered(kind, _registry[key], False, timer.seconds)
         try:
-            payload = (
-                _deliver_classic(spark, folder, digest, payload_dir)
-                if kind == "classic"
-                else (_deliver_connect(spark, folder, digest, payload_dir))
-            )
+            if site is not None or (wheelhouse is not None and _PAYLOAD == "wheels"):
+                payload = _deliver_wheels(
+                    spark,
+                    kind,
+                    folder,
+                    digest,
+                    payload_dir=payload_dir,
+                    source=(wheelhouse, symlink_to),
+                    site=site,
+                )
+            elif kind == "classic":
+                payload = _deliver_classic(spark, folder, digest, payload_dir)
+            else:
+                payload = _deliver_connect(spark, folder, digest, payload_dir)
         except DeliveryError:
             raise
         except Exception as exc:
@@ -248,8 +280,42 @@ def deliver(
     return Delivered(kind, payload, True, timer.seconds)
 
 
-def archive_name(digest: str) -> str:
-    return f"sparkdeps_{digest[:16]}"
+def _deliver_wheels(
+    spark: Any,
+    kind: SessionKind,
+    folder: Path,
+    digest: str,
+    *,
+    payload_dir: Path,
+    source: tuple[Path | None, Path | None],
+    site: Path | None,
+) -> str:
+    """The wheelhouse as an archive plus the stub zip (or the stub zip alone, ``shared``)."""
+    stubs = boot_zip(folder, digest, payload_dir, site=site)
+    archive = None
+    if site is None:
+        wheelhouse, symlink_to = source
+        assert wheelhouse is not None
+        archive = wheelhouse_payload(wheelhouse, digest, payload_dir, symlink_to=symlink_to)
+    name = archive_name(digest)
+    if kind == "classic":
+        context = spark.sparkContext
+        if archive is not None:
+            context.addArchive(f"{archive}#{name}")  # fact 2: kept until cleanup
+        context.addFile(os.fspath(stubs))
+        includes = context._python_includes  # fact 3: the list addPyFile itself feeds
+        if stubs.name not in includes:
+            includes.append(stubs.name)
+    else:
+        if archive is not None:
+            spark.addArtifacts(f"{archive}#{name}", archive=True)  # fact 4
+        spark.addArtifacts(os.fspath(stubs), pyfile=True)
+    logger.info(
+        "executors get %s (%s)",
+        f"{archive} and {stubs.name}" if archive is not None else f"{stubs.name}, using {site}",
+        kind,
+    )
+    return os.fspath(archive if archive is not None else stubs)
 
 
 def _deliver_classic(spark: Any, folder: Path, digest: str, payload_dir: Path) -> str:

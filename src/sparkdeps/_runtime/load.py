@@ -49,7 +49,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 ENV_WHEELHOUSE = "SPARKDEPS_WHEELHOUSE"
-_DELIVERIES = ("auto", "classic", "connect", "driver-only")
+_DELIVERIES = ("auto", "classic", "connect", "shared", "driver-only")
 _modules_lock = threading.Lock()
 _session_modules: dict[str, set[str]] = {}
 _session_runtime: dict[str, set[str]] = {}
@@ -182,7 +182,9 @@ def load(
     ``sys.path``; ``mode="pip"`` pip-installs into this environment instead.
     ``delivery="auto"`` ships through ``addArchive`` on a classic session and
     through artifacts on Spark Connect; with no session (none given, none
-    active) only the driver gets the packages.
+    active) only the driver gets the packages. ``delivery="shared"`` installs
+    once beside a wheelhouse on storage every node mounts (``/Volumes``,
+    ``/dbfs``, NFS; or into ``payload_dir``) and points the executors there.
 
     A runtime-aware wheelhouse is checked against this Python first
     (docs/runtime-aware.md): a relied-on package at another version warns, a
@@ -202,21 +204,38 @@ def load(
         node = node_dir(cache_dir)
         session, ship = _session_and_kind(spark, delivery)
         kind: Delivery = ship or "driver-only"
+        if ship is not None and delivery == "shared":
+            kind = "shared"
+        # shared: installed once beside the wheelhouse, for the driver and every executor
+        install_node = _shared_node(uri, payload_dir) if kind == "shared" else node
         # pip needs every wheel, so it cannot take the warm path that reads no manifest
-        prepared = prepare(uri, node, warm=mode == "cache", expected=expected)
+        prepared = prepare(uri, install_node, warm=mode == "cache", expected=expected)
         uri = prepared.uri  # a run folder stands for its wheelhouse.zip
+        payload: str | None = None
         try:
-            packages = _check_session(session, ship, prepared, node, replace=replace)
-            folder, installed = _driver_install(prepared, node, mode, kind, timings, strict=strict)
+            packages = _check_session(session, ship, prepared, install_node, replace=replace)
+            folder, installed = _driver_install(
+                prepared, install_node, mode, kind, timings, strict=strict
+            )
+            if ship is not None and installed is not None:
+                delivered = _ship(
+                    session,
+                    installed,
+                    ship,
+                    node / "payloads"
+                    if kind == "shared"
+                    else _payload_dir(payload_dir, uri, node, ship),
+                    prepared=prepared,
+                    shared=kind == "shared",
+                )
+                # executors import from <archive>/site (wheels), or the shared folder
+                classic = ship == "classic" and kind != "shared"
+                archive = archive_name(installed.digest) if classic else ""
+                record_load(session_key(session, ship), packages, uri, archive)
+                payload, timings["deliver"] = delivered.payload, delivered.seconds
         finally:
             prepared.discard()
-        payload: str | None = None
-        if ship is not None and installed is not None:
-            delivered = _ship(session, installed, ship, _payload_dir(payload_dir, uri, node, ship))
-            archive = archive_name(installed.digest) if ship == "classic" else ""
-            record_load(session_key(session, ship), packages, uri, archive)
-            payload, timings["deliver"] = delivered.payload, delivered.seconds
-        else:
+        if ship is None or installed is None:
             why = "delivery='driver-only'" if delivery == "driver-only" else "no Spark session"
             logger.info(
                 "%s: wheelhouse %s installed for the driver only "
@@ -266,13 +285,30 @@ def _session_and_kind(spark: Any, delivery: Delivery) -> tuple[Any, SessionKind 
         return None, None
     session = spark if spark is not None else active_session()
     if session is None:
-        if delivery in ("classic", "connect"):
+        if delivery in ("classic", "connect", "shared"):
             raise DeliveryError(
                 f"delivery={delivery!r} needs a Spark session: "
                 "pass spark=... or create one before load()"
             )
         return None, None
-    return session, session_kind(session) if delivery == "auto" else delivery
+    if delivery in ("auto", "shared"):
+        return session, session_kind(session)
+    return session, "classic" if delivery == "classic" else "connect"
+
+
+def _shared_node(uri: str, payload_dir: str | os.PathLike[str] | None) -> Path:
+    """Where ``delivery="shared"`` installs: ``payload_dir``, else ``.sparkdeps/`` beside it."""
+    if payload_dir is not None:
+        return Path(payload_dir).absolute()
+    local = storage_for(uri).local_path(uri)
+    if local is None:
+        raise InputError(
+            f"delivery='shared' needs a wheelhouse on a path every node mounts (/Volumes, "
+            f"/dbfs, NFS), not {uri}; pass payload_dir= a folder every node sees, or use "
+            "delivery='auto'"
+        )
+    folder = local.absolute()
+    return (folder if folder.is_dir() else folder.parent) / ".sparkdeps"
 
 
 def _payload_dir(
@@ -283,6 +319,15 @@ def _payload_dir(
     if kind == "classic":
         return _default_payload_dir(uri, node)
     return node / "payloads"
+
+
+def _published_path(prepared: Prepared) -> Path | None:
+    """The wheelhouse's own path (never a download, removed after load, nor /proc)."""
+    if prepared.stamp is not None:
+        return Path(prepared.stamp[0])
+    if prepared.temporary is None and prepared.handle is None:
+        return prepared.zip_path  # a warm load: the path itself
+    return None
 
 
 def _check_session(
@@ -307,10 +352,25 @@ def _check_session(
 
 
 def _ship(
-    session: Any, installed: InstallResult, kind: SessionKind, payload_dir: Path
+    session: Any,
+    installed: InstallResult,
+    kind: SessionKind,
+    payload_dir: Path,
+    *,
+    prepared: Prepared,
+    shared: bool,
 ) -> Delivered:
     """Deliver to the executors and remember the names for ``verify``."""
-    delivered = deliver(session, installed.folder, installed.digest, payload_dir, kind)
+    delivered = deliver(
+        session,
+        installed.folder,
+        installed.digest,
+        payload_dir,
+        kind,
+        wheelhouse=prepared.zip_path,
+        site=installed.folder if shared else None,
+        symlink_to=_published_path(prepared),
+    )
     with _modules_lock:
         _session_modules.setdefault(session_key(session, kind), set()).update(installed.top_level)
         relied = (installed.runtime or {}).get("relied_on", ())

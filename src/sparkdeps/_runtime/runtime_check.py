@@ -23,7 +23,6 @@ package; ``packaging`` is imported only when something differs.
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import os
 import re
@@ -65,6 +64,10 @@ class Difference:
 
 
 def _installed(name: str) -> str | None:
+    # imported here: importlib.metadata brings the email parser, csv and socket along,
+    # and a wheelhouse that relies on nothing never needs it (the warm load stays light)
+    import importlib.metadata
+
     try:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
@@ -106,6 +109,7 @@ def _broken_dependents(shadows: Sequence[Mapping[str, Any]], skip: str | None) -
     shipped = {_NORMALISE.sub("-", str(s["name"])).lower(): str(s["version"]) for s in shadows}
     if not shipped:
         return []
+    import importlib.metadata
     import sys
 
     from packaging.requirements import InvalidRequirement, Requirement

@@ -1,0 +1,216 @@
+"""The executor half of wheel delivery: shipped as source, run on executors, stdlib only.
+
+An executor gets two things (docs/facts.md, facts 3-4): the wheelhouse itself as
+an archive that Spark unpacks (``<root>/<archive>/wheels/*.whl``, about 1x the
+wheelhouse's bytes), and a tiny zip on its Python path holding this module and
+one stub per top-level name of the wheelhouse. The first import of any of those
+names runs its stub, which calls :func:`activate`: the wheels are checked
+against their sha256 and extracted once per executor folder (under a file
+lock, into a temporary folder renamed into place), the folder goes first on
+``sys.path``, the stub zip leaves it, and the real module is imported in the
+stub's place. A ``shared`` delivery names an installed folder instead (storage
+every node mounts), and nothing is extracted.
+
+This file must not import sparkdeps: executors do not have it. The driver copies
+it into the stub zip with ``CONFIG`` filled in (:func:`render`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import shutil
+import sys
+import threading
+import zipfile
+from typing import Any
+
+CONFIG: dict[str, Any] = {}
+"""Filled in by the driver: digest, archive (folder name), site (shared folder or
+None), wheels ([filename, sha256] pairs)."""
+
+_SITE = "site"
+_BIG = 4 << 20
+_lock = threading.Lock()
+_active: list[str] = []
+_redirecting: set[str] = set()
+
+
+def render(config: dict[str, Any]) -> str:
+    """This module's source with ``config`` as its ``CONFIG`` (run on the driver)."""
+    with open(__file__, encoding="utf-8") as handle:
+        source = handle.read()
+    marker = "CONFIG: dict[str, Any] = {}"
+    if marker not in source:
+        raise RuntimeError(f"internal: {__file__} lost its CONFIG line")
+    return source.replace(marker, f"CONFIG: dict[str, Any] = {config!r}", 1)
+
+
+def stub_source(module: str) -> str:
+    """A stub standing for top-level ``name``: its first import activates the wheelhouse."""
+    return f"import {module} as _boot\n\n_boot.activate(__name__)\n"
+
+
+# --------------------------------------------------------------------------- locating
+
+
+def _roots() -> list[str]:
+    """Where Spark may have unpacked the archive: beside this module's zip, then the cwd."""
+    here = os.path.dirname(os.path.abspath(__file__))  # <root>/<stubs>.zip
+    return [os.path.dirname(here), os.getcwd()]
+
+
+def _archive_folder() -> str:
+    name = str(CONFIG["archive"])
+    tried = []
+    for root in _roots():
+        candidate = os.path.join(root, name)
+        if os.path.isdir(os.path.join(candidate, "wheels")):
+            return candidate
+        tried.append(candidate)
+    raise ImportError(
+        f"sparkdeps: the wheelhouse archive {name} is not on this executor "
+        f"(looked in {', '.join(tried)}); call sparkdeps.load(..., spark=spark) with the "
+        "session the job runs on, and keep the payload until the application ends"
+    )
+
+
+# --------------------------------------------------------------------------- extracting
+
+
+def _check(wheels_dir: str) -> None:
+    for filename, expected in CONFIG["wheels"]:
+        digest = hashlib.sha256()
+        with open(os.path.join(wheels_dir, filename), "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+        if digest.hexdigest() != expected:
+            raise ImportError(
+                f"sparkdeps: {filename} on this executor does not match the wheelhouse "
+                f"{CONFIG['digest'][:16]} (sha256 {digest.hexdigest()[:16]}..., expected "
+                f"{expected[:16]}...): the wheelhouse file changed after load(); rebuild it "
+                "and load the new one"
+            )
+
+
+def _target(member: str, folder: str, wheel: str) -> str | None:
+    parts = member.split("/")
+    if member.startswith("/") or ".." in parts or "\\" in member or ":" in parts[0]:
+        raise ImportError(f"sparkdeps: {wheel} has an unsafe member {member!r}; rebuild it")
+    if parts[0].endswith(".data"):
+        if len(parts) < 3 or parts[1] not in ("purelib", "platlib"):
+            return None  # scripts, headers and data are not importable
+        parts = parts[2:]
+    return os.path.join(folder, *parts)
+
+
+def _extract(path: str, folder: str) -> None:
+    made: set[str] = set()
+    name = os.path.basename(path)
+    with zipfile.ZipFile(path) as wheel:
+        for info in wheel.infolist():
+            target = _target(info.filename, folder, name)
+            if target is None or info.is_dir():
+                continue
+            parent = os.path.dirname(target)
+            if parent not in made:
+                os.makedirs(parent, exist_ok=True)
+                made.add(parent)
+            with wheel.open(info) as source, open(target, "wb") as out:
+                shutil.copyfileobj(source, out, 1 << 20)
+
+
+def _extract_all(wheels_dir: str, folder: str) -> None:
+    """Big wheels on a helper thread (zlib releases the GIL), small ones on this one."""
+    paths = [os.path.join(wheels_dir, filename) for filename, _ in CONFIG["wheels"]]
+    big = [path for path in paths if os.path.getsize(path) >= _BIG]
+    small = [path for path in paths if path not in big]
+    failures: list[BaseException] = []
+
+    def run_big() -> None:
+        try:
+            for path in big:
+                _extract(path, folder)
+        except BaseException as exc:  # re-raised on the calling thread
+            failures.append(exc)
+
+    helper = threading.Thread(target=run_big, name="sparkdeps-extract")
+    helper.start()
+    try:
+        for path in small:
+            _extract(path, folder)
+    finally:
+        helper.join()
+    if failures:
+        raise failures[0]
+
+
+def _locked(path: str) -> Any:
+    import fcntl
+
+    handle = open(path, "a+b")  # noqa: SIM115 - closed by the caller
+    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    return handle
+
+
+def site_folder() -> str:
+    """The folder to import from: the shared one, or this executor's extraction."""
+    if CONFIG.get("site"):
+        return str(CONFIG["site"])
+    archive = _archive_folder()
+    folder = os.path.join(archive, _SITE)
+    if os.path.isdir(folder):
+        return folder
+    handle = _locked(os.path.join(archive, ".site.lock"))
+    try:
+        if os.path.isdir(folder):  # another worker of this executor finished first
+            return folder
+        _check(os.path.join(archive, "wheels"))
+        partial = os.path.join(archive, f".site.{os.getpid()}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        try:
+            _extract_all(os.path.join(archive, "wheels"), partial)
+            os.rename(partial, folder)  # the folder exists only when complete
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
+    finally:
+        handle.close()
+    return folder
+
+
+# --------------------------------------------------------------------------- importing
+
+
+def _drop_stubs() -> None:
+    stubs = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or ".") != stubs]
+    sys.path_importer_cache.pop(stubs, None)
+
+
+def activate(name: str) -> None:
+    """Called by the stub of ``name`` while it is being imported: import the real one."""
+    if name in _redirecting:
+        raise ImportError(
+            f"sparkdeps: {name} is not in the wheelhouse {CONFIG.get('digest', '?')[:16]} "
+            "on this executor although the driver listed it; rebuild the wheelhouse"
+        )
+    with _lock:
+        folder = site_folder()
+        if folder not in sys.path[:1]:
+            if folder in sys.path:
+                sys.path.remove(folder)
+            sys.path.insert(0, folder)
+        _drop_stubs()
+        importlib.invalidate_caches()
+        if folder not in _active:
+            _active.append(folder)
+    _redirecting.add(name)
+    try:
+        del sys.modules[name]
+        module = importlib.import_module(name)
+    finally:
+        _redirecting.discard(name)
+    # The import system hands out sys.modules[name] once the stub has run.
+    sys.modules[name] = module

@@ -1,0 +1,192 @@
+"""The executor half of wheel delivery, without Spark: an executor folder laid out by hand.
+
+Spark unpacks the wheelhouse archive into ``<root>/sparkdeps_<digest16>/`` and puts
+the stub zip on the worker's path (docs/facts.md, facts 3-4); these tests do the
+same with ``zipfile`` and run a fresh, isolated interpreter as the worker. The
+Spark tests (test_spark_classic.py, test_spark_connect.py) cover the real thing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from tests.support.wheelhouses import load_test_wheels, make_wheelhouse, module_names
+
+from sparkdeps._runtime.load import load
+from sparkdeps._runtime.wheelpayload import (
+    archive_name,
+    boot_zip,
+    top_level_names,
+    wheelhouse_payload,
+)
+
+TAG = "_boot"
+
+_WORKER = """
+import importlib, json, sys
+sys.path[1:1] = {paths!r}
+out = {{}}
+for name in {names!r}:
+    try:
+        module = importlib.import_module(name)
+        out[name] = {{"ok": True, "file": module.__file__}}
+    except Exception as exc:
+        out[name] = {{"ok": False, "error": f"{{type(exc).__name__}}: {{exc}}"}}
+out["cext"] = importlib.import_module("sdload_cext{tag}").add(2, 3) if out.get(
+    "sdload_cext{tag}", {{}}).get("ok") else None
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """(wheelhouse, driver install folder, digest)."""
+    root = tmp_path_factory.mktemp("boot")
+    wheelhouse = make_wheelhouse(root / "runs", load_test_wheels(root / "wheels", tag=TAG))
+    saved = list(sys.path)
+    try:
+        result = load(wheelhouse, delivery="driver-only", cache_dir=root / "cache")
+    finally:
+        sys.path[:] = saved
+    return wheelhouse, result.folder, result.digest
+
+
+def _executor(root: Path, payload: Path, stubs: Path, digest: str) -> Path:
+    """What Spark leaves in an executor's folder: the archive unpacked, the stub zip copied."""
+    root.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(payload) as archive:
+        archive.extractall(root / archive_name(digest))
+    shutil.copyfile(stubs, root / stubs.name)
+    return root
+
+
+def _worker(root: Path, stubs: str, names: list[str]) -> dict[str, object]:
+    code = _WORKER.format(paths=[str(root / stubs)], names=names, tag=TAG)
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", code],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return dict(json.loads(done.stdout))
+
+
+def test_stubs_cover_every_top_level_name(installed: tuple[Path, Path, str]) -> None:
+    _wheelhouse, folder, _digest = installed
+    assert set(module_names(TAG)) <= set(top_level_names(folder))
+    assert "bin" not in top_level_names(folder)
+
+
+def test_worker_extracts_once_and_imports_from_the_distributed_folder(
+    installed: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    wheelhouse, folder, digest = installed
+    payload = wheelhouse_payload(wheelhouse, digest, tmp_path / "payloads")
+    assert payload.stat().st_ino == wheelhouse.stat().st_ino, "a hard link: no bytes copied"
+    stubs = boot_zip(folder, digest, tmp_path / "payloads")
+    root = _executor(tmp_path / "executor", payload, stubs, digest)
+    first = _worker(root, stubs.name, module_names(TAG))
+    site = root / archive_name(digest) / "site"
+    for name in module_names(TAG):
+        outcome = first[name]
+        assert isinstance(outcome, dict) and outcome["ok"], (name, outcome)
+        assert str(outcome["file"]).startswith(f"{site}{os.sep}"), outcome
+    assert first["cext"] == 5
+    marker = (site / f"sdload_pure{TAG}" / "__init__.py").stat().st_mtime_ns
+    again = _worker(root, stubs.name, module_names(TAG))
+    assert all(isinstance(again[name], dict) and again[name]["ok"] for name in module_names(TAG))
+    assert (site / f"sdload_pure{TAG}" / "__init__.py").stat().st_mtime_ns == marker
+    assert not list((root / archive_name(digest)).glob(".site.*.partial"))
+
+
+def test_concurrent_workers_share_one_extraction(
+    installed: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    wheelhouse, folder, digest = installed
+    payload = wheelhouse_payload(wheelhouse, digest, tmp_path / "payloads")
+    stubs = boot_zip(folder, digest, tmp_path / "payloads")
+    root = _executor(tmp_path / "executor", payload, stubs, digest)
+    code = _WORKER.format(paths=[str(root / stubs.name)], names=module_names(TAG), tag=TAG)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-I", "-c", code], cwd=root, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
+    outputs = [json.loads(worker.communicate(timeout=120)[0]) for worker in workers]
+    assert all(out["cext"] == 5 for out in outputs), outputs
+    archive = root / archive_name(digest)
+    assert sorted(path.name for path in archive.iterdir() if path.name.startswith(".site")) == [
+        ".site.lock"
+    ]
+
+
+def test_a_changed_wheel_is_refused_with_the_fix(
+    installed: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    wheelhouse, folder, digest = installed
+    copy = tmp_path / "copy.zip"
+    shutil.copyfile(wheelhouse, copy)
+    payload = wheelhouse_payload(copy, digest, tmp_path / "payloads")
+    stubs = boot_zip(folder, digest, tmp_path / "payloads")
+    root = _executor(tmp_path / "executor", payload, stubs, digest)
+    victim = next((root / archive_name(digest) / "wheels").glob("sdload_pure*.whl"))
+    victim.write_bytes(victim.read_bytes() + b"tampered")
+    out = _worker(root, stubs.name, [f"sdload_single{TAG}"])
+    outcome = out[f"sdload_single{TAG}"]
+    assert isinstance(outcome, dict) and not outcome["ok"]
+    assert "changed after load()" in str(outcome["error"]) and victim.name in str(outcome["error"])
+    assert not (root / archive_name(digest) / "site").exists(), "nothing half-extracted"
+
+
+def test_shared_stubs_point_at_the_shared_folder(
+    installed: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    _wheelhouse, folder, digest = installed
+    stubs = boot_zip(folder, digest, tmp_path / "payloads", site=folder)
+    root = tmp_path / "executor"
+    root.mkdir()
+    shutil.copyfile(stubs, root / stubs.name)
+    out = _worker(root, stubs.name, module_names(TAG))
+    for name in module_names(TAG):
+        outcome = out[name]
+        assert isinstance(outcome, dict) and outcome["ok"], (name, outcome)
+        assert str(outcome["file"]).startswith(f"{folder}{os.sep}"), outcome
+    assert not (root / archive_name(digest)).exists(), "nothing travels with shared"
+
+
+def test_missing_archive_names_the_fix(installed: tuple[Path, Path, str], tmp_path: Path) -> None:
+    _wheelhouse, folder, digest = installed
+    stubs = boot_zip(folder, digest, tmp_path / "payloads")
+    root = tmp_path / "executor"
+    root.mkdir()
+    shutil.copyfile(stubs, root / stubs.name)
+    outcome = _worker(root, stubs.name, [f"sdload_pure{TAG}"])[f"sdload_pure{TAG}"]
+    assert isinstance(outcome, dict) and not outcome["ok"]
+    assert "sparkdeps.load(" in str(outcome["error"]) and archive_name(digest) in str(
+        outcome["error"]
+    )
+
+
+def test_payload_links_the_very_file_load_opened(
+    installed: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    # load() reads a wheelhouse through /proc/self/fd/N of the file it opened once; the
+    # payload must be that inode, not whatever the path names by then.
+    wheelhouse, _folder, digest = installed
+    with wheelhouse.open("rb") as handle:
+        pinned = Path(f"/proc/self/fd/{handle.fileno()}")
+        if not pinned.exists():
+            pytest.skip("no /proc/self/fd on this system")
+        payload = wheelhouse_payload(pinned, digest, tmp_path / "payloads", symlink_to=wheelhouse)
+    assert not payload.is_symlink()
+    assert payload.stat().st_ino == wheelhouse.stat().st_ino
