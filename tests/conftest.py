@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from tests.support.index import IndexServer
+from tests.support.twins import link_folder, require_python, require_twin_wheels
 from tests.support.wheels import (
     find_python,
     make_cext_wheel,
@@ -123,3 +124,58 @@ def fixture_project(tmp_path: Path):  # type: ignore[no-untyped-def]
         return destination
 
     return copy
+
+
+@pytest.fixture(scope="session")
+def twin_index(
+    tmp_path_factory: pytest.TempPathFactory, package_dir: Path
+) -> Iterator[IndexServer]:
+    """An index on 127.0.0.1 with the runtime twins' wheels and the test packages."""
+    folder = tmp_path_factory.mktemp("twin-index")
+    for profile in ("dbr-14.3", "dbr-17.3"):
+        link_folder(require_twin_wheels(profile), folder)
+    link_folder(package_dir, folder)
+    # a pure package that needs numpy, for the runtime-aware end-to-end tests
+    make_wheel(
+        folder,
+        "sdtest-npuser",
+        "1.0",
+        {
+            "sdtest_npuser/__init__.py": (
+                "import numpy\n\nNUMPY = numpy.__version__\n\n"
+                "def mean(values):\n    return float(numpy.mean(values))\n"
+            )
+        },
+        requires=("numpy",),
+    )
+    with IndexServer(folder) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def twin143(twin_index: IndexServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A dbr-14.3 twin (Python 3.10, pyspark 3.5.0, the runtime's numpy/pandas/pyarrow),
+    made by the CLI; what it printed is in ``<root>.out``."""
+    import contextlib
+    import io
+
+    from sparkdeps._cli import main
+
+    python = require_python("dbr-14.3")
+    root = tmp_path_factory.mktemp("twin") / "dbr-14.3"
+    argv = ["twin", "dbr-14.3", str(root), "--python", str(python), "--index-url", twin_index.url]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(argv) == 0
+    root.with_suffix(".out").write_text(printed.getvalue())
+    return root
+
+
+@pytest.fixture(scope="session")
+def twin173(twin_index: IndexServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A dbr-17.3 twin (Python 3.12, pyspark 4.0.0, numpy 2.1.3, pandas 2.2.3, pyarrow 19.0.1)."""
+    from sparkdeps.testing.twin import create_twin
+
+    python = require_python("dbr-17.3")
+    root = tmp_path_factory.mktemp("twin") / "dbr-17.3"
+    return create_twin("dbr-17.3", root, python=python, index_url=twin_index.url).root

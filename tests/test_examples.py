@@ -28,13 +28,20 @@ INPUTS = EXAMPLES / "inputs"
 FORMATS = ("requirements", "pure_python", "packaged", "existing_wheels", "mixed", "nested")
 
 
+def _inherited() -> dict[str, str]:
+    # A Connect session earlier in this process marks it as a Connect client
+    # (pyspark 4 sets SPARK_CONNECT_MODE_ENABLED); a child's classic session must not inherit it.
+    drop = ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE")
+    return {key: value for key, value in os.environ.items() if key not in drop}
+
+
 def _run(
     args: list[str], *, cwd: Path = REPO, env: dict[str, str] | None = None, timeout: float = 900
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         args,
         cwd=cwd,
-        env={**os.environ, **(env or {})},
+        env={**_inherited(), **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -220,12 +227,15 @@ LOCAL_PYTEST_CHECKS = (
 
 @pytest.mark.spark
 @pytest.mark.slow
-def test_local_pytest_example_passes() -> None:
+def test_local_pytest_example_passes(sparkdeps_spark_manager: Any) -> None:
     # The user's tests compare DataFrames with chispa on local-cluster and on Connect.
     import pyspark
 
+    # The child starts its own Connect server on the fixed port: stop this process's first.
+    sparkdeps_spark_manager.stop()
+
     project = EXAMPLES / "local_pytest"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    env = {key: value for key, value in _inherited().items() if not key.startswith("PYTEST_")}
     completed = subprocess.run(
         [sys.executable, "-m", "pytest", "-v", "-rs"],
         cwd=project,

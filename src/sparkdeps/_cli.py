@@ -419,6 +419,23 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_twin(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from .testing._twin_cli import add_twin_arguments
+
+    parser = sub.add_parser(
+        "twin", help="create a local venv that looks like a runtime (Python, pyspark, packages)"
+    )
+    _verbosity(parser, suppress=True)
+    add_twin_arguments(parser)
+    parser.set_defaults(handler=_cmd_twin)
+
+
+def _cmd_twin(args: argparse.Namespace) -> int:
+    from .testing._twin_cli import run_twin
+
+    return run_twin(args, _echo)
+
+
 _ADDERS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     _add_build,
     _add_check,
@@ -429,6 +446,7 @@ _ADDERS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], No
     _add_verify,
     _add_cleanup,
     _add_runtime_freeze,
+    _add_twin,
 ]
 
 

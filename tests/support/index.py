@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import shutil
 import threading
 import time
 from collections import defaultdict
@@ -49,6 +50,7 @@ class IndexServer:
         """(user agent, path) of every request: tells pip's downloads from uv's metadata reads."""
         self.hang_seconds = 0.0
         self._lock = threading.Lock()
+        self._digests: dict[tuple[str, int, int], str] = {}
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -136,7 +138,7 @@ class IndexServer:
                 return
             links = ""
             for file in projects[project]:
-                digest = hashlib.sha256(file.read_bytes()).hexdigest()
+                digest = self._digest(file)
                 links += (
                     f'<a href="/files/{html.escape(file.name)}#sha256={digest}">'
                     f"{html.escape(file.name)}</a>\n"
@@ -147,15 +149,30 @@ class IndexServer:
             if not file.is_file():
                 handler.send_error(404)
                 return
-            data = file.read_bytes()
             handler.send_response(200)
             handler.send_header("Content-Type", "application/octet-stream")
-            handler.send_header("Content-Length", str(len(data)))
+            handler.send_header("Content-Length", str(file.stat().st_size))
             handler.end_headers()
             if not head:
-                handler.wfile.write(data)
+                with file.open("rb") as source:  # streamed: pyspark wheels are 300+ MB
+                    shutil.copyfileobj(source, handler.wfile, 1 << 20)
         else:
             handler.send_error(404)
+
+    def _digest(self, file: Path) -> str:
+        stat = file.stat()
+        key = (str(file), stat.st_size, stat.st_mtime_ns)
+        with self._lock:
+            known = self._digests.get(key)
+        if known is None:
+            sha = hashlib.sha256()
+            with file.open("rb") as source:
+                for block in iter(lambda: source.read(1 << 20), b""):
+                    sha.update(block)
+            known = sha.hexdigest()
+            with self._lock:
+                self._digests[key] = known
+        return known
 
     @staticmethod
     def _send_html(handler: BaseHTTPRequestHandler, body: str, *, head: bool = False) -> None:

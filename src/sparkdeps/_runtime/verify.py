@@ -1,10 +1,12 @@
 """``verify()``: import modules on the executors through a DataFrame UDF.
 
-A plain Python UDF (not a pandas UDF: executors may run an interpreter without
-pandas or pyarrow) over ``spark.range`` with enough partitions to reach every
+A plain Python UDF over ``spark.range`` with enough partitions to reach every
 executor, so the same code works on classic sessions and on Spark Connect.
-The probe is a closure, so cloudpickle ships it by value: executors need
-nothing from sparkdeps itself.
+The UDF says ``useArrow=False`` where pyspark has the switch (3.5 on): pyspark 4.3
+makes plain UDFs Arrow-optimised by default, and the worker then imports pyarrow
+first (docs/facts.md, fact 12); the probe must run whatever the session's Arrow
+setting and whether or not the executors have pyarrow. The probe is a closure,
+so cloudpickle ships it by value: executors need nothing from sparkdeps itself.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from .delivery import is_connect, session_key
 from .hints import failure_hint
 from .session_env import expected_archives, mark_stale
 
-__all__ = ["make_probe", "verify"]
+__all__ = ["make_probe", "plain_udf", "verify"]
 
 logger = logging.getLogger(__name__)
 
@@ -101,9 +103,18 @@ def run_probe(
     from pyspark.sql.functions import col, udf
     from pyspark.sql.types import StringType
 
-    probe = udf(make_probe(modules, distributions), StringType())
+    probe = plain_udf(udf, make_probe(modules, distributions), StringType())
     frame = spark.range(0, partitions, 1, partitions).select(probe(col("id")).alias("report"))
     return [json.loads(row["report"]) for row in frame.collect()]
+
+
+def plain_udf(udf: Callable[..., Any], function: Callable[..., Any], return_type: Any) -> Any:
+    """``udf(function, return_type)`` that never needs pyarrow on the executors."""
+    try:
+        return udf(function, return_type, useArrow=False)
+    except TypeError:
+        # pyspark < 3.5 has no useArrow; its plain UDFs are never Arrow-optimised.
+        return udf(function, return_type)
 
 
 def _default_modules(spark: Any) -> tuple[str, ...]:

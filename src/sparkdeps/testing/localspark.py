@@ -2,10 +2,12 @@
 
 ``local-cluster[N,cores,memMB]`` runs separate executor JVMs and Python
 workers, each with its own working folder, fetching files from the driver as
-on a real cluster (docs/facts.md, fact 8). The executors' Python is a fresh venv with
-an empty site-packages (pyspark reaches the workers through Spark's own
-PYTHONPATH), so a package imported there can only come from what sparkdeps
-shipped (fact 7). Traffic stays on 127.0.0.1.
+on a real cluster (docs/facts.md, fact 8). The executors' Python is a fresh venv
+holding only pyspark's own runtime dependencies (pyarrow, pandas, numpy and what
+they need, as every real cluster has them: fact 12), linked from this
+interpreter's installed copies, so no index is needed; pyspark reaches the workers
+through Spark's own PYTHONPATH. Any other package imported there can only come
+from what sparkdeps shipped (fact 7). Traffic stays on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .._core.errors import SparkdepsError
+from ._runtime_deps import link_runtime_deps
 
 __all__ = ["clean_python", "connect_session", "local_cluster_session", "spark_env", "spark_home"]
 
@@ -29,11 +32,16 @@ logger = logging.getLogger(__name__)
 
 
 def clean_python(
-    folder: str | os.PathLike[str], python: str | os.PathLike[str] | None = None
+    folder: str | os.PathLike[str],
+    python: str | os.PathLike[str] | None = None,
+    *,
+    runtime_deps: bool = True,
 ) -> Path:
-    """A venv of ``python`` (default: this interpreter) with nothing installed; its python path.
+    """A venv of ``python`` (default: this interpreter); its python path.
 
-    Reused when ``folder`` already holds one.
+    With ``runtime_deps`` it holds pyspark's runtime dependencies (see
+    :mod:`sparkdeps.testing._runtime_deps`) when ``python`` has this interpreter's
+    minor version, and nothing else. Reused when ``folder`` already holds one.
     """
     root = Path(folder).absolute()
     executable = root / "bin" / "python"
@@ -46,6 +54,8 @@ def clean_python(
         capture_output=True,
         text=True,
     )
+    if runtime_deps:
+        link_runtime_deps(root)
     return executable
 
 

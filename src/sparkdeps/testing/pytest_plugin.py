@@ -1,7 +1,8 @@
 """pytest fixtures for Spark tests with sparkdeps (registered through ``pytest11``).
 
 * ``sparkdeps_spark``: a shared ``local-cluster[2,1,1024]`` session whose executors run
-  a clean venv (nothing installed), so an import on an executor proves delivery.
+  a clean venv (only pyspark's own pyarrow, pandas and numpy), so an import of
+  anything else on an executor proves delivery.
 * ``sparkdeps_connect``: a shared Spark Connect session (``remote("local[2]")``), same
   clean workers; skipped where pyspark < 4 or the connect extra is missing.
 * ``sparkdeps_session``: the test runs twice, on the ``local-cluster`` session and on the
@@ -9,6 +10,12 @@
   session starts once). DataFrame helpers that only ``collect()`` and read ``.schema``,
   such as chispa's, work on both; ``sparkContext`` and ``.rdd`` exist only on classic.
 * ``sparkdeps_load``: ``load(wheelhouse) -> LoadResult`` into the current session.
+
+Executors' interpreter: ``--sparkdeps-runtime PROFILE`` (or the ini option
+``sparkdeps_runtime``) runs them on a runtime twin of PROFILE (created once in the
+sparkdeps cache, from ``--sparkdeps-index-url`` when given); when the tests
+themselves run inside a twin, the executors use that same interpreter. Spark
+needs the driver and its workers on one Python minor version.
 
 Nothing is autouse and nothing starts until a test asks. One JVM session lives in
 a process at a time, so the manager stops one kind before starting the other: run
@@ -19,14 +26,17 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 import pytest
 
+from .._core.errors import TargetError
 from .._core.results import LoadResult
 from .localspark import clean_python, connect_session, local_cluster_session
+from .twin import create_twin, running_twin, twin_home, twin_spec
 
 __all__ = [
     "SparkManager",
@@ -43,18 +53,41 @@ SessionKind = Literal["classic", "connect"]
 class SparkManager:
     """Keeps the one live session of a test run; switches kind on demand."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(
+        self, workdir: Path, runtime: str | None = None, index_url: str | None = None
+    ) -> None:
         self.workdir = workdir
+        self.runtime = runtime
+        self.index_url = index_url
         self._python: Path | None = None
         self._kind: str | None = None
         self._session: Any = None
 
     @property
     def python(self) -> Path:
-        """The executors' clean interpreter."""
+        """The executors' interpreter: the runtime's twin, this twin, or a clean venv."""
         if self._python is None:
-            self._python = clean_python(self.workdir / "clean-venv")
+            self._python = self._choose_python()
         return self._python
+
+    def _choose_python(self) -> Path:
+        if self.runtime:
+            spec = twin_spec(self.runtime)
+            here = f"{sys.version_info[0]}.{sys.version_info[1]}"
+            if spec.python_version != here:
+                raise TargetError(
+                    f"--sparkdeps-runtime {self.runtime} runs executors on Python "
+                    f"{spec.python_version}, but pytest runs on {here}: Spark needs one minor "
+                    f"version on the driver and its workers; run pytest with Python "
+                    f"{spec.python_version} (e.g. inside a twin: `sparkdeps twin "
+                    f"{self.runtime} DIR`, then `DIR/bin/python -m pytest`)"
+                )
+            twin = create_twin(self.runtime, twin_home(self.runtime), index_url=self.index_url)
+            return twin.python
+        inside = running_twin()
+        if inside is not None:
+            return Path(sys.executable)
+        return clean_python(self.workdir / "clean-venv")
 
     def classic(self) -> Any:
         if self._kind != "classic":
@@ -75,8 +108,31 @@ class SparkManager:
             try:
                 self._session.stop()
             finally:
+                if self._kind == "connect":
+                    # pyspark marks the process as a Connect client; left set, the next
+                    # classic session (here or in a child process) fails CONNECT_URL_NOT_SET
+                    os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
                 self._session = None
                 self._kind = None
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("sparkdeps")
+    group.addoption(
+        "--sparkdeps-runtime",
+        dest="sparkdeps_runtime",
+        default=None,
+        metavar="PROFILE",
+        help="run the Spark fixtures' executors on a twin of this runtime (e.g. dbr-14.3)",
+    )
+    group.addoption(
+        "--sparkdeps-index-url",
+        dest="sparkdeps_index_url",
+        default=None,
+        metavar="URL",
+        help="package index the runtime twin is created from (default: uv's)",
+    )
+    parser.addini("sparkdeps_runtime", "runtime profile for the executors' twin", default="")
 
 
 def _connect_missing() -> str | None:
@@ -96,12 +152,17 @@ def _connect_missing() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def sparkdeps_spark_manager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkManager]:
+def sparkdeps_spark_manager(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SparkManager]:
     try:
         import pyspark  # noqa: F401
     except ImportError:
         pytest.skip("pyspark is not installed")
-    manager = SparkManager(tmp_path_factory.mktemp("sparkdeps-spark"))
+    config = request.config
+    runtime = config.getoption("sparkdeps_runtime") or config.getini("sparkdeps_runtime") or None
+    index_url = config.getoption("sparkdeps_index_url") or None
+    manager = SparkManager(tmp_path_factory.mktemp("sparkdeps-spark"), runtime, index_url)
     yield manager
     manager.stop()
 

@@ -1,0 +1,136 @@
+"""The pyspark matrix's cells, and docs/matrix.md written from the cells' results.
+
+Used by noxfile.py (each cell records its own result right after it runs) and
+runnable alone: ``python scripts/matrix.py`` rewrites docs/matrix.md from
+docs/matrix.json, writing every cell that has not run as "not run" with why.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "docs" / "matrix.json"
+TABLE = REPO / "docs" / "matrix.md"
+PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+# pyspark line -> (pip spec, Pythons it supports). 3.5.x supports up to 3.11 (3.12 came
+# with 4.0); 3.5.0 is what DBR 14.3 and 15.4 run.
+LINES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "3.5.0": ("==3.5.0", ("3.10", "3.11")),
+    "3.5.x": ("==3.5.*", ("3.10", "3.11")),
+    "4.0.x": ("==4.0.*", PYTHONS),
+    "4.1.x": ("==4.1.*", PYTHONS),
+    "4.3.0": ("==4.3.0", PYTHONS),
+}
+TESTS = {
+    "classic": ("tests/runtime/test_spark_classic.py",),
+    "connect": ("tests/runtime/test_spark_connect.py",),
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    line: str
+    python: str
+    mode: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.line}-py{self.python}-{self.mode}"
+
+    @property
+    def requirement(self) -> str:
+        return f"pyspark[connect]{LINES[self.line][0]}"
+
+
+def cells() -> list[Cell]:
+    found: list[Cell] = []
+    for line, (_spec, pythons) in LINES.items():
+        modes = ("classic",) if line.startswith("3.") else ("classic", "connect")
+        found += [Cell(line, python, mode) for python in pythons for mode in modes]
+    return found
+
+
+def load_results() -> dict[str, dict[str, object]]:
+    if RESULTS.is_file():
+        loaded: dict[str, dict[str, object]] = json.loads(RESULTS.read_text())
+        return loaded
+    return {}
+
+
+def record(cell: Cell, junit: Path, pyspark_version: str) -> dict[str, object]:
+    """Store one cell's outcome (from pytest's junit XML) and rewrite the table."""
+    suite = ET.parse(junit).getroot()
+    if suite.tag == "testsuites":
+        suite = suite[0]
+    tests, skipped = int(suite.get("tests", 0)), int(suite.get("skipped", 0))
+    failed = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+    passed = tests - skipped - failed
+    result = "pass" if failed == 0 and passed > 0 and skipped == 0 else "FAIL"
+    if failed == 0 and passed == 0:
+        result = "skipped"
+    entry: dict[str, object] = {
+        "result": result,
+        "passed": passed,
+        "failed": failed,
+        "skipped": skipped,
+        "pyspark": pyspark_version,
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d"),
+    }
+    results = load_results()
+    results[cell.id] = entry
+    RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    write_table(results)
+    return entry
+
+
+def _not_run_reason(cell: Cell) -> str:
+    sys.path.insert(0, str(REPO / "src"))
+    from sparkdeps.testing._interpreters import InterpreterNotFoundError, find_interpreter
+
+    try:
+        find_interpreter(cell.python)
+    except InterpreterNotFoundError:
+        return f"not run: no Python {cell.python} on the machine that wrote this table"
+    return f"not run: no time on 2 shared cores (3 to 6 min a cell); `nox -s \"spark({cell.id})\"`"
+
+
+def write_table(results: dict[str, dict[str, object]] | None = None) -> None:
+    results = load_results() if results is None else results
+    lines = [
+        "# pyspark matrix",
+        "",
+        "Written by `nox -t matrix` (every cell) or `nox -s \"spark(<cell>)\"` (one cell);",
+        "`python scripts/matrix.py` rewrites it from `docs/matrix.json`. A cell runs",
+        "`tests/runtime/test_spark_classic.py` (classic delivery on `local-cluster[2,1,1024]`)",
+        "or `tests/runtime/test_spark_connect.py` (Spark Connect, `remote(\"local[2]\")`) in a",
+        "fresh venv with that pyspark; executors on a venv holding only pyspark's runtime",
+        "dependencies. CI runs the whole suite on the pinned pyspark (`ci/constraints.txt`,",
+        "4.3.0 on the CI Python), and through the runtime twins pyspark 3.5.0 on Python 3.10",
+        "(classic, the dbr-14.3 twin) and 4.0.0 on Python 3.12 (Connect, the dbr-17.3 twin):",
+        "`tests/runtime/test_twin_spark.py`.",
+        "",
+        "| pyspark | installed | Python | delivery | result | tests | date |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for cell in cells():
+        entry = results.get(cell.id)
+        if entry is None:
+            row = [cell.line, "-", cell.python, cell.mode, _not_run_reason(cell), "-", "-"]
+        else:
+            counts = (
+                f"{entry['passed']} passed, {entry['failed']} failed, {entry['skipped']} skipped"
+            )
+            row = [cell.line, str(entry["pyspark"]), cell.python, cell.mode]
+            row += [str(entry["result"]), counts, str(entry["date"])]
+        lines.append("| " + " | ".join(row) + " |")
+    TABLE.write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    write_table()
