@@ -323,3 +323,26 @@ def test_runtime_freeze_output_reads_back_as_a_runtime_set(tmp_path: Path) -> No
     assert packages.python_version == HOST
     assert packages.version_of("packaging") is not None
     assert packages.version_of("pytest") is not None
+
+
+@pytest.mark.parametrize(
+    ("choice", "expected"),
+    [
+        ({"target": "dbr-14.3"}, "dbr-14.3"),
+        ({"target": "serverless-v4", "platform": "aarch64"}, "serverless-v4"),
+        ({"target": "PROFILE-OBJECT"}, "dbr-17.3-ml"),
+        ({"python_version": "3.10", "platform": "x86_64"}, None),
+        ({}, None),
+    ],
+    ids=["profile", "profile-aarch64", "profile-object", "explicit", "host"],
+)
+def test_which_targets_carry_a_package_set(choice: dict[str, object], expected: str | None) -> None:
+    from sparkdeps._core.target import PROFILES, resolve_target
+
+    if choice.get("target") == "PROFILE-OBJECT":
+        choice = {"target": PROFILES["dbr-17.3-ml"]}
+    target = resolve_target(**choice)  # type: ignore[arg-type]
+    assert (target.runtime.name if target.runtime else None) == expected
+    if target.runtime is not None:
+        assert target.runtime.protected()["numpy"] == target.runtime.version_of("NumPy")
+        assert target.key().endswith(target.runtime.digest[:16])

@@ -317,6 +317,13 @@ def _overridden(
 def _base_target(target: str | Target | None) -> Target:
     """The Target the overrides apply to: the given one, a profile, or the host's Python."""
     if isinstance(target, Target):
+        if (
+            target.runtime is None
+            and target.profile in PROFILES
+            and target == PROFILES[target.profile]
+        ):
+            # sparkdeps.PROFILES["dbr-14.3"] means the same as "dbr-14.3"
+            return replace(target, runtime=runtime_packages(target.profile))
         return target
     if target is not None:
         key = target.strip().lower()
