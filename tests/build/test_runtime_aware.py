@@ -337,11 +337,11 @@ def test_runtime_freeze_output_reads_back_as_a_runtime_set(tmp_path: Path) -> No
     ids=["profile", "profile-aarch64", "profile-object", "explicit", "host"],
 )
 def test_which_targets_carry_a_package_set(choice: dict[str, object], expected: str | None) -> None:
-    from sparkdeps._core.target import PROFILES, resolve_target
+    from sparkdeps._core.target import PROFILES, choose_target
 
     if choice.get("target") == "PROFILE-OBJECT":
         choice = {"target": PROFILES["dbr-17.3-ml"]}
-    target = resolve_target(**choice)  # type: ignore[arg-type]
+    target = choose_target(**choice)  # type: ignore[arg-type]
     assert (target.runtime.name if target.runtime else None) == expected
     if target.runtime is not None:
         assert target.runtime.protected()["numpy"] == target.runtime.version_of("NumPy")
