@@ -28,7 +28,13 @@ sys.path[:0] = [str(REPO / "src"), str(REPO)]
 for _key in [key for key in os.environ if key.startswith(("PIP_", "UV_"))]:
     del os.environ[_key]  # the machine's pip settings must not leak into the builds
 
-from tests.hardening.corpus import CASES, Outcome, make_resources, run_case  # noqa: E402
+from tests.hardening.corpus import (  # noqa: E402
+    CASES,
+    MAX_PEAK_MB,
+    Outcome,
+    make_resources,
+    run_case,
+)
 from tests.hardening.runs import (  # noqa: E402
     APPS,
     ConcurrentRuns,
@@ -222,9 +228,9 @@ def main() -> int:
             shutil.rmtree(root, ignore_errors=True)
 
     print("Hostile-input corpus")
-    widths = [40, 7, 24, 6, 8, 8, 5, 9, 5, 6]
+    widths = [40, 7, 24, 6, 8, 8, 5, 9, 9, 5, 7, 6]
     header = ["case", "phase", "error", "clear", "outside", "removed", "half", "installed"]
-    print(_row([*header, "hung", "secs"], widths))
+    print(_row([*header, "unchecked", "hung", "peakMB", "secs"], widths))
     for o in outcomes:
         print(
             _row(
@@ -237,7 +243,9 @@ def main() -> int:
                     str(len(o.removed)),
                     str(len(o.half_written)),
                     "YES" if o.installed else "no",
+                    str(len(o.unchecked)),
                     "YES" if o.hung else "no",
+                    f"{o.peak_mb:.0f}",
                     f"{o.seconds:.2f}",
                 ],
                 widths,
@@ -265,6 +273,9 @@ def main() -> int:
     installed = sum(o.installed for o in outcomes)
     removed = sum(len(o.removed) for o in outcomes)
     hung = sum(o.hung for o in outcomes)
+    unchecked = sum(bool(o.unchecked) for o in outcomes)
+    peak = max((o.peak_mb for o in outcomes), default=0.0)
+    raw = [o.case for o in outcomes if o.raw]
     print()
     print("Tally")
     print(
@@ -278,7 +289,10 @@ def main() -> int:
     print(f"  wheelhouses left half-written      {half} (must be 0)")
     print(f"  hostile cases that installed       {installed} (must be 0)")
     print(f"  files removed outside sparkdeps'   {removed} (must be 0)")
+    print(f"  installs of unchecked bytes        {unchecked} (must be 0)")
     print(f"  hostile cases that hung            {hung} (must be 0)")
+    print(f"  raw (non-sparkdeps) errors         {len(raw)} (must be 0) {raw or ''}")
+    print(f"  peak memory, worst hostile input   {peak:.0f} MB (must be < {MAX_PEAK_MB:.0f})")
     print(f"  faults handled                     {sum(g for _n, g, _d in faults)}/{len(faults)}")
     for run in runs:
         print(
@@ -296,6 +310,9 @@ def main() -> int:
         and installed == 0
         and removed == 0
         and hung == 0
+        and unchecked == 0
+        and not raw
+        and peak < MAX_PEAK_MB
         and all(g for _n, g, _d in faults)
         and all(run.ok for run in runs)
     )

@@ -756,6 +756,99 @@ def _corrupt_install_marker(folder: Path, _r: Resources) -> Path:
     return checked
 
 
+
+# --------------------------------------------------------------------------- limits, round 2
+
+
+def _zero_member_wheel(folder: Path, name: str, size: int) -> Path:
+    """A wheel with a RECORD that is right, whose one data member is ``size`` zero bytes.
+
+    Written in chunks, so making it costs no memory; it deflates about 1000:1.
+    """
+    import base64
+    import hashlib
+
+    module = name.replace("-", "_")
+    path = folder / f"{module}-1.0-py3-none-any.whl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    small = {
+        f"{module}/__init__.py": b"",
+        f"{module}-1.0.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n"
+        .encode(),
+        f"{module}-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\n"
+        b"Tag: py3-none-any\n",
+    }
+
+    def record_hash(digest: bytes) -> str:
+        return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    rows = [f"{n},{record_hash(hashlib.sha256(d).digest())},{len(d)}" for n, d in small.items()]
+    chunk, digest = bytes(1 << 20), hashlib.sha256()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for member, data in small.items():
+            archive.writestr(member, data)
+        with archive.open(f"{module}/zeros.bin", "w", force_zip64=True) as out:
+            for _ in range(size // len(chunk)):
+                out.write(chunk)
+                digest.update(chunk)
+        rows.append(f"{module}/zeros.bin,{record_hash(digest.digest())},{size}")
+        rows.append(f"{module}-1.0.dist-info/RECORD,,")
+        archive.writestr(f"{module}-1.0.dist-info/RECORD", "\n".join(rows) + "\n")
+    return path
+
+
+def _build_wheel_bomb(folder: Path, _r: Resources) -> Path:
+    # 384 MiB inflated from about 0.4 MB: reading members whole would take it all in memory
+    return _zero_member_wheel(folder / "in", "sdhard-bomb", 384 << 20).parent
+
+
+def _build_wheel_many_entries(folder: Path, _r: Resources) -> Path:
+    files: dict[str, str | bytes] = {f"sdhard_many/m{i}.py": b"" for i in range(100_001)}
+    return make_wheel(folder / "in", "sdhard-many", "1.0", files).parent
+
+
+def _manifest_bomb(folder: Path, _r: Resources) -> Path:
+    """A wheelhouse whose manifest.json inflates to 160 MiB (whitespace, then a manifest)."""
+    wheel = _pure(folder)
+    _out, manifest = _good_wheelhouse(folder / "runs", [wheel])
+    out = folder / "runs" / "run-hostile" / "wheelhouse.zip"
+    chunk = b" " * (1 << 20)
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("manifest.json", "w", force_zip64=True) as member:
+            for _ in range(160):
+                member.write(chunk)
+            member.write(manifest.to_json())
+        archive.write(wheel, f"wheels/{wheel.name}", zipfile.ZIP_STORED)
+    return out
+
+
+def _folder_sparse_file(folder: Path, _r: Resources) -> Path:
+    source = folder / "project"
+    source.mkdir(parents=True)
+    (source / "good_mod.py").write_bytes(MOD)
+    with (source / "data.bin").open("wb") as handle:
+        handle.truncate(3 << 30)  # 3 GiB that take no disk: a copy would write them all
+    return source
+
+
+def _folder_with_name(name: str) -> Callable[[Path, Resources], Path]:
+    def make(folder: Path, _r: Resources) -> Path:
+        source = folder / "project"
+        (source / "pkg").mkdir(parents=True)
+        (source / "pkg" / "__init__.py").write_bytes(MOD)
+        (source / "pkg" / name).write_bytes(MOD)
+        return source
+
+    return make
+
+
+def _modules_folder(folder: Path, _r: Resources) -> Path:
+    source = folder / "project"
+    source.mkdir(parents=True)
+    (source / "good_mod.py").write_bytes(MOD)
+    return source
+
+
 # --------------------------------------------------------------------------- cleanup makers
 
 
@@ -1243,6 +1336,109 @@ CASES: tuple[Case, ...] = (
         ("rebuild",),
     ),
     Case(
+        "wheel-bomb-at-build",
+        "build",
+        _build_wheel_bomb,
+        IntegrityError,
+        ("sdhard_bomb-1.0-py3-none-any.whl", "zip bomb"),
+        ("rebuild the wheel",),
+    ),
+    Case(
+        "wheel-too-many-entries-at-build",
+        "build",
+        _build_wheel_many_entries,
+        IntegrityError,
+        ("sdhard_many-1.0-py3-none-any.whl", "100004 entries"),
+        ("rebuild the wheel",),
+    ),
+    Case(
+        "load-manifest-bomb",
+        "load",
+        _manifest_bomb,
+        IntegrityError,
+        ("wheelhouse.zip", "manifest.json"),
+        ("rebuild the wheelhouse",),
+    ),
+    Case(
+        "folder-sparse-file-over-limit",
+        "build",
+        _folder_sparse_file,
+        UnsafeArchiveError,
+        ("project", "data.bin"),
+        ("raise ArchiveLimits.max_total_size",),
+    ),
+    Case(
+        "folder-bidi-name",
+        "build",
+        _folder_with_name("evil\u202eyp.py"),
+        UnsafeArchiveError,
+        ("project", "U+202E"),
+        ("rename",),
+    ),
+    Case(
+        "folder-newline-name",
+        "build",
+        _folder_with_name("two\nlines.py"),
+        UnsafeArchiveError,
+        ("project", "U+000A"),
+        ("rename",),
+    ),
+    Case(
+        "name-option-escapes",
+        "build",
+        _modules_folder,
+        InputError,
+        ("../../escaped_by_name",),
+        ("letters, digits",),
+        options={"name": "../../escaped_by_name"},
+    ),
+    Case(
+        "dest-inside-source",
+        "build",
+        _modules_folder,
+        InputError,
+        ("inside the input folder",),
+        ("pass a dest outside",),
+        options={"dest_inside_source": True},
+    ),
+    Case(
+        "secret-direct-url-password",
+        "build",
+        _requirements(f"sdhard-dep @ https://admin:{SECRET}@127.0.0.1:9/sdhard_dep-1.0-py3-none-any.whl\n"),
+        InputError,
+        ("requirements.txt:1", "direct url"),
+        ("publish the package to an index",),
+        absent=(SECRET,),
+    ),
+    Case(
+        "secret-password-with-at-sign",
+        "build",
+        _requirements(f"-i https://admin:{SECRET}@x@127.0.0.1:9/simple/\nsdhard-dep\n"),
+        InputError,
+        ("requirements.txt:1", "-i"),
+        _REFUSED_BY_DEFAULT,
+        absent=(SECRET,),
+    ),
+    Case(
+        "secret-config-settings",
+        "build",
+        _requirements(f"sdhard-dep --config-settings=password={SECRET}\n"),
+        InputError,
+        ("requirements.txt:1", "--config-settings"),
+        ("remove it",),
+        absent=(SECRET,),
+    ),
+    Case(
+        "secret-load-url-with-password",
+        "load",
+        _modules_folder,
+        StorageError,
+        ("unsupported scheme",),
+        ("use a path",),
+        options={"uri": f"https://user:{SECRET}@127.0.0.1:9/wheelhouse.zip"},
+        absent=(SECRET,),
+    ),
+    Case(
         "load-replaced-mid-load",
         "load",
         _load_swapped_mid_load,
@@ -1599,6 +1795,10 @@ class Outcome:
     hung: bool = False
     unchecked: tuple[str, ...] = ()
     """What the case's verdict found wrong with an install (bytes that were not checked)."""
+    peak_mb: float = 0.0
+    """Peak resident memory of this process while it handled the input."""
+    raw: bool = False
+    """What was raised is not a SparkdepsError (a raw traceback for the user)."""
 
     @property
     def clear(self) -> bool:
@@ -1615,6 +1815,7 @@ class Outcome:
             and not self.removed
             and not self.hung
             and not self.unchecked
+            and self.peak_mb < MAX_PEAK_MB
         )
 
     def problems(self) -> list[str]:
@@ -1640,6 +1841,10 @@ class Outcome:
         if self.hung:
             out.append(f"hung (no answer after {HANG_SECONDS[self.phase]:.0f}s)")
         out += list(self.unchecked)
+        if self.raw:
+            out.append(f"a raw {self.error}, not a SparkdepsError")
+        if self.peak_mb >= MAX_PEAK_MB:
+            out.append(f"peak memory {self.peak_mb:.0f} MB (limit {MAX_PEAK_MB:.0f})")
         return out
 
 
@@ -1665,8 +1870,10 @@ def run_case(case: Case, root: Path, resources: Resources) -> Outcome:
     before = snapshot(box.root, source.parent)
     started = time.perf_counter()
     during = case.during(source) if case.during is not None else nullcontext()
+    _reset_peak()
     with sandboxed(box), during:
         error, message, hung = _act_guarded(case, source, box, resources)
+    peak = _peak_mb()
     seconds = time.perf_counter() - started
     after = snapshot(box.root, source.parent)
     cache = os.fspath(box.cache) + os.sep
@@ -1695,7 +1902,32 @@ def run_case(case: Case, root: Path, resources: Resources) -> Outcome:
         removed=tuple(removed),
         hung=hung,
         unchecked=tuple(unchecked),
+        peak_mb=peak,
+        raw=error is not None and not isinstance(error, SparkdepsError),
     )
+
+
+MAX_PEAK_MB = 300.0
+"""Peak resident memory of the process handling one hostile input (``VmHWM``)."""
+
+
+def _reset_peak() -> None:
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")  # resets VmHWM to the current RSS (Linux >= 4.0)
+    except OSError:
+        pass
+
+
+def _peak_mb() -> float:
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 HANG_SECONDS: Mapping[Phase, float] = {"build": 600.0, "load": 120.0, "cleanup": 15.0}
@@ -1756,11 +1988,15 @@ def _act(case: Case, source: Path, box: Sandbox, resources: Resources) -> str:
             "task_value_key": None,
         }
         options.update(case.options)
+        if options.pop("dest_inside_source", False):
+            options["dest"] = source / "out"
         return repr(build(source, **options))
     if case.phase == "load":
         from sparkdeps._runtime.load import load
 
-        return repr(load(source, delivery="driver-only", **case.options))
+        options = dict(case.options)
+        target = options.pop("uri", source)
+        return repr(load(target, delivery="driver-only", **options))
     return _cleanup_act(case, source)
 
 

@@ -180,3 +180,32 @@ def test_cli_output_keeps_credentials_out(
     assert PASSWORD not in completed.stderr, completed.stderr[-3000:]
     holding = _files_holding(box.root, PASSWORD.encode())
     assert holding == [], holding
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"pip -i https://{USER}:{PASSWORD}@x@127.0.0.1/simple/ sdhard-dep",
+        f"uv pip compile --index-url=https://{USER}:{PASSWORD}@127.0.0.1:9/simple",
+        f"pip wheel --config-settings=password={PASSWORD} .",
+    ],
+    ids=["password-with-at-sign", "index-url", "config-settings"],
+)
+def test_one_redaction_for_logs_and_errors(text: str) -> None:
+    """Issue 10, section 6: one function redacts, and every SparkdepsError runs it."""
+    from sparkdeps._core.runner import redact
+
+    assert PASSWORD not in redact(text)
+    assert "x@127.0.0.1" not in redact(text)
+    assert PASSWORD not in str(SparkdepsError(text))
+    assert PASSWORD not in repr(SparkdepsError(text))
+
+
+def test_load_logs_no_password(box: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
+    from sparkdeps._runtime.load import load
+
+    caplog.set_level(logging.DEBUG, logger="sparkdeps")
+    with pytest.raises(SparkdepsError) as caught:
+        load(f"https://{USER}:{PASSWORD}@127.0.0.1:9/wheelhouse.zip", delivery="driver-only")
+    assert PASSWORD not in str(caught.value)
+    assert PASSWORD not in caplog.text

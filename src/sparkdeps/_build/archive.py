@@ -223,11 +223,24 @@ def _copy_entry(
         ) from exc
 
 
-def copy_tree(source: Path, dest: Path) -> list[str]:
-    """Copy a folder into ``dest``; symlinks must stay inside ``source``. Return file names."""
+def copy_tree(source: Path, dest: Path, budget: _Budget | None = None) -> list[str]:
+    """Copy a folder into ``dest``; symlinks must stay inside ``source``. Return file names.
+
+    A folder gets the checks a zip gets: no unreadable part skipped in silence,
+    names with invisible or control characters refused, and the size and entry
+    limits of ``budget`` applied to what is copied.
+    """
     root = source.resolve()
+    spent = budget or _Budget(ArchiveLimits())
     written: list[str] = []
-    for current, dirs, files in os.walk(root, followlinks=False):
+
+    def unreadable(exc: OSError) -> None:
+        raise InputError(
+            f"{exc.filename}: cannot read it ({exc.strerror}); make it readable or move it "
+            "out of the input folder"
+        ) from exc
+
+    for current, dirs, files in os.walk(root, onerror=unreadable, followlinks=False):
         here = Path(current)
         dirs[:] = sorted(d for d in dirs if d not in IGNORED_DIRS)
         for name in list(dirs):
@@ -242,6 +255,7 @@ def copy_tree(source: Path, dest: Path) -> list[str]:
         for name in sorted(files):
             path = here / name
             relative = path.relative_to(root)
+            _safe_name(relative.as_posix(), os.fspath(source))
             if path.is_symlink():
                 resolved = path.resolve()
                 if not resolved.is_relative_to(root):
@@ -253,8 +267,25 @@ def copy_tree(source: Path, dest: Path) -> list[str]:
                     continue
             if name.endswith((".pyc", ".pyo")):
                 continue
-            out = dest / relative
-            out.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, out)
+            _copy_counted(path, dest / relative, spent, os.fspath(source), len(written) + 1)
             written.append(relative.as_posix())
     return written
+
+
+def _copy_counted(path: Path, out: Path, budget: _Budget, shown: str, count: int) -> None:
+    """Copy one file of a folder input, within the entry and size limits."""
+    if count > budget.limits.max_entries:
+        raise UnsafeArchiveError(
+            f"{shown}: holds more than {budget.limits.max_entries} files; refusing it "
+            "(raise ArchiveLimits.max_entries if it is genuine)"
+        )
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read it ({exc}); make it readable") from exc
+    budget.spend(size, f"{shown} ({path.name}: {size} bytes)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        shutil.copyfile(path, out)
+    except PermissionError as exc:
+        raise InputError(f"{path}: cannot read it ({exc.strerror}); make it readable") from exc

@@ -117,7 +117,7 @@ def prepare_input(source: str | Path, work: Path, limits: ArchiveLimits) -> Inpu
     root.mkdir(parents=True, exist_ok=True)
     budget = _Budget(limits)
     if path.is_dir():
-        copy_tree(path, root)
+        copy_tree(path, root, budget)
     elif path.suffix.lower() == ".whl":
         shutil.copyfile(path, root / path.name)
     elif is_zip(path):

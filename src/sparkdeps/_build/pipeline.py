@@ -143,6 +143,7 @@ def build(
         overrides=validate_overrides(override_runtime, chosen),
     )
     storage = storage_for(base)
+    _check_dest_outside(source, storage.local_path(base))
     work = Path(tempfile.mkdtemp(prefix="sparkdeps-build-"))
     try:
         with clock.phase("input"):
@@ -501,6 +502,19 @@ def _check_duplicates(infos: Iterable[WheelInfo]) -> None:
                 "keep one version in the input"
             )
         seen[info.name] = info.filename
+
+
+def _check_dest_outside(source: str | os.PathLike[str], dest: Path | None) -> None:
+    """A dest inside a folder input would feed this build's wheelhouse to the next build."""
+    folder = Path(source).expanduser()
+    if dest is None or not folder.is_dir():
+        return
+    inside, where = folder.resolve(), dest.resolve()
+    if where == inside or where.is_relative_to(inside):
+        raise InputError(
+            f"dest {dest} is inside the input folder {source}: the next build would take "
+            "this one's wheelhouse in as input; pass a dest outside the input folder"
+        )
 
 
 def _publish(

@@ -14,6 +14,7 @@ import hashlib
 import io
 import logging
 import os
+import re
 import shutil
 import sys
 import zipfile
@@ -29,6 +30,7 @@ from .index import IndexSettings
 from .resolve import Pin
 from .._core.runner import clean_env, pip_command, run
 from .._core.target import Target
+from .._core.wheelcheck import check_listing
 
 __all__ = [
     "SOURCE_DATE_EPOCH",
@@ -86,6 +88,10 @@ def build_project(
 
 
 _SIGNATURES = ("RECORD.jws", "RECORD.p7s")
+_MAX_RECORD = 64 << 20
+_CHUNK = 1 << 20
+_DISTRIBUTION = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+"""A distribution name (PEP 508): it also becomes a file name, so nothing else may pass."""
 
 
 def check_record(path: Path, origin: str | None = None) -> None:
@@ -103,11 +109,18 @@ def check_record(path: Path, origin: str | None = None) -> None:
     fix = "rebuild the wheel (or download it again) rather than editing it"
     try:
         with zipfile.ZipFile(path) as archive:
+            # the zip-bomb limits apply to wheels too, before a byte is inflated
+            check_listing(archive.infolist(), path.stat().st_size, origin, fix)
             files = [info for info in archive.infolist() if not info.is_dir()]
-            records = [i.filename for i in files if i.filename.endswith(".dist-info/RECORD")]
+            records = [i for i in files if i.filename.endswith(".dist-info/RECORD")]
             if len(records) != 1:
                 raise IntegrityError(
                     f"{origin}: has {len(records)} RECORD files, expected one; {fix}"
+                )
+            if records[0].file_size > _MAX_RECORD:
+                raise IntegrityError(
+                    f"{origin}: its RECORD is {records[0].file_size} bytes, more than "
+                    f"{_MAX_RECORD}; {fix}"
                 )
             listed: dict[str, str] = {}
             text = archive.read(records[0]).decode("utf-8")
@@ -117,7 +130,7 @@ def check_record(path: Path, origin: str | None = None) -> None:
             present = {info.filename for info in files}
             for info in files:
                 name = info.filename
-                if name == records[0] or name.endswith(_SIGNATURES):
+                if name == records[0].filename or name.endswith(_SIGNATURES):
                     continue
                 if name not in listed:
                     raise IntegrityError(
@@ -129,7 +142,7 @@ def check_record(path: Path, origin: str | None = None) -> None:
                     raise IntegrityError(
                         f"{origin}: RECORD gives {name} no sha256 hash ({listed[name]!r}); {fix}"
                     )
-                digest = hashlib.new(algorithm, archive.read(info)).digest()
+                digest = _stream_hash(archive, info, algorithm)
                 actual = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
                 if actual != expected:
                     raise IntegrityError(
@@ -146,6 +159,15 @@ def check_record(path: Path, origin: str | None = None) -> None:
         raise IntegrityError(
             f"{origin}: cannot read the wheel or its RECORD ({exc}); {fix}"
         ) from exc
+
+
+def _stream_hash(archive: zipfile.ZipFile, info: zipfile.ZipInfo, algorithm: str) -> bytes:
+    """The member's hash, read in chunks: a big member never sits in memory whole."""
+    digest = hashlib.new(algorithm)
+    with archive.open(info) as member:
+        while chunk := member.read(_CHUNK):
+            digest.update(chunk)
+    return digest.digest()
 
 
 def _record_hash(data: bytes) -> str:
@@ -173,9 +195,12 @@ def make_pure_wheel(root: Path, modules: Sequence[str], name: str, out_dir: Path
 
     Version ``0.0.0+<12 hex of the content digest>``: a changed file gives a new version.
     """
+    if not _DISTRIBUTION.fullmatch(name):
+        raise InputError(
+            f"{name!r} is not a usable distribution name; pass name= (--name) with letters, "
+            "digits, '.', '_' and '-' only, starting and ending with a letter or digit"
+        )
     distribution = canonicalize_name(name)
-    if not distribution:
-        raise InputError(f"{name!r} is not a usable distribution name; pass name=")
     files = _module_files(root, modules)
     content = hashlib.sha256()
     for arcname, data in sorted(files.items()):
@@ -190,8 +215,12 @@ def make_pure_wheel(root: Path, modules: Sequence[str], name: str, out_dir: Path
     files[f"{dist_info}/WHEEL"] = (
         b"Wheel-Version: 1.0\nGenerator: sparkdeps\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
     )
-    record = "".join(f"{p},{_record_hash(d)},{len(d)}\n" for p, d in sorted(files.items()))
-    files[f"{dist_info}/RECORD"] = (record + f"{dist_info}/RECORD,,\n").encode()
+    rows = io.StringIO()
+    writer = csv.writer(rows, lineterminator="\n")  # quotes a name holding ',' or '"'
+    for arcname, data in sorted(files.items()):
+        writer.writerow([arcname, _record_hash(data), len(data)])
+    writer.writerow([f"{dist_info}/RECORD", "", ""])
+    files[f"{dist_info}/RECORD"] = rows.getvalue().encode()
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{stem}-py3-none-any.whl"
     with zipfile.ZipFile(path, "w") as archive:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .redaction import redact
+
 __all__ = [
     "BuildCommandError",
     "BuildError",
@@ -32,7 +34,14 @@ __all__ = [
 
 
 class SparkdepsError(Exception):
-    """Root of every error raised by sparkdeps."""
+    """Root of every error raised by sparkdeps.
+
+    Its message is redacted when it is created (``_core/redaction.py``): no
+    password in a URL or a secret-named setting survives into ``str(error)``.
+    """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redact(arg) if isinstance(arg, str) else arg for arg in args))
 
 
 class InputError(SparkdepsError, ValueError):
@@ -112,14 +121,14 @@ class CommandError(SparkdepsError):
         hint: str | None = None,
     ) -> None:
         self.what = what
-        self.command = tuple(command)
+        self.command = tuple(redact(part) for part in command)
         self.returncode = returncode
-        self.output = output
+        self.output = redact(output)
         self.hint = hint
         status = "timed out" if returncode is None else f"exited with code {returncode}"
         message = f"{what} failed: {' '.join(self.command)} {status}"
-        if output.strip():
-            message += "\n--- output (last lines) ---\n" + output.rstrip()
+        if self.output.strip():
+            message += "\n--- output (last lines) ---\n" + self.output.rstrip()
         if hint:
             message += "\n" + hint
         super().__init__(message)

@@ -10,28 +10,20 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 
 from .errors import CommandError
+from .redaction import redact
 from .timing import Timer
 
 __all__ = ["clean_env", "pip_command", "redact", "run", "uv_command"]
 
 logger = logging.getLogger(__name__)
 
-_CREDENTIALS = re.compile(
-    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s:]*(?::[^/@\s]*)?)@"
-)
 _OUTPUT_TAIL_LINES = 40
-
-
-def redact(text: str) -> str:
-    """Replace the user-info part of every URL in ``text`` with ``***``."""
-    return _CREDENTIALS.sub(lambda m: f"{m.group('scheme')}***@", text)
 
 
 def clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

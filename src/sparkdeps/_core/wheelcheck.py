@@ -42,7 +42,7 @@ class WheelLimits:
 def check_listing(
     infos: Sequence[zipfile.ZipInfo],
     compressed: int,
-    label: str,
+    origin: str,
     fix: str,
     limits: WheelLimits | None = None,
 ) -> None:
@@ -50,7 +50,7 @@ def check_listing(
     chosen = limits or WheelLimits()
     if len(infos) > chosen.max_entries:
         raise IntegrityError(
-            f"{label} has {len(infos)} entries, more than {chosen.max_entries}; refusing it as a "
+            f"{origin} has {len(infos)} entries, more than {chosen.max_entries}; refusing it as a "
             f"possible zip bomb; {fix}"
         )
     total = sum(info.file_size for info in infos)
@@ -58,14 +58,14 @@ def check_listing(
         total > chosen.ratio_floor and total > chosen.max_ratio * max(compressed, 1)
     ):
         raise IntegrityError(
-            f"{label} expands to {total} bytes from {compressed} (limits: {chosen.max_size} "
+            f"{origin} expands to {total} bytes from {compressed} (limits: {chosen.max_size} "
             f"bytes, ratio {chosen.max_ratio:g}); refusing it as a possible zip bomb; {fix}"
         )
     files: set[str] = set()
     folders: set[str] = set()
     for info in infos:
         name = info.filename
-        parts = _parts(name, label, fix)
+        parts = _parts(name, origin, fix)
         for depth in range(1, len(parts)):
             folders.add("/".join(parts[:depth]))
         if not info.is_dir():
@@ -73,37 +73,37 @@ def check_listing(
     clash = sorted(files & folders)
     if clash:
         raise IntegrityError(
-            f"{label} has {clash[0]!r} both as a file and as a folder of other entries; {fix}"
+            f"{origin} has {clash[0]!r} both as a file and as a folder of other entries; {fix}"
         )
 
 
-def _parts(name: str, label: str, fix: str) -> list[str]:
+def _parts(name: str, origin: str, fix: str) -> list[str]:
     path = PurePosixPath(name)
     parts = [part for part in path.parts if part != "/"]
     if not parts or path.is_absolute() or "\\" in name or ".." in parts or ":" in parts[0]:
         raise IntegrityError(
-            f"{label} has an unsafe member {name!r} (empty, absolute or with '..'); {fix}"
+            f"{origin} has an unsafe member {name!r} (empty, absolute or with '..'); {fix}"
         )
     long = [part for part in parts if len(part.encode("utf-8", "surrogateescape")) > _NAME_MAX]
     if long:
         raise IntegrityError(
-            f"{label} has a member whose name part is over {_NAME_MAX} bytes "
+            f"{origin} has a member whose name part is over {_NAME_MAX} bytes "
             f"({long[0][:40]!r}...); no file system can hold it; {fix}"
         )
     if any(unicodedata.category(char) in ("Cc", "Cf") for char in name):
         raise IntegrityError(
-            f"{label} has a member with invisible or control characters ({name!r}); {fix}"
+            f"{origin} has a member with invisible or control characters ({name!r}); {fix}"
         )
     return parts
 
 
-def check_dist_info(names: Sequence[str], filename: str, label: str, fix: str) -> None:
+def check_dist_info(names: Sequence[str], filename: str, origin: str, fix: str) -> None:
     """Exactly one ``.dist-info`` folder, naming the distribution and version of ``filename``."""
     wheel_name, wheel_version, _build, _tags = parse_wheel_filename(filename)
     heads = {name.split("/", 1)[0] for name in names}
     found = {head for head in heads if head.endswith(".dist-info")}
     if len(found) != 1:
-        raise IntegrityError(f"{label} has {len(found)} .dist-info folders, expected one; {fix}")
+        raise IntegrityError(f"{origin} has {len(found)} .dist-info folders, expected one; {fix}")
     (folder,) = found
     stem = folder[: -len(".dist-info")]
     name, _, version = stem.rpartition("-")
@@ -113,6 +113,6 @@ def check_dist_info(names: Sequence[str], filename: str, label: str, fix: str) -
         same_version = False
     if canonicalize_name(name) != wheel_name or not same_version:
         raise IntegrityError(
-            f"{label}: its {folder} names another distribution or version than its file name "
+            f"{origin}: its {folder} names another distribution or version than its file name "
             f"({wheel_name} {wheel_version}); {fix}"
         )

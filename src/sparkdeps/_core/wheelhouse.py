@@ -52,6 +52,26 @@ def write_wheelhouse(wheels: Sequence[Path], manifest: Manifest, out_path: Path)
     return sha256_file(out_path)
 
 
+MAX_MANIFEST_BYTES = 64 << 20
+"""A manifest lists wheels: even thousands of them take a few MB, never this."""
+
+
+def _manifest_bytes(archive: zipfile.ZipFile, origin: str) -> bytes:
+    """``manifest.json``, refused past :data:`MAX_MANIFEST_BYTES` before and while inflating."""
+    fix = "it is not a manifest sparkdeps wrote: rebuild the wheelhouse with `sparkdeps build`"
+    info = archive.getinfo(MANIFEST_NAME)
+    if info.file_size > MAX_MANIFEST_BYTES:
+        raise IntegrityError(
+            f"{origin}!{MANIFEST_NAME} is {info.file_size} bytes, more than "
+            f"{MAX_MANIFEST_BYTES}; {fix}"
+        )
+    with archive.open(info) as member:
+        data = member.read(MAX_MANIFEST_BYTES + 1)
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise IntegrityError(f"{origin}!{MANIFEST_NAME} inflates past {MAX_MANIFEST_BYTES}; {fix}")
+    return data
+
+
 def read_manifest(path: Path, *, origin: str | None = None) -> Manifest:
     """The manifest of a local wheelhouse, checked to list exactly the wheels inside."""
     origin = origin or os.fspath(path)
@@ -64,7 +84,7 @@ def read_manifest(path: Path, *, origin: str | None = None) -> Manifest:
                     "(build one with `sparkdeps build`)"
                 )
             manifest = Manifest.from_json(
-                archive.read(MANIFEST_NAME), origin=f"{origin}!{MANIFEST_NAME}"
+                _manifest_bytes(archive, origin), origin=f"{origin}!{MANIFEST_NAME}"
             )
     except zipfile.BadZipFile as exc:
         raise IntegrityError(

@@ -135,27 +135,27 @@ def _member_target(member: str, folder: Path, wheel: str) -> Path | None:
     return folder.joinpath(*parts)
 
 
-def check_wheel_contents(handle: IO[bytes], wheel: WheelInfo, shown: str) -> None:
+def check_wheel_contents(handle: IO[bytes], wheel: WheelInfo, origin: str) -> None:
     """The wheel in ``handle`` is what the manifest says, within limits, before it is unpacked.
 
     Its listing passes :func:`check_listing` (entry count, size, ratio, names); its one
     ``.dist-info`` names the distribution and version of its file name; it carries no
     top-level package the manifest does not list for it.
     """
-    label = f"{wheel.filename} in {shown}"
+    origin = f"{wheel.filename} in {origin}"
     fix = "the wheel is malformed or was altered: rebuild the wheelhouse; nothing was installed"
     try:
         with zipfile.ZipFile(handle) as archive:
             infos = archive.infolist()
     except zipfile.BadZipFile as exc:
-        raise IntegrityError(f"{label} is not a valid wheel ({exc}); {fix}") from exc
-    check_listing(infos, wheel.size, label, fix)
+        raise IntegrityError(f"{origin} is not a valid wheel ({exc}); {fix}") from exc
+    check_listing(infos, wheel.size, origin, fix)
     names = [info.filename for info in infos]
-    check_dist_info(names, wheel.filename, label, fix)
+    check_dist_info(names, wheel.filename, origin, fix)
     unlisted = sorted(set(top_level_names(names)) - set(wheel.top_level))
     if unlisted:
         raise IntegrityError(
-            f"{label} carries top-level packages its manifest entry does not list "
+            f"{origin} carries top-level packages its manifest entry does not list "
             f"({', '.join(unlisted)}); {fix}"
         )
 
