@@ -8,6 +8,7 @@ resolution can happen *for the target* rather than for the host (fact 5).
 
 from __future__ import annotations
 
+import functools
 import os
 import platform as _platform
 import re
@@ -51,7 +52,6 @@ class Target:
     """The packages the target's Python already has (a profile's set or a freeze file).
 
     None: the build ships the full closure, as for explicit ``--python``/``--platform``."""
-    _tags: tuple[Tag, ...] = field(default=(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"3\.\d{1,2}", self.python_version):
@@ -60,7 +60,6 @@ class Target:
             raise TargetError(f"unsupported architecture {self.arch!r}: use x86_64 or aarch64")
         if not self.python_full_version:
             object.__setattr__(self, "python_full_version", f"{self.python_version}.0")
-        object.__setattr__(self, "_tags", tuple(self._compute_tags()))
 
     @property
     def version_tuple(self) -> tuple[int, int]:
@@ -93,10 +92,14 @@ class Target:
         """The ``--python-platform`` value uv understands."""
         return f"{self.arch}-manylinux_{self.glibc[0]}_{self.glibc[1]}"
 
-    @property
+    @functools.cached_property
     def tags(self) -> tuple[Tag, ...]:
-        """Every wheel tag the target accepts, best first."""
-        return self._tags
+        """Every wheel tag the target accepts, best first.
+
+        Computed on first use, not in ``__init__``: importing the profiles table must
+        stay cheap, since a warm ``load()`` imports it and never asks for tags.
+        """
+        return tuple(self._compute_tags())
 
     def _compute_tags(self) -> list[Tag]:
         version = self.version_tuple
