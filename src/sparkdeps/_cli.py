@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ._core.errors import SparkdepsError
+from ._core.errors import IntegrityError, SparkdepsError
 from ._core.paths import PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY
 from ._core.runner import redact
 from ._version import __version__
@@ -48,6 +48,8 @@ def _verbosity(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
 _HELP = {
     "check": "resolve for a target and show what would ship, what the runtime provides, "
     "what shadows and what conflicts (downloads no wheels)",
+    "export": "print a wheelhouse's pins as pylock.toml or requirements (name==version with "
+    "hashes)",
     "build": "build a wheelhouse from an input and publish it",
     "inspect": "show a wheelhouse's manifest",
     "process-deps": "job task 1: build into a fresh run folder, set the task value, print the URI",
@@ -181,7 +183,31 @@ def _add_inspect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     parser = _subcommand(sub, "inspect")
     parser.add_argument("wheelhouse", help="wheelhouse.zip path/URI or its run folder")
     parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
+    parser.add_argument("--pylock", action="store_true",
+                        help="print the wheelhouse's pylock.toml (PEP 751)")
     parser.set_defaults(handler=_cmd_inspect)
+
+
+def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = _subcommand(sub, "export")
+    parser.add_argument("wheelhouse", help="wheelhouse.zip path/URI or its run folder")
+    parser.add_argument("--format", choices=("requirements", "pylock"), default="requirements")
+    parser.set_defaults(handler=_cmd_export)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from ._build.export import pylock_text, requirements_text  # noqa: PLC0415
+    from ._runtime.inspect import inspect, read_pylock  # noqa: PLC0415
+
+    if args.format == "requirements":
+        sys.stdout.write(requirements_text(inspect(args.wheelhouse)))
+        return 0
+    try:
+        sys.stdout.write(read_pylock(args.wheelhouse))
+    except IntegrityError:
+        # an older wheelhouse without pylock.toml: write one from its manifest
+        sys.stdout.write(pylock_text(inspect(args.wheelhouse)))
+    return 0
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
@@ -212,8 +238,11 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from ._runtime.inspect import inspect  # noqa: PLC0415
+    from ._runtime.inspect import inspect, read_pylock  # noqa: PLC0415
 
+    if args.pylock:
+        sys.stdout.write(read_pylock(args.wheelhouse))
+        return 0
     manifest = inspect(args.wheelhouse)
     if args.json:
         _echo(json.dumps(manifest.to_dict(), indent=2, sort_keys=True))
@@ -227,8 +256,16 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     _echo(f"wheels:    {len(manifest.wheels)}")
     for wheel in sorted(manifest.wheels, key=lambda w: w.filename):
         names = ",".join(wheel.top_level) or "-"
+        shadows = f"  shadows runtime {wheel.shadows}" if wheel.shadows else ""
         _echo(f"  {wheel.name} {wheel.version}  [{'.'.join(wheel.tags)}]  {wheel.size} B  "
-              f"imports: {names}  ({wheel.source or '?'})")
+              f"imports: {names}  ({wheel.source or '?'}){shadows}")
+    runtime = manifest.runtime
+    if runtime:
+        relied = ", ".join(f"{r['name']} {r['version']}" for r in runtime.get("relied_on", ()))
+        _echo(f"runtime:   {runtime.get('name')} (set {str(runtime.get('digest', ''))[:12]})")
+        _echo(f"relies on: {relied or '-'}")
+        if runtime.get("overrides"):
+            _echo(f"overrides: {', '.join(runtime['overrides'])}")
     return 0
 
 
@@ -261,6 +298,17 @@ def _add_process_deps(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument("--python-version", default=None)
     parser.add_argument("--platform", default=None)
+    parser.add_argument(
+        "--runtime-packages",
+        default=None,
+        help="`pip list --format=freeze` of the cluster (a profile target carries its own)",
+    )
+    parser.add_argument(
+        "--override-runtime",
+        action="append",
+        default=[],
+        help="ship this protected runtime package anyway (repeatable)",
+    )
     parser.add_argument("--index-url", default=None)
     parser.add_argument("--extra-index-url", action="append", default=[])
     parser.add_argument("--find-links", action="append", default=[])
@@ -413,6 +461,7 @@ _ADDERS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], No
     _add_build,
     _add_check,
     _add_inspect,
+    _add_export,
     _add_process_deps,
     _add_load,
     _add_verify,

@@ -9,7 +9,7 @@ from packaging.markers import Marker
 from packaging.tags import parse_tag
 
 from sparkdeps._core.errors import TargetError
-from sparkdeps._core.target import PROFILES, choose_target, host_target
+from sparkdeps._core.target import PROFILES, Target, choose_target, host_target
 
 
 @pytest.mark.parametrize(
@@ -36,6 +36,7 @@ def test_profiles_follow_the_runtime_table(profile: str, python: str, spark: str
     assert target.profile == profile
     recorded = target.to_dict()  # what the manifest keeps
     assert recorded["python_version"] == python and recorded["profile"] == profile
+    assert Target.from_dict(recorded) == target  # export reads targets back
 
 
 def test_profile_with_aarch64() -> None:

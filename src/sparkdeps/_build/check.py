@@ -56,7 +56,11 @@ class CheckResult:
             "target": self.target.to_dict(),
             "runtime": None
             if runtime is None
-            else {"name": runtime.name, "digest": runtime.digest, "packages": len(runtime.packages)},
+            else {
+                "name": runtime.name,
+                "digest": runtime.digest,
+                "packages": len(runtime.packages),
+            },
             "overrides": list(self.overrides),
             "ship": [p.to_dict() for p in self.shipped],
             "runtime_provides": [p.to_dict() for p in self.placements if p.status == "runtime"],
@@ -149,7 +153,8 @@ def format_check(result: CheckResult) -> list[str]:
         lines.append("runtime: none (explicit target: the full closure ships)")
     if result.placements:
         width = max(len(p.name) for p in result.placements) + 2
-        lines.append(f"{'package':{width}}{'version':16}{'status':22}runtime has")
+        wide = max(9, *(len(p.version) + 2 for p in result.placements))
+        lines.append(f"{'package':{width}}{'version':{wide}}{'status':22}runtime has")
         for item in result.placements:
             status = {"new": "ship (new)", "shadows": "ship (shadows)", "runtime": "runtime"}[
                 item.status
@@ -157,7 +162,7 @@ def format_check(result: CheckResult) -> list[str]:
             if item.protected and item.status == "shadows":
                 status += " OVERRIDE"
             lines.append(
-                f"{item.name:{width}}{item.version:16}{status:22}{item.runtime_version or '-'}"
+                f"{item.name:{width}}{item.version:{wide}}{status:22}{item.runtime_version or '-'}"
             )
     for conflict in result.conflicts:
         lines.extend(_conflict_lines(conflict))

@@ -4,7 +4,11 @@ The input (a ``.zip``, a folder or a requirements file) is first copied or
 extracted safely into the private work folder, inner ``.zip`` archives are
 opened in place (bounded depth), a lone wrapper folder is stepped into, then
 the tree is scanned for requirements files, projects (``pyproject.toml``,
-``setup.py``, ``setup.cfg``), loose modules and packages, and wheels.
+``setup.py``, ``setup.cfg``), loose modules and packages, wheels, and lock files
+(``pylock.toml``, ``pylock.<name>.toml``, ``uv.lock``, ``poetry.lock``). A project's own
+folder is looked into for its lock files and for a ``requirements.txt`` or
+``constraints.txt`` beside its ``pyproject.toml`` (``_build/locks.py`` decides what they
+mean).
 """
 
 from __future__ import annotations
@@ -30,11 +34,13 @@ logger = logging.getLogger(__name__)
 
 EXPECTED = (
     "a requirements file (requirements*.txt), Python modules or package folders (.py), "
-    "a project (pyproject.toml, setup.py or setup.cfg), or wheels (.whl), "
-    "in a folder or a .zip"
+    "a project (pyproject.toml, setup.py or setup.cfg), wheels (.whl), or a lock file "
+    "(pylock.toml, uv.lock, poetry.lock), in a folder or a .zip"
 )
 _PROJECT_FILES = ("pyproject.toml", "setup.py", "setup.cfg")
 _REQUIREMENTS = re.compile(r"^(.*[-_.])?requirements([-_.].*)?\.(txt|in)$", re.IGNORECASE)
+_LOCK_FILE = re.compile(r"^(pylock\.([^.]+\.)?toml|uv\.lock|poetry\.lock)$")
+_BESIDE_PROJECT = ("requirements.txt", "constraints.txt")
 _NOT_MODULES = {"setup.py", "conftest.py", "noxfile.py", "fabfile.py"}
 _JUNK_FILES = {".DS_Store", "Thumbs.db", ".gitignore", ".gitattributes"}
 
@@ -55,11 +61,15 @@ class InputLayout:
     wheels: tuple[str, ...] = ()
     wrapper: str | None = None
     inner_archives: tuple[str, ...] = ()
+    locks: tuple[str, ...] = ()
+    """Lock files (``pylock*.toml``, ``uv.lock``, ``poetry.lock``), in projects or not."""
+    beside_projects: tuple[str, ...] = ()
+    """``requirements.txt``/``constraints.txt`` in a project's folder, beside its metadata."""
 
     @property
     def kinds(self) -> tuple[str, ...]:
         found = []
-        if self.requirement_files:
+        if self.requirement_files or self.loose_locks:
             found.append("requirements")
         if self.modules:
             found.append("pure_python")
@@ -68,6 +78,11 @@ class InputLayout:
         if self.wheels:
             found.append("existing_wheels")
         return tuple(found)
+
+    @property
+    def loose_locks(self) -> tuple[str, ...]:
+        """Lock files outside every project: they stand for requirements."""
+        return tuple(lock for lock in self.locks if _project_of(lock, self.projects) is None)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -81,7 +96,17 @@ class InputLayout:
             out["wrapper"] = self.wrapper
         if self.inner_archives:
             out["inner_archives"] = list(self.inner_archives)
+        if self.locks:
+            out["locks"] = list(self.locks)
+        if self.beside_projects:
+            out["beside_projects"] = list(self.beside_projects)
         return out
+
+
+def _project_of(relative: str, projects: tuple[str, ...]) -> str | None:
+    """The project whose own folder holds ``relative`` (a direct child), if any."""
+    parent = relative.rpartition("/")[0] or "."  # the input's root is the project "."
+    return parent if parent in projects else None
 
 
 def input_digest(root: Path) -> str:
@@ -127,6 +152,8 @@ def prepare_input(source: str | Path, work: Path, limits: ArchiveLimits) -> Inpu
     else:
         _check_text(path)
         shutil.copyfile(path, root / path.name)
+        if _LOCK_FILE.match(path.name):
+            return _single_lock(path, root)
         return _single_requirements(path, root)
     inner = _open_inner_archives(root, limits, budget)
     if not any(_files(root)):
@@ -159,6 +186,16 @@ def _single_requirements(path: Path, root: Path) -> InputLayout:
         name=_input_name(path),
         digest=input_digest(root),
         requirement_files=(path.name,),
+    )
+
+
+def _single_lock(path: Path, root: Path) -> InputLayout:
+    return InputLayout(
+        root=root,
+        format="requirements",
+        name=_input_name(path),
+        digest=input_digest(root),
+        locks=(path.name,),
     )
 
 
@@ -208,6 +245,8 @@ class _Found:
         self.projects: list[str] = []
         self.modules: list[str] = []
         self.wheels: list[str] = []
+        self.locks: list[str] = []
+        self.beside: list[str] = []
         self.deep = False
         """Something was found below the content root: the layout is nested."""
 
@@ -218,6 +257,12 @@ def _walk(folder: Path, root: Path, found: _Found, depth: int) -> None:
         found.projects.append(relative)
         # one project in a direct subfolder (next to a requirements file) is still "mixed"
         found.deep |= depth > 1
+        for child in _visible(folder):
+            name = child.relative_to(root).as_posix()
+            if child.is_file() and _LOCK_FILE.match(child.name):
+                found.locks.append(name)
+            elif child.is_file() and child.name in _BESIDE_PROJECT:
+                found.beside.append(name)
         return
     for child in _visible(folder):
         name = child.relative_to(root).as_posix()
@@ -232,6 +277,9 @@ def _walk(folder: Path, root: Path, found: _Found, depth: int) -> None:
             found.deep |= depth > 0
         elif _REQUIREMENTS.match(child.name):
             found.requirements.append(name)
+            found.deep |= depth > 0
+        elif _LOCK_FILE.match(child.name):
+            found.locks.append(name)
             found.deep |= depth > 0
         elif child.suffix == ".py" and child.name not in _NOT_MODULES and child.stem.isidentifier():
             found.modules.append(name)
@@ -250,7 +298,9 @@ def _scan(root: Path, name: str, inner: list[str]) -> InputLayout:
     found = _Found()
     _walk(content, root, found, 0)
     _check_module_names(found.modules)
-    kinds = sum(bool(x) for x in (found.requirements, found.projects, found.modules, found.wheels))
+    loose_locks = [lock for lock in found.locks if _project_of(lock, tuple(found.projects)) is None]
+    requirements = found.requirements or loose_locks
+    kinds = sum(bool(x) for x in (requirements, found.projects, found.modules, found.wheels))
     if kinds == 0:
         seen = sorted(p.relative_to(root).as_posix() for p in _files(root))[:10]
         raise InputError(
@@ -262,7 +312,7 @@ def _scan(root: Path, name: str, inner: list[str]) -> InputLayout:
         fmt = "nested"
     elif kinds > 1:
         fmt = "mixed"
-    elif found.requirements:
+    elif requirements:
         fmt = "requirements"
     elif found.projects:
         fmt = "packaged"
@@ -281,6 +331,8 @@ def _scan(root: Path, name: str, inner: list[str]) -> InputLayout:
         wheels=tuple(found.wheels),
         wrapper=wrapper,
         inner_archives=tuple(inner),
+        locks=tuple(found.locks),
+        beside_projects=tuple(found.beside),
     )
     logger.info("input %s: format %s, found %s", name, fmt, layout.to_dict())
     return layout

@@ -16,11 +16,12 @@ import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -36,11 +37,13 @@ from .._core.runner import redact
 from .._core.storage import PublishConflict, Storage, join_uri, storage_for
 from .._core.target import Target, choose_target
 from .._core.timing import Timer, timed
-from .._core.wheelhouse import read_manifest, write_wheelhouse
+from .._core.wheelhouse import PYLOCK_NAME, read_manifest, write_wheelhouse
 from .._version import __version__
 from .archive import ArchiveLimits
 from .cache import BuildCache
+from .export import pylock_text
 from .inputs import InputLayout, prepare_input
+from .locks import LockPlan, plan_locks
 from .requirements import ParsedRequirements, RequirementLine, parse_requirements
 from .closure import check_closure, check_target_tags
 from .download import download
@@ -348,6 +351,8 @@ class Planned:
     resolution: Resolution
     plan: RuntimePlan | None
     require_hashes: bool
+    locks: LockPlan = field(default_factory=LockPlan)
+    """The input's locks: when there are any, ``resolution`` is theirs (docs: README)."""
 
 
 def plan_input(
@@ -371,7 +376,15 @@ def plan_input(
 def _plan(
     layout: InputLayout, recipe: _Recipe, *, work: Path, cache_folder: Path, clock: Clock
 ) -> Planned:
-    read = _read_requirements(layout, recipe.allow_index_options)
+    locks = plan_locks(
+        layout,
+        recipe.target,
+        work=work,
+        cache_dir=cache_folder / "uv",
+        allow_index_options=recipe.allow_index_options,
+    )
+    read = _read_requirements(locks.remaining(layout), recipe.allow_index_options)
+    constraints = [*read.constraints, *locks.constraints]
     index, target = recipe.index, recipe.target
     if recipe.allow_index_options:
         index = index.merged(
@@ -383,19 +396,22 @@ def _plan(
     check_target_tags(local.values(), target)
     context = RuntimeContext.of(target, recipe.overrides)
     with clock.phase("resolve"):
-        resolution = resolve(
-            read.requirements,
-            read.constraints,
-            local,
-            target=target,
-            index=index,
-            work=work,
-            cache_dir=cache_folder / "uv",
-            origins=origins,
-            runtime=context,
-        )
+        if locks.locked:  # installed as locked: no resolver
+            resolution = locks.resolution(local, read.requirements, constraints, runtime=context)
+        else:
+            resolution = resolve(
+                read.requirements,
+                constraints,
+                local,
+                target=target,
+                index=index,
+                work=work,
+                cache_dir=cache_folder / "uv",
+                origins=origins,
+                runtime=context,
+            )
         plan = runtime_plan(resolution, context)
-    return Planned(read.requirements, index, local, resolution, plan, read.require_hashes)
+    return Planned(read.requirements, index, local, resolution, plan, read.require_hashes, locks)
 
 
 def _make(
@@ -421,9 +437,13 @@ def _make(
     roots = [line.requirement for line in planned.requirements]
     roots += [Requirement(str(info.name)) for info in planned.local.values()]
     provided = {p.name: p.version for p in plan.relied_on} if plan is not None else {}
-    check_closure(infos, target, roots, provided=provided)
+    locks = planned.locks
+    (locks.check_closure if locks.locked else check_closure)(
+        infos, target, roots, provided=provided
+    )
     with clock.phase("wheelhouse"):
-        return _write(layout, target, wheels, plan, roots, work)
+        inputs = {**layout.to_dict(), **locks.report(planned.resolution)}
+        return _write(layout, inputs, target, wheels, plan, roots, work)
 
 
 def _fetch_remote(
@@ -448,13 +468,15 @@ def _fetch_remote(
 
 def _write(
     layout: InputLayout,
+    inputs: Mapping[str, Any],
     target: Target,
     wheels: dict[Path, WheelInfo],
     plan: RuntimePlan | None,
     roots: Sequence[Requirement],
     work: Path,
 ) -> tuple[Path, Manifest]:
-    """The manifest (with the runtime section of a runtime-aware build) and the zip."""
+    """The manifest (with the runtime section of a runtime-aware build), the zip, and the
+    ``pylock.toml`` beside the manifest."""
     runtime_section = None
     if plan is not None:
         runtime_section = plan.manifest_section(list(wheels.values()), roots, target)
@@ -464,11 +486,12 @@ def _write(
         target=target.to_dict(),
         wheels=tuple(sorted(wheels.values(), key=lambda w: w.filename)),
         input_digest=layout.digest,
-        inputs=layout.to_dict(),
+        inputs=inputs,
         runtime=runtime_section,
     )
     out = work / WHEELHOUSE_NAME
-    write_wheelhouse(list(wheels), manifest, out)
+    pylock = pylock_text(manifest).encode("utf-8")
+    write_wheelhouse(list(wheels), manifest, out, extra={PYLOCK_NAME: pylock})
     return out, manifest
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "IncompatibleWheelError",
     "InputError",
     "IntegrityError",
+    "LockError",
     "ResolutionError",
     "ResolveCommandError",
     "RuntimeConflictError",
@@ -58,6 +59,10 @@ class TargetError(SparkdepsError, ValueError):
 
 class ResolutionError(SparkdepsError):
     """Requirements cannot be satisfied for the target, conflict, or leave the closure open."""
+
+
+class LockError(ResolutionError):
+    """A lock file does not fit the target, or does not cover what the input needs."""
 
 
 class RuntimeConflictError(ResolutionError):

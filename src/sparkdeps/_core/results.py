@@ -66,6 +66,8 @@ class BuildResult:
             "cached": self.cached,
             "task_value_set": self.task_value_set,
             "timings": _rounded(self.timings),
+            # runtime-aware builds: what the wheelhouse relies on and what it shadows
+            **({"runtime": dict(self.manifest.runtime)} if self.manifest.runtime else {}),
         }
 
 

@@ -13,6 +13,7 @@ import os
 import platform as _platform
 import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -143,6 +144,20 @@ class Target:
         out = {name: plain(getattr(self, name)) for name in _RECORDED}
         out["glibc"] = f"{self.glibc[0]}.{self.glibc[1]}"
         return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Target:
+        """The Target a manifest recorded (:meth:`to_dict`), without its runtime set."""
+        glibc_major, glibc_minor = (int(part) for part in str(data["glibc"]).split("."))
+        return cls(
+            python_version=str(data["python_version"]),
+            arch=data["arch"],
+            glibc=(glibc_major, glibc_minor),
+            python_full_version=str(data.get("python_full_version") or ""),
+            profile=data.get("profile"),
+            spark_version=data.get("spark_version"),
+            native="linux_" + str(data["arch"]) in data.get("platforms", ()),
+        )
 
 
 _RECORDED = (

@@ -1,4 +1,4 @@
-"""The wheelhouse file: ``wheelhouse.zip`` = wheels + ``manifest.json``.
+"""The wheelhouse file: ``wheelhouse.zip`` = wheels + ``manifest.json`` + ``pylock.toml``.
 
 Written deterministically (sorted entries, fixed timestamps and modes, wheels
 stored since they are compressed already) so the same wheels and manifest give
@@ -11,14 +11,17 @@ from __future__ import annotations
 import os
 import shutil
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .errors import IntegrityError
 from .hashing import CHUNK, sha256_file
 from .manifest import MANIFEST_NAME, Manifest
 
-__all__ = ["read_manifest", "write_wheelhouse", "zip_entry"]
+__all__ = ["PYLOCK_NAME", "read_manifest", "read_member", "write_wheelhouse", "zip_entry"]
+
+PYLOCK_NAME = "pylock.toml"
+"""The PEP 751 lock beside the manifest (written by the build half, read as text here)."""
 
 _FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 _FILE_MODE = 0o644 << 16
@@ -33,8 +36,17 @@ def zip_entry(name: str, compress: int) -> zipfile.ZipInfo:
     return info
 
 
-def write_wheelhouse(wheels: Sequence[Path], manifest: Manifest, out_path: Path) -> str:
-    """Write ``out_path`` (a temporary name: the caller publishes it) and return its sha256."""
+def write_wheelhouse(
+    wheels: Sequence[Path],
+    manifest: Manifest,
+    out_path: Path,
+    *,
+    extra: Mapping[str, bytes] | None = None,
+) -> str:
+    """Write ``out_path`` (a temporary name: the caller publishes it) and return its sha256.
+
+    ``extra`` adds files at the top of the zip (``pylock.toml``).
+    """
     listed = {wheel.filename for wheel in manifest.wheels}
     given = {path.name for path in wheels}
     if listed != given:
@@ -43,6 +55,8 @@ def write_wheelhouse(wheels: Sequence[Path], manifest: Manifest, out_path: Path)
         )  # a bug in sparkdeps, not in the input
     with zipfile.ZipFile(out_path, "w") as archive:
         archive.writestr(zip_entry(MANIFEST_NAME, zipfile.ZIP_DEFLATED), manifest.to_json())
+        for name, data in sorted((extra or {}).items()):
+            archive.writestr(zip_entry(name, zipfile.ZIP_DEFLATED), data)
         for path in sorted(wheels, key=lambda p: p.name):
             with (
                 path.open("rb") as source,
@@ -103,3 +117,15 @@ def read_manifest(path: Path, *, origin: str | None = None) -> Manifest:
             "it was changed after it was built: rebuild it with `sparkdeps build`"
         )
     return manifest
+
+
+def read_member(path: Path, name: str, *, origin: str | None = None) -> bytes | None:
+    """One top-level file of a wheelhouse (``pylock.toml``), or None when it has none."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.read(name) if name in archive.namelist() else None
+    except zipfile.BadZipFile as exc:
+        raise IntegrityError(
+            f"{origin or os.fspath(path)} is not a valid zip archive ({exc}); rebuild it with "
+            "`sparkdeps build` (or copy it again)"
+        ) from exc

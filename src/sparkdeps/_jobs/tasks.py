@@ -145,6 +145,8 @@ class ProcessDepsRequest:
     target: str | None = "auto"
     python_version: str | None = None
     platform: str | None = None
+    runtime_packages: str | None = None
+    override_runtime: tuple[str, ...] = ()
     index_url: str | None = None
     extra_index_url: tuple[str, ...] = ()
     find_links: tuple[str, ...] = ()
@@ -212,6 +214,8 @@ def run_process_deps(args: ProcessDepsRequest) -> ProcessDepsOutcome:
         no_index=args.no_index,
         task_value_key=args.task_value_key,
         allow_index_options=args.allow_index_options,
+        runtime_packages=args.runtime_packages,
+        override_runtime=args.override_runtime,
     )
     if not result.task_value_set:
         logger.info("no task value set (not in a Databricks job): the URI goes to stdout")

@@ -1,0 +1,158 @@
+"""What a wheelhouse holds, in standard formats: ``pylock.toml`` (PEP 751) and requirements.
+
+Every ``wheelhouse.zip`` carries a ``pylock.toml`` beside ``manifest.json``, written
+from the manifest alone, so the same manifest always gives the same bytes. Its wheel
+entries point at ``wheels/<file>`` relative to the lock, so after unzipping,
+``pip install -r pylock.toml`` (pip 26.1+) or ``uv pip install -r pylock.toml`` installs
+exactly the manifest's set, hashes checked (docs/facts.md, fact 15). The lock covers
+one environment: the wheelhouse's target.
+
+The file is validated with ``packaging.pylock`` (packaging 26.1+, a build-half
+dependency); the runtime half only ever reads the file back as text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+from packaging.markers import Marker
+from packaging.utils import NormalizedName, canonicalize_name
+
+from .._core.errors import IntegrityError
+from .._core.manifest import Manifest, WheelInfo
+from .._core.target import Target
+from .tomlread import load_toml
+
+__all__ = ["conditions", "pylock_text", "requirements_text", "validate_pylock"]
+
+_LOCK_VERSION = "1.0"
+
+
+def _toml_string(text: str) -> str:
+    # a JSON string (ASCII, standard escapes) is a valid TOML basic string
+    return json.dumps(text, ensure_ascii=True)
+
+
+def _environment(target: Target) -> str:
+    return (
+        f'implementation_name == "cpython" and python_version == "{target.python_version}" '
+        f'and sys_platform == "linux" and platform_machine == "{target.arch}"'
+    )
+
+
+def _edge_marker(marker: Marker | None) -> str | None:
+    """The edge's condition, or None when it always holds for the chosen set.
+
+    Markers about extras were settled when the set was chosen: the edge counts as taken.
+    """
+    if marker is None or "extra" in str(marker):
+        return None
+    return str(marker)
+
+
+def conditions(wheels: Sequence[WheelInfo], target: Target) -> dict[NormalizedName, str | None]:
+    """For each wheel, the marker under which it is needed (None: always).
+
+    A wheel nothing else in the set requires is a root and always needed. Others are
+    conditional only when every edge into them is: ``sdtest-oldpy`` pulled in by
+    ``python_version < "3.11"`` keeps that marker.
+    """
+    env = target.markers()
+    names = {wheel.name for wheel in wheels}
+    parents: dict[NormalizedName, list[tuple[NormalizedName, str | None]]] = {n: [] for n in names}
+    for wheel in wheels:
+        for requirement in wheel.requirements():
+            child = canonicalize_name(requirement.name)
+            marker = requirement.marker
+            if child not in names or child == wheel.name:
+                continue
+            taken = marker is None or marker.evaluate({**env, "extra": ""})
+            if not taken and "extra" not in str(marker):
+                continue  # an edge not taken on the target
+            parents[child].append((wheel.name, _edge_marker(marker)))
+    result: dict[NormalizedName, str | None] = {}
+    pending = sorted(names)
+    while pending:
+        progressed = False
+        for name in list(pending):
+            edges = parents[name]
+            if any(parent in pending and parent != name for parent, _ in edges):
+                continue
+            result[name] = _combine(edges, result)
+            pending.remove(name)
+            progressed = True
+        if not progressed:  # a dependency cycle: whatever is left is needed always
+            result.update(dict.fromkeys(pending))
+            pending = []
+    return result
+
+
+def _combine(
+    edges: Sequence[tuple[NormalizedName, str | None]], known: Mapping[NormalizedName, str | None]
+) -> str | None:
+    if not edges:
+        return None
+    parts: list[str] = []
+    for parent, marker in edges:
+        inherited = known.get(parent)
+        if marker is None and inherited is None:
+            return None
+        both = [m for m in (inherited, marker) if m is not None]
+        parts.append(" and ".join(f"({m})" for m in both) if len(both) > 1 else both[0])
+    unique = sorted(set(parts))
+    return str(Marker(" or ".join(f"({p})" for p in unique) if len(unique) > 1 else unique[0]))
+
+
+def pylock_text(manifest: Manifest) -> str:
+    """The wheelhouse's ``pylock.toml``: deterministic, one ``[[packages]]`` per wheel."""
+    target = Target.from_dict(manifest.target)
+    wheels = sorted(manifest.wheels, key=lambda w: (w.name, w.filename))
+    markers = conditions(wheels, target)
+    lines = [
+        f"lock-version = {_toml_string(_LOCK_VERSION)}",
+        f"environments = [{_toml_string(_environment(target))}]",
+        f"requires-python = {_toml_string(f'=={target.python_version}.*')}",
+        "extras = []",
+        "dependency-groups = []",
+        "default-groups = []",
+        f"created-by = {_toml_string('sparkdeps')}",
+    ]
+    for wheel in wheels:
+        lines += ["", "[[packages]]", f"name = {_toml_string(wheel.name)}"]
+        lines.append(f"version = {_toml_string(wheel.version)}")
+        if markers.get(wheel.name):
+            lines.append(f"marker = {_toml_string(str(markers[wheel.name]))}")
+        lines.append(
+            "wheels = [{ "
+            f"name = {_toml_string(wheel.filename)}, "
+            f"path = {_toml_string('wheels/' + wheel.filename)}, "
+            f"size = {wheel.size}, "
+            f"hashes = {{ sha256 = {_toml_string(wheel.sha256)} }} }}]"
+        )
+    text = "\n".join(lines) + "\n"
+    validate_pylock(text, origin="the generated pylock.toml")
+    return text
+
+
+def validate_pylock(text: str, *, origin: str) -> None:
+    """Parse ``text`` as PEP 751 with ``packaging.pylock``; IntegrityError when it is not."""
+    from packaging.pylock import Pylock, PylockValidationError
+
+    try:
+        Pylock.from_dict(load_toml(text)).validate()
+    except (PylockValidationError, ValueError) as exc:
+        raise IntegrityError(f"{origin} is not a valid PEP 751 lock: {exc}") from exc
+
+
+def requirements_text(manifest: Manifest) -> str:
+    """``name==version ; marker --hash=sha256:...`` per wheel: pip's hash-checking mode."""
+    target = Target.from_dict(manifest.target)
+    wheels = sorted(manifest.wheels, key=lambda w: (w.name, w.filename))
+    markers = conditions(wheels, target)
+    lines = [f"# sparkdeps wheelhouse for {target.description}"]
+    for wheel in wheels:
+        marker = markers.get(wheel.name)
+        suffix = f" ; {marker}" if marker else ""
+        lines.append(f"{wheel.name}=={wheel.version}{suffix} \\\n    --hash=sha256:{wheel.sha256}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,379 @@
+"""Reading lock files: what each one pins for the target.
+
+Four formats, one result (:class:`LockSelection`): the packages the lock gives for the
+target's markers, each with its exact version, its hashes and, where the lock names
+them, its wheel files.
+
+- ``pylock.toml`` / ``pylock.<name>.toml`` (PEP 751): ``packaging.pylock`` validates
+  and selects for the target's environment and tags.
+- ``uv.lock``: ``uv export`` writes the pins for the project (no dev group, no project
+  itself); the markers it writes are evaluated for the target. The lock's
+  ``requires-python`` and wheel file names are read from the file itself.
+- ``poetry.lock``: read directly (the format is plain TOML). Poetry 2 writes each
+  package's groups and markers; older locks are walked from the project's dependencies.
+- A requirements file whose every line is ``==``-pinned with ``--hash``.
+
+Nothing here is re-resolved: a lock that does not fit the target fails with
+:class:`LockError`, naming the package and the fix.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from packaging.markers import Marker
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name, parse_wheel_filename
+
+from .._core.errors import CommandError, InputError, LockError
+from .._core.runner import clean_env, run, uv_command
+from .._core.target import Target
+from .poetry import poetry_allows
+from .requirements import ParsedRequirements, parse_requirements
+from .tomlread import read_toml
+
+__all__ = [
+    "LockKind",
+    "LockSelection",
+    "LockedPackage",
+    "is_locked_requirements",
+    "lock_fix",
+    "read_lock",
+    "requirements_lock",
+]
+
+logger = logging.getLogger(__name__)
+
+LockKind = Literal["pylock", "uv", "poetry", "requirements"]
+_PIP_HASHES = ("sha256", "sha384", "sha512")
+
+
+@dataclass(frozen=True)
+class LockedPackage:
+    name: NormalizedName
+    version: str
+    hashes: tuple[str, ...]
+    """``algo:digest``, as pip's ``--hash`` takes them."""
+    wheels: tuple[str, ...] = ()
+    """Wheel file names the lock lists (empty when the lock does not say)."""
+    origin: str = ""
+    """``file:line`` for a requirements lock; else empty (the lock file says it)."""
+
+
+@dataclass(frozen=True)
+class LockSelection:
+    path: str
+    """The lock file, relative to the input."""
+    kind: LockKind
+    packages: tuple[LockedPackage, ...]
+
+
+def _env(target: Target) -> dict[str, str]:
+    return {**target.markers(), "extra": ""}
+
+
+def lock_fix(kind: LockKind) -> str:
+    return {
+        "pylock": "regenerate the lock for this target (e.g. `uv export --format pylock.toml` "
+        "with the target's Python in requires-python)",
+        "uv": "run `uv lock` with the target's Python covered by requires-python",
+        "poetry": "run `poetry lock` with the target's Python covered by python",
+        "requirements": "regenerate the file for the target (e.g. `uv pip compile "
+        "--generate-hashes --python-version X.Y`)",
+    }[kind]
+
+
+def _check_fits(package: LockedPackage, target: Target, shown: str, kind: LockKind) -> None:
+    if not package.wheels:
+        return
+    for filename in package.wheels:
+        if target.accepts(frozenset(parse_wheel_filename(filename)[3])):
+            return
+    raise LockError(
+        f"{shown} pins {package.name} {package.version}, but none of its wheels fits "
+        f"{target.description} (the lock has: {', '.join(sorted(package.wheels))}); "
+        f"fix: {lock_fix(kind)}, or pin a version of {package.name} with a wheel for the target"
+    )
+
+
+def _check_python(
+    requires: SpecifierSet | None, target: Target, shown: str, kind: LockKind
+) -> None:
+    if requires is not None and not requires.contains(target.python_full_version, prereleases=True):
+        raise LockError(
+            f"{shown} covers Python {requires}, not the target's {target.python_full_version} "
+            f"({target.description}); fix: {lock_fix(kind)}, or choose a target the lock covers"
+        )
+
+
+def read_lock(
+    path: Path, shown: str, target: Target, *, work: Path, cache_dir: Path
+) -> LockSelection:
+    """What the lock file at ``path`` (``shown`` in messages) gives for ``target``."""
+    name = path.name
+    if name == "uv.lock":
+        selection = _uv_lock(path, shown, target, work=work, cache_dir=cache_dir)
+    elif name == "poetry.lock":
+        selection = _poetry_lock(path, shown, target)
+    else:
+        selection = _pylock(path, shown, target)
+    for package in selection.packages:
+        if not package.hashes:
+            raise LockError(
+                f"{shown} pins {package.name} {package.version} without a sha256 hash; "
+                f"sparkdeps checks every locked file: fix: {lock_fix(selection.kind)}"
+            )
+        _check_fits(package, target, shown, selection.kind)
+    return selection
+
+
+def _hashes(mapping: Mapping[str, str]) -> tuple[str, ...]:
+    return tuple(f"{algo}:{mapping[algo]}" for algo in _PIP_HASHES if algo in mapping)
+
+
+def _pylock(path: Path, shown: str, target: Target) -> LockSelection:
+    from packaging.pylock import (
+        PackageDirectory,
+        PackageSdist,
+        PackageWheel,
+        Pylock,
+        PylockSelectError,
+        PylockValidationError,
+    )
+
+    try:
+        lock = Pylock.from_dict(read_toml(path, shown=shown))
+    except PylockValidationError as exc:
+        raise InputError(f"{shown} is not a valid PEP 751 lock ({exc}); regenerate it") from exc
+    _check_python(lock.requires_python, target, shown, "pylock")
+    packages: list[LockedPackage] = []
+    try:
+        chosen = list(lock.select(environment=cast(Any, target.markers()), tags=target.tags))
+    except PylockSelectError as exc:
+        raise LockError(
+            f"{shown} does not fit {target.description}: {exc}; fix: {lock_fix('pylock')}"
+        ) from exc
+    for package, source in chosen:
+        if isinstance(source, PackageDirectory):
+            logger.info("%s: %s is a local folder: built from the input, not locked", shown,
+                        package.name)
+            continue
+        if isinstance(source, PackageSdist):
+            wheels = tuple(w.filename for w in package.wheels or ())
+            raise LockError(
+                f"{shown} pins {package.name} {package.version} with no wheel for "
+                f"{target.description} (wheels in the lock: {', '.join(wheels) or 'none'}); "
+                f"fix: {lock_fix('pylock')}, or pin a version of {package.name} with a wheel for "
+                "the target"
+            )
+        if not isinstance(source, PackageWheel):
+            raise LockError(
+                f"{shown}: {package.name} comes from a URL archive or VCS; sparkdeps takes "
+                "locked packages from the index only: publish it, or put its wheel or project "
+                "in the input"
+            )
+        version = str(package.version or parse_wheel_filename(source.filename)[1])
+        hashes: list[str] = []
+        for wheel in package.wheels or ():
+            hashes += [h for h in _hashes(wheel.hashes) if h not in hashes]
+        files = tuple(w.filename for w in package.wheels or ())
+        packages.append(LockedPackage(package.name, version, tuple(hashes), files))
+    return LockSelection(shown, "pylock", tuple(packages))
+
+
+def is_locked_requirements(parsed: ParsedRequirements) -> bool:
+    """Every requirement line is pinned with ``==`` and carries a hash: a lock, not a wish."""
+    lines = parsed.requirements
+    return bool(lines) and all(
+        line.hashes and any(spec.operator in ("==", "===") for spec in line.requirement.specifier)
+        for line in lines
+    )
+
+
+def requirements_lock(parsed: ParsedRequirements, shown: str, target: Target) -> LockSelection:
+    env = _env(target)
+    packages: list[LockedPackage] = []
+    for line in parsed.requirements:
+        marker = line.requirement.marker
+        if marker is not None and not marker.evaluate(env):
+            continue
+        (pin,) = [s for s in line.requirement.specifier if s.operator in ("==", "===")][:1]
+        name = canonicalize_name(line.requirement.name)
+        packages.append(LockedPackage(name, pin.version, line.hashes, origin=line.origin))
+    return LockSelection(shown, "requirements", tuple(packages))
+
+
+def _uv_lock(
+    path: Path, shown: str, target: Target, *, work: Path, cache_dir: Path
+) -> LockSelection:
+    project = path.parent
+    if not (project / "pyproject.toml").is_file():
+        raise InputError(
+            f"{shown} has no pyproject.toml beside it; uv needs the project to read its lock: "
+            "hand in the project folder with its uv.lock"
+        )
+    data = read_toml(path, shown=shown)
+    _check_python(_specifier(data.get("requires-python"), shown), target, shown, "uv")
+    out = work / f"uv-export-{abs(hash(shown)):x}.txt"
+    command = [*uv_command(), "--no-config", "--offline", "--no-python-downloads"]
+    command += ["export", "--project", str(project), "--frozen", "--format", "requirements.txt"]
+    command += ["--no-header", "--no-annotate", "--no-dev", "--no-emit-project"]
+    command += ["--cache-dir", str(cache_dir), "-o", str(out)]
+    try:
+        run(command, what=f"reading {shown} with uv export", env=clean_env({}))
+    except CommandError as exc:
+        raise LockError(
+            f"uv could not read {shown} (exit {exc.returncode}): {exc.output.strip()[-600:]}; "
+            "fix: run `uv lock` in the project and hand in the updated uv.lock"
+        ) from exc
+    kept = [line for line in out.read_text("utf-8").splitlines() if not _is_local(line)]
+    out.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    selection = requirements_lock(parse_requirements(out, out.parent), shown, target)
+    files = _uv_wheel_files(data)
+    packages = tuple(
+        LockedPackage(p.name, p.version, p.hashes, files.get((p.name, p.version), ()))
+        for p in selection.packages
+    )
+    return LockSelection(shown, "uv", packages)
+
+
+def _is_local(line: str) -> bool:
+    text = line.strip()
+    local = text.startswith(("-e ", "./", "../", "/", "file:")) or text == "."
+    if local:
+        logger.info("uv export: %s is local: built from the input if it is there", text)
+    return local
+
+
+def _uv_wheel_files(data: Mapping[str, Any]) -> dict[tuple[str, str], tuple[str, ...]]:
+    found: dict[tuple[str, str], tuple[str, ...]] = {}
+    for package in data.get("package", []):
+        names = []
+        for wheel in package.get("wheels", []):
+            where = str(wheel.get("filename") or wheel.get("url") or wheel.get("path") or "")
+            names.append(where.rsplit("/", 1)[-1].split("#", 1)[0])
+        key = (canonicalize_name(str(package.get("name", ""))), str(package.get("version", "")))
+        found[key] = tuple(n for n in names if n.endswith(".whl"))
+    return found
+
+
+def _specifier(text: object, shown: str) -> SpecifierSet | None:
+    if text is None:
+        return None
+    try:
+        return SpecifierSet(str(text))
+    except InvalidSpecifier as exc:
+        raise InputError(f"{shown}: requires-python {text!r} is not valid ({exc})") from exc
+
+
+def _poetry_lock(path: Path, shown: str, target: Target) -> LockSelection:
+    data = read_toml(path, shown=shown)
+    metadata = data.get("metadata", {})
+    python = str(metadata.get("python-versions", "*"))
+    if not poetry_allows(python, target.python_full_version):
+        raise LockError(
+            f"{shown} covers Python {python}, not the target's {target.python_full_version} "
+            f"({target.description}); fix: {lock_fix('poetry')}, or choose a target the lock covers"
+        )
+    by_name = {canonicalize_name(str(p["name"])): p for p in data.get("package", [])}
+    if any("groups" in p for p in by_name.values()):
+        chosen = _poetry_by_groups(by_name, target)
+    else:
+        chosen = _poetry_walk(by_name, _poetry_roots(path.parent, shown), target)
+    packages: list[LockedPackage] = []
+    for name in sorted(chosen):
+        package = by_name[name]
+        source = package.get("source", {})
+        if source.get("type") in ("directory", "file", "git", "url"):
+            logger.info("%s: %s comes from %s: not locked", shown, name, source.get("type"))
+            continue
+        files = package.get("files", [])
+        hashes = tuple(str(f["hash"]) for f in files if str(f.get("hash", "")).split(":")[0]
+                       in _PIP_HASHES)
+        wheels = tuple(str(f["file"]) for f in files if str(f.get("file", "")).endswith(".whl"))
+        if not wheels and files:
+            raise LockError(
+                f"{shown} pins {name} {package['version']} with no wheel at all (only "
+                f"{', '.join(str(f.get('file')) for f in files)}); fix: {lock_fix('poetry')}, or "
+                f"pin a version of {name} with a wheel for the target"
+            )
+        packages.append(LockedPackage(name, str(package["version"]), hashes, wheels))
+    return LockSelection(shown, "poetry", tuple(packages))
+
+
+def _marker_holds(text: object, env: Mapping[str, str]) -> bool:
+    if not text:
+        return True
+    return Marker(str(text)).evaluate(dict(env))
+
+
+def _poetry_by_groups(by_name: Mapping[NormalizedName, Any], target: Target) -> set[NormalizedName]:
+    env = _env(target)
+    chosen: set[NormalizedName] = set()
+    for name, package in by_name.items():
+        if "main" not in package.get("groups", ["main"]):
+            continue
+        markers = package.get("markers")
+        if isinstance(markers, dict):
+            markers = markers.get("main")
+        if _marker_holds(markers, env):
+            chosen.add(canonicalize_name(name))
+    return chosen
+
+
+def _poetry_roots(project: Path, shown: str) -> list[tuple[str, Any]]:
+    """The project's main dependencies, as (name, poetry-style constraint) pairs."""
+    pyproject = project / "pyproject.toml"
+    if not pyproject.is_file():
+        return []
+    data = read_toml(pyproject, shown=shown.rsplit("/", 1)[0] + "/pyproject.toml")
+    roots: list[tuple[str, Any]] = []
+    for text in data.get("project", {}).get("dependencies", []):
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement:
+            continue
+        roots.append((requirement.name, {"markers": str(requirement.marker or "")}))
+    for name, spec in data.get("tool", {}).get("poetry", {}).get("dependencies", {}).items():
+        if name.lower() != "python":
+            roots.append((name, spec))
+    return roots
+
+
+def _edges(spec: Any) -> Iterable[Mapping[str, Any]]:
+    items = spec if isinstance(spec, list) else [spec]
+    for item in items:
+        yield item if isinstance(item, dict) else {"version": str(item)}
+
+
+def _poetry_walk(
+    by_name: Mapping[NormalizedName, Any], roots: list[tuple[str, Any]], target: Target
+) -> set[NormalizedName]:
+    env = _env(target)
+    if not roots:  # a lone poetry.lock: every main, non-optional package
+        return {
+            canonicalize_name(n) for n, p in by_name.items()
+            if not p.get("optional") and p.get("category", "main") == "main"
+        }
+    chosen: set[NormalizedName] = set()
+    pending = list(roots)
+    while pending:
+        name, spec = pending.pop()
+        key = canonicalize_name(name)
+        taken = any(
+            not edge.get("optional")
+            and _marker_holds(edge.get("markers"), env)
+            and poetry_allows(str(edge.get("python", "*")), target.python_full_version)
+            for edge in _edges(spec)
+        )
+        if not taken or key in chosen or key not in by_name:
+            continue
+        chosen.add(key)
+        pending.extend(by_name[key].get("dependencies", {}).items())
+    return chosen
+

@@ -1,0 +1,248 @@
+"""Locked inputs are installed as locked, against a real index on 127.0.0.1.
+
+The index serves an old and a NEWER version of every ``sdlock-*`` package; the lock
+fixtures pin the old ones (tests/support/locked.py), so a build that re-resolved would
+pick the newer ones. One fixture per input under tests/fixtures/locked_*.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.support.index import IndexServer
+from tests.support.locked import NEWER, OLD, build_lock_packages, copy_fixture
+
+from sparkdeps._build.pipeline import build
+from sparkdeps._core.errors import LockError, ResolutionError, RuntimeConflictError
+from sparkdeps._core.results import BuildResult
+from sparkdeps._core.target import resolve_target
+
+pytestmark = pytest.mark.network
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+PY310 = resolve_target(None, python_version="3.10", platform="x86_64")
+
+
+@pytest.fixture(scope="module")
+def lock_packages(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_lock_packages(tmp_path_factory.mktemp("lock-packages"))
+
+
+@pytest.fixture(scope="module")
+def lock_index(lock_packages: Path) -> Iterator[IndexServer]:
+    with IndexServer(lock_packages) as server:
+        yield server
+
+
+@pytest.fixture
+def fixture(tmp_path: Path, lock_packages: Path):  # type: ignore[no-untyped-def]
+    def copy(name: str) -> Path:
+        return copy_fixture(FIXTURES / name, tmp_path / "input" / name, lock_packages)
+
+    return copy
+
+
+def _build(source: Path, tmp_path: Path, index: IndexServer, **kwargs: Any) -> BuildResult:
+    kwargs.setdefault("dest", tmp_path / "dest")
+    kwargs.setdefault("cache_dir", tmp_path / "cache")
+    kwargs.setdefault("index_url", index.url)
+    return build(source, **kwargs)
+
+
+def _versions(result: BuildResult) -> dict[str, str]:
+    return {wheel.name: wheel.version for wheel in result.wheels}
+
+
+def test_the_index_offers_newer_versions(tmp_path: Path, lock_index: IndexServer) -> None:
+    """Without a lock the same requirement resolves to the newer versions: the tests can fail."""
+    source = tmp_path / "requirements.txt"
+    source.write_text("sdlock-a\n")
+    result = _build(source, tmp_path, lock_index, target=PY310)
+    assert _versions(result) == NEWER
+
+
+LOCKED = [
+    pytest.param("locked_pylock", "", "pylock.toml", "pylock", id="pylock"),
+    pytest.param("locked_uv", "sdlockuv", "uv.lock", "uv", id="uv-lock"),
+    pytest.param("locked_poetry", "sdlockpoetry", "poetry.lock", "poetry", id="poetry-lock"),
+    pytest.param(
+        "locked_requirements", "", "requirements.txt", "requirements", id="hashed-requirements"
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "project", "lock", "kind"), LOCKED)
+def test_lock_is_installed_as_locked_for_the_target(
+    name: str, project: str, lock: str, kind: str, fixture, tmp_path: Path,
+    lock_index: IndexServer,
+) -> None:
+    """3.10 target: sdlock-c (needed below 3.11) comes too, at the locked version."""
+    result = _build(fixture(name), tmp_path, lock_index, target=PY310)
+    expected = dict(OLD)
+    if project:
+        expected[project] = "0.1.0"
+    assert _versions(result) == expected
+    pinned = result.manifest.inputs["pinned_by"]
+    for package in OLD:
+        assert pinned[package].split(":")[0] == lock, pinned
+    assert result.manifest.inputs["lock_files"] == {lock: kind}
+    sources = {wheel.name: wheel.source for wheel in result.wheels}
+    assert {sources[p] for p in OLD} == {"index"}
+
+
+def test_uv_project_on_the_host_skips_what_its_markers_exclude(
+    fixture, tmp_path: Path, lock_index: IndexServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The issue's case: a project zip with a uv.lock keeps its pins (host Python 3.11+)."""
+    caplog.set_level(logging.INFO, logger="sparkdeps")
+    folder = fixture("locked_uv")
+    archive = Path(shutil.make_archive(str(tmp_path / "project"), "zip", folder))
+    result = _build(archive, tmp_path, lock_index)
+    host_old = result.target.version_tuple < (3, 11)
+    expected = {"sdlock-a": "1.0", "sdlock-b": "1.0", "sdlockuv": "0.1.0"}
+    if host_old:
+        expected["sdlock-c"] = "1.0"
+    assert _versions(result) == expected
+    assert "sdlock-native" not in _versions(result)  # the dev group stays out
+    assert "pinned by uv.lock (uv lock): sdlock-a==1.0, sdlock-b==1.0" in caplog.text
+
+
+def test_single_pylock_file_is_an_input(fixture, tmp_path: Path, lock_index: IndexServer) -> None:
+    lock = fixture("locked_pylock") / "pylock.toml"
+    result = _build(lock, tmp_path, lock_index, target=PY310)
+    assert result.format == "requirements"
+    assert _versions(result) == OLD
+
+
+def test_poetry_lock_without_groups_is_walked_from_the_project(
+    fixture, tmp_path: Path, lock_index: IndexServer
+) -> None:
+    """Poetry 1.x locks have no per-package groups: walk from pyproject's dependencies."""
+    folder = fixture("locked_poetry")
+    lock = folder / "poetry.lock"
+    text = re.sub(r'^(groups|markers) = .*\n', "", lock.read_text(), flags=re.MULTILINE)
+    lock.write_text(text.replace('lock-version = "2.1"', 'lock-version = "2.0"'))
+    result = _build(folder, tmp_path, lock_index, target=PY310)
+    assert _versions(result) == {**OLD, "sdlockpoetry": "0.1.0"}
+
+
+def test_requirements_beside_pyproject_constrain_the_project(
+    fixture, tmp_path: Path, lock_index: IndexServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="sparkdeps")
+    folder = fixture("project_constraints")
+    result = _build(folder, tmp_path, lock_index)
+    assert _versions(result) == {"sdlock-a": "1.0", "sdlock-b": "1.0", "sdlockcons": "0.1.0"}
+    inputs = result.manifest.inputs
+    assert inputs["beside_projects"] == ["requirements.txt"]
+    assert inputs["pinned_by"]["sdlock-a"] == "requirements.txt (constraint: sdlock-a==1.0)"
+    assert inputs["pinned_by"]["sdlock-b"] == "requirements.txt (constraint: sdlock-b==1.0)"
+    assert "constraints on its dependencies: sdlock-a==1.0, sdlock-b==1.0" in caplog.text
+    # the same project without the file takes the newest versions
+    (folder / "requirements.txt").unlink()
+    again = _build(folder, tmp_path, lock_index, use_cache=False)
+    assert _versions(again)["sdlock-a"] == NEWER["sdlock-a"]
+
+
+def test_lock_without_a_wheel_for_the_target_names_the_package(
+    fixture, tmp_path: Path, lock_index: IndexServer
+) -> None:
+    folder = fixture("locked_unfit")
+    with pytest.raises(LockError) as caught:
+        _build(folder, tmp_path, lock_index, target=PY310)
+    message = str(caught.value)
+    assert "sdlock-native" in message and "pylock.toml" in message
+    assert "fix:" in message
+    assert not list((tmp_path / "dest").glob("*/wheelhouse.zip"))
+
+
+def test_lock_not_covering_the_target_python_names_the_fix(
+    fixture, tmp_path: Path, lock_index: IndexServer
+) -> None:
+    target = resolve_target(None, python_version="3.9", platform="x86_64")
+    with pytest.raises(LockError, match=r"uv\.lock covers Python >=3\.10, not the target's 3\.9"):
+        _build(fixture("locked_uv"), tmp_path, lock_index, target=target)
+
+
+def test_requirement_outside_the_lock_is_refused(
+    fixture, tmp_path: Path, lock_index: IndexServer
+) -> None:
+    folder = fixture("locked_pylock")
+    (folder / "requirements.txt").write_text("sdlock-b>=1.1\n")
+    with pytest.raises(LockError, match=r"requirements\.txt:1 requires sdlock-b>=1\.1 but the "
+                                        r"lock has 1\.0"):
+        _build(folder, tmp_path, lock_index, target=PY310)
+
+
+def test_constraint_beside_a_lock_must_agree(
+    fixture, tmp_path: Path, lock_index: IndexServer
+) -> None:
+    folder = fixture("locked_uv")
+    (folder / "requirements.txt").write_text("sdlock-a==2.0\n")
+    with pytest.raises(LockError, match=r"pins sdlock-a==2\.0 but the lock has 1\.0"):
+        _build(folder, tmp_path, lock_index, target=PY310)
+
+
+def test_locked_hash_mismatch_fails(fixture, tmp_path: Path, lock_index: IndexServer) -> None:
+    folder = fixture("locked_pylock")
+    lock = folder / "pylock.toml"
+    digest = re.search(r'sha256 = "([0-9a-f]{64})"', lock.read_text())
+    assert digest is not None
+    lock.write_text(lock.read_text().replace(digest.group(1), "0" * 64))
+    with pytest.raises(ResolutionError, match="hash"):
+        _build(folder, tmp_path, lock_index, target=PY310)
+
+
+def _runtime(tmp_path: Path) -> Path:
+    """A runtime with numpy 1.23.5 (protected: pyspark imports it first) for this Python."""
+    freeze = tmp_path / "runtime.txt"
+    host = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    freeze.write_text(f"# python {host}\nnumpy==1.23.5\nsdlock-b==1.0\n", "utf-8")
+    return freeze
+
+
+def _hashed_lock(tmp_path: Path, packages: Path, numpy: str) -> Path:
+    folder = tmp_path / "hashed"
+    folder.mkdir()
+    good = hashlib.sha256((packages / "sdlock_a-1.0-py3-none-any.whl").read_bytes()).hexdigest()
+    other = hashlib.sha256((packages / "sdlock_b-1.0-py3-none-any.whl").read_bytes()).hexdigest()
+    # the index has no numpy at all: a build that tried to download it would fail
+    (folder / "requirements.txt").write_text(
+        f"numpy=={numpy} --hash=sha256:{'0' * 64}\n"
+        f"sdlock-a==1.0 --hash=sha256:{good}\n"
+        f"sdlock-b==1.0 --hash=sha256:{other}\n"
+    )
+    return folder
+
+
+def test_lock_pinning_a_protected_package_off_the_runtime_is_a_conflict(
+    tmp_path: Path, lock_index: IndexServer, lock_packages: Path
+) -> None:
+    folder = _hashed_lock(tmp_path, lock_packages, "2.1.3")
+    lock_index.reset_counts()
+    with pytest.raises(RuntimeConflictError) as caught:
+        _build(folder, tmp_path, lock_index, runtime_packages=_runtime(tmp_path))
+    message = str(caught.value)
+    assert "requirements.txt:1 pins numpy==2.1.3" in message
+    assert "has numpy 1.23.5" in message and "--override-runtime numpy" in message
+    assert "regenerate it with the runtime's versions" in message
+    assert [c.name for c in caught.value.conflicts] == ["numpy"]  # type: ignore[attr-defined]
+    assert not [r for r in lock_index.requests if r.endswith(".whl")]
+
+
+def test_lock_pin_equal_to_the_runtime_is_relied_on_not_shipped(
+    tmp_path: Path, lock_index: IndexServer, lock_packages: Path
+) -> None:
+    folder = _hashed_lock(tmp_path, lock_packages, "1.23.5")
+    result = _build(folder, tmp_path, lock_index, runtime_packages=_runtime(tmp_path))
+    assert _versions(result) == {"sdlock-a": "1.0"}
+    relied = {p["name"]: p["version"] for p in result.manifest.runtime["relied_on"]}
+    assert relied == {"numpy": "1.23.5", "sdlock-b": "1.0"}
