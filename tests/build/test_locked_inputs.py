@@ -23,12 +23,12 @@ from tests.support.locked import NEWER, OLD, build_lock_packages, copy_fixture
 from sparkdeps._build.pipeline import build
 from sparkdeps._core.errors import LockError, ResolutionError, RuntimeConflictError
 from sparkdeps._core.results import BuildResult
-from sparkdeps._core.target import resolve_target
+from sparkdeps._core.target import choose_target
 
 pytestmark = pytest.mark.network
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-PY310 = resolve_target(None, python_version="3.10", platform="x86_64")
+PY310 = choose_target(None, python_version="3.10", platform="x86_64")
 
 
 @pytest.fixture(scope="module")
@@ -167,7 +167,7 @@ def test_lock_without_a_wheel_for_the_target_names_the_package(
 def test_lock_not_covering_the_target_python_names_the_fix(
     fixture, tmp_path: Path, lock_index: IndexServer
 ) -> None:
-    target = resolve_target(None, python_version="3.9", platform="x86_64")
+    target = choose_target(None, python_version="3.9", platform="x86_64")
     with pytest.raises(LockError, match=r"uv\.lock covers Python >=3\.10, not the target's 3\.9"):
         _build(fixture("locked_uv"), tmp_path, lock_index, target=target)
 

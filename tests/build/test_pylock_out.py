@@ -20,7 +20,7 @@ from sparkdeps._core.errors import IntegrityError
 from sparkdeps._core.manifest import Manifest
 from sparkdeps._core.results import BuildResult
 from sparkdeps._core.runner import uv_command
-from sparkdeps._core.target import resolve_target
+from sparkdeps._core.target import choose_target
 
 try:
     import tomllib
@@ -127,7 +127,7 @@ def test_conditional_dependency_keeps_its_marker(
     fixture_project, tmp_path: Path, index: IndexServer
 ) -> None:
     """sdtest-marker needs sdtest-oldpy only below 3.11: on a 3.10 target the lock says so."""
-    target = resolve_target(None, python_version="3.10", platform="x86_64")
+    target = choose_target(None, python_version="3.10", platform="x86_64")
     result = _build(fixture_project("requirements") / "requirements.txt", tmp_path, index,
                     target=target)
     with zipfile.ZipFile(result.uri) as archive:
