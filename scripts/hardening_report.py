@@ -39,6 +39,7 @@ from tests.hardening.runs import (  # noqa: E402
     APPS,
     ConcurrentRuns,
     app_env,
+    cleanup_during_load,
     disk_full,
     load_killed,
     loaders,
@@ -158,6 +159,16 @@ def _process_faults(root: Path, resources: Any) -> tuple[list[tuple[str, bool, s
             f"partial folders left by the kill: {len(redo['after_kill'])}; "
             f"next load reused={nxt.get('reused')}, "
             f"install folders now {len(redo['after_next'])} (complete)",
+        )
+    )
+    gone = cleanup_during_load(root / "cleanup-during-load", wheelhouse, ["sdhard_kill2"])
+    good = gone["load_returncode"] == 0 and not gone["cleanup_error"] and not gone["run_left"]
+    rows.append(
+        (
+            "cleanup of the run while a load reads it",
+            good,
+            f"cleanup removed {len(gone['cleanup_removed'])} paths "
+            f"{gone['cleanup_error'] or 'without error'}; load exit {gone['load_returncode']}",
         )
     )
     return rows, half

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import logging
 import sys
+import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -247,26 +248,36 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     if args.json:
         _echo(json.dumps(manifest.to_dict(), indent=2, sort_keys=True))
         return 0
-    target = manifest.target
+    target = {key: _visible(value) for key, value in manifest.target.items()}
     _echo(f"format:    {manifest.format}")
     _echo(f"target:    {target.get('profile') or '-'} CPython {target.get('python_version')} "
           f"{target.get('arch')} glibc {target.get('glibc')}")
-    _echo(f"input:     {manifest.input_digest}")
-    _echo(f"sparkdeps: {manifest.sparkdeps_version}")
+    _echo(f"input:     {_visible(manifest.input_digest)}")
+    _echo(f"sparkdeps: {_visible(manifest.sparkdeps_version)}")
     _echo(f"wheels:    {len(manifest.wheels)}")
     for wheel in sorted(manifest.wheels, key=lambda w: w.filename):
-        names = ",".join(wheel.top_level) or "-"
-        shadows = f"  shadows runtime {wheel.shadows}" if wheel.shadows else ""
-        _echo(f"  {wheel.name} {wheel.version}  [{'.'.join(wheel.tags)}]  {wheel.size} B  "
-              f"imports: {names}  ({wheel.source or '?'}){shadows}")
+        names = _visible(",".join(wheel.top_level) or "-")
+        shadows = f"  shadows runtime {_visible(wheel.shadows)}" if wheel.shadows else ""
+        _echo(f"  {_visible(wheel.name)} {_visible(wheel.version)}  "
+              f"[{_visible('.'.join(wheel.tags))}]  {wheel.size} B  "
+              f"imports: {names}  ({_visible(wheel.source or '?')}){shadows}")
     runtime = manifest.runtime
     if runtime:
         relied = ", ".join(f"{r['name']} {r['version']}" for r in runtime.get("relied_on", ()))
-        _echo(f"runtime:   {runtime.get('name')} (set {str(runtime.get('digest', ''))[:12]})")
-        _echo(f"relies on: {relied or '-'}")
+        _echo(f"runtime:   {_visible(runtime.get('name'))} "
+              f"(set {_visible(str(runtime.get('digest', ''))[:12])})")
+        _echo(f"relies on: {_visible(relied or '-')}")
         if runtime.get("overrides"):
-            _echo(f"overrides: {', '.join(runtime['overrides'])}")
+            _echo(f"overrides: {_visible(', '.join(runtime['overrides']))}")
     return 0
+
+
+def _visible(value: object) -> str:
+    """A manifest value for a terminal: control and bidi characters shown as escapes."""
+    return "".join(
+        f"\\u{ord(char):04x}" if unicodedata.category(char) in ("Cc", "Cf") else char
+        for char in str(value)
+    )
 
 
 def _add_process_deps(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -7,6 +7,8 @@ Hooks (environment):
 * ``HARDENING_GO=<file>``: wait for ``<file>`` before loading (start several at once).
 * ``HARDENING_STALL_INSTALL=<file>``: extract the first wheel into the partial folder,
   create ``<file>``, then sleep (the test kills us, -9, mid-install).
+* ``HARDENING_PAUSE_INSTALL=<file>``: extract the first wheel, create ``<file>``, wait for
+  ``<file>.go``, then go on (the test removes the run folder meanwhile).
 """
 
 from __future__ import annotations
@@ -40,6 +42,24 @@ def main() -> int:
             return written
 
         _install.extract_wheel = stalling_extract  # type: ignore[assignment]
+    pause = os.environ.get("HARDENING_PAUSE_INSTALL")
+    if pause:
+        from sparkdeps._runtime import install as _paused
+
+        first = _paused.extract_wheel
+        paused: list[bool] = []
+
+        def pausing_extract(zip_path: Path, filename: str, folder: Path) -> int:
+            written = first(zip_path, filename, folder)
+            if not paused:
+                paused.append(True)
+                Path(pause).touch()
+                deadline = time.monotonic() + 120
+                while not Path(pause + ".go").exists() and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            return written
+
+        _paused.extract_wheel = pausing_extract  # type: ignore[assignment]
     from sparkdeps._runtime.load import load
 
     result = load(wheelhouse, delivery="driver-only")

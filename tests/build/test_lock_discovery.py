@@ -94,3 +94,14 @@ def test_one_lock_rules_a_folder() -> None:
 )
 def test_poetry_constraints(constraint: str, version: str, allowed: bool) -> None:
     assert poetry_allows(constraint, version) is allowed
+
+
+def test_uv_lock_without_its_project_names_the_fix(tmp_path: Path) -> None:
+    """uv reads a lock through its project: a lone uv.lock fails before any index is asked."""
+    from sparkdeps._build.pipeline import build
+
+    lock = _tree(tmp_path / "source", {"uv.lock": "version = 1\n"}) / "uv.lock"
+    with pytest.raises(InputError, match=r"uv\.lock has no pyproject\.toml beside it"):
+        build(lock, dest=tmp_path / "dest", cache_dir=tmp_path / "cache",
+              index_url="http://127.0.0.1:9/simple/")
+    assert not (tmp_path / "dest").exists() or not any((tmp_path / "dest").iterdir())

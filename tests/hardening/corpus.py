@@ -842,6 +842,17 @@ def _folder_with_name(name: str) -> Callable[[Path, Resources], Path]:
     return make
 
 
+def _folder_with_module(name: str) -> Callable[[Path, Resources], Path]:
+    def make(folder: Path, _r: Resources) -> Path:
+        source = folder / "project"
+        source.mkdir(parents=True)
+        (source / "good_mod.py").write_bytes(MOD)
+        (source / name).write_bytes(MOD)
+        return source
+
+    return make
+
+
 def _modules_folder(folder: Path, _r: Resources) -> Path:
     source = folder / "project"
     source.mkdir(parents=True)
@@ -1440,6 +1451,25 @@ CASES: tuple[Case, ...] = (
         absent=(SECRET,),
     ),
     Case(
+        "stdlib-shadowing-at-build",
+        "build",
+        _folder_with_module("argparse.py"),
+        InputError,
+        ("argparse", "shadow the standard library"),
+        ("SPARKDEPS_ALLOW_STDLIB_NAMES",),
+    ),
+    Case(
+        "stdlib-shadowing-at-load",
+        "load",
+        _hostile_wheel(
+            {"sdhard_x/__init__.py": b"", "typing/__init__.py": b"X = 1\n"},
+            top_level=("sdhard_x", "typing"),
+        ),
+        IntegrityError,
+        ("typing", "shadow the standard library"),
+        ("SPARKDEPS_ALLOW_STDLIB_NAMES",),
+    ),
+    Case(
         "load-replaced-mid-load",
         "load",
         _load_swapped_mid_load,
@@ -1515,6 +1545,15 @@ CASES: tuple[Case, ...] = (
         IntegrityError,
         ("wheelhouse.zip", "not a regular file"),
         ("pass the wheelhouse.zip",),
+    ),
+    Case(
+        "load-dev-zero",
+        "load",
+        _modules_folder,
+        IntegrityError,
+        ("/dev/zero", "not a regular file"),
+        ("pass the wheelhouse.zip",),
+        options={"uri": "/dev/zero"},
     ),
     Case(
         "load-wheel-dist-info-other-name",

@@ -181,6 +181,31 @@ def load_killed(root: Path, wheelhouse: Path, modules: list[str]) -> dict[str, A
     }
 
 
+def cleanup_during_load(root: Path, wheelhouse: Path, modules: list[str]) -> dict[str, Any]:
+    """Remove the run folder while a load is between two wheels; the load must finish."""
+    from sparkdeps._runtime.cleanup import cleanup
+
+    cache, tmp, pause = root / "cache", root / "tmp", root / "paused"
+    env = app_env(cache, tmp, HARDENING_PAUSE_INSTALL=os.fspath(pause))
+    process = spawn(LOAD_APP, [os.fspath(wheelhouse), *modules], env)
+    wait_for(pause, process)
+    error = ""
+    try:
+        removed = list(cleanup(os.fspath(wheelhouse.parent), cache_dir=cache).removed)
+    except Exception as exc:  # the outcome records it
+        removed, error = [], f"{type(exc).__name__}: {exc}"
+    Path(os.fspath(pause) + ".go").touch()
+    code, data, err = finish(process)
+    return {
+        "cleanup_removed": removed,
+        "cleanup_error": error,
+        "load_returncode": code,
+        "load_error": err.strip()[-800:] if code else "",
+        "imported": data.get("files", {}),
+        "run_left": wheelhouse.parent.exists(),
+    }
+
+
 # --------------------------------------------------------------------------- concurrency
 
 

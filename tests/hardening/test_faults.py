@@ -164,3 +164,22 @@ def test_executor_killed_after_load_is_replaced_and_imports(
     new_dirs = set(after["executors"]) - set(report["before"]["executors"])
     assert new_dirs, f"no import ran on the replacement's working folder: {report}"
     assert all(f.startswith(tuple(after["executors"])) for f in after["files"]), after
+
+
+def test_cleanup_while_a_load_reads_the_run(tmp_path: Path) -> None:
+    """Issue 10, section 5: the run folder goes while a load is between two wheels; the load
+    reads on from the file it opened, and neither side shows a traceback."""
+    from tests.hardening.runs import cleanup_during_load
+    from tests.support.wheelhouses import make_wheelhouse
+    from tests.support.wheels import make_wheel
+
+    wheels = [
+        make_wheel(tmp_path / "w", f"sdhard-gone{n}", "1.0", {f"sdhard_gone{n}/__init__.py": ""})
+        for n in range(3)
+    ]
+    wheelhouse = make_wheelhouse(tmp_path / "runs", wheels)
+    report = cleanup_during_load(tmp_path / "node", wheelhouse, ["sdhard_gone2"])
+    assert not report["cleanup_error"] and report["cleanup_removed"], report
+    assert report["load_returncode"] == 0, report
+    assert not report["run_left"]
+    assert "sdhard_gone2" in report["imported"]

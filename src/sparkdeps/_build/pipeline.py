@@ -33,6 +33,7 @@ from .._core.manifest import Manifest, WheelInfo, inspect_wheel
 from .._core.paths import RUN_MARKER, TASK_VALUE_KEY, WHEELHOUSE_NAME, cache_root, pin_uri
 from .._core.results import BuildResult
 from .._core.runmarker import marker_json
+from .._core.stdlib import ALLOW_ENV, shadowing
 from .._core.runner import redact
 from .._core.storage import PublishConflict, Storage, join_uri, storage_for
 from .._core.target import Target, choose_target
@@ -441,6 +442,7 @@ def _make(
     (locks.check_closure if locks.locked else check_closure)(
         infos, target, roots, provided=provided
     )
+    _check_stdlib(infos)
     with clock.phase("wheelhouse"):
         inputs = {**layout.to_dict(), **locks.report(planned.resolution)}
         return _write(layout, inputs, target, wheels, plan, roots, work)
@@ -502,6 +504,17 @@ def runtime_plan(resolution: Resolution, context: RuntimeContext | None) -> Runt
     return classify(
         ((pin.name, pin.version, pin.local is not None) for pin in resolution.pins), context
     )
+
+
+def _check_stdlib(infos: Iterable[WheelInfo]) -> None:
+    for info in infos:
+        shadowed = shadowing(info.top_level)
+        if shadowed:
+            raise InputError(
+                f"{info.filename} carries top-level {', '.join(shadowed)}, which would shadow "
+                "the standard library on every node; rename or drop them, or set "
+                f"{ALLOW_ENV}={','.join(shadowed)} if you really mean it"
+            )
 
 
 def _check_all_hashed(pins: Iterable[Pin]) -> None:

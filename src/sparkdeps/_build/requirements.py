@@ -14,6 +14,7 @@ resolved dependency without a hash, as pip does).
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,10 @@ _INDEX_OPTIONS = {
 }
 _HARMLESS = {"--pre", "--prefer-binary", "--no-index"}
 _COMMENT = re.compile(r"(^|\s+)#.*$")
+_OPTION_START = re.compile(r"""\s+(?=--?[A-Za-z])(?=(?:[^"']|"[^"]*"|'[^']*')*$)""")
+"""Whitespace before ``-x``/``--x`` with the quotes after it balanced: not inside a marker."""
+_VARIABLE = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)\}")
+"""``${NAME}``, which pip expands from the environment (undefined ones stay as written)."""
 
 
 @dataclass(frozen=True)
@@ -163,11 +168,36 @@ def _parse_file(file: _File) -> None:
         text = file.path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{origin}: cannot read it as a UTF-8 requirements file ({exc})") from exc
-    for number, line in _logical_lines(text):
-        if line.startswith("-"):
-            _option(line, f"{origin}:{number}", file)
-        else:
-            _requirement(line, f"{origin}:{number}", file.state, constraint=file.constraint)
+    for number, written in _logical_lines(text):
+        line, values = _expand(written)
+        try:
+            if line.startswith("-"):
+                _option(line, f"{origin}:{number}", file)
+            else:
+                _requirement(line, f"{origin}:{number}", file.state, constraint=file.constraint)
+        except InputError as exc:
+            if not values:
+                raise
+            # show ${NAME}, never what it expanded to: it may be a credential
+            message = str(exc)
+            for value, name in values.items():
+                message = message.replace(value, name)
+            raise InputError(message) from None
+
+
+def _expand(line: str) -> tuple[str, dict[str, str]]:
+    """``line`` with ``${NAME}`` expanded as pip does, and {value: "${NAME}"} for messages."""
+    values: dict[str, str] = {}
+
+    def value_of(match: re.Match[str]) -> str:
+        value = os.environ.get(match.group("name"))
+        if value is None:
+            return match.group(0)
+        if value:
+            values[value] = match.group(0)
+        return value
+
+    return _VARIABLE.sub(value_of, line), values
 
 
 def _option(line: str, origin_line: str, file: _File) -> None:
@@ -244,8 +274,8 @@ def _index_option(option: str, value: str, origin_line: str, file: _File) -> Non
 
 
 def _requirement(line: str, origin_line: str, state: _State, *, constraint: bool) -> None:
-    # options follow the requirement after whitespace; markers never contain " -"
-    spec, *options = re.split(r"\s+(?=--?[A-Za-z])", line)
+    # options follow the requirement after whitespace, outside quotes ('; extra == "a -b"')
+    spec, *options = _OPTION_START.split(line)
     hashes: list[str] = []
     for option in options:
         name, _, value = option.replace("=", " ", 1).partition(" ")

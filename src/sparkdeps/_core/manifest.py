@@ -146,19 +146,25 @@ class Manifest:
             raw = json.loads(data)
             if not isinstance(raw, dict):
                 raise TypeError("the manifest is not a JSON object")
-            schema = int(raw.get("schema", 0))
-            if schema != SCHEMA_VERSION:
+            schema = raw.get("schema")
+            # exactly the integer: true, 1.9 and "01" are not schema 1
+            if type(schema) is not int or schema != SCHEMA_VERSION:
                 raise ValueError(
-                    f"schema {schema} is not supported by sparkdeps {__version__} "
+                    f"schema {schema!r} is not supported by sparkdeps {__version__} "
                     f"(expects {SCHEMA_VERSION})"
                 )
             fmt = raw["format"]
             if fmt not in FORMATS:
                 raise ValueError(f"unknown format {fmt!r}")
+            wheels = tuple(WheelInfo.from_dict(item) for item in raw["wheels"])
+            names = [wheel.filename for wheel in wheels]
+            twice = sorted({name for name in names if names.count(name) > 1})
+            if twice:
+                raise ValueError(f"wheels listed twice: {', '.join(twice)}")
             return cls(
                 format=fmt,
                 target=dict(raw["target"]),
-                wheels=tuple(WheelInfo.from_dict(item) for item in raw["wheels"]),
+                wheels=wheels,
                 input_digest=str(raw["input_digest"]),
                 sparkdeps_version=str(raw.get("sparkdeps_version", "")),
                 inputs=dict(raw.get("inputs", {})),

@@ -13,6 +13,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from .._core.errors import IncompatibleWheelError, IntegrityError
 from .._core.hashing import sha256_stream
+from .._core.stdlib import ALLOW_ENV, shadowing
 from .._core.target import running_interpreter_tags
 from .extract import check_wheel_contents, open_stored_wheel
 from .fetch import Prepared
@@ -60,6 +61,13 @@ def check_wheels(prepared: Prepared, tags: frozenset[Tag] | None = None) -> None
     check_interpreter_tags(
         prepared.uri, [wheel.filename for wheel in manifest.wheels], manifest.target, tags
     )
+    shadowed = shadowing(manifest.top_level)
+    if shadowed:
+        raise IntegrityError(
+            f"{prepared.uri} carries top-level {', '.join(shadowed)}, which would shadow the "
+            f"standard library once first on sys.path; rebuild without them, or set "
+            f"{ALLOW_ENV}={','.join(shadowed)} if you really mean it. Nothing was installed."
+        )
     for wheel in manifest.wheels:
         with open_stored_wheel(prepared.zip_path, wheel.filename) as handle:
             digest = sha256_stream(handle)

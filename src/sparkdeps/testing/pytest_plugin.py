@@ -4,6 +4,10 @@
   a clean venv (nothing installed), so an import on an executor proves delivery.
 * ``sparkdeps_connect``: a shared Spark Connect session (``remote("local[2]")``), same
   clean workers; skipped where pyspark < 4 or the connect extra is missing.
+* ``sparkdeps_session``: the test runs twice, on the ``local-cluster`` session and on the
+  Connect one (ids ``classic``/``connect``; pytest groups the runs by kind, so each
+  session starts once). DataFrame helpers that only ``collect()`` and read ``.schema``,
+  such as chispa's, work on both; ``sparkContext`` and ``.rdd`` exist only on classic.
 * ``sparkdeps_load``: ``load(wheelhouse) -> LoadResult`` into the current session.
 
 Nothing is autouse and nothing starts until a test asks. One JVM session lives in
@@ -17,14 +21,23 @@ import importlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
 from .._core.results import LoadResult
 from .localspark import clean_python, connect_session, local_cluster_session
 
-__all__ = ["SparkManager", "sparkdeps_connect", "sparkdeps_load", "sparkdeps_spark"]
+__all__ = [
+    "SparkManager",
+    "sparkdeps_connect",
+    "sparkdeps_load",
+    "sparkdeps_session",
+    "sparkdeps_session_kind",
+    "sparkdeps_spark",
+]
+
+SessionKind = Literal["classic", "connect"]
 
 
 class SparkManager:
@@ -102,6 +115,26 @@ def sparkdeps_spark(sparkdeps_spark_manager: SparkManager) -> Any:
 @pytest.fixture
 def sparkdeps_connect(sparkdeps_spark_manager: SparkManager) -> Any:
     """The shared Spark Connect session; skips where Connect cannot run."""
+    reason = _connect_missing()
+    if reason:
+        pytest.skip(reason)
+    return sparkdeps_spark_manager.connect()
+
+
+@pytest.fixture(scope="session", params=["classic", "connect"])
+def sparkdeps_session_kind(request: pytest.FixtureRequest) -> SessionKind:
+    """``classic`` then ``connect``; session-scoped so pytest groups the tests by kind."""
+    kind: SessionKind = request.param
+    return kind
+
+
+@pytest.fixture
+def sparkdeps_session(
+    sparkdeps_session_kind: SessionKind, sparkdeps_spark_manager: SparkManager
+) -> Any:
+    """The shared session of this run's kind; the Connect run skips where Connect cannot run."""
+    if sparkdeps_session_kind == "classic":
+        return sparkdeps_spark_manager.classic()
     reason = _connect_missing()
     if reason:
         pytest.skip(reason)
