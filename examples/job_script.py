@@ -1,7 +1,7 @@
 """A Spark job written the way a user writes one: load the wheelhouse, then work in UDFs.
 
 On Databricks this is the ``spark_python_task`` of the three-task job, started with
-``--wheelhouse={{tasks.process_deps.values.wheelhouse_path}}``. Locally:
+``--wheelhouse={{job.parameters.sparkdeps_base}}/job-{{job.run_id}}/wheelhouse.zip``. Locally:
 
     sparkdeps build examples/inputs/packaged --dest /tmp/runs      # prints the URI
     python examples/job_script.py --wheelhouse /tmp/runs/<run id>/wheelhouse.zip

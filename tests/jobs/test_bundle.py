@@ -24,6 +24,7 @@ pytest.importorskip("databricks.bundles.jobs", reason="needs sparkdeps[databrick
 
 BUNDLE = Path(__file__).resolve().parents[2] / "examples" / "databricks"
 REFERENCE = "{{tasks.process_deps.values.wheelhouse_path}}"
+JOB_RUN_PATH = "{{job.parameters.sparkdeps_base}}/job-{{job.run_id}}/wheelhouse.zip"
 
 
 def _load_bundle(tmp_path: Path, target: str = "dev") -> dict[str, Any]:
@@ -98,12 +99,15 @@ def test_three_task_graph(bundle_jobs: dict[str, Any], name: str) -> None:
     assert wheel_task["parameters"][0] == "process-deps"
     assert "--job-run-id={{job.run_id}}" in wheel_task["parameters"]
     assert "--base={{job.parameters.sparkdeps_base}}" in wheel_task["parameters"]
+    # the default hand-off: the run folder is named after the job run (docs/facts.md, fact 16)
+    assert "--per-job-run" in wheel_task["parameters"]
 
     main = tasks["main"]
     assert _depends(main) == ["process_deps"]
     assert main["spark_python_task"]["python_file"] == "${workspace.file_path}/src/job.py"
-    # the path reaches the script task through a dynamic value reference
-    assert f"--wheelhouse={REFERENCE}" in main["spark_python_task"]["parameters"]
+    # the path reaches the script task through {{job.run_id}}, which every task type resolves
+    assert f"--wheelhouse={JOB_RUN_PATH}" in main["spark_python_task"]["parameters"]
+    assert not any("tasks.process_deps" in json.dumps(task) for task in job["tasks"])
 
     cleanup = tasks["cleanup"]
     assert cleanup["run_if"] == "ALL_DONE"
@@ -171,6 +175,7 @@ def test_helper_several_tasks_and_a_notebook() -> None:
         ],
         compute="serverless",
         max_concurrent_runs=4,
+        path_via="task_value",
     ).as_dict()
     tasks = _tasks(job)
     assert list(tasks) == ["process_deps", "extract", "report", "cleanup"]
@@ -223,13 +228,30 @@ def test_helper_names_the_extra_when_bundles_missing(monkeypatch: pytest.MonkeyP
         sparkdeps.three_task_job("x", source="s", python_file="f.py")
 
 
-def test_helper_job_run_mode() -> None:
+def test_helper_job_run_mode_is_the_default() -> None:
     job = sparkdeps.three_task_job(
-        "by-run", source="s", python_file="/Workspace/f.py", path_via="job_run"
+        "by-run",
+        source="s",
+        tasks=[
+            sparkdeps.UserTask("script", python_file="/Workspace/f.py"),
+            sparkdeps.UserTask("book", notebook_path="/Workspace/nb"),
+        ],
     ).as_dict()
     tasks = _tasks(job)
     assert "--per-job-run" in tasks["process_deps"]["python_wheel_task"]["parameters"]
-    assert tasks["main"]["spark_python_task"]["parameters"] == [
-        "--wheelhouse={{job.parameters.sparkdeps_base}}/job-{{job.run_id}}/wheelhouse.zip"
-    ]
+    # process_deps still sets the task value where dbutils can (no --task-value-key='')
+    assert not any(
+        p.startswith("--task-value-key") for p in tasks["process_deps"]["python_wheel_task"]["parameters"]
+    )
+    assert tasks["script"]["spark_python_task"]["parameters"] == [f"--wheelhouse={JOB_RUN_PATH}"]
+    assert tasks["book"]["notebook_task"]["base_parameters"] == {"wheelhouse": JOB_RUN_PATH}
     assert not any("tasks.process_deps" in json.dumps(task) for task in job["tasks"])
+
+
+def test_helper_task_value_mode_still_available() -> None:
+    job = sparkdeps.three_task_job(
+        "by-value", source="s", python_file="/Workspace/f.py", path_via="task_value"
+    ).as_dict()
+    tasks = _tasks(job)
+    assert "--per-job-run" not in tasks["process_deps"]["python_wheel_task"]["parameters"]
+    assert tasks["main"]["spark_python_task"]["parameters"] == [f"--wheelhouse={REFERENCE}"]

@@ -139,7 +139,9 @@ def test_three_tasks_task_value_and_reference(
         if base_kind == "volume-like"
         else "dbfs:/FileStore/sparkdeps"
     )
-    job = _job(source=str(packaged_input), base="/Volumes/main/default/sparkdeps")
+    job = _job(
+        source=str(packaged_input), base="/Volumes/main/default/sparkdeps", path_via="task_value"
+    )
     run = Run(tmp_path, job, "7001", base, str(packaged_input))
 
     # task 1: process_deps (job parameters and {{job.run_id}} resolved)
@@ -212,7 +214,7 @@ def test_concurrent_runs_never_share_a_folder(
     tmp_path: Path, index_url: str, packaged_input: Path
 ) -> None:
     base = str(tmp_path / "base")
-    job = _job(source=str(packaged_input), base=base)
+    job = _job(source=str(packaged_input), base=base, path_via="task_value")
     runs = [
         Run(tmp_path, job, run_id, base, str(packaged_input)) for run_id in ("8001", "8002", "8002")
     ]
@@ -376,20 +378,25 @@ def test_new_run_id_refuses_a_path() -> None:
 
 
 @pytest.mark.network
+@pytest.mark.parametrize("with_dbutils", [False, True], ids=["no-dbutils", "dbutils"])
 def test_job_run_mode_needs_no_task_value(
-    tmp_path: Path, index_url: str, packaged_input: Path
+    tmp_path: Path, index_url: str, packaged_input: Path, with_dbutils: bool
 ) -> None:
-    # path_via="job_run": no dbutils at all (as if a wheel task could not set task
-    # values); every task still finds the path from {{job.run_id}} and the base.
+    # path_via="job_run" (the default): with no dbutils at all (as if a wheel task
+    # could not set task values), every task still finds the path from
+    # {{job.run_id}} and the base; where dbutils works the task value is set too.
     base = str(tmp_path / "base")
-    job = _job(source=str(packaged_input), base=base, path_via="job_run")
+    job = _job(source=str(packaged_input), base=base)
     run = Run(tmp_path, job, "9001", base, str(packaged_input))
-    run.with_dbutils = False
+    run.with_dbutils = with_dbutils
 
     printed = _ok(run.wheel_task("process_deps", f"--index-url={index_url}")).strip()
     first, digest = split_pin(printed.splitlines()[-1])
     assert first == f"{base}/job-9001/wheelhouse.zip" and digest is not None
-    assert not run.store.exists()  # no task value anywhere
+    if with_dbutils:
+        assert run.values()["process_deps"]["wheelhouse_path"] == printed.splitlines()[-1]
+    else:
+        assert not run.store.exists()  # no task value anywhere
     [wheelhouse_arg] = run.script_args("main")
     assert wheelhouse_arg == f"--wheelhouse={first}"
 

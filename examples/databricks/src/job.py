@@ -1,7 +1,8 @@
 """The user task of the bundle: load the wheelhouse, then use it in UDFs.
 
-Runs as a ``spark_python_task`` with ``--wheelhouse={{tasks.process_deps.values.wheelhouse_path}}``
-(set by sparkdeps.three_task_job); in a notebook the task value alone is enough.
+Runs as a ``spark_python_task`` with
+``--wheelhouse={{job.parameters.sparkdeps_base}}/job-{{job.run_id}}/wheelhouse.zip``
+(set by sparkdeps.three_task_job; ``{{job.run_id}}`` resolves in every task type).
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from packaging.utils import canonicalize_name
 from .._core.errors import CommandError, ResolutionError, ResolveCommandError
 from .._core.runner import clean_env, pip_command, redact, run
 from .._core.target import Target
+from .fetch_progress import DownloadWatch
 from .index import IndexSettings, is_unreachable, unreachable_error
 from .resolve import Pin
 
@@ -44,6 +45,7 @@ def download(
     base += index.pip_network_args()
     base += ["--cache-dir", str(cache_dir)] if cache_dir is not None else ["--no-cache-dir"]
     env = clean_env({"PIP_CONFIG_FILE": "/dev/null"})
+    watch = DownloadWatch(len(pins))
     # pip's --require-hashes mode is all-or-nothing: hashed pins go in their own call
     groups = [[p for p in pins if p.hashes], [p for p in pins if not p.hashes]]
     for number, group in enumerate(groups):
@@ -62,6 +64,7 @@ def download(
                 error=ResolveCommandError,
                 hint="fix: check that the index holds wheels of these exact versions for "
                 f"{target.description}",
+                on_line=watch.on_line,
             )
         except CommandError as exc:
             if "DO NOT MATCH THE HASHES" in exc.output:
@@ -69,6 +72,7 @@ def download(
             if is_unreachable(exc.output):
                 raise unreachable_error(exc, index) from exc
             raise
+    watch.finish(dest)
     return sorted(p for p in dest.iterdir() if p.suffix == ".whl")
 
 

@@ -26,6 +26,7 @@ from packaging.utils import canonicalize_name
 
 from .archive import IGNORED_DIRS, ArchiveLimits, _Budget, copy_tree, extract_zip, is_zip
 from .._core.errors import InputError, UnsafeArchiveError
+from .._core.progress import plural
 from .._core.manifest import Format, sha256_file
 
 __all__ = ["EXPECTED", "InputLayout", "input_digest", "prepare_input"]
@@ -101,6 +102,24 @@ class InputLayout:
         if self.beside_projects:
             out["beside_projects"] = list(self.beside_projects)
         return out
+
+    def describe(self) -> str:
+        """``1 requirements file (requirements.txt), 2 projects (a, b)``: for a person."""
+        parts = []
+        for items, word in (
+            (self.requirement_files, "requirements file"),
+            (self.projects, "project"),
+            (self.modules, "module"),
+            (self.wheels, "wheel"),
+            (self.inner_archives, "inner archive"),
+        ):
+            if items:
+                shown = ", ".join(item or "." for item in items[:5])
+                more = f", +{len(items) - 5} more" if len(items) > 5 else ""
+                parts.append(f"{plural(len(items), word)} ({shown}{more})")
+        if self.wrapper:
+            parts.append(f"inside the wrapper folder {self.wrapper}/")
+        return ", ".join(parts) or "nothing usable"
 
 
 def _project_of(relative: str, projects: tuple[str, ...]) -> str | None:
@@ -334,7 +353,6 @@ def _scan(root: Path, name: str, inner: list[str]) -> InputLayout:
         locks=tuple(found.locks),
         beside_projects=tuple(found.beside),
     )
-    logger.info("input %s: format %s, found %s", name, fmt, layout.to_dict())
     return layout
 
 

@@ -30,6 +30,7 @@ from .._core import databricks as _databricks
 from .._core.errors import InputError, IntegrityError, ResolutionError, SparkdepsError, StorageError
 from .._core.hashing import sha256_file
 from .._core.manifest import Manifest, WheelInfo, inspect_wheel
+from .._core.progress import plural
 from .._core.paths import RUN_MARKER, TASK_VALUE_KEY, WHEELHOUSE_NAME, cache_root, pin_uri
 from .._core.results import BuildResult
 from .._core.runmarker import marker_json
@@ -51,6 +52,7 @@ from .download import download
 from .index import IndexSettings
 from .resolve import Pin, Resolution, resolve
 from .runtime_plan import RuntimeContext, RuntimePlan, classify
+from .scm import scm_versions_key
 from .wheels import build_project, build_sdist_pin, check_record, make_pure_wheel
 
 __all__ = ["RUN_MARKER", "WHEELHOUSE_NAME", "build"]
@@ -68,11 +70,15 @@ class Clock:
     timings: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_PHASES, 0.0))
 
     @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        """Time a phase; a phase that runs twice (``build``) adds up."""
+    def phase(self, name: str, *, log: bool = True) -> Iterator[None]:
+        """Time a phase; a phase that runs twice (``build``) adds up.
+
+        ``log=False`` for a phase with nothing to do (no ``build: 0.00s``) or one
+        that reports its own progress (``download``)."""
         with timed(self.timings, name, add=True) as timer:
             yield
-        logger.info("%s: %.2fs", name, timer.seconds)
+        if log:
+            logger.info("%s: %.2fs", name, timer.seconds)
 
 
 def _dest(dest: str | os.PathLike[str] | None) -> str:
@@ -148,10 +154,12 @@ def build(
     )
     storage = storage_for(base)
     _check_dest_outside(source, storage.local_path(base))
+    _check_dest(storage, base)  # before any work: a bad dest must not cost a whole build
     work = Path(tempfile.mkdtemp(prefix="sparkdeps-build-"))
     try:
         with clock.phase("input"):
             layout = prepare_input(os.fspath(source), work / "input", limits or ArchiveLimits())
+        logger.info("input %s: format %s, %s", layout.name, layout.format, layout.describe())
         made = _cached_or_made(
             layout, recipe, BuildCache(cache_root(cache_dir)), work, clock, use_cache=use_cache
         )
@@ -170,7 +178,9 @@ def build(
         # the digest rides with the path: load refuses a wheelhouse swapped after this build
         task_value_set = _databricks.set_task_value(task_value_key, pin_uri(uri, made.digest))
     clock.timings["total"] = total.stop()
-    logger.info("published %s (%d wheels) in %.2fs", uri, len(made.manifest.wheels), total.seconds)
+    logger.info(
+        "published %s (%s) in %.2fs", uri, plural(len(made.manifest.wheels), "wheel"), total.seconds
+    )
     return BuildResult(
         uri=uri,
         run_id=run_id,
@@ -220,6 +230,36 @@ def validate_overrides(names: Iterable[str], target: Target) -> tuple[str, ...]:
     return chosen
 
 
+def _check_dest(storage: Storage, base: str) -> None:
+    """The dest is a folder (or can become one) that this process can write to.
+
+    Probes with a temporary file in the dest, or in its nearest existing parent
+    when the dest does not exist yet, and removes it: nothing is left behind.
+    """
+    path = storage.local_path(base)
+    if path is None:
+        return  # dbfs: through dbutils: publishing will say what went wrong
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    origin = redact(base)
+    if not existing.is_dir():
+        what = "is a file" if existing == path else f"is below {existing}, which is a file"
+        raise StorageError(
+            f"dest {origin} {what}, not a folder; fix: pass a folder for --dest/dest= "
+            "(run folders are created inside it)"
+        )
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".sparkdeps-probe-", dir=existing)
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot write to dest {origin} ({existing}: {exc.strerror or exc}); fix: pass a "
+            "--dest/dest= folder this user can write to, or fix its permissions or mount"
+        ) from exc
+
+
 def _run_id(run_id: str | None) -> str:
     chosen = run_id or uuid.uuid4().hex
     if not _RUN_ID.match(chosen):
@@ -255,7 +295,8 @@ def _cached_or_made(
         build_isolation=recipe.build_isolation,
         name=recipe.name,
         extra=f"allow_index_options={recipe.allow_index_options}"
-        + (f";override_runtime={','.join(recipe.overrides)}" if recipe.overrides else ""),
+        + (f";override_runtime={','.join(recipe.overrides)}" if recipe.overrides else "")
+        + scm_versions_key(),  # a pretended version changes the built wheel
     )
     hit = cache.lookup(key) if use_cache else None
     if hit is not None:
@@ -391,7 +432,7 @@ def _plan(
         index = index.merged(
             IndexSettings(read.index_url, read.extra_index_urls, read.find_links, read.no_index)
         )
-    with clock.phase("build"):
+    with clock.phase("build", log=bool(layout.projects or read.editables or layout.modules)):
         local, origins = _local_wheels(layout, read.editables, recipe, index, work / "local")
     _check_duplicates(local.values())
     check_target_tags(local.values(), target)
@@ -457,13 +498,13 @@ def _fetch_remote(
     clock: Clock,
 ) -> tuple[list[Path], list[Path]]:
     """Download the pinned wheels, build the pinned sdists: (downloaded, built)."""
-    with clock.phase("download"):
+    with clock.phase("download", log=False):  # the download tracker logs its own end
         remote = [pin for pin in shipped if pin.local is None and not pin.sdist_only]
         downloaded = download(
             remote, target, index, work / "downloaded", cache_dir=cache_folder / "pip"
         )
-    with clock.phase("build"):
-        sdists = [pin for pin in shipped if pin.sdist_only]
+    sdists = [pin for pin in shipped if pin.sdist_only]
+    with clock.phase("build", log=bool(sdists)):
         built = [build_sdist_pin(pin, target, index, work / "sdists") for pin in sdists]
     return downloaded, built
 

@@ -24,12 +24,14 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from .._core.errors import CommandError, ResolutionError, ResolveCommandError
 from .._core.manifest import WheelInfo
+from .._core.progress import plural
 from .._core.runner import clean_env, redact, run, uv_command
 from .._core.target import Target
 from .index import IndexSettings, is_unreachable, unreachable_error
 from .requirements import RequirementLine
 from .runtime_conflict import conflict_error, find_conflicts
 from .runtime_plan import RuntimeContext
+from .suggest import close_names
 
 __all__ = ["IndexSettings", "Pin", "Resolution", "resolve"]
 
@@ -120,7 +122,7 @@ def resolve(
         output.write_text("\n".join(runtime.preference_lines()) + "\n", "utf-8")
     sdist_only = _compile(request, command, ["-o", str(output), str(requirements_in)])
     pins = _read_pins(output, requirements, local_wheels, sdist_only)
-    logger.info("resolved %d packages for %s", len(pins), target.description)
+    logger.info("resolved %s for %s", plural(len(pins), "package"), target.description)
     return Resolution(tuple(sorted(pins, key=lambda p: p.name)))
 
 
@@ -185,7 +187,12 @@ def _fail(
             env,
         )
     raise _explain(
-        exc, request.requirements, request.local_wheels, request.target, request.origins
+        exc,
+        request.requirements,
+        request.local_wheels,
+        request.target,
+        request.origins,
+        request.index,
     ) from exc
 
 
@@ -283,6 +290,7 @@ def _explain(
     local_wheels: Mapping[Path, WheelInfo],
     target: Target,
     origins: Mapping[str, str],
+    index: IndexSettings,
 ) -> ResolutionError:
     reason = "\n".join(
         line
@@ -301,12 +309,29 @@ def _explain(
                 sources.append(f"  {origin} ({info.name} {info.version}) requires {text}")
     message = f"cannot resolve the requirements for {target.description}:\n{reason}"
     absent = sorted({canonicalize_name(n) for n in _NOT_FOUND.findall(reason)})
-    if absent:
-        message += "\nmissing (not on the index or find-links): " + ", ".join(absent)
     if sources:
-        message += "\nwhere the conflicting requirements come from:\n" + "\n".join(sources)
+        what = "who asks for them" if absent else "where the conflicting requirements come from"
+        message += f"\n{what}:\n" + "\n".join(sources)
+    if absent:
+        return ResolutionError(redact(message + "\n" + _missing_fix(absent, index)))
     message += (
         "\nfix: relax or align the version constraints above, or check that the index "
         "holds the packages for this target"
     )
     return ResolutionError(redact(message))
+
+
+def _missing_fix(absent: Sequence[str], index: IndexSettings) -> str:
+    """Name the missing packages, close names the index has, and the fix for a missing name."""
+    close = close_names(absent, index)
+    named = []
+    for name in absent:
+        near = close.get(name) or []
+        named.append(f"{name} (did you mean {' or '.join(near)}?)" if near else name)
+    message = f"missing (not on the index or find-links): {', '.join(named)}"
+    message += f"\nlooked in: {index.shown()}"
+    return (
+        message + "\nfix: check the spelling of each name above in your requirements; if the "
+        "package is private, add the index or folder that holds it (index_url= / "
+        "--extra-index-url / --find-links)"
+    )

@@ -25,9 +25,11 @@ from packaging.utils import canonicalize_name
 
 from .._core.errors import BuildCommandError, BuildError, InputError, IntegrityError
 from .._core.manifest import inspect_wheel
+from .._core.progress import plural
 from .._core.wheelhouse import zip_entry
 from .index import IndexSettings
 from .resolve import Pin
+from .scm import check_vcs_version
 from .._core.runner import clean_env, pip_command, run
 from .._core.target import Target
 from .._core.wheelcheck import check_listing
@@ -56,6 +58,7 @@ def build_project(
 ) -> Path:
     """Build ``project`` into a wheel in ``out_dir`` (any PEP 517 backend)."""
     origin = origin or project.name
+    check_vcs_version(project, origin)  # before a build that would fail far from the cause
     out_dir.mkdir(parents=True, exist_ok=True)
     before = set(out_dir.iterdir())
     if not (project / "pyproject.toml").is_file() and not (project / "setup.py").is_file():
@@ -227,7 +230,7 @@ def make_pure_wheel(root: Path, modules: Sequence[str], name: str, out_dir: Path
         # RECORD last, as the wheel spec recommends; everything else sorted
         for arcname in sorted(files, key=lambda a: (a.endswith("/RECORD"), a)):
             archive.writestr(zip_entry(arcname, zipfile.ZIP_DEFLATED), files[arcname])
-    logger.info("generated %s from %d modules", path.name, len(modules))
+    logger.info("generated %s from %s", path.name, plural(len(modules), "module"))
     return path
 
 

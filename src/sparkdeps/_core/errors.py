@@ -25,6 +25,7 @@ __all__ = [
     "ResolveCommandError",
     "RuntimeConflictError",
     "RuntimeMismatchError",
+    "SessionConflictError",
     "SparkdepsError",
     "StorageError",
     "TargetError",
@@ -103,6 +104,10 @@ class WheelhouseNotFoundError(SparkdepsError, LookupError):
 
 class DeliveryError(SparkdepsError, RuntimeError):
     """The packages could not be shipped to the executors."""
+
+
+class SessionConflictError(DeliveryError):
+    """A second wheelhouse would change a package version this session already delivered."""
 
 
 class VerificationError(SparkdepsError, ImportError):

@@ -9,7 +9,6 @@ from typing import Any, Literal
 
 from .manifest import Format, Manifest, WheelInfo
 from .paths import pin_uri
-from .plain import fields_dict
 from .target import Target
 
 __all__ = [
@@ -65,7 +64,7 @@ class BuildResult:
             "inputs": dict(self.manifest.inputs),
             "cached": self.cached,
             "task_value_set": self.task_value_set,
-            "timings": _rounded(self.timings),
+            "timings": {key: round(value, 4) for key, value in self.timings.items()},
             # runtime-aware builds: what the wheelhouse relies on and what it shadows
             **({"runtime": dict(self.manifest.runtime)} if self.manifest.runtime else {}),
         }
@@ -87,24 +86,40 @@ class LoadResult:
     None for driver-only loads."""
     mode: Literal["cache", "pip"] = "cache"
     timings: Mapping[str, float] = field(default_factory=dict)
+    shadows: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    """Packages that take the place of the runtime's copy: name -> (runtime's version,
+    the wheelhouse's), from the manifest of a runtime-aware build."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {**fields_dict(self), "timings": _rounded(self.timings)}
+        return {
+            "uri": self.uri,
+            "digest": self.digest,
+            "wheels": list(self.wheels),
+            "folder": str(self.folder),
+            "delivery": self.delivery,
+            "top_level": list(self.top_level),
+            "reused": self.reused,
+            "payload": self.payload,
+            "mode": self.mode,
+            "timings": {key: round(value, 4) for key, value in self.timings.items()},
+            "shadows": {name: list(pair) for name, pair in self.shadows.items()},
+        }
+
+    def _repr_html_(self) -> str:
+        """A small table in Jupyter and Databricks notebooks."""
+        from .html import load_html  # noqa: PLC0415  (only a notebook renders it)
+
+        return load_html(self, self.shadows)
 
 
 @dataclass(frozen=True)
 class ModuleImport:
-    """One module imported (or not) on one executor by ``verify``."""
-
     module: str
-    """The name given to ``verify`` (a top-level import name of the wheelhouse)."""
     executor: str
     """An identifier of the executor (its working folder and host)."""
     ok: bool
     file: str | None = None
-    """Where the module was imported from (None when the import failed)."""
     error: str | None = None
-    """The exception's last line when the import failed."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +156,12 @@ class VerifyResult:
             sorted({item.file for item in self.imports if item.module == module and item.file})
         )
 
+    def _repr_html_(self) -> str:
+        """Where each executor imported each module from, as a table in notebooks."""
+        from .html import verify_html  # noqa: PLC0415  (only a notebook renders it)
+
+        return verify_html(self)
+
 
 @dataclass(frozen=True)
 class CleanupResult:
@@ -149,7 +170,3 @@ class CleanupResult:
     kept: tuple[str, ...] = ()
     dry_run: bool = False
     """True when nothing was removed: ``removed`` lists what would have been."""
-
-
-def _rounded(timings: Mapping[str, float]) -> dict[str, float]:
-    return {key: round(value, 4) for key, value in timings.items()}

@@ -13,7 +13,8 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 
 from .errors import CommandError
 from .redaction import redact
@@ -83,21 +84,50 @@ def run(
     timeout: float | None = 1800,
     error: type[CommandError] = CommandError,
     hint: str | None = None,
+    on_line: Callable[[str], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``command``; raise ``error`` (a CommandError) if it fails or times out.
 
     Output is captured (stdout and stderr merged into ``stdout`` for the error
-    message, kept apart in the returned object) and logged at DEBUG.
+    message, kept apart in the returned object) and logged at DEBUG. With
+    ``on_line``, stdout and stderr are merged and each line goes to ``on_line``
+    as it comes (progress of a long download).
     """
     argv = [os.fspath(part) for part in command]
-    redacted = [redact(part) for part in argv]
-    logger.debug("running %s: %s", what, " ".join(redacted))
+    shown = [redact(part) for part in argv]
+    logger.debug("running %s: %s", what, " ".join(shown))
     timer = Timer()
+
+    def fail(code: int | None, output: str) -> CommandError:
+        return error(what, shown, code, output, hint=hint)
+
+    full_env = dict(env) if env is not None else clean_env()
+    if on_line is not None:
+        completed = _streamed(
+            argv, cwd=cwd, env=full_env, timeout=timeout, on_line=on_line, fail=fail
+        )
+    else:
+        completed = _captured(argv, cwd=cwd, env=full_env, timeout=timeout, fail=fail)
+    logger.debug("%s finished in %.2fs with code %d", what, timer.stop(), completed.returncode)
+    if completed.returncode != 0:
+        output = (completed.stdout or "") + (completed.stderr or "")
+        raise error(what, shown, completed.returncode, redact(_tail(output)), hint=hint)
+    return completed
+
+
+def _captured(
+    argv: list[str],
+    *,
+    cwd: str | os.PathLike[str] | None,
+    env: dict[str, str],
+    timeout: float | None,
+    fail: Callable[[int | None, str], CommandError],
+) -> subprocess.CompletedProcess[str]:
     try:
-        completed = subprocess.run(
+        return subprocess.run(
             argv,
             cwd=cwd,
-            env=dict(env) if env is not None else clean_env(),
+            env=env,
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
@@ -108,14 +138,56 @@ def run(
         )
     except subprocess.TimeoutExpired as exc:
         output = _output_text(exc.stdout) + _output_text(exc.stderr)
-        raise error(what, redacted, None, redact(_tail(output)), hint=hint) from exc
+        raise fail(None, redact(_tail(output))) from exc
     except OSError as exc:
-        raise error(what, redacted, 127, str(exc), hint=hint) from exc
-    logger.debug("%s finished in %.2fs with code %d", what, timer.stop(), completed.returncode)
-    if completed.returncode != 0:
-        output = (completed.stdout or "") + (completed.stderr or "")
-        raise error(what, redacted, completed.returncode, redact(_tail(output)), hint=hint)
-    return completed
+        raise fail(127, str(exc)) from exc
+
+
+def _streamed(
+    argv: list[str],
+    *,
+    cwd: str | os.PathLike[str] | None,
+    env: dict[str, str],
+    timeout: float | None,
+    on_line: Callable[[str], None],
+    fail: Callable[[int | None, str], CommandError],
+) -> subprocess.CompletedProcess[str]:
+    try:
+        process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+        )
+    except OSError as exc:
+        raise fail(127, str(exc)) from exc
+    lines: list[str] = []
+
+    def pump() -> None:  # a thread, so the timeout holds even when no line comes
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            try:
+                on_line(line.rstrip("\n"))
+            except Exception:  # progress display only: never break the command
+                logger.debug("on_line failed", exc_info=True)
+
+    reader = threading.Thread(target=pump, name="sparkdeps-output", daemon=True)
+    reader.start()
+    try:
+        returncode = process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        process.kill()
+        process.wait()
+        reader.join(5)
+        raise fail(None, redact(_tail("".join(lines)))) from exc
+    reader.join()
+    return subprocess.CompletedProcess(argv, returncode, "".join(lines), "")
 
 
 def _output_text(data: str | bytes | None) -> str:

@@ -77,26 +77,32 @@ def three_task_job(
     build_requirement: str = "sparkdeps[build]",
     process_deps_args: Sequence[str] = (),
     max_concurrent_runs: int | None = None,
-    path_via: Literal["task_value", "job_run"] = "task_value",
+    path_via: Literal["task_value", "job_run"] = "job_run",
 ) -> Job:
     """The three-task job as a ``databricks.bundles.jobs.Job``.
 
-    ``process_deps`` builds ``source`` into ``<base>/job-<run id>-<uuid>/``; each
-    user task (``tasks``, or one ``main`` task running ``python_file``) gets
-    ``--wheelhouse={{tasks.process_deps.values.wheelhouse_path}}``; ``cleanup``
-    runs whatever happened. ``base`` and ``source`` become job parameters
-    (``sparkdeps_base``, ``sparkdeps_source``) so a run can override them.
+    ``process_deps`` builds ``source`` into a run folder under ``base``; each user
+    task (``tasks``, or one ``main`` task running ``python_file``) gets the path as
+    ``--wheelhouse=...``; ``cleanup`` runs whatever happened. ``base`` and
+    ``source`` become job parameters (``sparkdeps_base``, ``sparkdeps_source``) so
+    a run can override them.
 
     ``compute="job_cluster"``: one job cluster (DBR 14.3 LTS by default) shared by
     all tasks, sparkdeps installed from PyPI as a task library.
     ``compute="serverless"``: every task names an ``environment_key``; the
     processor environment has ``sparkdeps[build]``, the user's ``sparkdeps``.
 
-    ``path_via="job_run"``: the run folder is ``<base>/job-<job run id>/`` and user
-    tasks get ``--wheelhouse={{job.parameters.sparkdeps_base}}/job-{{job.run_id}}/wheelhouse.zip``,
-    a path every task type can resolve with no task value at all. Databricks
-    documents ``taskValues.set`` for notebooks only; use this mode if a wheel
-    task's task value does not reach your workspace's later tasks.
+    ``path_via="job_run"`` (the default): the run folder is ``<base>/job-<job run
+    id>/`` and user tasks get
+    ``--wheelhouse={{job.parameters.sparkdeps_base}}/job-{{job.run_id}}/wheelhouse.zip``.
+    ``{{job.run_id}}`` resolves in every task type, whereas ``taskValues.set`` is
+    documented for notebooks only (docs/facts.md, fact 16); ``process_deps`` still
+    sets the task value where dbutils can, so a notebook's bare ``load()`` works.
+    A repaired run reuses its first attempt's wheelhouse.
+
+    ``path_via="task_value"``: the run folder is ``<base>/job-<job run id>-<uuid>/``
+    and user tasks get ``--wheelhouse={{tasks.process_deps.values.wheelhouse_path}}``,
+    which relies on a wheel task's task value reaching later tasks.
     """
     jobs = _bundles()
     user_tasks = _user_tasks(tasks, python_file)

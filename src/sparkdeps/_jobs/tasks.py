@@ -4,14 +4,17 @@ The shape (README, docs/facts.md, fact 10)::
 
     process_deps  ->  the user's task(s)  ->  cleanup (run_if ALL_DONE)
 
-``process_deps`` builds the wheelhouse under a fresh run folder
-``<base>/job-<job run id>-<uuid>/``, sets the task value ``wheelhouse_path`` and
-prints the URI. Later tasks get the path twice: through the task value (what
-``sparkdeps.load()`` reads in a notebook) and through the parameter
-``--wheelhouse={{tasks.process_deps.values.wheelhouse_path}}`` (a dynamic value
-reference, which script and wheel tasks need). ``cleanup`` removes every run
-folder of this job run, found from the base and the job run id alone, so it
-works even when ``process_deps`` failed before publishing anything.
+``process_deps`` builds the wheelhouse under a run folder named after the job run
+(``<base>/job-<job run id>/`` with ``--per-job-run``, the default of
+``three_task_job``; else ``<base>/job-<job run id>-<uuid>/``), sets the task value
+``wheelhouse_path`` where dbutils can, and prints the URI. Later tasks get the path
+as ``--wheelhouse={{job.parameters.sparkdeps_base}}/job-{{job.run_id}}/wheelhouse.zip``:
+``{{job.run_id}}`` resolves in every task type, while task values are documented
+for notebooks only (docs/facts.md, fact 16). With ``path_via="task_value"`` they get
+``--wheelhouse={{tasks.process_deps.values.wheelhouse_path}}`` instead.
+``cleanup`` removes every run folder of this job run, found from the base and the
+job run id alone, so it works even when ``process_deps`` failed before publishing
+anything.
 
 :func:`sparkdeps.three_task_job` (``_jobgraph``) returns that graph as a
 ``databricks.bundles.jobs.Job``, for a shared job cluster or for serverless.

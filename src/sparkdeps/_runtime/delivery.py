@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from .._core.errors import DeliveryError
 from .._core.locking import file_lock
+from .._core.progress import plural
 from .._core.timing import Timer, timed
 
 __all__ = [
@@ -273,8 +274,8 @@ def _deliver_connect(spark: Any, folder: Path, digest: str, payload_dir: Path) -
     if pyfile is not None:
         spark.addArtifacts(os.fspath(pyfile), pyfile=True)
     logger.info(
-        "executors get %d archives%s through Spark Connect artifacts",
-        len(archives),
+        "executors get %s%s through Spark Connect artifacts",
+        plural(len(archives), "archive"),
         " and a module zip" if pyfile else "",
     )
     return os.fspath(archives[0].parent.parent if archives else payload_dir)

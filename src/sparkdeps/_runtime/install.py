@@ -39,9 +39,10 @@ from typing import Any
 from .._core.errors import IntegrityError
 from .._core.hashing import CHUNK
 from .._core.locking import file_lock
-from .._core.manifest import MANIFEST_NAME
+from .._core.manifest import MANIFEST_NAME, WheelInfo
 from .._core.paths import cache_root, node_dir
 from .._core.private import private_dir
+from .._core.progress import Tracker, plural
 from .._core.runner import pip_command, run
 from .._core.timing import timed
 from .extract import extract_wheel, open_stored_wheel
@@ -78,15 +79,31 @@ def _extract_all(prepared: Prepared, folder: Path) -> int:
     """
     assert prepared.manifest is not None
     wheels = sorted(prepared.manifest.wheels, key=lambda wheel: -wheel.size)
+    tracker = Tracker(
+        "install",
+        total=len(wheels),
+        bytes_total=sum(wheel.size for wheel in wheels),
+        item_level=logging.DEBUG,  # hundreds of wheels: one INFO line at the end
+    )
+
+    def one(wheel: WheelInfo) -> int:
+        tracker.start(wheel.filename)
+        written = extract_wheel(prepared.zip_path, wheel.filename, folder)
+        tracker.item_done(wheel.filename, wheel.size)
+        return written
+
     big = [wheel for wheel in wheels if wheel.size >= _BIG_WHEEL]
     small = [wheel for wheel in wheels if wheel.size < _BIG_WHEEL]
     helpers = min(len(big), 4, max(1, (os.cpu_count() or 1) - 1))
     if not big or (os.cpu_count() or 1) < 2:
-        return sum(extract_wheel(prepared.zip_path, w.filename, folder) for w in wheels)
-    with ThreadPoolExecutor(helpers, thread_name_prefix="sparkdeps-extract") as pool:
-        futures = [pool.submit(extract_wheel, prepared.zip_path, w.filename, folder) for w in big]
-        written = sum(extract_wheel(prepared.zip_path, w.filename, folder) for w in small)
-        return written + sum(future.result() for future in futures)
+        written = sum(one(w) for w in wheels)
+    else:
+        with ThreadPoolExecutor(helpers, thread_name_prefix="sparkdeps-extract") as pool:
+            futures = [pool.submit(one, w) for w in big]
+            written = sum(one(w) for w in small)
+            written += sum(future.result() for future in futures)
+    tracker.finish()
+    return written
 
 
 # --------------------------------------------------------------------------- install
@@ -208,8 +225,8 @@ def install(prepared: Prepared, node: Path) -> InstallResult:
             )
     manifest = prepared.manifest
     logger.info(
-        "installed %d wheels (%.1f MB) into %s in %.2fs",
-        len(manifest.wheels),
+        "installed %s (%.1f MB) into %s in %.2fs",
+        plural(len(manifest.wheels), "wheel"),
         size / 1e6,
         folder,
         timings["install"],

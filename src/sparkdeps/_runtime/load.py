@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import os
@@ -15,16 +16,19 @@ from typing import Any, Literal
 from .._core.databricks import get_task_value, is_databricks, is_unresolved_reference
 from .._core.errors import DeliveryError, InputError, WheelhouseNotFoundError
 from .._core.paths import PIN_FRAGMENT, PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY, split_pin
+from .._core.progress import plural
 from .._core.results import Delivery, LoadResult
 from .._core.runmarker import DIGEST
 from .._core.runner import redact
 from .._core.storage import storage_for
 from .._core.timing import timed
 from .checks import check_interpreter_tags, check_wheels
-from .delivery import Delivered, SessionKind, deliver, session_key, session_kind
+from .delivery import Delivered, SessionKind, archive_name, deliver, session_key, session_kind
 from .fetch import Prepared, fetch_wheelhouse
 from .install import InstallResult, activate, install, node_dir, pip_install
+from .preloaded import explain_preloaded
 from .runtime_check import check_runtime
+from .session_env import Package, check_second_load, record_load, wheelhouse_packages
 
 __all__ = [
     "active_session",
@@ -153,6 +157,7 @@ def load(
     delivery: Delivery = "auto",
     cache_dir: str | os.PathLike[str] | None = None,
     payload_dir: str | os.PathLike[str] | None = None,
+    replace: bool = False,
     strict: bool | None = None,
 ) -> LoadResult:
     """Install a wheelhouse on the driver and ship it to every executor.
@@ -171,6 +176,12 @@ def load(
     (docs/runtime-aware.md): a relied-on package at another version warns, a
     protected or missing one raises :class:`RuntimeMismatchError`;
     ``strict=True`` makes every difference an error, ``strict=False`` a warning.
+
+    One environment per session: a second wheelhouse loaded into the same session
+    is merged when its packages agree with what the session has, and refused
+    (:class:`SessionConflictError`, naming the packages) when it changes a version.
+    ``replace=True`` lets the new versions win, only on a classic session created
+    with ``spark.python.worker.reuse=false`` (workers are not reused there).
     """
     _check_options(mode, delivery)
     timings: dict[str, float] = {}
@@ -183,12 +194,15 @@ def load(
         prepared = fetch_wheelhouse(uri, node, warm=mode == "cache", expected=expected)
         uri = prepared.uri  # a run folder stands for its wheelhouse.zip
         try:
+            packages = _check_session(session, ship, prepared, node, replace=replace)
             folder, installed = _driver_install(prepared, node, mode, kind, timings, strict=strict)
         finally:
             prepared.discard()
         payload: str | None = None
         if ship is not None and installed is not None:
             delivered = _ship(session, installed, ship, _payload_dir(payload_dir, uri, node, ship))
+            archive = archive_name(installed.digest) if ship == "classic" else ""
+            record_load(session_key(session, ship), packages, uri, archive)
             payload, timings["deliver"] = delivered.payload, delivered.seconds
         else:
             why = "delivery='driver-only'" if delivery == "driver-only" else "no Spark session"
@@ -201,9 +215,12 @@ def load(
     result = _result(
         prepared, installed, folder, kind=kind, mode=mode, payload=payload, timings=timings
     )
+    shadows = {n: (p.shadows, p.version) for n, p in packages.items() if p.shadows}
+    if shadows:  # the manifest says these take the place of the runtime's copies
+        result = dataclasses.replace(result, shadows=shadows)
     logger.info(
-        "loaded %d wheels from %s in %.3fs (%s, delivery %s)",
-        len(result.wheels),
+        "loaded %s from %s in %.3fs (%s, delivery %s)",
+        plural(len(result.wheels), "wheel"),
         uri,
         timings["total"],
         "reused" if result.reused else "installed",
@@ -254,6 +271,27 @@ def _payload_dir(
     if kind == "classic":
         return _default_payload_dir(uri, node)
     return node / "payloads"
+
+
+def _check_session(
+    session: Any, kind: SessionKind | None, prepared: Prepared, node: Path, *, replace: bool
+) -> dict[str, Package]:
+    """The wheelhouse's packages; before anything changes, may it join the session's?"""
+    packages = wheelhouse_packages(prepared.manifest, node / "installs" / prepared.digest)
+    if session is None or kind is None:
+        return packages
+    agreeing = check_second_load(
+        session_key(session, kind), packages, prepared.uri, replace=replace, spark=session,
+        kind=kind,
+    )  # fmt: skip
+    if agreeing:
+        logger.info(
+            "merging into this session's environment: %s already delivered at the same "
+            "version (%s)",
+            plural(len(agreeing), "package"),
+            ", ".join(agreeing[:10]) + (", ..." if len(agreeing) > 10 else ""),
+        )
+    return packages
 
 
 def _ship(
@@ -340,15 +378,5 @@ def _driver_install(
 
 
 def _warn_shadowed(names: Sequence[str], folder: Path) -> None:
-    """A module imported before load() keeps its old version: say so, with the fix."""
-    prefix = os.fspath(folder) + os.sep
-    for name in names:
-        module = sys.modules.get(name)
-        where = getattr(module, "__file__", None) if module is not None else None
-        if where and not os.fspath(where).startswith(prefix):
-            logger.warning(
-                "%s was imported before load() (from %s); this process keeps that copy. "
-                "Call sparkdeps.load() before importing it.",
-                name,
-                where,
-            )
+    """A module imported before load() keeps its old copy here: say what each side gets."""
+    explain_preloaded(names, folder)

@@ -16,9 +16,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .._core.errors import VerificationError
+from .._core.progress import plural
 from .._core.results import ModuleImport, VerifyResult
-from .delivery import is_connect
+from .delivery import is_connect, session_key
+from .hints import failure_hint
 from .load import active_session, modules_for, runtime_packages_for
+from .session_env import expected_archives, mark_stale
 
 __all__ = ["make_probe", "verify"]
 
@@ -179,16 +182,20 @@ def verify(
                 )
             )
     imports = tuple(sorted(seen, key=lambda item: (item.module, item.executor, item.file or "")))
+    if not is_connect(spark):  # each executor imports what the latest load delivered
+        imports = mark_stale(imports, expected_archives(session_key(spark), names))
     failures = [item for item in imports if not item.ok]
     if failures:
         lines = "\n".join(f"  {item.module} on {item.executor}: {item.error}" for item in failures)
-        raise VerificationError(
-            f"{len(failures)} import(s) failed on the executors:\n{lines}\n"
-            "check that load() ran with this session before the UDFs, and that the wheelhouse "
-            "was built for the executors' Python"
-        )
+        hint = failure_hint((item.module, item.error or "") for item in failures)
+        failed = plural(len(failures), "import")
+        raise VerificationError(f"{failed} failed on the executors:\n{lines}\n{hint}")
     result = VerifyResult(imports=imports, **_versions(reports, dists))
     for line in result.version_differences:
         logger.warning("executor and driver differ: %s", line)
-    logger.info("verified %d module(s) on %d executor(s)", len(names), len(result.executors))
+    logger.info(
+        "verified %s on %s",
+        plural(len(names), "module"),
+        plural(len(result.executors), "executor"),
+    )
     return result
