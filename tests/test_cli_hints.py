@@ -27,22 +27,29 @@ def _text(node: ast.expr) -> str | None:
     return None
 
 
-def _message_strings(node: ast.AST) -> list[ast.expr]:
-    """The string literals in the arguments of every call: messages, hints, help texts
-    (docstrings are not calls' arguments, so a description is not a suggestion)."""
+def _message_strings(tree: ast.AST) -> list[ast.expr]:
+    """Every string literal but docstrings: messages, hints, help texts, the parts they
+    are assembled from (a docstring describes a command; it does not suggest one)."""
+    docstrings: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            first = node.body[0] if node.body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                docstrings.add(id(first.value))
     found: list[ast.expr] = []
 
-    def visit(child: ast.AST) -> None:
-        if isinstance(child, ast.JoinedStr | ast.Constant):
-            found.append(child)  # an f-string's parts are read through _text
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.JoinedStr):
+            found.append(node)  # its parts are read through _text, not one by one
             return
-        for inner in ast.iter_child_nodes(child):
-            visit(inner)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if id(node) not in docstrings:
+                found.append(node)
+            return
+        for child in ast.iter_child_nodes(node):
+            visit(child)
 
-    for call in ast.walk(node):
-        if isinstance(call, ast.Call):
-            for argument in [*call.args, *(keyword.value for keyword in call.keywords)]:
-                visit(argument)
+    visit(tree)
     return found
 
 

@@ -50,6 +50,8 @@ def _verbosity(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
 
 
 _HELP = {
+    "check": "resolve for a target and show what would ship, what the runtime provides, "
+    "what shadows and what conflicts (downloads no wheels)",
     "export": "print a wheelhouse's pins as pylock.toml or requirements (name==version with "
     "hashes)",
     "build": "build a wheelhouse from an input and publish it",
@@ -70,11 +72,9 @@ def _subcommand(
     return parser
 
 
-def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = _subcommand(sub, "build")
+def _resolution_arguments(parser: argparse.ArgumentParser) -> None:
+    """The input, the target and the index: the same for ``build`` and ``check``."""
     parser.add_argument("source", help="a .zip, a folder, or a requirements file")
-    parser.add_argument("--dest", help="base folder/URI for run folders (or SPARKDEPS_DEST)")
-    parser.add_argument("--run-id", help="run folder name (default: a fresh uuid)")
     group = parser.add_argument_group("target")
     group.add_argument("--target", help="runtime profile, e.g. dbr-14.3")
     group.add_argument("--python-version", help="target Python, e.g. 3.10")
@@ -96,7 +96,14 @@ def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument("--no-build-isolation", action="store_true",
                         help="build projects against the installed build backend")
     parser.add_argument("--name", help="distribution name for loose modules")
-    parser.add_argument("--cache-dir", help="build cache root (or SPARKDEPS_CACHE_DIR)")
+    parser.add_argument("--cache-dir", help="cache root (or SPARKDEPS_CACHE_DIR)")
+
+
+def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = _subcommand(sub, "build")
+    _resolution_arguments(parser)
+    parser.add_argument("--dest", help="base folder/URI for run folders (or SPARKDEPS_DEST)")
+    parser.add_argument("--run-id", help="run folder name (default: a fresh uuid)")
     parser.add_argument("--no-cache", action="store_true", help="ignore the build cache")
     parser.add_argument("--task-value-key", default=TASK_VALUE_KEY,
                         help="Databricks task value key for the URI")
@@ -110,54 +117,37 @@ def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser(
-        "check",
-        help="resolve for a target and show what would ship, what the runtime provides, "
-        "what shadows and what conflicts (downloads no wheels)",
-    )
-    _verbosity(parser, suppress=True)
-    parser.add_argument("source", help="a .zip, a folder, or a requirements file")
-    group = parser.add_argument_group("target")
-    group.add_argument("--target", help="runtime profile, e.g. dbr-14.3")
-    group.add_argument("--python", dest="python_version", help="target Python, e.g. 3.10")
-    group.add_argument("--platform", help="x86_64, aarch64 or a manylinux tag")
-    _runtime_options(group)
-    index = parser.add_argument_group("index")
-    index.add_argument("--index-url")
-    index.add_argument("--extra-index-url", action="append", default=[], dest="extra_index_urls")
-    index.add_argument("--find-links", action="append", default=[])
-    index.add_argument("--no-index", action="store_true")
-    index.add_argument("--index-timeout", type=float, default=30.0)
-    index.add_argument("--index-retries", type=int, default=2)
-    index.add_argument("--allow-index-options", action="store_true")
-    parser.add_argument("--no-build-isolation", action="store_true")
-    parser.add_argument("--name", help="distribution name for loose modules")
-    parser.add_argument("--cache-dir", help="cache root (or SPARKDEPS_CACHE_DIR)")
+    parser = _subcommand(sub, "check")
+    _resolution_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the result as JSON (for CI)")
     parser.set_defaults(handler=_cmd_check)
+
+
+def _resolution_options(args: argparse.Namespace) -> dict[str, Any]:
+    """What ``build`` and ``check`` (and ``build --dry-run``) share: target, index, input."""
+    return {
+        "target": args.target,
+        "python_version": args.python_version,
+        "platform": args.platform,
+        "runtime_packages": args.runtime_packages,
+        "override_runtime": args.override_runtime,
+        "index_url": args.index_url,
+        "extra_index_urls": args.extra_index_urls,
+        "find_links": args.find_links,
+        "no_index": args.no_index,
+        "index_timeout": args.index_timeout,
+        "index_retries": args.index_retries,
+        "build_isolation": not args.no_build_isolation,
+        "name": args.name,
+        "cache_dir": args.cache_dir,
+        "allow_index_options": args.allow_index_options,
+    }
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from ._build.check import check, format_check  # noqa: PLC0415
 
-    result = check(
-        args.source,
-        target=args.target,
-        python_version=args.python_version,
-        platform=args.platform,
-        runtime_packages=args.runtime_packages,
-        override_runtime=args.override_runtime,
-        index_url=args.index_url,
-        extra_index_urls=args.extra_index_urls,
-        find_links=args.find_links,
-        no_index=args.no_index,
-        index_timeout=args.index_timeout,
-        index_retries=args.index_retries,
-        build_isolation=not args.no_build_isolation,
-        name=args.name,
-        cache_dir=args.cache_dir,
-        allow_index_options=args.allow_index_options,
-    )
+    result = check(args.source, **_resolution_options(args))
     if args.json:
         _echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
     else:
@@ -239,23 +229,9 @@ def _cmd_build(args: argparse.Namespace) -> int:
             args.source,
             dest=args.dest,
             run_id=args.run_id,
-            target=args.target,
-            python_version=args.python_version,
-            platform=args.platform,
-            index_url=args.index_url,
-            extra_index_urls=args.extra_index_urls,
-            find_links=args.find_links,
-            no_index=args.no_index,
-            index_timeout=args.index_timeout,
-            index_retries=args.index_retries,
-            build_isolation=not args.no_build_isolation,
-            name=args.name,
-            cache_dir=args.cache_dir,
             use_cache=not args.no_cache,
             task_value_key=args.task_value_key or None,
-            allow_index_options=args.allow_index_options,
-            runtime_packages=args.runtime_packages,
-            override_runtime=args.override_runtime,
+            **_resolution_options(args),
         )
     if not args.quiet:
         _echo(f"timings: {_timings(result.timings)}{'  (cached)' if result.cached else ''}",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +20,12 @@ from typing import Any
 from .._core.errors import RuntimeConflictError
 from .._core.paths import cache_root
 from .._core.target import Target, choose_target
+from .._core.timing import Timer
 from .archive import ArchiveLimits
 from .cache import BuildCache
+from .index import IndexSettings
 from .inputs import prepare_input
 from .pipeline import Clock, plan_input, validate_overrides
-from .index import IndexSettings
 from .runtime_conflict import Conflict
 from .runtime_plan import Placement
 
@@ -95,7 +95,7 @@ def check(
     A conflict with a protected runtime package is reported in ``conflicts``
     (``ok`` is False) rather than raised.
     """
-    started = time.perf_counter()
+    timer = Timer()
     chosen = choose_target(
         target, python_version=python_version, platform=platform, runtime_packages=runtime_packages
     )
@@ -127,7 +127,7 @@ def check(
             )
         except RuntimeConflictError as exc:
             conflicts = tuple(c for c in exc.conflicts if isinstance(c, Conflict))
-            return CheckResult(chosen, (), conflicts, overrides, time.perf_counter() - started)
+            return CheckResult(chosen, (), conflicts, overrides, timer.seconds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if planned.plan is not None:
@@ -136,7 +136,7 @@ def check(
         placements = tuple(
             Placement(pin.name, pin.version, "new") for pin in planned.resolution.pins
         )
-    return CheckResult(chosen, placements, (), overrides, time.perf_counter() - started)
+    return CheckResult(chosen, placements, (), overrides, timer.seconds)
 
 
 def format_check(result: CheckResult) -> list[str]:
