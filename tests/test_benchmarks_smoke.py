@@ -22,6 +22,7 @@ SMOKE_MEASURES = {
     "driver install, cold",
     "driver install, cold (CPU s)",
     "load, warm",
+    "load, warm, whole process",
     "driver peak memory, cold load",
     "driver memory growth during load",
     "driver peak memory, warm load",
