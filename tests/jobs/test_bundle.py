@@ -125,14 +125,23 @@ def test_three_task_graph(bundle_jobs: dict[str, Any], name: str) -> None:
 
 def test_job_cluster_variant(bundle_jobs: dict[str, Any]) -> None:
     job = bundle_jobs["sparkdeps_job_cluster"]
-    [cluster] = job["job_clusters"]
-    assert cluster["new_cluster"]["spark_version"] == "14.3.x-scala2.12"
-    assert cluster["new_cluster"]["data_security_mode"] == "SINGLE_USER"
+    clusters = {c["job_cluster_key"]: c["new_cluster"] for c in job["job_clusters"]}
+    assert set(clusters) == {"sparkdeps_cluster", "sparkdeps_build"}
+    for cluster in clusters.values():
+        assert cluster["spark_version"] == "14.3.x-scala2.12"
+        assert cluster["data_security_mode"] == "SINGLE_USER"
+    assert clusters["sparkdeps_build"]["num_workers"] == 0
     for task in job["tasks"]:
-        assert task["job_cluster_key"] == cluster["job_cluster_key"], task["task_key"]
         assert "environment_key" not in task
         [library] = task["libraries"]
-        assert library["pypi"]["package"].startswith("${var.sparkdeps_requirement}")
+        package = library["pypi"]["package"]
+        if task["task_key"] == "process_deps":
+            # the build extra upgrades packaging/pip: never on the cluster the job runs on
+            assert task["job_cluster_key"] == "sparkdeps_build"
+            assert package == "${var.sparkdeps_requirement}[build]"
+        else:
+            assert task["job_cluster_key"] == "sparkdeps_cluster", task["task_key"]
+            assert package == "${var.sparkdeps_requirement}", task["task_key"]
     assert "environments" not in job
 
 

@@ -87,8 +87,12 @@ def three_task_job(
     ``source`` become job parameters (``sparkdeps_base``, ``sparkdeps_source``) so
     a run can override them.
 
-    ``compute="job_cluster"``: one job cluster (DBR 14.3 LTS by default) shared by
-    all tasks, sparkdeps installed from PyPI as a task library.
+    ``compute="job_cluster"``: the user tasks and cleanup share one job cluster (DBR
+    14.3 LTS by default) with plain ``sparkdeps`` as a task library; ``process_deps``
+    runs on a single-node cluster of the same runtime with ``sparkdeps[build]``.
+    Task libraries are installed cluster-wide, and the build extra upgrades
+    packaging, pip and setuptools: on the shared cluster that would change what the
+    runtime has under the user's code, the thing runtime-aware builds promise not to do.
     ``compute="serverless"``: every task names an ``environment_key``; the
     processor environment has ``sparkdeps[build]``, the user's ``sparkdeps``.
 
@@ -133,22 +137,41 @@ def three_task_job(
     if compute == "serverless":
         settings["environments"] = _environments(plan, environment_version)
     else:
-        settings["job_clusters"] = [
-            jobs.JobCluster(
-                job_cluster_key=_CLUSTER_KEY,
-                new_cluster=jobs.ClusterSpec(
-                    spark_version=spark_version,
-                    node_type_id=node_type_id,
-                    num_workers=num_workers,
-                    # single user: a SparkContext is there, so classic delivery works
-                    data_security_mode=jobs.DataSecurityMode.SINGLE_USER,
-                ),
-            )
-        ]
+        settings["job_clusters"] = _job_clusters(jobs, spark_version, node_type_id, num_workers)
     return jobs.Job(**settings)  # type: ignore[no-any-return]
 
 
 _CLUSTER_KEY = "sparkdeps_cluster"
+_BUILD_CLUSTER_KEY = "sparkdeps_build"
+
+
+def _job_clusters(jobs: Any, spark_version: str, node_type_id: str, workers: int) -> list[Any]:
+    """The user tasks' cluster, and a single-node one of the same runtime for the build."""
+    user = jobs.JobCluster(
+        job_cluster_key=_CLUSTER_KEY,
+        new_cluster=jobs.ClusterSpec(
+            spark_version=spark_version,
+            node_type_id=node_type_id,
+            num_workers=workers,
+            # single user: a SparkContext is there, so classic delivery works
+            data_security_mode=jobs.DataSecurityMode.SINGLE_USER,
+        ),
+    )
+    build = jobs.JobCluster(
+        job_cluster_key=_BUILD_CLUSTER_KEY,
+        new_cluster=jobs.ClusterSpec(
+            spark_version=spark_version,
+            node_type_id=node_type_id,
+            num_workers=0,
+            spark_conf={
+                "spark.databricks.cluster.profile": "singleNode",
+                "spark.master": "local[*]",
+            },
+            custom_tags={"ResourceClass": "SingleNode"},
+            data_security_mode=jobs.DataSecurityMode.SINGLE_USER,
+        ),
+    )
+    return [user, build]
 _BUILD_ENV, _USER_ENV = "sparkdeps_build", "default"
 _BASE_REF = "{{job.parameters.sparkdeps_base}}"
 _SOURCE_REF = "{{job.parameters.sparkdeps_source}}"
@@ -170,7 +193,8 @@ class _Plan:
             return {"environment_key": _BUILD_ENV if role == "build" else _USER_ENV}
         requirement = self.build_requirement if role == "build" else self.sparkdeps_requirement
         library = self.jobs.Library(pypi=self.jobs.PythonPyPiLibrary(package=requirement))
-        return {"job_cluster_key": _CLUSTER_KEY, "libraries": [library]}
+        cluster = _BUILD_CLUSTER_KEY if role == "build" else _CLUSTER_KEY
+        return {"job_cluster_key": cluster, "libraries": [library]}
 
 
 def _user_tasks(tasks: Sequence[UserTask], python_file: str | None) -> list[UserTask]:
