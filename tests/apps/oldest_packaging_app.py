@@ -44,12 +44,29 @@ def packaging_names(module_name: str) -> set[tuple[str, str]]:
     source = importlib.util.find_spec(module_name).origin  # type: ignore[union-attr]
     tree = ast.parse(Path(source).read_text(encoding="utf-8"))
     found: set[tuple[str, str]] = set()
+    guarded = {id(n) for n in _guarded_imports(tree)}
     for node in ast.walk(tree):
+        if id(node) in guarded:
+            continue  # inside ``try: ... except ImportError:``, a fallback covers it
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("packaging"):
             found.update((node.module or "", alias.name) for alias in node.names)
         elif isinstance(node, ast.Import):
             found.update((a.name, "") for a in node.names if a.name.startswith("packaging"))
     return found
+
+
+def _guarded_imports(tree: ast.AST) -> list[ast.AST]:
+    """Import statements in the body of a ``try`` that handles ImportError."""
+    guarded: list[ast.AST] = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Try):
+            continue
+        names = {
+            getattr(handler.type, "id", None) for handler in node.handlers if handler.type
+        }
+        if names & {"ImportError", "ModuleNotFoundError"}:
+            guarded += [n for stmt in node.body for n in ast.walk(stmt)]
+    return guarded
 
 
 def missing_packaging_names(modules: list[str]) -> list[str]:
