@@ -149,8 +149,10 @@ def _clear_leftovers(installs: Path, digest: str) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-def install(prepared: Prepared, node: Path) -> InstallResult:
+def install(prepared: Prepared, node: Path, *, bytecode: bool = False) -> InstallResult:
     """Install into ``node/installs/<digest>/`` unless it is already complete there.
+
+    ``bytecode`` compiles every module too (a shared install that executors import).
 
     The caller has run :func:`check_wheels` when ``prepared.manifest`` is set.
     """
@@ -179,7 +181,7 @@ def install(prepared: Prepared, node: Path) -> InstallResult:
         from .unpack import unpack_into  # noqa: PLC0415
 
         with timed(timings, "install"):
-            size = unpack_into(prepared, installs, folder)
+            size = unpack_into(prepared, installs, folder, bytecode=bytecode)
         _remember(node, prepared)
         with (node / "install.log").open("a", encoding="utf-8") as log:
             log.write(

@@ -476,7 +476,7 @@ def _driver_install(
     installed: InstallResult | None = None
     if mode == "cache" or kind != "driver-only":
         # The cache folder is the driver's install (mode="cache") and what executors get.
-        installed = install(prepared, node)
+        installed = install(prepared, node, bytecode=kind == "shared")
         timings.update(
             {name: value for name, value in installed.timings.items() if name not in timings}
         )

@@ -66,14 +66,31 @@ def _extract_all(prepared: Prepared, folder: Path) -> int:
     return written
 
 
-def unpack_into(prepared: Prepared, installs: Path, folder: Path) -> int:
-    """Extract into a partial folder, write the markers, rename: bytes written."""
+def _compile_bytecode(partial: Path, folder: Path) -> None:
+    """``__pycache__`` for every module, named as if compiled in ``folder`` (its final name).
+
+    For a shared install: every executor imports from it at once, and without
+    bytecode each one compiles the same modules again (or, where it may not write,
+    on every import). Compiled once here, under the digest's lock.
+    """
+    import compileall  # noqa: PLC0415 (only a shared install compiles)
+
+    compileall.compile_dir(partial, ddir=os.fspath(folder), quiet=1, workers=1)
+
+
+def unpack_into(prepared: Prepared, installs: Path, folder: Path, *, bytecode: bool = False) -> int:
+    """Extract into a partial folder, write the markers, rename: bytes written.
+
+    ``bytecode`` also compiles every module (a shared install, docs/architecture.md).
+    """
     manifest = prepared.manifest
     assert manifest is not None
     partial = installs / f".{prepared.digest}.{uuid.uuid4().hex}.partial"
     partial.mkdir()
     try:
         size = _extract_all(prepared, partial)
+        if bytecode:
+            _compile_bytecode(partial, folder)
         marker = {
             "uri": prepared.uri,
             "digest": prepared.digest,
