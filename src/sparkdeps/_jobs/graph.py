@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._core.errors import InputError, SparkdepsError
-from .tasks import (
-    _RUN_PREFIX,
+from .._core.paths import PROCESS_DEPS_TASK_KEY
+from .names import (
     CLEANUP_TASK_KEY,
     DBR_14_3_SPARK_VERSION,
     DEFAULT_BASE,
     JOB_RUN_ID_REFERENCE,
-    PROCESS_DEPS_TASK_KEY,
+    RUN_PREFIX,
     SERVERLESS_ENVIRONMENT_VERSION,
     WHEELHOUSE_REFERENCE,
 )
@@ -214,7 +214,7 @@ def _wheelhouse_reference(path_via: str) -> tuple[str, list[str]]:
     if path_via == "task_value":
         return WHEELHOUSE_REFERENCE, []
     if path_via == "job_run":
-        return f"{_BASE_REF}/{_RUN_PREFIX}{JOB_RUN_ID_REFERENCE}/wheelhouse.zip", ["--per-job-run"]
+        return f"{_BASE_REF}/{RUN_PREFIX}{JOB_RUN_ID_REFERENCE}/wheelhouse.zip", ["--per-job-run"]
     raise InputError(f"path_via must be 'task_value' or 'job_run', got {path_via!r}")
 
 
