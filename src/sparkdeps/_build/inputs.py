@@ -24,10 +24,10 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from .archive import IGNORED_DIRS, ArchiveLimits, _Budget, copy_tree, extract_zip, is_zip
 from .._core.errors import InputError, UnsafeArchiveError
-from .._core.progress import plural
 from .._core.manifest import Format, sha256_file
+from .._core.progress import plural
+from .archive import IGNORED_DIRS, ArchiveLimits, _Budget, copy_tree, extract_zip, is_zip
 
 __all__ = ["EXPECTED", "InputLayout", "input_digest", "prepare_input"]
 

@@ -257,7 +257,7 @@ def _check_dest(storage: Storage, base: str) -> None:
     try:
         handle, probe = tempfile.mkstemp(prefix=".sparkdeps-probe-", dir=existing)
         os.close(handle)
-        os.unlink(probe)
+        Path(probe).unlink()
     except OSError as exc:
         raise StorageError(
             f"cannot write to dest {origin} ({existing}: {exc.strerror or exc}); fix: pass a "
@@ -457,7 +457,9 @@ def _make(
         _check_all_hashed(shipped)
     if plan is not None:
         plan.warn_overrides()
-    downloaded, built = _fetch_remote(shipped, target, index, work, cache_folder, clock)
+    downloaded, built = _fetch_remote(
+        shipped, target, index, work=work, cache_folder=cache_folder, clock=clock
+    )
     wheels = {pin.local: planned.local[pin.local] for pin in pins if pin.local is not None}
     wheels.update({path: inspect_wheel(path, source="index") for path in downloaded})
     wheels.update({path: inspect_wheel(path, source="sdist") for path in built})
@@ -474,13 +476,14 @@ def _make(
     _check_stdlib(infos)
     with clock.phase("wheelhouse"):
         inputs = {**layout.to_dict(), **locks.report(planned.resolution)}
-        return _write(layout, inputs, target, wheels, plan, roots, work)
+        return _write(layout, inputs, target, wheels, plan=plan, roots=roots, work=work)
 
 
 def _fetch_remote(
     shipped: Sequence[Pin],
     target: Target,
     index: IndexSettings,
+    *,
     work: Path,
     cache_folder: Path,
     clock: Clock,
@@ -502,6 +505,7 @@ def _write(
     inputs: Mapping[str, Any],
     target: Target,
     wheels: dict[Path, WheelInfo],
+    *,
     plan: RuntimePlan | None,
     roots: Sequence[Requirement],
     work: Path,

@@ -26,13 +26,13 @@ from packaging.utils import canonicalize_name
 from .._core.errors import BuildCommandError, BuildError, InputError, IntegrityError
 from .._core.manifest import inspect_wheel
 from .._core.progress import plural
+from .._core.runner import clean_env, pip_command, run
+from .._core.target import Target
+from .._core.wheelcheck import check_listing
 from .._core.wheelhouse import zip_entry
 from .index import IndexSettings
 from .resolve import Pin
 from .scm import check_vcs_version
-from .._core.runner import clean_env, pip_command, run
-from .._core.target import Target
-from .._core.wheelcheck import check_listing
 
 __all__ = [
     "SOURCE_DATE_EPOCH",
