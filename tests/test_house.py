@@ -46,9 +46,6 @@ MAX_LINES = 60
 LONG_ON_PURPOSE: dict[str, str] = {
     "_runtime/load.py:load": "being split by the lead",
     "_runtime/runtime_check.py:check_runtime": "being split by the lead",
-    "_jobs/graph.py:three_task_job": "being split (house3)",
-    "_build/wheels.py:check_record": "being split (house3)",
-    "_runtime/verify.py:verify": "being split (house3)",
 }
 """``module:function`` -> why it stays longer than MAX_LINES."""
 
