@@ -24,6 +24,7 @@ from ._core.errors import CommandError, IntegrityError, SparkdepsError
 from ._core.paths import PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY
 from ._core.progress import plural
 from ._core.runner import redact
+from ._jobs.names import BASE_ENV, DEFAULT_BASE
 from ._version import __version__
 
 __all__ = ["main"]
@@ -32,8 +33,11 @@ logger = logging.getLogger("sparkdeps")
 
 Command = Callable[[argparse.Namespace], int]
 # Each command imports its half of sparkdeps (and pyspark) when it runs, never at
-# start: `sparkdeps cleanup` must work without sparkdeps[build], and `--help` stays
-# instant. Those imports carry `noqa: PLC0415`.
+# start: `sparkdeps cleanup` must work without sparkdeps[build], `--help` stays
+# instant, and a warm `sparkdeps build` pays for the build half only (the job entry
+# points pull the runtime half, the twin pulls importlib.metadata and packaging's
+# requirements: about 60 ms that no other command needs). So the parsers below
+# import nothing but constants; those imports carry `noqa: PLC0415`.
 
 
 def _echo(text: str, *, err: bool = False) -> None:
@@ -337,10 +341,7 @@ def _visible(value: object) -> str:
 
 
 def _add_process_deps(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from ._jobs.tasks import BASE_ENV, DEFAULT_BASE  # noqa: PLC0415
-
     parser = _subcommand(sub, "process-deps")
-
     parser.add_argument(
         "--source",
         required=True,
@@ -546,18 +547,30 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _add_twin(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from .testing._twin_cli import add_twin_arguments  # noqa: PLC0415  (testing: on demand)
-
     parser = sub.add_parser(
         "twin", help="create a local venv that looks like a runtime (Python, pyspark, packages)"
     )
     _verbosity(parser, suppress=True)
-    add_twin_arguments(parser)
+    parser.add_argument("profile", help="a runtime profile with a package set, e.g. dbr-14.3")
+    parser.add_argument("dir", help="the twin's folder (a venv); reused when current")
+    parser.add_argument("--python", default=None,
+                        help="an interpreter of the runtime's Python version "
+                             "(default: PATH, pyenv, uv-managed installs)")
+    parser.add_argument("--packages", choices=("core", "all"), default="core",
+                        help="core: pyspark's runtime deps and the protected packages; "
+                             "all: every package of the runtime that installs from a wheel")
+    parser.add_argument("--pyspark", default=None,
+                        help="pyspark version (default: the runtime's Spark version; "
+                             "required for serverless profiles)")
+    parser.add_argument("--index-url", default=None, help="package index (default: uv's)")
+    parser.add_argument("--find-links", action="append", default=[], metavar="DIR_OR_URL")
+    parser.add_argument("--no-index", action="store_true", help="only --find-links")
+    parser.add_argument("--json", action="store_true", help="print the twin as JSON")
     parser.set_defaults(handler=_cmd_twin)
 
 
 def _cmd_twin(args: argparse.Namespace) -> int:
-    from .testing._twin_cli import run_twin  # noqa: PLC0415
+    from .testing._twin_cli import run_twin  # noqa: PLC0415  (testing: on demand)
 
     return run_twin(args, _echo)
 
