@@ -134,9 +134,14 @@ def _probe(names: tuple[str, ...]) -> Any:
     def probe(_value: int) -> str:
         import importlib
         import os as _os
+        import sys as _sys
         import time as _time
 
         entered = _time.time()  # wall clock: compared with the driver's job start
+        # what the Python worker imported before the UDF ran (numpy, pandas, dateutil with
+        # the executors' pyarrow/pandas/numpy, as on every cluster): those keep the
+        # executor's copy whatever is shipped (docs/facts.md, facts 12-13)
+        preloaded = sorted(name for name in names if name in _sys.modules)
         failed = []
         files = {}
         for name in names:
@@ -151,6 +156,7 @@ def _probe(names: tuple[str, ...]) -> Any:
             "files": files,
             "entered": entered,
             "import_s": _time.time() - entered,
+            "preloaded": preloaded,
         }
         return json.dumps(answer)
 
@@ -280,6 +286,7 @@ def cmd_executor(args: argparse.Namespace) -> dict[str, Any]:
                 for a in answers
                 for name, file in a["files"].items()
                 if file
+                and name not in a["preloaded"]
                 and "sparkdeps_" not in file
                 and "/userFiles-" not in file
                 and not file.startswith(str(cache / "shared"))
@@ -301,6 +308,11 @@ def cmd_executor(args: argparse.Namespace) -> dict[str, Any]:
             "imports": len(names),
             "import_failures": failed,
             "imported_outside_payload": outside[:10],
+            # in every answer, so before the first UDF too (later tasks of a reused worker
+            # see every module the first one imported)
+            "kept_from_executor_runtime": sorted(
+                set.intersection(*(set(a["preloaded"]) for a in answers)) if answers else ()
+            ),
             "payload": args.payload,
             **_egress(spark, _sizes(cache / "node" / "payloads", cache / "shared")),
             **disk,
