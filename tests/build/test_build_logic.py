@@ -4,6 +4,8 @@ messages, the closure and tag checks, the build cache."""
 from __future__ import annotations
 
 import sys
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from sparkdeps._build.closure import check_closure, check_target_tags
 from sparkdeps._build.download import hash_mismatch_error
 from sparkdeps._build.index import IndexSettings, is_unreachable
 from sparkdeps._build.resolve import Pin
+from sparkdeps._build.wheels import check_record
 from sparkdeps._core.errors import IncompatibleWheelError, IntegrityError, ResolutionError
 from sparkdeps._core.manifest import WheelInfo, inspect_wheel
 from sparkdeps._core.target import choose_target
@@ -294,3 +297,60 @@ def test_inspect_wheel_reads_metadata_with_either_parser(
     liar = make_wheel(tmp_path / "liar", "sdmeta", "1.0", {"x.py": ""}, metadata_name="other")
     with pytest.raises(IntegrityError, match="METADATA says other"):
         inspect_wheel(liar)
+
+
+# --------------------------------------------------------------------------- check_record
+
+
+def _edited(wheel: Path, change: Callable[[dict[str, bytes]], None]) -> Path:
+    with zipfile.ZipFile(wheel) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    change(files)
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return wheel
+
+
+_RECORD = "sdrec-1.0.dist-info/RECORD"
+
+
+def _set(name: str, data: bytes) -> Callable[[dict[str, bytes]], None]:
+    return lambda files: files.__setitem__(name, data)
+
+
+def _drop_record_line(prefix: str) -> Callable[[dict[str, bytes]], None]:
+    def change(files: dict[str, bytes]) -> None:
+        lines = files[_RECORD].decode().splitlines(keepends=True)
+        files[_RECORD] = "".join(x for x in lines if not x.startswith(prefix)).encode()
+
+    return change
+
+
+def _weaken_hash(files: dict[str, bytes]) -> None:
+    files[_RECORD] = files[_RECORD].replace(b"sdrec.py,sha256=", b"sdrec.py,md5=")
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        pytest.param(_set("sdrec.py", b"X = 2\n"), "does not match the hash", id="changed"),
+        pytest.param(_set("sitecustomize.py", b"X = 1\n"), "not in its RECORD", id="slipped-in"),
+        pytest.param(_drop_record_line("sdrec.py"), "not in its RECORD", id="unlisted"),
+        pytest.param(_weaken_hash, "no sha256 hash", id="md5"),
+        pytest.param(_set("x-1.0.dist-info/RECORD", b""), "2 RECORD files", id="two-records"),
+        pytest.param(
+            lambda files: files.pop("sdrec.py"), "does not hold (sdrec.py)", id="listed-absent"
+        ),
+    ],
+)
+def test_check_record_names_the_file_and_the_fix(
+    tmp_path: Path, change: Callable[[dict[str, bytes]], None], says: str
+) -> None:
+    wheel = make_wheel(tmp_path, "sdrec", "1.0", {"sdrec.py": "X = 1\n"})
+    check_record(wheel)  # as built: every file listed with its sha256
+    with pytest.raises(IntegrityError) as caught:
+        check_record(_edited(wheel, change), "input/sdrec.whl")
+    assert says in str(caught.value)
+    assert str(caught.value).startswith("input/sdrec.whl: ")
+    assert "rebuild the wheel" in str(caught.value)

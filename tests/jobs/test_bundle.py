@@ -18,7 +18,7 @@ import pytest
 
 import sparkdeps
 from sparkdeps._core.errors import InputError, SparkdepsError
-from sparkdeps._jobs.tasks import WHEELHOUSE_REFERENCE
+from sparkdeps._jobs.names import WHEELHOUSE_REFERENCE
 
 pytest.importorskip("databricks.bundles.jobs", reason="needs sparkdeps[databricks]")
 

@@ -54,8 +54,15 @@ def _wheelhouse(
 ) -> tuple[Path, set[str]]:
     source = tmp / "requirements.txt"
     source.write_text(requirements)
-    result = build(source, dest=tmp / "runs", target=target, index_url=index.url,
-                   cache_dir=tmp / "build-cache", task_value_key=None, **options)
+    result = build(
+        source,
+        dest=tmp / "runs",
+        target=target,
+        index_url=index.url,
+        cache_dir=tmp / "build-cache",
+        task_value_key=None,
+        **options,
+    )
     return Path(result.uri), {f"{wheel.name}=={wheel.version}" for wheel in result.wheels}
 
 
@@ -65,11 +72,23 @@ def _run_job(twin: Path, tools: Path, wheelhouse: Path, tmp: Path, mode: str) ->
     (project / "test_job.py").write_text(JOB.read_text())
     out = tmp / "seen.json"
     completed = subprocess.run(
-        [str(twin / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "-p", "sparkdeps.testing.pytest_plugin", "test_job.py"],
+        [
+            str(twin / "bin" / "python"),
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "sparkdeps.testing.pytest_plugin",
+            "test_job.py",
+        ],
         cwd=project,
         env=_env(tools, tmp, E2E_WHEELHOUSE=str(wheelhouse), E2E_OUT=str(out), E2E_MODE=mode),
-        capture_output=True, text=True, timeout=600, check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-3000:]
     seen: dict[str, Any] = json.loads(out.read_text())
@@ -80,8 +99,12 @@ def _plain_task(twin: Path, tools: Path, wheelhouse: Path, tmp: Path, code: str)
     """A plain Python task on the twin: load the wheelhouse first, then run ``code``."""
     script = f"import sparkdeps\nsparkdeps.load({str(wheelhouse)!r})\n{code}\nprint('ok')\n"
     completed = subprocess.run(
-        [str(twin / "bin" / "python"), "-c", script], env=_env(tools, tmp),
-        capture_output=True, text=True, timeout=300, check=False,
+        [str(twin / "bin" / "python"), "-c", script],
+        env=_env(tools, tmp),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     return completed.stdout + completed.stderr
 
@@ -95,7 +118,9 @@ def test_dbr143_job_on_driver_and_both_executors(
     twin143: Path, twin_index: IndexServer, tmp_path: Path
 ) -> None:
     tools = _tools(twin143, twin_index, tmp_path / "tools")
-    wheelhouse, shipped = _wheelhouse(tmp_path, twin_index, "dbr-14.3", "sdtest-cext\nsdtest-npuser\n")
+    wheelhouse, shipped = _wheelhouse(
+        tmp_path, twin_index, "dbr-14.3", "sdtest-cext\nsdtest-npuser\n"
+    )
     if RUNTIME_AWARE:
         assert not any(pin.startswith("numpy==") for pin in shipped), shipped
     seen = _run_job(twin143, tools, wheelhouse, tmp_path, "classic")
@@ -109,8 +134,14 @@ def test_dbr143_job_on_driver_and_both_executors(
     assert len({report["cwd"] for report in seen["reports"]}) == 2, "both executors answered"
     for report in seen["reports"]:
         assert report["python"] == python
-        assert (report["numpy"], report["pandas"], report["pyarrow"]) == ("1.23.5", "1.5.3", "8.0.0")
-        assert _from_wheelhouse(report["cext"], report) and _from_wheelhouse(report["npuser"], report)
+        assert (report["numpy"], report["pandas"], report["pyarrow"]) == (
+            "1.23.5",
+            "1.5.3",
+            "8.0.0",
+        )
+        assert _from_wheelhouse(report["cext"], report) and _from_wheelhouse(
+            report["npuser"], report
+        )
         assert report["mean"] == 2.0
     assert seen["values"] == [float(v + 1) + 1.0 for v in range(6)]
     assert seen["verified"] is True
@@ -139,23 +170,36 @@ def _run_job_failing(twin: Path, tools: Path, wheelhouse: Path, tmp: Path, mode:
     project.mkdir()
     (project / "test_job.py").write_text(JOB.read_text())
     completed = subprocess.run(
-        [str(twin / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "-p", "sparkdeps.testing.pytest_plugin", "test_job.py"],
+        [
+            str(twin / "bin" / "python"),
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "sparkdeps.testing.pytest_plugin",
+            "test_job.py",
+        ],
         cwd=project,
-        env=_env(tools, tmp, E2E_WHEELHOUSE=str(wheelhouse), E2E_OUT=str(tmp / "x.json"),
-                 E2E_MODE=mode),
-        capture_output=True, text=True, timeout=600, check=False,
+        env=_env(
+            tools, tmp, E2E_WHEELHOUSE=str(wheelhouse), E2E_OUT=str(tmp / "x.json"), E2E_MODE=mode
+        ),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert completed.returncode != 0, "the job must fail on the executors"
     return completed.stdout + completed.stderr
 
 
-
-
 @pytest.mark.connect
 def test_dbr173_job_through_connect(twin173: Path, twin_index: IndexServer, tmp_path: Path) -> None:
     tools = _tools(twin173, twin_index, tmp_path / "tools")
-    wheelhouse, shipped = _wheelhouse(tmp_path, twin_index, "dbr-17.3", "sdtest-cext\nsdtest-npuser\n")
+    wheelhouse, shipped = _wheelhouse(
+        tmp_path, twin_index, "dbr-17.3", "sdtest-cext\nsdtest-npuser\n"
+    )
     if RUNTIME_AWARE:
         assert not any(pin.startswith("numpy==") for pin in shipped), shipped
     seen = _run_job(twin173, tools, wheelhouse, tmp_path, "connect")
@@ -166,8 +210,14 @@ def test_dbr173_job_through_connect(twin173: Path, twin_index: IndexServer, tmp_
     assert driver["delivery"] == "connect"
     for report in seen["reports"]:
         assert report["python"] == python
-        assert (report["numpy"], report["pandas"], report["pyarrow"]) == ("2.1.3", "2.2.3", "19.0.1")
-        assert _from_wheelhouse(report["cext"], report) and _from_wheelhouse(report["npuser"], report)
+        assert (report["numpy"], report["pandas"], report["pyarrow"]) == (
+            "2.1.3",
+            "2.2.3",
+            "19.0.1",
+        )
+        assert _from_wheelhouse(report["cext"], report) and _from_wheelhouse(
+            report["npuser"], report
+        )
     assert seen["values"] == [float(v + 1) + 1.0 for v in range(6)]
     assert seen["verified"] is True
 

@@ -272,18 +272,18 @@ def copy_tree(source: Path, dest: Path, budget: _Budget | None = None) -> list[s
     return written
 
 
-def _copy_counted(path: Path, out: Path, budget: _Budget, shown: str, count: int) -> None:
+def _copy_counted(path: Path, out: Path, budget: _Budget, origin: str, count: int) -> None:
     """Copy one file of a folder input, within the entry and size limits."""
     if count > budget.limits.max_entries:
         raise UnsafeArchiveError(
-            f"{shown}: holds more than {budget.limits.max_entries} files; refusing it "
+            f"{origin}: holds more than {budget.limits.max_entries} files; refusing it "
             "(raise ArchiveLimits.max_entries if it is genuine)"
         )
     try:
         size = path.stat().st_size
     except OSError as exc:
         raise InputError(f"{path}: cannot read it ({exc}); make it readable") from exc
-    budget.spend(size, f"{shown} ({path.name}: {size} bytes)")
+    budget.spend(size, f"{origin} ({path.name}: {size} bytes)")
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         shutil.copyfile(path, out)

@@ -22,9 +22,9 @@ import shutil
 import uuid
 from pathlib import Path
 
-from .index import IndexSettings
 from .._core.target import Target
 from .._version import __version__
+from .index import IndexSettings
 
 __all__ = ["BuildCache"]
 

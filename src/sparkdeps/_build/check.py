@@ -19,13 +19,13 @@ from typing import Any
 
 from .._core.errors import RuntimeConflictError
 from .._core.paths import cache_root
-from .._core.target import Target, choose_target
+from .._core.target import Target
 from .._core.timing import Timer
 from .archive import ArchiveLimits
 from .cache import BuildCache
-from .index import IndexSettings
 from .inputs import prepare_input
-from .pipeline import Clock, plan_input, validate_overrides
+from .pipeline import Clock, Planned, plan_input
+from .recipe import recipe_for
 from .runtime_conflict import Conflict
 from .runtime_plan import Placement
 
@@ -96,47 +96,40 @@ def check(
     (``ok`` is False) rather than raised.
     """
     timer = Timer()
-    chosen = choose_target(
-        target, python_version=python_version, platform=platform, runtime_packages=runtime_packages
-    )
-    overrides = validate_overrides(override_runtime, chosen)
-    index = IndexSettings(
+    recipe = recipe_for(
+        target=target,
+        python_version=python_version,
+        platform=platform,
+        runtime_packages=runtime_packages,
+        override_runtime=override_runtime,
         index_url=index_url,
-        extra_index_urls=tuple(extra_index_urls),
-        find_links=tuple(os.fspath(link) for link in find_links),
+        extra_index_urls=extra_index_urls,
+        find_links=find_links,
         no_index=no_index,
-        timeout=index_timeout,
-        retries=index_retries,
+        index_timeout=index_timeout,
+        index_retries=index_retries,
+        build_isolation=build_isolation,
+        name=name,
+        allow_index_options=allow_index_options,
     )
     work = Path(tempfile.mkdtemp(prefix="sparkdeps-check-"))
     try:
         layout = prepare_input(os.fspath(source), work / "input", limits or ArchiveLimits())
         cache = BuildCache(cache_root(cache_dir))
-        try:
-            planned = plan_input(
-                layout,
-                target=chosen,
-                index=index,
-                work=work,
-                cache_folder=cache.root,
-                clock=Clock(),
-                build_isolation=build_isolation,
-                name=name,
-                allow_index_options=allow_index_options,
-                overrides=overrides,
-            )
-        except RuntimeConflictError as exc:
-            conflicts = tuple(c for c in exc.conflicts if isinstance(c, Conflict))
-            return CheckResult(chosen, (), conflicts, overrides, timer.seconds)
+        planned = plan_input(layout, recipe, work=work, cache_folder=cache.root, clock=Clock())
+    except RuntimeConflictError as exc:
+        conflicts = tuple(c for c in exc.conflicts if isinstance(c, Conflict))
+        return CheckResult(recipe.target, (), conflicts, recipe.overrides, timer.seconds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    return CheckResult(recipe.target, _placements(planned), (), recipe.overrides, timer.seconds)
+
+
+def _placements(planned: Planned) -> tuple[Placement, ...]:
+    """Where each pin stands against the runtime; all new without a runtime package set."""
     if planned.plan is not None:
-        placements = planned.plan.placements
-    else:
-        placements = tuple(
-            Placement(pin.name, pin.version, "new") for pin in planned.resolution.pins
-        )
-    return CheckResult(chosen, placements, (), overrides, timer.seconds)
+        return planned.plan.placements
+    return tuple(Placement(pin.name, pin.version, "new") for pin in planned.resolution.pins)
 
 
 def format_check(result: CheckResult) -> list[str]:

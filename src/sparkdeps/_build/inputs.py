@@ -24,10 +24,10 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from .archive import IGNORED_DIRS, ArchiveLimits, _Budget, copy_tree, extract_zip, is_zip
 from .._core.errors import InputError, UnsafeArchiveError
-from .._core.progress import plural
 from .._core.manifest import Format, sha256_file
+from .._core.progress import plural
+from .archive import IGNORED_DIRS, ArchiveLimits, _Budget, copy_tree, extract_zip, is_zip
 
 __all__ = ["EXPECTED", "InputLayout", "input_digest", "prepare_input"]
 
@@ -171,9 +171,10 @@ def prepare_input(source: str | Path, work: Path, limits: ArchiveLimits) -> Inpu
     else:
         _check_text(path)
         shutil.copyfile(path, root / path.name)
-        if _LOCK_FILE.match(path.name):
-            return _single_lock(path, root)
-        return _single_requirements(path, root)
+        lock = bool(_LOCK_FILE.match(path.name))
+        if not lock:
+            _check_has_requirements(root / path.name)
+        return _lone_file(path, root, lock=lock)
     inner = _open_inner_archives(root, limits, budget)
     if not any(_files(root)):
         raise InputError(f"{source}: the input is empty; expected {EXPECTED}")
@@ -189,8 +190,8 @@ def _check_text(path: Path) -> None:
         )
 
 
-def _single_requirements(path: Path, root: Path) -> InputLayout:
-    text = (root / path.name).read_text(encoding="utf-8", errors="replace")
+def _check_has_requirements(path: Path) -> None:
+    text = path.read_text(encoding="utf-8", errors="replace")
     meaningful = [
         line for line in text.splitlines() if line.strip() and not line.strip().startswith("#")
     ]
@@ -199,22 +200,18 @@ def _single_requirements(path: Path, root: Path) -> InputLayout:
             f"{path.name}: the requirements file is empty (no requirement lines); "
             "add one requirement per line, e.g. 'requests>=2.31'"
         )
+
+
+def _lone_file(path: Path, root: Path, *, lock: bool) -> InputLayout:
+    """The input is one requirements or lock file."""
+    names = (path.name,)
     return InputLayout(
         root=root,
         format="requirements",
         name=_input_name(path),
         digest=input_digest(root),
-        requirement_files=(path.name,),
-    )
-
-
-def _single_lock(path: Path, root: Path) -> InputLayout:
-    return InputLayout(
-        root=root,
-        format="requirements",
-        name=_input_name(path),
-        digest=input_digest(root),
-        locks=(path.name,),
+        requirement_files=() if lock else names,
+        locks=names if lock else (),
     )
 
 

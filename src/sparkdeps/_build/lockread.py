@@ -88,47 +88,47 @@ def lock_fix(kind: LockKind) -> str:
     }[kind]
 
 
-def _check_fits(package: LockedPackage, target: Target, shown: str, kind: LockKind) -> None:
+def _check_fits(package: LockedPackage, target: Target, origin: str, kind: LockKind) -> None:
     if not package.wheels:
         return
     for filename in package.wheels:
         if target.accepts(frozenset(parse_wheel_filename(filename)[3])):
             return
     raise LockError(
-        f"{shown} pins {package.name} {package.version}, but none of its wheels fits "
+        f"{origin} pins {package.name} {package.version}, but none of its wheels fits "
         f"{target.description} (the lock has: {', '.join(sorted(package.wheels))}); "
         f"fix: {lock_fix(kind)}, or pin a version of {package.name} with a wheel for the target"
     )
 
 
 def _check_python(
-    requires: SpecifierSet | None, target: Target, shown: str, kind: LockKind
+    requires: SpecifierSet | None, target: Target, origin: str, kind: LockKind
 ) -> None:
     if requires is not None and not requires.contains(target.python_full_version, prereleases=True):
         raise LockError(
-            f"{shown} covers Python {requires}, not the target's {target.python_full_version} "
+            f"{origin} covers Python {requires}, not the target's {target.python_full_version} "
             f"({target.description}); fix: {lock_fix(kind)}, or choose a target the lock covers"
         )
 
 
 def read_lock(
-    path: Path, shown: str, target: Target, *, work: Path, cache_dir: Path
+    path: Path, origin: str, target: Target, *, work: Path, cache_dir: Path
 ) -> LockSelection:
-    """What the lock file at ``path`` (``shown`` in messages) gives for ``target``."""
+    """What the lock file at ``path`` (``origin`` in messages) gives for ``target``."""
     name = path.name
     if name == "uv.lock":
-        selection = _uv_lock(path, shown, target, work=work, cache_dir=cache_dir)
+        selection = _uv_lock(path, origin, target, work=work, cache_dir=cache_dir)
     elif name == "poetry.lock":
-        selection = _poetry_lock(path, shown, target)
+        selection = _poetry_lock(path, origin, target)
     else:
-        selection = _pylock(path, shown, target)
+        selection = _pylock(path, origin, target)
     for package in selection.packages:
         if not package.hashes:
             raise LockError(
-                f"{shown} pins {package.name} {package.version} without a sha256 hash; "
+                f"{origin} pins {package.name} {package.version} without a sha256 hash; "
                 f"sparkdeps checks every locked file: fix: {lock_fix(selection.kind)}"
             )
-        _check_fits(package, target, shown, selection.kind)
+        _check_fits(package, target, origin, selection.kind)
     return selection
 
 
@@ -136,8 +136,9 @@ def _hashes(mapping: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(f"{algo}:{mapping[algo]}" for algo in _PIP_HASHES if algo in mapping)
 
 
-def _pylock(path: Path, shown: str, target: Target) -> LockSelection:
-    from packaging.pylock import (
+def _pylock(path: Path, origin: str, target: Target) -> LockSelection:
+    # only a pylock.toml input needs packaging.pylock (26.1+): other inputs build without it
+    from packaging.pylock import (  # noqa: PLC0415
         PackageDirectory,
         PackageSdist,
         PackageWheel,
@@ -147,33 +148,33 @@ def _pylock(path: Path, shown: str, target: Target) -> LockSelection:
     )
 
     try:
-        lock = Pylock.from_dict(read_toml(path, shown=shown))
+        lock = Pylock.from_dict(read_toml(path, origin=origin))
     except PylockValidationError as exc:
-        raise InputError(f"{shown} is not a valid PEP 751 lock ({exc}); regenerate it") from exc
-    _check_python(lock.requires_python, target, shown, "pylock")
+        raise InputError(f"{origin} is not a valid PEP 751 lock ({exc}); regenerate it") from exc
+    _check_python(lock.requires_python, target, origin, "pylock")
     packages: list[LockedPackage] = []
     try:
         chosen = list(lock.select(environment=cast(Any, target.markers()), tags=target.tags))
     except PylockSelectError as exc:
         raise LockError(
-            f"{shown} does not fit {target.description}: {exc}; fix: {lock_fix('pylock')}"
+            f"{origin} does not fit {target.description}: {exc}; fix: {lock_fix('pylock')}"
         ) from exc
     for package, source in chosen:
         if isinstance(source, PackageDirectory):
-            logger.info("%s: %s is a local folder: built from the input, not locked", shown,
+            logger.info("%s: %s is a local folder: built from the input, not locked", origin,
                         package.name)
             continue
         if isinstance(source, PackageSdist):
             wheels = tuple(w.filename for w in package.wheels or ())
             raise LockError(
-                f"{shown} pins {package.name} {package.version} with no wheel for "
+                f"{origin} pins {package.name} {package.version} with no wheel for "
                 f"{target.description} (wheels in the lock: {', '.join(wheels) or 'none'}); "
                 f"fix: {lock_fix('pylock')}, or pin a version of {package.name} with a wheel for "
                 "the target"
             )
         if not isinstance(source, PackageWheel):
             raise LockError(
-                f"{shown}: {package.name} comes from a URL archive or VCS; sparkdeps takes "
+                f"{origin}: {package.name} comes from a URL archive or VCS; sparkdeps takes "
                 "locked packages from the index only: publish it, or put its wheel or project "
                 "in the input"
             )
@@ -183,7 +184,7 @@ def _pylock(path: Path, shown: str, target: Target) -> LockSelection:
             hashes += [h for h in _hashes(wheel.hashes) if h not in hashes]
         files = tuple(w.filename for w in package.wheels or ())
         packages.append(LockedPackage(package.name, version, tuple(hashes), files))
-    return LockSelection(shown, "pylock", tuple(packages))
+    return LockSelection(origin, "pylock", tuple(packages))
 
 
 def is_locked_requirements(parsed: ParsedRequirements) -> bool:
@@ -195,7 +196,7 @@ def is_locked_requirements(parsed: ParsedRequirements) -> bool:
     )
 
 
-def requirements_lock(parsed: ParsedRequirements, shown: str, target: Target) -> LockSelection:
+def requirements_lock(parsed: ParsedRequirements, origin: str, target: Target) -> LockSelection:
     env = _env(target)
     packages: list[LockedPackage] = []
     for line in parsed.requirements:
@@ -205,41 +206,41 @@ def requirements_lock(parsed: ParsedRequirements, shown: str, target: Target) ->
         (pin,) = [s for s in line.requirement.specifier if s.operator in ("==", "===")][:1]
         name = canonicalize_name(line.requirement.name)
         packages.append(LockedPackage(name, pin.version, line.hashes, origin=line.origin))
-    return LockSelection(shown, "requirements", tuple(packages))
+    return LockSelection(origin, "requirements", tuple(packages))
 
 
 def _uv_lock(
-    path: Path, shown: str, target: Target, *, work: Path, cache_dir: Path
+    path: Path, origin: str, target: Target, *, work: Path, cache_dir: Path
 ) -> LockSelection:
     project = path.parent
     if not (project / "pyproject.toml").is_file():
         raise InputError(
-            f"{shown} has no pyproject.toml beside it; uv needs the project to read its lock: "
+            f"{origin} has no pyproject.toml beside it; uv needs the project to read its lock: "
             "hand in the project folder with its uv.lock"
         )
-    data = read_toml(path, shown=shown)
-    _check_python(_specifier(data.get("requires-python"), shown), target, shown, "uv")
-    out = work / f"uv-export-{abs(hash(shown)):x}.txt"
+    data = read_toml(path, origin=origin)
+    _check_python(_specifier(data.get("requires-python"), origin), target, origin, "uv")
+    out = work / f"uv-export-{abs(hash(origin)):x}.txt"
     command = [*uv_command(), "--no-config", "--offline", "--no-python-downloads"]
     command += ["export", "--project", str(project), "--frozen", "--format", "requirements.txt"]
     command += ["--no-header", "--no-annotate", "--no-dev", "--no-emit-project"]
     command += ["--cache-dir", str(cache_dir), "-o", str(out)]
     try:
-        run(command, what=f"reading {shown} with uv export", env=clean_env({}))
+        run(command, what=f"reading {origin} with uv export", env=clean_env({}))
     except CommandError as exc:
         raise LockError(
-            f"uv could not read {shown} (exit {exc.returncode}): {exc.output.strip()[-600:]}; "
+            f"uv could not read {origin} (exit {exc.returncode}): {exc.output.strip()[-600:]}; "
             "fix: run `uv lock` in the project and hand in the updated uv.lock"
         ) from exc
     kept = [line for line in out.read_text("utf-8").splitlines() if not _is_local(line)]
     out.write_text("\n".join(kept) + "\n", encoding="utf-8")
-    selection = requirements_lock(parse_requirements(out, out.parent), shown, target)
+    selection = requirements_lock(parse_requirements(out, out.parent), origin, target)
     files = _uv_wheel_files(data)
     packages = tuple(
         LockedPackage(p.name, p.version, p.hashes, files.get((p.name, p.version), ()))
         for p in selection.packages
     )
-    return LockSelection(shown, "uv", packages)
+    return LockSelection(origin, "uv", packages)
 
 
 def _is_local(line: str) -> bool:
@@ -262,35 +263,35 @@ def _uv_wheel_files(data: Mapping[str, Any]) -> dict[tuple[str, str], tuple[str,
     return found
 
 
-def _specifier(text: object, shown: str) -> SpecifierSet | None:
+def _specifier(text: object, origin: str) -> SpecifierSet | None:
     if text is None:
         return None
     try:
         return SpecifierSet(str(text))
     except InvalidSpecifier as exc:
-        raise InputError(f"{shown}: requires-python {text!r} is not valid ({exc})") from exc
+        raise InputError(f"{origin}: requires-python {text!r} is not valid ({exc})") from exc
 
 
-def _poetry_lock(path: Path, shown: str, target: Target) -> LockSelection:
-    data = read_toml(path, shown=shown)
+def _poetry_lock(path: Path, origin: str, target: Target) -> LockSelection:
+    data = read_toml(path, origin=origin)
     metadata = data.get("metadata", {})
     python = str(metadata.get("python-versions", "*"))
     if not poetry_allows(python, target.python_full_version):
         raise LockError(
-            f"{shown} covers Python {python}, not the target's {target.python_full_version} "
+            f"{origin} covers Python {python}, not the target's {target.python_full_version} "
             f"({target.description}); fix: {lock_fix('poetry')}, or choose a target the lock covers"
         )
     by_name = {canonicalize_name(str(p["name"])): p for p in data.get("package", [])}
     if any("groups" in p for p in by_name.values()):
         chosen = _poetry_by_groups(by_name, target)
     else:
-        chosen = _poetry_walk(by_name, _poetry_roots(path.parent, shown), target)
+        chosen = _poetry_walk(by_name, _poetry_roots(path.parent, origin), target)
     packages: list[LockedPackage] = []
     for name in sorted(chosen):
         package = by_name[name]
         source = package.get("source", {})
         if source.get("type") in ("directory", "file", "git", "url"):
-            logger.info("%s: %s comes from %s: not locked", shown, name, source.get("type"))
+            logger.info("%s: %s comes from %s: not locked", origin, name, source.get("type"))
             continue
         files = package.get("files", [])
         hashes = tuple(str(f["hash"]) for f in files if str(f.get("hash", "")).split(":")[0]
@@ -298,12 +299,12 @@ def _poetry_lock(path: Path, shown: str, target: Target) -> LockSelection:
         wheels = tuple(str(f["file"]) for f in files if str(f.get("file", "")).endswith(".whl"))
         if not wheels and files:
             raise LockError(
-                f"{shown} pins {name} {package['version']} with no wheel at all (only "
+                f"{origin} pins {name} {package['version']} with no wheel at all (only "
                 f"{', '.join(str(f.get('file')) for f in files)}); fix: {lock_fix('poetry')}, or "
                 f"pin a version of {name} with a wheel for the target"
             )
         packages.append(LockedPackage(name, str(package["version"]), hashes, wheels))
-    return LockSelection(shown, "poetry", tuple(packages))
+    return LockSelection(origin, "poetry", tuple(packages))
 
 
 def _marker_holds(text: object, env: Mapping[str, str]) -> bool:
@@ -326,12 +327,12 @@ def _poetry_by_groups(by_name: Mapping[NormalizedName, Any], target: Target) -> 
     return chosen
 
 
-def _poetry_roots(project: Path, shown: str) -> list[tuple[str, Any]]:
+def _poetry_roots(project: Path, origin: str) -> list[tuple[str, Any]]:
     """The project's main dependencies, as (name, poetry-style constraint) pairs."""
     pyproject = project / "pyproject.toml"
     if not pyproject.is_file():
         return []
-    data = read_toml(pyproject, shown=shown.rsplit("/", 1)[0] + "/pyproject.toml")
+    data = read_toml(pyproject, origin=origin.rsplit("/", 1)[0] + "/pyproject.toml")
     roots: list[tuple[str, Any]] = []
     for text in data.get("project", {}).get("dependencies", []):
         try:

@@ -33,6 +33,7 @@ from packaging.version import Version
 from .._core.errors import LockError, ResolutionError, RuntimeConflictError
 from .._core.manifest import WheelInfo
 from .._core.target import Target
+from .closure import check_closure
 from .inputs import InputLayout
 from .lockread import (
     LockSelection,
@@ -42,7 +43,6 @@ from .lockread import (
     requirements_lock,
 )
 from .requirements import RequirementLine, parse_requirements
-from .closure import check_closure
 from .resolve import Pin, Resolution
 from .runtime_conflict import Conflict, _fitting_profiles, conflict_error
 from .runtime_plan import RuntimeContext, same_version

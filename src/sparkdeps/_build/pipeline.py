@@ -9,7 +9,6 @@ are written; on failure an empty run folder this call created is removed.
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import os
 import re
@@ -19,37 +18,36 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
 
 from .._core import databricks as _databricks
 from .._core.errors import InputError, IntegrityError, ResolutionError, SparkdepsError, StorageError
 from .._core.hashing import sha256_file
 from .._core.manifest import Manifest, WheelInfo, inspect_wheel
-from .._core.progress import plural
 from .._core.paths import RUN_MARKER, TASK_VALUE_KEY, WHEELHOUSE_NAME, cache_root, pin_uri
+from .._core.progress import plural
 from .._core.results import BuildResult
 from .._core.runmarker import marker_json
-from .._core.stdlib import ALLOW_ENV, shadowing
 from .._core.runner import redact
+from .._core.stdlib import ALLOW_ENV, shadowing
 from .._core.storage import PublishConflict, Storage, join_uri, storage_for
-from .._core.target import Target, choose_target
+from .._core.target import Target
 from .._core.timing import Timer, timed
 from .._core.wheelhouse import PYLOCK_NAME, read_manifest, write_wheelhouse
 from .._version import __version__
 from .archive import ArchiveLimits
 from .cache import BuildCache
-from .export import pylock_text
-from .inputs import InputLayout, prepare_input
-from .locks import LockPlan, plan_locks
-from .requirements import ParsedRequirements, RequirementLine, parse_requirements
 from .closure import check_closure, check_target_tags
 from .download import download
+from .export import pylock_text
 from .index import IndexSettings
+from .inputs import InputLayout, prepare_input
+from .locks import LockPlan, plan_locks
+from .recipe import Recipe, recipe_for
+from .requirements import ParsedRequirements, RequirementLine, parse_requirements
 from .resolve import Pin, Resolution, resolve
 from .runtime_plan import RuntimeContext, RuntimePlan, classify
 from .scm import scm_versions_key
@@ -130,28 +128,51 @@ def build(
     fails before any download unless its name is in ``override_runtime``
     (docs/runtime-aware.md).
     """
-    total = Timer()
-    clock = Clock()
-    base = _dest(dest)
-    run_id = _run_id(run_id)
-    chosen = choose_target(
-        target, python_version=python_version, platform=platform, runtime_packages=runtime_packages
-    )
-    recipe = _Recipe(
-        target=chosen,
-        index=IndexSettings(
-            index_url=index_url,
-            extra_index_urls=tuple(extra_index_urls),
-            find_links=tuple(os.fspath(link) for link in find_links),
-            no_index=no_index,
-            timeout=index_timeout,
-            retries=index_retries,
-        ),
+    total, clock = Timer(), Clock()
+    base, run_id = _dest(dest), _run_id(run_id)
+    recipe = recipe_for(
+        target=target,
+        python_version=python_version,
+        platform=platform,
+        runtime_packages=runtime_packages,
+        override_runtime=override_runtime,
+        index_url=index_url,
+        extra_index_urls=extra_index_urls,
+        find_links=find_links,
+        no_index=no_index,
+        index_timeout=index_timeout,
+        index_retries=index_retries,
         build_isolation=build_isolation,
         name=name,
         allow_index_options=allow_index_options,
-        overrides=validate_overrides(override_runtime, chosen),
     )
+    published = _made_and_published(
+        source, recipe, base, run_id, clock, cache_dir=cache_dir, limits=limits, use_cache=use_cache
+    )
+    return _result(published, recipe, clock, total, task_value_key)
+
+
+@dataclass(frozen=True)
+class _Published:
+    made: _Made
+    run_id: str
+    run_uri: str
+    uri: str
+
+
+def _made_and_published(
+    source: str | os.PathLike[str],
+    recipe: Recipe,
+    base: str,
+    run_id: str,
+    clock: Clock,
+    *,
+    cache_dir: str | os.PathLike[str] | None,
+    limits: ArchiveLimits | None,
+    use_cache: bool,
+) -> _Published:
+    """Check the dest, make the wheelhouse in a private work folder (or take it from the
+    build cache) and publish it."""
     storage = storage_for(base)
     _check_dest_outside(source, storage.local_path(base))
     _check_dest(storage, base)  # before any work: a bad dest must not cost a whole build
@@ -173,18 +194,25 @@ def build(
         raise _file_error(exc, source, work) from exc
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    return _Published(made, run_id, run_uri, uri)
+
+
+def _result(
+    published: _Published, recipe: Recipe, clock: Clock, total: Timer, task_value_key: str | None
+) -> BuildResult:
+    """Set the task value, log and return what ``build()`` returns."""
+    made, uri = published.made, published.uri
     task_value_set = False
     if task_value_key is not None:
         # the digest rides with the path: load refuses a wheelhouse swapped after this build
         task_value_set = _databricks.set_task_value(task_value_key, pin_uri(uri, made.digest))
     clock.timings["total"] = total.stop()
-    logger.info(
-        "published %s (%s) in %.2fs", uri, plural(len(made.manifest.wheels), "wheel"), total.seconds
-    )
+    wheels = plural(len(made.manifest.wheels), "wheel")
+    logger.info("published %s (%s) in %.2fs", uri, wheels, total.seconds)
     return BuildResult(
         uri=uri,
-        run_id=run_id,
-        run_uri=run_uri,
+        run_id=published.run_id,
+        run_uri=published.run_uri,
         format=made.manifest.format,
         wheels=tuple(sorted(made.manifest.wheels, key=lambda w: w.filename)),
         manifest=made.manifest,
@@ -197,19 +225,6 @@ def build(
 
 
 @dataclass(frozen=True)
-class _Recipe:
-    """How to build: the target, the index and the options that change the result."""
-
-    target: Target
-    index: IndexSettings
-    build_isolation: bool
-    name: str | None
-    allow_index_options: bool
-    overrides: tuple[str, ...] = ()
-    """Protected runtime packages shipped anyway (``override_runtime``)."""
-
-
-@dataclass(frozen=True)
 class _Made:
     """A wheelhouse in the work folder (or the build cache), ready to publish."""
 
@@ -218,16 +233,6 @@ class _Made:
     digest: str
     input_digest: str
     cached: bool
-
-
-def validate_overrides(names: Iterable[str], target: Target) -> tuple[str, ...]:
-    chosen = tuple(sorted({canonicalize_name(name) for name in names if name.strip()}))
-    if chosen and target.runtime is None:
-        raise InputError(
-            f"override_runtime={list(chosen)} needs a target with a runtime package set: "
-            "pass a runtime profile (--target dbr-14.3) or --runtime-packages FILE"
-        )
-    return chosen
 
 
 def _check_dest(storage: Storage, base: str) -> None:
@@ -252,7 +257,7 @@ def _check_dest(storage: Storage, base: str) -> None:
     try:
         handle, probe = tempfile.mkstemp(prefix=".sparkdeps-probe-", dir=existing)
         os.close(handle)
-        os.unlink(probe)
+        Path(probe).unlink()
     except OSError as exc:
         raise StorageError(
             f"cannot write to dest {origin} ({existing}: {exc.strerror or exc}); fix: pass a "
@@ -280,7 +285,7 @@ def _file_error(exc: OSError, source: str | os.PathLike[str], work: Path) -> Sto
 
 def _cached_or_made(
     layout: InputLayout,
-    recipe: _Recipe,
+    recipe: Recipe,
     cache: BuildCache,
     work: Path,
     clock: Clock,
@@ -350,7 +355,7 @@ def _read_requirements(layout: InputLayout, allow_index_options: bool) -> Parsed
 
 
 def _local_wheels(
-    layout: InputLayout, editables: Sequence[str], recipe: _Recipe, index: IndexSettings, out: Path
+    layout: InputLayout, editables: Sequence[str], recipe: Recipe, index: IndexSettings, out: Path
 ) -> tuple[dict[Path, WheelInfo], dict[str, str]]:
     """The input's own wheels: handed in, built from its projects, generated from its
     modules; with where each came from (for conflict messages)."""
@@ -398,26 +403,9 @@ class Planned:
 
 
 def plan_input(
-    layout: InputLayout,
-    *,
-    target: Target,
-    index: IndexSettings,
-    work: Path,
-    cache_folder: Path,
-    clock: Clock,
-    build_isolation: bool,
-    name: str | None,
-    allow_index_options: bool,
-    overrides: tuple[str, ...] = (),
+    layout: InputLayout, recipe: Recipe, *, work: Path, cache_folder: Path, clock: Clock
 ) -> Planned:
     """Read requirements, build local projects and resolve (``check`` stops here)."""
-    recipe = _Recipe(target, index, build_isolation, name, allow_index_options, overrides)
-    return _plan(layout, recipe, work=work, cache_folder=cache_folder, clock=clock)
-
-
-def _plan(
-    layout: InputLayout, recipe: _Recipe, *, work: Path, cache_folder: Path, clock: Clock
-) -> Planned:
     locks = plan_locks(
         layout,
         recipe.target,
@@ -457,11 +445,11 @@ def _plan(
 
 
 def _make(
-    layout: InputLayout, recipe: _Recipe, *, work: Path, cache_folder: Path, clock: Clock
+    layout: InputLayout, recipe: Recipe, *, work: Path, cache_folder: Path, clock: Clock
 ) -> tuple[Path, Manifest]:
     """Plan (read, build local wheels, resolve), download and build the rest, check the
     whole, write ``wheelhouse.zip``."""
-    planned = _plan(layout, recipe, work=work, cache_folder=cache_folder, clock=clock)
+    planned = plan_input(layout, recipe, work=work, cache_folder=cache_folder, clock=clock)
     target, index, plan = recipe.target, planned.index, planned.plan
     pins = planned.resolution.pins
     shipped = [pin for pin in pins if plan is None or plan.ships(pin.name)]
@@ -469,7 +457,9 @@ def _make(
         _check_all_hashed(shipped)
     if plan is not None:
         plan.warn_overrides()
-    downloaded, built = _fetch_remote(shipped, target, index, work, cache_folder, clock)
+    downloaded, built = _fetch_remote(
+        shipped, target, index, work=work, cache_folder=cache_folder, clock=clock
+    )
     wheels = {pin.local: planned.local[pin.local] for pin in pins if pin.local is not None}
     wheels.update({path: inspect_wheel(path, source="index") for path in downloaded})
     wheels.update({path: inspect_wheel(path, source="sdist") for path in built})
@@ -486,13 +476,14 @@ def _make(
     _check_stdlib(infos)
     with clock.phase("wheelhouse"):
         inputs = {**layout.to_dict(), **locks.report(planned.resolution)}
-        return _write(layout, inputs, target, wheels, plan, roots, work)
+        return _write(layout, inputs, target, wheels, plan=plan, roots=roots, work=work)
 
 
 def _fetch_remote(
     shipped: Sequence[Pin],
     target: Target,
     index: IndexSettings,
+    *,
     work: Path,
     cache_folder: Path,
     clock: Clock,
@@ -514,6 +505,7 @@ def _write(
     inputs: Mapping[str, Any],
     target: Target,
     wheels: dict[Path, WheelInfo],
+    *,
     plan: RuntimePlan | None,
     roots: Sequence[Requirement],
     work: Path,

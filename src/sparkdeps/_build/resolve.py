@@ -175,25 +175,8 @@ def _fail(
     """A runtime conflict when the runtime's pins caused it, else uv's reason explained."""
     runtime = request.runtime
     if runtime is not None and runtime.constraint_lines():
-        _diagnose(
-            exc,
-            attempt,
-            runtime,
-            request.requirements,
-            request.constraints,
-            request.local_wheels,
-            request.origins,
-            request.work,
-            env,
-        )
-    raise _explain(
-        exc,
-        request.requirements,
-        request.local_wheels,
-        request.target,
-        request.origins,
-        request.index,
-    ) from exc
+        _diagnose(exc, attempt, runtime, request, env)
+    raise _explain(exc, request) from exc
 
 
 def _read_pins(
@@ -238,11 +221,7 @@ def _diagnose(
     exc: CommandError,
     attempt: Sequence[str],
     runtime: RuntimeContext,
-    requirements: Sequence[RequirementLine],
-    constraints: Sequence[RequirementLine],
-    local_wheels: Mapping[Path, WheelInfo],
-    origins: Mapping[str, str] | None,
-    work: Path,
+    request: _Request,
     env: dict[str, str],
 ) -> None:
     """Raise RuntimeConflictError when the protected pins are what made uv fail.
@@ -250,9 +229,9 @@ def _diagnose(
     Resolves once more without them (and with ``# via`` annotations): protected
     packages that this moves off the runtime's version are the conflicts.
     """
-    free = work / "diagnose"
+    free = request.work / "diagnose"
     free.mkdir(exist_ok=True)
-    user = [c.text for c in constraints]
+    user = [c.text for c in request.constraints]
     command = [arg if arg != "--no-annotate" else "--annotate" for arg in attempt[:-3]]
     if "--constraint" in command:
         at = command.index("--constraint")
@@ -274,24 +253,18 @@ def _diagnose(
     conflicts = find_conflicts(
         out.read_text("utf-8"),
         runtime,
-        requirements=requirements,
-        constraints=constraints,
-        local_wheels=local_wheels,
-        origins=origins or {},
+        requirements=request.requirements,
+        constraints=request.constraints,
+        local_wheels=request.local_wheels,
+        origins=request.origins,
         uv_output=exc.output,
     )
     if conflicts:
         raise conflict_error(conflicts, exc.output) from exc
 
 
-def _explain(
-    exc: CommandError,
-    requirements: Sequence[RequirementLine],
-    local_wheels: Mapping[Path, WheelInfo],
-    target: Target,
-    origins: Mapping[str, str],
-    index: IndexSettings,
-) -> ResolutionError:
+def _explain(exc: CommandError, request: _Request) -> ResolutionError:
+    """uv's reason, who asks for the packages it names, and the fix."""
     reason = "\n".join(
         line
         for line in exc.output.splitlines()
@@ -299,21 +272,21 @@ def _explain(
     ).strip()
     mentioned = set(re.findall(r"[A-Za-z0-9][A-Za-z0-9._-]*", reason.lower()))
     sources: list[str] = []
-    for line in requirements:
+    for line in request.requirements:
         if canonicalize_name(line.requirement.name) in mentioned:
             sources.append(f"  {line.origin} requires {line.text}")
-    for path, info in local_wheels.items():
-        origin = origins.get(info.name, path.name)
+    for path, info in request.local_wheels.items():
+        origin = request.origins.get(info.name, path.name)
         for text in info.requires:
             if canonicalize_name(Requirement(text).name) in mentioned:
                 sources.append(f"  {origin} ({info.name} {info.version}) requires {text}")
-    message = f"cannot resolve the requirements for {target.description}:\n{reason}"
+    message = f"cannot resolve the requirements for {request.target.description}:\n{reason}"
     absent = sorted({canonicalize_name(n) for n in _NOT_FOUND.findall(reason)})
     if sources:
         what = "who asks for them" if absent else "where the conflicting requirements come from"
         message += f"\n{what}:\n" + "\n".join(sources)
     if absent:
-        return ResolutionError(redact(message + "\n" + _missing_fix(absent, index)))
+        return ResolutionError(redact(message + "\n" + _missing_fix(absent, request.index)))
     message += (
         "\nfix: relax or align the version constraints above, or check that the index "
         "holds the packages for this target"

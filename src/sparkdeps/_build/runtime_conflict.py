@@ -19,9 +19,9 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from .._core.plain import fields_dict
 from .._core.errors import RuntimeConflictError
 from .._core.manifest import WheelInfo
+from .._core.plain import fields_dict
 from .._core.runner import redact
 from .._core.runtimes import runtime_packages, runtime_profile_names
 from .requirements import RequirementLine
@@ -191,8 +191,8 @@ def find_conflicts(
         canonicalize_name(r.requirement.name): f"{r.origin} {r.text}" for r in requirements
     }
     for info in local_wheels.values():
-        shown = origins.get(info.name, info.filename)
-        roots.setdefault(info.name, f"{shown} ({info.name} {info.version})")
+        origin = origins.get(info.name, info.filename)
+        roots.setdefault(info.name, f"{origin} ({info.name} {info.version})")
     pinned: dict[str, str] = {
         canonicalize_name(c.requirement.name): f"{c.origin} {c.text}" for c in constraints
     }

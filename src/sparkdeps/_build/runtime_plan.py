@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from packaging.requirements import Requirement
@@ -25,8 +25,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from .._core.plain import fields_dict
 from .._core.manifest import WheelInfo
+from .._core.plain import fields_dict
 from .._core.runtimes import PROTECTED, RuntimePackages
 from .._core.target import Target
 
@@ -116,8 +116,6 @@ class RuntimePlan:
 
     def mark(self, wheel: WheelInfo) -> WheelInfo:
         """The wheel with its runtime status (new, or which version it shadows)."""
-        from dataclasses import replace
-
         placement = self.status(wheel.name)
         if placement is not None and placement.status == "shadows":
             return replace(wheel, runtime="shadows", shadows=placement.runtime_version)

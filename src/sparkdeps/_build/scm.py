@@ -56,7 +56,8 @@ def uses_vcs_version(project: Path) -> str | None:
     needs = " ".join(str(item) for item in requires).lower().replace("_", "-")
     hatch = tool.get("hatch", {}) if isinstance(tool.get("hatch"), dict) else {}
     version_source = hatch.get("version", {}) if isinstance(hatch, dict) else {}
-    if "hatch-vcs" in needs or (isinstance(version_source, dict) and version_source.get("source") == "vcs"):
+    vcs_source = isinstance(version_source, dict) and version_source.get("source") == "vcs"
+    if "hatch-vcs" in needs or vcs_source:
         if isinstance(version_source, dict) and version_source.get("fallback-version"):
             return None
         return "hatch-vcs"

@@ -50,7 +50,7 @@ def _request(url: str) -> urllib.request.Request:
         host = parts.hostname or ""
         netloc = f"{host}:{parts.port}" if parts.port else host
         url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
-    return urllib.request.Request(url, headers=headers)  # noqa: S310 (http(s) index URLs)
+    return urllib.request.Request(url, headers=headers)
 
 
 def index_projects(url: str, timeout: float) -> set[str]:
@@ -58,7 +58,7 @@ def index_projects(url: str, timeout: float) -> set[str]:
     if not url.startswith(("http://", "https://")) or urlsplit(url).hostname in _HUGE_INDEXES:
         return set()
     try:
-        with urllib.request.urlopen(_request(url.rstrip("/") + "/"), timeout=timeout) as answer:  # noqa: S310
+        with urllib.request.urlopen(_request(url.rstrip("/") + "/"), timeout=timeout) as answer:
             body = answer.read(_MAX_LISTING + 1)
             kind = answer.headers.get("Content-Type", "")
     except (OSError, ValueError) as exc:

@@ -21,11 +21,11 @@ def load_toml(text: str) -> dict[str, Any]:
     return data
 
 
-def read_toml(path: Path, *, shown: str) -> dict[str, Any]:
-    """Parse ``path``; InputError naming ``shown`` and the fix when it is not TOML."""
+def read_toml(path: Path, *, origin: str) -> dict[str, Any]:
+    """Parse ``path``; InputError naming ``origin`` and the fix when it is not TOML."""
     try:
         return load_toml(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise InputError(
-            f"{shown}: cannot read it as TOML ({exc}); regenerate it with the tool that wrote it"
+            f"{origin}: cannot read it as TOML ({exc}); regenerate it with the tool that wrote it"
         ) from exc

@@ -18,7 +18,7 @@ import re
 import shutil
 import sys
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from packaging.utils import canonicalize_name
@@ -26,13 +26,13 @@ from packaging.utils import canonicalize_name
 from .._core.errors import BuildCommandError, BuildError, InputError, IntegrityError
 from .._core.manifest import inspect_wheel
 from .._core.progress import plural
+from .._core.runner import clean_env, pip_command, run
+from .._core.target import Target
+from .._core.wheelcheck import check_listing
 from .._core.wheelhouse import zip_entry
 from .index import IndexSettings
 from .resolve import Pin
 from .scm import check_vcs_version
-from .._core.runner import clean_env, pip_command, run
-from .._core.target import Target
-from .._core.wheelcheck import check_listing
 
 __all__ = [
     "SOURCE_DATE_EPOCH",
@@ -109,49 +109,17 @@ def check_record(path: Path, origin: str | None = None) -> None:
     dependency; this check names the file and the fix for each case.
     """
     origin = origin or path.name
-    fix = "rebuild the wheel (or download it again) rather than editing it"
+    fix = _RECORD_FIX
     try:
         with zipfile.ZipFile(path) as archive:
             # the zip-bomb limits apply to wheels too, before a byte is inflated
             check_listing(archive.infolist(), path.stat().st_size, origin, fix)
             files = [info for info in archive.infolist() if not info.is_dir()]
-            records = [i for i in files if i.filename.endswith(".dist-info/RECORD")]
-            if len(records) != 1:
-                raise IntegrityError(
-                    f"{origin}: has {len(records)} RECORD files, expected one; {fix}"
-                )
-            if records[0].file_size > _MAX_RECORD:
-                raise IntegrityError(
-                    f"{origin}: its RECORD is {records[0].file_size} bytes, more than "
-                    f"{_MAX_RECORD}; {fix}"
-                )
-            listed: dict[str, str] = {}
-            text = archive.read(records[0]).decode("utf-8")
-            for row in csv.reader(io.StringIO(text)):
-                if row:
-                    listed[row[0]] = row[1] if len(row) > 1 else ""
-            present = {info.filename for info in files}
+            record, listed = _read_record(archive, files, origin)
             for info in files:
-                name = info.filename
-                if name == records[0].filename or name.endswith(_SIGNATURES):
-                    continue
-                if name not in listed:
-                    raise IntegrityError(
-                        f"{origin}: {name} is in the wheel but not in its RECORD (added after the "
-                        f"wheel was built?); {fix}"
-                    )
-                algorithm, _, expected = listed[name].partition("=")
-                if algorithm not in ("sha256", "sha384", "sha512") or not expected:
-                    raise IntegrityError(
-                        f"{origin}: RECORD gives {name} no sha256 hash ({listed[name]!r}); {fix}"
-                    )
-                digest = _stream_hash(archive, info, algorithm)
-                actual = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-                if actual != expected:
-                    raise IntegrityError(
-                        f"{origin}: {name} does not match the hash in its RECORD (changed after "
-                        f"the wheel was built?); {fix}"
-                    )
+                if info.filename != record and not info.filename.endswith(_SIGNATURES):
+                    _check_member(archive, info, listed, origin)
+            present = {info.filename for info in files}
             missing = sorted(name for name in listed if name not in present)
             if missing:
                 raise IntegrityError(
@@ -162,6 +130,55 @@ def check_record(path: Path, origin: str | None = None) -> None:
         raise IntegrityError(
             f"{origin}: cannot read the wheel or its RECORD ({exc}); {fix}"
         ) from exc
+
+
+_RECORD_FIX = "rebuild the wheel (or download it again) rather than editing it"
+
+
+def _read_record(
+    archive: zipfile.ZipFile, files: Sequence[zipfile.ZipInfo], origin: str
+) -> tuple[str, dict[str, str]]:
+    """The wheel's one RECORD (its name) and what it lists: file name -> ``algo=digest``."""
+    records = [i for i in files if i.filename.endswith(".dist-info/RECORD")]
+    if len(records) != 1:
+        raise IntegrityError(
+            f"{origin}: has {len(records)} RECORD files, expected one; {_RECORD_FIX}"
+        )
+    if records[0].file_size > _MAX_RECORD:
+        raise IntegrityError(
+            f"{origin}: its RECORD is {records[0].file_size} bytes, more than "
+            f"{_MAX_RECORD}; {_RECORD_FIX}"
+        )
+    listed: dict[str, str] = {}
+    text = archive.read(records[0]).decode("utf-8")
+    for row in csv.reader(io.StringIO(text)):
+        if row:
+            listed[row[0]] = row[1] if len(row) > 1 else ""
+    return records[0].filename, listed
+
+
+def _check_member(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, listed: Mapping[str, str], origin: str
+) -> None:
+    """One file of the wheel is in RECORD, with a sha2 hash that matches its bytes."""
+    name, fix = info.filename, _RECORD_FIX
+    if name not in listed:
+        raise IntegrityError(
+            f"{origin}: {name} is in the wheel but not in its RECORD (added after the "
+            f"wheel was built?); {fix}"
+        )
+    algorithm, _, expected = listed[name].partition("=")
+    if algorithm not in ("sha256", "sha384", "sha512") or not expected:
+        raise IntegrityError(
+            f"{origin}: RECORD gives {name} no sha256 hash ({listed[name]!r}); {fix}"
+        )
+    digest = _stream_hash(archive, info, algorithm)
+    actual = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    if actual != expected:
+        raise IntegrityError(
+            f"{origin}: {name} does not match the hash in its RECORD (changed after "
+            f"the wheel was built?); {fix}"
+        )
 
 
 def _stream_hash(archive: zipfile.ZipFile, info: zipfile.ZipInfo, algorithm: str) -> bytes:

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._core.errors import InputError, SparkdepsError
-from .tasks import (
-    _RUN_PREFIX,
+from .._core.paths import PROCESS_DEPS_TASK_KEY
+from .names import (
     CLEANUP_TASK_KEY,
     DBR_14_3_SPARK_VERSION,
     DEFAULT_BASE,
     JOB_RUN_ID_REFERENCE,
-    PROCESS_DEPS_TASK_KEY,
+    RUN_PREFIX,
     SERVERLESS_ENVIRONMENT_VERSION,
     WHEELHOUSE_REFERENCE,
 )
@@ -88,56 +88,62 @@ def three_task_job(
     a run can override them.
 
     ``compute="job_cluster"``: the user tasks and cleanup share one job cluster (DBR
-    14.3 LTS by default) with plain ``sparkdeps`` as a task library; ``process_deps``
-    runs on a single-node cluster of the same runtime with ``sparkdeps[build]``.
-    Task libraries are installed cluster-wide, and the build extra upgrades
-    packaging, pip and setuptools: on the shared cluster that would change what the
-    runtime has under the user's code, the thing runtime-aware builds promise not to do.
-    ``compute="serverless"``: every task names an ``environment_key``; the
-    processor environment has ``sparkdeps[build]``, the user's ``sparkdeps``.
+    14.3 LTS by default) with plain ``sparkdeps``; ``process_deps`` runs on a
+    single-node cluster of the same runtime with ``sparkdeps[build]``, whose upgrades
+    (packaging, pip, setuptools) would otherwise land under the user's code.
+    ``compute="serverless"``: the processor's environment has ``sparkdeps[build]``,
+    the user tasks' plain ``sparkdeps``.
 
     ``path_via="job_run"`` (the default): the run folder is ``<base>/job-<job run
     id>/`` and user tasks get
-    ``--wheelhouse={{job.parameters.sparkdeps_base}}/job-{{job.run_id}}/wheelhouse.zip``.
-    ``{{job.run_id}}`` resolves in every task type, whereas ``taskValues.set`` is
-    documented for notebooks only (docs/facts.md, fact 16); ``process_deps`` still
-    sets the task value where dbutils can, so a notebook's bare ``load()`` works.
-    A repaired run reuses its first attempt's wheelhouse.
-
-    ``path_via="task_value"``: the run folder is ``<base>/job-<job run id>-<uuid>/``
-    and user tasks get ``--wheelhouse={{tasks.process_deps.values.wheelhouse_path}}``,
-    which relies on a wheel task's task value reaching later tasks.
+    ``--wheelhouse={{job.parameters.sparkdeps_base}}/job-{{job.run_id}}/wheelhouse.zip``:
+    ``{{job.run_id}}`` resolves in every task type, task values are documented for
+    notebooks only (docs/facts.md, fact 16; ``process_deps`` sets one where dbutils
+    can). A repaired run reuses its first attempt's wheelhouse. ``path_via="task_value"``:
+    the run folder is ``<base>/job-<job run id>-<uuid>/`` and user tasks get
+    ``--wheelhouse={{tasks.process_deps.values.wheelhouse_path}}``.
     """
     jobs = _bundles()
     user_tasks = _user_tasks(tasks, python_file)
     if compute not in ("job_cluster", "serverless"):
         raise InputError(f"compute must be 'job_cluster' or 'serverless', got {compute!r}")
     wheelhouse_ref, mode_args = _wheelhouse_reference(path_via)
-    plan = _Plan(
-        jobs=jobs,
-        compute=compute,
-        build_requirement=build_requirement,
-        sparkdeps_requirement=sparkdeps_requirement,
-    )
+    plan = _Plan(jobs, compute, build_requirement, sparkdeps_requirement)
     graph = [
         _process_deps_task(plan, [*mode_args, *process_deps_args]),
         *(_user_task(plan, task, wheelhouse_ref) for task in user_tasks),
         _cleanup_task(plan, [task.task_key for task in user_tasks]),
     ]
+    if compute == "serverless":
+        runs_on = {"environments": _environments(plan, environment_version)}
+    else:
+        runs_on = {"job_clusters": _job_clusters(jobs, spark_version, node_type_id, num_workers)}
+    parameters = {"sparkdeps_base": base, "sparkdeps_source": source}
+    return _job(plan, name, graph, parameters, runs_on, max_concurrent_runs=max_concurrent_runs)
+
+
+def _job(
+    plan: _Plan,
+    name: str,
+    graph: list[Any],
+    parameters: dict[str, str],
+    runs_on: dict[str, list[Any]],
+    *,
+    max_concurrent_runs: int | None,
+) -> Job:
+    """The job: its tasks, its parameters (with their defaults) and where it runs."""
+    jobs = plan.jobs
     settings: dict[str, Any] = {
         "name": name,
         "tasks": graph,
         "parameters": [
-            jobs.JobParameterDefinition(name="sparkdeps_base", default=base),
-            jobs.JobParameterDefinition(name="sparkdeps_source", default=source),
+            jobs.JobParameterDefinition(name=key, default=value)
+            for key, value in parameters.items()
         ],
+        **runs_on,
     }
     if max_concurrent_runs is not None:
         settings["max_concurrent_runs"] = max_concurrent_runs
-    if compute == "serverless":
-        settings["environments"] = _environments(plan, environment_version)
-    else:
-        settings["job_clusters"] = _job_clusters(jobs, spark_version, node_type_id, num_workers)
     return jobs.Job(**settings)  # type: ignore[no-any-return]
 
 
@@ -146,7 +152,12 @@ _BUILD_CLUSTER_KEY = "sparkdeps_build"
 
 
 def _job_clusters(jobs: Any, spark_version: str, node_type_id: str, workers: int) -> list[Any]:
-    """The user tasks' cluster, and a single-node one of the same runtime for the build."""
+    """The user tasks' cluster, and a single-node one of the same runtime for the build.
+
+    Task libraries are installed cluster-wide, and the build extra upgrades packaging,
+    pip and setuptools: on the user tasks' cluster that would change what the runtime
+    has under the user's code, the thing runtime-aware builds promise not to do.
+    """
     user = jobs.JobCluster(
         job_cluster_key=_CLUSTER_KEY,
         new_cluster=jobs.ClusterSpec(
@@ -172,6 +183,8 @@ def _job_clusters(jobs: Any, spark_version: str, node_type_id: str, workers: int
         ),
     )
     return [user, build]
+
+
 _BUILD_ENV, _USER_ENV = "sparkdeps_build", "default"
 _BASE_REF = "{{job.parameters.sparkdeps_base}}"
 _SOURCE_REF = "{{job.parameters.sparkdeps_source}}"
@@ -214,7 +227,7 @@ def _wheelhouse_reference(path_via: str) -> tuple[str, list[str]]:
     if path_via == "task_value":
         return WHEELHOUSE_REFERENCE, []
     if path_via == "job_run":
-        return f"{_BASE_REF}/{_RUN_PREFIX}{JOB_RUN_ID_REFERENCE}/wheelhouse.zip", ["--per-job-run"]
+        return f"{_BASE_REF}/{RUN_PREFIX}{JOB_RUN_ID_REFERENCE}/wheelhouse.zip", ["--per-job-run"]
     raise InputError(f"path_via must be 'task_value' or 'job_run', got {path_via!r}")
 
 

@@ -35,7 +35,6 @@ from .._core.databricks import is_unresolved_reference, runtime_version, set_tas
 from .._core.errors import InputError
 from .._core.hashing import sha256_file
 from .._core.paths import (
-    PROCESS_DEPS_TASK_KEY,
     TASK_VALUE_KEY,
     WHEELHOUSE_NAME,
     pin_uri,
@@ -47,14 +46,9 @@ from .._core.storage import join_uri, local_file, storage_for
 from .._core.target import PROFILES
 from .._core.wheelhouse import read_manifest
 from .._runtime.cleanup import cleanup, cleanup_older_than, read_run_marker
+from .names import BASE_ENV, DEFAULT_BASE, RUN_PREFIX
 
 __all__ = [
-    "BASE_ENV",
-    "DBR_14_3_SPARK_VERSION",
-    "DEFAULT_BASE",
-    "PROCESS_DEPS_TASK_KEY",
-    "TASK_VALUE_KEY",
-    "WHEELHOUSE_REFERENCE",
     "CleanupRequest",
     "ProcessDepsOutcome",
     "ProcessDepsRequest",
@@ -68,16 +62,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-CLEANUP_TASK_KEY = "cleanup"
-WHEELHOUSE_REFERENCE = f"{{{{tasks.{PROCESS_DEPS_TASK_KEY}.values.{TASK_VALUE_KEY}}}}}"
-JOB_RUN_ID_REFERENCE = "{{job.run_id}}"
-BASE_ENV = "SPARKDEPS_BASE"
-# Unity Catalog Volumes are the recommended home (docs/facts.md, fact 10); DBFS
-# (``dbfs:/FileStore/sparkdeps``) still works through dbutils or the /dbfs mount.
-DEFAULT_BASE = "/Volumes/main/default/sparkdeps"
-DBR_14_3_SPARK_VERSION = "14.3.x-scala2.12"
-SERVERLESS_ENVIRONMENT_VERSION = "2"
-_RUN_PREFIX = "job-"
 _SAFE_ID = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 
 
@@ -108,7 +92,7 @@ def new_run_id(job_run_id: str | None = None) -> str:
             f"job run id {job_run_id!r} has characters a folder name cannot take; "
             "pass --job-run-id {{job.run_id}}"
         )
-    return f"{_RUN_PREFIX}{job_run_id}-{suffix}"
+    return f"{RUN_PREFIX}{job_run_id}-{suffix}"
 
 
 def detect_target(explicit: str | None = None) -> str | None:
@@ -258,7 +242,7 @@ def job_run_folder_name(job_run_id: str) -> str:
     """The one run folder of a job run in ``per_job_run`` mode: ``job-<job run id>``."""
     if not _SAFE_ID.fullmatch(job_run_id):
         raise InputError(f"job run id {job_run_id!r} is not a plain id; pass {{{{job.run_id}}}}")
-    return f"{_RUN_PREFIX}{job_run_id}"
+    return f"{RUN_PREFIX}{job_run_id}"
 
 
 def job_run_folders(base: str, job_run_id: str) -> list[str]:

@@ -14,22 +14,20 @@ import logging
 import os
 import shutil
 import stat
-import tempfile
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from .._core.errors import InputError, IntegrityError, StorageError
-from .._core.hashing import CHUNK, sha256_file
-from .._core.manifest import Manifest
+from .._core.hashing import CHUNK, DIGEST, sha256_file
 from .._core.paths import WHEELHOUSE_NAME
 from .._core.private import private_dir
-from .._core.runmarker import DIGEST
 from .._core.storage import storage_for
 from .._core.timing import timed
-from .._core.wheelhouse import read_manifest
+
+if TYPE_CHECKING:
+    from .._core.manifest import Manifest
 
 __all__ = [
     "COMPLETE_MARKER",
@@ -111,7 +109,7 @@ def write_ref(node: Path, stamp: Stamp, digest: str) -> None:
     path = _ref_path(node, stamp[0])
     try:
         private_dir(path.parent)
-        temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+        temporary = path.with_name(f".{path.name}.{os.urandom(16).hex()}")
         temporary.write_text(json.dumps({"stamp": list(stamp), "digest": digest}), "utf-8")
         os.replace(temporary, path)
     except StorageError as exc:
@@ -156,6 +154,9 @@ def fetch_wheelhouse(
         with timed(timings, "hash"):
             digest = sha256_file(got.zip_path)
         _check_pin(got.uri, digest, expected)
+        # imported here: a warm load reads no manifest (and no packaging)
+        from .._core.wheelhouse import read_manifest  # noqa: PLC0415
+
         manifest = read_manifest(got.zip_path, origin=got.uri)
     except BaseException:
         prepared.discard()
@@ -178,12 +179,19 @@ class _Fetched(NamedTuple):
     handle: IO[bytes] | None = None
 
 
+def _private_copy_path(node: Path) -> Path:
+    """A fresh ``wheelhouse.zip`` path in a private folder under ``node/downloads``."""
+    import tempfile  # noqa: PLC0415 (only a copy needs it; keeps a warm load light)
+
+    downloads = private_dir(node / "downloads")
+    return Path(tempfile.mkdtemp(prefix="fetch-", dir=downloads)) / WHEELHOUSE_NAME
+
+
 def _fetch(uri: str, node: Path, warm: bool) -> _Fetched:
     storage = storage_for(uri)
     local = storage.local_path(uri)
     if local is None:
-        downloads = private_dir(node / "downloads")
-        copy = Path(tempfile.mkdtemp(prefix="fetch-", dir=downloads)) / WHEELHOUSE_NAME
+        copy = _private_copy_path(node)
         storage.download(uri, copy)
         return _Fetched(uri, copy, copy)
     uri, local = _local_file(uri, local)
@@ -243,8 +251,7 @@ def _pinned_path(handle: IO[bytes], node: Path) -> tuple[Path, Path | None]:
     """A path that reads ``handle``'s file whatever happens to its name: (path, copy or None)."""
     if _PROC_FD.is_dir():
         return _PROC_FD / str(handle.fileno()), None
-    downloads = private_dir(node / "downloads")
-    copy = Path(tempfile.mkdtemp(prefix="fetch-", dir=downloads)) / WHEELHOUSE_NAME
+    copy = _private_copy_path(node)
     with copy.open("wb") as out:
         shutil.copyfileobj(handle, out, CHUNK)
     return copy, copy

@@ -25,37 +25,44 @@ _PLATFORM = re.compile(
     re.IGNORECASE,
 )
 _MISSING = re.compile(r"No module named")
-_STALE = "an earlier wheelhouse"
+_STALE = re.compile(re.escape("an earlier wheelhouse"))
+
+
+# (what the error says, the cause and fix for the modules it names), most specific first
+_CAUSES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        _NUMPY_ABI,
+        "{modules}: compiled against a different NumPy major than the numpy the "
+        "executors run. pyspark's Python worker imports the runtime's own numpy before "
+        "any UDF, so a wheelhouse's numpy never replaces it (docs/facts.md, fact 13).\n"
+        "fix: build for the cluster's runtime (--target dbr-X.Y, which resolves against "
+        "the runtime's numpy), or pin these packages to releases built for the runtime's "
+        "numpy major",
+    ),
+    (
+        _STALE,
+        "{modules}: executors still import an earlier wheelhouse's copy.\n"
+        "fix: load one wheelhouse per Spark application; to change versions, start a new "
+        "application (another job task or cluster), or create the session with "
+        "spark.python.worker.reuse=false and load with replace=True",
+    ),
+    (
+        _PLATFORM,
+        "{modules}: compiled code that does not fit the executors' platform "
+        "(glibc, CPU architecture or Python ABI).\nfix: build the wheelhouse for the "
+        "executors' target (--target dbr-X.Y, or --python-version and --platform matching "
+        "them)",
+    ),
+)
 
 
 def failure_hint(failures: Iterable[tuple[str, str]]) -> str:
     """The cause and fix for ``(module, error text)`` failures, most specific first."""
     failures = list(failures)
-    abi = sorted({module for module, error in failures if _NUMPY_ABI.search(error)})
-    if abi:
-        return (
-            f"{', '.join(abi)}: compiled against a different NumPy major than the numpy the "
-            "executors run. pyspark's Python worker imports the runtime's own numpy before "
-            "any UDF, so a wheelhouse's numpy never replaces it (docs/facts.md, fact 13).\n"
-            "fix: build for the cluster's runtime (--target dbr-X.Y, which resolves against "
-            "the runtime's numpy), or pin these packages to releases built for the runtime's "
-            "numpy major"
-        )
-    stale = sorted({module for module, error in failures if _STALE in error})
-    if stale:
-        return (
-            f"{', '.join(stale)}: executors still import an earlier wheelhouse's copy.\n"
-            "fix: load one wheelhouse per Spark application; to change versions, start a new "
-            "application (another job task or cluster), or create the session with "
-            "spark.python.worker.reuse=false and load with replace=True"
-        )
-    platform = sorted({module for module, error in failures if _PLATFORM.search(error)})
-    if platform:
-        return (
-            f"{', '.join(platform)}: compiled code that does not fit the executors' platform "
-            "(glibc, CPU architecture or Python ABI).\nfix: build the wheelhouse for the "
-            "executors' target (--target dbr-X.Y, or --python and --platform matching them)"
-        )
+    for pattern, hint in _CAUSES:
+        modules = sorted({module for module, error in failures if pattern.search(error)})
+        if modules:
+            return hint.format(modules=", ".join(modules))
     if any(_MISSING.search(error) for _, error in failures):
         return (
             "fix: call sparkdeps.load(..., spark=spark) in this session before the UDFs run, "

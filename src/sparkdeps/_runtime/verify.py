@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .._core.errors import VerificationError
@@ -161,12 +161,7 @@ def verify(
     executors' installed versions; differences from the driver's are logged and
     listed in ``VerifyResult.version_differences``.
     """
-    if spark is None:
-        spark = active_session()
-    if spark is None:
-        raise VerificationError(
-            "verify() needs a Spark session: pass spark=... or create one first"
-        )
+    spark = spark if spark is not None else _active_session()
     names = tuple(modules) if modules is not None else _default_modules(spark)
     dists = tuple(packages) if packages is not None else _default_packages(spark)
     if not names and not dists:
@@ -179,6 +174,32 @@ def verify(
         reports = run_probe(spark, names, count, dists)
     except Exception as exc:
         raise VerificationError(f"the import check could not run on the executors: {exc}") from exc
+    imports = _imports(reports, names)
+    if not is_connect(spark):  # each executor imports what the latest load delivered
+        imports = mark_stale(imports, expected_archives(session_key(spark), names))
+    _raise_failures(imports)
+    result = VerifyResult(imports=imports, **_versions(reports, dists))
+    for line in result.version_differences:
+        logger.warning("executor and driver differ: %s", line)
+    logger.info(
+        "verified %s on %s",
+        plural(len(names), "module"),
+        plural(len(result.executors), "executor"),
+    )
+    return result
+
+
+def _active_session() -> Any:
+    spark = active_session()
+    if spark is None:
+        raise VerificationError(
+            "verify() needs a Spark session: pass spark=... or create one first"
+        )
+    return spark
+
+
+def _imports(reports: Iterable[dict[str, Any]], names: Sequence[str]) -> tuple[ModuleImport, ...]:
+    """Every (module, executor, file) the probe reported, in a stable order."""
     seen: set[ModuleImport] = set()
     for report in reports:
         for name in names:
@@ -192,21 +213,13 @@ def verify(
                     error=outcome.get("error"),
                 )
             )
-    imports = tuple(sorted(seen, key=lambda item: (item.module, item.executor, item.file or "")))
-    if not is_connect(spark):  # each executor imports what the latest load delivered
-        imports = mark_stale(imports, expected_archives(session_key(spark), names))
+    return tuple(sorted(seen, key=lambda item: (item.module, item.executor, item.file or "")))
+
+
+def _raise_failures(imports: Iterable[ModuleImport]) -> None:
     failures = [item for item in imports if not item.ok]
     if failures:
         lines = "\n".join(f"  {item.module} on {item.executor}: {item.error}" for item in failures)
         hint = failure_hint((item.module, item.error or "") for item in failures)
         failed = plural(len(failures), "import")
         raise VerificationError(f"{failed} failed on the executors:\n{lines}\n{hint}")
-    result = VerifyResult(imports=imports, **_versions(reports, dists))
-    for line in result.version_differences:
-        logger.warning("executor and driver differ: %s", line)
-    logger.info(
-        "verified %s on %s",
-        plural(len(names), "module"),
-        plural(len(result.executors), "executor"),
-    )
-    return result

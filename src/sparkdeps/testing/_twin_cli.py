@@ -1,4 +1,5 @@
-"""``sparkdeps twin PROFILE DIR``: the arguments and the handler (wired in ``_cli``)."""
+"""``sparkdeps twin PROFILE DIR``: the handler (its arguments are in ``_cli``, with every
+command's, so that parsing imports no twin machinery)."""
 
 from __future__ import annotations
 
@@ -8,25 +9,7 @@ from collections.abc import Callable
 
 from .twin import create_twin
 
-__all__ = ["add_twin_arguments", "run_twin"]
-
-
-def add_twin_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("profile", help="a runtime profile with a package set, e.g. dbr-14.3")
-    parser.add_argument("dir", help="the twin's folder (a venv); reused when current")
-    parser.add_argument("--python", default=None,
-                        help="an interpreter of the runtime's Python version "
-                             "(default: PATH, pyenv, uv-managed installs)")
-    parser.add_argument("--packages", choices=("core", "all"), default="core",
-                        help="core: pyspark's runtime deps and the protected packages; "
-                             "all: every package of the runtime that installs from a wheel")
-    parser.add_argument("--pyspark", default=None,
-                        help="pyspark version (default: the runtime's Spark version; "
-                             "required for serverless profiles)")
-    parser.add_argument("--index-url", default=None, help="package index (default: uv's)")
-    parser.add_argument("--find-links", action="append", default=[], metavar="DIR_OR_URL")
-    parser.add_argument("--no-index", action="store_true", help="only --find-links")
-    parser.add_argument("--json", action="store_true", help="print the twin as JSON")
+__all__ = ["run_twin"]
 
 
 def run_twin(args: argparse.Namespace, echo: Callable[[str], None]) -> int:
