@@ -35,7 +35,7 @@ from typing import Any
 
 from .._core.errors import IntegrityError
 from .._core.locking import file_lock
-from .._core.paths import cache_root, node_dir
+from .._core.paths import cache_root, node_cache_dir
 from .._core.private import private_dir
 from .._core.progress import plural
 from .._core.timing import timed
@@ -48,7 +48,7 @@ __all__ = [
     "cache_root",
     "install",
     "interpreter_key",
-    "node_dir",
+    "node_cache_dir",
 ]
 
 logger = logging.getLogger(__name__)
@@ -94,9 +94,9 @@ def interpreter_key() -> str:
     )
 
 
-def _digest_lock(node: Path, digest: str) -> AbstractContextManager[None]:
+def _digest_lock(node_cache: Path, digest: str) -> AbstractContextManager[None]:
     return file_lock(
-        private_dir(node / "locks") / f"{digest}.lock",
+        private_dir(node_cache / "locks") / f"{digest}.lock",
         waiting=f"another process is installing wheelhouse {digest[:16]}; waiting",
     )
 
@@ -131,9 +131,9 @@ def _marker_shadows(value: Any) -> dict[str, tuple[str, str]] | None:
         return None  # damaged: the manifest kept in the folder still knows
 
 
-def _remember(node: Path, prepared: Prepared) -> None:
+def _remember(node_cache: Path, prepared: Prepared) -> None:
     if prepared.stamp is not None and prepared.manifest is not None:
-        write_ref(node, prepared.stamp, prepared.digest)
+        write_ref(node_cache, prepared.stamp, prepared.digest)
 
 
 def _clear_leftovers(installs: Path, digest: str) -> None:
@@ -149,19 +149,19 @@ def _clear_leftovers(installs: Path, digest: str) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-def install(prepared: Prepared, node: Path, *, bytecode: bool = False) -> InstallResult:
-    """Install into ``node/installs/<digest>/`` unless it is already complete there.
+def install(prepared: Prepared, node_cache: Path, *, bytecode: bool = False) -> InstallResult:
+    """Install into ``node_cache/installs/<digest>/`` unless it is already complete there.
 
     ``bytecode`` compiles every module too (a shared install that executors import).
 
     The caller has run :func:`check_wheels` when ``prepared.manifest`` is set.
     """
     timings = dict(prepared.timings)
-    installs = node / "installs"
+    installs = node_cache / "installs"
     folder = installs / prepared.digest
     marker = installed_marker(folder)
     if marker is not None:
-        _remember(node, prepared)
+        _remember(node_cache, prepared)
         return _reused(folder, prepared.digest, timings, marker)
     if prepared.manifest is None:
         raise IntegrityError(
@@ -171,10 +171,10 @@ def install(prepared: Prepared, node: Path, *, bytecode: bool = False) -> Instal
     private_dir(installs)
     with ExitStack() as held:
         with timed(timings, "lock"):
-            held.enter_context(_digest_lock(node, prepared.digest))
+            held.enter_context(_digest_lock(node_cache, prepared.digest))
         marker = installed_marker(folder)
         if marker is not None:  # another process finished while we waited
-            _remember(node, prepared)
+            _remember(node_cache, prepared)
             return _reused(folder, prepared.digest, timings, marker)
         _clear_leftovers(installs, prepared.digest)
         # imported here: only a real install needs the zip reader and the thread pool
@@ -182,8 +182,8 @@ def install(prepared: Prepared, node: Path, *, bytecode: bool = False) -> Instal
 
         with timed(timings, "install"):
             size = unpack_into(prepared, installs, folder, bytecode=bytecode)
-        _remember(node, prepared)
-        with (node / "install.log").open("a", encoding="utf-8") as log:
+        _remember(node_cache, prepared)
+        with (node_cache / "install.log").open("a", encoding="utf-8") as log:
             log.write(
                 f"{time.time():.3f} pid={os.getpid()} installed {prepared.digest} {prepared.uri}\n"
             )

@@ -23,7 +23,7 @@ from .._core.results import Delivery, LoadResult
 from .._core.storage import storage_for
 from .._core.timing import timed
 from .fetch import Prepared, fetch_wheelhouse
-from .install import InstallResult, activate, install, interpreter_key, node_dir
+from .install import InstallResult, activate, install, interpreter_key, node_cache_dir
 from .preloaded import explain_preloaded
 from .runtime_check import check_runtime
 
@@ -146,7 +146,7 @@ def active_session() -> Any:
         return None
 
 
-def _default_payload_dir(uri: str, node: Path) -> Path:
+def _default_payload_dir(uri: str, node_cache: Path) -> Path:
     """The run folder's ``executors/`` on Databricks storage (lives as long as the run).
 
     Elsewhere the node cache."""
@@ -154,7 +154,7 @@ def _default_payload_dir(uri: str, node: Path) -> Path:
         local = storage_for(uri).local_path(uri)
         if local is not None and str(local).startswith(("/Volumes/", "/dbfs/")):
             return local.parent / "executors"
-    return node / "payloads"
+    return node_cache / "payloads"
 
 
 class _Plan(NamedTuple):
@@ -167,9 +167,9 @@ class _Plan(NamedTuple):
     ship: SessionKind | None
     """How executors get it; None: the driver only."""
     kind: Delivery
-    node: Path
+    node_cache: Path
     """The driver's node cache."""
-    install_node: Path
+    install_cache: Path
     """Where the install lives: the node cache, or beside the wheelhouse (shared)."""
     payload_dir: str | os.PathLike[str] | None
 
@@ -181,14 +181,14 @@ def _plan(
     cache_dir: str | os.PathLike[str] | None,
     payload_dir: str | os.PathLike[str] | None,
 ) -> _Plan:
-    node = node_dir(cache_dir)
+    node_cache = node_cache_dir(cache_dir)
     session, ship = _session_and_kind(spark, delivery)
     kind: Delivery = ship or "driver-only"
     if ship is not None and delivery == "shared":
         kind = "shared"
     # shared: installed once beside the wheelhouse, for the driver and every executor
-    install_node = _shared_node(uri, payload_dir) if kind == "shared" else node
-    return _Plan(session, ship, kind, node, install_node, payload_dir)
+    install_cache = _shared_cache(uri, payload_dir) if kind == "shared" else node_cache
+    return _Plan(session, ship, kind, node_cache, install_cache, payload_dir)
 
 
 def load(
@@ -207,16 +207,14 @@ def load(
     """Install a wheelhouse on the driver and ship it to every executor.
 
     The path comes from ``wheelhouse``, else ``SPARKDEPS_WHEELHOUSE``, else the
-    Databricks task value ``task_key``/``key``. Every wheel's tags and sha256
-    are checked before anything is installed. The driver install lives in a
-    node cache keyed by the wheelhouse digest (``cache_dir`` ->
-    ``SPARKDEPS_CACHE_DIR`` -> ``~/.cache/sparkdeps``) and is put first on
-    ``sys.path``; ``mode="pip"`` pip-installs into this environment instead.
-    ``delivery="auto"`` ships through ``addArchive`` on a classic session and
-    through artifacts on Spark Connect; with no session (none given, none
-    active) only the driver gets the packages. ``delivery="shared"`` installs
-    once beside a wheelhouse on storage every node mounts (``/Volumes``,
-    ``/dbfs``, NFS; or into ``payload_dir``) and points the executors there.
+    Databricks task value ``task_key``/``key``. Every wheel's tags and sha256 are
+    checked before anything is installed. The driver install lives in a node cache
+    keyed by the wheelhouse digest (``cache_dir`` -> ``SPARKDEPS_CACHE_DIR`` ->
+    ``~/.cache/sparkdeps``), first on ``sys.path``; ``mode="pip"`` pip-installs into
+    this environment instead. ``delivery="auto"`` ships through ``addArchive`` on a
+    classic session and through artifacts on Spark Connect; with no session only the
+    driver gets the packages. ``delivery="shared"`` installs once beside a wheelhouse
+    on storage every node mounts (``/Volumes``, ``/dbfs``, NFS; or ``payload_dir``).
 
     A runtime-aware wheelhouse is checked against this Python first
     (docs/runtime-aware.md): a relied-on package at another version warns, a
@@ -234,12 +232,12 @@ def load(
     with timed(timings, "total"):
         uri, expected = _split_pin(*locate_wheelhouse(wheelhouse, task_key=task_key, key=key))
         plan = _plan(uri, spark, delivery, cache_dir, payload_dir)
-        # pip needs every wheel, so it cannot take the warm path that reads no manifest
-        prepared = fetch_wheelhouse(uri, plan.install_node, warm=mode == "cache", expected=expected)
+        warm = mode == "cache"  # pip needs every wheel: no warm path that reads no manifest
+        prepared = fetch_wheelhouse(uri, plan.install_cache, warm=warm, expected=expected)
         try:
             packages = _check_session(plan, prepared, replace=replace)
             folder, installed = _driver_install(
-                prepared, plan.install_node, mode, plan.kind, timings, strict=strict
+                prepared, plan.install_cache, mode, plan.kind, timings, strict=strict
             )
             payload = _ship(plan, prepared, installed, packages, timings)
         finally:
@@ -313,7 +311,7 @@ def _session_and_kind(spark: Any, delivery: Delivery) -> tuple[Any, SessionKind 
     return session, "classic" if delivery == "classic" else "connect"
 
 
-def _shared_node(uri: str, payload_dir: str | os.PathLike[str] | None) -> Path:
+def _shared_cache(uri: str, payload_dir: str | os.PathLike[str] | None) -> Path:
     """Where ``delivery="shared"`` installs: ``payload_dir``, else ``.sparkdeps/`` beside it."""
     if payload_dir is not None:
         return Path(payload_dir).absolute()
@@ -331,12 +329,12 @@ def _shared_node(uri: str, payload_dir: str | os.PathLike[str] | None) -> Path:
 def _payload_dir(plan: _Plan, uri: str) -> Path:
     """Where the executors' payload is written (the stubs only, for shared)."""
     if plan.kind == "shared":
-        return plan.node / "payloads"
+        return plan.node_cache / "payloads"
     if plan.payload_dir is not None:
         return Path(plan.payload_dir)
     if plan.ship == "classic":
-        return _default_payload_dir(uri, plan.node)
-    return plan.node / "payloads"
+        return _default_payload_dir(uri, plan.node_cache)
+    return plan.node_cache / "payloads"
 
 
 def _published_path(prepared: Prepared) -> Path | None:
@@ -364,7 +362,7 @@ def _check_session(plan: _Plan, prepared: Prepared, *, replace: bool) -> dict[st
     from .delivery import session_key  # noqa: PLC0415 (see the note on imports)
     from .session_env import check_second_load  # noqa: PLC0415
 
-    packages = _packages(prepared, plan.install_node / "installs" / prepared.digest)
+    packages = _packages(prepared, plan.install_cache / "installs" / prepared.digest)
     agreeing = check_second_load(
         session_key(plan.session, plan.ship), packages, prepared.uri, replace=replace,
         spark=plan.session, kind=plan.ship,
@@ -458,7 +456,7 @@ def _result(
 
 def _driver_install(
     prepared: Prepared,
-    node: Path,
+    node_cache: Path,
     mode: Literal["cache", "pip"],
     kind: Delivery,
     timings: dict[str, float],
@@ -476,7 +474,7 @@ def _driver_install(
     installed: InstallResult | None = None
     if mode == "cache" or kind != "driver-only":
         # The cache folder is the driver's install (mode="cache") and what executors get.
-        installed = install(prepared, node, bytecode=kind == "shared")
+        installed = install(prepared, node_cache, bytecode=kind == "shared")
         timings.update(
             {name: value for name, value in installed.timings.items() if name not in timings}
         )
