@@ -21,13 +21,14 @@ RESULTS = REPO / "docs" / "matrix.json"
 TABLE = REPO / "docs" / "matrix.md"
 PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 # pyspark line -> (pip spec, Pythons it supports). pyspark 3.5 declares Python 3.8 to
-# 3.11 (3.12 came with 4.0); 3.5.0 is what DBR 14.3 and 15.4 run.
+# 3.11 (3.12 came with 4.0); 3.5.0 is what DBR 14.3 and 15.4 run. pyspark 4.3.0
+# requires Python >= 3.11.
 LINES: dict[str, tuple[str, tuple[str, ...]]] = {
     "3.5.0": ("==3.5.0", ("3.10", "3.11")),
     "3.5.x": ("==3.5.*", ("3.10", "3.11")),
     "4.0.x": ("==4.0.*", PYTHONS),
     "4.1.x": ("==4.1.*", PYTHONS),
-    "4.3.0": ("==4.3.0", PYTHONS),
+    "4.3.0": ("==4.3.0", ("3.11", "3.12", "3.13")),
 }
 TESTS = {
     "classic": ("tests/runtime/test_spark_classic.py",),
@@ -44,6 +45,9 @@ NOT_CELLS = (
     " on 4.x.",
     "pyspark 3.5.0 and 3.5.x on Python 3.12 and 3.13: pyspark 3.5 declares Python 3.8 to"
     " 3.11 (its classifiers); Python 3.12 support came with Spark 4.0.",
+    "pyspark 4.3.0 on Python 3.10: 4.3.0 requires Python >= 3.11 (its `Requires-Python`;"
+    ' the install refuses: "the current Python version (3.10.13) does not satisfy'
+    ' Python>=3.11").',
 )
 
 
