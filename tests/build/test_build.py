@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
-import shutil
 import subprocess
 import sys
 import zipfile
@@ -392,33 +392,17 @@ def test_task_value_set_on_databricks(tmp_path: Path, index: IndexServer) -> Non
 
 
 def _prepare_example(folder: Path, tmp_path: Path) -> Path:
-    spec = json.loads((folder / "example.json").read_text())
-    copy = tmp_path / "example" / folder.name
-    shutil.copytree(folder, copy)
-    source = copy / spec.get("source", ".")
-    prepare = spec.get("prepare")
-    if prepare == "zip":
-        source = _zip_folder(source, tmp_path / f"{source.name}.zip", prefix=f"{source.name}/")
-    elif prepare == "build-wheels":
-        out = tmp_path / "example-wheels"
-        for project in sorted((copy / "wheel-sources").iterdir()):
-            if project.is_dir():
-                subprocess.run(
-                    [
-                        sys.executable,
-                        "-m",
-                        "build",
-                        "--wheel",
-                        "--no-isolation",
-                        "--outdir",
-                        str(out),
-                        str(project),
-                    ],
-                    check=True,
-                    capture_output=True,
-                )
-        source = out
-    return source
+    """The input as examples/main_job.py hands it in (zipped, wheels built...), by its own
+    ``prepare``: the example and this test cannot drift apart."""
+    name = "sparkdeps_example_main_job"
+    main_job = sys.modules.get(name)
+    if main_job is None:
+        spec = importlib.util.spec_from_file_location(name, EXAMPLES.parent / "main_job.py")
+        assert spec is not None and spec.loader is not None
+        main_job = sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(main_job)
+    example = main_job.Example(folder.name, folder, json.loads((folder / "example.json").read_text()))
+    return main_job.prepare(example, tmp_path)
 
 
 EXAMPLE_NAMES = sorted(p.name for p in EXAMPLES.iterdir()) if EXAMPLES.is_dir() else []
