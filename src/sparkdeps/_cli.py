@@ -47,10 +47,16 @@ def _echo(text: str, *, err: bool = False) -> None:
 
 def _verbosity(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     default = argparse.SUPPRESS if suppress else 0
-    parser.add_argument("-v", "--verbose", action="count", default=default,
-                        help="more progress output on stderr (-vv for debug)")
-    parser.add_argument("-q", "--quiet", action="count", default=default,
-                        help="only errors on stderr")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default,
+        help="more progress output on stderr (-vv for debug)",
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="count", default=default, help="only errors on stderr"
+    )
 
 
 _HELP = {
@@ -91,14 +97,25 @@ def _resolution_arguments(parser: argparse.ArgumentParser) -> None:
     index.add_argument("--extra-index-url", action="append", default=[], dest="extra_index_urls")
     index.add_argument("--find-links", action="append", default=[])
     index.add_argument("--no-index", action="store_true")
-    index.add_argument("--index-timeout", type=float, default=30.0,
-                       help="seconds each index request may wait (default 30)")
-    index.add_argument("--index-retries", type=int, default=2,
-                       help="retries of a failed index request (default 2)")
-    index.add_argument("--allow-index-options", action="store_true",
-                       help="honour --index-url/-e lines inside requirements files")
-    parser.add_argument("--no-build-isolation", action="store_true",
-                        help="build projects against the installed build backend")
+    index.add_argument(
+        "--index-timeout",
+        type=float,
+        default=30.0,
+        help="seconds each index request may wait (default 30)",
+    )
+    index.add_argument(
+        "--index-retries", type=int, default=2, help="retries of a failed index request (default 2)"
+    )
+    index.add_argument(
+        "--allow-index-options",
+        action="store_true",
+        help="honour --index-url/-e lines inside requirements files",
+    )
+    parser.add_argument(
+        "--no-build-isolation",
+        action="store_true",
+        help="build projects against the installed build backend",
+    )
     parser.add_argument("--name", help="distribution name for loose modules")
     parser.add_argument("--cache-dir", help="cache root (or SPARKDEPS_CACHE_DIR)")
 
@@ -109,14 +126,23 @@ def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument("--dest", help="base folder/URI for run folders (or SPARKDEPS_DEST)")
     parser.add_argument("--run-id", help="run folder name (default: a fresh uuid)")
     parser.add_argument("--no-cache", action="store_true", help="ignore the build cache")
-    parser.add_argument("--task-value-key", default=TASK_VALUE_KEY,
-                        help="Databricks task value key for the URI")
-    parser.add_argument("--version-override", action="append", default=[], metavar="NAME=VERSION",
-                        help="the version of a git-versioned project (setuptools-scm, hatch-vcs) "
-                        "handed in without its .git, e.g. a 'Download ZIP'")
+    parser.add_argument(
+        "--task-value-key", default=TASK_VALUE_KEY, help="Databricks task value key for the URI"
+    )
+    parser.add_argument(
+        "--version-override",
+        action="append",
+        default=[],
+        metavar="NAME=VERSION",
+        help="the version of a git-versioned project (setuptools-scm, hatch-vcs) "
+        "handed in without its .git, e.g. a 'Download ZIP'",
+    )
     parser.add_argument("--json", action="store_true", help="print the whole result as JSON")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="resolve only and show what would ship (as `sparkdeps check`)")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="resolve only and show what would ship (as `sparkdeps check`)",
+    )
     parser.set_defaults(handler=_cmd_build)
 
 
@@ -182,20 +208,29 @@ def _cmd_runtime_freeze(args: argparse.Namespace) -> int:
 
 
 def _runtime_options(group: argparse._ArgumentGroup) -> None:
-    group.add_argument("--runtime-packages", metavar="FILE",
-                       help="`pip list --format=freeze` of the cluster: ship only what it lacks "
-                       "(a --target profile carries its own)")
-    group.add_argument("--override-runtime", action="append", default=[], metavar="NAME",
-                       help="ship this protected runtime package (numpy, pandas, ...) anyway; "
-                       "repeatable; warns at build and at load")
+    group.add_argument(
+        "--runtime-packages",
+        metavar="FILE",
+        help="`pip list --format=freeze` of the cluster: ship only what it lacks "
+        "(a --target profile carries its own)",
+    )
+    group.add_argument(
+        "--override-runtime",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="ship this protected runtime package (numpy, pandas, ...) anyway; "
+        "repeatable; warns at build and at load",
+    )
 
 
 def _add_inspect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = _subcommand(sub, "inspect")
     parser.add_argument("wheelhouse", help="wheelhouse.zip path/URI or its run folder")
     parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
-    parser.add_argument("--pylock", action="store_true",
-                        help="print the wheelhouse's pylock.toml (PEP 751)")
+    parser.add_argument(
+        "--pylock", action="store_true", help="print the wheelhouse's pylock.toml (PEP 751)"
+    )
     parser.set_defaults(handler=_cmd_inspect)
 
 
@@ -238,8 +273,9 @@ def _cmd_build(args: argparse.Namespace) -> int:
             **_resolution_options(args),
         )
     if not args.quiet:
-        _echo(f"timings: {_timings(result.timings)}{'  (cached)' if result.cached else ''}",
-              err=True)
+        _echo(
+            f"timings: {_timings(result.timings)}{'  (cached)' if result.cached else ''}", err=True
+        )
     if args.json:
         _echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
     else:
@@ -268,22 +304,28 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         return 0
     target = {key: _visible(value) for key, value in manifest.target.items()}
     _echo(f"format:    {manifest.format}")
-    _echo(f"target:    {target.get('profile') or '-'} CPython {target.get('python_version')} "
-          f"{target.get('arch')} glibc {target.get('glibc')}")
+    _echo(
+        f"target:    {target.get('profile') or '-'} CPython {target.get('python_version')} "
+        f"{target.get('arch')} glibc {target.get('glibc')}"
+    )
     _echo(f"input:     {_visible(manifest.input_digest)}")
     _echo(f"sparkdeps: {_visible(manifest.sparkdeps_version)}")
     _echo(f"wheels:    {len(manifest.wheels)}")
     for wheel in sorted(manifest.wheels, key=lambda w: w.filename):
         names = _visible(",".join(wheel.top_level) or "-")
         shadows = f"  shadows runtime {_visible(wheel.shadows)}" if wheel.shadows else ""
-        _echo(f"  {_visible(wheel.name)} {_visible(wheel.version)}  "
-              f"[{_visible('.'.join(wheel.tags))}]  {wheel.size} B  "
-              f"imports: {names}  ({_visible(wheel.source or '?')}){shadows}")
+        _echo(
+            f"  {_visible(wheel.name)} {_visible(wheel.version)}  "
+            f"[{_visible('.'.join(wheel.tags))}]  {wheel.size} B  "
+            f"imports: {names}  ({_visible(wheel.source or '?')}){shadows}"
+        )
     runtime = manifest.runtime
     if runtime:
         relied = ", ".join(f"{r['name']} {r['version']}" for r in runtime.get("relied_on", ()))
-        _echo(f"runtime:   {_visible(runtime.get('name'))} "
-              f"(set {_visible(str(runtime.get('digest', ''))[:12])})")
+        _echo(
+            f"runtime:   {_visible(runtime.get('name'))} "
+            f"(set {_visible(str(runtime.get('digest', ''))[:12])})"
+        )
         _echo(f"relies on: {_visible(relied or '-')}")
         if runtime.get("overrides"):
             _echo(f"overrides: {_visible(', '.join(runtime['overrides']))}")
@@ -422,8 +464,12 @@ def _request(kind: type[_Request], args: argparse.Namespace) -> _Request:
 
 def _add_load(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = _subcommand(sub, "load")
-    parser.add_argument("wheelhouse", nargs="?", default=None,
-                        help="wheelhouse.zip path/URI (default: SPARKDEPS_WHEELHOUSE, task value)")
+    parser.add_argument(
+        "wheelhouse",
+        nargs="?",
+        default=None,
+        help="wheelhouse.zip path/URI (default: SPARKDEPS_WHEELHOUSE, task value)",
+    )
     parser.add_argument("--task-key", default=PROCESS_DEPS_TASK_KEY)
     parser.add_argument("--key", default=TASK_VALUE_KEY)
     parser.add_argument("--mode", choices=("cache", "pip"), default="cache")
@@ -435,24 +481,39 @@ def _add_load(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _cmd_load(args: argparse.Namespace) -> int:
     from ._runtime.load import load  # noqa: PLC0415
 
-    result = load(args.wheelhouse, task_key=args.task_key, key=args.key, mode=args.mode,
-                  delivery="driver-only", cache_dir=args.cache_dir)
+    result = load(
+        args.wheelhouse,
+        task_key=args.task_key,
+        key=args.key,
+        mode=args.mode,
+        delivery="driver-only",
+        cache_dir=args.cache_dir,
+    )
     if args.json:
         _echo(json.dumps(result.to_dict(), indent=2))
     else:
         state = "reused" if result.reused else "installed"
-        _echo(f"{state} {plural(len(result.wheels), 'wheel')} "
-              f"in {result.timings.get('total', 0):.3f}s")
+        _echo(
+            f"{state} {plural(len(result.wheels), 'wheel')} "
+            f"in {result.timings.get('total', 0):.3f}s"
+        )
         _echo(str(result.folder))
     return 0
 
 
 def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = _subcommand(sub, "verify")
-    parser.add_argument("wheelhouse", nargs="?", default=None,
-                        help="wheelhouse.zip path/URI (default: SPARKDEPS_WHEELHOUSE, task value)")
-    parser.add_argument("--modules", default=None,
-                        help="comma-separated modules (default: the manifest's top-level names)")
+    parser.add_argument(
+        "wheelhouse",
+        nargs="?",
+        default=None,
+        help="wheelhouse.zip path/URI (default: SPARKDEPS_WHEELHOUSE, task value)",
+    )
+    parser.add_argument(
+        "--modules",
+        default=None,
+        help="comma-separated modules (default: the manifest's top-level names)",
+    )
     parser.add_argument("--partitions", type=int, default=None)
     parser.add_argument("--master", default=None, help="Spark master (default: the session's)")
     parser.add_argument("--json", action="store_true", help="print every import as JSON")
@@ -473,8 +534,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     modules = [m.strip() for m in args.modules.split(",") if m.strip()] if args.modules else None
     result = verify(spark, modules or list(loaded.top_level), partitions=args.partitions)
     if args.json:
-        rows = [{"module": i.module, "executor": i.executor, "file": i.file}
-                for i in result.imports]
+        rows = [
+            {"module": i.module, "executor": i.executor, "file": i.file} for i in result.imports
+        ]
         _echo(json.dumps(rows, indent=2))
     else:
         for item in result.imports:

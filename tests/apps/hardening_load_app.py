@@ -31,7 +31,7 @@ def main() -> int:
             time.sleep(0.005)
     stall = os.environ.get("HARDENING_STALL_INSTALL")
     if stall:
-        from sparkdeps._runtime import install as _install
+        from sparkdeps._runtime import unpack as _install
 
         original = _install.extract_wheel
 
@@ -44,7 +44,7 @@ def main() -> int:
         _install.extract_wheel = stalling_extract  # type: ignore[assignment]
     pause = os.environ.get("HARDENING_PAUSE_INSTALL")
     if pause:
-        from sparkdeps._runtime import install as _paused
+        from sparkdeps._runtime import unpack as _paused
 
         first = _paused.extract_wheel
         paused: list[bool] = []

@@ -585,7 +585,7 @@ def _load_swapped_mid_load(folder: Path, _r: Resources) -> Path:
 @contextmanager
 def _swap_after_hash(source: Path) -> Iterator[None]:
     """Replace the wheelhouse (os.replace) once load has hashed it, before it reads on."""
-    from sparkdeps._runtime import fetch
+    from sparkdeps._core import wheelhouse as fetch  # fetch imports read_manifest on use
 
     swapped = source.parents[3] / "swapped" / "runs" / "run-hostile" / "wheelhouse.zip"
     original = fetch.read_manifest

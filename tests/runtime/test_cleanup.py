@@ -13,7 +13,7 @@ from tests.support.wheels import make_wheel
 
 from sparkdeps._core.errors import InputError
 from sparkdeps._runtime.cleanup import cleanup, cleanup_older_than
-from sparkdeps._runtime.install import node_dir
+from sparkdeps._runtime.install import node_cache_dir
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_cleanup_is_idempotent(by: str, wheel: Path, tmp_path: Path) -> None:
 def test_cleanup_removes_node_payloads(wheel: Path, tmp_path: Path) -> None:
     folder = _run(tmp_path / "base", wheel, "r1")
     digest = json.loads((folder / "run.json").read_text())["digest"]
-    payloads = node_dir() / "payloads"
+    payloads = node_cache_dir() / "payloads"
     (payloads / f"{digest}.connect" / "archives").mkdir(parents=True)
     (payloads / f"{digest}.zip").write_bytes(b"zip")
     (payloads / f"{digest}.wheels").mkdir()

@@ -30,7 +30,10 @@ def _restore() -> Iterator[None]:
 def _installed(tmp_path: Path, name: str, version: str, module: str) -> Path:
     """A folder as the node cache holds it: the wheel's files and its dist-info."""
     wheel = make_wheel(
-        tmp_path / "wheels", name, version, {f"{module}/__init__.py": f"__version__ = '{version}'\n"}
+        tmp_path / "wheels",
+        name,
+        version,
+        {f"{module}/__init__.py": f"__version__ = '{version}'\n"},
     )
     folder = tmp_path / "install"
     with zipfile.ZipFile(wheel) as archive:

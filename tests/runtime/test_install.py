@@ -17,7 +17,7 @@ from tests.support.wheels import make_wheel
 from sparkdeps._core.errors import IncompatibleWheelError, IntegrityError
 from sparkdeps._core.manifest import Manifest, inspect_wheel
 from sparkdeps._core.wheelhouse import write_wheelhouse
-from sparkdeps._runtime.install import COMPLETE_MARKER, cache_root, node_dir
+from sparkdeps._runtime.install import COMPLETE_MARKER, cache_root, node_cache_dir
 from sparkdeps._runtime.load import load
 
 REPO = Path(__file__).resolve().parents[2]
@@ -43,7 +43,7 @@ def test_cache_root_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.delenv("SPARKDEPS_CACHE_DIR")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert cache_root() == tmp_path / "home" / ".cache" / "sparkdeps"
-    assert node_dir(tmp_path / "arg") == tmp_path / "arg" / "node"
+    assert node_cache_dir(tmp_path / "arg") == tmp_path / "arg" / "node"
 
 
 def test_cold_install_layout(wheelhouse: Path, tmp_path: Path) -> None:

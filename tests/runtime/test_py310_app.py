@@ -131,3 +131,44 @@ def test_310_app_loads_on_driver_and_executors(
             assert "site-packages" not in outcome["file"]
     assert seen["values"] == [index + 100 for index in range(4)]
     assert len(seen["verified_executors"]) == 2
+
+
+def test_a_warm_load_checks_tags_when_another_interpreter_installed(
+    python310: Path, wheelhouse310: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A warm load skips the tag check only for the interpreter that checked the install.
+
+    A 3.10 process installs the 3.10 wheelhouse into a node cache; this interpreter then
+    finds the install complete and its ref file current (the warm path, nothing hashed),
+    and must still refuse it: the install marker says a 3.10 interpreter checked it.
+    """
+    links = tmp_path / "pythonpath"
+    links.mkdir()
+    for name in ("packaging",):
+        (links / name).symlink_to(_package_dir(name))
+    (links / "sparkdeps").symlink_to(REPO / "src" / "sparkdeps")
+    cache = tmp_path / "cache"
+    installed = subprocess.run(
+        [
+            str(python310),
+            "-c",
+            "import sys, sparkdeps; r = sparkdeps.load(sys.argv[1], cache_dir=sys.argv[2], "
+            "delivery='driver-only'); print(r.reused, r.folder)",
+            str(wheelhouse310),
+            str(cache),
+        ],
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(links), "HOME": str(tmp_path)},
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert installed[0] == "False" and Path(installed[1]).is_dir()
+    marker = json.loads((Path(installed[1]) / ".sparkdeps-install.json").read_text())
+    assert marker["checked_for"].startswith("cpython-310|")
+
+    def no_hashing(path: Path) -> str:
+        raise AssertionError(f"the warm path hashes nothing, but {path} was hashed")
+
+    monkeypatch.setattr("sparkdeps._runtime.fetch.sha256_file", no_hashing)
+    with pytest.raises(IncompatibleWheelError, match=r"Python 3\.10"):
+        load(wheelhouse310, cache_dir=cache, delivery="driver-only")

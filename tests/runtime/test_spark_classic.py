@@ -16,6 +16,7 @@ CI runs these on pyspark 4.x. On pyspark 3.5.x (most Databricks LTS runtimes)::
 from __future__ import annotations
 
 import json
+import marshal
 import os
 from pathlib import Path
 from typing import Any
@@ -188,3 +189,13 @@ def test_shared_delivery_ships_nothing_but_stubs(
         for module, outcome in report["imports"].items():
             assert outcome["ok"], f"{module} on {report['cwd']}: {outcome}"
             assert outcome["file"].startswith(f"{shared}{os.sep}"), (module, outcome["file"])
+
+    # compiled once on the driver, as if in the shared folder, so executors only read it
+    pure = [p for p in shared.rglob("*.py") if "__pycache__" not in p.parts]
+    assert pure, "the test wheels have pure-Python modules"
+    for source in pure:
+        cached = source.parent / "__pycache__"
+        compiled = list(cached.glob(f"{source.stem}.*.pyc"))
+        assert compiled, f"no bytecode for {source}"
+        code = marshal.loads(compiled[0].read_bytes()[16:])
+        assert code.co_filename == str(source), code.co_filename

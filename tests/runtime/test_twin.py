@@ -161,7 +161,7 @@ def test_plugin_refuses_a_runtime_of_another_python(tmp_path: Path) -> None:
     assert not (tmp_path / "clean-venv").exists()
 
 
-INNER = '''
+INNER = """
 import subprocess, sys
 
 def test_executors_run_the_runtime_twin(sparkdeps_spark_manager):
@@ -170,7 +170,7 @@ def test_executors_run_the_runtime_twin(sparkdeps_spark_manager):
     code = "import numpy, pyspark; print(numpy.__version__, pyspark.__version__)"
     out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True)
     print("EXECUTOR", python, out.stdout.strip())
-'''
+"""
 
 
 @pytest.mark.network
@@ -189,11 +189,28 @@ def test_plugin_runs_executors_on_the_runtime_twin(
     cached.parent.mkdir(parents=True)
     cached.symlink_to(twin143)
     completed = subprocess.run(
-        [str(twin143 / "bin" / "python"), "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
-         "-p", "sparkdeps.testing.pytest_plugin", "test_inner.py",
-         "--sparkdeps-runtime", "dbr-14.3", "--sparkdeps-index-url", twin_index.url],
-        cwd=tmp_path, env=env_for_twin(tools, tmp_path), capture_output=True, text=True,
-        timeout=600, check=False,
+        [
+            str(twin143 / "bin" / "python"),
+            "-m",
+            "pytest",
+            "-q",
+            "-s",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "sparkdeps.testing.pytest_plugin",
+            "test_inner.py",
+            "--sparkdeps-runtime",
+            "dbr-14.3",
+            "--sparkdeps-index-url",
+            twin_index.url,
+        ],
+        cwd=tmp_path,
+        env=env_for_twin(tools, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-2000:]
     line = next(x for x in completed.stdout.splitlines() if x.startswith("EXECUTOR"))
@@ -203,10 +220,23 @@ def test_plugin_runs_executors_on_the_runtime_twin(
     # The ini option is read too: dbr-17.3 (Python 3.12) is refused under this 3.10 pytest.
     (tmp_path / "pytest.ini").write_text("[pytest]\nsparkdeps_runtime = dbr-17.3\n")
     completed = subprocess.run(
-        [str(twin143 / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "-p", "sparkdeps.testing.pytest_plugin", "test_inner.py"],
-        cwd=tmp_path, env=env_for_twin(tools, tmp_path), capture_output=True, text=True,
-        timeout=600, check=False,
+        [
+            str(twin143 / "bin" / "python"),
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "sparkdeps.testing.pytest_plugin",
+            "test_inner.py",
+        ],
+        cwd=tmp_path,
+        env=env_for_twin(tools, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert completed.returncode != 0
     assert "--sparkdeps-runtime dbr-17.3 runs executors on Python 3.12" in completed.stdout

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import IO
 
-__all__ = ["CHUNK", "sha256_file", "sha256_stream"]
+__all__ = ["CHUNK", "DIGEST", "sha256_file", "sha256_stream"]
 
 CHUNK = 1 << 20
 """1 MiB: large enough that the loop costs nothing next to the hashing."""
+DIGEST = re.compile(r"^[0-9a-f]{64}$")
+"""A sha256 in the form sparkdeps writes it."""
 
 
 def sha256_stream(handle: IO[bytes]) -> str:

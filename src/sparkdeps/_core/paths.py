@@ -14,7 +14,7 @@ __all__ = [
     "TASK_VALUE_KEY",
     "WHEELHOUSE_NAME",
     "cache_root",
-    "node_dir",
+    "node_cache_dir",
     "pin_uri",
     "run_folder_of",
     "split_pin",
@@ -59,7 +59,7 @@ def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     return Path(chosen).expanduser().absolute()
 
 
-def node_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+def node_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """The driver-side cache of installs and executor payloads."""
     return cache_root(cache_dir) / "node"
 

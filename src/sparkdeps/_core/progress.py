@@ -113,9 +113,7 @@ def report(step: Step, *, log: bool = True, level: int = logging.INFO) -> None:
     if log:
         if step.finished:
             # "phase_end" lets a live display keep this line and drop the per-item ones
-            logger.info(
-                "%s done in %.2fs", step.summary(), step.seconds, extra={"phase_end": True}
-            )
+            logger.info("%s done in %.2fs", step.summary(), step.seconds, extra={"phase_end": True})
         else:
             logger.log(level, "%s", step.summary())
     with _lock:

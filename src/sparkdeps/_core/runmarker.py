@@ -14,12 +14,12 @@ import datetime as _dt
 import errno
 import json
 import os
-import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import StorageError
+from .hashing import DIGEST
 
 __all__ = [
     "DIGEST",
@@ -31,8 +31,6 @@ __all__ = [
     "read_local_marker",
 ]
 
-DIGEST = re.compile(r"^[0-9a-f]{64}$")
-"""A sha256 in the form sparkdeps writes it."""
 MAX_MARKER_BYTES = 64 * 1024
 """The builder's run.json is a few hundred bytes; anything past this is not one."""
 _KEYS = ("run_id", "created", "digest", "sparkdeps_version")

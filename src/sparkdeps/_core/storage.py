@@ -12,9 +12,7 @@ import errno
 import logging
 import os
 import shutil
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -167,7 +165,7 @@ class LocalStorage:
         """Copy ``local`` to ``uri`` atomically; a read-only ``local`` (a build cache entry,
         which guards itself against edits) is hard-linked when on the same file system."""
         final = self.local_path(uri)
-        temporary = final.with_name(f".{final.name}.{uuid.uuid4().hex}.partial")
+        temporary = final.with_name(f".{final.name}.{os.urandom(16).hex()}.partial")
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
             if not _linked(local, temporary):
@@ -243,7 +241,7 @@ class DbfsStorage:
 
     def publish(self, local: Path, uri: str, *, exclusive: bool = False) -> None:
         parent, _, name = uri.rstrip("/").rpartition("/")
-        temporary = f"{parent}/.{name}.{uuid.uuid4().hex}.partial"
+        temporary = f"{parent}/.{name}.{os.urandom(16).hex()}.partial"
         # dbutils.fs has no exclusive create: the check narrows the race, it cannot close it
         if exclusive and self.exists(uri):
             raise PublishConflict(f"{uri} already exists")
@@ -322,6 +320,8 @@ def download_copy(storage: Storage, uri: str, into: Path | None = None) -> Path:
     """
     if into is not None:
         into.mkdir(parents=True, exist_ok=True)
+    import tempfile  # noqa: PLC0415 (only a copy needs it; keeps a warm load light)
+
     folder = Path(tempfile.mkdtemp(prefix="sparkdeps-copy-", dir=into))
     copy = folder / (uri.rstrip("/").rpartition("/")[2] or "file")
     try:

@@ -183,6 +183,8 @@ def _job_clusters(jobs: Any, spark_version: str, node_type_id: str, workers: int
         ),
     )
     return [user, build]
+
+
 _BUILD_ENV, _USER_ENV = "sparkdeps_build", "default"
 _BASE_REF = "{{job.parameters.sparkdeps_base}}"
 _SOURCE_REF = "{{job.parameters.sparkdeps_source}}"

@@ -18,7 +18,7 @@ import os
 import time
 
 from .._core.errors import InputError, StorageError
-from .._core.paths import RUN_MARKER, WHEELHOUSE_NAME, node_dir, run_folder_of
+from .._core.paths import RUN_MARKER, WHEELHOUSE_NAME, node_cache_dir, run_folder_of
 from .._core.results import CleanupResult
 from .._core.runmarker import (
     MAX_MARKER_BYTES,
@@ -75,7 +75,7 @@ def _remove_node_payloads(digest: str, cache_dir: str | os.PathLike[str] | None)
 
     ``digest`` was checked to be 64 hex digits, so every path stays in ``payloads/``.
     """
-    payloads = node_dir(cache_dir) / "payloads"
+    payloads = node_cache_dir(cache_dir) / "payloads"
     removed = []
     local = LocalStorage()
     for path in (

@@ -14,22 +14,20 @@ import logging
 import os
 import shutil
 import stat
-import tempfile
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from .._core.errors import InputError, IntegrityError, StorageError
-from .._core.hashing import CHUNK, sha256_file
-from .._core.manifest import Manifest
+from .._core.hashing import CHUNK, DIGEST, sha256_file
 from .._core.paths import WHEELHOUSE_NAME
 from .._core.private import private_dir
-from .._core.runmarker import DIGEST
 from .._core.storage import storage_for
 from .._core.timing import timed
-from .._core.wheelhouse import read_manifest
+
+if TYPE_CHECKING:
+    from .._core.manifest import Manifest
 
 __all__ = [
     "COMPLETE_MARKER",
@@ -87,17 +85,17 @@ class Prepared:
             shutil.rmtree(self.temporary.parent, ignore_errors=True)
 
 
-def _ref_path(node: Path, uri: str) -> Path:
-    return node / "refs" / f"{hashlib.sha256(uri.encode('utf-8')).hexdigest()[:32]}.json"
+def _ref_path(node_cache: Path, uri: str) -> Path:
+    return node_cache / "refs" / f"{hashlib.sha256(uri.encode('utf-8')).hexdigest()[:32]}.json"
 
 
 def _stamp(path: Path, info: os.stat_result) -> Stamp:
     return (os.fspath(path), info.st_size, info.st_mtime_ns, info.st_ino, info.st_ctime_ns)
 
 
-def _read_ref(node: Path, stamp: Stamp) -> str | None:
+def _read_ref(node_cache: Path, stamp: Stamp) -> str | None:
     try:
-        data = json.loads(_ref_path(node, stamp[0]).read_text("utf-8"))
+        data = json.loads(_ref_path(node_cache, stamp[0]).read_text("utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(data, dict) or data.get("stamp") != list(stamp):
@@ -107,11 +105,11 @@ def _read_ref(node: Path, stamp: Stamp) -> str | None:
     return digest if isinstance(digest, str) and DIGEST.fullmatch(digest) else None
 
 
-def write_ref(node: Path, stamp: Stamp, digest: str) -> None:
-    path = _ref_path(node, stamp[0])
+def write_ref(node_cache: Path, stamp: Stamp, digest: str) -> None:
+    path = _ref_path(node_cache, stamp[0])
     try:
         private_dir(path.parent)
-        temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+        temporary = path.with_name(f".{path.name}.{os.urandom(16).hex()}")
         temporary.write_text(json.dumps({"stamp": list(stamp), "digest": digest}), "utf-8")
         os.replace(temporary, path)
     except StorageError as exc:
@@ -130,7 +128,7 @@ def _check_pin(uri: str, digest: str, expected: str | None) -> None:
 
 
 def fetch_wheelhouse(
-    uri: str, node: Path, *, warm: bool = True, expected: str | None = None
+    uri: str, node_cache: Path, *, warm: bool = True, expected: str | None = None
 ) -> Prepared:
     """Find the wheelhouse's bytes on this node and its digest, as cheaply as possible.
 
@@ -142,10 +140,10 @@ def fetch_wheelhouse(
     is the digest the build published (``#sha256=``): any other file is refused.
     """
     timings: dict[str, float] = {}
-    if node.exists():  # a cache someone else can write is refused before it is read
-        private_dir(node)
+    if node_cache.exists():  # a cache someone else can write is refused before it is read
+        private_dir(node_cache)
     with timed(timings, "fetch"):
-        got = _fetch(uri, node, warm)
+        got = _fetch(uri, node_cache, warm)
     if got.known is not None:
         _check_pin(got.uri, got.known, expected)
         return Prepared(got.uri, got.zip_path, got.known, None, None, timings)
@@ -156,6 +154,9 @@ def fetch_wheelhouse(
         with timed(timings, "hash"):
             digest = sha256_file(got.zip_path)
         _check_pin(got.uri, digest, expected)
+        # imported here: a warm load reads no manifest (and no packaging)
+        from .._core.wheelhouse import read_manifest  # noqa: PLC0415
+
         manifest = read_manifest(got.zip_path, origin=got.uri)
     except BaseException:
         prepared.discard()
@@ -178,12 +179,19 @@ class _Fetched(NamedTuple):
     handle: IO[bytes] | None = None
 
 
-def _fetch(uri: str, node: Path, warm: bool) -> _Fetched:
+def _private_copy_path(node_cache: Path) -> Path:
+    """A fresh ``wheelhouse.zip`` path in a private folder under ``node_cache/downloads``."""
+    import tempfile  # noqa: PLC0415 (only a copy needs it; keeps a warm load light)
+
+    downloads = private_dir(node_cache / "downloads")
+    return Path(tempfile.mkdtemp(prefix="fetch-", dir=downloads)) / WHEELHOUSE_NAME
+
+
+def _fetch(uri: str, node_cache: Path, warm: bool) -> _Fetched:
     storage = storage_for(uri)
     local = storage.local_path(uri)
     if local is None:
-        downloads = private_dir(node / "downloads")
-        copy = Path(tempfile.mkdtemp(prefix="fetch-", dir=downloads)) / WHEELHOUSE_NAME
+        copy = _private_copy_path(node_cache)
         storage.download(uri, copy)
         return _Fetched(uri, copy, copy)
     uri, local = _local_file(uri, local)
@@ -191,11 +199,11 @@ def _fetch(uri: str, node: Path, warm: bool) -> _Fetched:
     try:
         # Keyed by the absolute path: a relative URI means different files in different cwds.
         stamp = _stamp(local, os.fstat(handle.fileno()))
-        known = _read_ref(node, stamp) if warm else None
-        if known is not None and installed_marker(node / "installs" / known) is not None:
+        known = _read_ref(node_cache, stamp) if warm else None
+        if known is not None and installed_marker(node_cache / "installs" / known) is not None:
             handle.close()
             return _Fetched(uri, local, known=known)
-        zip_path, temporary = _pinned_path(handle, node)
+        zip_path, temporary = _pinned_path(handle, node_cache)
     except BaseException:
         handle.close()
         raise
@@ -239,12 +247,11 @@ def _open_pinned(uri: str, local: Path) -> IO[bytes]:
     return handle
 
 
-def _pinned_path(handle: IO[bytes], node: Path) -> tuple[Path, Path | None]:
+def _pinned_path(handle: IO[bytes], node_cache: Path) -> tuple[Path, Path | None]:
     """A path that reads ``handle``'s file whatever happens to its name: (path, copy or None)."""
     if _PROC_FD.is_dir():
         return _PROC_FD / str(handle.fileno()), None
-    downloads = private_dir(node / "downloads")
-    copy = Path(tempfile.mkdtemp(prefix="fetch-", dir=downloads)) / WHEELHOUSE_NAME
+    copy = _private_copy_path(node_cache)
     with copy.open("wb") as out:
         shutil.copyfileobj(handle, out, CHUNK)
     return copy, copy

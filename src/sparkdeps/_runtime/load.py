@@ -9,26 +9,32 @@ import os
 import sys
 import sysconfig
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from .._core.databricks import get_task_value, is_databricks, is_unresolved_reference
 from .._core.errors import DeliveryError, InputError, WheelhouseNotFoundError
+from .._core.hashing import DIGEST
 from .._core.paths import PIN_FRAGMENT, PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY, split_pin
 from .._core.progress import plural
+from .._core.redaction import redact
 from .._core.results import Delivery, LoadResult
-from .._core.runmarker import DIGEST
-from .._core.runner import redact
 from .._core.storage import storage_for
 from .._core.timing import timed
-from .checks import check_interpreter_tags, check_wheels
-from .delivery import Delivered, SessionKind, archive_name, deliver, session_key, session_kind
 from .fetch import Prepared, fetch_wheelhouse
-from .install import InstallResult, activate, install, node_dir, pip_install
+from .install import InstallResult, activate, install, interpreter_key, node_cache_dir
 from .preloaded import explain_preloaded
 from .runtime_check import check_runtime
-from .session_env import Package, check_second_load, record_load, wheelhouse_packages
+
+if TYPE_CHECKING:
+    from .delivery import SessionKind
+    from .session_env import Package
+
+# Shipping to executors (delivery, session_env), pip mode and the full wheel checks
+# are imported where they are used: a warm load for the driver needs none of them,
+# and a whole warm `python -c "import sparkdeps; sparkdeps.load(...)"` aims at 40 ms
+# over a bare interpreter (benchmarks/RESULTS.md).
 
 __all__ = [
     "active_session",
@@ -49,12 +55,16 @@ _session_runtime: dict[str, set[str]] = {}
 
 def runtime_packages_for(spark: Any) -> tuple[str, ...]:
     """Runtime packages the wheelhouses delivered to ``spark`` rely on (``verify`` reports them)."""
+    from .delivery import session_key  # noqa: PLC0415 (see the note on imports)
+
     with _modules_lock:
         return tuple(sorted(_session_runtime.get(session_key(spark), ())))
 
 
 def modules_for(spark: Any) -> tuple[str, ...]:
     """Top-level names of every wheelhouse delivered to ``spark`` (``verify``'s default)."""
+    from .delivery import session_key  # noqa: PLC0415 (see the note on imports)
+
     with _modules_lock:
         return tuple(sorted(_session_modules.get(session_key(spark), ())))
 
@@ -136,7 +146,7 @@ def active_session() -> Any:
         return None
 
 
-def _default_payload_dir(uri: str, node: Path) -> Path:
+def _default_payload_dir(uri: str, node_cache: Path) -> Path:
     """The run folder's ``executors/`` on Databricks storage (lives as long as the run).
 
     Elsewhere the node cache."""
@@ -144,7 +154,41 @@ def _default_payload_dir(uri: str, node: Path) -> Path:
         local = storage_for(uri).local_path(uri)
         if local is not None and str(local).startswith(("/Volumes/", "/dbfs/")):
             return local.parent / "executors"
-    return node / "payloads"
+    return node_cache / "payloads"
+
+
+class _Plan(NamedTuple):
+    """Where one ``load`` installs and whom it ships to, decided before anything is read.
+
+    A NamedTuple, not a dataclass: it is built on every load's import path, where
+    each dataclass costs most of a millisecond to create."""
+
+    session: Any
+    ship: SessionKind | None
+    """How executors get it; None: the driver only."""
+    kind: Delivery
+    node_cache: Path
+    """The driver's node cache."""
+    install_cache: Path
+    """Where the install lives: the node cache, or beside the wheelhouse (shared)."""
+    payload_dir: str | os.PathLike[str] | None
+
+
+def _plan(
+    uri: str,
+    spark: Any,
+    delivery: Delivery,
+    cache_dir: str | os.PathLike[str] | None,
+    payload_dir: str | os.PathLike[str] | None,
+) -> _Plan:
+    node_cache = node_cache_dir(cache_dir)
+    session, ship = _session_and_kind(spark, delivery)
+    kind: Delivery = ship or "driver-only"
+    if ship is not None and delivery == "shared":
+        kind = "shared"
+    # shared: installed once beside the wheelhouse, for the driver and every executor
+    install_cache = _shared_cache(uri, payload_dir) if kind == "shared" else node_cache
+    return _Plan(session, ship, kind, node_cache, install_cache, payload_dir)
 
 
 def load(
@@ -189,63 +233,48 @@ def load(
     timings: dict[str, float] = {}
     with timed(timings, "total"):
         uri, expected = _split_pin(*locate_wheelhouse(wheelhouse, task_key=task_key, key=key))
-        node = node_dir(cache_dir)
-        session, ship = _session_and_kind(spark, delivery)
-        kind: Delivery = ship or "driver-only"
-        if ship is not None and delivery == "shared":
-            kind = "shared"
-        # shared: installed once beside the wheelhouse, for the driver and every executor
-        install_node = _shared_node(uri, payload_dir) if kind == "shared" else node
+        plan = _plan(uri, spark, delivery, cache_dir, payload_dir)
         # pip needs every wheel, so it cannot take the warm path that reads no manifest
-        prepared = fetch_wheelhouse(uri, install_node, warm=mode == "cache", expected=expected)
-        uri = prepared.uri  # a run folder stands for its wheelhouse.zip
-        payload: str | None = None
+        prepared = fetch_wheelhouse(
+            uri, plan.install_cache, warm=mode == "cache", expected=expected
+        )
         try:
-            packages = _check_session(session, ship, prepared, install_node, replace=replace)
+            packages = _check_session(plan, prepared, replace=replace)
             folder, installed = _driver_install(
-                prepared, install_node, mode, kind, timings, strict=strict
+                prepared, plan.install_cache, mode, plan.kind, timings, strict=strict
             )
-            if ship is not None and installed is not None:
-                delivered = _ship(
-                    session,
-                    installed,
-                    ship,
-                    node / "payloads"
-                    if kind == "shared"
-                    else _payload_dir(payload_dir, uri, node, ship),
-                    prepared=prepared,
-                    shared=kind == "shared",
-                )
-                # executors import from <archive>/site (wheels), or the shared folder
-                classic = ship == "classic" and kind != "shared"
-                archive = archive_name(installed.digest) if classic else ""
-                record_load(session_key(session, ship), packages, uri, archive)
-                payload, timings["deliver"] = delivered.payload, delivered.seconds
+            payload = _ship(plan, prepared, installed, packages, timings)
         finally:
             prepared.discard()
-        if ship is None or installed is None:
-            why = "delivery='driver-only'" if delivery == "driver-only" else "no Spark session"
-            logger.info(
-                "%s: wheelhouse %s installed for the driver only "
-                "(pass spark=... or create a session first to ship it to executors)",
-                why,
-                uri,
-            )
     result = _result(
-        prepared, installed, folder, kind=kind, mode=mode, payload=payload, timings=timings
+        prepared, installed, folder, kind=plan.kind, mode=mode, payload=payload, timings=timings
     )
-    shadows = {n: (p.shadows, p.version) for n, p in packages.items() if p.shadows}
+    shadows = _shadows(prepared, installed)
     if shadows:  # the manifest says these take the place of the runtime's copies
         result = dataclasses.replace(result, shadows=shadows)
+    _log_loaded(result, plan, delivery, timings)
+    return result
+
+
+def _log_loaded(
+    result: LoadResult, plan: _Plan, delivery: Delivery, timings: Mapping[str, float]
+) -> None:
+    if plan.ship is None:
+        why = "delivery='driver-only'" if delivery == "driver-only" else "no Spark session"
+        logger.info(
+            "%s: wheelhouse %s installed for the driver only "
+            "(pass spark=... or create a session first to ship it to executors)",
+            why,
+            result.uri,
+        )
     logger.info(
         "loaded %s from %s in %.3fs (%s, delivery %s)",
         plural(len(result.wheels), "wheel"),
-        uri,
+        result.uri,
         timings["total"],
         "reused" if result.reused else "installed",
-        kind,
+        plan.kind,
     )
-    return result
 
 
 def _split_pin(given: str, source: str) -> tuple[str, str | None]:
@@ -280,11 +309,13 @@ def _session_and_kind(spark: Any, delivery: Delivery) -> tuple[Any, SessionKind 
             )
         return None, None
     if delivery in ("auto", "shared"):
+        from .delivery import session_kind  # noqa: PLC0415 (see the note on imports)
+
         return session, session_kind(session)
     return session, "classic" if delivery == "classic" else "connect"
 
 
-def _shared_node(uri: str, payload_dir: str | os.PathLike[str] | None) -> Path:
+def _shared_cache(uri: str, payload_dir: str | os.PathLike[str] | None) -> Path:
     """Where ``delivery="shared"`` installs: ``payload_dir``, else ``.sparkdeps/`` beside it."""
     if payload_dir is not None:
         return Path(payload_dir).absolute()
@@ -299,14 +330,15 @@ def _shared_node(uri: str, payload_dir: str | os.PathLike[str] | None) -> Path:
     return (folder if folder.is_dir() else folder.parent) / ".sparkdeps"
 
 
-def _payload_dir(
-    given: str | os.PathLike[str] | None, uri: str, node: Path, kind: SessionKind
-) -> Path:
-    if given is not None:
-        return Path(given)
-    if kind == "classic":
-        return _default_payload_dir(uri, node)
-    return node / "payloads"
+def _payload_dir(plan: _Plan, uri: str) -> Path:
+    """Where the executors' payload is written (the stubs only, for shared)."""
+    if plan.kind == "shared":
+        return plan.node_cache / "payloads"
+    if plan.payload_dir is not None:
+        return Path(plan.payload_dir)
+    if plan.ship == "classic":
+        return _default_payload_dir(uri, plan.node_cache)
+    return plan.node_cache / "payloads"
 
 
 def _published_path(prepared: Prepared) -> Path | None:
@@ -318,16 +350,26 @@ def _published_path(prepared: Prepared) -> Path | None:
     return None
 
 
-def _check_session(
-    session: Any, kind: SessionKind | None, prepared: Prepared, node: Path, *, replace: bool
-) -> dict[str, Package]:
-    """The wheelhouse's packages; before anything changes, may it join the session's?"""
-    packages = wheelhouse_packages(prepared.manifest, node / "installs" / prepared.digest)
-    if session is None or kind is None:
-        return packages
+def _packages(prepared: Prepared, folder: Path) -> dict[str, Package]:
+    """From the manifest when it was read, else from the copy in the install ``folder``."""
+    from .session_env import wheelhouse_packages  # noqa: PLC0415 (see the note on imports)
+
+    return wheelhouse_packages(prepared.manifest, folder)
+
+
+def _check_session(plan: _Plan, prepared: Prepared, *, replace: bool) -> dict[str, Package]:
+    """With a session: the wheelhouse's packages, once it is known they may join the session's.
+
+    Without one: nothing to check, and nothing read ({})."""
+    if plan.session is None or plan.ship is None:
+        return {}
+    from .delivery import session_key  # noqa: PLC0415 (see the note on imports)
+    from .session_env import check_second_load  # noqa: PLC0415
+
+    packages = _packages(prepared, plan.install_cache / "installs" / prepared.digest)
     agreeing = check_second_load(
-        session_key(session, kind), packages, prepared.uri, replace=replace, spark=session,
-        kind=kind,
+        session_key(plan.session, plan.ship), packages, prepared.uri, replace=replace,
+        spark=plan.session, kind=plan.ship,
     )  # fmt: skip
     if agreeing:
         logger.info(
@@ -340,32 +382,49 @@ def _check_session(
 
 
 def _ship(
-    session: Any,
-    installed: InstallResult,
-    kind: SessionKind,
-    payload_dir: Path,
-    *,
+    plan: _Plan,
     prepared: Prepared,
-    shared: bool,
-) -> Delivered:
-    """Deliver to the executors and remember the names for ``verify``."""
+    installed: InstallResult | None,
+    packages: Mapping[str, Package],
+    timings: dict[str, float],
+) -> str | None:
+    """Deliver to the executors, remember the names for ``verify``: the payload, or None."""
+    if plan.ship is None or installed is None:
+        return None
+    from .delivery import archive_name, deliver, session_key  # noqa: PLC0415 (see above)
+    from .session_env import record_load  # noqa: PLC0415
+
+    shared = plan.kind == "shared"
     delivered = deliver(
-        session,
+        plan.session,
         installed.folder,
         installed.digest,
-        payload_dir,
-        kind,
+        _payload_dir(plan, prepared.uri),
+        plan.ship,
         wheelhouse=prepared.zip_path,
         site=installed.folder if shared else None,
         symlink_to=_published_path(prepared),
     )
+    key = session_key(plan.session, plan.ship)
     with _modules_lock:
-        _session_modules.setdefault(session_key(session, kind), set()).update(installed.top_level)
+        _session_modules.setdefault(key, set()).update(installed.top_level)
         relied = (installed.runtime or {}).get("relied_on", ())
-        _session_runtime.setdefault(session_key(session, kind), set()).update(
-            str(item["name"]) for item in relied
-        )
-    return delivered
+        _session_runtime.setdefault(key, set()).update(str(item["name"]) for item in relied)
+    # executors import from <archive>/site (wheels), or the shared folder
+    classic = plan.ship == "classic" and not shared
+    record_load(key, packages, prepared.uri, archive_name(installed.digest) if classic else "")
+    timings["deliver"] = delivered.seconds
+    return delivered.payload
+
+
+def _shadows(prepared: Prepared, installed: InstallResult | None) -> dict[str, tuple[str, str]]:
+    """Shipped package -> (the runtime's version it takes the place of, its own version)."""
+    if installed is not None and installed.shadows is not None:
+        return dict(installed.shadows)  # kept in the install marker
+    # pip mode for the driver alone has the manifest; an older install keeps a copy
+    folder = installed.folder if installed is not None else prepared.zip_path.parent
+    packages = _packages(prepared, folder)
+    return {name: (p.shadows, p.version) for name, p in packages.items() if p.shadows}
 
 
 def _result(
@@ -401,7 +460,7 @@ def _result(
 
 def _driver_install(
     prepared: Prepared,
-    node: Path,
+    node_cache: Path,
     mode: Literal["cache", "pip"],
     kind: Delivery,
     timings: dict[str, float],
@@ -411,32 +470,33 @@ def _driver_install(
     """Check, then install into the node cache and/or with pip; activate the cache folder."""
     timings.update(prepared.timings)
     if prepared.manifest is not None:
+        from .checks import check_wheels  # noqa: PLC0415 (see the note on imports)
+
         with timed(timings, "check"):
             check_wheels(prepared)
             check_runtime(prepared.manifest.runtime, strict=strict, fresh=True)
     installed: InstallResult | None = None
     if mode == "cache" or kind != "driver-only":
         # The cache folder is the driver's install (mode="cache") and what executors get.
-        installed = install(prepared, node)
+        installed = install(prepared, node_cache, bytecode=kind == "shared")
         timings.update(
             {name: value for name, value in installed.timings.items() if name not in timings}
         )
-        if installed.reused:
+        if installed.reused and installed.checked_for != interpreter_key():
+            from .checks import check_interpreter_tags  # noqa: PLC0415 (see above)
+
             check_interpreter_tags(prepared.uri, installed.wheels, installed.target)
         if prepared.manifest is None:  # the warm path: the install marker has the section
             with timed(timings, "runtime_check"):
                 check_runtime(installed.runtime, strict=strict)
     if mode == "pip":
+        from .pipmode import pip_install  # noqa: PLC0415 (see the note on imports)
+
         with timed(timings, "pip"):
             pip_install(prepared)
         importlib.invalidate_caches()
         return Path(sysconfig.get_paths()["purelib"]), installed
     assert installed is not None
     activate(installed.folder)
-    _warn_shadowed(installed.top_level, installed.folder)
+    explain_preloaded(installed.top_level, installed.folder)
     return installed.folder, installed
-
-
-def _warn_shadowed(names: Sequence[str], folder: Path) -> None:
-    """A module imported before load() keeps its old copy here: say what each side gets."""
-    explain_preloaded(names, folder)

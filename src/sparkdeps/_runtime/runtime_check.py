@@ -18,8 +18,7 @@ exclude a version the wheelhouse ships (a shadowing upgrade) are reported: the
 build cannot see them, as package sets hold names and versions only.
 
 The warm path stays light: ``importlib.metadata.version`` per relied-on
-package; ``packaging`` (imported with the manifest anyway) parses only when
-something differs.
+package; ``packaging`` is imported and parses only when something differs.
 """
 
 from __future__ import annotations
@@ -31,10 +30,6 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.version import InvalidVersion, Version
 
 from .._core.errors import RuntimeMismatchError
 
@@ -81,6 +76,9 @@ def _installed(name: str) -> str | None:
 
 
 def _fits(found: str, requires: str) -> bool:
+    # imported here, as in runtime_differences: only a difference needs packaging
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet  # noqa: PLC0415
+    from packaging.version import InvalidVersion, Version  # noqa: PLC0415
 
     try:
         return SpecifierSet(requires).contains(Version(found), prereleases=True)
@@ -96,6 +94,8 @@ def runtime_differences(section: Mapping[str, Any]) -> list[Difference]:
         found = _installed(name)
         if found == expected:
             continue
+        # imported here: a warm load whose runtime matches never parses a version
+        from packaging.version import InvalidVersion, Version  # noqa: PLC0415
 
         try:
             if found is not None and Version(found) == Version(expected):
@@ -115,6 +115,7 @@ def _broken_dependents(shadows: Sequence[Mapping[str, Any]], skip: str | None) -
     # imported here: a warm load without a runtime section never needs them
     import importlib.metadata  # noqa: PLC0415
 
+    from packaging.requirements import InvalidRequirement, Requirement  # noqa: PLC0415
     from packaging.version import InvalidVersion, Version  # noqa: PLC0415
 
     path = [entry for entry in sys.path if entry != skip]

@@ -221,9 +221,7 @@ def _clear(root: Path, *, replacing: bool) -> None:
         return
     ours = replacing or (root / _PARTIAL).exists()
     if not ours and any(root.iterdir()):
-        raise InputError(
-            f"{root} exists and is not a sparkdeps twin: pick an empty or new folder"
-        )
+        raise InputError(f"{root} exists and is not a sparkdeps twin: pick an empty or new folder")
     logger.info("replacing %s", root)
     shutil.rmtree(root)
 
@@ -255,9 +253,7 @@ def _build(spec: TwinSpec, root: Path, interpreter: Path, index: list[str]) -> T
         # pyspark is published as an sdist only: the one package allowed to build.
         _uv_install(python, [f"pyspark=={spec.pyspark_version}"], [*index, "-c", str(constraints)])
         logger.info("twin %s: installing %d core package(s)", spec.profile, len(spec.core))
-        skipped = _install_each(
-            python, spec.core, [*index, "--no-build", "-c", str(constraints)]
-        )
+        skipped = _install_each(python, spec.core, [*index, "--no-build", "-c", str(constraints)])
         if spec.rest:
             logger.info("twin %s: installing %d more package(s)", spec.profile, len(spec.rest))
             skipped += _install_each(python, spec.rest, [*index, "--no-build", "--no-deps"])
