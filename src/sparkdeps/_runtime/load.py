@@ -207,16 +207,14 @@ def load(
     """Install a wheelhouse on the driver and ship it to every executor.
 
     The path comes from ``wheelhouse``, else ``SPARKDEPS_WHEELHOUSE``, else the
-    Databricks task value ``task_key``/``key``. Every wheel's tags and sha256
-    are checked before anything is installed. The driver install lives in a
-    node cache keyed by the wheelhouse digest (``cache_dir`` ->
-    ``SPARKDEPS_CACHE_DIR`` -> ``~/.cache/sparkdeps``) and is put first on
-    ``sys.path``; ``mode="pip"`` pip-installs into this environment instead.
-    ``delivery="auto"`` ships through ``addArchive`` on a classic session and
-    through artifacts on Spark Connect; with no session (none given, none
-    active) only the driver gets the packages. ``delivery="shared"`` installs
-    once beside a wheelhouse on storage every node mounts (``/Volumes``,
-    ``/dbfs``, NFS; or into ``payload_dir``) and points the executors there.
+    Databricks task value ``task_key``/``key``. Every wheel's tags and sha256 are
+    checked before anything is installed. The driver install lives in a node cache
+    keyed by the wheelhouse digest (``cache_dir`` -> ``SPARKDEPS_CACHE_DIR`` ->
+    ``~/.cache/sparkdeps``), first on ``sys.path``; ``mode="pip"`` pip-installs into
+    this environment instead. ``delivery="auto"`` ships through ``addArchive`` on a
+    classic session and through artifacts on Spark Connect; with no session only the
+    driver gets the packages. ``delivery="shared"`` installs once beside a wheelhouse
+    on storage every node mounts (``/Volumes``, ``/dbfs``, NFS; or ``payload_dir``).
 
     A runtime-aware wheelhouse is checked against this Python first
     (docs/runtime-aware.md): a relied-on package at another version warns, a
@@ -234,10 +232,8 @@ def load(
     with timed(timings, "total"):
         uri, expected = _split_pin(*locate_wheelhouse(wheelhouse, task_key=task_key, key=key))
         plan = _plan(uri, spark, delivery, cache_dir, payload_dir)
-        # pip needs every wheel, so it cannot take the warm path that reads no manifest
-        prepared = fetch_wheelhouse(
-            uri, plan.install_cache, warm=mode == "cache", expected=expected
-        )
+        warm = mode == "cache"  # pip needs every wheel: no warm path that reads no manifest
+        prepared = fetch_wheelhouse(uri, plan.install_cache, warm=warm, expected=expected)
         try:
             packages = _check_session(plan, prepared, replace=replace)
             folder, installed = _driver_install(

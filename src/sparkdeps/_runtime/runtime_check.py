@@ -157,21 +157,29 @@ def check_runtime(
     """
     if not section:
         return []
-    built_for = section.get("name", "?")
-    for item in section.get("shadows", ()):
+    built_for = str(section.get("name", "?"))
+    _warn_protected_overrides(section.get("shadows", ()), built_for)
+    differences = runtime_differences(section)
+    _report(differences, strict, built_for)
+    if fresh:
+        skip = os.fspath(folder) if folder is not None else None
+        _report_dependents(_broken_dependents(section.get("shadows", ()), skip), strict)
+    return differences
+
+
+def _warn_protected_overrides(shadows: Sequence[Mapping[str, Any]], built_for: str) -> None:
+    for item in shadows:
         if item.get("protected"):
             logger.warning(
                 "this wheelhouse ships %s %s over the runtime's %s (built for %s with "
                 "--override-runtime): pyspark imports the runtime's %s before user code on "
                 "executors and in the driver's session, so code built for %s may fail there",
-                item["name"],
-                item["version"],
-                item.get("runtime_version"),
-                built_for,
-                item["name"],
-                item["version"],
-            )
-    differences = runtime_differences(section)
+                item["name"], item["version"], item.get("runtime_version"), built_for,
+                item["name"], item["version"],
+            )  # fmt: skip
+
+
+def _report(differences: Sequence[Difference], strict: bool | None, built_for: str) -> None:
     errors = [d for d in differences if d.is_error(strict)]
     warnings = [d for d in differences if not d.is_error(strict)]
     if warnings:
@@ -189,19 +197,18 @@ def check_runtime(
             "or --runtime-packages with `sparkdeps runtime-freeze` output from this driver), "
             "or load with strict=False to only warn"
         )
-    if fresh:
-        skip = os.fspath(folder) if folder is not None else None
-        broken = _broken_dependents(section.get("shadows", ()), skip)
-        if broken and strict:
-            raise RuntimeMismatchError(
-                "shipped upgrades break runtime packages that depend on them:\n  "
-                + "\n  ".join(broken)
-                + "\nfix: pin the shipped package to a version those accept, or load with "
-                "strict=None to only warn"
-            )
-        if broken:
-            logger.warning(
-                "shipped upgrades may break runtime packages (if they are imported):\n  %s",
-                "\n  ".join(broken),
-            )
-    return differences
+
+
+def _report_dependents(broken: Sequence[str], strict: bool | None) -> None:
+    if broken and strict:
+        raise RuntimeMismatchError(
+            "shipped upgrades break runtime packages that depend on them:\n  "
+            + "\n  ".join(broken)
+            + "\nfix: pin the shipped package to a version those accept, or load with "
+            "strict=None to only warn"
+        )
+    if broken:
+        logger.warning(
+            "shipped upgrades may break runtime packages (if they are imported):\n  %s",
+            "\n  ".join(broken),
+        )
