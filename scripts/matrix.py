@@ -21,11 +21,12 @@ RESULTS = REPO / "docs" / "matrix.json"
 TABLE = REPO / "docs" / "matrix.md"
 PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 # pyspark line -> (pip spec, Pythons it supports). pyspark 3.5 declares Python 3.8 to
-# 3.11 (3.12 came with 4.0); 3.5.0 is what DBR 14.3 and 15.4 run. pyspark 4.3.0
-# requires Python >= 3.11.
+# 3.11 (3.12 came with 4.0); 3.5.0 is what DBR 14.3 and 15.4 run, and the latest 3.5
+# also runs on 3.12 because DBR 16.4 pairs Spark 3.5.2 with Python 3.12
+# (docs/facts.md, fact 11). pyspark 4.3.0 requires Python >= 3.11.
 LINES: dict[str, tuple[str, tuple[str, ...]]] = {
     "3.5.0": ("==3.5.0", ("3.10", "3.11")),
-    "3.5.x": ("==3.5.*", ("3.10", "3.11")),
+    "3.5.x": ("==3.5.*", ("3.10", "3.11", "3.12")),
     "4.0.x": ("==4.0.*", PYTHONS),
     "4.1.x": ("==4.1.*", PYTHONS),
     "4.3.0": ("==4.3.0", ("3.11", "3.12", "3.13")),
@@ -39,12 +40,15 @@ TESTS = {
 KNOWN_RED: dict[str, str] = {}
 # Combinations that are not cells, and why (written under the table).
 NOT_CELLS = (
-    "pyspark 3.5.0 and 3.5.x with Spark Connect: pyspark 3.5's wheel holds no Connect"
+    "pyspark 3.5.0 and 3.5.x with Spark Connect: pyspark 3.5's package holds no Connect"
     " server (`spark-connect_2.12` comes from Maven through `--packages`, a download the"
-    " tests never make; from 4.0 the jar ships in the wheel). Connect delivery is tested"
+    " tests never make; from 4.0 the jar ships in the package). Connect delivery is tested"
     " on 4.x.",
-    "pyspark 3.5.0 and 3.5.x on Python 3.12 and 3.13: pyspark 3.5 declares Python 3.8 to"
-    " 3.11 (its classifiers); Python 3.12 support came with Spark 4.0.",
+    "pyspark 3.5.0 on Python 3.12, and 3.5.0 and 3.5.x on 3.13: pyspark 3.5 declares Python"
+    " 3.8 to 3.11 (its classifiers; 3.12 support came with Spark 4.0). 3.5.x on 3.12 is a"
+    " cell all the same: DBR 16.4 runs Spark 3.5.2 on Python 3.12. On 3.13 it cannot"
+    " install from wheels: its `sql` and `connect` extras require numpy < 2, and numpy"
+    " 1.26.4 has no wheel for 3.13 (tried: the install starts compiling numpy from source).",
     "pyspark 4.3.0 on Python 3.10: 4.3.0 requires Python >= 3.11 (its `Requires-Python`;"
     ' the install refuses: "the current Python version (3.10.13) does not satisfy'
     ' Python>=3.11").',
