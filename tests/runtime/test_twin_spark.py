@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from tests.support.index import IndexServer
 from tests.support.twins import env_for_twin as _env
+from tests.support.twins import pytest_on_twin
 from tests.support.twins import tools_for_twin as _tools
 
 from sparkdeps import build
@@ -65,14 +66,8 @@ def _job(
     project.mkdir()
     (project / "test_job.py").write_text(JOB.read_text())
     out = tmp / "seen.json"
-    completed = subprocess.run(
-        [str(twin / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "-p", "sparkdeps.testing.pytest_plugin", "test_job.py"],
-        cwd=project,
-        env=_env(tools, tmp, E2E_WHEELHOUSE=str(wheelhouse), E2E_OUT=str(out), E2E_MODE=mode),
-        capture_output=True, text=True, timeout=600, check=False,
-    )
-    return completed, out
+    env = _env(tools, tmp, E2E_WHEELHOUSE=str(wheelhouse), E2E_OUT=str(out), E2E_MODE=mode)
+    return pytest_on_twin(twin, project, env, "test_job.py"), out
 
 
 def _run_job(twin: Path, tools: Path, wheelhouse: Path, tmp: Path, mode: str) -> dict[str, Any]:

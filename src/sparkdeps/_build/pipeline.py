@@ -45,6 +45,8 @@ __all__ = ["RUN_MARKER", "WHEELHOUSE_NAME", "build"]
 logger = logging.getLogger(__name__)
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
 def _dest(dest: str | os.PathLike[str] | None) -> str:
     if dest is not None:
         return os.fspath(dest)
@@ -290,6 +292,7 @@ def _cached_or_made(
     if use_cache:
         cache.store(key, path, digest)
     return _Made(path, manifest, digest, layout.digest, cached=False)
+
 
 def _check_dest_outside(source: str | os.PathLike[str], dest: Path | None) -> None:
     """A dest inside a folder input would feed this build's wheelhouse to the next build."""
