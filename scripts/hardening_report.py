@@ -12,11 +12,9 @@ Exit code 0 when every line is as it must be.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,11 +34,11 @@ from tests.hardening.corpus import (  # noqa: E402
     run_case,
 )
 from tests.hardening.runs import (  # noqa: E402
-    APPS,
     ConcurrentRuns,
-    app_env,
     cleanup_during_load,
     disk_full,
+    executor_killed,
+    kill_wheelhouse,
     load_killed,
     loaders,
     pipelines,
@@ -108,8 +106,6 @@ def _index_faults(root: Path, resources: Any) -> list[tuple[str, bool, str]]:
 
 
 def _process_faults(root: Path, resources: Any) -> tuple[list[tuple[str, bool, str]], int]:
-    from tests.support.wheelhouses import make_wheelhouse
-    from tests.support.wheels import make_wheel
 
     rows = []
     half = 0
@@ -135,16 +131,7 @@ def _process_faults(root: Path, resources: Any) -> tuple[list[tuple[str, bool, s
                 f"{full['error']}; left under dest: {full['dest_left'] or 'nothing'}",
             )
         )
-    wheels = [
-        make_wheel(
-            root / "kill-wheels",
-            f"sdhard-kill{n}",
-            "1.0",
-            {f"sdhard_kill{n}/__init__.py": f"N = {n}\n"},
-        )
-        for n in range(3)
-    ]
-    wheelhouse = make_wheelhouse(root / "kill-runs", wheels)
+    wheelhouse = kill_wheelhouse(root / "kill")
     redo = load_killed(root / "load-kill", wheelhouse, ["sdhard_kill0"])
     nxt = redo["next"]
     good = (
@@ -175,20 +162,9 @@ def _process_faults(root: Path, resources: Any) -> tuple[list[tuple[str, bool, s
 
 
 def _spark(root: Path, resources: Any) -> tuple[str, bool, str]:
-    env = app_env(root / "cache", root / "tmp")
-    options = {"root": os.fspath(root), "find_links": os.fspath(resources.packages)}
-    completed = subprocess.run(
-        [sys.executable, os.fspath(APPS / "hardening_executor_kill_app.py"), json.dumps(options)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    lines = completed.stdout.strip().splitlines()
-    if completed.returncode != 0 or not lines:
-        return ("executor SIGKILL after load", False, completed.stderr.strip()[-300:])
-    report = json.loads(lines[-1])
+    code, report, stderr = executor_killed(root, resources)
+    if code != 0 or not report:
+        return ("executor SIGKILL after load", False, stderr.strip()[-300:])
     new = set(report["after"]["executors"]) - set(report["before"]["executors"])
     good = bool(report["replacement_ids"]) and report["after"]["ok"] and bool(new)
     return (

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.support.wheels import make_wheel
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "sparkdeps"
 
@@ -38,6 +39,35 @@ def test_parsing_a_command_imports_no_command_implementation(argv: list[str]) ->
     assert "sparkdeps._cli" in modules
     heavy = ("sparkdeps._build", "sparkdeps._runtime", "sparkdeps._jobs.", "sparkdeps.testing")
     assert [m for m in modules if m.startswith(heavy) and m != "sparkdeps._jobs.names"] == []
+
+
+WARM_BUILD = """
+import json, sys
+import sparkdeps
+result = sparkdeps.build(sys.argv[1], dest=sys.argv[2], cache_dir=sys.argv[3], no_index=True)
+print(json.dumps([result.cached, sorted(m for m in sys.modules if m.startswith("sparkdeps"))]))
+"""
+
+
+def test_a_warm_rebuild_imports_no_resolver_downloader_or_wheel_builder(tmp_path: Path) -> None:
+    """A build cache hit publishes the cached wheelhouse: the machinery that makes one
+    (``_build.make`` and what it imports) stays unimported."""
+    wheels = tmp_path / "wheels"
+    make_wheel(wheels, "sdhouse", "1.0", {"sdhouse/__init__.py": "X = 1\n"})
+    args = [str(wheels), str(tmp_path / "dest"), str(tmp_path / "cache")]
+    runs = [
+        json.loads(
+            subprocess.run(
+                [sys.executable, "-c", WARM_BUILD, *args], check=True, capture_output=True, text=True
+            ).stdout
+        )
+        for _ in range(2)  # cold, then warm
+    ]
+    (cold, cold_modules), (warm, warm_modules) = runs
+    assert (cold, warm) == (False, True)
+    assert "sparkdeps._build.make" in cold_modules  # the check can fail
+    making = ("sparkdeps._build.make", "sparkdeps._build.resolve", "sparkdeps._build.download")
+    assert [m for m in warm_modules if m.startswith(making)] == []
 
 
 MAX_LINES = 60

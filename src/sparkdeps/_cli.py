@@ -462,14 +462,19 @@ def _request(kind: type[_Request], args: argparse.Namespace) -> _Request:
     return kind(**values)
 
 
-def _add_load(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = _subcommand(sub, "load")
+def _located_wheelhouse(parser: argparse.ArgumentParser) -> None:
+    """``load`` and ``verify`` take the wheelhouse as ``load()`` locates it."""
     parser.add_argument(
         "wheelhouse",
         nargs="?",
         default=None,
         help="wheelhouse.zip path/URI (default: SPARKDEPS_WHEELHOUSE, task value)",
     )
+
+
+def _add_load(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = _subcommand(sub, "load")
+    _located_wheelhouse(parser)
     parser.add_argument("--task-key", default=PROCESS_DEPS_TASK_KEY)
     parser.add_argument("--key", default=TASK_VALUE_KEY)
     parser.add_argument("--mode", choices=("cache", "pip"), default="cache")
@@ -503,12 +508,7 @@ def _cmd_load(args: argparse.Namespace) -> int:
 
 def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = _subcommand(sub, "verify")
-    parser.add_argument(
-        "wheelhouse",
-        nargs="?",
-        default=None,
-        help="wheelhouse.zip path/URI (default: SPARKDEPS_WHEELHOUSE, task value)",
-    )
+    _located_wheelhouse(parser)
     parser.add_argument(
         "--modules",
         default=None,

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
-import shutil
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import pytest
+from tests.support.builds import local_build, pins
 from tests.support.index import IndexServer
 from tests.support.wheels import make_cext_wheel, make_wheel
 
@@ -27,17 +27,6 @@ pytestmark = pytest.mark.network
 HOST = host_target()
 HOST_OLD = HOST.version_tuple < (3, 11)
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "inputs"
-
-
-def _build(source: Path, tmp_path: Path, index: IndexServer, **kwargs: Any) -> BuildResult:
-    kwargs.setdefault("dest", tmp_path / "dest")
-    kwargs.setdefault("cache_dir", tmp_path / "cache")
-    kwargs.setdefault("index_url", index.url)
-    return build(source, **kwargs)
-
-
-def _names(result: BuildResult) -> dict[str, str]:
-    return {wheel.name: wheel.version for wheel in result.wheels}
 
 
 def check_wheelhouse(result: BuildResult) -> Manifest:
@@ -70,7 +59,7 @@ def check_wheelhouse(result: BuildResult) -> Manifest:
 
 def test_requirements(fixture_project, tmp_path: Path, index: IndexServer) -> None:
     source = fixture_project("requirements") / "requirements.txt"
-    result = _build(source, tmp_path, index)
+    result = local_build(source, tmp_path, index)
     manifest = check_wheelhouse(result)
     assert result.format == "requirements"
     expected = {
@@ -81,7 +70,7 @@ def test_requirements(fixture_project, tmp_path: Path, index: IndexServer) -> No
     }
     if HOST_OLD:
         expected["sdtest-oldpy"] = "1.0"
-    assert _names(result) == expected
+    assert pins(result) == expected
     for wheel in manifest.wheels:
         assert wheel.tags == ("py3-none-any",)
         assert wheel.source == "index"
@@ -102,18 +91,18 @@ def test_requirements(fixture_project, tmp_path: Path, index: IndexServer) -> No
 def test_requirements_folder_with_include(
     fixture_project, tmp_path: Path, index: IndexServer
 ) -> None:
-    result = _build(fixture_project("requirements"), tmp_path, index)
+    result = local_build(fixture_project("requirements"), tmp_path, index)
     assert result.format == "requirements"
     assert sorted(result.manifest.inputs["requirements"]) == [
         "requirements-extra.txt",
         "requirements.txt",
     ]
-    assert "sdtest-gamma" in _names(result)
+    assert "sdtest-gamma" in pins(result)
 
 
 def test_pure_python(fixture_project, tmp_path: Path, index: IndexServer) -> None:
     folder = fixture_project("pure_python")
-    result = _build(folder, tmp_path, index)
+    result = local_build(folder, tmp_path, index)
     check_wheelhouse(result)
     assert result.format == "pure_python"
     (wheel,) = result.wheels
@@ -131,7 +120,7 @@ def test_pure_python(fixture_project, tmp_path: Path, index: IndexServer) -> Non
     assert {"sdhelpers.py", "sdpkg/__init__.py", "sdpkg/util.py", "sdpkg/data.txt"} <= names
     # a changed file gives a new version; a chosen name is used
     (folder / "sdpkg" / "util.py").write_text("def double(value):\n    return value + value\n")
-    again = _build(folder, tmp_path, index, name="My_Helpers")
+    again = local_build(folder, tmp_path, index, name="My_Helpers")
     (changed,) = again.wheels
     assert changed.name == "my-helpers"
     assert changed.version != wheel.version
@@ -160,10 +149,10 @@ def test_packaged(
     version: str,
     deps: set[str],
 ) -> None:
-    result = _build(fixture_project(fixture), tmp_path, index)
+    result = local_build(fixture_project(fixture), tmp_path, index)
     check_wheelhouse(result)
     assert result.format == "packaged"
-    names = _names(result)
+    names = pins(result)
     assert names[name] == version
     assert set(names) - {name} - {"sdtest-oldpy"} == deps
     built = next(w for w in result.wheels if w.name == name)
@@ -175,8 +164,8 @@ def test_packaged(
 
 
 def test_packaged_no_isolation(fixture_project, tmp_path: Path, index: IndexServer) -> None:
-    result = _build(fixture_project("packaged_setuppy"), tmp_path, index, build_isolation=False)
-    assert _names(result)["sdproj-setuppy"] == "0.3.0"
+    result = local_build(fixture_project("packaged_setuppy"), tmp_path, index, build_isolation=False)
+    assert pins(result)["sdproj-setuppy"] == "0.3.0"
 
 
 def test_existing_wheels(tmp_path: Path, index: IndexServer) -> None:
@@ -189,10 +178,10 @@ def test_existing_wheels(tmp_path: Path, index: IndexServer) -> None:
         requires=["sdtest-beta>=2"],
     )
     make_cext_wheel(folder, "sdown-native", "0.5", module="sdown_native")
-    result = _build(folder, tmp_path, index)
+    result = local_build(folder, tmp_path, index)
     check_wheelhouse(result)
     assert result.format == "existing_wheels"
-    assert _names(result) == {
+    assert pins(result) == {
         "sdown-tool": "3.1",
         "sdown-native": "0.5",
         "sdtest-beta": "2.0",
@@ -205,13 +194,13 @@ def test_existing_wheels(tmp_path: Path, index: IndexServer) -> None:
 
 
 def test_mixed(fixture_project, tmp_path: Path, index: IndexServer) -> None:
-    result = _build(fixture_project("mixed"), tmp_path, index)
+    result = local_build(fixture_project("mixed"), tmp_path, index)
     manifest = check_wheelhouse(result)
     assert result.format == "mixed"
     assert manifest.inputs["kinds"] == ["requirements", "pure_python", "packaged"]
     assert manifest.inputs["projects"] == ["sdmixproj"]
     assert manifest.inputs["modules"] == ["sdmixmod.py"]
-    names = _names(result)
+    names = pins(result)
     assert {
         "mixed",
         "sdmixproj",
@@ -241,7 +230,7 @@ def test_nested(fixture_project, tmp_path: Path, index: IndexServer) -> None:
     make_wheel(vendor / "wheels", "sdvendored", "1.0", {"sdvendored.py": "V = 1\n"})
     _zip_folder(vendor, repo / "vendor.zip")
     archive = _zip_folder(repo, tmp_path / "sdrepo-main.zip", prefix="sdrepo-main/")
-    result = _build(archive, tmp_path, index)
+    result = local_build(archive, tmp_path, index)
     manifest = check_wheelhouse(result)
     assert result.format == "nested"
     assert manifest.inputs["wrapper"] == "sdrepo-main/"
@@ -251,7 +240,7 @@ def test_nested(fixture_project, tmp_path: Path, index: IndexServer) -> None:
     assert manifest.inputs["wheels"] == [
         "sdrepo-main/vendor/wheels/sdvendored-1.0-py3-none-any.whl"
     ]
-    names = _names(result)
+    names = pins(result)
     assert {"sdnest-a", "sdnest-b", "sdvendored", "sdtest-marker", "sdtest-gamma"} <= set(names)
 
 
@@ -267,10 +256,10 @@ def test_cross_target_markers(
     if python in pythons:
         lines.append("sdtest-cext")  # compiled for that interpreter in the test index
     requirements.write_text("\n".join(lines) + "\n")
-    result = _build(requirements, tmp_path, index, python_version=python, platform="x86_64")
+    result = local_build(requirements, tmp_path, index, python_version=python, platform="x86_64")
     check_wheelhouse(result)
     assert result.target.python_version == python
-    assert ("sdtest-oldpy" in _names(result)) is keeps_old
+    assert ("sdtest-oldpy" in pins(result)) is keeps_old
     tag = f"cp{python.replace('.', '')}"
     for wheel in result.wheels:
         assert result.target.accepts(wheel.tag_set)
@@ -283,16 +272,16 @@ def test_cross_target_markers(
 def test_profile_target(tmp_path: Path, index: IndexServer) -> None:
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("sdtest-marker\n")
-    result = _build(requirements, tmp_path, index, target="dbr-14.3")
+    result = local_build(requirements, tmp_path, index, target="dbr-14.3")
     assert result.target == choose_target("dbr-14.3")
     assert result.manifest.target["profile"] == "dbr-14.3"
-    assert "sdtest-oldpy" in _names(result)
+    assert "sdtest-oldpy" in pins(result)
 
 
 def test_sdist_only_pure_is_built(tmp_path: Path, index: IndexServer) -> None:
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("sdtest-sdistonly\nsdtest-gamma\n")
-    result = _build(requirements, tmp_path, index, python_version="3.10", platform="x86_64")
+    result = local_build(requirements, tmp_path, index, python_version="3.10", platform="x86_64")
     check_wheelhouse(result)
     wheel = next(w for w in result.wheels if w.name == "sdtest-sdistonly")
     assert wheel.source == "sdist"
@@ -303,7 +292,7 @@ def test_sdist_needing_compiler_for_foreign_target(tmp_path: Path, index: IndexS
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("sdtest-needscc\n")
     with pytest.raises(BuildError) as caught:
-        _build(requirements, tmp_path, index, python_version="3.12", platform="x86_64")
+        local_build(requirements, tmp_path, index, python_version="3.12", platform="x86_64")
     message = str(caught.value)
     assert "sdtest-needscc" in message
     assert "ways out" in message and "--find-links" in message
@@ -312,8 +301,8 @@ def test_sdist_needing_compiler_for_foreign_target(tmp_path: Path, index: IndexS
 
 def test_reproducible(fixture_project, tmp_path: Path, index: IndexServer) -> None:
     folder = fixture_project("mixed")
-    first = _build(folder, tmp_path, index, use_cache=False)
-    second = _build(folder, tmp_path, index, use_cache=False)
+    first = local_build(folder, tmp_path, index, use_cache=False)
+    second = local_build(folder, tmp_path, index, use_cache=False)
     assert first.run_id != second.run_id
     assert first.digest == second.digest
     assert Path(first.uri).read_bytes() == Path(second.uri).read_bytes()
@@ -321,16 +310,16 @@ def test_reproducible(fixture_project, tmp_path: Path, index: IndexServer) -> No
 
 def test_cache_hit_makes_no_requests(fixture_project, tmp_path: Path, index: IndexServer) -> None:
     folder = fixture_project("packaged_pyproject")
-    first = _build(folder, tmp_path, index)
+    first = local_build(folder, tmp_path, index)
     assert not first.cached
     index.reset_counts()
-    second = _build(folder, tmp_path, index)
+    second = local_build(folder, tmp_path, index)
     assert second.cached
     assert index.requests == []
     assert second.digest == first.digest
     assert second.uri != first.uri
     # another target is another key
-    third = _build(folder, tmp_path, index, python_version="3.12", platform="x86_64")
+    third = local_build(folder, tmp_path, index, python_version="3.12", platform="x86_64")
     assert not third.cached
     assert index.requests
 
@@ -339,8 +328,8 @@ def test_unchanged_rebuild_links_the_read_only_cache_entry(
     fixture_project, tmp_path: Path, index: IndexServer
 ) -> None:
     folder = fixture_project("packaged_pyproject")
-    first = _build(folder, tmp_path, index)
-    second = _build(folder, tmp_path, index)
+    first = local_build(folder, tmp_path, index)
+    second = local_build(folder, tmp_path, index)
     assert second.cached
     (entry,) = (tmp_path / "cache" / "build").glob("*.zip")
     published = Path(second.uri)
@@ -352,7 +341,7 @@ def test_unchanged_rebuild_links_the_read_only_cache_entry(
     with published.open("r+b") as handle:
         handle.seek(0, 2)
         handle.write(b"edited in place")
-    third = _build(folder, tmp_path, index)
+    third = local_build(folder, tmp_path, index)
     assert not third.cached
     assert third.digest == first.digest
     assert Path(third.uri).read_bytes() == original
@@ -377,7 +366,7 @@ def test_task_value_set_on_databricks(tmp_path: Path, index: IndexServer) -> Non
     standin = StandinDbutils(tmp_path / "dbfs", task_key="process_deps")
     set_dbutils(standin)
     try:
-        result = _build(
+        result = local_build(
             requirements, tmp_path, index, dest="dbfs:/deps", task_value_key="deps_path"
         )
     finally:
@@ -392,33 +381,17 @@ def test_task_value_set_on_databricks(tmp_path: Path, index: IndexServer) -> Non
 
 
 def _prepare_example(folder: Path, tmp_path: Path) -> Path:
-    spec = json.loads((folder / "example.json").read_text())
-    copy = tmp_path / "example" / folder.name
-    shutil.copytree(folder, copy)
-    source = copy / spec.get("source", ".")
-    prepare = spec.get("prepare")
-    if prepare == "zip":
-        source = _zip_folder(source, tmp_path / f"{source.name}.zip", prefix=f"{source.name}/")
-    elif prepare == "build-wheels":
-        out = tmp_path / "example-wheels"
-        for project in sorted((copy / "wheel-sources").iterdir()):
-            if project.is_dir():
-                subprocess.run(
-                    [
-                        sys.executable,
-                        "-m",
-                        "build",
-                        "--wheel",
-                        "--no-isolation",
-                        "--outdir",
-                        str(out),
-                        str(project),
-                    ],
-                    check=True,
-                    capture_output=True,
-                )
-        source = out
-    return source
+    """The input as examples/main_job.py hands it in (zipped, wheels built...), by its own
+    ``prepare``: the example and this test cannot drift apart."""
+    name = "sparkdeps_example_main_job"
+    main_job = sys.modules.get(name)
+    if main_job is None:
+        spec = importlib.util.spec_from_file_location(name, EXAMPLES.parent / "main_job.py")
+        assert spec is not None and spec.loader is not None
+        main_job = sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(main_job)
+    example = main_job.Example(folder.name, folder, json.loads((folder / "example.json").read_text()))
+    return main_job.prepare(example, tmp_path)
 
 
 EXAMPLE_NAMES = sorted(p.name for p in EXAMPLES.iterdir()) if EXAMPLES.is_dir() else []
@@ -438,7 +411,7 @@ def test_examples_build(
 
     mirror_installed(["tzdata"], extra)  # the mixed example's PyPI dependency
     source = _prepare_example(folder, tmp_path)
-    result = _build(source, tmp_path, index, find_links=[str(extra)])
+    result = local_build(source, tmp_path, index, find_links=[str(extra)])
     check_wheelhouse(result)
     assert result.format == spec["format"]
     tops = set(result.manifest.top_level)
@@ -474,12 +447,12 @@ def test_shared_cache_between_concurrent_builds(
 
     folder = fixture_project("requirements")
     with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(lambda n: _build(folder, tmp_path, index, run_id=f"c{n}"), (1, 2)))
+        results = list(pool.map(lambda n: local_build(folder, tmp_path, index, run_id=f"c{n}"), (1, 2)))
     assert results[0].digest == results[1].digest
     entries = sorted((tmp_path / "cache" / "build").iterdir())
     # one entry, its digest and its stat record, no partial files left
     assert [p.suffix for p in entries] == [".json", ".sha256", ".zip"]
     assert entries[1].read_text().strip() == results[0].digest
     assert json.loads(entries[0].read_text())["sha256"] == results[0].digest
-    again = _build(folder, tmp_path, index, run_id="c3")
+    again = local_build(folder, tmp_path, index, run_id="c3")
     assert again.cached and again.digest == results[0].digest

@@ -103,30 +103,13 @@ def test_build_error_exit_code_and_message(tmp_path: Path, index: IndexServer) -
 def test_credentials_stay_out_of_cli_output(tmp_path: Path, package_dir: Path) -> None:
     with IndexServer(package_dir, username="alice", password="pa55-w0rd") as server:
         req = tmp_path / "requirements.txt"
+        argv = ["-v", "build", str(req), "--dest", str(tmp_path / "d"), "--index-url", server.url]
         req.write_text("sdtest-gamma\n")
-        done = _cli(
-            "-v",
-            "build",
-            str(req),
-            "--dest",
-            str(tmp_path / "d"),
-            "--index-url",
-            server.url,
-            "--json",
-        )
+        done = _cli(*argv, "--json")
         assert "pa55-w0rd" not in done.stdout + done.stderr
         assert "***@127.0.0.1" in done.stderr  # -v shows the commands, redacted
         req.write_text("sdtest-not-there\n")
-        failed = _cli(
-            "-v",
-            "build",
-            str(req),
-            "--dest",
-            str(tmp_path / "d"),
-            "--index-url",
-            server.url,
-            check=False,
-        )
+        failed = _cli(*argv, check=False)
         assert failed.returncode == 1
         assert "pa55-w0rd" not in failed.stdout + failed.stderr
 

@@ -14,15 +14,13 @@ import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from tests.support.builds import local_build, pins
 from tests.support.index import IndexServer
 from tests.support.locked import NEWER, OLD, build_lock_packages, copy_fixture
 
-from sparkdeps._build.pipeline import build
 from sparkdeps._core.errors import LockError, ResolutionError, RuntimeConflictError
-from sparkdeps._core.results import BuildResult
 from sparkdeps._core.target import choose_target
 
 pytestmark = pytest.mark.network
@@ -50,23 +48,12 @@ def fixture(tmp_path: Path, lock_packages: Path):  # type: ignore[no-untyped-def
     return copy
 
 
-def _build(source: Path, tmp_path: Path, index: IndexServer, **kwargs: Any) -> BuildResult:
-    kwargs.setdefault("dest", tmp_path / "dest")
-    kwargs.setdefault("cache_dir", tmp_path / "cache")
-    kwargs.setdefault("index_url", index.url)
-    return build(source, **kwargs)
-
-
-def _versions(result: BuildResult) -> dict[str, str]:
-    return {wheel.name: wheel.version for wheel in result.wheels}
-
-
 def test_the_index_offers_newer_versions(tmp_path: Path, lock_index: IndexServer) -> None:
     """Without a lock the same requirement resolves to the newer versions: the tests can fail."""
     source = tmp_path / "requirements.txt"
     source.write_text("sdlock-a\n")
-    result = _build(source, tmp_path, lock_index, target=PY310)
-    assert _versions(result) == NEWER
+    result = local_build(source, tmp_path, lock_index, target=PY310)
+    assert pins(result) == NEWER
 
 
 LOCKED = [
@@ -85,11 +72,11 @@ def test_lock_is_installed_as_locked_for_the_target(
     lock_index: IndexServer,
 ) -> None:
     """3.10 target: sdlock-c (needed below 3.11) comes too, at the locked version."""
-    result = _build(fixture(name), tmp_path, lock_index, target=PY310)
+    result = local_build(fixture(name), tmp_path, lock_index, target=PY310)
     expected = dict(OLD)
     if project:
         expected[project] = "0.1.0"
-    assert _versions(result) == expected
+    assert pins(result) == expected
     pinned = result.manifest.inputs["pinned_by"]
     for package in OLD:
         assert pinned[package].split(":")[0] == lock, pinned
@@ -105,21 +92,21 @@ def test_uv_project_on_the_host_skips_what_its_markers_exclude(
     caplog.set_level(logging.INFO, logger="sparkdeps")
     folder = fixture("locked_uv")
     archive = Path(shutil.make_archive(str(tmp_path / "project"), "zip", folder))
-    result = _build(archive, tmp_path, lock_index)
+    result = local_build(archive, tmp_path, lock_index)
     host_old = result.target.version_tuple < (3, 11)
     expected = {"sdlock-a": "1.0", "sdlock-b": "1.0", "sdlockuv": "0.1.0"}
     if host_old:
         expected["sdlock-c"] = "1.0"
-    assert _versions(result) == expected
-    assert "sdlock-native" not in _versions(result)  # the dev group stays out
+    assert pins(result) == expected
+    assert "sdlock-native" not in pins(result)  # the dev group stays out
     assert "pinned by uv.lock (uv lock): sdlock-a==1.0, sdlock-b==1.0" in caplog.text
 
 
 def test_single_pylock_file_is_an_input(fixture, tmp_path: Path, lock_index: IndexServer) -> None:
     lock = fixture("locked_pylock") / "pylock.toml"
-    result = _build(lock, tmp_path, lock_index, target=PY310)
+    result = local_build(lock, tmp_path, lock_index, target=PY310)
     assert result.format == "requirements"
-    assert _versions(result) == OLD
+    assert pins(result) == OLD
 
 
 def test_poetry_lock_without_groups_is_walked_from_the_project(
@@ -130,8 +117,8 @@ def test_poetry_lock_without_groups_is_walked_from_the_project(
     lock = folder / "poetry.lock"
     text = re.sub(r'^(groups|markers) = .*\n', "", lock.read_text(), flags=re.MULTILINE)
     lock.write_text(text.replace('lock-version = "2.1"', 'lock-version = "2.0"'))
-    result = _build(folder, tmp_path, lock_index, target=PY310)
-    assert _versions(result) == {**OLD, "sdlockpoetry": "0.1.0"}
+    result = local_build(folder, tmp_path, lock_index, target=PY310)
+    assert pins(result) == {**OLD, "sdlockpoetry": "0.1.0"}
 
 
 def test_requirements_beside_pyproject_constrain_the_project(
@@ -139,8 +126,8 @@ def test_requirements_beside_pyproject_constrain_the_project(
 ) -> None:
     caplog.set_level(logging.INFO, logger="sparkdeps")
     folder = fixture("project_constraints")
-    result = _build(folder, tmp_path, lock_index)
-    assert _versions(result) == {"sdlock-a": "1.0", "sdlock-b": "1.0", "sdlockcons": "0.1.0"}
+    result = local_build(folder, tmp_path, lock_index)
+    assert pins(result) == {"sdlock-a": "1.0", "sdlock-b": "1.0", "sdlockcons": "0.1.0"}
     inputs = result.manifest.inputs
     assert inputs["beside_projects"] == ["requirements.txt"]
     assert inputs["pinned_by"]["sdlock-a"] == "requirements.txt (constraint: sdlock-a==1.0)"
@@ -148,8 +135,8 @@ def test_requirements_beside_pyproject_constrain_the_project(
     assert "constraints on its dependencies: sdlock-a==1.0, sdlock-b==1.0" in caplog.text
     # the same project without the file takes the newest versions
     (folder / "requirements.txt").unlink()
-    again = _build(folder, tmp_path, lock_index, use_cache=False)
-    assert _versions(again)["sdlock-a"] == NEWER["sdlock-a"]
+    again = local_build(folder, tmp_path, lock_index, use_cache=False)
+    assert pins(again)["sdlock-a"] == NEWER["sdlock-a"]
 
 
 def test_lock_without_a_wheel_for_the_target_names_the_package(
@@ -157,7 +144,7 @@ def test_lock_without_a_wheel_for_the_target_names_the_package(
 ) -> None:
     folder = fixture("locked_unfit")
     with pytest.raises(LockError) as caught:
-        _build(folder, tmp_path, lock_index, target=PY310)
+        local_build(folder, tmp_path, lock_index, target=PY310)
     message = str(caught.value)
     assert "sdlock-native" in message and "pylock.toml" in message
     assert "fix:" in message
@@ -169,7 +156,7 @@ def test_lock_not_covering_the_target_python_names_the_fix(
 ) -> None:
     target = choose_target(None, python_version="3.9", platform="x86_64")
     with pytest.raises(LockError, match=r"uv\.lock covers Python >=3\.10, not the target's 3\.9"):
-        _build(fixture("locked_uv"), tmp_path, lock_index, target=target)
+        local_build(fixture("locked_uv"), tmp_path, lock_index, target=target)
 
 
 def test_requirement_outside_the_lock_is_refused(
@@ -179,7 +166,7 @@ def test_requirement_outside_the_lock_is_refused(
     (folder / "requirements.txt").write_text("sdlock-b>=1.1\n")
     with pytest.raises(LockError, match=r"requirements\.txt:1 requires sdlock-b>=1\.1 but the "
                                         r"lock has 1\.0"):
-        _build(folder, tmp_path, lock_index, target=PY310)
+        local_build(folder, tmp_path, lock_index, target=PY310)
 
 
 def test_constraint_beside_a_lock_must_agree(
@@ -188,7 +175,7 @@ def test_constraint_beside_a_lock_must_agree(
     folder = fixture("locked_uv")
     (folder / "requirements.txt").write_text("sdlock-a==2.0\n")
     with pytest.raises(LockError, match=r"pins sdlock-a==2\.0 but the lock has 1\.0"):
-        _build(folder, tmp_path, lock_index, target=PY310)
+        local_build(folder, tmp_path, lock_index, target=PY310)
 
 
 def test_locked_hash_mismatch_fails(fixture, tmp_path: Path, lock_index: IndexServer) -> None:
@@ -198,7 +185,7 @@ def test_locked_hash_mismatch_fails(fixture, tmp_path: Path, lock_index: IndexSe
     assert digest is not None
     lock.write_text(lock.read_text().replace(digest.group(1), "0" * 64))
     with pytest.raises(ResolutionError, match="hash"):
-        _build(folder, tmp_path, lock_index, target=PY310)
+        local_build(folder, tmp_path, lock_index, target=PY310)
 
 
 def _runtime(tmp_path: Path) -> Path:
@@ -229,7 +216,7 @@ def test_lock_pinning_a_protected_package_off_the_runtime_is_a_conflict(
     folder = _hashed_lock(tmp_path, lock_packages, "2.1.3")
     lock_index.reset_counts()
     with pytest.raises(RuntimeConflictError) as caught:
-        _build(folder, tmp_path, lock_index, runtime_packages=_runtime(tmp_path))
+        local_build(folder, tmp_path, lock_index, runtime_packages=_runtime(tmp_path))
     message = str(caught.value)
     assert "requirements.txt:1 pins numpy==2.1.3" in message
     assert "has numpy 1.23.5" in message and "--override-runtime numpy" in message
@@ -242,7 +229,7 @@ def test_lock_pin_equal_to_the_runtime_is_relied_on_not_shipped(
     tmp_path: Path, lock_index: IndexServer, lock_packages: Path
 ) -> None:
     folder = _hashed_lock(tmp_path, lock_packages, "1.23.5")
-    result = _build(folder, tmp_path, lock_index, runtime_packages=_runtime(tmp_path))
-    assert _versions(result) == {"sdlock-a": "1.0"}
+    result = local_build(folder, tmp_path, lock_index, runtime_packages=_runtime(tmp_path))
+    assert pins(result) == {"sdlock-a": "1.0"}
     relied = {p["name"]: p["version"] for p in result.manifest.runtime["relied_on"]}
     assert relied == {"numpy": "1.23.5", "sdlock-b": "1.0"}

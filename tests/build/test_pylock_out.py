@@ -6,15 +6,14 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 from packaging.pylock import Pylock
 from packaging.version import Version
+from tests.support.builds import local_build
 from tests.support.index import IndexServer
 
 from sparkdeps._build.export import pylock_text
-from sparkdeps._build.pipeline import build
 from sparkdeps._cli import main
 from sparkdeps._core.errors import IntegrityError
 from sparkdeps._core.manifest import Manifest
@@ -28,13 +27,6 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 pytestmark = pytest.mark.network
-
-
-def _build(source: Path, tmp_path: Path, index: IndexServer, **kwargs: Any) -> BuildResult:
-    kwargs.setdefault("dest", tmp_path / "dest")
-    kwargs.setdefault("cache_dir", tmp_path / "cache")
-    kwargs.setdefault("index_url", index.url)
-    return build(source, **kwargs)
 
 
 def _unzip(result: BuildResult, folder: Path) -> Path:
@@ -72,7 +64,7 @@ def test_test_environment_has_a_pylock_pip() -> None:
 def test_pylock_installs_the_manifest_set_offline(
     tool: str, fixture_project, tmp_path: Path, index: IndexServer
 ) -> None:
-    result = _build(fixture_project("requirements") / "requirements.txt", tmp_path, index)
+    result = local_build(fixture_project("requirements") / "requirements.txt", tmp_path, index)
     lock = _unzip(result, tmp_path / "unzipped")
     target = tmp_path / "site"
     done = _install(tool, lock, target)
@@ -84,7 +76,7 @@ def test_pylock_installs_the_manifest_set_offline(
 def test_pylock_hashes_are_checked_by_pip(
     fixture_project, tmp_path: Path, index: IndexServer
 ) -> None:
-    result = _build(fixture_project("requirements") / "requirements.txt", tmp_path, index)
+    result = local_build(fixture_project("requirements") / "requirements.txt", tmp_path, index)
     lock = _unzip(result, tmp_path / "unzipped")
     victim = next(lock.parent.glob("wheels/sdtest_gamma-*.whl"))
     with zipfile.ZipFile(victim, "a") as archive:
@@ -98,8 +90,8 @@ def test_pylock_is_valid_deterministic_and_selects_everything(
     fixture_project, tmp_path: Path, index: IndexServer
 ) -> None:
     source = fixture_project("requirements") / "requirements.txt"
-    first = _build(source, tmp_path, index, use_cache=False)
-    second = _build(source, tmp_path, index, use_cache=False)
+    first = local_build(source, tmp_path, index, use_cache=False)
+    second = local_build(source, tmp_path, index, use_cache=False)
     with zipfile.ZipFile(first.uri) as a, zipfile.ZipFile(second.uri) as b:
         text = a.read("pylock.toml")
         assert text == b.read("pylock.toml")
@@ -128,7 +120,7 @@ def test_conditional_dependency_keeps_its_marker(
 ) -> None:
     """sdtest-marker needs sdtest-oldpy only below 3.11: on a 3.10 target the lock says so."""
     target = choose_target(None, python_version="3.10", platform="x86_64")
-    result = _build(fixture_project("requirements") / "requirements.txt", tmp_path, index,
+    result = local_build(fixture_project("requirements") / "requirements.txt", tmp_path, index,
                     target=target)
     with zipfile.ZipFile(result.uri) as archive:
         data = tomllib.loads(archive.read("pylock.toml").decode())
@@ -144,7 +136,7 @@ def test_conditional_dependency_keeps_its_marker(
 def test_cli_inspect_pylock_and_export(
     fixture_project, tmp_path: Path, index: IndexServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    result = _build(fixture_project("requirements") / "requirements.txt", tmp_path, index)
+    result = local_build(fixture_project("requirements") / "requirements.txt", tmp_path, index)
     with zipfile.ZipFile(result.uri) as archive:
         inside = archive.read("pylock.toml").decode()
     assert main(["inspect", "--pylock", result.uri]) == 0
@@ -173,7 +165,7 @@ def test_cli_inspect_pylock_and_export(
 def test_inspect_pylock_of_an_old_wheelhouse_names_the_fix(
     fixture_project, tmp_path: Path, index: IndexServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    result = _build(fixture_project("requirements") / "requirements.txt", tmp_path, index)
+    result = local_build(fixture_project("requirements") / "requirements.txt", tmp_path, index)
     old = tmp_path / "old.zip"
     with zipfile.ZipFile(result.uri) as source, zipfile.ZipFile(old, "w") as out:
         for name in source.namelist():

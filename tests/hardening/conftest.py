@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from tests.hardening.corpus import Resources, make_resources
+from tests.support.wheelhouses import restored_imports
 
 
 @pytest.fixture(scope="session")
@@ -18,12 +18,8 @@ def hardening_resources(tmp_path_factory: pytest.TempPathFactory) -> Resources:
 
 @pytest.fixture(autouse=True)
 def _restore_sys_path() -> Iterator[None]:
-    """load() puts folders first on sys.path: undo it, and forget imported test modules."""
-    saved = list(sys.path)
-    yield
-    sys.path[:] = saved
-    for name in [name for name in sys.modules if name.startswith(("sdhard", "sdpipe"))]:
-        del sys.modules[name]
+    with restored_imports("sdhard", "sdpipe"):
+        yield
 
 
 def repo_root() -> Path:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.hardening.corpus import Resources, snapshot
+from tests.support.wheelhouses import make_wheelhouse
 from tests.support.wheels import make_wheel
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,6 +27,7 @@ APPS = REPO / "tests" / "apps"
 BUILD_APP = APPS / "hardening_build_app.py"
 LOAD_APP = APPS / "hardening_load_app.py"
 PIPELINE_APP = APPS / "hardening_pipeline_app.py"
+EXECUTOR_KILL_APP = APPS / "hardening_executor_kill_app.py"
 
 
 def app_env(cache: Path, tmp: Path, **extra: str) -> dict[str, str]:
@@ -59,6 +61,37 @@ def finish(process: subprocess.Popen[str], timeout: float = 180) -> tuple[int, d
     except ValueError:
         data = {}
     return process.returncode, data, err
+
+
+def kill_wheelhouse(folder: Path) -> Path:
+    """Three small wheels ``sdhard-kill0..2`` in a wheelhouse: what :func:`load_killed`
+    interrupts mid-install."""
+    wheels = [
+        make_wheel(
+            folder / "wheels", f"sdhard-kill{n}", "1.0", {f"sdhard_kill{n}/__init__.py": f"N = {n}\n"}
+        )
+        for n in range(3)
+    ]
+    return make_wheelhouse(folder / "runs", wheels)
+
+
+def executor_killed(
+    root: Path, resources: Resources, timeout: float = 600
+) -> tuple[int, dict[str, Any], str]:
+    """Load on a local-cluster, SIGKILL one executor JVM, import again on every executor
+    (tests/apps/hardening_executor_kill_app.py): (exit code, its report or {}, stderr)."""
+    options = {"root": os.fspath(root), "find_links": os.fspath(resources.packages)}
+    completed = subprocess.run(
+        [sys.executable, os.fspath(EXECUTOR_KILL_APP), json.dumps(options)],
+        env=app_env(root / "cache", root / "tmp"),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    lines = completed.stdout.strip().splitlines()
+    report = json.loads(lines[-1]) if completed.returncode == 0 and lines else {}
+    return completed.returncode, report, completed.stderr
 
 
 def wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 60) -> None:

@@ -3,17 +3,19 @@ mid-install, and (on a real local-cluster) an executor killed after ``load``."""
 
 from __future__ import annotations
 
-import json
-import os
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from tests.hardening.corpus import Resources
-from tests.hardening.runs import APPS, app_env, disk_full, load_killed, publish_killed
+from tests.hardening.runs import (
+    disk_full,
+    executor_killed,
+    kill_wheelhouse,
+    load_killed,
+    publish_killed,
+)
 from tests.support.index import IndexServer
 from tests.support.wheelhouses import make_wheelhouse
 from tests.support.wheels import make_wheel
@@ -116,16 +118,7 @@ def test_disk_full_gives_a_clean_storage_error(tmp_path: Path, at: str) -> None:
 
 
 def test_load_killed_mid_install_is_redone(tmp_path: Path) -> None:
-    wheels = [
-        make_wheel(
-            tmp_path / "wheels",
-            f"sdhard-kill{n}",
-            "1.0",
-            {f"sdhard_kill{n}/__init__.py": f"N = {n}\n"},
-        )
-        for n in range(3)
-    ]
-    wheelhouse = make_wheelhouse(tmp_path / "runs", wheels)
+    wheelhouse = kill_wheelhouse(tmp_path)
     report = load_killed(tmp_path / "node", wheelhouse, ["sdhard_kill0", "sdhard_kill2"])
     assert len(report["during"]) == 1 and report["during"][0].endswith(".partial"), report
     assert report["after_kill"] == report["during"], "the kill leaves the partial folder"
@@ -144,19 +137,8 @@ def test_executor_killed_after_load_is_replaced_and_imports(
 ) -> None:
     """local-cluster[2,1,1024], executors on a clean venv: load, SIGKILL one executor JVM,
     wait for the master to launch a replacement, then import on every executor."""
-    env = app_env(tmp_path / "cache", tmp_path / "tmp")
-    options = {"root": os.fspath(tmp_path), "find_links": os.fspath(hardening_resources.packages)}
-    completed = subprocess.run(
-        [sys.executable, os.fspath(APPS / "hardening_executor_kill_app.py"), json.dumps(options)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=400,
-        check=False,
-    )
-    lines = completed.stdout.strip().splitlines()
-    assert completed.returncode == 0 and lines, completed.stderr[-4000:]
-    report = json.loads(lines[-1])
+    code, report, stderr = executor_killed(tmp_path, hardening_resources, timeout=400)
+    assert code == 0 and report, stderr[-4000:]
     assert report["killed_pid"] in report["executor_pids_before"]
     assert report["replacement_ids"], f"no replacement executor: {report}"
     after = report["after"]
@@ -170,8 +152,6 @@ def test_cleanup_while_a_load_reads_the_run(tmp_path: Path) -> None:
     """Issue 10, section 5: the run folder goes while a load is between two wheels; the load
     reads on from the file it opened, and neither side shows a traceback."""
     from tests.hardening.runs import cleanup_during_load
-    from tests.support.wheelhouses import make_wheelhouse
-    from tests.support.wheels import make_wheel
 
     wheels = [
         make_wheel(tmp_path / "w", f"sdhard-gone{n}", "1.0", {f"sdhard_gone{n}/__init__.py": ""})

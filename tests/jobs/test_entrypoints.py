@@ -38,6 +38,24 @@ NOTEBOOK_LIKE = textwrap.dedent(
                       "totals": acme_process.process_data([{"date": "2024-03-02", "amount": 2}])}))
     """
 )
+# a script task: the path comes as --wheelhouse=... (three_task_job's parameters)
+SCRIPT_TASK = NOTEBOOK_LIKE.replace("sparkdeps.load()", "sparkdeps.load(sparkdeps.wheelhouse_arg())")
+
+
+def _python(
+    *args: str, env: dict[str, str] | None = None, timeout: int = 600
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args], env=env, capture_output=True, text=True, timeout=timeout,
+        check=False,
+    )
+
+
+def _sparkdeps(
+    *args: str, env: dict[str, str] | None = None, timeout: int = 600
+) -> subprocess.CompletedProcess[str]:
+    """The command line as a task runs it (``python -m sparkdeps``)."""
+    return _python("-m", "sparkdeps", *args, env=env, timeout=timeout)
 
 
 class Run:
@@ -94,14 +112,17 @@ class Run:
         task = self.task(key)["python_wheel_task"]
         assert (task["package_name"], task["entry_point"]) == ("sparkdeps", "sparkdeps")
         args = [self.resolve(p) for p in task["parameters"]] + list(extra_args)
-        return subprocess.run(
-            [sys.executable, "-m", "sparkdeps", *args],
-            env=self.env(key, env),
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
+        return _sparkdeps(*args, env=self.env(key, env))
+
+    def user_task(
+        self, code: str, *args: str, key: str = "main", cache_dir: Path | None = None
+    ) -> dict[str, Any]:
+        """Run ``code`` as task ``key`` (its node cache at ``cache_dir``): what it prints."""
+        script = self.tmp / f"{key}-{len(list(self.tmp.glob(f'{key}-*.py')))}.py"
+        script.write_text(code)
+        extra = {"SPARKDEPS_CACHE_DIR": str(cache_dir)} if cache_dir is not None else None
+        completed = _python(str(script), *args, env=self.env(key, extra), timeout=300)
+        return json.loads(_ok(completed).strip().splitlines()[-1])
 
     def script_args(self, key: str) -> list[str]:
         return [self.resolve(p) for p in self.task(key)["spark_python_task"]["parameters"]]
@@ -162,41 +183,9 @@ def test_three_tasks_task_value_and_reference(
     # task 2a: the script task gets the path through the dynamic value reference
     [wheelhouse_arg] = run.script_args("main")
     assert wheelhouse_arg == f"--wheelhouse={pinned}"
-    script = tmp_path / "script_task.py"
-    script.write_text(
-        NOTEBOOK_LIKE.replace("sparkdeps.load()", "sparkdeps.load(sparkdeps.wheelhouse_arg())")
-    )
-    via_reference = json.loads(
-        _ok(
-            subprocess.run(
-                [sys.executable, str(script), wheelhouse_arg],
-                env=run.env("main", {"SPARKDEPS_CACHE_DIR": str(tmp_path / "node-a")}),
-                capture_output=True,
-                text=True,
-                timeout=300,
-                check=False,
-            )
-        )
-        .strip()
-        .splitlines()[-1]
-    )
+    via_reference = run.user_task(SCRIPT_TASK, wheelhouse_arg, cache_dir=tmp_path / "node-a")
     # task 2b: a notebook-like task finds it through the task value alone
-    notebook = tmp_path / "notebook_task.py"
-    notebook.write_text(NOTEBOOK_LIKE)
-    via_value = json.loads(
-        _ok(
-            subprocess.run(
-                [sys.executable, str(notebook)],
-                env=run.env("main", {"SPARKDEPS_CACHE_DIR": str(tmp_path / "node-b")}),
-                capture_output=True,
-                text=True,
-                timeout=300,
-                check=False,
-            )
-        )
-        .strip()
-        .splitlines()[-1]
-    )
+    via_value = run.user_task(NOTEBOOK_LIKE, cache_dir=tmp_path / "node-b")
     for answer, node in ((via_reference, "node-a"), (via_value, "node-b")):
         assert answer["uri"] == uri
         assert answer["totals"] == {"2024-03": 2.0}
@@ -256,25 +245,13 @@ def test_process_deps_detects_the_runtime(
     tmp_path: Path, index_url: str, packaged_input: Path
 ) -> None:
     # DBR 15.4 LTS runs Python 3.11, like this interpreter, so the build can run here.
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sparkdeps",
-            "process-deps",
-            "--source",
-            str(packaged_input),
-            "--base",
-            str(tmp_path / "base"),
-            "--index-url",
-            index_url,
-            "--json",
-        ],
+    completed = _sparkdeps(
+        "process-deps",
+        f"--source={packaged_input}",
+        f"--base={tmp_path / 'base'}",
+        f"--index-url={index_url}",
+        "--json",
         env={**os.environ, "DATABRICKS_RUNTIME_VERSION": "15.4"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
     )
     stdout = _ok(completed)
     pinned = stdout.strip().splitlines()[-1]
@@ -287,23 +264,12 @@ def test_process_deps_detects_the_runtime(
 
 
 def test_process_deps_reports_a_bad_input(tmp_path: Path) -> None:
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sparkdeps",
-            "process-deps",
-            "--source",
-            str(tmp_path / "missing"),
-            "--base",
-            str(tmp_path / "base"),
-            "--job-run-id",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
+    completed = _sparkdeps(
+        "process-deps",
+        f"--source={tmp_path / 'missing'}",
+        f"--base={tmp_path / 'base'}",
+        "--job-run-id=1",
         timeout=120,
-        check=False,
     )
     assert completed.returncode == 1
     assert "no such file or folder" in completed.stderr
@@ -312,21 +278,8 @@ def test_process_deps_reports_a_bad_input(tmp_path: Path) -> None:
 
 def test_cleanup_with_nothing_to_do(tmp_path: Path) -> None:
     (tmp_path / "base" / "job-99-abc").mkdir(parents=True)
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sparkdeps",
-            "cleanup",
-            "--base",
-            str(tmp_path / "base"),
-            "--job-run-id",
-            "5",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    completed = _sparkdeps(
+        "cleanup", f"--base={tmp_path / 'base'}", "--job-run-id=5", timeout=120
     )
     assert _ok(completed).strip() == "nothing to remove"
     assert (tmp_path / "base" / "job-99-abc").is_dir()  # another run's folder stays
@@ -400,24 +353,7 @@ def test_job_run_mode_needs_no_task_value(
     [wheelhouse_arg] = run.script_args("main")
     assert wheelhouse_arg == f"--wheelhouse={first}"
 
-    script = tmp_path / "script_task.py"
-    script.write_text(
-        NOTEBOOK_LIKE.replace("sparkdeps.load()", "sparkdeps.load(sparkdeps.wheelhouse_arg())")
-    )
-    answer = json.loads(
-        _ok(
-            subprocess.run(
-                [sys.executable, str(script), wheelhouse_arg],
-                env=run.env("main"),
-                capture_output=True,
-                text=True,
-                timeout=300,
-                check=False,
-            )
-        )
-        .strip()
-        .splitlines()[-1]
-    )
+    answer = run.user_task(SCRIPT_TASK, wheelhouse_arg)
     assert answer["uri"] == first and answer["totals"] == {"2024-03": 2.0}
 
     # a repaired run re-runs process_deps: it reuses the first attempt's wheelhouse

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.support.wheelhouses import restored_imports
 from tests.support.wheels import make_wheel
 
 from sparkdeps._runtime.hints import failure_hint
@@ -22,11 +23,8 @@ from sparkdeps._runtime.preloaded import explain_preloaded
 
 @pytest.fixture(autouse=True)
 def _restore() -> Iterator[None]:
-    path = list(sys.path)
-    yield
-    sys.path[:] = path
-    for name in [name for name in sys.modules if name.startswith("sdpre")]:
-        del sys.modules[name]
+    with restored_imports("sdpre"):
+        yield
 
 
 def _installed(tmp_path: Path, name: str, version: str, module: str) -> Path:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.support.wheelhouses import load_test_wheels, make_wheelhouse, module_names
+from tests.support.wheelhouses import PREFIX, make_wheelhouse, module_names, restored_imports
 from tests.support.wheels import make_wheel
 
 from sparkdeps._core.errors import IncompatibleWheelError, IntegrityError
@@ -26,22 +26,8 @@ LOAD_APP = REPO / "tests" / "apps" / "load_app.py"
 
 @pytest.fixture(autouse=True)
 def _restore_imports() -> Iterator[None]:
-    """load() puts folders on sys.path and the tests import sdload_*: undo both."""
-    path = list(sys.path)
-    yield
-    sys.path[:] = path
-    for name in [name for name in sys.modules if name.startswith("sdload")]:
-        del sys.modules[name]
-
-
-@pytest.fixture(scope="module")
-def wheels(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    return load_test_wheels(tmp_path_factory.mktemp("install-wheels"))
-
-
-@pytest.fixture
-def wheelhouse(wheels: list[Path], tmp_path: Path) -> Path:
-    return make_wheelhouse(tmp_path / "runs", wheels)
+    with restored_imports(PREFIX):
+        yield
 
 
 def _everything_under(folder: Path) -> list[str]:

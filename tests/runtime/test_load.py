@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from tests.support.dbutils_standin import StandinDbutils
-from tests.support.wheelhouses import load_test_wheels, make_wheelhouse
+from tests.support.wheelhouses import PREFIX, restored_imports
 
 from sparkdeps._core import databricks as _databricks
 from sparkdeps._core.errors import DeliveryError, InputError, WheelhouseNotFoundError
@@ -23,22 +23,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(autouse=True)
 def _restore() -> Iterator[None]:
-    path = list(sys.path)
-    yield
-    sys.path[:] = path
+    with restored_imports(PREFIX):
+        yield
     _databricks.set_dbutils(None)
-    for name in [name for name in sys.modules if name.startswith("sdload")]:
-        del sys.modules[name]
-
-
-@pytest.fixture(scope="module")
-def wheels(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    return load_test_wheels(tmp_path_factory.mktemp("load-wheels"))
-
-
-@pytest.fixture
-def wheelhouse(wheels: list[Path], tmp_path: Path) -> Path:
-    return make_wheelhouse(tmp_path / "runs", wheels)
 
 
 @pytest.mark.parametrize(

@@ -178,7 +178,7 @@ def test_executors_run_the_runtime_twin(sparkdeps_spark_manager):
 def test_plugin_runs_executors_on_the_runtime_twin(
     twin143: Path, twin_index: IndexServer, tmp_path: Path
 ) -> None:
-    from tests.support.twins import env_for_twin, tools_for_twin
+    from tests.support.twins import env_for_twin, pytest_on_twin, tools_for_twin
 
     tools = tools_for_twin(twin143, twin_index, tmp_path / "tools")
     (tmp_path / "test_inner.py").write_text(INNER)
@@ -188,29 +188,10 @@ def test_plugin_runs_executors_on_the_runtime_twin(
     cached = tmp_path / "cache" / "twins" / home.name
     cached.parent.mkdir(parents=True)
     cached.symlink_to(twin143)
-    completed = subprocess.run(
-        [
-            str(twin143 / "bin" / "python"),
-            "-m",
-            "pytest",
-            "-q",
-            "-s",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "sparkdeps.testing.pytest_plugin",
-            "test_inner.py",
-            "--sparkdeps-runtime",
-            "dbr-14.3",
-            "--sparkdeps-index-url",
-            twin_index.url,
-        ],
-        cwd=tmp_path,
-        env=env_for_twin(tools, tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    env = env_for_twin(tools, tmp_path)
+    completed = pytest_on_twin(
+        twin143, tmp_path, env, "-s", "test_inner.py", "--sparkdeps-runtime", "dbr-14.3",
+        "--sparkdeps-index-url", twin_index.url,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-2000:]
     line = next(x for x in completed.stdout.splitlines() if x.startswith("EXECUTOR"))
@@ -219,24 +200,6 @@ def test_plugin_runs_executors_on_the_runtime_twin(
     assert (numpy, pyspark) == ("1.23.5", "3.5.0")
     # The ini option is read too: dbr-17.3 (Python 3.12) is refused under this 3.10 pytest.
     (tmp_path / "pytest.ini").write_text("[pytest]\nsparkdeps_runtime = dbr-17.3\n")
-    completed = subprocess.run(
-        [
-            str(twin143 / "bin" / "python"),
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "sparkdeps.testing.pytest_plugin",
-            "test_inner.py",
-        ],
-        cwd=tmp_path,
-        env=env_for_twin(tools, tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    completed = pytest_on_twin(twin143, tmp_path, env, "test_inner.py")
     assert completed.returncode != 0
     assert "--sparkdeps-runtime dbr-17.3 runs executors on Python 3.12" in completed.stdout

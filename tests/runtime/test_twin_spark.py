@@ -15,7 +15,6 @@ itself is not here: the twins stand in for its runtimes' Python side.
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import subprocess
@@ -25,6 +24,7 @@ from typing import Any
 import pytest
 from tests.support.index import IndexServer
 from tests.support.twins import env_for_twin as _env
+from tests.support.twins import pytest_on_twin
 from tests.support.twins import tools_for_twin as _tools
 
 from sparkdeps import build
@@ -32,7 +32,6 @@ from sparkdeps import build
 pytestmark = [pytest.mark.spark, pytest.mark.slow, pytest.mark.network]
 REPO = Path(__file__).resolve().parents[2]
 JOB = REPO / "tests" / "apps" / "twin_job.py"
-RUNTIME_AWARE = "override_runtime" in inspect.signature(build).parameters
 # How a module compiled against one numpy major fails under the other (docs/facts.md, fact 13).
 NUMPY_MISMATCH = (
     "compiled using NumPy 1.x",
@@ -54,42 +53,25 @@ def _wheelhouse(
 ) -> tuple[Path, set[str]]:
     source = tmp / "requirements.txt"
     source.write_text(requirements)
-    result = build(
-        source,
-        dest=tmp / "runs",
-        target=target,
-        index_url=index.url,
-        cache_dir=tmp / "build-cache",
-        task_value_key=None,
-        **options,
-    )
+    result = build(source, dest=tmp / "runs", target=target, index_url=index.url,
+                   cache_dir=tmp / "build-cache", task_value_key=None, **options)
     return Path(result.uri), {f"{wheel.name}=={wheel.version}" for wheel in result.wheels}
 
 
-def _run_job(twin: Path, tools: Path, wheelhouse: Path, tmp: Path, mode: str) -> dict[str, Any]:
+def _job(
+    twin: Path, tools: Path, wheelhouse: Path, tmp: Path, mode: str
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """tests/apps/twin_job.py run by pytest on the twin: (the run, where it writes what it saw)."""
     project = tmp / "job"
     project.mkdir()
     (project / "test_job.py").write_text(JOB.read_text())
     out = tmp / "seen.json"
-    completed = subprocess.run(
-        [
-            str(twin / "bin" / "python"),
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "sparkdeps.testing.pytest_plugin",
-            "test_job.py",
-        ],
-        cwd=project,
-        env=_env(tools, tmp, E2E_WHEELHOUSE=str(wheelhouse), E2E_OUT=str(out), E2E_MODE=mode),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    env = _env(tools, tmp, E2E_WHEELHOUSE=str(wheelhouse), E2E_OUT=str(out), E2E_MODE=mode)
+    return pytest_on_twin(twin, project, env, "test_job.py"), out
+
+
+def _run_job(twin: Path, tools: Path, wheelhouse: Path, tmp: Path, mode: str) -> dict[str, Any]:
+    completed, out = _job(twin, tools, wheelhouse, tmp, mode)
     assert completed.returncode == 0, completed.stdout[-4000:] + completed.stderr[-3000:]
     seen: dict[str, Any] = json.loads(out.read_text())
     return seen
@@ -99,12 +81,8 @@ def _plain_task(twin: Path, tools: Path, wheelhouse: Path, tmp: Path, code: str)
     """A plain Python task on the twin: load the wheelhouse first, then run ``code``."""
     script = f"import sparkdeps\nsparkdeps.load({str(wheelhouse)!r})\n{code}\nprint('ok')\n"
     completed = subprocess.run(
-        [str(twin / "bin" / "python"), "-c", script],
-        env=_env(tools, tmp),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+        [str(twin / "bin" / "python"), "-c", script], env=_env(tools, tmp),
+        capture_output=True, text=True, timeout=300, check=False,
     )
     return completed.stdout + completed.stderr
 
@@ -118,11 +96,8 @@ def test_dbr143_job_on_driver_and_both_executors(
     twin143: Path, twin_index: IndexServer, tmp_path: Path
 ) -> None:
     tools = _tools(twin143, twin_index, tmp_path / "tools")
-    wheelhouse, shipped = _wheelhouse(
-        tmp_path, twin_index, "dbr-14.3", "sdtest-cext\nsdtest-npuser\n"
-    )
-    if RUNTIME_AWARE:
-        assert not any(pin.startswith("numpy==") for pin in shipped), shipped
+    wheelhouse, shipped = _wheelhouse(tmp_path, twin_index, "dbr-14.3", "sdtest-cext\nsdtest-npuser\n")
+    assert not any(pin.startswith("numpy==") for pin in shipped), shipped
     seen = _run_job(twin143, tools, wheelhouse, tmp_path, "classic")
     python = str(twin143 / "bin" / "python")
     assert seen["executor_python"] == python, "inside a twin, executors run that twin"
@@ -134,28 +109,20 @@ def test_dbr143_job_on_driver_and_both_executors(
     assert len({report["cwd"] for report in seen["reports"]}) == 2, "both executors answered"
     for report in seen["reports"]:
         assert report["python"] == python
-        assert (report["numpy"], report["pandas"], report["pyarrow"]) == (
-            "1.23.5",
-            "1.5.3",
-            "8.0.0",
-        )
-        assert _from_wheelhouse(report["cext"], report) and _from_wheelhouse(
-            report["npuser"], report
-        )
+        assert (report["numpy"], report["pandas"], report["pyarrow"]) == ("1.23.5", "1.5.3", "8.0.0")
+        assert _from_wheelhouse(report["cext"], report) and _from_wheelhouse(report["npuser"], report)
         assert report["mean"] == 2.0
     assert seen["values"] == [float(v + 1) + 1.0 for v in range(6)]
     assert seen["verified"] is True
     # The guarded wheelhouse also loads first in a plain Python task (no Spark session).
-    if RUNTIME_AWARE:
-        assert _plain_task(twin143, tools, wheelhouse, tmp_path, "import pandas").endswith("ok\n")
+    assert _plain_task(twin143, tools, wheelhouse, tmp_path, "import pandas").endswith("ok\n")
 
 
 def test_dbr143_counter_test_numpy2_breaks_the_runtime(
     twin143: Path, twin_index: IndexServer, tmp_path: Path
 ) -> None:
-    options = {"override_runtime": ["numpy"]} if RUNTIME_AWARE else {}
     wheelhouse, shipped = _wheelhouse(
-        tmp_path, twin_index, "dbr-14.3", "sdtest-cext\nsdtest-npuser\n", **options
+        tmp_path, twin_index, "dbr-14.3", "sdtest-cext\nsdtest-npuser\n", override_runtime=["numpy"]
     )
     assert "numpy==2.2.6" in shipped, shipped
     tools = _tools(twin143, twin_index, tmp_path / "tools")
@@ -166,30 +133,7 @@ def test_dbr143_counter_test_numpy2_breaks_the_runtime(
 
 
 def _run_job_failing(twin: Path, tools: Path, wheelhouse: Path, tmp: Path, mode: str) -> str:
-    project = tmp / "job-fail"
-    project.mkdir()
-    (project / "test_job.py").write_text(JOB.read_text())
-    completed = subprocess.run(
-        [
-            str(twin / "bin" / "python"),
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "sparkdeps.testing.pytest_plugin",
-            "test_job.py",
-        ],
-        cwd=project,
-        env=_env(
-            tools, tmp, E2E_WHEELHOUSE=str(wheelhouse), E2E_OUT=str(tmp / "x.json"), E2E_MODE=mode
-        ),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    completed, _ = _job(twin, tools, wheelhouse, tmp, mode)
     assert completed.returncode != 0, "the job must fail on the executors"
     return completed.stdout + completed.stderr
 
@@ -197,11 +141,8 @@ def _run_job_failing(twin: Path, tools: Path, wheelhouse: Path, tmp: Path, mode:
 @pytest.mark.connect
 def test_dbr173_job_through_connect(twin173: Path, twin_index: IndexServer, tmp_path: Path) -> None:
     tools = _tools(twin173, twin_index, tmp_path / "tools")
-    wheelhouse, shipped = _wheelhouse(
-        tmp_path, twin_index, "dbr-17.3", "sdtest-cext\nsdtest-npuser\n"
-    )
-    if RUNTIME_AWARE:
-        assert not any(pin.startswith("numpy==") for pin in shipped), shipped
+    wheelhouse, shipped = _wheelhouse(tmp_path, twin_index, "dbr-17.3", "sdtest-cext\nsdtest-npuser\n")
+    assert not any(pin.startswith("numpy==") for pin in shipped), shipped
     seen = _run_job(twin173, tools, wheelhouse, tmp_path, "connect")
     python = str(twin173 / "bin" / "python")
     assert seen["executor_python"] == python
@@ -210,14 +151,8 @@ def test_dbr173_job_through_connect(twin173: Path, twin_index: IndexServer, tmp_
     assert driver["delivery"] == "connect"
     for report in seen["reports"]:
         assert report["python"] == python
-        assert (report["numpy"], report["pandas"], report["pyarrow"]) == (
-            "2.1.3",
-            "2.2.3",
-            "19.0.1",
-        )
-        assert _from_wheelhouse(report["cext"], report) and _from_wheelhouse(
-            report["npuser"], report
-        )
+        assert (report["numpy"], report["pandas"], report["pyarrow"]) == ("2.1.3", "2.2.3", "19.0.1")
+        assert _from_wheelhouse(report["cext"], report) and _from_wheelhouse(report["npuser"], report)
     assert seen["values"] == [float(v + 1) + 1.0 for v in range(6)]
     assert seen["verified"] is True
 
@@ -226,9 +161,12 @@ def test_dbr173_job_through_connect(twin173: Path, twin_index: IndexServer, tmp_
 def test_dbr173_counter_test_old_pyarrow_fails_on_executors(
     twin173: Path, twin_index: IndexServer, tmp_path: Path
 ) -> None:
-    options = {"override_runtime": ["pyarrow"]} if RUNTIME_AWARE else {}
     wheelhouse, shipped = _wheelhouse(
-        tmp_path, twin_index, "dbr-17.3", "sdtest-cext\nsdtest-npuser\npyarrow==14.0.2\n", **options
+        tmp_path,
+        twin_index,
+        "dbr-17.3",
+        "sdtest-cext\nsdtest-npuser\npyarrow==14.0.2\n",
+        override_runtime=["pyarrow"],
     )
     assert "pyarrow==14.0.2" in shipped, shipped
     tools = _tools(twin173, twin_index, tmp_path / "tools")

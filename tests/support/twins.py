@@ -8,6 +8,7 @@ README's test command downloads them from PyPI; the tests only read the folder.
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -96,3 +97,19 @@ def env_for_twin(tools: Path, tmp: Path, **extra: str) -> dict[str, str]:
         **extra,
     )
     return env
+
+
+def pytest_on_twin(
+    twin: Path, cwd: Path, env: dict[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    """pytest on the twin's interpreter with sparkdeps' plugin, in ``cwd`` (ten minutes)."""
+    return subprocess.run(
+        [str(twin / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "-p", "sparkdeps.testing.pytest_plugin", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )

@@ -12,7 +12,8 @@ import json
 import sys
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,19 @@ from sparkdeps._core.wheelhouse import write_wheelhouse
 
 PREFIX = "sdload"
 """Test package names start with this: nothing on the machine has them."""
+
+
+@contextmanager
+def restored_imports(*prefixes: str) -> Iterator[None]:
+    """``load()`` puts folders first on ``sys.path`` and tests import what it installed:
+    afterwards, ``sys.path`` as it was and no module whose name starts with ``prefixes``."""
+    saved = list(sys.path)
+    try:
+        yield
+    finally:
+        sys.path[:] = saved
+        for name in [name for name in sys.modules if name.startswith(prefixes)]:
+            del sys.modules[name]
 
 
 def make_wheelhouse(

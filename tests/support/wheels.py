@@ -103,15 +103,19 @@ def make_wheel(
     }
     contents[f"{dist_info}/METADATA"] = ("\n".join(metadata) + "\n").encode()
     contents[f"{dist_info}/WHEEL"] = ("\n".join(wheel_meta) + "\n").encode()
-    record_lines = [
-        f"{path},{_record_hash(data)},{len(data)}" for path, data in sorted(contents.items())
-    ]
-    record_lines.append(f"{dist_info}/RECORD,,")
+    return _write_wheel(dest_dir / f"{stem}-{tag}.whl", contents, dist_info, record=record)
+
+
+def _write_wheel(
+    path: Path, files: dict[str, bytes], dist_info: str, *, record: bool = True
+) -> Path:
+    """``files`` as a wheel at ``path`` (fixed dates), with a RECORD of them unless
+    ``record`` is False."""
     if record:
-        contents[f"{dist_info}/RECORD"] = ("\n".join(record_lines) + "\n").encode()
-    path = dest_dir / f"{stem}-{tag}.whl"
+        rows = "".join(f"{p},{_record_hash(d)},{len(d)}\n" for p, d in sorted(files.items()))
+        files = {**files, f"{dist_info}/RECORD": (rows + f"{dist_info}/RECORD,,\n").encode()}
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for member, data in sorted(contents.items()):
+        for member, data in sorted(files.items()):
             info = zipfile.ZipInfo(member, date_time=FIXED_DATE)
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
@@ -306,17 +310,8 @@ def wheel_from_installed(distribution: str, dest_dir: Path) -> Path:
         if located.is_file():
             files[posix] = located.read_bytes()
     dist_info = next(p.split("/")[0] for p in files if p.split("/")[0].endswith(".dist-info"))
-    record = "".join(f"{p},{_record_hash(d)},{len(d)}\n" for p, d in sorted(files.items()))
-    files[f"{dist_info}/RECORD"] = (record + f"{dist_info}/RECORD,,\n").encode()
     dest_dir.mkdir(parents=True, exist_ok=True)
-    path = dest_dir / f"{dist_name(name)}-{version}-{tag}.whl"
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for member, data in sorted(files.items()):
-            info = zipfile.ZipInfo(member, date_time=FIXED_DATE)
-            info.external_attr = 0o644 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, data)
-    return path
+    return _write_wheel(dest_dir / f"{dist_name(name)}-{version}-{tag}.whl", files, dist_info)
 
 
 def find_python(version: str) -> Path | None:

@@ -23,8 +23,9 @@ from .._core.target import Target
 from .._core.timing import Timer
 from .archive import ArchiveLimits
 from .cache import BuildCache
+from .clock import Clock
 from .inputs import prepare_input
-from .pipeline import Clock, Planned, plan_input
+from .make import Planned, plan_input
 from .recipe import recipe_for
 from .runtime_conflict import Conflict
 from .runtime_plan import Placement

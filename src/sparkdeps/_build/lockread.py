@@ -161,8 +161,9 @@ def _pylock(path: Path, origin: str, target: Target) -> LockSelection:
         ) from exc
     for package, source in chosen:
         if isinstance(source, PackageDirectory):
-            logger.info("%s: %s is a local folder: built from the input, not locked", origin,
-                        package.name)
+            logger.info(
+                "%s: %s is a local folder: built from the input, not locked", origin, package.name
+            )
             continue
         if isinstance(source, PackageSdist):
             wheels = tuple(w.filename for w in package.wheels or ())
@@ -294,8 +295,9 @@ def _poetry_lock(path: Path, origin: str, target: Target) -> LockSelection:
             logger.info("%s: %s comes from %s: not locked", origin, name, source.get("type"))
             continue
         files = package.get("files", [])
-        hashes = tuple(str(f["hash"]) for f in files if str(f.get("hash", "")).split(":")[0]
-                       in _PIP_HASHES)
+        hashes = tuple(
+            str(f["hash"]) for f in files if str(f.get("hash", "")).split(":")[0] in _PIP_HASHES
+        )
         wheels = tuple(str(f["file"]) for f in files if str(f.get("file", "")).endswith(".whl"))
         if not wheels and files:
             raise LockError(
@@ -358,7 +360,8 @@ def _poetry_walk(
     env = _env(target)
     if not roots:  # a lone poetry.lock: every main, non-optional package
         return {
-            canonicalize_name(n) for n, p in by_name.items()
+            canonicalize_name(n)
+            for n, p in by_name.items()
             if not p.get("optional") and p.get("category", "main") == "main"
         }
     chosen: set[NormalizedName] = set()
@@ -377,4 +380,3 @@ def _poetry_walk(
         chosen.add(key)
         pending.extend(by_name[key].get("dependencies", {}).items())
     return chosen
-

@@ -83,8 +83,12 @@ class LockPlan:
         pins: dict[NormalizedName, tuple[Pin, str]] = {}
         for selection in self.selections:
             for package in selection.packages:
-                pin = Pin(package.name, package.version, hashes=package.hashes,
-                          origin=package.origin or selection.path)
+                pin = Pin(
+                    package.name,
+                    package.version,
+                    hashes=package.hashes,
+                    origin=package.origin or selection.path,
+                )
                 seen = pins.get(package.name)
                 if seen is not None and Version(seen[0].version) != Version(pin.version):
                     raise LockError(
@@ -105,15 +109,16 @@ class LockPlan:
     ) -> Resolution:
         """The locked pins plus the input's own wheels: no resolver involved."""
         locals_by_name = {info.name: (path, info) for path, info in local.items()}
-        pins = {name: Pin(name, info.version, local=path)
-                for name, (path, info) in locals_by_name.items()}
+        pins = {
+            name: Pin(name, info.version, local=path)
+            for name, (path, info) in locals_by_name.items()
+        }
         merged = self._merged()
         if runtime is not None:
             _check_protected(merged, runtime)
         for name, (pin, origin) in merged.items():
             if name in pins:
-                logger.info("%s: %s is built from the input, not taken from the lock", origin,
-                            name)
+                logger.info("%s: %s is built from the input, not taken from the lock", origin, name)
                 continue
             pins[name] = pin
         for selection in self.selections:
@@ -283,7 +288,9 @@ def plan_locks(
         lines = [*parsed.requirements, *parsed.constraints]
         logger.info(
             "%s beside %s: constraints on its dependencies: %s",
-            relative, folder or "the project", ", ".join(line.text for line in lines) or "none",
+            relative,
+            folder or "the project",
+            ", ".join(line.text for line in lines) or "none",
         )
         constraints += lines
     return LockPlan(
