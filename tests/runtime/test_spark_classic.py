@@ -70,6 +70,8 @@ def test_executors_import_every_package_from_the_distributed_folder(
     distributed = archive_name(result.digest)
     for report in reports:
         assert report["python"] == clean_python, "executors must run the clean venv"
+        # executors work in the Spark home the plugin keeps in pytest's temp folder
+        assert Path(report["cwd"]).is_relative_to(sparkdeps_spark_manager.workdir), report
         root = report["spark_files"]
         assert root and not root.startswith(str(result.folder))
         for module, outcome in report["imports"].items():

@@ -92,7 +92,10 @@ class SparkManager:
     def classic(self) -> Any:
         if self._kind != "classic":
             self.stop()
-            self._session = local_cluster_session(2, 1, 1024, python=self.python)
+            # Spark's home (executors work in it) inside pytest's temp folder goes with
+            # it; a mkdtemp home outlived every run, 10 to 120 MB each
+            home = self.workdir / "spark-home"
+            self._session = local_cluster_session(2, 1, 1024, python=self.python, work_dir=home)
             self._kind = "classic"
         return self._session
 
