@@ -474,8 +474,6 @@ def _load_unsafe_member(folder: Path, _r: Resources) -> Path:
     return _good_wheelhouse(folder / "runs", [wheel])[0]
 
 
-
-
 # --------------------------------------------------------------------------- load makers, round 2
 
 
@@ -523,8 +521,7 @@ def _hand_wheelhouse(base: Path, wheels: list[tuple[Path, WheelInfo]]) -> Path:
 def _dist_info(stem: str) -> dict[str, bytes]:
     name, version = stem.split("-")
     return {
-        f"{stem}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-        .encode(),
+        f"{stem}.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
         f"{stem}.dist-info/WHEEL": b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
         f"{stem}.dist-info/RECORD": b"",
     }
@@ -585,10 +582,10 @@ def _load_swapped_mid_load(folder: Path, _r: Resources) -> Path:
 @contextmanager
 def _swap_after_hash(source: Path) -> Iterator[None]:
     """Replace the wheelhouse (os.replace) once load has hashed it, before it reads on."""
-    from sparkdeps._core import wheelhouse as fetch  # fetch imports read_manifest on use
+    from sparkdeps._core import wheelhouse  # _runtime.fetch imports read_manifest on use
 
     swapped = source.parents[3] / "swapped" / "runs" / "run-hostile" / "wheelhouse.zip"
-    original = fetch.read_manifest
+    original = wheelhouse.read_manifest
 
     done: list[bool] = []
 
@@ -603,11 +600,11 @@ def _swap_after_hash(source: Path) -> Iterator[None]:
             os.replace(twin, source)
         return original(zip_path, origin=origin)
 
-    fetch.read_manifest = swapping
+    wheelhouse.read_manifest = swapping
     try:
         yield
     finally:
-        fetch.read_manifest = original
+        wheelhouse.read_manifest = original
 
 
 def _checked_bytes_installed(box: Sandbox, source: Path, _message: str) -> list[str]:
@@ -756,7 +753,6 @@ def _corrupt_install_marker(folder: Path, _r: Resources) -> Path:
     return checked
 
 
-
 # --------------------------------------------------------------------------- limits, round 2
 
 
@@ -773,8 +769,7 @@ def _zero_member_wheel(folder: Path, name: str, size: int) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     small = {
         f"{module}/__init__.py": b"",
-        f"{module}-1.0.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n"
-        .encode(),
+        f"{module}-1.0.dist-info/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n".encode(),
         f"{module}-1.0.dist-info/WHEEL": b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\n"
         b"Tag: py3-none-any\n",
     }
@@ -1416,7 +1411,9 @@ CASES: tuple[Case, ...] = (
     Case(
         "secret-direct-url-password",
         "build",
-        _requirements(f"sdhard-dep @ https://admin:{SECRET}@127.0.0.1:9/sdhard_dep-1.0-py3-none-any.whl\n"),
+        _requirements(
+            f"sdhard-dep @ https://admin:{SECRET}@127.0.0.1:9/sdhard_dep-1.0-py3-none-any.whl\n"
+        ),
         InputError,
         ("requirements.txt:1", "direct url"),
         ("publish the package to an index",),

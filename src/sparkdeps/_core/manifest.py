@@ -138,6 +138,10 @@ class Manifest:
         names = {name for wheel in self.wheels for name in wheel.top_level}
         return tuple(sorted(names))
 
+    def shadowed(self) -> dict[str, tuple[str, str]]:
+        """Shipped package -> (the runtime's version it takes the place of, its own)."""
+        return {str(w.name): (w.shadows, w.version) for w in self.wheels if w.shadows}
+
     def to_dict(self) -> dict[str, Any]:
         wheels = sorted(self.wheels, key=lambda wheel: wheel.filename)
         return {

@@ -205,7 +205,7 @@ def install(prepared: Prepared, node_cache: Path, *, bytecode: bool = False) -> 
         target=dict(manifest.target),
         runtime=dict(manifest.runtime) if manifest.runtime is not None else None,
         checked_for=interpreter_key(),
-        shadows={w.name: (w.shadows, w.version) for w in manifest.wheels if w.shadows},
+        shadows=manifest.shadowed(),
     )
 
 

@@ -346,13 +346,6 @@ def _published_path(prepared: Prepared) -> Path | None:
     return None
 
 
-def _packages(prepared: Prepared, folder: Path) -> dict[str, Package]:
-    """From the manifest when it was read, else from the copy in the install ``folder``."""
-    from .session_env import wheelhouse_packages  # noqa: PLC0415 (see the note on imports)
-
-    return wheelhouse_packages(prepared.manifest, folder)
-
-
 def _check_session(plan: _Plan, prepared: Prepared, *, replace: bool) -> dict[str, Package]:
     """With a session: the wheelhouse's packages, once it is known they may join the session's.
 
@@ -360,9 +353,10 @@ def _check_session(plan: _Plan, prepared: Prepared, *, replace: bool) -> dict[st
     if plan.session is None or plan.ship is None:
         return {}
     from .delivery import session_key  # noqa: PLC0415 (see the note on imports)
-    from .session_env import check_second_load  # noqa: PLC0415
+    from .session_env import check_second_load, wheelhouse_packages  # noqa: PLC0415
 
-    packages = _packages(prepared, plan.install_cache / "installs" / prepared.digest)
+    folder = plan.install_cache / "installs" / prepared.digest
+    packages = wheelhouse_packages(prepared.manifest, folder)  # or the copy kept in folder
     agreeing = check_second_load(
         session_key(plan.session, plan.ship), packages, prepared.uri, replace=replace,
         spark=plan.session, kind=plan.ship,
@@ -417,10 +411,14 @@ def _shadows(prepared: Prepared, installed: InstallResult | None) -> dict[str, t
     """Shipped package -> (the runtime's version it takes the place of, its own version)."""
     if installed is not None and installed.shadows is not None:
         return dict(installed.shadows)  # kept in the install marker
-    # pip mode for the driver alone has the manifest; an older install keeps a copy
-    folder = installed.folder if installed is not None else prepared.zip_path.parent
-    packages = _packages(prepared, folder)
-    return {name: (p.shadows, p.version) for name, p in packages.items() if p.shadows}
+    manifest = prepared.manifest  # read unless warm (pip mode for the driver alone reads it)
+    if manifest is None:  # warm, on an install whose marker predates the shadows
+        assert installed is not None
+        from .._core.manifest import MANIFEST_NAME, Manifest  # noqa: PLC0415 (rare path)
+
+        kept = installed.folder / MANIFEST_NAME
+        manifest = Manifest.from_json(kept.read_bytes(), origin=str(kept))
+    return manifest.shadowed()
 
 
 def _result(

@@ -100,7 +100,7 @@ def unpack_into(prepared: Prepared, installs: Path, folder: Path, *, bytecode: b
             # check_wheels passed on this interpreter: its warm loads skip the tag check
             "checked_for": interpreter_key(),
             # what LoadResult.shadows reports, so a warm load reads no manifest for it
-            "shadows": {w.name: [w.shadows, w.version] for w in manifest.wheels if w.shadows},
+            "shadows": manifest.shadowed(),
             **({"runtime": dict(manifest.runtime)} if manifest.runtime is not None else {}),
             "pid": os.getpid(),
             "installed": time.time(),
