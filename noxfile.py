@@ -51,15 +51,19 @@ def spark(session: nox.Session, line: str, mode: str) -> None:
     session.install("-e", ".[build,test]", cell.requirement)
     junit = Path(session.create_tmp()) / "junit.xml"
     code = session.run(
-        "python", "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}",
+        "python",
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--junitxml={junit}",
         *matrix.TESTS[mode],
         env={"SPARK_LOCAL_IP": "127.0.0.1"},
         success_codes=[0, 1],
     )
     del code
-    version = session.run(
-        "python", "-c", "import pyspark; print(pyspark.__version__)", silent=True
-    )
+    version = session.run("python", "-c", "import pyspark; print(pyspark.__version__)", silent=True)
     entry = matrix.record(cell, junit, str(version).strip())
     session.log(f"{cell.id}: {entry}")
     if entry["result"] != "pass":

@@ -47,6 +47,7 @@ def weekday(text):
 
 
 display(  # noqa: F821
-    spark.createDataFrame([("2024-02-29",), ("March 4 2024",)], ["date"])  # noqa: F821
-    .withColumn("weekday", weekday("date"))
+    spark.createDataFrame([("2024-02-29",), ("March 4 2024",)], ["date"]).withColumn(  # noqa: F821
+        "weekday", weekday("date")
+    )
 )

@@ -282,9 +282,7 @@ def main() -> int:
     print(f"  peak memory, worst hostile input   {peak:.0f} MB (must be < {MAX_PEAK_MB:.0f})")
     print(f"  faults handled                     {sum(g for _n, g, _d in faults)}/{len(faults)}")
     for run in runs:
-        print(
-            f"  concurrent: {run.processes} {run.name}: {'as required' if run.ok else 'FAILED'}"
-        )
+        print(f"  concurrent: {run.processes} {run.name}: {'as required' if run.ok else 'FAILED'}")
     for run in runs:
         if run.name.startswith("builds racing"):
             winners = sum(bool(d.get("ok")) for d in run.details)

@@ -247,7 +247,9 @@ def test_local_pytest_example_passes(sparkdeps_spark_manager: Any) -> None:
     )
     assert completed.returncode == 0, completed.stdout[-5000:] + completed.stderr[-3000:]
     outcomes = dict(
-        re.findall(r"^tests/test_transform\.py::(\S+) (PASSED|SKIPPED|FAILED)", completed.stdout, re.M)
+        re.findall(
+            r"^tests/test_transform\.py::(\S+) (PASSED|SKIPPED|FAILED)", completed.stdout, re.M
+        )
     )
     connect = "PASSED" if int(pyspark.__version__.split(".")[0]) >= 4 else "SKIPPED"
     for name in LOCAL_PYTEST_CHECKS:
@@ -258,5 +260,7 @@ def test_local_pytest_example_passes(sparkdeps_spark_manager: Any) -> None:
     for kind in ("classic", "connect"):
         outcome = outcomes.get(f"test_the_same_check_with_pyspark_testing[{kind}]")
         assert outcome in ("PASSED", "SKIPPED"), completed.stdout[-3000:]
-    skipped = re.findall(r"^SKIPPED \[\d+\] tests/test_transform\.py:\d+: (.*)$", completed.stdout, re.M)
+    skipped = re.findall(
+        r"^SKIPPED \[\d+\] tests/test_transform\.py:\d+: (.*)$", completed.stdout, re.M
+    )
     assert all("pyspark.pandas" in reason or "Connect" in reason for reason in skipped), skipped

@@ -58,7 +58,10 @@ def test_a_warm_rebuild_imports_no_resolver_downloader_or_wheel_builder(tmp_path
     runs = [
         json.loads(
             subprocess.run(
-                [sys.executable, "-c", WARM_BUILD, *args], check=True, capture_output=True, text=True
+                [sys.executable, "-c", WARM_BUILD, *args],
+                check=True,
+                capture_output=True,
+                text=True,
             ).stdout
         )
         for _ in range(2)  # cold, then warm

@@ -553,15 +553,25 @@ def _add_twin(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _verbosity(parser, suppress=True)
     parser.add_argument("profile", help="a runtime profile with a package set, e.g. dbr-14.3")
     parser.add_argument("dir", help="the twin's folder (a venv); reused when current")
-    parser.add_argument("--python", default=None,
-                        help="an interpreter of the runtime's Python version "
-                             "(default: PATH, pyenv, uv-managed installs)")
-    parser.add_argument("--packages", choices=("core", "all"), default="core",
-                        help="core: pyspark's runtime deps and the protected packages; "
-                             "all: every package of the runtime that installs from a wheel")
-    parser.add_argument("--pyspark", default=None,
-                        help="pyspark version (default: the runtime's Spark version; "
-                             "required for serverless profiles)")
+    parser.add_argument(
+        "--python",
+        default=None,
+        help="an interpreter of the runtime's Python version "
+        "(default: PATH, pyenv, uv-managed installs)",
+    )
+    parser.add_argument(
+        "--packages",
+        choices=("core", "all"),
+        default="core",
+        help="core: pyspark's runtime deps and the protected packages; "
+        "all: every package of the runtime that installs from a wheel",
+    )
+    parser.add_argument(
+        "--pyspark",
+        default=None,
+        help="pyspark version (default: the runtime's Spark version; "
+        "required for serverless profiles)",
+    )
     parser.add_argument("--index-url", default=None, help="package index (default: uv's)")
     parser.add_argument("--find-links", action="append", default=[], metavar="DIR_OR_URL")
     parser.add_argument("--no-index", action="store_true", help="only --find-links")

@@ -61,9 +61,7 @@ def _guarded_imports(tree: ast.AST) -> list[ast.AST]:
     for node in ast.walk(tree):
         if not isinstance(node, ast.Try):
             continue
-        names = {
-            getattr(handler.type, "id", None) for handler in node.handlers if handler.type
-        }
+        names = {getattr(handler.type, "id", None) for handler in node.handlers if handler.type}
         if names & {"ImportError", "ModuleNotFoundError"}:
             guarded += [n for stmt in node.body for n in ast.walk(stmt)]
     return guarded
@@ -104,22 +102,30 @@ def main() -> int:
     run_uri = uri.rsplit("/", 1)[0]
     cli = subprocess.run(
         [sys.executable, "-m", "sparkdeps", "cleanup", run_uri],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
         env={**os.environ, "SPARKDEPS_CACHE_DIR": cache_dir},
     )
-    print(json.dumps({
-        "packaging": packaging.__version__,
-        "packaging_file": packaging.__file__,
-        "modules": len(modules),
-        "missing": missing,
-        "build_half_imported": sorted(m for m in sys.modules if m.startswith("sparkdeps._build")),
-        "imported": imported,
-        "manifest_wheels": [wheel.filename for wheel in manifest.wheels],
-        "requires": [str(req) for wheel in manifest.wheels for req in wheel.requirements()],
-        "cleanup_exit": cli.returncode,
-        "cleanup_output": (cli.stdout + cli.stderr)[-2000:],
-        "run_folder_left": Path(run_uri).exists(),
-    }))
+    print(
+        json.dumps(
+            {
+                "packaging": packaging.__version__,
+                "packaging_file": packaging.__file__,
+                "modules": len(modules),
+                "missing": missing,
+                "build_half_imported": sorted(
+                    m for m in sys.modules if m.startswith("sparkdeps._build")
+                ),
+                "imported": imported,
+                "manifest_wheels": [wheel.filename for wheel in manifest.wheels],
+                "requires": [str(req) for wheel in manifest.wheels for req in wheel.requirements()],
+                "cleanup_exit": cli.returncode,
+                "cleanup_output": (cli.stdout + cli.stderr)[-2000:],
+                "run_folder_left": Path(run_uri).exists(),
+            }
+        )
+    )
     return 0
 
 

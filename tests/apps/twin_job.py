@@ -61,7 +61,9 @@ def test_job(request: Any, sparkdeps_load: Any, sparkdeps_spark_manager: Any) ->
         )
 
     plain = udf(facts, "string")
-    reports = [json.loads(row[0]) for row in spark.range(0, 8, 1, 8).select(plain(col("id"))).collect()]
+    reports = [
+        json.loads(row[0]) for row in spark.range(0, 8, 1, 8).select(plain(col("id"))).collect()
+    ]
 
     @pandas_udf("double")  # type: ignore[misc]
     def shifted(ids: pd.Series) -> pd.Series:

@@ -164,7 +164,9 @@ def test_packaged(
 
 
 def test_packaged_no_isolation(fixture_project, tmp_path: Path, index: IndexServer) -> None:
-    result = local_build(fixture_project("packaged_setuppy"), tmp_path, index, build_isolation=False)
+    result = local_build(
+        fixture_project("packaged_setuppy"), tmp_path, index, build_isolation=False
+    )
     assert pins(result)["sdproj-setuppy"] == "0.3.0"
 
 
@@ -390,7 +392,9 @@ def _prepare_example(folder: Path, tmp_path: Path) -> Path:
         assert spec is not None and spec.loader is not None
         main_job = sys.modules[name] = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(main_job)
-    example = main_job.Example(folder.name, folder, json.loads((folder / "example.json").read_text()))
+    example = main_job.Example(
+        folder.name, folder, json.loads((folder / "example.json").read_text())
+    )
     return main_job.prepare(example, tmp_path)
 
 
@@ -447,7 +451,9 @@ def test_shared_cache_between_concurrent_builds(
 
     folder = fixture_project("requirements")
     with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(lambda n: local_build(folder, tmp_path, index, run_id=f"c{n}"), (1, 2)))
+        results = list(
+            pool.map(lambda n: local_build(folder, tmp_path, index, run_id=f"c{n}"), (1, 2))
+        )
     assert results[0].digest == results[1].digest
     entries = sorted((tmp_path / "cache" / "build").iterdir())
     # one entry, its digest and its stat record, no partial files left

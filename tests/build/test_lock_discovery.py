@@ -28,17 +28,44 @@ PYPROJECT = '[project]\nname = "p"\nversion = "1"\n'
     ("files", "locks", "beside", "fmt"),
     [
         pytest.param({"pylock.toml": ""}, ["pylock.toml"], [], "requirements", id="lone-pylock"),
-        pytest.param({"pylock.dev.toml": "", "m.py": ""}, ["pylock.dev.toml"], [], "mixed",
-                     id="named-pylock-and-module"),
-        pytest.param({"pyproject.toml": PYPROJECT, "uv.lock": "", "requirements.txt": "x\n",
-                      "requirements-dev.txt": "y\n"},
-                     ["uv.lock"], ["requirements.txt"], "packaged", id="project-uv-lock"),
-        pytest.param({"proj/pyproject.toml": PYPROJECT, "proj/poetry.lock": "",
-                      "proj/constraints.txt": "x==1\n", "requirements.txt": "z\n"},
-                     ["proj/poetry.lock"], ["proj/constraints.txt"], "mixed",
-                     id="subfolder-project-with-poetry-lock"),
-        pytest.param({"pyproject.toml": PYPROJECT, "src/p/__init__.py": ""}, [], [], "packaged",
-                     id="project-without-lock"),
+        pytest.param(
+            {"pylock.dev.toml": "", "m.py": ""},
+            ["pylock.dev.toml"],
+            [],
+            "mixed",
+            id="named-pylock-and-module",
+        ),
+        pytest.param(
+            {
+                "pyproject.toml": PYPROJECT,
+                "uv.lock": "",
+                "requirements.txt": "x\n",
+                "requirements-dev.txt": "y\n",
+            },
+            ["uv.lock"],
+            ["requirements.txt"],
+            "packaged",
+            id="project-uv-lock",
+        ),
+        pytest.param(
+            {
+                "proj/pyproject.toml": PYPROJECT,
+                "proj/poetry.lock": "",
+                "proj/constraints.txt": "x==1\n",
+                "requirements.txt": "z\n",
+            },
+            ["proj/poetry.lock"],
+            ["proj/constraints.txt"],
+            "mixed",
+            id="subfolder-project-with-poetry-lock",
+        ),
+        pytest.param(
+            {"pyproject.toml": PYPROJECT, "src/p/__init__.py": ""},
+            [],
+            [],
+            "packaged",
+            id="project-without-lock",
+        ),
     ],
 )
 def test_locks_and_files_beside_projects_are_found(
@@ -102,6 +129,10 @@ def test_uv_lock_without_its_project_names_the_fix(tmp_path: Path) -> None:
 
     lock = _tree(tmp_path / "source", {"uv.lock": "version = 1\n"}) / "uv.lock"
     with pytest.raises(InputError, match=r"uv\.lock has no pyproject\.toml beside it"):
-        build(lock, dest=tmp_path / "dest", cache_dir=tmp_path / "cache",
-              index_url="http://127.0.0.1:9/simple/")
+        build(
+            lock,
+            dest=tmp_path / "dest",
+            cache_dir=tmp_path / "cache",
+            index_url="http://127.0.0.1:9/simple/",
+        )
     assert not (tmp_path / "dest").exists() or not any((tmp_path / "dest").iterdir())

@@ -68,7 +68,12 @@ LOCKED = [
 
 @pytest.mark.parametrize(("name", "project", "lock", "kind"), LOCKED)
 def test_lock_is_installed_as_locked_for_the_target(
-    name: str, project: str, lock: str, kind: str, fixture, tmp_path: Path,
+    name: str,
+    project: str,
+    lock: str,
+    kind: str,
+    fixture,
+    tmp_path: Path,
     lock_index: IndexServer,
 ) -> None:
     """3.10 target: sdlock-c (needed below 3.11) comes too, at the locked version."""
@@ -115,7 +120,7 @@ def test_poetry_lock_without_groups_is_walked_from_the_project(
     """Poetry 1.x locks have no per-package groups: walk from pyproject's dependencies."""
     folder = fixture("locked_poetry")
     lock = folder / "poetry.lock"
-    text = re.sub(r'^(groups|markers) = .*\n', "", lock.read_text(), flags=re.MULTILINE)
+    text = re.sub(r"^(groups|markers) = .*\n", "", lock.read_text(), flags=re.MULTILINE)
     lock.write_text(text.replace('lock-version = "2.1"', 'lock-version = "2.0"'))
     result = local_build(folder, tmp_path, lock_index, target=PY310)
     assert pins(result) == {**OLD, "sdlockpoetry": "0.1.0"}
@@ -164,8 +169,11 @@ def test_requirement_outside_the_lock_is_refused(
 ) -> None:
     folder = fixture("locked_pylock")
     (folder / "requirements.txt").write_text("sdlock-b>=1.1\n")
-    with pytest.raises(LockError, match=r"requirements\.txt:1 requires sdlock-b>=1\.1 but the "
-                                        r"lock has 1\.0"):
+    with pytest.raises(
+        LockError,
+        match=r"requirements\.txt:1 requires sdlock-b>=1\.1 but the "
+        r"lock has 1\.0",
+    ):
         local_build(folder, tmp_path, lock_index, target=PY310)
 
 

@@ -120,8 +120,9 @@ def test_conditional_dependency_keeps_its_marker(
 ) -> None:
     """sdtest-marker needs sdtest-oldpy only below 3.11: on a 3.10 target the lock says so."""
     target = choose_target(None, python_version="3.10", platform="x86_64")
-    result = local_build(fixture_project("requirements") / "requirements.txt", tmp_path, index,
-                    target=target)
+    result = local_build(
+        fixture_project("requirements") / "requirements.txt", tmp_path, index, target=target
+    )
     with zipfile.ZipFile(result.uri) as archive:
         data = tomllib.loads(archive.read("pylock.toml").decode())
     markers = {p["name"]: p.get("marker") for p in data["packages"]}
@@ -153,10 +154,25 @@ def test_cli_inspect_pylock_and_export(
     listing.write_text(out)
     unzipped = _unzip(result, tmp_path / "unzipped").parent
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "--isolated", "install", "--no-index", "--find-links",
-         str(unzipped / "wheels"), "--require-hashes", "--target", str(tmp_path / "site"),
-         "-r", str(listing)],
-        capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--isolated",
+            "install",
+            "--no-index",
+            "--find-links",
+            str(unzipped / "wheels"),
+            "--require-hashes",
+            "--target",
+            str(tmp_path / "site"),
+            "-r",
+            str(listing),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert _installed(tmp_path / "site") == {w.name: w.version for w in result.wheels}

@@ -68,7 +68,10 @@ def kill_wheelhouse(folder: Path) -> Path:
     interrupts mid-install."""
     wheels = [
         make_wheel(
-            folder / "wheels", f"sdhard-kill{n}", "1.0", {f"sdhard_kill{n}/__init__.py": f"N = {n}\n"}
+            folder / "wheels",
+            f"sdhard-kill{n}",
+            "1.0",
+            {f"sdhard_kill{n}/__init__.py": f"N = {n}\n"},
         )
         for n in range(3)
     ]

@@ -250,7 +250,8 @@ def test_helper_job_run_mode_is_the_default() -> None:
     assert "--per-job-run" in tasks["process_deps"]["python_wheel_task"]["parameters"]
     # process_deps still sets the task value where dbutils can (no --task-value-key='')
     assert not any(
-        p.startswith("--task-value-key") for p in tasks["process_deps"]["python_wheel_task"]["parameters"]
+        p.startswith("--task-value-key")
+        for p in tasks["process_deps"]["python_wheel_task"]["parameters"]
     )
     assert tasks["script"]["spark_python_task"]["parameters"] == [f"--wheelhouse={JOB_RUN_PATH}"]
     assert tasks["book"]["notebook_task"]["base_parameters"] == {"wheelhouse": JOB_RUN_PATH}

@@ -39,14 +39,20 @@ NOTEBOOK_LIKE = textwrap.dedent(
     """
 )
 # a script task: the path comes as --wheelhouse=... (three_task_job's parameters)
-SCRIPT_TASK = NOTEBOOK_LIKE.replace("sparkdeps.load()", "sparkdeps.load(sparkdeps.wheelhouse_arg())")
+SCRIPT_TASK = NOTEBOOK_LIKE.replace(
+    "sparkdeps.load()", "sparkdeps.load(sparkdeps.wheelhouse_arg())"
+)
 
 
 def _python(
     *args: str, env: dict[str, str] | None = None, timeout: int = 600
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, *args], env=env, capture_output=True, text=True, timeout=timeout,
+        [sys.executable, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         check=False,
     )
 
@@ -278,9 +284,7 @@ def test_process_deps_reports_a_bad_input(tmp_path: Path) -> None:
 
 def test_cleanup_with_nothing_to_do(tmp_path: Path) -> None:
     (tmp_path / "base" / "job-99-abc").mkdir(parents=True)
-    completed = _sparkdeps(
-        "cleanup", f"--base={tmp_path / 'base'}", "--job-run-id=5", timeout=120
-    )
+    completed = _sparkdeps("cleanup", f"--base={tmp_path / 'base'}", "--job-run-id=5", timeout=120)
     assert _ok(completed).strip() == "nothing to remove"
     assert (tmp_path / "base" / "job-99-abc").is_dir()  # another run's folder stays
 

@@ -190,8 +190,15 @@ def test_plugin_runs_executors_on_the_runtime_twin(
     cached.symlink_to(twin143)
     env = env_for_twin(tools, tmp_path)
     completed = pytest_on_twin(
-        twin143, tmp_path, env, "-s", "test_inner.py", "--sparkdeps-runtime", "dbr-14.3",
-        "--sparkdeps-index-url", twin_index.url,
+        twin143,
+        tmp_path,
+        env,
+        "-s",
+        "test_inner.py",
+        "--sparkdeps-runtime",
+        "dbr-14.3",
+        "--sparkdeps-index-url",
+        twin_index.url,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-2000:]
     line = next(x for x in completed.stdout.splitlines() if x.startswith("EXECUTOR"))

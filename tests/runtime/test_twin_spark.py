@@ -53,8 +53,15 @@ def _wheelhouse(
 ) -> tuple[Path, set[str]]:
     source = tmp / "requirements.txt"
     source.write_text(requirements)
-    result = build(source, dest=tmp / "runs", target=target, index_url=index.url,
-                   cache_dir=tmp / "build-cache", task_value_key=None, **options)
+    result = build(
+        source,
+        dest=tmp / "runs",
+        target=target,
+        index_url=index.url,
+        cache_dir=tmp / "build-cache",
+        task_value_key=None,
+        **options,
+    )
     return Path(result.uri), {f"{wheel.name}=={wheel.version}" for wheel in result.wheels}
 
 
@@ -81,8 +88,12 @@ def _plain_task(twin: Path, tools: Path, wheelhouse: Path, tmp: Path, code: str)
     """A plain Python task on the twin: load the wheelhouse first, then run ``code``."""
     script = f"import sparkdeps\nsparkdeps.load({str(wheelhouse)!r})\n{code}\nprint('ok')\n"
     completed = subprocess.run(
-        [str(twin / "bin" / "python"), "-c", script], env=_env(tools, tmp),
-        capture_output=True, text=True, timeout=300, check=False,
+        [str(twin / "bin" / "python"), "-c", script],
+        env=_env(tools, tmp),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     return completed.stdout + completed.stderr
 
@@ -96,7 +107,9 @@ def test_dbr143_job_on_driver_and_both_executors(
     twin143: Path, twin_index: IndexServer, tmp_path: Path
 ) -> None:
     tools = _tools(twin143, twin_index, tmp_path / "tools")
-    wheelhouse, shipped = _wheelhouse(tmp_path, twin_index, "dbr-14.3", "sdtest-cext\nsdtest-npuser\n")
+    wheelhouse, shipped = _wheelhouse(
+        tmp_path, twin_index, "dbr-14.3", "sdtest-cext\nsdtest-npuser\n"
+    )
     assert not any(pin.startswith("numpy==") for pin in shipped), shipped
     seen = _run_job(twin143, tools, wheelhouse, tmp_path, "classic")
     python = str(twin143 / "bin" / "python")
@@ -109,8 +122,14 @@ def test_dbr143_job_on_driver_and_both_executors(
     assert len({report["cwd"] for report in seen["reports"]}) == 2, "both executors answered"
     for report in seen["reports"]:
         assert report["python"] == python
-        assert (report["numpy"], report["pandas"], report["pyarrow"]) == ("1.23.5", "1.5.3", "8.0.0")
-        assert _from_wheelhouse(report["cext"], report) and _from_wheelhouse(report["npuser"], report)
+        assert (report["numpy"], report["pandas"], report["pyarrow"]) == (
+            "1.23.5",
+            "1.5.3",
+            "8.0.0",
+        )
+        assert _from_wheelhouse(report["cext"], report) and _from_wheelhouse(
+            report["npuser"], report
+        )
         assert report["mean"] == 2.0
     assert seen["values"] == [float(v + 1) + 1.0 for v in range(6)]
     assert seen["verified"] is True
@@ -141,7 +160,9 @@ def _run_job_failing(twin: Path, tools: Path, wheelhouse: Path, tmp: Path, mode:
 @pytest.mark.connect
 def test_dbr173_job_through_connect(twin173: Path, twin_index: IndexServer, tmp_path: Path) -> None:
     tools = _tools(twin173, twin_index, tmp_path / "tools")
-    wheelhouse, shipped = _wheelhouse(tmp_path, twin_index, "dbr-17.3", "sdtest-cext\nsdtest-npuser\n")
+    wheelhouse, shipped = _wheelhouse(
+        tmp_path, twin_index, "dbr-17.3", "sdtest-cext\nsdtest-npuser\n"
+    )
     assert not any(pin.startswith("numpy==") for pin in shipped), shipped
     seen = _run_job(twin173, tools, wheelhouse, tmp_path, "connect")
     python = str(twin173 / "bin" / "python")
@@ -151,8 +172,14 @@ def test_dbr173_job_through_connect(twin173: Path, twin_index: IndexServer, tmp_
     assert driver["delivery"] == "connect"
     for report in seen["reports"]:
         assert report["python"] == python
-        assert (report["numpy"], report["pandas"], report["pyarrow"]) == ("2.1.3", "2.2.3", "19.0.1")
-        assert _from_wheelhouse(report["cext"], report) and _from_wheelhouse(report["npuser"], report)
+        assert (report["numpy"], report["pandas"], report["pyarrow"]) == (
+            "2.1.3",
+            "2.2.3",
+            "19.0.1",
+        )
+        assert _from_wheelhouse(report["cext"], report) and _from_wheelhouse(
+            report["npuser"], report
+        )
     assert seen["values"] == [float(v + 1) + 1.0 for v in range(6)]
     assert seen["verified"] is True
 

@@ -23,15 +23,25 @@ _PLACEHOLDER = re.compile(r"@(sha256|size):([A-Za-z0-9_.+-]+\.whl)@")
 
 def _pkg(root: Path, name: str, version: str, requires: tuple[str, ...] = (), **kw: str) -> None:
     module = name.replace("-", "_")
-    make_wheel(root, name, version, {f"{module}/__init__.py": f'VERSION = "{version}"\n'},
-               requires=requires, **kw)
+    make_wheel(
+        root,
+        name,
+        version,
+        {f"{module}/__init__.py": f'VERSION = "{version}"\n'},
+        requires=requires,
+        **kw,
+    )
 
 
 def build_lock_packages(root: Path, *, newer: bool = True) -> Path:
     """sdlock-a -> sdlock-b, and sdlock-c below Python 3.11; old and (optionally) newer."""
     for versions in (OLD, NEWER) if newer else (OLD,):
-        _pkg(root, "sdlock-a", versions["sdlock-a"],
-             ("sdlock-b>=1.0", 'sdlock-c>=1.0; python_version < "3.11"'))
+        _pkg(
+            root,
+            "sdlock-a",
+            versions["sdlock-a"],
+            ("sdlock-b>=1.0", 'sdlock-c>=1.0; python_version < "3.11"'),
+        )
         _pkg(root, "sdlock-b", versions["sdlock-b"])
         _pkg(root, "sdlock-c", versions["sdlock-c"])
     # a package with one CPython 3.11 wheel only: a lock pinning it fits no 3.10 target

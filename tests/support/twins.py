@@ -65,8 +65,19 @@ def tools_for_twin(twin: Path, index: IndexServer, folder: Path) -> Path:
     """pytest for the twin's Python, kept outside the twin (the twin stays the runtime's)."""
     if not folder.exists():
         run(
-            [*uv_command(), "pip", "install", "--target", folder, "--python",
-             twin / "bin" / "python", "--index-url", index.url, "pytest", "packaging"],
+            [
+                *uv_command(),
+                "pip",
+                "install",
+                "--target",
+                folder,
+                "--python",
+                twin / "bin" / "python",
+                "--index-url",
+                index.url,
+                "pytest",
+                "packaging",
+            ],
             what="installing pytest for the twin",
             env=clean_env(),
         )
@@ -104,8 +115,17 @@ def pytest_on_twin(
 ) -> subprocess.CompletedProcess[str]:
     """pytest on the twin's interpreter with sparkdeps' plugin, in ``cwd`` (ten minutes)."""
     return subprocess.run(
-        [str(twin / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "-p", "sparkdeps.testing.pytest_plugin", *args],
+        [
+            str(twin / "bin" / "python"),
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "sparkdeps.testing.pytest_plugin",
+            *args,
+        ],
         cwd=cwd,
         env=env,
         capture_output=True,

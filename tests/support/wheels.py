@@ -378,7 +378,9 @@ def mirror_installed(distributions: Sequence[str], dest_dir: Path) -> list[Path]
         name = canonicalize_name(requested)
         installed = importlib.metadata.version(name)
         if name not in pins:
-            raise AssertionError(f"{name} is mirrored for the tests but not pinned in {CONSTRAINTS}")
+            raise AssertionError(
+                f"{name} is mirrored for the tests but not pinned in {CONSTRAINTS}"
+            )
         if installed != pins[name]:
             raise AssertionError(
                 f"the tests mirror {name}=={pins[name]} ({CONSTRAINTS.name}) but this environment "

@@ -57,8 +57,12 @@ def test_gross_prices_on_every_executor(
     assert "pricing_rules" in loaded.top_level
 
     expected = sparkdeps_session.createDataFrame(
-        [(1, 100.0, "DE", 119.0), (2, 10.0, "FR", 12.0), (3, 19.99, "NL", 24.19),
-         (4, 5.0, "DE", 5.95)],
+        [
+            (1, 100.0, "DE", 119.0),
+            (2, 10.0, "FR", 12.0),
+            (3, 19.99, "NL", 24.19),
+            (4, 5.0, "DE", 5.95),
+        ],
         GROSS_SCHEMA,
     )
     # Exact: the rules round to cents. Schema included: a changed type or name fails too.

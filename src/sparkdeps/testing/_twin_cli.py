@@ -38,8 +38,10 @@ def run_twin(args: argparse.Namespace, echo: Callable[[str], None]) -> int:
         echo(json.dumps(payload, indent=2, sort_keys=True))
         return 0
     state = "reused" if twin.reused else "created"
-    echo(f"{state} twin of {twin.profile}: Python {twin.python_version}, "
-         f"pyspark {twin.pyspark_version}, {len(twin.installed)} packages ({twin.packages})")
+    echo(
+        f"{state} twin of {twin.profile}: Python {twin.python_version}, "
+        f"pyspark {twin.pyspark_version}, {len(twin.installed)} packages ({twin.packages})"
+    )
     for item in twin.not_installed:
         echo(f"  not installed: {item.name}=={item.version}: {item.reason}")
     echo(str(twin.python))  # the last line, for scripts
