@@ -22,7 +22,15 @@ from sparkdeps.testing.pytest_plugin import _connect_missing
 pytestmark = [pytest.mark.spark, pytest.mark.connect, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 CASES = REPO / "tests" / "apps" / "sandbox_cases.py"
-EXPECTED = ("test_default_delivery_fails_at_load_or_works_in_udfs",)
+EXPECTED = (
+    "test_plain_udfs_run_and_artifacts_are_invisible",
+    "test_default_delivery_fails_at_load_or_works_in_udfs",
+    "test_auto_without_a_pip_channel_raises_saying_what_to_configure",
+    "test_auto_takes_the_environment_route_where_artifacts_are_invisible",
+    "test_connect_asked_for_fails_naming_the_route_that_fits",
+    "test_environment_route_udfs_import_from_the_synced_environment",
+    "test_probe_false_opts_out",
+)
 
 
 def _child_env() -> dict[str, str]:

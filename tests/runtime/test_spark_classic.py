@@ -201,3 +201,15 @@ def test_shared_delivery_ships_nothing_but_stubs(
         assert compiled, f"no bytecode for {source}"
         code = marshal.loads(compiled[0].read_bytes()[16:])
         assert code.co_filename == str(source), code.co_filename
+
+
+def test_classic_loads_do_not_probe_unless_asked(
+    loaded: tuple[Any, LoadResult], tmp_path: Path
+) -> None:
+    """A SparkContext's archive and includes are documented Spark: no probe by default;
+    probe=True proves them too (docs/delivery.md)."""
+    spark, first = loaded
+    assert "probe" not in first.timings
+    wheelhouse = make_wheelhouse(tmp_path / "runs", load_test_wheels(tmp_path / "w", tag="_clp"))
+    proven = load(wheelhouse, spark=spark, cache_dir=tmp_path / "cache", probe=True)
+    assert proven.delivery == "classic" and proven.timings["probe"] > 0

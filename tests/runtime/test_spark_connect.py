@@ -109,3 +109,26 @@ def test_plugin_fixtures_on_connect(
     assert sparkdeps_connect is spark, "the manager shares one Connect session"
     result = sparkdeps_load(first.uri)
     assert result.delivery == "connect"
+
+
+def test_connect_load_proved_itself_once(connect_loaded: tuple[Any, LoadResult]) -> None:
+    """No SparkContext: the load ran the probe before returning; a second load of the same
+    wheelhouse into the session need not run it again."""
+    spark, first = connect_loaded
+    assert first.timings["probe"] > 0
+    again = load(first.uri, spark=spark, cache_dir=first.folder.parents[2])
+    assert "probe" not in again.timings
+
+
+def test_probe_fails_a_module_from_outside_what_was_shipped(
+    connect_loaded: tuple[Any, LoadResult],
+) -> None:
+    from sparkdeps._runtime.probe import probe_executors
+
+    spark, result = connect_loaded
+    ok = probe_executors(spark, [f"sdload_pure{TAG}"], within=[f"sparkdeps_{result.digest[:16]}"])
+    assert ok.ok, ok.describe()
+    elsewhere = probe_executors(spark, ["json"], within=[f"sparkdeps_{result.digest[:16]}"])
+    assert not elsewhere.ok
+    assert "not from what was shipped" in elsewhere.describe()
+    assert elsewhere.to_dict()["ok"] is False

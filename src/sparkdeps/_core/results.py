@@ -22,12 +22,15 @@ __all__ = [
     "VerifyResult",
 ]
 
-Delivery = Literal["auto", "classic", "connect", "shared", "driver-only"]
+Delivery = Literal["auto", "classic", "connect", "shared", "environment", "driver-only"]
 """How executors get the packages. ``auto`` picks ``classic`` (archive + python
 includes) for a session with a SparkContext, ``connect`` (artifacts) for a
-Spark Connect session, ``driver-only`` when there is no session. ``shared``
-(opt-in) installs once beside a wheelhouse on storage every node mounts and
-points the executors there."""
+Spark Connect session, proven by a probe, and ``environment`` where that probe
+shows the workers cannot see the artifacts and a notebook's ``%pip`` is there;
+``driver-only`` when there is no session. ``shared`` (opt-in) installs once
+beside a wheelhouse on storage every node mounts and points the executors
+there. ``environment`` (docs/delivery.md) installs through the notebook's
+``%pip``, which Databricks syncs to UDFs."""
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from .runtime_check import check_runtime
 
 if TYPE_CHECKING:
     from .delivery import SessionKind
+    from .routes import Shipped
     from .session_env import Package
 
 # Shipping to executors (delivery, session_env), pip mode and the full wheel checks
@@ -47,7 +48,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 ENV_WHEELHOUSE = "SPARKDEPS_WHEELHOUSE"
-_DELIVERIES = ("auto", "classic", "connect", "shared", "driver-only")
+_DELIVERIES = ("auto", "classic", "connect", "shared", "environment", "driver-only")
 _modules_lock = threading.Lock()
 _session_modules: dict[str, set[str]] = {}
 _session_runtime: dict[str, set[str]] = {}
@@ -184,8 +185,8 @@ def _plan(
     node_cache = node_cache_dir(cache_dir)
     session, ship = _session_and_kind(spark, delivery)
     kind: Delivery = ship or "driver-only"
-    if ship is not None and delivery == "shared":
-        kind = "shared"
+    if (ship is not None and delivery == "shared") or delivery == "environment":
+        kind = delivery
     # shared: installed once beside the wheelhouse, for the driver and every executor
     install_cache = _shared_cache(uri, payload_dir) if kind == "shared" else node_cache
     return _Plan(session, ship, kind, node_cache, install_cache, payload_dir)
@@ -203,6 +204,7 @@ def load(
     payload_dir: str | os.PathLike[str] | None = None,
     replace: bool = False,
     strict: bool | None = None,
+    probe: bool | None = None,
 ) -> LoadResult:
     """Install a wheelhouse on the driver and ship it to every executor.
 
@@ -220,6 +222,11 @@ def load(
     (docs/runtime-aware.md): a relied-on package at another version warns, a
     protected or missing one raises :class:`RuntimeMismatchError`;
     ``strict=True`` makes every difference an error, ``strict=False`` a warning.
+
+    Without a SparkContext a probe job proves the executors import it, or a
+    :class:`DeliveryError` names the route that fits (docs/delivery.md; ``probe=True``
+    probes classic too, ``probe=False`` never). ``delivery="environment"`` goes through
+    the notebook's ``%pip``, which ``auto`` takes where workers cannot see artifacts.
 
     One environment per session: a second wheelhouse loaded into the same session
     is merged when its packages agree with what the session has, and refused
@@ -239,15 +246,10 @@ def load(
             folder, installed = _driver_install(
                 prepared, plan.install_cache, mode, plan.kind, timings, strict=strict
             )
-            payload = _ship(plan, prepared, installed, packages, timings)
+            shipped = _ship(plan, prepared, installed, packages, timings, asked=(delivery, probe))
         finally:
             prepared.discard()
-    result = _result(
-        prepared, installed, folder, kind=plan.kind, mode=mode, payload=payload, timings=timings
-    )
-    shadows = _shadows(prepared, installed)
-    if shadows:  # the manifest says these take the place of the runtime's copies
-        result = dataclasses.replace(result, shadows=shadows)
+    result = _result(prepared, installed, folder, plan, shipped, mode=mode, timings=timings)
     _log_loaded(result, plan, delivery, timings)
     return result
 
@@ -269,7 +271,7 @@ def _log_loaded(
         result.uri,
         timings["total"],
         "reused" if result.reused else "installed",
-        plan.kind,
+        result.delivery,
     )
 
 
@@ -290,6 +292,10 @@ def _check_options(mode: str, delivery: str) -> None:
         raise InputError(f"mode must be 'cache' or 'pip', got {mode!r}")
     if delivery not in _DELIVERIES:
         raise InputError(f"delivery must be one of {', '.join(_DELIVERIES)}, got {delivery!r}")
+    if delivery == "environment":
+        from .environment import require_channel  # noqa: PLC0415 (see the note on imports)
+
+        require_channel()  # before anything is read or installed
 
 
 def _session_and_kind(spark: Any, delivery: Delivery) -> tuple[Any, SessionKind | None]:
@@ -304,7 +310,7 @@ def _session_and_kind(spark: Any, delivery: Delivery) -> tuple[Any, SessionKind 
                 "pass spark=... or create one before load()"
             )
         return None, None
-    if delivery in ("auto", "shared"):
+    if delivery in ("auto", "shared", "environment"):
         from .delivery import session_kind  # noqa: PLC0415 (see the note on imports)
 
         return session, session_kind(session)
@@ -377,34 +383,64 @@ def _ship(
     installed: InstallResult | None,
     packages: Mapping[str, Package],
     timings: dict[str, float],
-) -> str | None:
-    """Deliver to the executors, remember the names for ``verify``: the payload, or None."""
-    if plan.ship is None or installed is None:
+    *,
+    asked: tuple[Delivery, bool | None],
+) -> Shipped | None:
+    """Deliver to the executors (proven where needed), remember the names for ``verify``.
+
+    ``asked``: the ``delivery`` and ``probe`` arguments of ``load``."""
+    if installed is None or (plan.ship is None and plan.kind != "environment"):
         return None
-    from .delivery import archive_name, deliver, session_key  # noqa: PLC0415 (see above)
+    from .delivery import session_key  # noqa: PLC0415 (see the note on imports)
+    from .routes import Route, ship  # noqa: PLC0415
     from .session_env import record_load  # noqa: PLC0415
 
-    shared = plan.kind == "shared"
-    delivered = deliver(
+    route = Route(
         plan.session,
-        installed.folder,
-        installed.digest,
-        _payload_dir(plan, prepared.uri),
         plan.ship,
-        wheelhouse=prepared.zip_path,
-        site=installed.folder if shared else None,
-        symlink_to=_published_path(prepared),
+        plan.kind,
+        auto=asked[0] == "auto",
+        probe=asked[1],
+        payload_dir=_payload_dir(plan, prepared.uri),
+        environment_dir=_environment_dir(plan, prepared.uri),
     )
+    before = set(sys.path)
+    try:
+        shipped = ship(route, prepared, installed, _published_path(prepared))
+    except BaseException:
+        # nothing left active on the driver: the install, nor the stub zip that Spark
+        # Connect's addArtifacts(pyfile=True) puts on the client's sys.path
+        _deactivate([installed.folder, *(entry for entry in sys.path if entry not in before)])
+        raise
+    timings["deliver"] = shipped.seconds
+    if shipped.probe is not None:
+        timings["probe"] = shipped.probe.seconds
+    if plan.session is None or plan.ship is None:
+        return shipped
     key = session_key(plan.session, plan.ship)
     with _modules_lock:
         _session_modules.setdefault(key, set()).update(installed.top_level)
         relied = (installed.runtime or {}).get("relied_on", ())
         _session_runtime.setdefault(key, set()).update(str(item["name"]) for item in relied)
-    # executors import from <archive>/site (wheels), or the shared folder
-    classic = plan.ship == "classic" and not shared
-    record_load(key, packages, prepared.uri, archive_name(installed.digest) if classic else "")
-    timings["deliver"] = delivered.seconds
-    return delivered.payload
+    # executors import from <archive>/site (wheels), the shared folder, or their environment
+    record_load(key, packages, prepared.uri, shipped.archive)
+    return shipped
+
+
+def _environment_dir(plan: _Plan, uri: str) -> Path:
+    """Where the environment route writes its requirements: every node must read them
+    (the run folder on Databricks storage), else the node cache."""
+    if plan.payload_dir is not None:
+        return Path(plan.payload_dir)
+    return _default_payload_dir(uri, plan.node_cache)
+
+
+def _deactivate(entries: Sequence[str | os.PathLike[str]]) -> None:
+    for item in entries:
+        entry = os.fspath(item)
+        while entry in sys.path:
+            sys.path.remove(entry)
+    importlib.invalidate_caches()
 
 
 def _shadows(prepared: Prepared, installed: InstallResult | None) -> dict[str, tuple[str, str]]:
@@ -425,10 +461,10 @@ def _result(
     prepared: Prepared,
     installed: InstallResult | None,
     folder: Path,
+    plan: _Plan,
+    shipped: Shipped | None,
     *,
-    kind: Delivery,
     mode: Literal["cache", "pip"],
-    payload: str | None,
     timings: dict[str, float],
 ) -> LoadResult:
     if installed is not None:
@@ -438,18 +474,22 @@ def _result(
         assert manifest is not None
         wheels = tuple(wheel.filename for wheel in manifest.wheels)
         top_level, reused = manifest.top_level, False
-    return LoadResult(
+    result = LoadResult(
         uri=prepared.uri,
         digest=prepared.digest,
         wheels=tuple(wheels),
         folder=folder,
-        delivery=kind,
+        delivery=shipped.kind if shipped is not None else plan.kind,
         top_level=tuple(top_level),
         reused=reused,
-        payload=payload,
+        payload=shipped.payload if shipped is not None else None,
         mode=mode,
         timings=timings,
     )
+    shadows = _shadows(prepared, installed)
+    if shadows:  # the manifest says these take the place of the runtime's copies
+        result = dataclasses.replace(result, shadows=shadows)
+    return result
 
 
 def _driver_install(

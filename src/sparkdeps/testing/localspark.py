@@ -25,10 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from .._core.errors import SparkdepsError
+from .._core.runner import run
 from ._runtime_deps import link_runtime_deps
 
 __all__ = [
     "SANDBOX_NEEDS",
+    "WorkerPip",
     "clean_python",
     "connect_session",
     "local_cluster_session",
@@ -312,7 +314,7 @@ def sandboxed_connect_session(
     ``spark.local.dir`` is ``<folder>/local``, and the workers run ``python``
     through :func:`sandboxed_python`, which mounts an empty tmpfs over that
     folder first: a plain UDF runs, files added with ``addArtifacts`` are not
-    there (docs/facts.md, fact 19). One local Connect server per process, and its
+    there (docs/facts.md, fact 23). One local Connect server per process, and its
     workers' interpreter is fixed when the JVM starts: a process holds either this
     session or :func:`connect_session`, not both.
     """
@@ -334,3 +336,33 @@ def sandboxed_connect_session(
     settings = {"spark.local.dir": os.fspath(hidden), **(conf or {})}
     _sandboxed_jvm = True
     return _start_connect(wrapper, master, settings)
+
+
+class WorkerPip:
+    """The stand-in's notebook ``%pip``: installs into the interpreter the sandboxed workers run.
+
+    On Databricks serverless a notebook's ``%pip`` is synced to the Python workers of
+    UDFs (docs/facts.md, fact 17); here the equivalent of that sync is pip installing
+    straight into the workers' interpreter (this interpreter's pip, ``--python``).
+    ``--no-index``: tests install only files they made, and send nothing off the machine.
+    Register it with ``sparkdeps._core.databricks.set_notebook_pip`` (the pytest plugin's
+    ``sparkdeps_notebook_pip`` fixture does).
+    """
+
+    def __init__(self, python: str | os.PathLike[str]) -> None:
+        self.python = Path(python)
+        self.where = f"the stand-in's %pip into the workers' interpreter ({self.python})"
+
+    def pip(self, line: str) -> None:
+        run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "--python",
+                self.python,
+                *shlex.split(line),
+                "--no-index",
+            ],
+            what=f"%pip {line} (stand-in)",
+        )

@@ -15,6 +15,9 @@
   it or the other sessions: give it a pytest process of its own, or run the whole
   process sandboxed with ``--sparkdeps-sandbox`` (``sparkdeps_connect`` and the
   Connect run of ``sparkdeps_session`` are then sandboxed too).
+* ``sparkdeps_notebook_pip``: for one test, a stand-in of the Databricks notebook's
+  ``%pip`` that installs into the executors' interpreter (``WorkerPip``): what
+  ``delivery="environment"`` goes through, and what ``auto`` turns to on the sandbox.
 * ``sparkdeps_load``: ``load(wheelhouse) -> LoadResult`` into the current session.
 
 Executors' interpreter: ``--sparkdeps-runtime PROFILE`` (or the ini option
@@ -42,6 +45,7 @@ import pytest
 from .._core.errors import TargetError
 from .._core.results import LoadResult
 from .localspark import (
+    WorkerPip,
     clean_python,
     connect_session,
     local_cluster_session,
@@ -54,6 +58,7 @@ __all__ = [
     "SparkManager",
     "sparkdeps_connect",
     "sparkdeps_load",
+    "sparkdeps_notebook_pip",
     "sparkdeps_sandboxed_connect",
     "sparkdeps_session",
     "sparkdeps_session_kind",
@@ -237,6 +242,19 @@ def sparkdeps_sandboxed_connect(sparkdeps_spark_manager: SparkManager) -> Any:
     if reason:
         pytest.skip(reason)
     return sparkdeps_spark_manager.sandboxed()
+
+
+@pytest.fixture
+def sparkdeps_notebook_pip(sparkdeps_spark_manager: SparkManager) -> Iterator[WorkerPip]:
+    """The notebook's ``%pip`` stand-in for this test: installs into the executors' interpreter."""
+    from .._core.databricks import set_notebook_pip  # noqa: PLC0415 (keep the plugin light)
+
+    channel = WorkerPip(sparkdeps_spark_manager.python)
+    set_notebook_pip(channel)
+    try:
+        yield channel
+    finally:
+        set_notebook_pip(None)
 
 
 @pytest.fixture(scope="session", params=["classic", "connect"])
