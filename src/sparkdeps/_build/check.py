@@ -155,7 +155,7 @@ def format_check(result: CheckResult) -> list[str]:
     else:
         lines.append("runtime: none (explicit target: the full closure ships)")
     if result.placements:
-        width = max(len(p.name) for p in result.placements) + 2
+        width = max(len("package"), *(len(p.name) for p in result.placements)) + 2
         wide = max(9, *(len(p.version) + 2 for p in result.placements))
         lines.append(f"{'package':{width}}{'version':{wide}}{'status':22}runtime has")
         for item in result.placements:
