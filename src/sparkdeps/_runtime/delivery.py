@@ -37,11 +37,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .._core.errors import DeliveryError
+from .._core.errors import DeliveryError, SparkdepsError
 from .._core.locking import file_lock
+from .._core.private import private_dir
 from .._core.progress import plural
 from .._core.timing import Timer, timed
-from .wheelpayload import archive_name, boot_zip, wheelhouse_payload
+from .wheelpayload import PAYLOAD_FIX, archive_name, boot_zip, wheelhouse_payload
 
 __all__ = [
     "Delivered",
@@ -260,10 +261,12 @@ def deliver(
                     site=site,
                 )
             elif kind == "classic":
+                private_dir(payload_dir, fix=PAYLOAD_FIX, what="the payload folder")
                 payload = _deliver_classic(spark, folder, digest, payload_dir)
             else:
+                private_dir(payload_dir, fix=PAYLOAD_FIX, what="the payload folder")
                 payload = _deliver_connect(spark, folder, digest, payload_dir)
-        except DeliveryError:
+        except SparkdepsError:
             raise
         except Exception as exc:
             hint = (
