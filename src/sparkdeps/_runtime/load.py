@@ -33,9 +33,8 @@ if TYPE_CHECKING:
     from .session_env import Package
 
 # Shipping to executors (delivery, session_env), pip mode and the full wheel checks
-# are imported where they are used: a warm load for the driver needs none of them,
-# and a whole warm `python -c "import sparkdeps; sparkdeps.load(...)"` aims at 40 ms
-# over a bare interpreter (benchmarks/RESULTS.md).
+# are imported where they are used: a warm load for the driver needs none of them
+# (docs/architecture.md, "Imports inside functions").
 
 __all__ = [
     "active_session",
