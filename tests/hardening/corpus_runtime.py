@@ -10,6 +10,7 @@ everyone instead, which the same checks refuse.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import zipfile
 from collections.abc import Callable
@@ -158,6 +159,71 @@ def _load_shared(source: Path, _box: Sandbox) -> str:
     return repr(load(source, spark=object(), delivery="shared"))
 
 
+# --------------------------------------------------------------------------- cleanup (item 6)
+
+_HOLDER_APP = Path(__file__).resolve().parents[1] / "apps" / "payload_holder_app.py"
+
+
+def _live_payload(folder: Path, _r: Resources) -> Path:
+    """Two runs of one digest in the cache root; a live process holds the node payload."""
+    import shutil
+    import subprocess
+    import sys
+
+    cache = folder.parent / "cache"
+    first, _digest = _wheelhouse(cache / "runs-a")
+    second = cache / "runs-b" / "run-hostile"
+    second.mkdir(parents=True)
+    shutil.copyfile(first, second / "wheelhouse.zip")
+    marker = {
+        "run_id": "run-hostile",
+        "created": "2020-01-01T00:00:00+00:00",
+        "digest": _digest,
+        "sparkdeps_version": "test",
+    }
+    for run in (first.parent, second):
+        (run / "run.json").write_text(json.dumps(marker))
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo / "src"), str(repo)])}
+    holder = subprocess.Popen(
+        [sys.executable, str(_HOLDER_APP), str(second / "wheelhouse.zip"), str(cache),
+         str(folder / "release")],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )  # fmt: skip
+    assert holder.stdout is not None and holder.stdout.readline(), "the holder did not start"
+    _HOLDERS[os.fspath(first.parent)] = holder
+    return first.parent
+
+
+_HOLDERS: dict[str, object] = {}
+
+
+def _cleanup_run(source: Path, _box: Sandbox) -> str:
+    from sparkdeps._runtime.cleanup import cleanup
+
+    return repr(cleanup(os.fspath(source)))
+
+
+def _payload_kept(box: Sandbox, source: Path, message: str) -> list[str]:
+    """The live holder's payload is still there; then the holder ends."""
+    import subprocess
+
+    try:
+        wheels = list(_payloads(box).glob("*.wheels"))
+        if len(wheels) != 1 or not list(wheels[0].glob("sparkdeps_*_boot.zip")):
+            return [f"the live application's node payload was removed: {wheels}"]
+        if source.exists():
+            return ["the run folder was not removed"]
+        return []
+    finally:
+        (box.inputs / "release").touch()
+        holder = _HOLDERS.pop(os.fspath(source), None)
+        if isinstance(holder, subprocess.Popen):
+            holder.wait(timeout=60)
+
+
 # --------------------------------------------------------------------------- the cases
 
 RUNTIME_CASES: tuple[Case, ...] = (
@@ -216,6 +282,19 @@ RUNTIME_CASES: tuple[Case, ...] = (
         ("node", "other users"),
         ("chmod 700",),
         act=_load_shared,
+    ),
+)
+
+RUNTIME_CASES += (
+    Case(
+        "cleanup-live-payload",
+        "cleanup",
+        _live_payload,
+        None,
+        ("kept", ".wheels"),
+        (),
+        act=_cleanup_run,
+        verdict=_payload_kept,
     ),
 )
 
