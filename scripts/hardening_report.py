@@ -270,7 +270,7 @@ def main() -> int:
         " ("
         + ", ".join(
             f"{sum(o.phase == phase for o in outcomes)} {phase}"
-            for phase in ("build", "load", "cleanup", "deliver", "twin")
+            for phase in ("build", "load", "cleanup", "export", "deliver", "twin")
         )
         + ")"
     )
