@@ -237,14 +237,27 @@ def _add_inspect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = _subcommand(sub, "export")
     parser.add_argument("wheelhouse", help="wheelhouse.zip path/URI or its run folder")
-    parser.add_argument("--format", choices=("requirements", "pylock"), default="requirements")
+    parser.add_argument(
+        "--format",
+        choices=("requirements", "pylock", "pip"),
+        default="requirements",
+        help="requirements: name==version with hashes; pylock: PEP 751; pip: the run's "
+        "published wheels by path with hashes (for %%pip, serverless dependencies)",
+    )
+    parser.add_argument(
+        "--no-hashes", action="store_true", help="with --format pip: bare wheel paths"
+    )
     parser.set_defaults(handler=_cmd_export)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from ._build.export import pylock_text, requirements_text  # noqa: PLC0415
-    from ._runtime.inspect import inspect, read_pylock  # noqa: PLC0415
+    from ._runtime.inspect import inspect, read_pylock, requirement_lines  # noqa: PLC0415
 
+    if args.format == "pip":
+        for line in requirement_lines(args.wheelhouse, hashes=not args.no_hashes):
+            _echo(line)
+        return 0
     if args.format == "requirements":
         sys.stdout.write(requirements_text(inspect(args.wheelhouse)))
         return 0

@@ -32,6 +32,7 @@ from urllib.parse import unquote, urlparse
 
 from .errors import InputError
 from .hashing import DIGEST
+from .wheelhouse import PYLOCK_NAME  # the run folder's copy of the zip's lock
 
 if TYPE_CHECKING:
     from .manifest import WheelInfo
@@ -51,8 +52,6 @@ PIP_WHEELS = "wheels"
 """The run folder's folder of wheels (the same name the zip's entries and lock use)."""
 REQUIREMENTS_NAME = "requirements.txt"
 """The run folder's hashed requirements file."""
-PYLOCK_NAME = "pylock.toml"
-"""The run folder's copy of the zip's lock; its ``wheels/<file>`` paths resolve beside it."""
 
 # pip splits a requirement line at whitespace followed by "-", ends it at " #", and reads
 # ";" as the start of a marker: a folder holding any of them would be misread, not refused
