@@ -375,7 +375,7 @@ def _add_process_deps(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--target",
         default="auto",
-        help="runtime profile (dbr-14.3, ...), 'host', or 'auto' (from DATABRICKS_RUNTIME_VERSION)",
+        help="a profile (dbr-14.3...), 'host', or 'auto' (on Databricks: what this compute has)",
     )
     parser.add_argument("--python-version", default=None)
     parser.add_argument("--platform", default=None)
@@ -406,6 +406,11 @@ def _add_process_deps(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "without a task value; a repaired run reuses it",
     )
     parser.add_argument("--task-value-key", default=TASK_VALUE_KEY)
+    parser.add_argument(  # a serverless environment's `-r PATH` (docs/compute.md)
+        "--requirements-at",
+        metavar="PATH",
+        help="also write the run's wheel lines to this fixed file (replaced atomically)",
+    )
     parser.add_argument("--json", action="store_true", help="print the build result as JSON")
     parser.set_defaults(handler=_cmd_process_deps)
 

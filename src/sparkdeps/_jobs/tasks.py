@@ -41,11 +41,13 @@ from .._core.paths import (
     run_folder_of,
     split_pin,
 )
+from .._core.pipform import REQUIREMENTS_NAME
 from .._core.results import BuildResult, CleanupResult
 from .._core.storage import join_uri, local_file, storage_for
 from .._core.target import PROFILES
 from .._core.wheelhouse import read_manifest
 from .._runtime.cleanup import cleanup, cleanup_older_than, read_run_marker
+from .._runtime.inspect import requirement_lines
 from .names import BASE_ENV, DEFAULT_BASE, RUN_PREFIX
 from .running import running_set_text
 
@@ -142,6 +144,8 @@ class ProcessDepsRequest:
     allow_index_options: bool = False
     per_job_run: bool = False
     task_value_key: str = TASK_VALUE_KEY
+    requirements_at: str | None = None
+    """A fixed file rewritten with this run's wheel lines (``_jobs/serverless.py``)."""
 
 
 @dataclass(frozen=True)
@@ -185,6 +189,7 @@ def run_process_deps(args: ProcessDepsRequest) -> ProcessDepsOutcome:
             pinned = _reusable(join_uri(base, run_id), uri, args.source)
             logger.info("%s exists (a repaired run): reusing it", uri)
             set_task_value(args.task_value_key, pinned)
+            _point_requirements(args.requirements_at, join_uri(base, run_id))
             return ProcessDepsOutcome(pinned, None)
     else:
         run_id = new_run_id(args.job_run_id)
@@ -207,9 +212,29 @@ def run_process_deps(args: ProcessDepsRequest) -> ProcessDepsOutcome:
             runtime_packages=runtime_packages,
             override_runtime=args.override_runtime,
         )
+    _point_requirements(args.requirements_at, result.run_uri)
     if not result.task_value_set:
         logger.info("no task value set (not in a Databricks job): the URI goes to stdout")
     return ProcessDepsOutcome(result.pinned_uri, result)
+
+
+def _point_requirements(path: str | None, run_uri: str) -> None:
+    """Replace the fixed requirements file at ``path`` with ``run_uri``'s wheel lines.
+
+    Written under a temporary name and renamed (``Storage.publish``): an environment
+    installing from it reads the previous run's lines or this run's, never a mix.
+    """
+    target = _usable(path)
+    if target is None:
+        return
+    lines = requirement_lines(run_uri)
+    text = f"# sparkdeps: the wheels of {run_uri}, written by process_deps\n"
+    text += "\n".join(lines) + "\n"
+    with tempfile.TemporaryDirectory(prefix="sparkdeps-pointer-") as folder:
+        local = Path(folder) / REQUIREMENTS_NAME
+        local.write_text(text, encoding="utf-8")
+        storage_for(target).publish(local, target)
+    logger.info("%s now names the %d wheels of %s", target, len(lines), run_uri)
 
 
 def _target_and_set(args: ProcessDepsRequest, folder: Path) -> tuple[str | None, str | None]:
