@@ -17,10 +17,10 @@ import sys
 import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from ._console import ConsoleHandler, live_progress
-from ._core.errors import CommandError, IntegrityError, SparkdepsError
+from ._core.errors import CommandError, SparkdepsError
 from ._core.paths import PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY
 from ._core.progress import plural
 from ._core.runner import redact
@@ -251,22 +251,35 @@ def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from ._build.export import pylock_text, requirements_text  # noqa: PLC0415
-    from ._runtime.inspect import inspect, read_pylock, requirement_lines  # noqa: PLC0415
-
     if args.format == "pip":
+        from ._runtime.inspect import requirement_lines  # noqa: PLC0415
+
         for line in requirement_lines(args.wheelhouse, hashes=not args.no_hashes):
             _echo(line)
         return 0
-    if args.format == "requirements":
-        sys.stdout.write(requirements_text(inspect(args.wheelhouse)))
-        return 0
-    try:
-        sys.stdout.write(read_pylock(args.wheelhouse))
-    except IntegrityError:
-        # an older wheelhouse without pylock.toml: write one from its manifest
-        sys.stdout.write(pylock_text(inspect(args.wheelhouse)))
+    sys.stdout.write(_exported(args.wheelhouse, args.format))
     return 0
+
+
+def _exported(
+    wheelhouse: str,
+    output: Literal["requirements", "pylock"],
+    *,
+    stored_only: bool = False,
+) -> str:
+    """What ``export`` and ``inspect --pylock`` print: checked against the manifest and the
+    bytes inside the zip first (docs/locks-and-export.md). ``stored_only``: the zip's own
+    lock or an error (``inspect --pylock``); else an older wheelhouse's lock is written from
+    its manifest."""
+    from ._build.export import checked_export  # noqa: PLC0415
+    from ._runtime.inspect import no_pylock, read_stored  # noqa: PLC0415
+
+    stored = read_stored(wheelhouse)
+    if stored_only and stored.pylock is None:
+        raise no_pylock(stored.uri)
+    return checked_export(
+        stored.manifest, stored.wheels, stored.pylock, origin=stored.uri, output=output
+    )
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
@@ -306,10 +319,10 @@ def _timings(timings: dict[str, float] | Any) -> str:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from ._runtime.inspect import inspect, read_pylock  # noqa: PLC0415
+    from ._runtime.inspect import inspect  # noqa: PLC0415
 
     if args.pylock:
-        sys.stdout.write(read_pylock(args.wheelhouse))
+        sys.stdout.write(_exported(args.wheelhouse, "pylock", stored_only=True))
         return 0
     manifest = inspect(args.wheelhouse)
     if args.json:

@@ -33,6 +33,7 @@ EXECUTOR_KILL_APP = APPS / "hardening_executor_kill_app.py"
 RUN_FILES = ["pylock.toml", "requirements.txt", "run.json", "wheelhouse.zip", "wheels"]
 """A published run folder: the marker, the zip and its pip-native form (wheels/, lock, reqs)."""
 
+
 def app_env(cache: Path, tmp: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "HARDENING_"))}
     env.pop("SPARKDEPS_WHEELHOUSE", None)
