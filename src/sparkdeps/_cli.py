@@ -161,6 +161,7 @@ def _resolution_options(args: argparse.Namespace) -> dict[str, Any]:
         "platform": args.platform,
         "runtime_packages": args.runtime_packages,
         "override_runtime": args.override_runtime,
+        "prefer_newest": args.prefer_newest,
         "index_url": args.index_url,
         "extra_index_urls": args.extra_index_urls,
         "find_links": args.find_links,
@@ -221,6 +222,12 @@ def _runtime_options(group: argparse._ArgumentGroup) -> None:
         metavar="NAME",
         help="ship this protected runtime package (numpy, pandas, ...) anyway; "
         "repeatable; warns at build and at load",
+    )
+    group.add_argument(
+        "--prefer-newest",
+        action="store_true",
+        help="treat the runtime's versions as preferences, not constraints: unpinned "
+        "requirements take their newest release even when that moves runtime packages",
     )
 
 

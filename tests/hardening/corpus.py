@@ -251,6 +251,22 @@ def _requirements(text: str, name: str = "requirements.txt") -> Callable[[Path, 
     return make
 
 
+def _runtime_set(content: bytes, *, repeat: int = 1) -> Callable[[Path, Resources], Path]:
+    """A requirements file and a ``--runtime-packages`` file (``runtime.txt``) beside it;
+    ``repeat`` writes ``content`` that many times, in chunks (no memory to make it)."""
+
+    def make(folder: Path, _r: Resources) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / "runtime.txt").open("wb") as stream:
+            for _ in range(repeat):
+                stream.write(content)
+        path = folder / "requirements.txt"
+        path.write_text("sdhard-dep\n", encoding="utf-8")
+        return path
+
+    return make
+
+
 def _include_outside(folder: Path, _r: Resources) -> Path:
     (folder / "shared.txt").parent.mkdir(parents=True, exist_ok=True)
     (folder / "shared.txt").write_text("sdhard-dep\n")
@@ -1350,6 +1366,70 @@ CASES: tuple[Case, ...] = (
         ("rebuild",),
     ),
     Case(
+        "runtime-set-not-utf8",
+        "build",
+        _runtime_set(b"numpy==1.23.5\n\xff\xfe\x00junk==1.0\n"),
+        InputError,
+        ("runtime.txt", "not UTF-8"),
+        ("pip list --format=freeze",),
+        options={"runtime_file": "runtime.txt"},
+    ),
+    Case(
+        "runtime-set-bad-version",
+        "build",
+        _runtime_set(b"# python 3.10\nnumpy==@@@\n"),
+        InputError,
+        ("runtime.txt, line 2", "numpy==@@@", "not a version"),
+        ("pip list --format=freeze",),
+        options={"runtime_file": "runtime.txt"},
+        absent=("constraints.txt",),
+    ),
+    Case(
+        "runtime-set-specifier-list",
+        "build",
+        _runtime_set(b"x==1.0,>=0\n"),
+        InputError,
+        ("runtime.txt, line 1", "not a version"),
+        ("pip list --format=freeze",),
+        options={"runtime_file": "runtime.txt"},
+    ),
+    Case(
+        "runtime-set-marker",
+        "build",
+        _runtime_set(b"numpy==1.23.5\nsdhard-leaf==1.0 ; python_version < '3'\n"),
+        InputError,
+        ("runtime.txt, line 2", "markers"),
+        ("pip list --format=freeze",),
+        options={"runtime_file": "runtime.txt"},
+    ),
+    Case(
+        "runtime-set-url",
+        "build",
+        _runtime_set(b"sdhard-leaf @ file:///usr/lib/python3/dist-packages\n"),
+        InputError,
+        ("runtime.txt, line 1", "URL"),
+        ("pip list --format=freeze",),
+        options={"runtime_file": "runtime.txt"},
+    ),
+    Case(
+        "runtime-set-editable",
+        "build",
+        _runtime_set(b"numpy==1.23.5\n-e /Workspace/Repos/me/project\n"),
+        InputError,
+        ("runtime.txt, line 2", "-e"),
+        ("pip list --format=freeze",),
+        options={"runtime_file": "runtime.txt"},
+    ),
+    Case(
+        "runtime-set-80mb",
+        "build",
+        _runtime_set(b"".join(b"pkg%06d==1.0.%d\n" % (i, i) for i in range(4096)), repeat=1000),
+        InputError,
+        ("runtime.txt", "larger than"),
+        ("pip list --format=freeze",),
+        options={"runtime_file": "runtime.txt"},
+    ),
+    Case(
         "wheel-wrong-target",
         "build",
         _wheel_wrong_target,
@@ -2206,6 +2286,8 @@ def _act(case: Case, source: Path, box: Sandbox, resources: Resources) -> str:
             "task_value_key": None,
         }
         options.update(case.options)
+        if "runtime_file" in options:  # beside the input the case made
+            options["runtime_packages"] = source.parent / options.pop("runtime_file")
         if options.pop("dest_inside_source", False):
             options["dest"] = source / "out"
         return repr(build(source, **options))

@@ -85,6 +85,7 @@ def build(
     limits: ArchiveLimits | None = None,
     runtime_packages: str | os.PathLike[str] | None = None,
     override_runtime: Iterable[str] = (),
+    prefer_newest: bool = False,
 ) -> BuildResult:
     """Turn ``source`` into ``<dest>/<run_id>/wheelhouse.zip`` for the target.
 
@@ -94,10 +95,9 @@ def build(
     waits at most ``index_timeout`` seconds and is retried ``index_retries`` times.
 
     A profile (or ``runtime_packages``, a ``pip list --format=freeze`` file of the
-    cluster) makes the build runtime-aware: what the runtime already has is not
-    shipped, and a conflict with a protected package (numpy, pandas, pyarrow...)
-    fails before any download unless its name is in ``override_runtime``
-    (docs/runtime-aware.md).
+    cluster) makes the build runtime-aware (docs/runtime-aware.md): the runtime's
+    versions bind (``prefer_newest=True``: only prefer) and are not shipped; a protected
+    package (numpy, pyspark...) never moves unless named in ``override_runtime``.
     """
     total, clock = Timer(), Clock()
     base, run_id = _dest(dest), _run_id(run_id)
@@ -116,6 +116,7 @@ def build(
         build_isolation=build_isolation,
         name=name,
         allow_index_options=allow_index_options,
+        prefer_newest=prefer_newest,
     )
     published = _made_and_published(
         source, recipe, base, run_id, clock, cache_dir=cache_dir, limits=limits, use_cache=use_cache
@@ -272,6 +273,7 @@ def _cached_or_made(
         name=recipe.name,
         extra=f"allow_index_options={recipe.allow_index_options}"
         + (f";override_runtime={','.join(recipe.overrides)}" if recipe.overrides else "")
+        + (_strategy(recipe) if recipe.target.runtime is not None else "")
         + scm_versions_key(),  # a pretended version changes the built wheel
     )
     hit = cache.lookup(key) if use_cache else None
@@ -295,6 +297,11 @@ def _cached_or_made(
     if use_cache:
         cache.store(key, path, digest)
     return _Made(path, manifest, digest, layout.digest, cached=False)
+
+
+def _strategy(recipe: Recipe) -> str:
+    """How runtime versions bind the resolution: part of a runtime-aware build's key."""
+    return ";resolution=" + ("prefer-newest" if recipe.prefer_newest else "runtime-first")
 
 
 def _check_dest_outside(source: str | os.PathLike[str], dest: Path | None) -> None:
