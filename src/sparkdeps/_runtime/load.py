@@ -240,15 +240,12 @@ def load(
         uri, expected = _split_pin(*locate_wheelhouse(wheelhouse, task_key=task_key, key=key))
         plan = _plan(uri, spark, delivery, cache_dir, payload_dir)
         warm = mode == "cache"  # pip needs every wheel: no warm path that reads no manifest
-        prepared = fetch_wheelhouse(uri, plan.install_cache, warm=warm, expected=expected)
-        try:
+        with fetch_wheelhouse(uri, plan.install_cache, warm=warm, expected=expected) as prepared:
             packages = _check_session(plan, prepared, replace=replace)
             folder, installed = _driver_install(
                 prepared, plan.install_cache, mode, plan.kind, timings, strict=strict
             )
             payload = _ship(plan, prepared, installed, packages, timings)
-        finally:
-            prepared.discard()
     result = _result(
         prepared, installed, folder, kind=plan.kind, mode=mode, payload=payload, timings=timings
     )
