@@ -20,14 +20,14 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Iterable
 from pathlib import Path
 
 from .._core.databricks import NotebookPip, notebook_pip
 from .._core.errors import DeliveryError, SparkdepsError
 from .._core.hashing import CHUNK
 from .._core.locking import file_lock
-from .._core.manifest import MANIFEST_NAME, Manifest, WheelInfo
+from .._core.manifest import MANIFEST_NAME, Manifest
+from .._core.pipform import PIP_WHEELS, REQUIREMENTS_NAME, pip_path, requirements_text
 from .._core.timing import Timer
 from .extract import open_stored_wheel
 
@@ -35,11 +35,8 @@ __all__ = ["configure_hint", "install_environment", "require_channel", "requirem
 
 logger = logging.getLogger(__name__)
 
-_PIP_WHEELS = "wheels"
-_REQUIREMENTS = "requirements.txt"
 
-
-def configure_hint(requirements: str = "<run folder>/requirements.txt") -> str:
+def configure_hint(requirements: str = f"<run folder>/{REQUIREMENTS_NAME}") -> str:
     """What to configure so UDFs import the wheelhouse without session artifacts."""
     return (
         "the route that fits is delivery='environment' (docs/delivery.md): in a Databricks "
@@ -47,7 +44,7 @@ def configure_hint(requirements: str = "<run folder>/requirements.txt") -> str:
         "run's hashed requirements, which Databricks syncs to UDFs; in a job, add "
         f"'-r {requirements}' to the serverless environment's dependencies (or the task's "
         "libraries) and load with probe=True to prove it; from Databricks Connect 16.4+, "
-        "pass the run's requirement lines to DatabricksEnv().withDependencies(...)"
+        "pass sparkdeps.requirement_lines(<run>) to DatabricksEnv().withDependencies(...)"
     )
 
 
@@ -64,19 +61,11 @@ def require_channel() -> NotebookPip:
     return channel
 
 
-def _lines(wheels: Iterable[WheelInfo], folder: Path) -> list[str]:
-    # TODO(compute-build): _core/pipform.requirement_lines once it lands on main
-    return [
-        f"{folder}/{wheel.filename} --hash=sha256:{wheel.sha256}"
-        for wheel in sorted(wheels, key=lambda item: item.filename)
-    ]
-
-
 def _published_wheels(zip_path: Path | None, manifest: Manifest) -> Path | None:
     """The run's pip-native ``wheels/`` beside the zip, when it holds every wheel."""
     if zip_path is None:
         return None
-    folder = zip_path.parent / _PIP_WHEELS
+    folder = zip_path.parent / PIP_WHEELS
     if all((folder / wheel.filename).is_file() for wheel in manifest.wheels):
         return folder.absolute()
     return None
@@ -84,11 +73,11 @@ def _published_wheels(zip_path: Path | None, manifest: Manifest) -> Path | None:
 
 def _copied_wheels(zip_path: Path, manifest: Manifest, out: Path) -> Path:
     """The wheels copied out of the checked zip into ``out/wheels`` (once per digest)."""
-    folder = out / _PIP_WHEELS
+    folder = out / PIP_WHEELS
     if folder.is_dir():
         return folder
     out.mkdir(parents=True, exist_ok=True)
-    partial = out / f".{_PIP_WHEELS}.{uuid.uuid4().hex}.partial"
+    partial = out / f".{PIP_WHEELS}.{uuid.uuid4().hex}.partial"
     partial.mkdir()
     try:
         for wheel in manifest.wheels:
@@ -126,9 +115,11 @@ def requirements_file(
         folder = _published_wheels(published, manifest)
         if folder is None:
             folder = _copied_wheels(zip_path, manifest, out)
-        requirements = out / _REQUIREMENTS
-        text = "\n".join(_lines(manifest.wheels, folder)) + "\n"
-        partial = out / f".{_REQUIREMENTS}.{uuid.uuid4().hex}"
+        requirements = out / REQUIREMENTS_NAME
+        text = requirements_text(
+            manifest.wheels, pip_path(str(folder)), comment=f"sparkdeps wheelhouse {digest}"
+        )
+        partial = out / f".{REQUIREMENTS_NAME}.{uuid.uuid4().hex}"
         partial.write_text(text, "utf-8")
         os.replace(partial, requirements)
     return requirements

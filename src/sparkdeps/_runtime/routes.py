@@ -26,7 +26,7 @@ from typing import Any
 from .._core.databricks import notebook_pip
 from .._core.errors import DeliveryError
 from .._core.results import Delivery
-from .delivery import _PAYLOAD, SessionKind, archive_name, deliver, session_key
+from .delivery import SessionKind, archive_name, deliver, session_key
 from .environment import configure_hint, install_environment, require_channel, requirements_file
 from .fetch import Prepared
 from .hints import failure_hint
@@ -129,9 +129,7 @@ def _within(route: Route, shipped: Shipped, installed: InstallResult) -> tuple[s
         return (ENVIRONMENT,)
     if route.kind == "shared":
         return (str(installed.folder),)
-    if _PAYLOAD == "wheels":
-        return (archive_name(installed.digest),)
-    return ()  # tree payloads (benchmarks only): one archive per top-level name
+    return (archive_name(installed.digest),)
 
 
 def _wanted(route: Route, key: tuple[str, str, str]) -> bool:
