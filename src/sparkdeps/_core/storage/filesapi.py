@@ -130,7 +130,7 @@ class FilesApiStorage:
 
     def _error(self, what: str, uri: str, exc: BaseException) -> StorageError:
         fix = ""
-        if _error_code(exc) in ("PERMISSION_DENIED", "UNAUTHENTICATED", "PermissionDenied"):
+        if _error_code(exc).upper().replace("_", "") in ("PERMISSIONDENIED", "UNAUTHENTICATED"):
             fix = f"; fix: check the identity's grants on the Volume, or {CREDENTIAL_HINT}"
         return StorageError(
             f"cannot {what} {uri} through {self.via}: {_first_line(exc)} ({_error_code(exc)}){fix}"
