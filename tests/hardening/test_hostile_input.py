@@ -20,7 +20,7 @@ pytestmark = pytest.mark.network  # the wrong-hash case runs uv and pip (find-li
 def test_corpus_is_big_enough() -> None:
     assert len(CASES) >= 25
     assert len({case.id for case in CASES}) == len(CASES)
-    assert {case.phase for case in CASES} == {"build", "load", "cleanup"}
+    assert {case.phase for case in CASES} == {"build", "load", "cleanup", "export"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])

@@ -63,7 +63,11 @@ def installed_marker(folder: Path) -> dict[str, Any] | None:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A wheelhouse ready to check and install: a local zip, its digest and manifest."""
+    """A wheelhouse ready to check and install: a local zip, its digest and manifest.
+
+    Holds an open file and maybe a downloaded copy: use it as a context manager
+    (``with fetch_wheelhouse(...) as prepared:``), which releases both at the end.
+    """
 
     uri: str
     zip_path: Path
@@ -84,6 +88,13 @@ class Prepared:
             self.handle.close()
         if self.temporary is not None:
             shutil.rmtree(self.temporary.parent, ignore_errors=True)
+
+    def __enter__(self) -> Prepared:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        """Leaving the block releases the open file and the download: :meth:`discard`."""
+        self.discard()
 
 
 def _ref_path(node_cache: Path, uri: str) -> Path:

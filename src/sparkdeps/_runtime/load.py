@@ -32,9 +32,8 @@ if TYPE_CHECKING:
     from .session_env import Package
 
 # Shipping to executors (delivery, session_env), pip mode and the full wheel checks
-# are imported where they are used: a warm load for the driver needs none of them,
-# and a whole warm `python -c "import sparkdeps; sparkdeps.load(...)"` aims at 40 ms
-# over a bare interpreter (benchmarks/RESULTS.md).
+# are imported where they are used: a warm load for the driver needs none of them
+# (docs/architecture.md, "Imports inside functions").
 
 __all__ = [
     "active_session",
@@ -67,6 +66,14 @@ def modules_for(spark: Any) -> tuple[str, ...]:
 
     with _modules_lock:
         return tuple(sorted(_session_modules.get(session_key(spark), ())))
+
+
+def loaded_into(spark: Any) -> bool:
+    """True once a wheelhouse was loaded into ``spark`` (an empty one included)."""
+    from .delivery import session_key  # noqa: PLC0415 (see the note on imports)
+
+    with _modules_lock:
+        return session_key(spark) in _session_modules
 
 
 def wheelhouse_arg(argv: Sequence[str] | None = None, *, flag: str = "--wheelhouse") -> str | None:
@@ -233,15 +240,12 @@ def load(
         uri, expected = _split_pin(*locate_wheelhouse(wheelhouse, task_key=task_key, key=key))
         plan = _plan(uri, spark, delivery, cache_dir, payload_dir)
         warm = mode == "cache"  # pip needs every wheel: no warm path that reads no manifest
-        prepared = fetch_wheelhouse(uri, plan.install_cache, warm=warm, expected=expected)
-        try:
+        with fetch_wheelhouse(uri, plan.install_cache, warm=warm, expected=expected) as prepared:
             packages = _check_session(plan, prepared, replace=replace)
             folder, installed = _driver_install(
                 prepared, plan.install_cache, mode, plan.kind, timings, strict=strict
             )
             payload = _ship(plan, prepared, installed, packages, timings)
-        finally:
-            prepared.discard()
     result = _result(
         prepared, installed, folder, kind=plan.kind, mode=mode, payload=payload, timings=timings
     )
@@ -261,6 +265,12 @@ def _log_loaded(
             "%s: wheelhouse %s installed for the driver only "
             "(pass spark=... or create a session first to ship it to executors)",
             why,
+            result.uri,
+        )
+    if not result.wheels:
+        logger.info(
+            "wheelhouse %s is empty (the runtime has everything the input needs): "
+            "nothing installed or shipped",
             result.uri,
         )
     logger.info(
@@ -384,6 +394,10 @@ def _ship(
     from .delivery import archive_name, deliver, session_key  # noqa: PLC0415 (see above)
     from .session_env import record_load  # noqa: PLC0415
 
+    key = session_key(plan.session, plan.ship)
+    if not installed.wheels:  # an empty wheelhouse: nothing to ship
+        _remember(key, installed)  # verify still checks the runtime packages it relies on
+        return None
     shared = plan.kind == "shared"
     delivered = deliver(
         plan.session,
@@ -395,16 +409,20 @@ def _ship(
         site=installed.folder if shared else None,
         symlink_to=_published_path(prepared),
     )
-    key = session_key(plan.session, plan.ship)
-    with _modules_lock:
-        _session_modules.setdefault(key, set()).update(installed.top_level)
-        relied = (installed.runtime or {}).get("relied_on", ())
-        _session_runtime.setdefault(key, set()).update(str(item["name"]) for item in relied)
+    _remember(key, installed)
     # executors import from <archive>/site (wheels), or the shared folder
     classic = plan.ship == "classic" and not shared
     record_load(key, packages, prepared.uri, archive_name(installed.digest) if classic else "")
     timings["deliver"] = delivered.seconds
     return delivered.payload
+
+
+def _remember(key: str, installed: InstallResult) -> None:
+    """What ``verify`` checks in the session ``key``: the modules and the runtime packages."""
+    with _modules_lock:
+        _session_modules.setdefault(key, set()).update(installed.top_level)
+        relied = (installed.runtime or {}).get("relied_on", ())
+        _session_runtime.setdefault(key, set()).update(str(item["name"]) for item in relied)
 
 
 def _shadows(prepared: Prepared, installed: InstallResult | None) -> dict[str, tuple[str, str]]:
@@ -484,11 +502,12 @@ def _driver_install(
             with timed(timings, "runtime_check"):
                 check_runtime(installed.runtime, strict=strict)
     if mode == "pip":
-        from .pipmode import pip_install  # noqa: PLC0415 (see the note on imports)
+        if prepared.manifest is not None and prepared.manifest.wheels:  # else nothing to do
+            from .pipmode import pip_install  # noqa: PLC0415 (see the note on imports)
 
-        with timed(timings, "pip"):
-            pip_install(prepared)
-        importlib.invalidate_caches()
+            with timed(timings, "pip"):
+                pip_install(prepared)
+            importlib.invalidate_caches()
         return Path(sysconfig.get_paths()["purelib"]), installed
     assert installed is not None
     activate(installed.folder)
