@@ -183,7 +183,7 @@ class Manifest:
                 schema=schema,
                 runtime=dict(raw["runtime"]) if isinstance(raw.get("runtime"), dict) else None,
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # any shape but ours
             raise IntegrityError(
                 f"{origin} is malformed ({exc}); rebuild the wheelhouse with `sparkdeps build`"
             ) from exc
