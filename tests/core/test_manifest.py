@@ -12,7 +12,13 @@ import pytest
 from tests.support.wheels import make_wheel
 
 from sparkdeps._core.errors import IntegrityError
-from sparkdeps._core.manifest import Manifest, WheelInfo, inspect_wheel, top_level_names
+from sparkdeps._core.manifest import (
+    Manifest,
+    WheelInfo,
+    inspect_wheel,
+    same_version,
+    top_level_names,
+)
 
 
 @pytest.mark.parametrize(
@@ -183,3 +189,19 @@ def test_manifest_refuses_a_wheel_listed_twice() -> None:
     raw["wheels"] *= 2
     with pytest.raises(IntegrityError, match=r"listed twice: a-1\.0-py3-none-any\.whl"):
         Manifest.from_json(json.dumps(raw))
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "same"),
+    [
+        ("1.0", "1.0.0", True),
+        ("1.0", "1.0.post0", False),
+        ("2.3.1+cpu", "2.3.1+cpu", True),
+        ("2.3.1+cpu", "2.3.1", False),
+        ("1.1build1", "1.1build1", True),  # not PEP 440: compared as text
+        ("1.1build1", "1.1", False),
+    ],
+    ids=["zero-padding", "post", "local", "local-vs-public", "legacy-same", "legacy-other"],
+)
+def test_same_version(left: str, right: str, same: bool) -> None:
+    assert same_version(left, right) is same
