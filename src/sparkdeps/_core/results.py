@@ -96,6 +96,9 @@ class LoadResult:
     shadows: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     """Packages that take the place of the runtime's copy: name -> (runtime's version,
     the wheelhouse's), from the manifest of a runtime-aware build."""
+    left_out: tuple[str, ...] = ()
+    """Wheels shipped to the cluster but not installed on this Spark Connect client:
+    their tags do not fit it (a laptop on macOS or Windows; docs/delivery.md)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -110,6 +113,7 @@ class LoadResult:
             "mode": self.mode,
             "timings": {key: round(value, 4) for key, value in self.timings.items()},
             "shadows": {name: list(pair) for name, pair in self.shadows.items()},
+            "left_out": list(self.left_out),
         }
 
     def _repr_html_(self) -> str:

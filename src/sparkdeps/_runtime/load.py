@@ -268,8 +268,9 @@ def load(
         with fetch_wheelhouse(uri, plan.install_cache, warm=warm, expected=expected) as prepared:
             packages = _check_session(plan, prepared, replace=replace)
             folder, installed = _driver_install(
-                prepared, plan.install_cache, mode, plan.kind, timings, strict=strict
-            )
+                prepared, plan.install_cache, mode, plan.kind, timings, strict=strict,
+                client=plan.ship == "connect",
+            )  # fmt: skip
             shipped = _ship(plan, prepared, installed, packages, timings, asked=(delivery, probe))
     result = _result(prepared, installed, folder, plan, shipped, mode=mode, timings=timings)
     _log_loaded(result, plan, delivery, timings)
@@ -519,7 +520,8 @@ def _result(
     timings: dict[str, float],
 ) -> LoadResult:
     if installed is not None:
-        wheels, top_level, reused = installed.wheels, installed.top_level, installed.reused
+        wheels = tuple(sorted(installed.wheels + installed.left_out))
+        top_level, reused = installed.top_level, installed.reused
     else:  # pip mode, driver only: install() did not run, so fetch_wheelhouse read it
         manifest = prepared.manifest
         assert manifest is not None
@@ -536,6 +538,7 @@ def _result(
         payload=shipped.payload if shipped is not None else None,
         mode=mode,
         timings=timings,
+        left_out=installed.left_out if installed is not None else (),
     )
     shadows = _shadows(prepared, installed)
     if shadows:  # the manifest says these take the place of the runtime's copies
@@ -551,26 +554,39 @@ def _driver_install(
     timings: dict[str, float],
     *,
     strict: bool | None = None,
+    client: bool = False,
 ) -> tuple[Path, InstallResult | None]:
-    """Check, then install into the node cache and/or with pip; activate the cache folder."""
+    """Check, then install into the node cache and/or with pip; activate the cache folder.
+
+    ``client``: this driver is a Spark Connect client, which installs only the wheels
+    that fit it (the cluster gets them all, docs/delivery.md)."""
     timings.update(prepared.timings)
+    leave_out: tuple[str, ...] = ()
     if prepared.manifest is not None:
         from .checks import check_wheels  # noqa: PLC0415 (see the note on imports)
 
         with timed(timings, "check"):
-            check_wheels(prepared)
-            check_runtime(prepared.manifest.runtime, strict=strict, fresh=True)
+            leave_out = _client_misfits(prepared, client)
+            check_wheels(prepared, leave_out=leave_out)
+            # a client's runtime is not the cluster's: differences warn (the probe decides)
+            lenient = False if leave_out and strict is None else strict
+            check_runtime(prepared.manifest.runtime, strict=lenient, fresh=True)
     installed: InstallResult | None = None
     if mode == "cache" or kind != "driver-only":
         # The cache folder is the driver's install (mode="cache") and what executors get.
-        installed = install(prepared, node_cache, bytecode=kind == "shared")
+        installed = install(prepared, node_cache, bytecode=kind == "shared", leave_out=leave_out)
         timings.update(
             {name: value for name, value in installed.timings.items() if name not in timings}
         )
-        if installed.reused and installed.checked_for != interpreter_key():
+        if (installed.reused and installed.checked_for != interpreter_key()) or (
+            installed.left_out and not client
+        ):
             from .checks import check_interpreter_tags  # noqa: PLC0415 (see above)
 
-            check_interpreter_tags(prepared.uri, installed.wheels, installed.target)
+            check_interpreter_tags(
+                prepared.uri, installed.wheels + (() if client else installed.left_out),
+                installed.target,
+            )  # fmt: skip
         if prepared.manifest is None:  # the warm path: the install marker has the section
             with timed(timings, "runtime_check"):
                 check_runtime(installed.runtime, strict=strict)
@@ -579,10 +595,27 @@ def _driver_install(
             from .pipmode import pip_install  # noqa: PLC0415 (see the note on imports)
 
             with timed(timings, "pip"):
-                pip_install(prepared)
+                pip_install(prepared, leave_out=leave_out)
             importlib.invalidate_caches()
         return Path(sysconfig.get_paths()["purelib"]), installed
     assert installed is not None
     activate(installed.folder)
     explain_preloaded(installed.top_level, installed.folder)
     return installed.folder, installed
+
+
+def _client_misfits(prepared: Prepared, client: bool) -> tuple[str, ...]:
+    """On a Connect client: the wheels whose tags do not fit it, to ship but not install."""
+    if not client or prepared.manifest is None:
+        return ()
+    from .client import describe_client, fitting  # noqa: PLC0415 (see the note on imports)
+
+    _fit, left = fitting(wheel.filename for wheel in prepared.manifest.wheels)
+    if left:
+        logger.warning(
+            "this Spark Connect client is %s: installing here only the wheels that fit it; "
+            "left out (the cluster gets them, the probe proves it): %s",
+            describe_client(),
+            ", ".join(left),
+        )
+    return tuple(left)
