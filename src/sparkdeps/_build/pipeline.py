@@ -180,7 +180,7 @@ def _result(
         task_value_set = _databricks.set_task_value(task_value_key, pin_uri(uri, made.digest))
     clock.timings["total"] = total.stop()
     wheels = plural(len(made.manifest.wheels), "wheel")
-    logger.info("published %s (%s) in %.2fs", uri, wheels, total.seconds)
+    logger.info("published %s (%s) in %.2fs", redact(uri), wheels, total.seconds)
     return BuildResult(
         uri=uri,
         run_id=published.run_id,
@@ -208,33 +208,11 @@ class _Made:
 
 
 def _check_dest(storage: Storage, base: str) -> None:
-    """The dest is a folder (or can become one) that this process can write to.
-
-    Probes with a temporary file in the dest, or in its nearest existing parent
-    when the dest does not exist yet, and removes it: nothing is left behind.
-    """
-    path = storage.local_path(base)
-    if path is None:
-        return  # dbfs: through dbutils: publishing will say what went wrong
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    origin = redact(base)
-    if not existing.is_dir():
-        what = "is a file" if existing == path else f"is below {existing}, which is a file"
-        raise StorageError(
-            f"dest {origin} {what}, not a folder; fix: pass a folder for --dest/dest= "
-            "(run folders are created inside it)"
-        )
-    try:
-        handle, probe = tempfile.mkstemp(prefix=".sparkdeps-probe-", dir=existing)
-        os.close(handle)
-        Path(probe).unlink()
-    except OSError as exc:
-        raise StorageError(
-            f"cannot write to dest {origin} ({existing}: {exc.strerror or exc}); fix: pass a "
-            "--dest/dest= folder this user can write to, or fix its permissions or mount"
-        ) from exc
+    """The dest can take run folders (a writable folder, a bucket that exists, a Volume)."""
+    storage.check_writable(base)
+    if storage.local_path(base) is None:
+        # CI publishing to a Volume, a bucket: say where the bytes go (issue 26)
+        logger.info("publishing to %s through %s", redact(base), storage.via)
 
 
 def _run_id(run_id: str | None) -> str:

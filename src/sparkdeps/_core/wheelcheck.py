@@ -13,9 +13,9 @@ import zipfile
 from collections.abc import Sequence
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
-from packaging.version import InvalidVersion, Version
 
 from .errors import IntegrityError
+from .manifest import same_version
 from .zipsafety import WHEEL_LIMITS, WHY, ArchiveLimits, member_parts, member_problem
 
 __all__ = ["check_dist_info", "check_listing"]
@@ -74,11 +74,7 @@ def check_dist_info(names: Sequence[str], filename: str, origin: str, fix: str) 
     (folder,) = found
     stem = folder[: -len(".dist-info")]
     name, _, version = stem.rpartition("-")
-    try:
-        same_version = Version(version) == wheel_version
-    except InvalidVersion:
-        same_version = False
-    if canonicalize_name(name) != wheel_name or not same_version:
+    if canonicalize_name(name) != wheel_name or not same_version(version, str(wheel_version)):
         raise IntegrityError(
             f"{origin}: its {folder} names another distribution or version than its file name "
             f"({wheel_name} {wheel_version}); {fix}"
