@@ -46,7 +46,7 @@ from sparkdeps._core.manifest import Manifest, WheelInfo, inspect_wheel
 from sparkdeps._core.target import Target, host_target
 from sparkdeps._core.wheelhouse import write_wheelhouse
 
-Phase = Literal["build", "load", "cleanup", "export"]
+Phase = Literal["build", "load", "cleanup", "export", "deliver", "twin"]
 SECRET = "hunter2-hardening"
 """A password planted in some inputs: it must never show in a message."""
 
@@ -247,6 +247,22 @@ def _requirements(text: str, name: str = "requirements.txt") -> Callable[[Path, 
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / name
         path.write_text(text, encoding="utf-8")
+        return path
+
+    return make
+
+
+def _runtime_set(content: bytes, *, repeat: int = 1) -> Callable[[Path, Resources], Path]:
+    """A requirements file and a ``--runtime-packages`` file (``runtime.txt``) beside it;
+    ``repeat`` writes ``content`` that many times, in chunks (no memory to make it)."""
+
+    def make(folder: Path, _r: Resources) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / "runtime.txt").open("wb") as stream:
+            for _ in range(repeat):
+                stream.write(content)
+        path = folder / "requirements.txt"
+        path.write_text("sdhard-dep\n", encoding="utf-8")
         return path
 
     return make
@@ -1226,6 +1242,8 @@ class Case:
     during: Callable[[Path], AbstractContextManager[None]] | None = None
     """Active around the action (given the input): e.g. replaces the file mid-load."""
     verdict: Callable[[Sandbox, Path, str], list[str]] | None = None
+    act: Callable[[Path, Sandbox], str] | None = None
+    """The action, when it is not the phase's usual build, load or cleanup (given the input)."""
     """For a case that must load: problems with what was installed (checked bytes only)."""
     publishes: bool = False
     """A build that must succeed: its run folder under dest is the result, not a leak."""
@@ -1510,6 +1528,70 @@ CASES: tuple[Case, ...] = (
         IntegrityError,
         ("sdhard_fake-1.0-py3-none-any.whl",),
         ("rebuild",),
+    ),
+    Case(
+        "runtime-set-not-utf8",
+        "build",
+        _runtime_set(b"numpy==1.23.5\n\xff\xfe\x00junk==1.0\n"),
+        InputError,
+        ("runtime.txt", "not UTF-8"),
+        ("pip list --format=freeze",),
+        options={"runtime_file": "runtime.txt"},
+    ),
+    Case(
+        "runtime-set-bad-version",
+        "build",
+        _runtime_set(b"# python 3.10\nnumpy==@@@\n"),
+        InputError,
+        ("runtime.txt, line 2", "numpy==@@@", "not a version"),
+        ("pip list --format=freeze",),
+        options={"runtime_file": "runtime.txt"},
+        absent=("constraints.txt",),
+    ),
+    Case(
+        "runtime-set-specifier-list",
+        "build",
+        _runtime_set(b"x==1.0,>=0\n"),
+        InputError,
+        ("runtime.txt, line 1", "not a version"),
+        ("pip list --format=freeze",),
+        options={"runtime_file": "runtime.txt"},
+    ),
+    Case(
+        "runtime-set-marker",
+        "build",
+        _runtime_set(b"numpy==1.23.5\nsdhard-leaf==1.0 ; python_version < '3'\n"),
+        InputError,
+        ("runtime.txt, line 2", "markers"),
+        ("pip list --format=freeze",),
+        options={"runtime_file": "runtime.txt"},
+    ),
+    Case(
+        "runtime-set-url",
+        "build",
+        _runtime_set(b"sdhard-leaf @ file:///usr/lib/python3/dist-packages\n"),
+        InputError,
+        ("runtime.txt, line 1", "URL"),
+        ("pip list --format=freeze",),
+        options={"runtime_file": "runtime.txt"},
+    ),
+    Case(
+        "runtime-set-editable",
+        "build",
+        _runtime_set(b"numpy==1.23.5\n-e /Workspace/Repos/me/project\n"),
+        InputError,
+        ("runtime.txt, line 2", "-e"),
+        ("pip list --format=freeze",),
+        options={"runtime_file": "runtime.txt"},
+    ),
+    Case(
+        "runtime-set-80mb",
+        "build",
+        _runtime_set(b"".join(b"pkg%06d==1.0.%d\n" % (i, i) for i in range(4096)), repeat=1000),
+        InputError,
+        ("runtime.txt", "larger than"),
+        ("pip list --format=freeze",),
+        options={"runtime_file": "runtime.txt"},
     ),
     Case(
         "wheel-wrong-target",
@@ -2410,6 +2492,8 @@ HANG_SECONDS: Mapping[Phase, float] = {
     "load": 120.0,
     "cleanup": 15.0,
     "export": 60.0,
+    "deliver": 120.0,
+    "twin": 120.0,
 }
 """Longer than any case needs by far: past it the case counts as hung."""
 
@@ -2457,6 +2541,8 @@ def _unstick(root: Path) -> None:
 
 def _act(case: Case, source: Path, box: Sandbox, resources: Resources) -> str:
     """Run the case's build, load or cleanup; the result as text when nothing was raised."""
+    if case.act is not None:
+        return case.act(source, box)
     if case.phase == "build":
         from sparkdeps._build.pipeline import build
 
@@ -2468,6 +2554,8 @@ def _act(case: Case, source: Path, box: Sandbox, resources: Resources) -> str:
             "task_value_key": None,
         }
         options.update(case.options)
+        if "runtime_file" in options:  # beside the input the case made
+            options["runtime_packages"] = source.parent / options.pop("runtime_file")
         if options.pop("dest_inside_source", False):
             options["dest"] = source / "out"
         return repr(build(source, **options))

@@ -29,6 +29,7 @@ from .make import Planned, plan_input
 from .recipe import recipe_for
 from .runtime_conflict import Conflict
 from .runtime_plan import Placement
+from .runtime_relax import Relaxation
 
 __all__ = ["CheckResult", "check", "format_check"]
 
@@ -41,6 +42,8 @@ class CheckResult:
     conflicts: tuple[Conflict, ...] = ()
     overrides: tuple[str, ...] = ()
     seconds: float = 0.0
+    relaxed: tuple[Relaxation, ...] = ()
+    """Runtime packages the input moves off the runtime's version, with why."""
 
     @property
     def ok(self) -> bool:
@@ -67,6 +70,7 @@ class CheckResult:
             "runtime_provides": [p.to_dict() for p in self.placements if p.status == "runtime"],
             "shadows": [p.to_dict() for p in self.placements if p.status == "shadows"],
             "conflicts": [c.to_dict() for c in self.conflicts],
+            "relaxed": [r.to_dict() for r in self.relaxed],
             "seconds": round(self.seconds, 3),
         }
 
@@ -90,6 +94,7 @@ def check(
     cache_dir: str | os.PathLike[str] | None = None,
     allow_index_options: bool = False,
     limits: ArchiveLimits | None = None,
+    prefer_newest: bool = False,
 ) -> CheckResult:
     """Resolve ``source`` for the target as ``build`` would; download and publish nothing.
 
@@ -112,6 +117,7 @@ def check(
         build_isolation=build_isolation,
         name=name,
         allow_index_options=allow_index_options,
+        prefer_newest=prefer_newest,
     )
     work = Path(tempfile.mkdtemp(prefix="sparkdeps-check-"))
     try:
@@ -123,7 +129,10 @@ def check(
         return CheckResult(recipe.target, (), conflicts, recipe.overrides, timer.seconds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return CheckResult(recipe.target, _placements(planned), (), recipe.overrides, timer.seconds)
+    relaxed = planned.resolution.relaxed
+    return CheckResult(
+        recipe.target, _placements(planned), (), recipe.overrides, timer.seconds, relaxed
+    )
 
 
 def _placements(planned: Planned) -> tuple[Placement, ...]:
@@ -147,6 +156,8 @@ def format_check(result: CheckResult) -> list[str]:
         lines.append("runtime: none (explicit target: the full closure ships)")
     if result.placements:
         lines += _table(result.placements)
+    for relaxation in result.relaxed:
+        lines.extend(relaxation.describe())
     for conflict in result.conflicts:
         lines.extend(_conflict_lines(conflict))
     lines.append(_summary(result))
@@ -171,10 +182,8 @@ def _table(placements: Sequence[Placement]) -> list[str]:
 
 def _conflict_lines(conflict: Conflict) -> Sequence[str]:
     asked = ", ".join(conflict.specifiers) or conflict.wanted
-    out = [
-        f"CONFLICT {conflict.name}: runtime has {conflict.runtime_version} (protected), "
-        f"input needs {asked}"
-    ]
+    has = conflict.runtime_version or "none (an ML runtime builds its own)"
+    out = [f"CONFLICT {conflict.name}: runtime has {has} (protected), input needs {asked}"]
     out += [f"  via {chain}" for chain in conflict.chains]
     if conflict.profiles:
         out.append("  fits on: " + ", ".join(f"{p} ({v})" for p, v in conflict.profiles))
