@@ -12,6 +12,7 @@ Nothing is installed; ``check`` resolves only and pip downloads nothing.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ from tests.support.wheels import make_wheel
 from sparkdeps import build
 from sparkdeps._build.check import CheckResult, check
 from sparkdeps._cli import main
-from sparkdeps._core.errors import InputError, RuntimeConflictError
+from sparkdeps._core.errors import BuildError, InputError, RuntimeConflictError
 from sparkdeps._core.runtimes import runtime_packages
 
 HOST = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -261,3 +262,48 @@ def test_a_move_names_its_chain_and_the_older_release_that_avoids_it(
     assert main([*args, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in report["relaxed"]] == ["sdtest-rf-lib"]
+
+
+@pytest.fixture(scope="module")
+def heavy_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("heavy-index")
+    make_wheel(root, "sdtest-rf-heavy", "1.0", {"sdtest_rf_heavy/blob.bin": os.urandom(3 << 20)})
+    _pure(root, "sdtest-rf-light", "1.0", "sdtest-rf-heavy")
+    return root
+
+
+@pytest.mark.parametrize("json_pages", [True, False], ids=["pep691-size", "html-head"])
+def test_check_reports_the_size_from_the_index_without_downloading(
+    tmp_path: Path, heavy_files: Path, json_pages: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = _requirements(tmp_path, "sdtest-rf-light")
+    heavy = next(heavy_files.glob("sdtest_rf_heavy-*.whl"))
+    light = next(heavy_files.glob("sdtest_rf_light-*.whl"))
+    with IndexServer(heavy_files, json_pages=json_pages) as index:
+        args = ["check", str(source), "--target", "dbr-14.3", "--index-url", index.url, "--json"]
+        assert main(args) == 0
+        asked = [path for agent, path in index.agents if agent == "sparkdeps (size)"]
+    report = json.loads(capsys.readouterr().out)
+    size = report["size"]
+    assert size["total_bytes"] == heavy.stat().st_size + light.stat().st_size
+    assert size["heaviest"][0]["name"] == "sdtest-rf-heavy" and size["unknown"] == []
+    # a JSON page gives the size; an HTML page costs one HEAD per file, never a download
+    files = [path for path in asked if path.startswith("/files/")]
+    assert len(files) == (0 if json_pages else 2)
+
+
+def test_build_refuses_above_the_cap_before_any_download(tmp_path: Path, heavy_files: Path) -> None:
+    source = _requirements(tmp_path, "sdtest-rf-light")
+    with IndexServer(heavy_files, json_pages=True) as index:
+        options: dict[str, Any] = {
+            "dest": tmp_path / "dest", "target": "dbr-14.3", "index_url": index.url,
+            "use_cache": False, "task_value_key": None,
+        }  # fmt: skip
+        with pytest.raises(BuildError) as caught:
+            build(source, max_size_mb=2, **options)
+        assert _pip_wheels(index) == []
+        message = str(caught.value)
+        assert "over the 2 MB cap" in message and "nothing was downloaded" in message
+        assert "heaviest: sdtest-rf-heavy 1.0 3.1 MB" in message and "--max-size" in message
+        result = build(source, max_size_mb=0, **options)
+    assert sorted(w.name for w in result.wheels) == ["sdtest-rf-heavy", "sdtest-rf-light"]

@@ -26,10 +26,11 @@ from .cache import BuildCache
 from .clock import Clock
 from .inputs import prepare_input
 from .make import Planned, plan_input
-from .recipe import recipe_for
+from .recipe import DEFAULT_MAX_SIZE_MB, Recipe, recipe_for
 from .runtime_conflict import Conflict
 from .runtime_plan import Placement
 from .runtime_relax import Relaxation
+from .sizes import ShipSize, weigh
 
 __all__ = ["CheckResult", "check", "format_check"]
 
@@ -44,6 +45,15 @@ class CheckResult:
     seconds: float = 0.0
     relaxed: tuple[Relaxation, ...] = ()
     """Runtime packages the input moves off the runtime's version, with why."""
+    size: ShipSize | None = None
+    """What would ship weighs, from the index's metadata (nothing downloaded)."""
+    max_size_mb: float | None = None
+    """``build``'s cap; None: no cap."""
+
+    @property
+    def over_cap(self) -> bool:
+        cap = self.max_size_mb
+        return bool(cap and self.size is not None and self.size.total > cap * 1_000_000)
 
     @property
     def ok(self) -> bool:
@@ -71,6 +81,8 @@ class CheckResult:
             "shadows": [p.to_dict() for p in self.placements if p.status == "shadows"],
             "conflicts": [c.to_dict() for c in self.conflicts],
             "relaxed": [r.to_dict() for r in self.relaxed],
+            "size": None if self.size is None else self.size.to_dict(),
+            "max_size_mb": self.max_size_mb,
             "seconds": round(self.seconds, 3),
         }
 
@@ -95,6 +107,7 @@ def check(
     allow_index_options: bool = False,
     limits: ArchiveLimits | None = None,
     prefer_newest: bool = False,
+    max_size_mb: float | None = DEFAULT_MAX_SIZE_MB,
 ) -> CheckResult:
     """Resolve ``source`` for the target as ``build`` would; download and publish nothing.
 
@@ -118,7 +131,19 @@ def check(
         name=name,
         allow_index_options=allow_index_options,
         prefer_newest=prefer_newest,
+        max_size_mb=max_size_mb,
     )
+    return _checked(source, recipe, timer, cache_dir=cache_dir, limits=limits)
+
+
+def _checked(
+    source: str | os.PathLike[str],
+    recipe: Recipe,
+    timer: Timer,
+    *,
+    cache_dir: str | os.PathLike[str] | None,
+    limits: ArchiveLimits | None,
+) -> CheckResult:
     work = Path(tempfile.mkdtemp(prefix="sparkdeps-check-"))
     try:
         layout = prepare_input(os.fspath(source), work / "input", limits or ArchiveLimits())
@@ -129,9 +154,16 @@ def check(
         return CheckResult(recipe.target, (), conflicts, recipe.overrides, timer.seconds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    relaxed = planned.resolution.relaxed
+    size = weigh(planned.shipped, recipe.target, planned.index)
     return CheckResult(
-        recipe.target, _placements(planned), (), recipe.overrides, timer.seconds, relaxed
+        recipe.target,
+        _placements(planned),
+        (),
+        recipe.overrides,
+        timer.seconds,
+        planned.resolution.relaxed,
+        size,
+        recipe.max_size_mb,
     )
 
 
@@ -192,7 +224,14 @@ def _summary(result: CheckResult) -> str:
         return f"not buildable for this runtime: conflict with protected {names}"
     shadows = sum(1 for p in result.placements if p.status == "shadows")
     provided = sum(1 for p in result.placements if p.status == "runtime")
-    return (
-        f"would ship {len(result.shipped)} wheel(s) ({shadows} shadowing the runtime); "
+    weight = f", {result.size.describe()}" if result.size is not None else ""
+    summary = (
+        f"would ship {len(result.shipped)} wheel(s){weight} ({shadows} shadowing the runtime); "
         f"the runtime provides {provided}; resolved in {result.seconds:.1f}s, nothing downloaded"
     )
+    if result.over_cap:
+        summary += (
+            f"\nbuild would refuse: over the {result.max_size_mb:g} MB cap "
+            "(--max-size MB, max_size_mb= in Python; 0: no cap)"
+        )
+    return summary
