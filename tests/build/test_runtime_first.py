@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from tests.support.index import IndexServer
-from tests.support.wheels import make_wheel
+from tests.support.wheels import make_sdist, make_wheel
 
 from sparkdeps import build
 from sparkdeps._build.check import CheckResult, check
@@ -238,6 +238,7 @@ def test_unpinned_requirement_takes_the_release_the_runtime_meets(
 ) -> None:
     first = _check_file(tmp_path, relax_index, lib_runtime, "sdtest-rf-app")
     assert [(p.name, p.version) for p in first.shipped] == [("sdtest-rf-app", "1.0")]
+    assert first.held_back == (("sdtest-rf-app", "1.0", "2.0"),)  # said, with the way out
     newest = _check_file(tmp_path, relax_index, lib_runtime, "sdtest-rf-app", prefer_newest=True)
     assert [(p.name, p.version, p.status) for p in newest.shipped] == [
         ("sdtest-rf-app", "2.0", "new"),
@@ -307,3 +308,29 @@ def test_build_refuses_above_the_cap_before_any_download(tmp_path: Path, heavy_f
         assert "heaviest: sdtest-rf-heavy 1.0 3.1 MB" in message and "--max-size" in message
         result = build(source, max_size_mb=0, **options)
     assert sorted(w.name for w in result.wheels) == ["sdtest-rf-heavy", "sdtest-rf-light"]
+
+
+@pytest.mark.parametrize("kind", ["foreign-wheel", "sdist-only"])
+def test_a_runtime_version_without_a_wheel_for_the_target_is_relied_on(
+    tmp_path: Path, kind: str
+) -> None:
+    # the runtime built sdtest-rf-built 1.0 itself (dbr-15.4's regex 2022.7.9 has no wheel
+    # for Python 3.11): its copy stands in, and the next resolution knows it from the start
+    root = tmp_path / "index"
+    if kind == "foreign-wheel":
+        make_wheel(root, "sdtest-rf-built", "1.0", {"m/__init__.py": ""}, tag="cp39-cp39-win_amd64")
+    else:
+        make_sdist(root, "sdtest-rf-built", "1.0", {"m/__init__.py": ""})
+    _pure(root, "sdtest-rf-built", "2.0")
+    runtime = tmp_path / "built-runtime.txt"
+    runtime.write_text(f"# python {HOST}\nsdtest-rf-built==1.0\n", "utf-8")
+    cache = tmp_path / "cache"
+    with IndexServer(root) as index:
+        for _ in range(2):
+            result = _check_file(tmp_path, index, runtime, "sdtest-rf-built", cache_dir=cache)
+            assert result.shipped == () and result.relaxed == ()
+            assert [(p.name, p.version) for p in result.placements] == [("sdtest-rf-built", "1.0")]
+        (memory,) = cache.rglob("no-wheel-*.txt")
+        assert memory.read_text("utf-8").split() == ["sdtest-rf-built"]
+        newest = _check_file(tmp_path, index, runtime, "sdtest-rf-built", prefer_newest=True)
+    assert [(p.name, p.status) for p in newest.shipped] == [("sdtest-rf-built", "shadows")]

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from packaging.version import InvalidVersion, Version
+
 from .._core.errors import RuntimeConflictError
 from .._core.paths import cache_root
 from .._core.target import Target
@@ -51,6 +53,20 @@ class CheckResult:
     """``build``'s cap; None: no cap."""
 
     @property
+    def held_back(self) -> tuple[tuple[str, str, str], ...]:
+        """(name, version, newest) of shipped packages older than the index's newest."""
+        if self.size is None or self.target.runtime is None:
+            return ()
+        found: list[tuple[str, str, str]] = []
+        for item in self.size.items:
+            try:
+                if item.newest and Version(item.newest) > Version(item.version):
+                    found.append((item.name, item.version, item.newest))
+            except InvalidVersion:
+                continue
+        return tuple(found)
+
+    @property
     def over_cap(self) -> bool:
         cap = self.max_size_mb
         return bool(cap and self.size is not None and self.size.total > cap * 1_000_000)
@@ -82,6 +98,7 @@ class CheckResult:
             "conflicts": [c.to_dict() for c in self.conflicts],
             "relaxed": [r.to_dict() for r in self.relaxed],
             "size": None if self.size is None else self.size.to_dict(),
+            "held_back": [{"name": n, "version": v, "newest": w} for n, v, w in self.held_back],
             "max_size_mb": self.max_size_mb,
             "seconds": round(self.seconds, 3),
         }
@@ -201,6 +218,12 @@ def format_check(result: CheckResult) -> list[str]:
             )
     for relaxation in result.relaxed:
         lines.extend(relaxation.describe())
+    if result.held_back:
+        lines.append(
+            "older than the newest release (held back by the runtime's versions or the "
+            "input; --prefer-newest takes the newest and moves what it needs): "
+            + ", ".join(f"{n} {v} (newest {w})" for n, v, w in result.held_back)
+        )
     for conflict in result.conflicts:
         lines.extend(_conflict_lines(conflict))
     lines.append(_summary(result))

@@ -24,7 +24,13 @@ from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 from packaging.tags import Tag
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
 from packaging.version import InvalidVersion, Version
 
 from .._core.progress import human_bytes
@@ -47,6 +53,8 @@ class Weighed:
     size: int | None
     """Bytes of the file that would ship; None when unknown."""
     filename: str = ""
+    newest: str | None = None
+    """The newest final release the index lists (a hint: the runtime may hold it back)."""
 
 
 @dataclass(frozen=True)
@@ -126,7 +134,7 @@ def _best(
 
 
 def _remote(pin: Pin, ranks: Mapping[Tag, int], index: IndexSettings) -> Weighed:
-    found: tuple[str, int | None] | None
+    found: tuple[str, int | None, str | None] | None
     try:
         found = _in_folders(pin, ranks, index.find_links)
         if found is None and not index.no_index:
@@ -140,23 +148,42 @@ def _remote(pin: Pin, ranks: Mapping[Tag, int], index: IndexSettings) -> Weighed
         found = None
     if found is None:
         return Weighed(pin.name, pin.version, None)
-    return Weighed(pin.name, pin.version, found[1], found[0])
+    return Weighed(pin.name, pin.version, found[1], found[0], found[2])
 
 
-def _in_folders(pin: Pin, ranks: Mapping[Tag, int], links: Iterable[str]) -> tuple[str, int] | None:
+def _in_folders(
+    pin: Pin, ranks: Mapping[Tag, int], links: Iterable[str]
+) -> tuple[str, int | None, str | None] | None:
     for link in links:
         folder = Path(link[len("file://") :] if link.startswith("file://") else link)
         if folder.is_dir():
-            chosen = _best(((p.name, p) for p in folder.iterdir()), pin, ranks)
+            files = {p.name: p for p in folder.iterdir()}
+            chosen = _best(files.items(), pin, ranks)
             if chosen is not None:
-                return chosen[0], chosen[1].stat().st_size
+                return chosen[0], chosen[1].stat().st_size, _newest(files, pin.name)
     return None
+
+
+def _newest(filenames: Iterable[str], name: str) -> str | None:
+    """The highest final release of ``name`` among wheel and sdist file names."""
+    versions: set[Version] = set()
+    for filename in filenames:
+        try:
+            if filename.endswith(".whl"):
+                project, version, _build, _tags = parse_wheel_filename(filename)
+            else:
+                project, version = parse_sdist_filename(filename)
+        except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+            continue
+        if canonicalize_name(project) == name and not version.is_prerelease:
+            versions.add(version)
+    return str(max(versions)) if versions else None
 
 
 def _on_index(
     pin: Pin, ranks: Mapping[Tag, int], url: str, timeout: float
-) -> tuple[str, int | None] | None:
-    """(filename, size) from the project page; a ``HEAD`` where the page has no size."""
+) -> tuple[str, int | None, str | None] | None:
+    """(filename, size, newest) from the project page; a ``HEAD`` where it has no size."""
     page = url.rstrip("/") + f"/{pin.name}/"
     with urllib.request.urlopen(index_request(page, "size"), timeout=timeout) as answer:
         body = answer.read(_MAX_PAGE)
@@ -169,12 +196,14 @@ def _on_index(
     filename, (href, size) = chosen
     if size is None:
         size = _content_length(urljoin(page, href), url, timeout)
-    return filename, size
+    return filename, size, _newest(files, pin.name)
 
 
 def _json_files(body: bytes) -> dict[str, tuple[str, int | None]]:
     files: dict[str, tuple[str, int | None]] = {}
     for item in json.loads(body).get("files", []):
+        if item.get("yanked"):
+            continue
         size = item.get("size")
         files[str(item["filename"])] = (str(item["url"]), size if isinstance(size, int) else None)
     return files

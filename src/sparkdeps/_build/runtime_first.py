@@ -1,0 +1,172 @@
+"""Runtime-first resolution: the runtime as it is, else the fewest packages moved.
+
+:func:`resolve_runtime_first` drives the uv passes of a runtime-aware resolution
+(docs/runtime-aware.md, "How the build resolves: runtime first"); :mod:`.resolve`
+runs each pass. The passes:
+
+1. every runtime package hard (``name==version``), with stand-in wheels for what no
+   index has as the runtime has it (:mod:`.runtime_stubs`); a runtime version with no
+   wheel for the target (dbr-15.4's regex 2022.7.9 on Python 3.11: Databricks built
+   it) gets a stand-in too, learned from uv's "Wheels are required" and remembered;
+2. if that cannot be met: the protected packages hard and the others preferred, so
+   only what must move moves; each move is a :class:`.Relaxation`, with the older
+   release of the user's requirement that would have avoided it (one pass each).
+
+``prefer_newest`` runs only the second kind of pass, as sparkdeps did before.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Collection, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from packaging.utils import canonicalize_name
+
+from .._core.errors import CommandError, ResolutionError
+from .._core.target import Target
+from .requirements import RequirementLine
+from .runtime_conflict import parse_annotated
+from .runtime_plan import RuntimeContext
+from .runtime_relax import Relaxation, find_relaxations
+from .runtime_stubs import stub_folder
+
+__all__ = ["NoWheel", "Unmet", "resolve_runtime_first"]
+
+logger = logging.getLogger(__name__)
+_MAX_STAND_IN_ROUNDS = 40
+
+
+class Unmet(Exception):
+    """A resolution that cannot be met (raised only when asked not to explain it)."""
+
+    def __init__(self, error: CommandError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class NoWheel(Unmet):
+    """Runtime packages whose runtime version has no wheel for the target."""
+
+    def __init__(self, error: CommandError, names: Sequence[str]) -> None:
+        super().__init__(error)
+        self.names = tuple(names)
+
+
+class CompilePass(Protocol):
+    """One ``uv pip compile`` of the input (or of ``requirement_lines``): its pins file and
+    the packages that come as sdists. ``strict=False`` raises :class:`Unmet`."""
+
+    def __call__(
+        self,
+        constraint_lines: Sequence[str],
+        *,
+        name: str,
+        seed: Sequence[str] = (),
+        stubs: Path | None = None,
+        strict: bool = True,
+        requirement_lines: Sequence[str] | None = None,
+        stand_in_for: Collection[str] = (),
+    ) -> tuple[Path, list[str]]: ...
+
+
+def resolve_runtime_first(
+    compile_pass: CompilePass,
+    *,
+    user: Sequence[str],
+    runtime: RuntimeContext,
+    requirements: Sequence[RequirementLine],
+    local_lines: Sequence[str],
+    stubs_root: Path,
+    target: Target,
+) -> tuple[Path, list[str], tuple[Relaxation, ...]]:
+    """(pins file, sdists, relaxations) for the input on ``runtime``."""
+    stand_ins = _StandIns(runtime, stubs_root, target)
+    protected = [*user, *runtime.constraint_lines()]
+    seed = runtime.preference_lines()
+    if runtime.prefer_newest:
+        output, sdists = compile_pass(protected, name="pins", seed=seed, stubs=stand_ins.folder())
+        return output, sdists, ()
+    hard = [*user, *runtime.hard_lines()]
+    try:
+        output, sdists = stand_ins.hard_pass(compile_pass, hard, target)
+    except Unmet:
+        logger.info("the runtime's packages as they are cannot meet the input: relaxing")
+    else:
+        return output, sdists, ()
+    # only the protected packages hard, the others preferred: just what must move moves
+    stubs = stand_ins.folder()
+    output, sdists = compile_pass(protected, name="pins", seed=seed, stubs=stubs)
+
+    def older(line: RequirementLine, moved: str) -> str | None:
+        """The release of ``line``'s package the runtime as it is takes, if any."""
+        wanted = line.requirement
+        bare = wanted.name + (f"[{','.join(sorted(wanted.extras))}]" if wanted.extras else "")
+        lines = [*local_lines, *(r.text for r in requirements if r is not line), bare]
+        try:
+            found, _ = compile_pass(
+                hard, name=f"older-{moved}", stubs=stubs, strict=False, requirement_lines=lines
+            )
+        except Unmet:
+            return None
+        graph = parse_annotated(found.read_text("utf-8"))
+        return graph.get(canonicalize_name(wanted.name), ("", []))[0] or None
+
+    relaxed = find_relaxations(output.read_text("utf-8"), runtime, requirements, older=older)
+    return output, sdists, relaxed
+
+
+class _StandIns:
+    """The stand-in wheels of one runtime-aware resolution (:mod:`.runtime_stubs`).
+
+    Always: what no index has as the runtime has it. Learned: runtime packages whose
+    runtime version has no wheel for the target; their names are remembered per target
+    beside the stand-ins, so the next resolution starts with them.
+    """
+
+    def __init__(self, runtime: RuntimeContext, root: Path, target: Target) -> None:
+        self.runtime, self.root = runtime, root
+        self.memory = root / f"no-wheel-{target.key()[:48]}.txt"
+        provided = runtime.provided()
+        self.learned = {n: provided[n] for n in self._remembered() if n in provided}
+
+    def _remembered(self) -> list[str]:
+        try:
+            return self.memory.read_text("utf-8").split()
+        except OSError:
+            return []
+
+    def folder(self) -> Path:
+        packages = {**self.runtime.stand_ins(), **self.learned}
+        return stub_folder(packages, runtime=self.runtime.packages.name, root=self.root)
+
+    def hard_pass(
+        self, compile_pass: CompilePass, hard: Sequence[str], target: Target
+    ) -> tuple[Path, list[str]]:
+        """The pass with every runtime package hard, learning stand-ins as it goes."""
+        provided = self.runtime.provided()
+        for _round in range(_MAX_STAND_IN_ROUNDS):
+            try:
+                return compile_pass(
+                    hard, name="pins-runtime", stubs=self.folder(), strict=False,
+                    stand_in_for=provided,
+                )  # fmt: skip
+            except NoWheel as missing:
+                logger.info(
+                    "no wheel of the runtime's %s for the target: the runtime's copy stands in",
+                    ", ".join(f"{n} {provided[n]}" for n in missing.names),
+                )
+                self.learned.update({n: provided[n] for n in missing.names})
+                self._remember()
+        raise ResolutionError(
+            f"could not resolve for {target.description}: more than {_MAX_STAND_IN_ROUNDS} "
+            "runtime packages have no wheel for the target"
+        )
+
+    def _remember(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        partial = self.memory.with_name(f".{self.memory.name}.{os.getpid()}")
+        partial.write_text("\n".join(sorted(self.learned)) + "\n", "utf-8")
+        partial.replace(self.memory)
