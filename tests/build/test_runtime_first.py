@@ -214,6 +214,10 @@ def relax_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IndexServe
     _pure(root, "sdtest-rf-lib", "2.0")
     _pure(root, "sdtest-rf-app", "1.0", "sdtest-rf-lib>=1")
     _pure(root, "sdtest-rf-app", "2.0", "sdtest-rf-lib>=2")
+    _pure(root, "sdtest-rf-lib2", "1.0")
+    _pure(root, "sdtest-rf-lib2", "2.0")
+    _pure(root, "sdtest-rf-other", "1.0", "sdtest-rf-lib2")
+    _pure(root, "sdtest-rf-other", "2.0", "sdtest-rf-lib2>=2")
     with IndexServer(root) as server:
         yield server
 
@@ -221,7 +225,7 @@ def relax_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IndexServe
 @pytest.fixture
 def lib_runtime(tmp_path: Path) -> Path:
     path = tmp_path / "runtime.txt"
-    path.write_text(f"# python {HOST}\nsdtest-rf-lib==1.0\n", "utf-8")
+    path.write_text(f"# python {HOST}\nsdtest-rf-lib==1.0\nsdtest-rf-lib2==1.0\n", "utf-8")
     return path
 
 
@@ -334,3 +338,15 @@ def test_a_runtime_version_without_a_wheel_for_the_target_is_relied_on(
         assert memory.read_text("utf-8").split() == ["sdtest-rf-built"]
         newest = _check_file(tmp_path, index, runtime, "sdtest-rf-built", prefer_newest=True)
     assert [(p.name, p.status) for p in newest.shipped] == [("sdtest-rf-built", "shadows")]
+
+
+def test_only_the_packages_that_must_move_move(
+    tmp_path: Path, relax_index: IndexServer, lib_runtime: Path
+) -> None:
+    # app>=2 must move lib; the newest other (2.0) would move lib2 too, but other 1.0 does not
+    result = _check_file(tmp_path, relax_index, lib_runtime, "sdtest-rf-app>=2", "sdtest-rf-other")
+    assert [r.name for r in result.relaxed] == ["sdtest-rf-lib"]
+    placed = {p.name: (p.version, p.status) for p in result.placements}
+    assert placed["sdtest-rf-lib2"] == ("1.0", "runtime")
+    assert placed["sdtest-rf-other"] == ("1.0", "new")
+    assert placed["sdtest-rf-lib"] == ("2.0", "shadows")

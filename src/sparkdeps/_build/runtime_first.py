@@ -8,8 +8,9 @@ runs each pass. The passes:
    index has as the runtime has it (:mod:`.runtime_stubs`); a runtime version with no
    wheel for the target (dbr-15.4's regex 2022.7.9 on Python 3.11: Databricks built
    it) gets a stand-in too, learned from uv's "Wheels are required" and remembered;
-2. if that cannot be met: the protected packages hard and the others preferred, so
-   only what must move moves; each move is a :class:`.Relaxation`, with the older
+2. if that cannot be met: the protected packages hard and the others preferred, then
+   each package that pass moved is tried back at the runtime's version (everything
+   else hard), so the fewest move; each move is a :class:`.Relaxation`, with the older
    release of the user's requirement that would have avoided it (one pass each).
 
 ``prefer_newest`` runs only the second kind of pass, as sparkdeps did before.
@@ -29,7 +30,7 @@ from .._core.errors import CommandError, ResolutionError
 from .._core.target import Target
 from .requirements import RequirementLine
 from .runtime_conflict import parse_annotated
-from .runtime_plan import RuntimeContext
+from .runtime_plan import RuntimeContext, runtime_meets
 from .runtime_relax import Relaxation, find_relaxations
 from .runtime_stubs import stub_folder
 
@@ -37,6 +38,7 @@ __all__ = ["NoWheel", "Unmet", "resolve_runtime_first"]
 
 logger = logging.getLogger(__name__)
 _MAX_STAND_IN_ROUNDS = 40
+_MAX_TRIALS = 8
 
 
 class Unmet(Exception):
@@ -96,9 +98,11 @@ def resolve_runtime_first(
         logger.info("the runtime's packages as they are cannot meet the input: relaxing")
     else:
         return output, sdists, ()
-    # only the protected packages hard, the others preferred: just what must move moves
+    # only the protected packages hard, the others preferred: what must move moves, and
+    # maybe more (an unpinned requirement takes its newest release): hold back what can
     stubs = stand_ins.folder()
     output, sdists = compile_pass(protected, name="pins", seed=seed, stubs=stubs)
+    output, sdists = _fewest(compile_pass, stand_ins, user, (output, sdists), target)
 
     def older(line: RequirementLine, moved: str) -> str | None:
         """The release of ``line``'s package the runtime as it is takes, if any."""
@@ -116,6 +120,38 @@ def resolve_runtime_first(
 
     relaxed = find_relaxations(output.read_text("utf-8"), runtime, requirements, older=older)
     return output, sdists, relaxed
+
+
+def _fewest(
+    compile_pass: CompilePass,
+    stand_ins: _StandIns,
+    user: Sequence[str],
+    loose: tuple[Path, list[str]],
+    target: Target,
+) -> tuple[Path, list[str]]:
+    """Of the packages the loose pass moved, keep at the runtime's version each one the
+    input can do without moving (one pass each, greedily, at most :data:`_MAX_TRIALS`)."""
+    runtime = stand_ins.runtime
+    graph = parse_annotated(loose[0].read_text("utf-8"))
+    moved = [
+        name
+        for name, have in sorted(runtime.provided().items())
+        if graph.get(name, ("", []))[0] and not runtime_meets(have, graph[name][0])
+    ]
+    if len(moved) < 2 or len(moved) > _MAX_TRIALS:
+        return loose  # one must move; too many to try each
+    best, relaxed = loose, set(moved)
+    for name in moved:
+        trial = relaxed - {name}
+        try:
+            best = stand_ins.hard_pass(
+                compile_pass, [*user, *runtime.hard_lines(trial)], target, name=f"fewer-{name}"
+            )
+        except Unmet:
+            continue
+        relaxed = trial
+        logger.info("%s can stay at the runtime's %s", name, runtime.provided()[name])
+    return best
 
 
 class _StandIns:
@@ -143,16 +179,20 @@ class _StandIns:
         return stub_folder(packages, runtime=self.runtime.packages.name, root=self.root)
 
     def hard_pass(
-        self, compile_pass: CompilePass, hard: Sequence[str], target: Target
+        self,
+        compile_pass: CompilePass,
+        hard: Sequence[str],
+        target: Target,
+        *,
+        name: str = "pins-runtime",
     ) -> tuple[Path, list[str]]:
         """The pass with every runtime package hard, learning stand-ins as it goes."""
         provided = self.runtime.provided()
         for _round in range(_MAX_STAND_IN_ROUNDS):
             try:
                 return compile_pass(
-                    hard, name="pins-runtime", stubs=self.folder(), strict=False,
-                    stand_in_for=provided,
-                )  # fmt: skip
+                    hard, name=name, stubs=self.folder(), strict=False, stand_in_for=provided
+                )
             except NoWheel as missing:
                 logger.info(
                     "no wheel of the runtime's %s for the target: the runtime's copy stands in",
