@@ -91,28 +91,31 @@ def resolve_runtime_first(
     if runtime.prefer_newest:
         output, sdists = compile_pass(protected, name="pins", seed=seed, stubs=stand_ins.folder())
         return output, sdists, ()
-    hard = [*user, *runtime.hard_lines()]
     try:
-        output, sdists = stand_ins.hard_pass(compile_pass, hard, target)
+        output, sdists = stand_ins.hard_pass(compile_pass, user, target)
     except Unmet:
         logger.info("the runtime's packages as they are cannot meet the input: relaxing")
     else:
         return output, sdists, ()
     # only the protected packages hard, the others preferred: what must move moves, and
     # maybe more (an unpinned requirement takes its newest release): hold back what can
-    stubs = stand_ins.folder()
-    output, sdists = compile_pass(protected, name="pins", seed=seed, stubs=stubs)
-    output, sdists = _fewest(compile_pass, stand_ins, user, (output, sdists), target)
+    loose = compile_pass(protected, name="pins", seed=seed, stubs=stand_ins.folder())
+    output, sdists = _fewest(
+        compile_pass, stand_ins, user, loose, target=target, requirements=requirements
+    )
+    moved = set(_moved(runtime, output))
 
-    def older(line: RequirementLine, moved: str) -> str | None:
-        """The release of ``line``'s package the runtime as it is takes, if any."""
+    def older(line: RequirementLine, name: str) -> str | None:
+        """The release of ``line``'s package that keeps ``name`` at the runtime's version
+        (the other moves kept), if there is one."""
         wanted = line.requirement
         bare = wanted.name + (f"[{','.join(sorted(wanted.extras))}]" if wanted.extras else "")
         lines = [*local_lines, *(r.text for r in requirements if r is not line), bare]
         try:
-            found, _ = compile_pass(
-                hard, name=f"older-{moved}", stubs=stubs, strict=False, requirement_lines=lines
-            )
+            found, _ = stand_ins.hard_pass(
+                compile_pass, user, target, relaxed=moved - {name}, name=f"older-{name}",
+                requirement_lines=lines,
+            )  # fmt: skip
         except Unmet:
             return None
         graph = parse_annotated(found.read_text("utf-8"))
@@ -122,35 +125,52 @@ def resolve_runtime_first(
     return output, sdists, relaxed
 
 
+def _moved(runtime: RuntimeContext, output: Path) -> list[str]:
+    """The runtime packages a pins file has at another version than the runtime's."""
+    graph = parse_annotated(output.read_text("utf-8"))
+    return [
+        name
+        for name, have in sorted(runtime.provided().items())
+        if graph.get(name, ("", []))[0] and not runtime_meets(have, graph[name][0])
+    ]
+
+
 def _fewest(
     compile_pass: CompilePass,
     stand_ins: _StandIns,
     user: Sequence[str],
     loose: tuple[Path, list[str]],
+    *,
     target: Target,
+    requirements: Sequence[RequirementLine],
 ) -> tuple[Path, list[str]]:
     """Of the packages the loose pass moved, keep at the runtime's version each one the
-    input can do without moving (one pass each, greedily, at most :data:`_MAX_TRIALS`)."""
+    input can do without moving (one pass each, greedily, at most :data:`_MAX_TRIALS`).
+    A package the input itself asks at a version the runtime's excludes must move."""
     runtime = stand_ins.runtime
-    graph = parse_annotated(loose[0].read_text("utf-8"))
-    moved = [
-        name
-        for name, have in sorted(runtime.provided().items())
-        if graph.get(name, ("", []))[0] and not runtime_meets(have, graph[name][0])
-    ]
-    if len(moved) < 2 or len(moved) > _MAX_TRIALS:
-        return loose  # one must move; too many to try each
+    moved = _moved(runtime, loose[0])
+    have = runtime.provided()
+    asked = {
+        canonicalize_name(line.requirement.name)
+        for line in requirements
+        if not line.requirement.specifier.contains(
+            have.get(canonicalize_name(line.requirement.name), "0"), prereleases=True
+        )
+    }
+    trials = [name for name in moved if name not in asked]
+    if not trials or len(trials) > _MAX_TRIALS:
+        return loose
     best, relaxed = loose, set(moved)
-    for name in moved:
+    for name in trials:
         trial = relaxed - {name}
         try:
             best = stand_ins.hard_pass(
-                compile_pass, [*user, *runtime.hard_lines(trial)], target, name=f"fewer-{name}"
+                compile_pass, user, target, relaxed=trial, name=f"fewer-{name}"
             )
         except Unmet:
             continue
         relaxed = trial
-        logger.info("%s can stay at the runtime's %s", name, runtime.provided()[name])
+        logger.info("%s can stay at the runtime's %s", name, have[name])
     return best
 
 
@@ -181,24 +201,32 @@ class _StandIns:
     def hard_pass(
         self,
         compile_pass: CompilePass,
-        hard: Sequence[str],
+        user: Sequence[str],
         target: Target,
         *,
+        relaxed: Collection[str] = (),
         name: str = "pins-runtime",
+        requirement_lines: Sequence[str] | None = None,
     ) -> tuple[Path, list[str]]:
-        """The pass with every runtime package hard, learning stand-ins as it goes."""
-        provided = self.runtime.provided()
+        """The pass with every runtime package but ``relaxed`` hard, learning stand-ins."""
+        hard = [*user, *self.runtime.hard_lines(relaxed)]
+        pinned = {n: v for n, v in self.runtime.provided().items() if n not in relaxed}
         for _round in range(_MAX_STAND_IN_ROUNDS):
             try:
                 return compile_pass(
-                    hard, name=name, stubs=self.folder(), strict=False, stand_in_for=provided
-                )
+                    hard, name=name, stubs=self.folder(), strict=False, stand_in_for=pinned,
+                    requirement_lines=requirement_lines,
+                )  # fmt: skip
             except NoWheel as missing:
+                fresh = [n for n in missing.names if n not in self.learned]
+                if not fresh:  # a stand-in is there already: something else is unmet
+                    raise Unmet(missing.error) from missing
                 logger.info(
                     "no wheel of the runtime's %s for the target: the runtime's copy stands in",
-                    ", ".join(f"{n} {provided[n]}" for n in missing.names),
+                    ", ".join(f"{n} {pinned[n]}" for n in fresh),
                 )
-                self.learned.update({n: provided[n] for n in missing.names})
+                logger.debug("uv said: %s", missing.error.output)
+                self.learned.update({n: pinned[n] for n in fresh})
                 self._remember()
         raise ResolutionError(
             f"could not resolve for {target.description}: more than {_MAX_STAND_IN_ROUNDS} "
