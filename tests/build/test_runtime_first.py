@@ -350,3 +350,22 @@ def test_only_the_packages_that_must_move_move(
     assert placed["sdtest-rf-lib2"] == ("1.0", "runtime")
     assert placed["sdtest-rf-other"] == ("1.0", "new")
     assert placed["sdtest-rf-lib"] == ("2.0", "shadows")
+
+
+def test_a_freeze_of_an_ml_cluster_carries_spark_delta_and_the_ml_guard(
+    tmp_path: Path, ml_index: IndexServer
+) -> None:
+    # what `sparkdeps runtime-freeze` writes on a dbr-15.4-ml driver (pip lists no Spark)
+    freeze = tmp_path / "runtime.txt"
+    freeze.write_text(
+        "# runtime-freeze: Databricks Runtime 15.4.x-cpu-ml-scala2.12\n"
+        f"# python {HOST}; spark 3.5.0\n"
+        "torch==2.3.1+cpu\nsentence-transformers==2.7.0\ntransformers==4.41.2\n",
+        "utf-8",
+    )
+    fits = _check_file(tmp_path, ml_index, freeze, "sentence-transformers", "delta-spark")
+    assert fits.ok and fits.shipped == ()
+    provides = {p.name: p.version for p in fits.placements}
+    assert provides["delta-spark"] == "3.2.0" and provides["torch"] == "2.3.1+cpu"
+    refused = _check_file(tmp_path, ml_index, freeze, "sdtest-rf-gpu")
+    assert [c.name for c in refused.conflicts] == ["triton"]
