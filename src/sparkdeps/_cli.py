@@ -253,11 +253,26 @@ def _add_inspect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = _subcommand(sub, "export")
     parser.add_argument("wheelhouse", help="wheelhouse.zip path/URI or its run folder")
-    parser.add_argument("--format", choices=("requirements", "pylock"), default="requirements")
+    parser.add_argument(
+        "--format",
+        choices=("requirements", "pylock", "pip"),
+        default="requirements",
+        help="requirements: name==version with hashes; pylock: PEP 751; pip: the run's "
+        "published wheels by path with hashes (for %%pip, serverless dependencies)",
+    )
+    parser.add_argument(
+        "--no-hashes", action="store_true", help="with --format pip: bare wheel paths"
+    )
     parser.set_defaults(handler=_cmd_export)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    if args.format == "pip":
+        from ._runtime.inspect import requirement_lines  # noqa: PLC0415
+
+        for line in requirement_lines(args.wheelhouse, hashes=not args.no_hashes):
+            _echo(line)
+        return 0
     sys.stdout.write(_exported(args.wheelhouse, args.format))
     return 0
 
@@ -389,7 +404,7 @@ def _add_process_deps(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--target",
         default="auto",
-        help="runtime profile (dbr-14.3, ...), 'host', or 'auto' (from DATABRICKS_RUNTIME_VERSION)",
+        help="a profile (dbr-14.3...), 'host', or 'auto' (on Databricks: what this compute has)",
     )
     parser.add_argument("--python-version", default=None)
     parser.add_argument("--platform", default=None)
@@ -420,6 +435,11 @@ def _add_process_deps(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "without a task value; a repaired run reuses it",
     )
     parser.add_argument("--task-value-key", default=TASK_VALUE_KEY)
+    parser.add_argument(  # a serverless environment's `-r PATH` (docs/compute.md)
+        "--requirements-at",
+        metavar="PATH",
+        help="also write the run's wheel lines to this fixed file (replaced atomically)",
+    )
     parser.add_argument("--json", action="store_true", help="print the build result as JSON")
     parser.set_defaults(handler=_cmd_process_deps)
 

@@ -45,7 +45,7 @@ from sparkdeps._core.manifest import Manifest, WheelInfo, inspect_wheel
 from sparkdeps._core.target import Target, host_target
 from sparkdeps._core.wheelhouse import write_wheelhouse
 
-Phase = Literal["build", "load", "cleanup", "export"]
+Phase = Literal["build", "load", "cleanup", "export", "deliver", "twin"]
 SECRET = "hunter2-hardening"
 """A password planted in some inputs: it must never show in a message."""
 
@@ -1080,6 +1080,8 @@ class Case:
     during: Callable[[Path], AbstractContextManager[None]] | None = None
     """Active around the action (given the input): e.g. replaces the file mid-load."""
     verdict: Callable[[Sandbox, Path, str], list[str]] | None = None
+    act: Callable[[Path, Sandbox], str] | None = None
+    """The action, when it is not the phase's usual build, load or cleanup (given the input)."""
     """For a case that must load: problems with what was installed (checked bytes only)."""
     publishes: bool = False
     """A build that must succeed: its run folder under dest is the result, not a leak."""
@@ -2228,6 +2230,8 @@ HANG_SECONDS: Mapping[Phase, float] = {
     "load": 120.0,
     "cleanup": 15.0,
     "export": 60.0,
+    "deliver": 120.0,
+    "twin": 120.0,
 }
 """Longer than any case needs by far: past it the case counts as hung."""
 
@@ -2275,6 +2279,8 @@ def _unstick(root: Path) -> None:
 
 def _act(case: Case, source: Path, box: Sandbox, resources: Resources) -> str:
     """Run the case's build, load or cleanup; the result as text when nothing was raised."""
+    if case.act is not None:
+        return case.act(source, box)
     if case.phase == "build":
         from sparkdeps._build.pipeline import build
 

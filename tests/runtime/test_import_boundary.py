@@ -44,6 +44,13 @@ NEVER_FOR_THE_DRIVER_ALONE = (
     "sparkdeps._runtime.delivery",
     "sparkdeps._runtime.session_env",
     "sparkdeps._runtime.pipmode",
+    # remote storage (issue 26): only when such a URI is used
+    "fsspec",
+    "s3fs",
+    "botocore",
+    "databricks",
+    "sparkdeps._core.storage.objectstore",
+    "sparkdeps._core.storage.filesapi",
 )
 
 

@@ -32,6 +32,7 @@ from urllib.parse import unquote, urlparse
 
 from .errors import InputError
 from .hashing import DIGEST
+from .wheelhouse import PYLOCK_NAME  # the run folder's copy of the zip's lock
 
 if TYPE_CHECKING:
     from .manifest import WheelInfo
@@ -40,6 +41,7 @@ __all__ = [
     "PIP_WHEELS",
     "PYLOCK_NAME",
     "REQUIREMENTS_NAME",
+    "checked_folder",
     "pip_path",
     "requirement_line",
     "requirement_lines",
@@ -51,8 +53,6 @@ PIP_WHEELS = "wheels"
 """The run folder's folder of wheels (the same name the zip's entries and lock use)."""
 REQUIREMENTS_NAME = "requirements.txt"
 """The run folder's hashed requirements file."""
-PYLOCK_NAME = "pylock.toml"
-"""The run folder's copy of the zip's lock; its ``wheels/<file>`` paths resolve beside it."""
 
 # pip splits a requirement line at whitespace followed by "-", ends it at " #", and reads
 # ";" as the start of a marker: a folder holding any of them would be misread, not refused
@@ -85,7 +85,9 @@ def pip_path(uri: str) -> str:
     return str(Path(text).expanduser().absolute())
 
 
-def _checked_folder(folder: str | os.PathLike[str]) -> str:
+def checked_folder(folder: str | os.PathLike[str]) -> str:
+    """``folder`` without a trailing slash, once it is a path pip reads as written:
+    absolute POSIX, no whitespace, quote, ``#``, ``;`` or backslash (else InputError)."""
     text = os.fspath(folder).rstrip("/")
     if not text.startswith("/"):
         raise InputError(
@@ -102,7 +104,7 @@ def _checked_folder(folder: str | os.PathLike[str]) -> str:
 
 def requirement_line(folder: str | os.PathLike[str], filename: str, sha256: str | None) -> str:
     """``<folder>/<filename> --hash=sha256:<hex>`` (no hash part when ``sha256`` is None)."""
-    base = _checked_folder(folder)
+    base = checked_folder(folder)
     if not _WHEEL_FILE.fullmatch(filename):
         raise InputError(f"{filename!r} is not a wheel file name a requirement line can carry")
     line = f"{base}/{filename}"
@@ -143,5 +145,5 @@ def requirements_text(
 
 def wheel_paths(wheels: Iterable[WheelInfo], folder: str | os.PathLike[str]) -> tuple[Path, ...]:
     """The files the lines name, in the same order (for a caller that checks they exist)."""
-    base = Path(_checked_folder(folder))
+    base = Path(checked_folder(folder))
     return tuple(base / wheel.filename for wheel in sorted(wheels, key=lambda w: w.filename))

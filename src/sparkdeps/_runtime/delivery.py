@@ -32,8 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .._core.errors import DeliveryError
+from .._core.errors import DeliveryError, SparkdepsError
 from .._core.timing import Timer
+from .holders import hold, payload_lock
 from .wheelpayload import archive_name, boot_zip, wheelhouse_payload
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "archive_name",
     "deliver",
     "is_connect",
+    "payload_files",
     "session_key",
     "session_kind",
 ]
@@ -130,7 +132,7 @@ def deliver(
                 source=(wheelhouse, symlink_to),
                 site=site,
             )
-        except DeliveryError:
+        except SparkdepsError:
             raise
         except Exception as exc:
             hint = (
@@ -146,6 +148,30 @@ def deliver(
     return Delivered(kind, payload, True, timer.seconds)
 
 
+def payload_files(
+    folder: Path,
+    digest: str,
+    payload_dir: Path,
+    *,
+    source: tuple[Path | None, Path | None],
+    site: Path | None,
+) -> tuple[Path | None, Path]:
+    """(the wheelhouse archive or None for shared, the stub zip), held by this process.
+
+    Made under the digest's lock, which cleanup takes too, so that this process is a
+    holder (holders.py) before cleanup can see the payload unheld.
+    """
+    archive = None
+    with payload_lock(payload_dir, digest):
+        stubs = boot_zip(folder, digest, payload_dir, site=site)
+        if site is None:
+            wheelhouse, symlink_to = source
+            assert wheelhouse is not None
+            archive = wheelhouse_payload(wheelhouse, digest, payload_dir, symlink_to=symlink_to)
+        hold(stubs.parent)
+    return archive, stubs
+
+
 def _deliver_wheels(
     spark: Any,
     kind: SessionKind,
@@ -157,12 +183,7 @@ def _deliver_wheels(
     site: Path | None,
 ) -> str:
     """The wheelhouse as an archive plus the stub zip (or the stub zip alone, ``shared``)."""
-    stubs = boot_zip(folder, digest, payload_dir, site=site)
-    archive = None
-    if site is None:
-        wheelhouse, symlink_to = source
-        assert wheelhouse is not None
-        archive = wheelhouse_payload(wheelhouse, digest, payload_dir, symlink_to=symlink_to)
+    archive, stubs = payload_files(folder, digest, payload_dir, source=source, site=site)
     name = archive_name(digest)
     if kind == "classic":
         context = spark.sparkContext

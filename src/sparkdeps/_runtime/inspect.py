@@ -1,4 +1,5 @@
-"""``inspect()``: read a published wheelhouse's manifest (any storage), or its pylock.toml."""
+"""``inspect()``: read a published wheelhouse's manifest (any storage), or its pylock.toml;
+``requirement_lines()``: the run's pip-native form as pip requirement lines."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from typing import TypeVar
 from .._core.errors import IntegrityError, WheelhouseNotFoundError
 from .._core.hashing import sha256_stream
 from .._core.manifest import Manifest
-from .._core.paths import WHEELHOUSE_NAME, split_pin
+from .._core.paths import WHEELHOUSE_NAME, run_folder_of, split_pin
+from .._core.pipform import PIP_WHEELS, REQUIREMENTS_NAME, pip_path
+from .._core.pipform import requirement_lines as render_lines
 from .._core.storage import join_uri, local_file, storage_for
 from .._core.wheelhouse import MAX_MANIFEST_BYTES, PYLOCK_NAME, read_manifest
 
-__all__ = ["Stored", "inspect", "no_pylock", "read_pylock", "read_stored"]
+__all__ = ["Stored", "inspect", "no_pylock", "read_pylock", "read_stored", "requirement_lines"]
 
 _T = TypeVar("_T")
 
@@ -126,3 +129,32 @@ def read_stored(wheelhouse: str | os.PathLike[str]) -> Stored:
         return Stored(uri, manifest, pylock, wheels)
 
     return _with_local(wheelhouse, read)
+
+
+def requirement_lines(run: str | os.PathLike[str], *, hashes: bool = True) -> tuple[str, ...]:
+    """The pip requirement lines of a run's pip-native form (docs/compute.md).
+
+    ``run`` is a run folder or its ``wheelhouse.zip`` (a ``#sha256=`` pin is dropped:
+    pip checks every wheel's hash). One ``/abs/path/wheels/<file>.whl --hash=sha256:...``
+    per wheel, the path as pip on the cluster opens it (``/Volumes/...`` as is,
+    ``dbfs:/x`` as ``/dbfs/x``). Feed them to ``%pip install``, a serverless
+    environment's ``dependencies`` or ``DatabricksEnv().withDependencies(...)``;
+    ``hashes=False`` gives bare paths for a channel that refuses ``--hash``.
+    :class:`WheelhouseNotFoundError` when the run has no pip-native form beside its zip.
+    """
+    folder = run_folder_of(os.fspath(run))
+    manifest = inspect(join_uri(folder, WHEELHOUSE_NAME))
+    storage = storage_for(folder)
+    wheels = join_uri(folder, PIP_WHEELS)
+    missing = [
+        w.filename for w in manifest.wheels if not storage.exists(join_uri(wheels, w.filename))
+    ]
+    if missing:
+        raise WheelhouseNotFoundError(
+            f"{folder} has no pip-native form ({PIP_WHEELS}/{missing[0]} and "
+            f"{len(missing) - 1} more are missing beside {WHEELHOUSE_NAME}): it was built by an "
+            "older sparkdeps, or its path has characters pip misreads (the build warned); "
+            "fix: rebuild it with `sparkdeps build` into a plain path (then use its "
+            f"{REQUIREMENTS_NAME})"
+        )
+    return render_lines(manifest.wheels, pip_path(wheels), hashes=hashes)

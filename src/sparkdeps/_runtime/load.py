@@ -17,6 +17,7 @@ from .._core.databricks import get_task_value, is_databricks, is_unresolved_refe
 from .._core.errors import DeliveryError, InputError, WheelhouseNotFoundError
 from .._core.hashing import DIGEST
 from .._core.paths import PIN_FRAGMENT, PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY, split_pin
+from .._core.private import private_dir
 from .._core.progress import plural
 from .._core.redaction import redact
 from .._core.results import Delivery, LoadResult
@@ -47,6 +48,10 @@ logger = logging.getLogger(__name__)
 
 ENV_WHEELHOUSE = "SPARKDEPS_WHEELHOUSE"
 _DELIVERIES = ("auto", "classic", "connect", "shared", "driver-only")
+_SHARED_FIX = (
+    "remove it if it is not yours, or pass payload_dir= a folder every node mounts that "
+    "only you can write (docs/security.md)"
+)
 _modules_lock = threading.Lock()
 _session_modules: dict[str, set[str]] = {}
 _session_runtime: dict[str, set[str]] = {}
@@ -178,7 +183,8 @@ class _Plan(NamedTuple):
     """The driver's node cache."""
     install_cache: Path
     """Where the install lives: the node cache, or beside the wheelhouse (shared)."""
-    payload_dir: str | os.PathLike[str] | None
+    payload_dir: Path | None
+    """Where the executors' payload is written (checked private); None: nothing ships."""
 
 
 def _plan(
@@ -188,14 +194,26 @@ def _plan(
     cache_dir: str | os.PathLike[str] | None,
     payload_dir: str | os.PathLike[str] | None,
 ) -> _Plan:
+    """Who gets the wheelhouse and where it goes; every folder that will be written to and
+    that executors trust is checked private here, before anything is read or installed."""
     node_cache = node_cache_dir(cache_dir)
     session, ship = _session_and_kind(spark, delivery)
     kind: Delivery = ship or "driver-only"
     if ship is not None and delivery == "shared":
         kind = "shared"
     # shared: installed once beside the wheelhouse, for the driver and every executor
-    install_cache = _shared_cache(uri, payload_dir) if kind == "shared" else node_cache
-    return _Plan(session, ship, kind, node_cache, install_cache, payload_dir)
+    install_cache = node_cache
+    if kind == "shared":
+        install_cache = _shared_cache(uri, payload_dir)
+        private_dir(install_cache, fix=_SHARED_FIX, what="the shared install folder")
+    payloads = None
+    if ship is not None:
+        from .wheelpayload import PAYLOAD_FIX  # noqa: PLC0415 (see the note on imports)
+
+        payloads = _payload_dir(kind, ship, uri, node_cache, payload_dir)
+        private_dir(node_cache)  # the stubs' folder may be in it: checked as a whole
+        private_dir(payloads, fix=PAYLOAD_FIX, what="the payload folder")
+    return _Plan(session, ship, kind, node_cache, install_cache, payloads)
 
 
 def load(
@@ -240,15 +258,12 @@ def load(
         uri, expected = _split_pin(*locate_wheelhouse(wheelhouse, task_key=task_key, key=key))
         plan = _plan(uri, spark, delivery, cache_dir, payload_dir)
         warm = mode == "cache"  # pip needs every wheel: no warm path that reads no manifest
-        prepared = fetch_wheelhouse(uri, plan.install_cache, warm=warm, expected=expected)
-        try:
+        with fetch_wheelhouse(uri, plan.install_cache, warm=warm, expected=expected) as prepared:
             packages = _check_session(plan, prepared, replace=replace)
             folder, installed = _driver_install(
                 prepared, plan.install_cache, mode, plan.kind, timings, strict=strict
             )
             payload = _ship(plan, prepared, installed, packages, timings)
-        finally:
-            prepared.discard()
     result = _result(
         prepared, installed, folder, kind=plan.kind, mode=mode, payload=payload, timings=timings
     )
@@ -339,15 +354,21 @@ def _shared_cache(uri: str, payload_dir: str | os.PathLike[str] | None) -> Path:
     return (folder if folder.is_dir() else folder.parent) / ".sparkdeps"
 
 
-def _payload_dir(plan: _Plan, uri: str) -> Path:
+def _payload_dir(
+    kind: Delivery,
+    ship: SessionKind,
+    uri: str,
+    node_cache: Path,
+    given: str | os.PathLike[str] | None,
+) -> Path:
     """Where the executors' payload is written (the stubs only, for shared)."""
-    if plan.kind == "shared":
-        return plan.node_cache / "payloads"
-    if plan.payload_dir is not None:
-        return Path(plan.payload_dir)
-    if plan.ship == "classic":
-        return _default_payload_dir(uri, plan.node_cache)
-    return plan.node_cache / "payloads"
+    if kind == "shared":
+        return node_cache / "payloads"
+    if given is not None:
+        return Path(given)
+    if ship == "classic":
+        return _default_payload_dir(uri, node_cache)
+    return node_cache / "payloads"
 
 
 def _published_path(prepared: Prepared) -> Path | None:
@@ -402,11 +423,12 @@ def _ship(
         _remember(key, installed)  # verify still checks the runtime packages it relies on
         return None
     shared = plan.kind == "shared"
+    assert plan.payload_dir is not None  # set with ship
     delivered = deliver(
         plan.session,
         installed.folder,
         installed.digest,
-        _payload_dir(plan, prepared.uri),
+        plan.payload_dir,
         plan.ship,
         wheelhouse=prepared.zip_path,
         site=installed.folder if shared else None,
