@@ -314,14 +314,14 @@ def _uv_lock(
 
 
 def _isolated_project(project: Path, lock: Path, work: Path, origin: str) -> Path:
-    """A private copy of the project's ``pyproject.toml`` files and ``uv.lock`` for uv.
+    """A private copy of the project's ``pyproject.toml`` and ``uv.lock`` for uv.
 
     uv looks for a workspace in every folder above the project it is given: a
     ``pyproject.toml`` planted above the temporary folder, naming the project a member,
     would make uv read that workspace's lock instead of the input's. The copy declares
-    itself a workspace root (``[tool.uv.workspace]``), where uv's search stops; a project
-    that is a workspace root already keeps its members' ``pyproject.toml`` files, which
-    uv reads. (docs/locks-and-export.md)
+    itself a workspace root (``[tool.uv.workspace]``), where uv's search stops.
+    ``uv export --frozen`` reads the lock alone: no member's ``pyproject.toml`` and no
+    source is needed (checked with uv 0.13.9; docs/locks-and-export.md).
     """
     copy = Path(tempfile.mkdtemp(prefix="uv-project-", dir=work))
     pyproject = project / "pyproject.toml"
@@ -330,13 +330,7 @@ def _isolated_project(project: Path, lock: Path, work: Path, origin: str) -> Pat
     tool = data.get("tool")
     uv = tool.get("uv") if isinstance(tool, dict) else None
     text = pyproject.read_text(encoding="utf-8")
-    if isinstance(uv, dict) and "workspace" in uv:
-        for member in project.rglob("pyproject.toml"):
-            if member != pyproject:
-                relative = member.relative_to(project)
-                (copy / relative.parent).mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(member, copy / relative)
-    else:
+    if not (isinstance(uv, dict) and "workspace" in uv):  # a workspace root already stops it
         text += (
             "\n\n[tool.uv.workspace]  # added by sparkdeps: uv stops looking here\nmembers = []\n"
         )
