@@ -299,12 +299,14 @@ def _uv_lock(
     out.write_text("\n".join(kept) + "\n", encoding="utf-8")
     selection = requirements_lock(parse_requirements(out, out.parent), origin, target)
     files = _uv_wheel_files(data)
+    hashes = _uv_hashes(data)
     for package in selection.packages:
-        if (package.name, package.version) not in files:  # never another lock's pins
+        known = hashes.get((package.name, package.version))
+        if known is None or not set(package.hashes) <= known:  # never another lock's pins
             raise LockError(
-                f"uv export of {origin} gave {package.name}=={package.version}, which "
-                f"{origin} does not pin; fix: run `uv lock` in the project and hand in the "
-                "updated uv.lock"
+                f"uv export of {origin} gave {package.name}=={package.version} with hashes "
+                f"{origin} does not hold for it; fix: run `uv lock` in the project and hand in "
+                "the updated uv.lock"
             )
     packages = tuple(
         LockedPackage(p.name, p.version, p.hashes, files.get((p.name, p.version), ()))
@@ -363,6 +365,17 @@ def _uv_wheel_files(data: Mapping[str, Any]) -> dict[tuple[str, str], tuple[str,
             names.append(where.rsplit("/", 1)[-1].split("#", 1)[0])
         key = (canonicalize_name(str(package.get("name", ""))), str(package.get("version", "")))
         found[key] = tuple(n for n in names if n.endswith(".whl"))
+    return found
+
+
+def _uv_hashes(data: Mapping[str, Any]) -> dict[tuple[str, str], set[str]]:
+    """(name, version) -> every ``algo:digest`` the lock holds for its files."""
+    found: dict[tuple[str, str], set[str]] = {}
+    for package in data.get("package", []):
+        key = (canonicalize_name(str(package.get("name", ""))), str(package.get("version", "")))
+        sdist = package.get("sdist")
+        entries = [*package.get("wheels", []), *([sdist] if isinstance(sdist, dict) else [])]
+        found.setdefault(key, set()).update(str(e["hash"]) for e in entries if "hash" in e)
     return found
 
 
