@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .._core.errors import RuntimeConflictError
+from .._core.options import BuildOptions
 from .._core.paths import cache_root
 from .._core.target import Target
 from .._core.timing import Timer
@@ -101,28 +102,13 @@ def check(
     A conflict with a protected runtime package is reported in ``conflicts``
     (``ok`` is False) rather than raised.
     """
+    options = BuildOptions.pick(locals())
     timer = Timer()
-    recipe = recipe_for(
-        target=target,
-        python_version=python_version,
-        platform=platform,
-        runtime_packages=runtime_packages,
-        override_runtime=override_runtime,
-        index_url=index_url,
-        extra_index_urls=extra_index_urls,
-        find_links=find_links,
-        no_index=no_index,
-        index_timeout=index_timeout,
-        index_retries=index_retries,
-        build_isolation=build_isolation,
-        name=name,
-        allow_index_options=allow_index_options,
-        prefer_newest=prefer_newest,
-    )
+    recipe = recipe_for(options)
     work = Path(tempfile.mkdtemp(prefix="sparkdeps-check-"))
     try:
-        layout = prepare_input(os.fspath(source), work / "input", limits or ArchiveLimits())
-        cache = BuildCache(cache_root(cache_dir))
+        layout = prepare_input(os.fspath(source), work / "input", options.limits or ArchiveLimits())
+        cache = BuildCache(cache_root(options.cache_dir))
         planned = plan_input(layout, recipe, work=work, cache_folder=cache.root, clock=Clock())
     except RuntimeConflictError as exc:
         conflicts = tuple(c for c in exc.conflicts if isinstance(c, Conflict))

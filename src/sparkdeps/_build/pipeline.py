@@ -24,6 +24,7 @@ from .._core import databricks as _databricks
 from .._core.errors import InputError, IntegrityError, SparkdepsError, StorageError
 from .._core.hashing import sha256_file
 from .._core.manifest import Manifest
+from .._core.options import BuildOptions
 from .._core.paths import RUN_MARKER, TASK_VALUE_KEY, WHEELHOUSE_NAME, cache_root, pin_uri
 from .._core.pipform import PIP_WHEELS
 from .._core.progress import plural
@@ -99,27 +100,19 @@ def build(
     versions bind (``prefer_newest=True``: only prefer) and are not shipped; a protected
     package (numpy, pyspark...) never moves unless named in ``override_runtime``.
     """
+    options = BuildOptions.pick(locals())
     total, clock = Timer(), Clock()
     base, run_id = _dest(dest), _run_id(run_id)
-    recipe = recipe_for(
-        target=target,
-        python_version=python_version,
-        platform=platform,
-        runtime_packages=runtime_packages,
-        override_runtime=override_runtime,
-        index_url=index_url,
-        extra_index_urls=extra_index_urls,
-        find_links=find_links,
-        no_index=no_index,
-        index_timeout=index_timeout,
-        index_retries=index_retries,
-        build_isolation=build_isolation,
-        name=name,
-        allow_index_options=allow_index_options,
-        prefer_newest=prefer_newest,
-    )
+    recipe = recipe_for(options)
     published = _made_and_published(
-        source, recipe, base, run_id, clock, cache_dir=cache_dir, limits=limits, use_cache=use_cache
+        source,
+        recipe,
+        base,
+        run_id,
+        clock,
+        cache_dir=options.cache_dir,
+        limits=options.limits,
+        use_cache=use_cache,
     )
     return _result(published, recipe, clock, total, task_value_key)
 

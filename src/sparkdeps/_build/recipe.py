@@ -1,5 +1,5 @@
 """How to build: :class:`Recipe`, the one value ``build()`` and ``check()`` make of their
-target and index keywords (and the build cache keys on)."""
+:class:`~sparkdeps._core.options.BuildOptions` (and the build cache keys on)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from packaging.utils import canonicalize_name
 
 from .._core.errors import InputError
+from .._core.options import BuildOptions
 from .._core.target import Target, choose_target
 from .index import IndexSettings
 
@@ -31,39 +32,31 @@ class Recipe:
     """Runtime versions are preferences, not hard constraints (docs/runtime-aware.md)."""
 
 
-def recipe_for(
-    *,
-    target: str | Target | None,
-    python_version: str | None,
-    platform: str | None,
-    runtime_packages: str | os.PathLike[str] | None,
-    override_runtime: Iterable[str],
-    index_url: str | None,
-    extra_index_urls: Iterable[str],
-    find_links: Iterable[str],
-    no_index: bool,
-    index_timeout: float,
-    index_retries: int,
-    build_isolation: bool,
-    name: str | None,
-    allow_index_options: bool,
-    prefer_newest: bool = False,
-) -> Recipe:
-    """The keywords of ``build()`` and ``check()``, checked and made one value."""
+def recipe_for(options: BuildOptions) -> Recipe:
+    """The options of ``build()`` and ``check()``, checked and made one value."""
     chosen = choose_target(
-        target, python_version=python_version, platform=platform, runtime_packages=runtime_packages
+        options.target,
+        python_version=options.python_version,
+        platform=options.platform,
+        runtime_packages=options.runtime_packages,
     )
     index = IndexSettings(
-        index_url=index_url,
-        extra_index_urls=tuple(extra_index_urls),
-        find_links=tuple(os.fspath(link) for link in find_links),
-        no_index=no_index,
-        timeout=index_timeout,
-        retries=index_retries,
+        index_url=options.index_url,
+        extra_index_urls=tuple(options.extra_index_urls),
+        find_links=tuple(os.fspath(link) for link in options.find_links),
+        no_index=options.no_index,
+        timeout=options.index_timeout,
+        retries=options.index_retries,
     )
-    overrides = validate_overrides(override_runtime, chosen)
+    overrides = validate_overrides(options.override_runtime, chosen)
     return Recipe(
-        chosen, index, build_isolation, name, allow_index_options, overrides, prefer_newest
+        chosen,
+        index,
+        options.build_isolation,
+        options.name,
+        options.allow_index_options,
+        overrides,
+        options.prefer_newest,
     )
 
 
