@@ -109,10 +109,8 @@ def three_task_job(
     cleanup's plain ``sparkdeps``; the user tasks get the run's wheels without artifacts,
     through their environment's ``-r requirements_path`` (``serverless_route="environment"``,
     one run at a time) or a notebook's ``%pip`` (``"notebook"``): ``_jobs/serverless.py``.
-
-    ``options`` (target, index, build isolation...) go to ``process-deps`` as its flags;
-    ``process_deps_args`` adds any others as they are. ``path_via`` is how user tasks
-    learn the run folder (see the module's docstring).
+    ``options`` (``BuildOptions``) become ``process-deps`` flags, ``process_deps_args`` go
+    as given; ``path_via`` is how user tasks learn the run folder (the module's docstring).
     """
     jobs = _bundles()
     user_tasks = _user_tasks(tasks, python_file)
