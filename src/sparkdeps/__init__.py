@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from ._core.manifest import Manifest, WheelInfo
     from ._core.options import BuildOptions
     from ._core.target import PROFILES, Target
+    from ._jobs.doctor import DoctorReport, doctor
     from ._jobs.graph import UserTask, three_task_job
     from ._runtime.cleanup import cleanup, cleanup_older_than
     from ._runtime.freeze import runtime_freeze
@@ -68,6 +69,8 @@ _LAZY = {
     "wheelhouse_arg": "._runtime.load",
     "verify": "._runtime.verify",
     "three_task_job": "._jobs.graph",
+    "doctor": "._jobs.doctor",
+    "DoctorReport": "._jobs.doctor",
     "UserTask": "._jobs.graph",
 }
 
@@ -94,6 +97,7 @@ __all__ = [
     "CleanupResult",
     "CommandError",
     "DeliveryError",
+    "DoctorReport",
     "IncompatibleWheelError",
     "InputError",
     "IntegrityError",
@@ -120,6 +124,7 @@ __all__ = [
     "check",
     "cleanup",
     "cleanup_older_than",
+    "doctor",
     "inspect",
     "load",
     "requirement_lines",

@@ -71,6 +71,8 @@ _HELP = {
     "cleanup": "remove run folders (by URI, by wheelhouse, or every folder of a job run)",
     "load": "install a wheelhouse into this node's cache (driver only; warms the cache)",
     "verify": "load a wheelhouse into the Spark session and import its modules on executors",
+    "doctor": "try every delivery route on this compute (a tiny wheelhouse built here, no "
+    "index) and print what works: route, driver, executors, time, what failed",
 }
 
 
@@ -576,6 +578,33 @@ def _add_twin(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(handler=_cmd_twin)
 
 
+def _add_doctor(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = _subcommand(sub, "doctor")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--remote", help="a Spark Connect URL (sc://host:port)")
+    where.add_argument("--master", help="a Spark master (local[2], local-cluster[2,1,1024])")
+    parser.add_argument(
+        "--route", action="append", default=None, help="only this route (repeatable)"
+    )
+    parser.add_argument("--dest", help="publish the tiny wheelhouses here (e.g. /Volumes/...)")
+    parser.add_argument("--no-compiled", action="store_true", help="leave the compiled wheel out")
+    parser.add_argument("--json", action="store_true", help="the report as JSON, for bug reports")
+    parser.set_defaults(handler=_cmd_doctor)
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from ._jobs.doctor import doctor, session_for  # noqa: PLC0415
+    from ._runtime.load import active_session  # noqa: PLC0415
+
+    session = None if args.remote or args.master else active_session()
+    if session is None:
+        session = session_for(remote=args.remote, master=args.master)
+    report = doctor(session, routes=args.route, dest=args.dest, compiled=not args.no_compiled)
+    _echo(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
+    # a script can tell whether a plain load() works here
+    return 0 if "auto" in report.working or (args.route and report.working) else 1
+
+
 def _cmd_twin(args: argparse.Namespace) -> int:
     from .testing._twin_cli import run_twin  # noqa: PLC0415  (testing: on demand)
 
@@ -592,6 +621,7 @@ _ADDERS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], No
     _add_verify,
     _add_cleanup,
     _add_runtime_freeze,
+    _add_doctor,
     _add_twin,
 ]
 
