@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import pydoc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from sparkdeps._build import check as check_module
 from sparkdeps._build import pipeline
 from sparkdeps._cli import main
 from sparkdeps._core.errors import InputError
-from sparkdeps._core.options import BuildOptions, option_fields, option_of
+from sparkdeps._core.options import BuildKeywords, BuildOptions, option_fields, option_of
 from sparkdeps._core.zipsafety import ArchiveLimits
 
 # One value per option, none of them the default. A new option needs a line here:
@@ -79,6 +80,20 @@ def test_every_option_has_a_sample_value() -> None:
     assert [name for name in names if SAMPLES[name] == defaults[name]] == []
 
 
+def test_the_typed_keywords_are_the_declaration() -> None:
+    """``BuildKeywords`` (what type checkers see of ``**options``) names every option with
+    the declared type; a list option takes any iterable there."""
+    typed = {
+        name: getattr(hint, "__forward_arg__", hint)
+        for name, hint in BuildKeywords.__annotations__.items()
+    }
+    declared = {
+        item.name: str(item.type).replace("tuple[str, ...]", "Iterable[str]")
+        for item in option_fields()
+    }
+    assert typed == declared
+
+
 @pytest.mark.parametrize(
     ("function", "others"),
     [
@@ -86,19 +101,31 @@ def test_every_option_has_a_sample_value() -> None:
         pytest.param(sparkdeps.check, {"source"}, id="check"),
     ],
 )
-def test_public_signature_is_the_declaration(
+def test_public_signature_names_every_option(
     function: Callable[..., Any], others: set[str]
 ) -> None:
-    """``build()`` and ``check()`` keep named keywords (``help()`` shows them): exactly the
-    declared options, with the declared defaults and types."""
+    """``help()`` shows ``build()`` and ``check()`` with named keywords, not ``**options``:
+    the declared options with their defaults, beside the function's own."""
     parameters = inspect.signature(function).parameters
     assert set(parameters) - others == {item.name for item in option_fields()}
     for item in option_fields():
         parameter = parameters[item.name]
         assert parameter.kind is inspect.Parameter.KEYWORD_ONLY, item.name
         assert parameter.default == item.default, item.name
-        declared = str(item.type).replace("tuple[str, ...]", "Iterable[str]")
-        assert parameter.annotation == declared, item.name
+    assert "**options" not in pydoc.render_doc(function)
+    assert "index_timeout: 'float' = 30.0" in pydoc.render_doc(function)
+
+
+@pytest.mark.parametrize(
+    "function",
+    [pytest.param(sparkdeps.build, id="build"), pytest.param(sparkdeps.check, id="check")],
+)
+def test_an_unknown_keyword_is_a_type_error(
+    function: Callable[..., Any], arrived: list[BuildOptions]
+) -> None:
+    with pytest.raises(TypeError, match="unexpected keyword argument 'index_ur'"):
+        function("requirements.txt", index_ur="http://127.0.0.1:9/simple")
+    assert arrived == []
 
 
 def _python(function: Callable[..., Any], tmp_path: Path) -> None:

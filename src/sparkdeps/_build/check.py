@@ -12,13 +12,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._core.errors import RuntimeConflictError
-from .._core.options import BuildOptions
+from .._core.options import BuildKeywords, BuildOptions
 from .._core.paths import cache_root
 from .._core.target import Target
 from .._core.timing import Timer
@@ -27,12 +27,15 @@ from .cache import BuildCache
 from .clock import Clock
 from .inputs import prepare_input
 from .make import Planned, plan_input
-from .recipe import recipe_for
+from .recipe import option_keywords, recipe_for
 from .runtime_conflict import Conflict
 from .runtime_plan import Placement
 from .runtime_relax import Relaxation
 
 __all__ = ["CheckResult", "check", "format_check"]
+
+if TYPE_CHECKING:  # Python 3.12 has it in typing
+    from typing_extensions import Unpack
 
 
 @dataclass(frozen=True)
@@ -76,39 +79,20 @@ class CheckResult:
         }
 
 
-def check(
-    source: str | os.PathLike[str],
-    *,
-    target: str | Target | None = None,
-    python_version: str | None = None,
-    platform: str | None = None,
-    runtime_packages: str | os.PathLike[str] | None = None,
-    override_runtime: Iterable[str] = (),
-    index_url: str | None = None,
-    extra_index_urls: Iterable[str] = (),
-    find_links: Iterable[str] = (),
-    no_index: bool = False,
-    index_timeout: float = 30.0,
-    index_retries: int = 2,
-    build_isolation: bool = True,
-    name: str | None = None,
-    cache_dir: str | os.PathLike[str] | None = None,
-    allow_index_options: bool = False,
-    limits: ArchiveLimits | None = None,
-    prefer_newest: bool = False,
-) -> CheckResult:
+@option_keywords
+def check(source: str | os.PathLike[str], **options: Unpack[BuildKeywords]) -> CheckResult:
     """Resolve ``source`` for the target as ``build`` would; download and publish nothing.
 
     A conflict with a protected runtime package is reported in ``conflicts``
     (``ok`` is False) rather than raised.
     """
-    options = BuildOptions.pick(locals())
     timer = Timer()
-    recipe = recipe_for(options)
+    chosen = BuildOptions.of(options, "check")
+    recipe = recipe_for(chosen)
     work = Path(tempfile.mkdtemp(prefix="sparkdeps-check-"))
     try:
-        layout = prepare_input(os.fspath(source), work / "input", options.limits or ArchiveLimits())
-        cache = BuildCache(cache_root(options.cache_dir))
+        layout = prepare_input(os.fspath(source), work / "input", chosen.limits or ArchiveLimits())
+        cache = BuildCache(cache_root(chosen.cache_dir))
         planned = plan_input(layout, recipe, work=work, cache_folder=cache.root, clock=Clock())
     except RuntimeConflictError as exc:
         conflicts = tuple(c for c in exc.conflicts if isinstance(c, Conflict))

@@ -3,18 +3,22 @@
 
 from __future__ import annotations
 
+import inspect
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from packaging.utils import canonicalize_name
 
 from .._core.errors import InputError
-from .._core.options import BuildOptions
+from .._core.options import BuildOptions, option_fields
 from .._core.target import Target, choose_target
 from .index import IndexSettings
 
-__all__ = ["Recipe", "recipe_for", "validate_overrides"]
+__all__ = ["Recipe", "option_keywords", "recipe_for", "validate_overrides"]
+
+_Function = TypeVar("_Function", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,24 @@ def recipe_for(options: BuildOptions) -> Recipe:
         overrides,
         options.prefer_newest,
     )
+
+
+def option_keywords(function: _Function) -> _Function:
+    """Show ``function(..., **options)`` with every declared option as a named keyword,
+    its default and its type (``help()``, ``inspect.signature``, editors that read them)."""
+    signature = inspect.signature(function)
+    own = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    declared = [
+        inspect.Parameter(
+            item.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=item.default,
+            annotation=str(item.type).replace("tuple[str, ...]", "Iterable[str]"),
+        )
+        for item in option_fields()
+    ]
+    function.__signature__ = signature.replace(parameters=[*own, *declared])  # type: ignore[attr-defined]
+    return function
 
 
 def validate_overrides(names: Iterable[str], target: Target) -> tuple[str, ...]:

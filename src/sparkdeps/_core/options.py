@@ -1,10 +1,12 @@
 """The options of a build, declared once: :class:`BuildOptions`.
 
-``build()`` and ``check()`` take these as keywords (``tests/build/test_options.py``
-checks their signatures against this class); ``sparkdeps build``, ``check`` and
-``process-deps`` derive their flags from each field's :class:`Option`; the job
-template renders a value back to ``process-deps`` flags (:meth:`BuildOptions.to_args`).
-A new option is one field here (with a value in the test's table), nowhere else.
+``build()`` and ``check()`` take these as keywords (``**options``, typed by
+:class:`BuildKeywords`, shown by ``help()`` through the signature ``_build/recipe.py``
+generates); ``sparkdeps build``, ``check`` and ``process-deps`` derive their flags from
+each field's :class:`Option`; the job template renders a value back to ``process-deps``
+flags (:meth:`BuildOptions.to_args`).
+A new option is a field here and in :class:`BuildKeywords`, and a value in the table of
+``tests/test_options.py`` (which fails until all three agree); nowhere else.
 Stdlib only: the command line's parsers import it before any command runs.
 """
 
@@ -12,9 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from .errors import InputError
 
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
     from .target import Target
     from .zipsafety import ArchiveLimits
 
-__all__ = ["BuildOptions", "Option", "OptionKind", "option_fields"]
+__all__ = ["BuildKeywords", "BuildOptions", "Option", "OptionKind", "option_fields", "option_of"]
 
 OptionKind = Literal["text", "float", "int", "list", "switch", "negated", "api"]
 """How an option is spelled on a command line: ``text``/``float``/``int`` take a value,
@@ -210,9 +212,13 @@ class BuildOptions:
                 object.__setattr__(self, item.name, tuple(value))
 
     @classmethod
-    def pick(cls, values: Mapping[str, Any]) -> BuildOptions:
-        """The options among ``values`` (``locals()`` of a function taking them as keywords)."""
-        return cls(**{item.name: values[item.name] for item in option_fields()})
+    def of(cls, keywords: Mapping[str, object], caller: str) -> BuildOptions:
+        """The options given to ``caller(**keywords)``; an unknown name is the ``TypeError``
+        Python raises for a function without that keyword."""
+        unknown = sorted(set(keywords) - {item.name for item in option_fields()})
+        if unknown:
+            raise TypeError(f"{caller}() got an unexpected keyword argument {unknown[0]!r}")
+        return cls(**keywords)  # type: ignore[arg-type]
 
     def keywords(self) -> dict[str, Any]:
         """The options as keywords of ``build()`` and ``check()`` (a shallow copy)."""
@@ -222,6 +228,30 @@ class BuildOptions:
         """The ``process-deps`` (and ``build``/``check``) flags for every value that is not
         the default, as ``--flag=value`` so a value may start with ``-``."""
         return [arg for item in option_fields() for arg in _args(self, item)]
+
+
+class BuildKeywords(TypedDict, total=False):
+    """The options as keywords of ``build()`` and ``check()``, for type checkers
+    (``**options: Unpack[BuildKeywords]``); ``tests/test_options.py`` holds it to
+    :class:`BuildOptions`, field by field. Defaults and help are there, not here."""
+
+    target: str | Target | None
+    python_version: str | None
+    platform: str | None
+    runtime_packages: str | os.PathLike[str] | None
+    override_runtime: Iterable[str]
+    prefer_newest: bool
+    index_url: str | None
+    extra_index_urls: Iterable[str]
+    find_links: Iterable[str]
+    no_index: bool
+    index_timeout: float
+    index_retries: int
+    build_isolation: bool
+    name: str | None
+    cache_dir: str | os.PathLike[str] | None
+    allow_index_options: bool
+    limits: ArchiveLimits | None
 
 
 def option_fields() -> Iterator[dataclasses.Field[Any]]:
