@@ -36,6 +36,7 @@ SAMPLES: dict[str, Any] = {
     "runtime_packages": "cluster-freeze.txt",
     "override_runtime": ("numpy", "pandas"),
     "prefer_newest": True,
+    "max_size_mb": 2.5,
     "index_url": "http://127.0.0.1:9/simple",
     "extra_index_urls": ("http://127.0.0.1:9/a", "http://127.0.0.1:9/b"),
     "find_links": ("wheels-a", "wheels-b"),

@@ -75,17 +75,15 @@ def build(
     task_value_key: str | None = TASK_VALUE_KEY,
     **options: Unpack[BuildKeywords],
 ) -> BuildResult:
-    """Turn ``source`` into ``<dest>/<run_id>/wheelhouse.zip`` for the target.
+    """Turn ``source`` (a ``.zip``, a folder or a requirements file) into
+    ``<dest>/<run_id>/wheelhouse.zip`` for the target: a runtime profile (``"dbr-14.3"``),
+    explicit ``python_version``/``platform``, or by default this interpreter and machine.
+    An index request waits ``index_timeout`` s at most, retried ``index_retries`` times.
 
-    ``source`` is a ``.zip``, a folder or a requirements file. The target is a
-    runtime profile (``"dbr-14.3"``), explicit ``python_version``/``platform``,
-    or by default the running interpreter and machine. Each request to the index
-    waits at most ``index_timeout`` seconds and is retried ``index_retries`` times.
-
-    A profile (or ``runtime_packages``, a ``pip list --format=freeze`` file of the
-    cluster) makes the build runtime-aware (docs/runtime-aware.md): the runtime's
-    versions bind (``prefer_newest=True``: only prefer) and are not shipped; a protected
-    package (numpy, pyspark...) never moves unless named in ``override_runtime``.
+    A profile (or ``runtime_packages``, the cluster's ``pip list --format=freeze``) makes
+    the build runtime-aware (docs/runtime-aware.md): the runtime's versions bind
+    (``prefer_newest=True``: only prefer) and do not ship; a protected package (numpy,
+    pyspark...) moves only if in ``override_runtime``. At most ``max_size_mb`` ships.
     """
     total, clock = Timer(), Clock()
     chosen = BuildOptions.of(options, "build")

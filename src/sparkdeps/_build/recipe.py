@@ -12,11 +12,11 @@ from typing import Any, TypeVar
 from packaging.utils import canonicalize_name
 
 from .._core.errors import InputError
-from .._core.options import BuildOptions, option_fields
+from .._core.options import DEFAULT_MAX_SIZE_MB, BuildOptions, option_fields
 from .._core.target import Target, choose_target
 from .index import IndexSettings
 
-__all__ = ["Recipe", "option_keywords", "recipe_for", "validate_overrides"]
+__all__ = ["DEFAULT_MAX_SIZE_MB", "Recipe", "option_keywords", "recipe_for", "validate_overrides"]
 
 _Function = TypeVar("_Function", bound=Callable[..., Any])
 
@@ -34,6 +34,8 @@ class Recipe:
     """Protected runtime packages shipped anyway (``override_runtime``)."""
     prefer_newest: bool = False
     """Runtime versions are preferences, not hard constraints (docs/runtime-aware.md)."""
+    max_size_mb: float | None = DEFAULT_MAX_SIZE_MB
+    """What ships may weigh at most this (MB, from the index's metadata); None or 0: no cap."""
 
 
 def recipe_for(options: BuildOptions) -> Recipe:
@@ -53,6 +55,9 @@ def recipe_for(options: BuildOptions) -> Recipe:
         retries=options.index_retries,
     )
     overrides = validate_overrides(options.override_runtime, chosen)
+    max_size_mb = options.max_size_mb
+    if max_size_mb is not None and max_size_mb < 0:
+        raise InputError(f"max_size_mb must be 0 (no cap) or more, got {max_size_mb}")
     return Recipe(
         chosen,
         index,
@@ -61,6 +66,7 @@ def recipe_for(options: BuildOptions) -> Recipe:
         options.allow_index_options,
         overrides,
         options.prefer_newest,
+        max_size_mb or None,
     )
 
 

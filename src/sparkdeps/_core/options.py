@@ -24,7 +24,18 @@ if TYPE_CHECKING:
     from .target import Target
     from .zipsafety import ArchiveLimits
 
-__all__ = ["BuildKeywords", "BuildOptions", "Option", "OptionKind", "option_fields", "option_of"]
+__all__ = [
+    "DEFAULT_MAX_SIZE_MB",
+    "BuildKeywords",
+    "BuildOptions",
+    "Option",
+    "OptionKind",
+    "option_fields",
+    "option_of",
+]
+
+DEFAULT_MAX_SIZE_MB = 500.0
+"""``build`` refuses to download more than this (pyspark's wheel alone is over 300 MB)."""
 
 OptionKind = Literal["text", "float", "int", "list", "switch", "negated", "api"]
 """How an option is spelled on a command line: ``text``/``float``/``int`` take a value,
@@ -118,6 +129,17 @@ class BuildOptions:
             "requirements take their newest release even when that moves runtime packages",
             "--prefer-newest",
             group="target",
+        ),
+    )
+    max_size_mb: float | None = field(
+        default=DEFAULT_MAX_SIZE_MB,
+        metadata=_option(
+            "float",
+            "refuse to build a wheelhouse heavier than this, before any download "
+            "(sizes from the index's metadata; 0: no cap; default 500)",
+            "--max-size",
+            group="target",
+            metavar="MB",
         ),
     )
     index_url: str | None = field(
@@ -241,6 +263,7 @@ class BuildKeywords(TypedDict, total=False):
     runtime_packages: str | os.PathLike[str] | None
     override_runtime: Iterable[str]
     prefer_newest: bool
+    max_size_mb: float | None
     index_url: str | None
     extra_index_urls: Iterable[str]
     find_links: Iterable[str]
