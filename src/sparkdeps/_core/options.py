@@ -296,13 +296,14 @@ def _args(options: BuildOptions, item: dataclasses.Field[Any]) -> list[str]:
     if option.kind in ("switch", "negated"):
         return [option.flag]
     if option.kind == "list":
-        return [f"{option.flag}={_text(item.name, one)}" for one in value]
-    return [f"{option.flag}={_text(item.name, value)}"]
+        return [f"{option.flag}={_text(item.name, option.flag, one)}" for one in value]
+    return [f"{option.flag}={_text(item.name, option.flag, value)}"]
 
 
-def _text(name: str, value: object) -> str:
+def _text(name: str, flag: str, value: object) -> str:
     if isinstance(value, (str, int, float, os.PathLike)):
         return os.fspath(value) if isinstance(value, os.PathLike) else str(value)
     raise InputError(
-        f"{name}={value!r} cannot go on a command line: pass its name or a path instead"
+        f"{name}={value!r} cannot go on a command line: give it a value {flag} takes "
+        "(a name, a path or a number; see `sparkdeps process-deps --help`)"
     )
