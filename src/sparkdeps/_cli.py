@@ -94,6 +94,14 @@ def _resolution_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--python", dest="python_version", help=argparse.SUPPRESS)
     group.add_argument("--platform", help="x86_64, aarch64 or a manylinux tag")
     _runtime_options(group)
+    group.add_argument(
+        "--max-size",
+        type=float,
+        default=500.0,
+        metavar="MB",
+        help="refuse to build a wheelhouse heavier than this, before any download "
+        "(sizes from the index's metadata; 0: no cap; default 500)",
+    )
     index = parser.add_argument_group("index")
     index.add_argument("--index-url")
     index.add_argument("--extra-index-url", action="append", default=[], dest="extra_index_urls")
@@ -164,6 +172,7 @@ def _resolution_options(args: argparse.Namespace) -> dict[str, Any]:
         "runtime_packages": args.runtime_packages,
         "override_runtime": args.override_runtime,
         "prefer_newest": args.prefer_newest,
+        "max_size_mb": args.max_size,
         "index_url": args.index_url,
         "extra_index_urls": args.extra_index_urls,
         "find_links": args.find_links,

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from packaging.version import InvalidVersion, Version
+
 from .._core.errors import RuntimeConflictError
 from .._core.paths import cache_root
 from .._core.target import Target
@@ -26,10 +28,11 @@ from .cache import BuildCache
 from .clock import Clock
 from .inputs import prepare_input
 from .make import Planned, plan_input
-from .recipe import recipe_for
+from .recipe import DEFAULT_MAX_SIZE_MB, Recipe, recipe_for
 from .runtime_conflict import Conflict
 from .runtime_plan import Placement
 from .runtime_relax import Relaxation
+from .sizes import ShipSize, weigh
 
 __all__ = ["CheckResult", "check", "format_check"]
 
@@ -44,6 +47,29 @@ class CheckResult:
     seconds: float = 0.0
     relaxed: tuple[Relaxation, ...] = ()
     """Runtime packages the input moves off the runtime's version, with why."""
+    size: ShipSize | None = None
+    """What would ship weighs, from the index's metadata (nothing downloaded)."""
+    max_size_mb: float | None = None
+    """``build``'s cap; None: no cap."""
+
+    @property
+    def held_back(self) -> tuple[tuple[str, str, str], ...]:
+        """(name, version, newest) of shipped packages older than the index's newest."""
+        if self.size is None or self.target.runtime is None:
+            return ()
+        found: list[tuple[str, str, str]] = []
+        for item in self.size.items:
+            try:
+                if item.newest and Version(item.newest) > Version(item.version):
+                    found.append((item.name, item.version, item.newest))
+            except InvalidVersion:
+                continue
+        return tuple(found)
+
+    @property
+    def over_cap(self) -> bool:
+        cap = self.max_size_mb
+        return bool(cap and self.size is not None and self.size.total > cap * 1_000_000)
 
     @property
     def ok(self) -> bool:
@@ -71,6 +97,9 @@ class CheckResult:
             "shadows": [p.to_dict() for p in self.placements if p.status == "shadows"],
             "conflicts": [c.to_dict() for c in self.conflicts],
             "relaxed": [r.to_dict() for r in self.relaxed],
+            "size": None if self.size is None else self.size.to_dict(),
+            "held_back": [{"name": n, "version": v, "newest": w} for n, v, w in self.held_back],
+            "max_size_mb": self.max_size_mb,
             "seconds": round(self.seconds, 3),
         }
 
@@ -95,6 +124,7 @@ def check(
     allow_index_options: bool = False,
     limits: ArchiveLimits | None = None,
     prefer_newest: bool = False,
+    max_size_mb: float | None = DEFAULT_MAX_SIZE_MB,
 ) -> CheckResult:
     """Resolve ``source`` for the target as ``build`` would; download and publish nothing.
 
@@ -118,7 +148,19 @@ def check(
         name=name,
         allow_index_options=allow_index_options,
         prefer_newest=prefer_newest,
+        max_size_mb=max_size_mb,
     )
+    return _checked(source, recipe, timer, cache_dir=cache_dir, limits=limits)
+
+
+def _checked(
+    source: str | os.PathLike[str],
+    recipe: Recipe,
+    timer: Timer,
+    *,
+    cache_dir: str | os.PathLike[str] | None,
+    limits: ArchiveLimits | None,
+) -> CheckResult:
     work = Path(tempfile.mkdtemp(prefix="sparkdeps-check-"))
     try:
         layout = prepare_input(os.fspath(source), work / "input", limits or ArchiveLimits())
@@ -129,9 +171,16 @@ def check(
         return CheckResult(recipe.target, (), conflicts, recipe.overrides, timer.seconds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    relaxed = planned.resolution.relaxed
+    size = weigh(planned.shipped, recipe.target, planned.index)
     return CheckResult(
-        recipe.target, _placements(planned), (), recipe.overrides, timer.seconds, relaxed
+        recipe.target,
+        _placements(planned),
+        (),
+        recipe.overrides,
+        timer.seconds,
+        planned.resolution.relaxed,
+        size,
+        recipe.max_size_mb,
     )
 
 
@@ -158,6 +207,12 @@ def format_check(result: CheckResult) -> list[str]:
         lines += _table(result.placements)
     for relaxation in result.relaxed:
         lines.extend(relaxation.describe())
+    if result.held_back:
+        lines.append(
+            "older than the newest release (held back by the runtime's versions or the "
+            "input; --prefer-newest takes the newest and moves what it needs): "
+            + ", ".join(f"{n} {v} (newest {w})" for n, v, w in result.held_back)
+        )
     for conflict in result.conflicts:
         lines.extend(_conflict_lines(conflict))
     lines.append(_summary(result))
@@ -197,7 +252,14 @@ def _summary(result: CheckResult) -> str:
         return f"not buildable for this runtime: conflict with protected {names}"
     shadows = sum(1 for p in result.placements if p.status == "shadows")
     provided = sum(1 for p in result.placements if p.status == "runtime")
-    return (
-        f"would ship {len(result.shipped)} wheel(s) ({shadows} shadowing the runtime); "
+    weight = f", {result.size.describe()}" if result.size is not None else ""
+    summary = (
+        f"would ship {len(result.shipped)} wheel(s){weight} ({shadows} shadowing the runtime); "
         f"the runtime provides {provided}; resolved in {result.seconds:.1f}s, nothing downloaded"
     )
+    if result.over_cap:
+        summary += (
+            f"\nbuild would refuse: over the {result.max_size_mb:g} MB cap "
+            "(--max-size MB, max_size_mb= in Python; 0: no cap)"
+        )
+    return summary

@@ -40,7 +40,7 @@ from .cache import BuildCache
 from .clock import Clock
 from .inputs import InputLayout, prepare_input
 from .pipnative import PipForm, stage_pip_form
-from .recipe import Recipe, recipe_for
+from .recipe import DEFAULT_MAX_SIZE_MB, Recipe, recipe_for
 from .scm import scm_versions_key
 
 __all__ = ["RUN_MARKER", "WHEELHOUSE_NAME", "build"]
@@ -86,18 +86,17 @@ def build(
     runtime_packages: str | os.PathLike[str] | None = None,
     override_runtime: Iterable[str] = (),
     prefer_newest: bool = False,
+    max_size_mb: float | None = DEFAULT_MAX_SIZE_MB,
 ) -> BuildResult:
-    """Turn ``source`` into ``<dest>/<run_id>/wheelhouse.zip`` for the target.
+    """Turn ``source`` (a ``.zip``, a folder or a requirements file) into
+    ``<dest>/<run_id>/wheelhouse.zip`` for the target: a runtime profile (``"dbr-14.3"``),
+    explicit ``python_version``/``platform``, or by default this interpreter and machine.
+    An index request waits ``index_timeout`` s at most, retried ``index_retries`` times.
 
-    ``source`` is a ``.zip``, a folder or a requirements file. The target is a
-    runtime profile (``"dbr-14.3"``), explicit ``python_version``/``platform``,
-    or by default the running interpreter and machine. Each request to the index
-    waits at most ``index_timeout`` seconds and is retried ``index_retries`` times.
-
-    A profile (or ``runtime_packages``, a ``pip list --format=freeze`` file of the
-    cluster) makes the build runtime-aware (docs/runtime-aware.md): the runtime's
-    versions bind (``prefer_newest=True``: only prefer) and are not shipped; a protected
-    package (numpy, pyspark...) never moves unless named in ``override_runtime``.
+    A profile (or ``runtime_packages``, the cluster's ``pip list --format=freeze``) makes
+    the build runtime-aware (docs/runtime-aware.md): the runtime's versions bind
+    (``prefer_newest=True``: only prefer) and do not ship; a protected package (numpy,
+    pyspark...) moves only if in ``override_runtime``. At most ``max_size_mb`` ships.
     """
     total, clock = Timer(), Clock()
     base, run_id = _dest(dest), _run_id(run_id)
@@ -117,6 +116,7 @@ def build(
         name=name,
         allow_index_options=allow_index_options,
         prefer_newest=prefer_newest,
+        max_size_mb=max_size_mb,
     )
     published = _made_and_published(
         source, recipe, base, run_id, clock, cache_dir=cache_dir, limits=limits, use_cache=use_cache

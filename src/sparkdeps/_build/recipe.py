@@ -13,7 +13,10 @@ from .._core.errors import InputError
 from .._core.target import Target, choose_target
 from .index import IndexSettings
 
-__all__ = ["Recipe", "recipe_for", "validate_overrides"]
+__all__ = ["DEFAULT_MAX_SIZE_MB", "Recipe", "recipe_for", "validate_overrides"]
+
+DEFAULT_MAX_SIZE_MB = 500.0
+"""``build`` refuses to download more than this (pyspark's wheel alone is over 300 MB)."""
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,8 @@ class Recipe:
     """Protected runtime packages shipped anyway (``override_runtime``)."""
     prefer_newest: bool = False
     """Runtime versions are preferences, not hard constraints (docs/runtime-aware.md)."""
+    max_size_mb: float | None = DEFAULT_MAX_SIZE_MB
+    """What ships may weigh at most this (MB, from the index's metadata); None or 0: no cap."""
 
 
 def recipe_for(
@@ -48,6 +53,7 @@ def recipe_for(
     name: str | None,
     allow_index_options: bool,
     prefer_newest: bool = False,
+    max_size_mb: float | None = DEFAULT_MAX_SIZE_MB,
 ) -> Recipe:
     """The keywords of ``build()`` and ``check()``, checked and made one value."""
     chosen = choose_target(
@@ -62,8 +68,17 @@ def recipe_for(
         retries=index_retries,
     )
     overrides = validate_overrides(override_runtime, chosen)
+    if max_size_mb is not None and max_size_mb < 0:
+        raise InputError(f"max_size_mb must be 0 (no cap) or more, got {max_size_mb}")
     return Recipe(
-        chosen, index, build_isolation, name, allow_index_options, overrides, prefer_newest
+        chosen,
+        index,
+        build_isolation,
+        name,
+        allow_index_options,
+        overrides,
+        prefer_newest,
+        max_size_mb or None,
     )
 
 

@@ -91,6 +91,7 @@ logger = logging.getLogger(__name__)
 _NAME_RE = re.compile(r"[-_.]+")
 _LINE_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*(\S+)$")
 _HEADER_RE = re.compile(r"^#\s*python\s+(3\.\d+)(?:;\s*spark\s+([0-9][0-9.]*))?", re.I)
+_DATABRICKS_RE = re.compile(r"Databricks Runtime (\d+\.\d+)(\S*)", re.I)
 _TOKEN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+!_-]*")
 _DATA = "runtime_sets"
 _FREEZE_FIX = (
@@ -208,6 +209,7 @@ def parse_freeze(text: str, origin: str) -> RuntimePackages:
     packages: dict[str, str] = {}
     python_version: str | None = None
     spark_version: str | None = None
+    databricks: re.Match[str] | None = None
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         header = _HEADER_RE.match(line)
@@ -215,18 +217,22 @@ def parse_freeze(text: str, origin: str) -> RuntimePackages:
             python_version, spark_version = header.group(1), header.group(2)
             continue
         if not line or line.startswith("#"):
+            databricks = databricks or _DATABRICKS_RE.search(line)
             continue
         checked = _check_line(line, number, origin)
         if checked is not None:
             packages[checked[0]] = checked[1]
     if not packages:
         raise InputError(f"{origin}: no 'name==version' lines found; {_FREEZE_FIX}")
+    # `sparkdeps runtime-freeze` on a cluster names it: "Databricks Runtime 15.4.x-cpu-ml-..."
+    delta = _DELTA_OF_DBR.get(databricks.group(1)) if databricks else None
     return RuntimePackages(
         name=origin,
         packages=MappingProxyType(dict(sorted(packages.items()))),
         python_version=python_version,
         spark_version=spark_version,
-        builtins=MappingProxyType(spark_builtins(packages, spark_version)),
+        builtins=MappingProxyType(spark_builtins(packages, spark_version, delta=delta)),
+        ml=bool(databricks and "-ml" in databricks.group(2).lower()),
     )
 
 
