@@ -231,8 +231,8 @@ def _runtime_options(group: argparse._ArgumentGroup) -> None:
         action="append",
         default=[],
         metavar="NAME",
-        help="ship this protected runtime package (numpy, pandas, ...) anyway; "
-        "repeatable; warns at build and at load",
+        help="ship this protected runtime package (numpy, pandas, torch, ...) anyway; "
+        "a pattern ('nvidia-*') names several; repeatable; warns at build and at load",
     )
     group.add_argument(
         "--prefer-newest",
