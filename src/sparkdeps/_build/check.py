@@ -30,7 +30,7 @@ from .clock import Clock
 from .inputs import prepare_input
 from .make import Planned, plan_input
 from .recipe import Recipe, option_keywords, recipe_for
-from .runtime_conflict import Conflict
+from .runtime_conflict import Conflict, override_all
 from .runtime_plan import Placement
 from .runtime_relax import Relaxation
 from .sizes import ShipSize, weigh
@@ -217,7 +217,10 @@ def _conflict_lines(conflict: Conflict) -> Sequence[str]:
 def _summary(result: CheckResult) -> str:
     if result.conflicts:
         names = ", ".join(c.name for c in result.conflicts)
-        return f"not buildable for this runtime: conflict with protected {names}"
+        summary = f"not buildable for this runtime: conflict with protected {names}"
+        if len(result.conflicts) > 1:
+            summary += "\nor ship them all anyway: " + override_all(names.split(", "))
+        return summary
     shadows = sum(1 for p in result.placements if p.status == "shadows")
     provided = sum(1 for p in result.placements if p.status == "runtime")
     weight = f", {result.size.describe()}" if result.size is not None else ""

@@ -9,8 +9,10 @@ input asks of it, and the other runtime profiles whose version would satisfy tha
 
 from __future__ import annotations
 
+import fnmatch
 import re
-from collections.abc import Mapping, Sequence
+import shlex
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ __all__ = [
     "conflict_error",
     "find_conflicts",
     "guarded_error",
+    "override_all",
     "parse_annotated",
     "render_chain",
 ]
@@ -306,5 +309,17 @@ def guarded_error(
             f"(override_runtime=[{name!r}] in Python)"
         )
         parts.append("\n".join(lines))
-    message = "\n\n".join(parts) + "\n\nnothing was downloaded."
+    message = "\n\n".join(parts)
+    if len(placements) > 1:
+        message += "\n\nto ship them all anyway: " + override_all(n for n, _ in placements)
+    message += "\n\nnothing was downloaded."
     return RuntimeConflictError(redact(message), conflicts)
+
+
+def override_all(names: Iterable[str]) -> str:
+    """``--override-runtime 'nvidia-*' --override-runtime triton``: one flag per name, CUDA
+    packages as one pattern."""
+    chosen = sorted(set(names))
+    patterns = [p for p in ("nvidia-*", "cuda-*") if any(fnmatch.fnmatchcase(n, p) for n in chosen)]
+    rest = [n for n in chosen if not any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+    return " ".join(f"--override-runtime {shlex.quote(n)}" for n in [*patterns, *rest])

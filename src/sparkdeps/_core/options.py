@@ -114,8 +114,8 @@ class BuildOptions:
         default=(),
         metadata=_option(
             "list",
-            "ship this protected runtime package (numpy, pandas, ...) anyway; "
-            "repeatable; warns at build and at load",
+            "ship this protected runtime package (numpy, pandas, torch, ...) anyway; "
+            "a pattern ('nvidia-*') names several; repeatable; warns at build and at load",
             "--override-runtime",
             group="target",
             metavar="NAME",

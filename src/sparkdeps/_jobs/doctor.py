@@ -66,6 +66,8 @@ class RouteCheck:
     """What failed, in full: the stage (``load``, ``driver``, ``executors``) and the error."""
     files: Mapping[str, str] = field(default_factory=dict)
     """Module -> where the driver imported it from."""
+    probe: Mapping[str, Any] | None = None
+    """What the executors saw when ``load``'s probe failed (its ``to_dict()``), for a report."""
 
 
 @dataclass(frozen=True)
@@ -173,8 +175,13 @@ def _check(
     except InputError as exc:  # refused before anything ran: not a route of this sparkdeps
         return RouteCheck(route, "n/a", seconds=timer.seconds, failure=f"load: {exc}")
     except SparkdepsError as exc:
+        seen: Any = getattr(exc, "probe", None)  # a DeliveryError from load's probe has it
         return RouteCheck(
-            route, "failed", seconds=timer.seconds, failure=f"load: {_first_line(exc)}"
+            route,
+            "failed",
+            seconds=timer.seconds,
+            failure=f"load: {_first_line(exc)}",
+            probe=seen.to_dict() if hasattr(seen, "to_dict") else None,
         )
     files, driver_failure = _driver_files(modules)
     executors, executor_failure = _executors(spark, modules)
