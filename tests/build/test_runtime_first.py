@@ -369,3 +369,46 @@ def test_a_freeze_of_an_ml_cluster_carries_spark_delta_and_the_ml_guard(
     assert provides["delta-spark"] == "3.2.0" and provides["torch"] == "2.3.1+cpu"
     refused = _check_file(tmp_path, ml_index, freeze, "sdtest-rf-gpu")
     assert [c.name for c in refused.conflicts] == ["triton"]
+
+
+def test_overriding_the_ml_runtime_torch_names_its_cuda_stack_and_a_pattern_ships_it(
+    tmp_path: Path, ml_index: IndexServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = _requirements(tmp_path, "torch>=2.5")
+    args = ["check", str(source), "--target", "dbr-15.4-ml", "--index-url", ml_index.url]
+    assert main([*args, "--override-runtime", "torch"]) == 1
+    table = capsys.readouterr().out
+    assert "CONFLICT nvidia-cublas-cu12: runtime has none" in table
+    assert (
+        "or ship them all anyway: --override-runtime 'nvidia-*' --override-runtime 'cuda-*' --override-runtime triton"
+        in table
+    )
+    everything = ["--override-runtime", "torch", "--override-runtime", "nvidia-*"]
+    everything += ["--override-runtime", "cuda-*", "--override-runtime", "triton", "--json"]
+    assert main([*args, *everything]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert sorted(p["name"] for p in report["ship"]) == sorted([*CUDA, "torch", "triton"])
+    torch = next(p for p in report["ship"] if p["name"] == "torch")
+    assert (torch["status"], torch["runtime_version"]) == ("shadows", "2.3.1+cpu")
+
+
+@pytest.mark.parametrize(
+    ("pinned", "status"),
+    [
+        ("2.3.1", "runtime"),
+        ("2.3.1+cpu", "runtime"),
+        ("2.3.1+cu121", "shadows"),
+        ("2.3.2", "shadows"),
+    ],
+    ids=["public-pin-meets-local", "same-local", "other-local", "other-release"],
+)
+def test_a_locked_pin_is_placed_as_pep_440_matches_the_runtime(pinned: str, status: str) -> None:
+    # a lock (never re-resolved) pinning torch==2.3.1 relies on the runtime's 2.3.1+cpu
+    from sparkdeps._build.runtime_plan import RuntimeContext, classify
+    from sparkdeps._core.target import choose_target
+
+    context = RuntimeContext.of(choose_target("dbr-15.4-ml"))
+    assert context is not None
+    (placement,) = classify([("torch", pinned, False)], context).placements
+    assert placement.status == status and placement.protected
+    assert placement.version == ("2.3.1+cpu" if status == "runtime" else pinned)
