@@ -4,9 +4,10 @@ The stand-in (docs/delivery.md, ``sparkdeps.testing.localspark.sandboxed_connect
 is a Spark Connect session whose Python workers cannot see the session's artifacts,
 as reported of Databricks serverless (docs/facts.md, facts 17 and 23). Its JVM keeps
 the sandboxed workers for the life of the process, so these cases run in a pytest
-process of their own: ``python -m pytest tests/apps/sandbox_cases.py --sparkdeps-sandbox``. The notebook's
-``%pip`` is a stand-in too (``sparkdeps_notebook_pip``): it installs into the
-interpreter the workers run, the equivalent here of Databricks syncing ``%pip`` to UDFs.
+process of their own: ``python -m pytest tests/apps/sandbox_cases.py --sparkdeps-sandbox``.
+The notebook's ``%pip`` is a stand-in too (``sparkdeps_notebook_pip``): it installs
+into the interpreter the workers run, the equivalent here of Databricks syncing ``%pip``
+to UDFs.
 """
 
 from __future__ import annotations
