@@ -55,7 +55,13 @@ def hold(folder: Path) -> None:
     path = holders / f"{os.getpid()}-{uuid.uuid4().hex[:12]}.hold"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     handle = os.fdopen(os.open(path, flags, 0o600), "wb")
-    fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
+    except OSError as exc:  # a file system without locks: cleanup will not see this holder
+        logger.warning("cannot hold %s (%s): a cleanup may remove it while in use", folder, exc)
+        handle.close()
+        path.unlink(missing_ok=True)
+        return
     handle.write(f"pid={os.getpid()}\n".encode())
     handle.flush()
     _held[key] = handle
