@@ -30,8 +30,8 @@ __all__ = ["HOLDERS", "hold", "live_holders", "payload_lock"]
 logger = logging.getLogger(__name__)
 
 HOLDERS = ".holders"
-_held: dict[str, IO[bytes]] = {}
-"""Payload folder -> the open, locked holder file of this process (open until it exits)."""
+_held: dict[str, tuple[Path, IO[bytes]]] = {}
+"""Payload folder -> this process's holder file and its open, locked handle (kept until exit)."""
 
 
 def payload_lock(payloads: Path, digest: str) -> AbstractContextManager[None]:
@@ -48,7 +48,7 @@ def hold(folder: Path) -> None:
 
     os.utime(folder)  # the last delivery: cleanup sweeps only payloads unused for a while
     key = os.fspath(folder)
-    if key in _held and Path(_held[key].name).exists():
+    if key in _held and _held[key][0].exists():
         return
     holders = folder / HOLDERS
     holders.mkdir(mode=0o700, exist_ok=True)
@@ -64,7 +64,7 @@ def hold(folder: Path) -> None:
         return
     handle.write(f"pid={os.getpid()}\n".encode())
     handle.flush()
-    _held[key] = handle
+    _held[key] = (path, handle)
 
 
 def live_holders(folder: Path) -> int:
@@ -74,7 +74,7 @@ def live_holders(folder: Path) -> int:
     mine = _held.get(os.fspath(folder))
     live = 0
     for path in sorted((folder / HOLDERS).glob("*.hold")):
-        if mine is not None and path == Path(mine.name):
+        if mine is not None and path == mine[0]:
             live += 1  # this process still serves it (its session may be running)
             continue
         try:
