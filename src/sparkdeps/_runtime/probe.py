@@ -118,19 +118,15 @@ def _probe_body(names: tuple[str, ...], within: tuple[str, ...]) -> Callable[[An
 
         # os.path, not pathlib: the probe stays minimal on executors.
         def inside(path: str) -> bool:
-            if not within:
-                return True
-            real = os.path.realpath(path)
             for place in within:
                 folder = os.path.realpath(sys.prefix) if place == "<environment>" else place
-                if os.path.isabs(folder):  # noqa: PTH117
-                    if real.startswith(folder.rstrip(os.sep) + os.sep) or path.startswith(
-                        folder.rstrip(os.sep) + os.sep
-                    ):
-                        return True
-                elif f"{os.sep}{folder}{os.sep}" in path:
+                base = folder.rstrip(os.sep) + os.sep
+                absolute = os.path.isabs(folder)  # noqa: PTH117
+                if (absolute and os.path.realpath(path).startswith(base)) or (
+                    (path if absolute else "").startswith(base) or f"{os.sep}{base}" in path
+                ):
                     return True
-            return False
+            return not within
 
         here = os.path.abspath(os.getcwd())  # noqa: PTH100, PTH109
         report: dict[str, Any] = {
