@@ -328,3 +328,24 @@ def test_uv_workspace_root_input_reads_its_members(
     # sdlock-b comes through the member, whose pyproject.toml uv read from the copy
     assert {p.name: p.version for p in selection.packages} == OLD
     assert not (root / "packages" / "sdwsmember" / "uv.lock").exists()
+
+
+def test_lock_pin_of_a_public_release_relies_on_the_runtime_local_build(
+    tmp_path: Path, lock_index: IndexServer, lock_packages: Path
+) -> None:
+    # an ML runtime's torch 2.3.1+cpu meets a lock's torch==2.3.1 (PEP 440): relied on, no
+    # conflict, no download (the index has no torch at all)
+    folder = _hashed_lock(tmp_path, lock_packages, "1.23.5")
+    lock = folder / "requirements.txt"
+    lock.write_text(lock.read_text() + f"torch==2.3.1 --hash=sha256:{'1' * 64}\n")
+    freeze = tmp_path / "ml-runtime.txt"
+    host = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    freeze.write_text(
+        "# runtime-freeze: Databricks Runtime 15.4.x-cpu-ml-scala2.12\n"
+        f"# python {host}; spark 3.5.0\nnumpy==1.23.5\nsdlock-b==1.0\ntorch==2.3.1+cpu\n",
+        "utf-8",
+    )
+    result = local_build(folder, tmp_path, lock_index, runtime_packages=freeze)
+    assert pins(result) == {"sdlock-a": "1.0"}
+    relied = {p["name"]: p["version"] for p in result.manifest.runtime["relied_on"]}
+    assert relied["torch"] == "2.3.1+cpu"

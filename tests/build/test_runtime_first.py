@@ -390,3 +390,25 @@ def test_overriding_the_ml_runtime_torch_names_its_cuda_stack_and_a_pattern_ship
     assert sorted(p["name"] for p in report["ship"]) == sorted([*CUDA, "torch", "triton"])
     torch = next(p for p in report["ship"] if p["name"] == "torch")
     assert (torch["status"], torch["runtime_version"]) == ("shadows", "2.3.1+cpu")
+
+
+@pytest.mark.parametrize(
+    ("pinned", "status"),
+    [
+        ("2.3.1", "runtime"),
+        ("2.3.1+cpu", "runtime"),
+        ("2.3.1+cu121", "shadows"),
+        ("2.3.2", "shadows"),
+    ],
+    ids=["public-pin-meets-local", "same-local", "other-local", "other-release"],
+)
+def test_a_locked_pin_is_placed_as_pep_440_matches_the_runtime(pinned: str, status: str) -> None:
+    # a lock (never re-resolved) pinning torch==2.3.1 relies on the runtime's 2.3.1+cpu
+    from sparkdeps._build.runtime_plan import RuntimeContext, classify
+    from sparkdeps._core.target import choose_target
+
+    context = RuntimeContext.of(choose_target("dbr-15.4-ml"))
+    assert context is not None
+    (placement,) = classify([("torch", pinned, False)], context).placements
+    assert placement.status == status and placement.protected
+    assert placement.version == ("2.3.1+cpu" if status == "runtime" else pinned)

@@ -9,6 +9,7 @@ The cluster interpreter's distributions must be exactly what they were.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -19,8 +20,12 @@ from pathlib import Path
 import pytest
 from tests.support.index import IndexServer
 from tests.support.wheels import wheel_from_installed
+from tests.test_options import ON_A_COMMAND_LINE
 
 import sparkdeps
+from sparkdeps._cli import main
+from sparkdeps._jobs import tasks
+from sparkdeps._jobs.private_venv import request_argv
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_EXTRA = ["packaging", "build", "pyproject-hooks", "pip", "setuptools", "wheel", "uv"]
@@ -29,7 +34,30 @@ DISTRIBUTIONS = (
     "print(json.dumps(sorted((d.metadata['Name'], d.version) for d in m.distributions())))"
 )
 
-pytestmark = pytest.mark.slow
+
+class _Stop(BaseException):
+    """Raised where the request arrived: nothing is built."""
+
+
+def test_the_venv_gets_the_whole_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every process-deps option (all build options included) reaches the command run in
+    the venv; only the bootstrap's own two stay behind."""
+    seen: list[tasks.ProcessDepsRequest] = []
+
+    def arrived(request: tasks.ProcessDepsRequest) -> None:
+        seen.append(request)
+        raise _Stop
+
+    monkeypatch.setattr(tasks, "run_process_deps", arrived)
+    argv = ["process-deps", "--source=/in/r.txt", "--base=/out", "--job-run-id=71"]
+    argv += ["--per-job-run", "--task-value-key=k", "--requirements-at=/Volumes/r.txt"]
+    argv += ["--private-venv", "--build-requirement=sparkdeps[build]==9"]
+    for command in ([*argv, *ON_A_COMMAND_LINE.to_args()], None):
+        with pytest.raises(_Stop):
+            main(command or ["process-deps", *request_argv(seen[0])])
+    first, again = seen
+    assert first.private_venv and first.options == ON_A_COMMAND_LINE
+    assert again == dataclasses.replace(first, private_venv=False, build_requirement=None)
 
 
 def _run(*command: str | Path, env: dict[str, str] | None = None) -> str:
@@ -78,6 +106,7 @@ def cluster_python(tmp_path_factory: pytest.TempPathFactory, tools_index: IndexS
     return python
 
 
+@pytest.mark.slow
 def test_process_deps_builds_in_a_private_venv(
     cluster_python: Path, tools_index: IndexServer, tmp_path: Path
 ) -> None:
@@ -113,6 +142,7 @@ def test_process_deps_builds_in_a_private_venv(
     assert [p.name for p in (tmp_path / "cache" / "build-venv").iterdir()] == [made.name]
 
 
+@pytest.mark.slow
 def test_process_deps_names_a_failed_bootstrap(
     cluster_python: Path, tools_index: IndexServer, tmp_path: Path
 ) -> None:

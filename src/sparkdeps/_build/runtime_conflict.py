@@ -25,9 +25,9 @@ from .._core.errors import RuntimeConflictError
 from .._core.manifest import WheelInfo
 from .._core.plain import fields_dict
 from .._core.runner import redact
-from .._core.runtimes import runtime_packages, runtime_profile_names
+from .._core.runtimes import protection_reason, runtime_packages, runtime_profile_names
 from .requirements import RequirementLine
-from .runtime_plan import RuntimeContext, same_version
+from .runtime_plan import RuntimeContext, runtime_meets
 
 __all__ = [
     "Conflict",
@@ -209,7 +209,7 @@ def find_conflicts(
     }
     conflicts: list[Conflict] = []
     for name, runtime_version in sorted(context.protected().items()):
-        if name not in graph or same_version(graph[name][0] or runtime_version, runtime_version):
+        if name not in graph or runtime_meets(runtime_version, graph[name][0] or runtime_version):
             continue
         asks = _asks(name, requirements, local_wheels, uv_output, runtime_version)
         specs = list(dict.fromkeys(spec for _who, spec in asks))
@@ -240,8 +240,8 @@ def conflict_error(conflicts: Sequence[Conflict], uv_output: str) -> RuntimeConf
         asked = ", ".join(item.specifiers) or f"{item.wanted} in an unconstrained resolution"
         lines = [
             f"{item.name}: the runtime {item.runtime} has {item.name} {item.runtime_version}, "
-            f"which pyspark imports before any user code (a protected package), but the input "
-            f"needs {item.name} {asked}; required through:"
+            f"{protection_reason(item.name)}, but the input needs {item.name} {asked}; "
+            "required through:"
         ]
         lines += [f"  {chain}" for chain in item.chains] or ["  (the chain is not known)"]
         lines.append("ways out:")

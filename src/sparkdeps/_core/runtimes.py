@@ -29,6 +29,7 @@ __all__ = [
     "RuntimePackages",
     "canonical_name",
     "parse_freeze",
+    "protection_reason",
     "runtime_packages",
     "runtime_profile_names",
 ]
@@ -147,6 +148,16 @@ class RuntimePackages:
     def protected(self) -> dict[str, str]:
         """The protected packages this runtime has, with their versions."""
         return {n: v for n, v in sorted(self.provided.items()) if self.is_protected(n)}
+
+
+def protection_reason(name: str) -> str:
+    """Why a package is protected, for messages."""
+    key = canonical_name(name)
+    if key in SPARK_BUILTINS:
+        return "the runtime's own Spark (protected)"
+    if key in ML_GUARDED or key.startswith(_ML_PREFIXES):
+        return "a build the ML runtime made for itself (protected)"
+    return "which pyspark imports before any user code (a protected package)"
 
 
 def spark_builtins(

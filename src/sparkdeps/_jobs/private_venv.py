@@ -23,7 +23,6 @@ not the private venv's. The task value is set here too: dbutils is not in the ve
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -43,6 +42,7 @@ from .._core.runner import clean_env, run
 from .._core.timing import Timer
 
 if TYPE_CHECKING:
+    from .._core.options import BuildOptions
     from .tasks import ProcessDepsRequest
 
 __all__ = ["IN_PRIVATE_VENV_ENV", "PrivateVenv", "ensure_private_venv", "request_argv"]
@@ -53,8 +53,6 @@ IN_PRIVATE_VENV_ENV = "SPARKDEPS_IN_PRIVATE_VENV"
 """Set for the command re-run inside the venv, so it builds instead of bootstrapping."""
 
 _COMPLETE = ".sparkdeps-complete"
-# Options of the request that are the bootstrap's own, never passed on.
-_BOOTSTRAP_FIELDS = frozenset({"private_venv", "build_requirement"})
 
 
 def default_build_requirement() -> str:
@@ -116,29 +114,26 @@ def ensure_private_venv(
     return PrivateVenv(folder, folder / "bin" / "python", reused=False, seconds=seconds)
 
 
-def pip_options_of(request: ProcessDepsRequest) -> list[str]:
-    """The request's index options, for installing the build tools from the same place."""
-    options = [f"--index-url={request.index_url}"] if request.index_url else []
-    options += [f"--extra-index-url={url}" for url in request.extra_index_url]
-    options += [f"--find-links={link}" for link in request.find_links]
-    return [*options, "--no-index"] if request.no_index else options
+def pip_options_of(options: BuildOptions) -> list[str]:
+    """The build's index options, for installing the build tools from the same place."""
+    index_url = options.index_url or os.environ.get("SPARKDEPS_INDEX_URL")
+    pip = [f"--index-url={index_url}"] if index_url else []
+    pip += [f"--extra-index-url={url}" for url in options.extra_index_urls]
+    pip += [f"--find-links={link}" for link in options.find_links]
+    return [*pip, "--no-index"] if options.no_index else pip
 
 
 def request_argv(request: ProcessDepsRequest) -> list[str]:
     """The ``process-deps`` options that make ``request`` again (bootstrap options left out)."""
-    argv: list[str] = []
-    for field in dataclasses.fields(request):
-        value = getattr(request, field.name)
-        flag = "--" + field.name.replace("_", "-")
-        if field.name in _BOOTSTRAP_FIELDS or value is None or value is False:
-            continue
-        if value is True:
-            argv.append(flag)
-        elif isinstance(value, tuple):
-            argv += [f"{flag}={item}" for item in value]
-        else:
-            argv.append(f"{flag}={value}")
-    return argv
+    argv = [f"--source={request.source}", f"--task-value-key={request.task_value_key}"]
+    optional = {
+        "--base": request.base,
+        "--job-run-id": request.job_run_id,
+        "--requirements-at": request.requirements_at,
+    }
+    argv += [f"{flag}={value}" for flag, value in optional.items() if value is not None]
+    argv += ["--per-job-run"] if request.per_job_run else []
+    return [*argv, *request.options.to_args()]
 
 
 def run_in_private_venv(request: ProcessDepsRequest, venv: PrivateVenv) -> dict[str, Any]:
