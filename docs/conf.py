@@ -34,6 +34,10 @@ myst_heading_anchors = 3
 # ```mermaid fences (docs/architecture.md) render as diagrams
 myst_fence_as_directive = ["mermaid"]
 
+# `x` in argparse help and docstrings is code; "--index-url" stays two hyphens
+default_role = "literal"
+smartquotes = False
+
 # Every reference must resolve: a renamed function breaks the build, not the reader.
 nitpicky = True
 nitpick_ignore_regex = [

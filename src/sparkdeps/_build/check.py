@@ -95,6 +95,12 @@ def check(
 
     A conflict with a protected runtime package is reported in ``conflicts``
     (``ok`` is False) rather than raised.
+
+    Example::
+
+        result = sparkdeps.check("requirements.txt", target="dbr-14.3")
+        if not result.ok:
+            print(result.conflicts)
     """
     timer = Timer()
     recipe = recipe_for(

@@ -89,12 +89,13 @@ def build(
     runtime profile (``"dbr-14.3"``), explicit ``python_version``/``platform``,
     or by default the running interpreter and machine. Each request to the index
     waits at most ``index_timeout`` seconds and is retried ``index_retries`` times.
-
     A profile (or ``runtime_packages``, a ``pip list --format=freeze`` file of the
-    cluster) makes the build runtime-aware: what the runtime already has is not
-    shipped, and a conflict with a protected package (numpy, pandas, pyarrow...)
-    fails before any download unless its name is in ``override_runtime``
-    (docs/runtime-aware.md).
+    cluster) makes the build runtime-aware: what the runtime has is not shipped, and a
+    conflict with a protected package (numpy, pandas, pyarrow...) fails before any
+    download unless its name is in ``override_runtime`` (docs/runtime-aware.md).
+
+    Example: ``sparkdeps.build("requirements.txt", dest="/Volumes/main/default/deps",
+    target="dbr-14.3").uri`` is ``"/Volumes/main/default/deps/<run_id>/wheelhouse.zip"``.
     """
     total, clock = Timer(), Clock()
     base, run_id = _dest(dest), _run_id(run_id)

@@ -91,8 +91,8 @@ def three_task_job(
     14.3 LTS by default) with plain ``sparkdeps``; ``process_deps`` runs on a
     single-node cluster of the same runtime with ``sparkdeps[build]``, whose upgrades
     (packaging, pip, setuptools) would otherwise land under the user's code.
-    ``compute="serverless"``: the processor's environment has ``sparkdeps[build]``,
-    the user tasks' plain ``sparkdeps``.
+    ``compute="serverless"``: the processor's environment has ``sparkdeps[build]``, the
+    user tasks' plain ``sparkdeps``.
 
     ``path_via="job_run"`` (the default): the run folder is ``<base>/job-<job run
     id>/`` and user tasks get
@@ -101,7 +101,8 @@ def three_task_job(
     notebooks only (docs/facts.md, fact 16; ``process_deps`` sets one where dbutils
     can). A repaired run reuses its first attempt's wheelhouse. ``path_via="task_value"``:
     the run folder is ``<base>/job-<job run id>-<uuid>/`` and user tasks get
-    ``--wheelhouse={{tasks.process_deps.values.wheelhouse_path}}``.
+    ``--wheelhouse={{tasks.process_deps.values.wheelhouse_path}}``. Example:
+    ``sparkdeps.three_task_job("nightly", source="deps/requirements.txt", python_file="job.py")``.
     """
     jobs = _bundles()
     user_tasks = _user_tasks(tasks, python_file)

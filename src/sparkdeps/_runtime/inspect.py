@@ -36,7 +36,13 @@ def _with_local(wheelhouse: str | os.PathLike[str], read: Callable[[Path, str], 
 
 def inspect(wheelhouse: str | os.PathLike[str]) -> Manifest:
     """The manifest of ``wheelhouse`` (a ``wheelhouse.zip`` or its run folder), checked
-    against the wheels inside."""
+    against the wheels inside.
+
+    Example::
+
+        manifest = sparkdeps.inspect("/Volumes/main/default/deps/<run_id>/wheelhouse.zip")
+        print(manifest.target["python_version"], [w.filename for w in manifest.wheels])
+    """
     return _with_local(wheelhouse, lambda path, uri: read_manifest(path, origin=uri))
 
 

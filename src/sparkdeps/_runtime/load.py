@@ -224,8 +224,9 @@ def load(
     One environment per session: a second wheelhouse loaded into the same session
     is merged when its packages agree with what the session has, and refused
     (:class:`SessionConflictError`, naming the packages) when it changes a version.
-    ``replace=True`` lets the new versions win, only on a classic session created
-    with ``spark.python.worker.reuse=false`` (workers are not reused there).
+    ``replace=True`` lets the new versions win, only on a classic session created with
+    ``spark.python.worker.reuse=false``. Example: ``sparkdeps.load(result.uri,
+    spark=spark).delivery`` is ``"classic"`` on a cluster, ``"connect"`` on serverless.
     """
     _check_options(mode, delivery)
     timings: dict[str, float] = {}
