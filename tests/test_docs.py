@@ -15,7 +15,12 @@ line before a block says how else to treat it:
 * ``<!-- docs-test: databricks -->``: needs Databricks itself; checked for syntax only
   (a notebook's ``%pip`` line counts as a comment);
 * ``<!-- docs-test: install -->``: installs sparkdeps, which this environment has;
-  checked for syntax, and every extra it names must exist in pyproject.toml.
+  checked for syntax, and every extra it names must exist in pyproject.toml;
+* ``<!-- docs-test: download -->``: downloads from PyPI (tests send traffic to 127.0.0.1
+  only); checked for syntax only, and the page says which test covers the same.
+
+``<!-- docs-test: slow -->`` anywhere in a page marks its test slow (it starts Spark
+in a child process, or builds many times).
 
 The docs name PyPI (``https://pypi.org/simple``) and a private index
 (``https://pkgs.example.com/simple``); the tests replace those with indexes on
@@ -56,7 +61,7 @@ RUN_PAGES = sorted(
 MARKER = re.compile(r"<!--\s*docs-test:\s*(?P<kind>[\w-]+)(?:\s+(?P<arg>[^>]*?))?\s*-->")
 FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,})(?P<info>[^`\n]*)$")
 RUNNABLE = {"python", "sh"}
-KINDS = {"file", "output", "databricks", "install"}
+KINDS = {"file", "output", "databricks", "download", "install"}
 PRIVATE_USER, PRIVATE_TOKEN = "build", "tok-3f9a61c2"
 
 
@@ -168,7 +173,7 @@ class PageRun:
         return code
 
     def run(self, block: Block) -> None:
-        if block.kind in ("databricks",):
+        if block.kind in ("databricks", "download"):
             check_syntax(block)
         elif block.kind == "install":
             check_install(block)
@@ -301,6 +306,19 @@ def test_output_markers_follow_a_run_block() -> None:
                 assert before.kind is None and before.language in RUNNABLE, block.where
 
 
+def _marks(page: Path) -> list[pytest.MarkDecorator]:
+    slow = "<!-- docs-test: slow -->" in page.read_text(encoding="utf-8")
+    return [pytest.mark.slow] if slow else []
+
+
+def _pages(spark: bool) -> list[Any]:
+    return [
+        pytest.param(page, id=_page_id(page), marks=_marks(page))
+        for page in RUN_PAGES
+        if _uses_spark(page) == spark
+    ]
+
+
 def _uses_spark(page: Path) -> bool:
     return any(
         "SparkSession" in b.code or "local_cluster_session" in b.code
@@ -318,7 +336,7 @@ def test_page_runs(page: Path, page_run: PageRun) -> None:
 
 @pytest.mark.spark
 @pytest.mark.network
-@pytest.mark.parametrize("page", [p for p in RUN_PAGES if _uses_spark(p)], ids=_page_id)
+@pytest.mark.parametrize("page", _pages(spark=True))
 def test_spark_page_runs(page: Path, page_run: PageRun, sparkdeps_spark_manager: Any) -> None:
     # the shared session is the one the page's getOrCreate() finds
     sparkdeps_spark_manager.classic()
