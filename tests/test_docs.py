@@ -97,7 +97,8 @@ def parse_blocks(page: Path) -> list[Block]:
         body = "\n".join(line[indent:] for line in lines[index + 1 : end]) + "\n"
         previous = next((text for text in reversed(lines[:index]) if text.strip()), "")
         marker = MARKER.search(previous)
-        if not language.startswith("{"):
+        # MyST directives ({toctree}) and diagrams (mermaid) are not code
+        if not language.startswith("{") and language != "mermaid":
             kind, arg = (marker["kind"], marker["arg"]) if marker else (None, None)
             blocks.append(Block(page, index + 1, language, body, kind, arg))
         index = end + 1
