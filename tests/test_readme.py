@@ -29,3 +29,13 @@ def test_readme_has_exactly_two_setup_commands() -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     ci = (REPO / ".ci" / "run").read_text()
     assert _commands()["test"] in ci.splitlines()
+
+
+def test_readme_is_short_and_its_links_resolve() -> None:
+    text = (REPO / "README.md").read_text()
+    assert len(text.splitlines()) <= 150, "README.md: at most 150 lines; move the rest to docs/"
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
+    local = [link for link in links if "://" not in link]
+    assert local, "README links to the documentation"
+    missing = [link for link in local if not (REPO / link).exists()]
+    assert not missing, missing
