@@ -80,7 +80,9 @@ def evaluate(modules: list[str], checks: list[dict[str, Any]]) -> dict[str, Any]
 def executor_probe(modules: list[str], checks: list[dict[str, Any]]) -> Any:
     """A UDF body: the checks plus who ran them and what Spark distributed there."""
 
-    def probe(_row_id: int) -> str:
+    # No type hints on a UDF body: pyspark 4 would try to infer a pandas UDF from them
+    # and warn that it cannot.
+    def probe(_row_id):  # type: ignore[no-untyped-def]
         import json as _json
         import os as _os
         import socket
@@ -273,7 +275,10 @@ def check_executors(spark: Any, example: Example, row: Row, executors: int) -> N
     from pyspark.sql import functions as F
     from pyspark.sql.types import StringType
 
-    probe = F.udf(executor_probe(example.modules, example.checks), StringType())
+    # A plain Python UDF, said explicitly: it returns one JSON string per row, so Arrow
+    # buys nothing, and pyspark then neither guesses the kind nor checks pandas (which
+    # warns about pandas 3 on pyspark 4).
+    probe = F.udf(executor_probe(example.modules, example.checks), StringType(), useArrow=False)
     answers: list[dict[str, Any]] = []
     partitions = executors * 4
     for _attempt in range(3):

@@ -416,3 +416,14 @@ def test_site_documents_every_command_and_option(built_site: Path) -> None:
                 continue
             for option in action.option_strings:
                 assert option in html, f"{command} {option}"
+
+
+def test_targets_table_matches_the_profiles() -> None:
+    text = (DOCS / "reference" / "targets.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `([\w.-]+)` \| ([^|]+) \| ([^|]+) \|", text, re.M)
+    table = {name: (spark.strip(), python.strip()) for name, spark, python in rows}
+    expected = {
+        name: (target.spark_version or "none pinned", target.python_full_version)
+        for name, target in sparkdeps.PROFILES.items()
+    }
+    assert table == expected
