@@ -27,6 +27,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -452,6 +453,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-cache", action="store_true", help="do not use the build cache")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # pyspark 4.3 warns about pandas 3 wherever it checks pandas (importing
+    # pyspark.testing.utils does): a local pip install resolves pyspark's pandas to 3.x,
+    # clusters ship pandas < 3. Not our warning: this one message is filtered, nothing else.
+    warnings.filterwarnings(
+        "ignore",
+        message=r"PySpark does not yet fully support pandas >= 3",
+        category=FutureWarning,
+    )
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     return run(args)
 
