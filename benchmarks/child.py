@@ -220,8 +220,8 @@ def _disk(cache: Path, wheelhouse: Path, folder: Path | None) -> dict[str, Any]:
 def cmd_executor(args: argparse.Namespace) -> dict[str, Any]:
     from pyspark.sql.functions import udf
     from pyspark.sql.types import StringType
+    from tree_payload import ship_tree
 
-    from sparkdeps._runtime import delivery
     from sparkdeps.testing.localspark import local_cluster_session
 
     cache = Path(args.cache_dir)
@@ -257,17 +257,19 @@ def cmd_executor(args: argparse.Namespace) -> dict[str, Any]:
         disk: dict[str, Any] = {}
         if not args.no_imports:
             load = _load_function()
-            delivery._PAYLOAD = "tree" if args.payload == "tree" else "wheels"
             shared = args.payload == "shared"
+            tree = args.payload == "tree"  # a driver-only load, then the 0.1 payload
             before = _memory_before()
             t0 = time.perf_counter()
             result = load(
                 args.wheelhouse,
                 spark=spark,
                 cache_dir=args.cache_dir,
-                delivery="shared" if shared else "auto",
+                delivery="shared" if shared else "driver-only" if tree else "auto",
                 payload_dir=str(cache / "shared") if shared else None,
             )
+            if tree:
+                ship_tree(spark, result.folder, result.digest, cache / "node" / "payloads")
             load_seconds = time.perf_counter() - t0
             memory = _memory_after(before)
             names = tuple(result.top_level)

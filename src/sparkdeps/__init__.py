@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from ._jobs.graph import UserTask, three_task_job
     from ._runtime.cleanup import cleanup, cleanup_older_than
     from ._runtime.freeze import runtime_freeze
-    from ._runtime.inspect import inspect
+    from ._runtime.inspect import inspect, requirement_lines
     from ._runtime.load import load, wheelhouse_arg
     from ._runtime.verify import verify
 
@@ -61,6 +61,7 @@ _LAZY = {
     "cleanup": "._runtime.cleanup",
     "cleanup_older_than": "._runtime.cleanup",
     "inspect": "._runtime.inspect",
+    "requirement_lines": "._runtime.inspect",
     "load": "._runtime.load",
     "wheelhouse_arg": "._runtime.load",
     "verify": "._runtime.verify",
@@ -118,6 +119,7 @@ __all__ = [
     "cleanup_older_than",
     "inspect",
     "load",
+    "requirement_lines",
     "runtime_freeze",
     "three_task_job",
     "verify",

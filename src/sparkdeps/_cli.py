@@ -17,10 +17,10 @@ import sys
 import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from ._console import ConsoleHandler, live_progress
-from ._core.errors import CommandError, IntegrityError, SparkdepsError
+from ._core.errors import CommandError, SparkdepsError
 from ._core.paths import PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY
 from ._core.progress import plural
 from ._core.runner import redact
@@ -161,6 +161,7 @@ def _resolution_options(args: argparse.Namespace) -> dict[str, Any]:
         "platform": args.platform,
         "runtime_packages": args.runtime_packages,
         "override_runtime": args.override_runtime,
+        "prefer_newest": args.prefer_newest,
         "index_url": args.index_url,
         "extra_index_urls": args.extra_index_urls,
         "find_links": args.find_links,
@@ -222,6 +223,12 @@ def _runtime_options(group: argparse._ArgumentGroup) -> None:
         help="ship this protected runtime package (numpy, pandas, ...) anyway; "
         "repeatable; warns at build and at load",
     )
+    group.add_argument(
+        "--prefer-newest",
+        action="store_true",
+        help="treat the runtime's versions as preferences, not constraints: unpinned "
+        "requirements take their newest release even when that moves runtime packages",
+    )
 
 
 def _add_inspect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -237,23 +244,49 @@ def _add_inspect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 def _add_export(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = _subcommand(sub, "export")
     parser.add_argument("wheelhouse", help="wheelhouse.zip path/URI or its run folder")
-    parser.add_argument("--format", choices=("requirements", "pylock"), default="requirements")
+    parser.add_argument(
+        "--format",
+        choices=("requirements", "pylock", "pip"),
+        default="requirements",
+        help="requirements: name==version with hashes; pylock: PEP 751; pip: the run's "
+        "published wheels by path with hashes (for %%pip, serverless dependencies)",
+    )
+    parser.add_argument(
+        "--no-hashes", action="store_true", help="with --format pip: bare wheel paths"
+    )
     parser.set_defaults(handler=_cmd_export)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from ._build.export import pylock_text, requirements_text  # noqa: PLC0415
-    from ._runtime.inspect import inspect, read_pylock  # noqa: PLC0415
+    if args.format == "pip":
+        from ._runtime.inspect import requirement_lines  # noqa: PLC0415
 
-    if args.format == "requirements":
-        sys.stdout.write(requirements_text(inspect(args.wheelhouse)))
+        for line in requirement_lines(args.wheelhouse, hashes=not args.no_hashes):
+            _echo(line)
         return 0
-    try:
-        sys.stdout.write(read_pylock(args.wheelhouse))
-    except IntegrityError:
-        # an older wheelhouse without pylock.toml: write one from its manifest
-        sys.stdout.write(pylock_text(inspect(args.wheelhouse)))
+    sys.stdout.write(_exported(args.wheelhouse, args.format))
     return 0
+
+
+def _exported(
+    wheelhouse: str,
+    output: Literal["requirements", "pylock"],
+    *,
+    stored_only: bool = False,
+) -> str:
+    """What ``export`` and ``inspect --pylock`` print: checked against the manifest and the
+    bytes inside the zip first (docs/locks-and-export.md). ``stored_only``: the zip's own
+    lock or an error (``inspect --pylock``); else an older wheelhouse's lock is written from
+    its manifest."""
+    from ._build.export import checked_export  # noqa: PLC0415
+    from ._runtime.inspect import no_pylock, read_stored  # noqa: PLC0415
+
+    stored = read_stored(wheelhouse)
+    if stored_only and stored.pylock is None:
+        raise no_pylock(stored.uri)
+    return checked_export(
+        stored.manifest, stored.wheels, stored.pylock, origin=stored.uri, output=output
+    )
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
@@ -293,10 +326,10 @@ def _timings(timings: dict[str, float] | Any) -> str:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    from ._runtime.inspect import inspect, read_pylock  # noqa: PLC0415
+    from ._runtime.inspect import inspect  # noqa: PLC0415
 
     if args.pylock:
-        sys.stdout.write(read_pylock(args.wheelhouse))
+        sys.stdout.write(_exported(args.wheelhouse, "pylock", stored_only=True))
         return 0
     manifest = inspect(args.wheelhouse)
     if args.json:
@@ -362,7 +395,7 @@ def _add_process_deps(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument(
         "--target",
         default="auto",
-        help="runtime profile (dbr-14.3, ...), 'host', or 'auto' (from DATABRICKS_RUNTIME_VERSION)",
+        help="a profile (dbr-14.3...), 'host', or 'auto' (on Databricks: what this compute has)",
     )
     parser.add_argument("--python-version", default=None)
     parser.add_argument("--platform", default=None)
@@ -393,6 +426,11 @@ def _add_process_deps(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "without a task value; a repaired run reuses it",
     )
     parser.add_argument("--task-value-key", default=TASK_VALUE_KEY)
+    parser.add_argument(  # a serverless environment's `-r PATH` (docs/compute.md)
+        "--requirements-at",
+        metavar="PATH",
+        help="also write the run's wheel lines to this fixed file (replaced atomically)",
+    )
     parser.add_argument("--json", action="store_true", help="print the build result as JSON")
     parser.set_defaults(handler=_cmd_process_deps)
 

@@ -256,9 +256,13 @@ def test_existing_run_folder_not_overwritten(tmp_path: Path, index: IndexServer)
     with pytest.raises(SparkdepsError, match="already exists"):
         build(path, dest=tmp_path / "dest", run_id="same", index_url=index.url)
     assert Path(first.uri).read_bytes() == before
-    assert os.listdir(tmp_path / "dest" / "same") == sorted(["run.json", "wheelhouse.zip"]) or set(
-        os.listdir(tmp_path / "dest" / "same")
-    ) == {"run.json", "wheelhouse.zip"}
+    assert set(os.listdir(tmp_path / "dest" / "same")) == {
+        "run.json",
+        "wheelhouse.zip",
+        "wheels",
+        "pylock.toml",
+        "requirements.txt",
+    }
 
 
 def test_hashes_are_checked(tmp_path: Path, index: IndexServer, package_dir: Path) -> None:

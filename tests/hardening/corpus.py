@@ -45,7 +45,7 @@ from sparkdeps._core.manifest import Manifest, WheelInfo, inspect_wheel
 from sparkdeps._core.target import Target, host_target
 from sparkdeps._core.wheelhouse import write_wheelhouse
 
-Phase = Literal["build", "load", "cleanup"]
+Phase = Literal["build", "load", "cleanup", "export", "deliver", "twin"]
 SECRET = "hunter2-hardening"
 """A password planted in some inputs: it must never show in a message."""
 
@@ -71,6 +71,9 @@ def make_resources(root: Path) -> Resources:
         {"sdhard_dep/__init__.py": "from sdhard_leaf import LEAF\nDEP = LEAF + 1\n"},
         requires=("sdhard-leaf>=1.0",),
     )
+    # dbr-14.3's versions: an input of just these needs nothing the runtime lacks
+    make_wheel(root, "six", "1.16.0", {"six.py": "X = 1\n"})
+    make_wheel(root, "attrs", "22.1.0", {"attr/__init__.py": "X = 1\n"})
     return Resources(packages=root)
 
 
@@ -243,6 +246,22 @@ def _requirements(text: str, name: str = "requirements.txt") -> Callable[[Path, 
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / name
         path.write_text(text, encoding="utf-8")
+        return path
+
+    return make
+
+
+def _runtime_set(content: bytes, *, repeat: int = 1) -> Callable[[Path, Resources], Path]:
+    """A requirements file and a ``--runtime-packages`` file (``runtime.txt``) beside it;
+    ``repeat`` writes ``content`` that many times, in chunks (no memory to make it)."""
+
+    def make(folder: Path, _r: Resources) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / "runtime.txt").open("wb") as stream:
+            for _ in range(repeat):
+                stream.write(content)
+        path = folder / "requirements.txt"
+        path.write_text("sdhard-dep\n", encoding="utf-8")
         return path
 
     return make
@@ -952,6 +971,93 @@ def _cwd_is_a_run(folder: Path, _r: Resources) -> Path:
     return _marker(folder / "cwd", _own_marker("cwd"))
 
 
+# --------------------------------------------------------------------------- round 3 makers
+
+
+def _needs_nothing(text: str) -> Callable[[Path, Resources], Path]:
+    """A requirements input whose every package the target's runtime has (or never needs)."""
+    return _requirements(text)
+
+
+def _all_optional_poetry(folder: Path, _r: Resources) -> Path:
+    project = folder / "optional"
+    project.mkdir(parents=True, exist_ok=True)
+    (project / "poetry.lock").write_text(
+        '[[package]]\nname = "sdhard-dep"\nversion = "1.0"\noptional = true\n'
+        'python-versions = "*"\nfiles = [{file = "sdhard_dep-1.0-py3-none-any.whl", '
+        f'hash = "sha256:{"0" * 64}"}}]\n\n[metadata]\nlock-version = "2.0"\n'
+        'python-versions = "*"\ncontent-hash = "x"\n'
+    )
+    return project / "poetry.lock"
+
+
+def _built_empty(_box: Sandbox, _source: Path, message: str) -> list[str]:
+    """The build must succeed with an empty wheelhouse (BuildResult's repr names its wheels)."""
+    return [] if "wheels=()" in message else [f"not an empty wheelhouse: {message[:300]}"]
+
+
+def _export_wheelhouse(
+    folder: Path,
+    change: Callable[[WheelInfo], WheelInfo] = lambda info: info,
+    pylock: Callable[[str], str] | None = None,
+) -> Path:
+    """A wheelhouse with one real wheel whose manifest entry (or stored lock) was changed."""
+    import dataclasses
+
+    from sparkdeps._build.export import pylock_text
+
+    wheel = _raw_wheel(
+        folder / "wheels",
+        "sdhard_x-1.0-py3-none-any.whl",
+        {"sdhard_x/__init__.py": b"X = 1\n", **_dist_info("sdhard_x-1.0")},
+        ("sdhard_x",),
+    )
+    honest = Manifest(
+        format="existing_wheels",
+        target=host_target().to_dict(),
+        wheels=(wheel[1],),
+        input_digest="hostile",
+    )
+    lock = pylock_text(honest)
+    manifest = dataclasses.replace(honest, wheels=(change(wheel[1]),))
+    out = folder / "runs" / "run-hostile" / "wheelhouse.zip"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    extra = {"pylock.toml": (pylock(lock) if pylock else lock).encode()}
+    write_wheelhouse([wheel[0]], manifest, out, extra=extra)
+    return out
+
+
+_INJECTED = "1.0\n--extra-index-url http://127.0.0.1:9/simple\n-r /etc/passwd"
+
+
+def _export_version_injected(folder: Path, _r: Resources) -> Path:
+    import dataclasses
+
+    return _export_wheelhouse(folder, lambda info: dataclasses.replace(info, version=_INJECTED))
+
+
+def _export_name_injected(folder: Path, _r: Resources) -> Path:
+    import dataclasses
+
+    name = "sdhard-x\n--index-url http://127.0.0.1:9/simple"
+    return _export_wheelhouse(folder, lambda info: dataclasses.replace(info, name=name))  # type: ignore[arg-type]
+
+
+def _export_sha_forged(folder: Path, _r: Resources) -> Path:
+    import dataclasses
+
+    return _export_wheelhouse(folder, lambda info: dataclasses.replace(info, sha256="0" * 64))
+
+
+def _export_pylock_tampered(folder: Path, _r: Resources) -> Path:
+    return _export_wheelhouse(
+        folder,
+        pylock=lambda text: text.replace(
+            "path = ", 'url = "http://127.0.0.1:9/evil.whl", path = ', 1
+        ),
+    )
+
+
 # --------------------------------------------------------------------------- the cases
 
 
@@ -974,7 +1080,11 @@ class Case:
     during: Callable[[Path], AbstractContextManager[None]] | None = None
     """Active around the action (given the input): e.g. replaces the file mid-load."""
     verdict: Callable[[Sandbox, Path, str], list[str]] | None = None
+    act: Callable[[Path, Sandbox], str] | None = None
+    """The action, when it is not the phase's usual build, load or cleanup (given the input)."""
     """For a case that must load: problems with what was installed (checked bytes only)."""
+    publishes: bool = False
+    """A build that must succeed: its run folder under dest is the result, not a leak."""
 
 
 _SMALL = ArchiveLimits(max_total_size=1 << 20)
@@ -1256,6 +1366,70 @@ CASES: tuple[Case, ...] = (
         IntegrityError,
         ("sdhard_fake-1.0-py3-none-any.whl",),
         ("rebuild",),
+    ),
+    Case(
+        "runtime-set-not-utf8",
+        "build",
+        _runtime_set(b"numpy==1.23.5\n\xff\xfe\x00junk==1.0\n"),
+        InputError,
+        ("runtime.txt", "not UTF-8"),
+        ("pip list --format=freeze",),
+        options={"runtime_file": "runtime.txt"},
+    ),
+    Case(
+        "runtime-set-bad-version",
+        "build",
+        _runtime_set(b"# python 3.10\nnumpy==@@@\n"),
+        InputError,
+        ("runtime.txt, line 2", "numpy==@@@", "not a version"),
+        ("pip list --format=freeze",),
+        options={"runtime_file": "runtime.txt"},
+        absent=("constraints.txt",),
+    ),
+    Case(
+        "runtime-set-specifier-list",
+        "build",
+        _runtime_set(b"x==1.0,>=0\n"),
+        InputError,
+        ("runtime.txt, line 1", "not a version"),
+        ("pip list --format=freeze",),
+        options={"runtime_file": "runtime.txt"},
+    ),
+    Case(
+        "runtime-set-marker",
+        "build",
+        _runtime_set(b"numpy==1.23.5\nsdhard-leaf==1.0 ; python_version < '3'\n"),
+        InputError,
+        ("runtime.txt, line 2", "markers"),
+        ("pip list --format=freeze",),
+        options={"runtime_file": "runtime.txt"},
+    ),
+    Case(
+        "runtime-set-url",
+        "build",
+        _runtime_set(b"sdhard-leaf @ file:///usr/lib/python3/dist-packages\n"),
+        InputError,
+        ("runtime.txt, line 1", "URL"),
+        ("pip list --format=freeze",),
+        options={"runtime_file": "runtime.txt"},
+    ),
+    Case(
+        "runtime-set-editable",
+        "build",
+        _runtime_set(b"numpy==1.23.5\n-e /Workspace/Repos/me/project\n"),
+        InputError,
+        ("runtime.txt, line 2", "-e"),
+        ("pip list --format=freeze",),
+        options={"runtime_file": "runtime.txt"},
+    ),
+    Case(
+        "runtime-set-80mb",
+        "build",
+        _runtime_set(b"".join(b"pkg%06d==1.0.%d\n" % (i, i) for i in range(4096)), repeat=1000),
+        InputError,
+        ("runtime.txt", "larger than"),
+        ("pip list --format=freeze",),
+        options={"runtime_file": "runtime.txt"},
     ),
     Case(
         "wheel-wrong-target",
@@ -1717,6 +1891,81 @@ CASES: tuple[Case, ...] = (
         ("was not removed",),
     ),
     Case(
+        "empty-runtime-has-everything",
+        "build",
+        _needs_nothing("six\nattrs\n"),
+        None,
+        (),
+        (),
+        options={"target": "dbr-14.3"},
+        verdict=_built_empty,
+        publishes=True,
+    ),
+    Case(
+        "empty-markers-never-hold",
+        "build",
+        _needs_nothing('sdhard-dep; python_version < "3"\n'),
+        None,
+        (),
+        (),
+        verdict=_built_empty,
+        publishes=True,
+    ),
+    Case(
+        "empty-all-optional-poetry-lock",
+        "build",
+        _all_optional_poetry,
+        None,
+        (),
+        (),
+        verdict=_built_empty,
+        publishes=True,
+    ),
+    Case(
+        "export-version-injects-options",
+        "export",
+        _export_version_injected,
+        IntegrityError,
+        ("wheelhouse.zip!manifest.json", "version"),
+        ("rebuild the wheelhouse",),
+        absent=("\n--extra-index-url",),
+    ),
+    Case(
+        "export-name-injects-options",
+        "export",
+        _export_name_injected,
+        IntegrityError,
+        ("wheelhouse.zip!manifest.json", "sdhard_x-1.0-py3-none-any.whl"),
+        ("rebuild the wheelhouse",),
+        absent=("\n--index-url",),
+    ),
+    Case(
+        "export-sha256-not-the-wheel",
+        "export",
+        _export_sha_forged,
+        IntegrityError,
+        ("sdhard_x-1.0-py3-none-any.whl", "does not match the bytes inside"),
+        ("rebuild the wheelhouse",),
+    ),
+    Case(
+        "export-pylock-not-the-manifest",
+        "export",
+        _export_pylock_tampered,
+        IntegrityError,
+        ("wheelhouse.zip!pylock.toml", "does not match"),
+        ("rebuild the wheelhouse",),
+        options={"format": "pylock"},
+    ),
+    Case(
+        "inspect-pylock-not-the-manifest",
+        "export",
+        _export_pylock_tampered,
+        IntegrityError,
+        ("wheelhouse.zip!pylock.toml", "does not match"),
+        ("rebuild the wheelhouse",),
+        options={"format": "pylock", "inspect": True},
+    ),
+    Case(
         "cleanup-marker-symlink",
         "cleanup",
         _marker_symlink,
@@ -1914,8 +2163,17 @@ def run_case(case: Case, root: Path, resources: Resources) -> Outcome:
     seconds = time.perf_counter() - started
     after = snapshot(box.root, source.parent)
     cache = os.fspath(box.cache) + os.sep
-    outside = [path for path in changed(before, after) if not path.startswith(cache)]
-    half = [path for path in _half_written(box.dest) if path not in published_before]
+    dest = os.fspath(box.dest) + os.sep
+    outside = [
+        path
+        for path in changed(before, after)
+        if not path.startswith(cache) and not (case.publishes and path.startswith(dest))
+    ]
+    half = [
+        path
+        for path in _half_written(box.dest)
+        if path not in published_before and not (case.publishes and path.endswith(".zip"))
+    ]
     installs = os.fspath(box.cache / "node" / "installs") + os.sep
     new_installs = [path for path in changed(before, after) if path.startswith(installs)]
     installed = bool(new_installs) and case.verdict is None
@@ -1967,7 +2225,14 @@ def _peak_mb() -> float:
     return 0.0
 
 
-HANG_SECONDS: Mapping[Phase, float] = {"build": 600.0, "load": 120.0, "cleanup": 15.0}
+HANG_SECONDS: Mapping[Phase, float] = {
+    "build": 600.0,
+    "load": 120.0,
+    "cleanup": 15.0,
+    "export": 60.0,
+    "deliver": 120.0,
+    "twin": 120.0,
+}
 """Longer than any case needs by far: past it the case counts as hung."""
 
 
@@ -2014,6 +2279,8 @@ def _unstick(root: Path) -> None:
 
 def _act(case: Case, source: Path, box: Sandbox, resources: Resources) -> str:
     """Run the case's build, load or cleanup; the result as text when nothing was raised."""
+    if case.act is not None:
+        return case.act(source, box)
     if case.phase == "build":
         from sparkdeps._build.pipeline import build
 
@@ -2025,6 +2292,8 @@ def _act(case: Case, source: Path, box: Sandbox, resources: Resources) -> str:
             "task_value_key": None,
         }
         options.update(case.options)
+        if "runtime_file" in options:  # beside the input the case made
+            options["runtime_packages"] = source.parent / options.pop("runtime_file")
         if options.pop("dest_inside_source", False):
             options["dest"] = source / "out"
         return repr(build(source, **options))
@@ -2034,7 +2303,29 @@ def _act(case: Case, source: Path, box: Sandbox, resources: Resources) -> str:
         options = dict(case.options)
         target = options.pop("uri", source)
         return repr(load(target, delivery="driver-only", **options))
+    if case.phase == "export":
+        return _export_act(case, source)
     return _cleanup_act(case, source)
+
+
+def _export_act(case: Case, source: Path) -> str:
+    """What ``sparkdeps export`` (or ``inspect --pylock``) would print."""
+    import argparse
+    import contextlib
+    import io
+
+    from sparkdeps._cli import _cmd_export, _cmd_inspect
+
+    args = argparse.Namespace(
+        wheelhouse=os.fspath(source),
+        format=case.options.get("format", "requirements"),
+        pylock=True,
+        json=False,
+    )
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        (_cmd_inspect if case.options.get("inspect") else _cmd_export)(args)
+    return printed.getvalue()
 
 
 def _cleanup_act(case: Case, source: Path) -> str:

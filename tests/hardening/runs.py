@@ -30,6 +30,10 @@ PIPELINE_APP = APPS / "hardening_pipeline_app.py"
 EXECUTOR_KILL_APP = APPS / "hardening_executor_kill_app.py"
 
 
+RUN_FILES = ["pylock.toml", "requirements.txt", "run.json", "wheelhouse.zip", "wheels"]
+"""A published run folder: the marker, the zip and its pip-native form (wheels/, lock, reqs)."""
+
+
 def app_env(cache: Path, tmp: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_", "HARDENING_"))}
     env.pop("SPARKDEPS_WHEELHOUSE", None)
@@ -320,7 +324,7 @@ def _pipeline_problems(n: int, module: str, code: int, data: dict[str, Any], err
     if code != 0 or not data:
         return [f"exit {code}: {err.strip()[-800:]}"]
     problems = []
-    if data.get("run_files") != ["run.json", "wheelhouse.zip"]:
+    if data.get("run_files") != RUN_FILES:
         problems.append(f"run folder holds {data.get('run_files')}")
     own = data["verify"]["own"]
     folder = data["folder"]
@@ -393,7 +397,7 @@ def same_run_id(root: Path, count: int = 4) -> ConcurrentRuns:
     else:
         outcome.failures.append(f"run folder holds {sorted(p.name for p in run.iterdir())}")
     left = sorted(p.name for p in run.iterdir()) if run.exists() else []
-    if left != ["run.json", "wheelhouse.zip"]:
+    if left != RUN_FILES:
         outcome.failures.append(f"run folder holds {left}")
     outcome.notes.append(f"{len(winners)} winner, {len(losers)} refused")
     return outcome

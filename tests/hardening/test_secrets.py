@@ -16,12 +16,14 @@ import pytest
 from tests.hardening.corpus import Resources, Sandbox, sandboxed
 from tests.hardening.runs import REPO, app_env
 from tests.support.index import IndexServer
+from tests.support.remote import s3, s3_server, workspace
 
 from sparkdeps._build.pipeline import build
 from sparkdeps._core.errors import ResolutionError, SparkdepsError
 
 pytestmark = pytest.mark.network
 
+__all__ = ["s3", "s3_server", "workspace"]  # fixtures for the storage cases
 USER = "sduser"
 PASSWORD = "s3cr3t-Pa55word-hardening"
 
@@ -209,3 +211,148 @@ def test_load_logs_no_password(box: Sandbox, caplog: pytest.LogCaptureFixture) -
         load(f"https://{USER}:{PASSWORD}@127.0.0.1:9/wheelhouse.zip", delivery="driver-only")
     assert PASSWORD not in str(caught.value)
     assert PASSWORD not in caplog.text
+
+
+# --- storage beyond the local disk (issue 26): keys, tokens, presigned query strings ---
+
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+SIGNATURE = "c2lnbmF0dXJlLXRoYXQtb3BlbnMtdGhlLWJ1Y2tldA"
+
+
+@pytest.mark.parametrize(
+    ("text", "secrets"),
+    [
+        (
+            f"http://127.0.0.1:9/b/k.zip?AWSAccessKeyId=AKIAIOSFODNN7EXAMPLE&Signature={SIGNATURE}"
+            "&Expires=1796461110",
+            ["AKIAIOSFODNN7EXAMPLE", SIGNATURE],
+        ),
+        (
+            "https://b.s3.amazonaws.com/k.zip?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+            "&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20261205%2Fus-east-1%2Fs3%2Faws4_request"
+            f"&X-Amz-Security-Token=FwoGZXIvYXdzE{SIGNATURE}&X-Amz-Signature={SIGNATURE}",
+            ["AKIAIOSFODNN7EXAMPLE", SIGNATURE],
+        ),
+        (
+            f"https://storage.googleapis.com/b/k.zip?X-Goog-Credential=sa%40p.iam&X-Goog-Signature={SIGNATURE}",
+            [SIGNATURE, "sa%40p.iam"],
+        ),
+        (
+            f"https://acct.blob.core.windows.net/c/k.zip?sv=2022-11-02&se=2026&sig={SIGNATURE}",
+            [SIGNATURE],
+        ),
+        ("Authorization: Bearer dapi0123456789abcdef0123456789abcdef", ["0123456789abcdef"]),
+        ("token dapi0123456789abcdef0123456789abcdef-2 refused", ["0123456789abcdef"]),
+        (f"aws_secret_access_key={AWS_SECRET}", [AWS_SECRET]),
+        (f"{{'Authorization': 'AWS4-HMAC-SHA256 Credential={SIGNATURE}'}}", [SIGNATURE]),
+    ],
+    ids=[
+        "s3-presigned-v2",
+        "s3-presigned-v4",
+        "gcs-signed-url",
+        "azure-sas",
+        "bearer-header",
+        "databricks-token",
+        "aws-secret-setting",
+        "authorization-dict",
+    ],
+)
+def test_storage_credentials_are_redacted(text: str, secrets: list[str]) -> None:
+    from sparkdeps._core.runner import redact
+
+    for secret in secrets:
+        assert secret not in redact(text), redact(text)
+        assert secret not in str(SparkdepsError(text))
+    assert "***" in redact(text)
+
+
+def _remote_texts(result: object, caplog: pytest.LogCaptureFixture) -> list[str]:
+    texts = [r.getMessage() for r in caplog.records if r.name.startswith("sparkdeps")]
+    return [*texts, repr(result), json.dumps(getattr(result, "to_dict", dict)())]
+
+
+@pytest.mark.parametrize("backend", ["s3", "files-api"])
+def test_remote_build_load_cleanup_keep_keys_and_tokens_out(
+    backend: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The secret key and the token are used (the server checks the token) and appear in
+    no log line, result, error, run.json or manifest."""
+    from tests.support.remote import BUCKET, VOLUME
+    from tests.support.s3server import SECRET_KEY
+    from tests.support.wheels import make_wheel
+
+    from sparkdeps._core.storage import storage_for
+    from sparkdeps._runtime.cleanup import cleanup
+    from sparkdeps._runtime.load import load
+
+    caplog.set_level(logging.DEBUG)
+    server = request.getfixturevalue("s3" if backend == "s3" else "workspace")
+    secret = SECRET_KEY if backend == "s3" else server.token
+    base = f"s3://{BUCKET}/secrets" if backend == "s3" else f"{VOLUME}/secrets"
+    wheels = tmp_path / "wheels"
+    make_wheel(wheels, "sdsecret-pkg", "1.0", {"sdsecret_pkg/__init__.py": "X = 1\n"})
+    built = build(wheels, dest=base, no_index=True, task_value_key=None)
+    texts = [*_remote_texts(built, caplog), built.manifest.to_json().decode()]
+    storage = storage_for(base)
+    for name in ("run.json", "wheelhouse.zip"):
+        copy = tmp_path / name
+        storage.download(f"{built.run_uri}/{name}", copy)
+        assert secret.encode() not in copy.read_bytes()
+    loaded = load(built.uri, delivery="driver-only", cache_dir=tmp_path / "cache")
+    texts += _remote_texts(loaded, caplog) + _remote_texts(cleanup(built.uri), caplog)
+    for text in texts:
+        assert secret not in text, text[-2000:]
+    assert _files_holding(tmp_path, secret.encode()) == []
+
+
+def test_wrong_databricks_token_error_keeps_both_tokens_out(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from tests.support.remote import VOLUME
+
+    from sparkdeps._core.storage import filesapi
+
+    caplog.set_level(logging.DEBUG)
+    workspace = request.getfixturevalue("workspace")
+    wrong = "dapi" + "f" * 32
+    monkeypatch.setenv("DATABRICKS_TOKEN", wrong)
+    filesapi._clients.clear()
+    with pytest.raises(SparkdepsError) as caught:
+        build(_requirements(tmp_path), dest=f"{VOLUME}/runs", no_index=True, task_value_key=None)
+    assert "unauthenticated" in str(caught.value).lower()
+    assert "DATABRICKS_TOKEN" in str(caught.value), "the fix names what to set"
+    texts = _texts_of(caught.value) + [r.getMessage() for r in caplog.records]
+    for text in texts:
+        assert wrong not in text and workspace.token not in text, text[-2000:]
+
+
+def test_presigned_url_load_keeps_the_signature_out(
+    request: pytest.FixtureRequest, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A presigned URL is a credential: loading from one logs and returns it redacted."""
+    import fsspec
+    from tests.support.remote import BUCKET
+    from tests.support.wheels import make_wheel
+
+    from sparkdeps._runtime.load import load
+
+    caplog.set_level(logging.DEBUG)
+    request.getfixturevalue("s3")
+    wheels = tmp_path / "wheels"
+    make_wheel(wheels, "sdsecret-url", "1.0", {"sdsecret_url/__init__.py": "X = 1\n"})
+    built = build(wheels, dest=f"s3://{BUCKET}/presigned", no_index=True, task_value_key=None)
+    url = fsspec.filesystem("s3").sign(built.uri, expiration=600)
+    signature = url.split("Signature=")[1].split("&")[0]
+    assert len(signature) > 10
+    loaded = load(url, delivery="driver-only", cache_dir=tmp_path / "cache")
+    assert loaded.digest == built.digest, "the wheelhouse really came through the URL"
+    texts = _remote_texts(loaded, caplog)
+    for text in texts:
+        assert signature not in text, text[-2000:]
+    assert _files_holding(tmp_path, signature.encode()) == []

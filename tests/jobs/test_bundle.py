@@ -155,8 +155,16 @@ def test_serverless_variant(bundle_jobs: dict[str, Any]) -> None:
     assert "job_clusters" not in job
     build_env = environments[tasks["process_deps"]["environment_key"]]
     assert build_env["dependencies"] == ["${var.sparkdeps_requirement}[build]"]
+    cleanup_env = environments[tasks["cleanup"]["environment_key"]]
+    assert cleanup_env["dependencies"] == ["${var.sparkdeps_requirement}"]
+    # the user task installs this run's wheels through its environment (docs/compute.md)
+    pointer = "${var.sparkdeps_base}/env-sparkdeps-example-serverless/requirements.txt"
     user_env = environments[tasks["main"]["environment_key"]]
-    assert user_env["dependencies"] == ["${var.sparkdeps_requirement}"]
+    assert user_env["dependencies"] == ["${var.sparkdeps_requirement}", f"-r {pointer}"]
+    assert (
+        f"--requirements-at={pointer}" in tasks["process_deps"]["python_wheel_task"]["parameters"]
+    )
+    assert job["max_concurrent_runs"] == 1
 
 
 def test_bundle_defaults_to_a_volume() -> None:
@@ -182,7 +190,6 @@ def test_helper_several_tasks_and_a_notebook() -> None:
                 "report", notebook_path="/Workspace/p/report", depends_on=("extract",)
             ),
         ],
-        compute="serverless",
         max_concurrent_runs=4,
         path_via="task_value",
     ).as_dict()

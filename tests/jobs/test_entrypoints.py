@@ -10,6 +10,7 @@ by the tasks of one run, dbfs:/ over a temporary folder).
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import re
@@ -247,26 +248,62 @@ def test_concurrent_runs_never_share_a_folder(
 
 
 @pytest.mark.network
-def test_process_deps_detects_the_runtime(
-    tmp_path: Path, index_url: str, packaged_input: Path
-) -> None:
-    # DBR 15.4 LTS runs Python 3.11, like this interpreter, so the build can run here.
+def test_process_deps_auto_reads_the_running_runtime(tmp_path: Path, index_url: str) -> None:
+    """``--target auto`` on Databricks builds for this interpreter against what it really
+    has (issue 22, goal 6): sdtest-gamma, installed here but in no profile, is not shipped.
+    On the profile (the old ``auto``) it was: dbr-15.4 does not list it."""
+    site = tmp_path / "site"
+    installed = _python(
+        "-m", "pip", "install", "--disable-pip-version-check", "--index-url", index_url,
+        "--target", str(site), "sdtest-gamma==1.0",
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stderr
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("sdtest-beta==2.0\n")
     completed = _sparkdeps(
         "process-deps",
-        f"--source={packaged_input}",
+        f"--source={requirements}",
         f"--base={tmp_path / 'base'}",
         f"--index-url={index_url}",
         "--json",
-        env={**os.environ, "DATABRICKS_RUNTIME_VERSION": "15.4"},
+        env={**os.environ, "DATABRICKS_RUNTIME_VERSION": "15.4", "PYTHONPATH": str(site)},
     )
     stdout = _ok(completed)
+    assert "this compute's Python and installed packages (15.4)" in completed.stderr
     pinned = stdout.strip().splitlines()[-1]
     uri = split_pin(pinned)[0]
     result = json.loads(stdout[: stdout.rindex("}") + 1])
-    assert result["profile"] == "dbr-15.4"
     assert result["uri"] == uri and result["pinned_uri"] == pinned
     assert result["task_value_set"] is False  # no dbutils here: the URI goes to stdout
-    assert sparkdeps.inspect(uri).target["profile"] == "dbr-15.4"
+    manifest = sparkdeps.inspect(uri)
+    assert [wheel.name for wheel in manifest.wheels] == ["sdtest-beta"]
+    assert manifest.target["python_version"] == f"{sys.version_info[0]}.{sys.version_info[1]}"
+    assert manifest.runtime is not None
+    assert "running-runtime-15.4" in manifest.runtime["name"]
+    relied = {item["name"]: item["version"] for item in manifest.runtime["relied_on"]}
+    assert relied == {"sdtest-gamma": "1.0"}
+
+
+@pytest.mark.parametrize(
+    ("profile", "packaging_line"),
+    [("dbr-15.4", "from-profile"), (None, "left-out")],
+    ids=["with-profile", "serverless-no-profile"],
+)
+def test_running_set_corrects_the_build_footprint(profile: str | None, packaging_line: str) -> None:
+    """The build task runs with sparkdeps[build]: its upgrades are not the user's runtime."""
+    from sparkdeps._core.runtimes import parse_freeze, runtime_packages
+    from sparkdeps._jobs.running import build_footprint, running_set_text
+
+    footprint = build_footprint()
+    assert {"sparkdeps", "packaging", "uv", "build"} <= footprint
+    assert "pyspark" not in footprint and "python-dateutil" not in footprint
+    got = parse_freeze(running_set_text(profile), "running")
+    assert got.version_of("python-dateutil") == importlib.metadata.version("python-dateutil")
+    assert got.version_of("sparkdeps") is None
+    if packaging_line == "from-profile":
+        assert got.version_of("packaging") == runtime_packages("dbr-15.4").version_of("packaging")
+    else:
+        assert got.version_of("packaging") is None
 
 
 def test_process_deps_reports_a_bad_input(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
 """The runtime half never pulls in the build half (docs/architecture.md), and a warm
-load for the driver imports only what it uses (the 40 ms budget in benchmarks/RESULTS.md)."""
+load for the driver imports only what it uses (docs/architecture.md, "Imports inside
+functions")."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ print(json.dumps(sorted(set(sys.modules) - before)))
 """
 
 # A cold install needs these (the probe sees them there); a warm load whose install
-# and interpreter match does not: each costs 2 to 15 ms of a 40 ms budget.
+# and interpreter match does not: each costs 2 to 15 ms of the warm load.
 COLD_ONLY = (
     "packaging",
     "zipfile",
@@ -43,6 +44,13 @@ NEVER_FOR_THE_DRIVER_ALONE = (
     "sparkdeps._runtime.delivery",
     "sparkdeps._runtime.session_env",
     "sparkdeps._runtime.pipmode",
+    # remote storage (issue 26): only when such a URI is used
+    "fsspec",
+    "s3fs",
+    "botocore",
+    "databricks",
+    "sparkdeps._core.storage.objectstore",
+    "sparkdeps._core.storage.filesapi",
 )
 
 

@@ -201,3 +201,34 @@ def test_shared_delivery_ships_nothing_but_stubs(
         assert compiled, f"no bytecode for {source}"
         code = marshal.loads(compiled[0].read_bytes()[16:])
         assert code.co_filename == str(source), code.co_filename
+
+
+def test_a_planted_stub_zip_never_runs_on_executors(
+    sparkdeps_spark_manager: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # issue 21, item 1: a stub zip planted in the payload folder used to be shipped as is
+    import hashlib
+    import zipfile
+
+    spark = sparkdeps_spark_manager.classic()
+    tag = "_planted"
+    root = tmp_path_factory.mktemp("planted")
+    wheelhouse = make_wheelhouse(root / "runs", load_test_wheels(root / "wheels", tag=tag))
+    digest = hashlib.sha256(wheelhouse.read_bytes()).hexdigest()
+    proof = root / "planted-code-ran.txt"
+    wheels = root / "payloads" / f"{digest}.wheels"
+    wheels.mkdir(parents=True, mode=0o700)
+    (root / "payloads").chmod(0o700)
+    evil = f"import pathlib\npathlib.Path({os.fspath(proof)!r}).write_text('ran')\n"
+    with zipfile.ZipFile(wheels / f"{archive_name(digest)}_boot.zip", "w") as archive:
+        for module in module_names(tag):
+            archive.writestr(f"{module}.py", evil)
+    result = load(wheelhouse, spark=spark, cache_dir=root / "cache", payload_dir=root / "payloads")
+    reports = run_probe(spark, module_names(tag), 4)
+    assert {report["cwd"] for report in reports}, "executors answered"
+    for report in reports:
+        shipped = os.path.join(report["spark_files"], archive_name(result.digest)) + os.sep
+        for module, outcome in report["imports"].items():
+            assert outcome["ok"], f"{module} on {report['cwd']}: {outcome}"
+            assert outcome["file"].startswith(shipped), (module, outcome["file"])
+    assert not proof.exists(), "the planted stub ran on an executor"

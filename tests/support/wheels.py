@@ -23,6 +23,7 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from packaging.tags import parse_tag
 from packaging.utils import canonicalize_name
 
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
@@ -124,13 +125,8 @@ def _write_wheel(
 
 
 def _expand_tag(tag: str) -> list[str]:
-    interpreters, abis, platforms = tag.split("-")
-    return [
-        f"{i}-{a}-{p}"
-        for i in interpreters.split(".")
-        for a in abis.split(".")
-        for p in platforms.split(".")
-    ]
+    """A compressed tag set (``py2.py3-none-any``) as its tags, in a stable order."""
+    return sorted(str(each) for each in parse_tag(tag))
 
 
 def interpreter_info(python: str | os.PathLike[str]) -> dict[str, str]:

@@ -17,10 +17,10 @@ import shutil
 import stat
 import unicodedata
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .._core.errors import InputError, StorageError, UnsafeArchiveError
+from .._core.zipsafety import WHY, ArchiveLimits, MemberProblem, member_parts, member_problem
 
 __all__ = ["IGNORED_DIRS", "ArchiveLimits", "copy_tree", "extract_zip", "is_zip"]
 
@@ -28,7 +28,6 @@ logger = logging.getLogger(__name__)
 
 _CHUNK = 1 << 16
 _NO_SPACE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
-_MIB = 1 << 20
 # Folders that never hold the user's code: VCS data, caches, virtualenvs, macOS zip debris.
 IGNORED_DIRS = frozenset(
     {
@@ -51,47 +50,37 @@ IGNORED_DIRS = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class ArchiveLimits:
-    """Bounds on what an input archive may expand to."""
-
-    max_total_size: int = 2 * 1024 * _MIB
-    """Total uncompressed bytes of every archive in the input, inner ones included."""
-    max_ratio: float = 200.0
-    """Uncompressed / compressed size of one archive (checked once past 1 MiB)."""
-    max_entries: int = 100_000
-    max_depth: int = 3
-    """How many levels of ``.zip`` inside ``.zip`` are opened."""
-
-
 def is_zip(path: Path) -> bool:
     return path.is_file() and zipfile.is_zipfile(path)
 
 
 def _safe_name(raw: str, origin: str) -> PurePosixPath | None:
-    name = raw.replace("\\", "/")
-    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
-        raise UnsafeArchiveError(
-            f"{origin}: entry {raw!r} is an absolute path; refusing the archive "
-            "(re-create it with relative paths)"
-        )
-    hidden = [char for char in name if unicodedata.category(char) in ("Cc", "Cf")]
-    if hidden:
-        # bidi overrides and zero-width characters make a name read as another one
-        codes = ", ".join(sorted({f"U+{ord(char):04X}" for char in hidden}))
-        raise UnsafeArchiveError(
-            f"{origin}: entry {raw!r} contains invisible or control characters ({codes}); "
-            "refusing the archive (rename the file with visible characters only)"
-        )
-    parts = [part for part in name.split("/") if part not in ("", ".")]
-    if ".." in parts:
-        raise UnsafeArchiveError(
-            f"{origin}: entry {raw!r} would land outside the work folder ('..'); "
-            "refusing the archive (re-create it without '..' in paths)"
-        )
-    if not parts:
+    name = raw.replace("\\", "/")  # archives made on Windows may separate with backslashes
+    problem = member_problem(name)
+    if problem == "empty":
         return None
-    return PurePosixPath(*parts)
+    if problem is not None:
+        raise UnsafeArchiveError(f"{origin}: entry {raw!r} {_refusal(problem, name)}")
+    return PurePosixPath(*member_parts(name))
+
+
+def _refusal(problem: MemberProblem, name: str) -> str:
+    if problem == "absolute":
+        return "is an absolute path; refusing the archive (re-create it with relative paths)"
+    if problem == "parent":
+        return (
+            "would land outside the work folder ('..'); refusing the archive (re-create it "
+            "without '..' in paths)"
+        )
+    if problem == "control":
+        codes = ", ".join(
+            sorted({f"U+{ord(c):04X}" for c in name if unicodedata.category(c) in ("Cc", "Cf")})
+        )
+        return (
+            f"contains invisible or control characters ({codes}); refusing the archive "
+            "(rename the file with visible characters only)"
+        )
+    return f"has {WHY[problem]}; refusing the archive (rename the file)"
 
 
 class _Budget:
@@ -140,7 +129,7 @@ def extract_zip(
             )
         declared = sum(info.file_size for info in infos)
         packed = max(archive_path.stat().st_size, 1)
-        if declared > _MIB and declared / packed > limits.max_ratio:
+        if limits.too_dense(declared, packed):
             raise UnsafeArchiveError(
                 f"{origin} claims {declared} bytes from {packed} compressed (ratio "
                 f"{declared / packed:.0f} > {limits.max_ratio:.0f}); refusing it as a zip bomb "

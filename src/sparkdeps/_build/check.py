@@ -29,6 +29,7 @@ from .make import Planned, plan_input
 from .recipe import recipe_for
 from .runtime_conflict import Conflict
 from .runtime_plan import Placement
+from .runtime_relax import Relaxation
 
 __all__ = ["CheckResult", "check", "format_check"]
 
@@ -41,6 +42,8 @@ class CheckResult:
     conflicts: tuple[Conflict, ...] = ()
     overrides: tuple[str, ...] = ()
     seconds: float = 0.0
+    relaxed: tuple[Relaxation, ...] = ()
+    """Runtime packages the input moves off the runtime's version, with why."""
 
     @property
     def ok(self) -> bool:
@@ -67,6 +70,7 @@ class CheckResult:
             "runtime_provides": [p.to_dict() for p in self.placements if p.status == "runtime"],
             "shadows": [p.to_dict() for p in self.placements if p.status == "shadows"],
             "conflicts": [c.to_dict() for c in self.conflicts],
+            "relaxed": [r.to_dict() for r in self.relaxed],
             "seconds": round(self.seconds, 3),
         }
 
@@ -90,17 +94,13 @@ def check(
     cache_dir: str | os.PathLike[str] | None = None,
     allow_index_options: bool = False,
     limits: ArchiveLimits | None = None,
+    prefer_newest: bool = False,
 ) -> CheckResult:
     """Resolve ``source`` for the target as ``build`` would; download and publish nothing.
 
     A conflict with a protected runtime package is reported in ``conflicts``
     (``ok`` is False) rather than raised.
-
-    Example::
-
-        result = sparkdeps.check("requirements.txt", target="dbr-14.3")
-        if not result.ok:
-            print(result.conflicts)
+    Example: ``sparkdeps.check("requirements.txt", target="dbr-14.3").conflicts``.
     """
     timer = Timer()
     recipe = recipe_for(
@@ -118,6 +118,7 @@ def check(
         build_isolation=build_isolation,
         name=name,
         allow_index_options=allow_index_options,
+        prefer_newest=prefer_newest,
     )
     work = Path(tempfile.mkdtemp(prefix="sparkdeps-check-"))
     try:
@@ -129,7 +130,10 @@ def check(
         return CheckResult(recipe.target, (), conflicts, recipe.overrides, timer.seconds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return CheckResult(recipe.target, _placements(planned), (), recipe.overrides, timer.seconds)
+    relaxed = planned.resolution.relaxed
+    return CheckResult(
+        recipe.target, _placements(planned), (), recipe.overrides, timer.seconds, relaxed
+    )
 
 
 def _placements(planned: Planned) -> tuple[Placement, ...]:
@@ -152,7 +156,7 @@ def format_check(result: CheckResult) -> list[str]:
     else:
         lines.append("runtime: none (explicit target: the full closure ships)")
     if result.placements:
-        width = max(len(p.name) for p in result.placements) + 2
+        width = max(len("package"), *(len(p.name) for p in result.placements)) + 2
         wide = max(9, *(len(p.version) + 2 for p in result.placements))
         lines.append(f"{'package':{width}}{'version':{wide}}{'status':22}runtime has")
         for item in result.placements:
@@ -164,6 +168,8 @@ def format_check(result: CheckResult) -> list[str]:
             lines.append(
                 f"{item.name:{width}}{item.version:{wide}}{status:22}{item.runtime_version or '-'}"
             )
+    for relaxation in result.relaxed:
+        lines.extend(relaxation.describe())
     for conflict in result.conflicts:
         lines.extend(_conflict_lines(conflict))
     lines.append(_summary(result))
@@ -172,10 +178,8 @@ def format_check(result: CheckResult) -> list[str]:
 
 def _conflict_lines(conflict: Conflict) -> Sequence[str]:
     asked = ", ".join(conflict.specifiers) or conflict.wanted
-    out = [
-        f"CONFLICT {conflict.name}: runtime has {conflict.runtime_version} (protected), "
-        f"input needs {asked}"
-    ]
+    has = conflict.runtime_version or "none (an ML runtime builds its own)"
+    out = [f"CONFLICT {conflict.name}: runtime has {has} (protected), input needs {asked}"]
     out += [f"  via {chain}" for chain in conflict.chains]
     if conflict.profiles:
         out.append("  fits on: " + ", ".join(f"{p} ({v})" for p, v in conflict.profiles))

@@ -14,17 +14,31 @@ dependency); the runtime half only ever reads the file back as text.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
+from typing import Literal
 
 from packaging.markers import Marker
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import (
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_wheel_filename,
+)
+from packaging.version import Version
 
-from .._core.errors import IntegrityError
+from .._core.errors import IntegrityError, SparkdepsError
 from .._core.manifest import Manifest, WheelInfo
 from .._core.target import Target
 from .tomlread import load_toml
 
-__all__ = ["conditions", "pylock_text", "requirements_text", "validate_pylock"]
+__all__ = [
+    "checked_export",
+    "conditions",
+    "pylock_text",
+    "requirements_text",
+    "validate_pylock",
+]
 
 _LOCK_VERSION = "1.0"
 
@@ -118,6 +132,8 @@ def pylock_text(manifest: Manifest) -> str:
         "default-groups = []",
         f"created-by = {_toml_string('sparkdeps')}",
     ]
+    if not wheels:  # PEP 751 requires the key: an empty wheelhouse locks nothing
+        lines.append("packages = []")
     for wheel in wheels:
         lines += ["", "[[packages]]", f"name = {_toml_string(wheel.name)}"]
         lines.append(f"version = {_toml_string(wheel.version)}")
@@ -158,3 +174,121 @@ def requirements_text(manifest: Manifest) -> str:
         suffix = f" ; {marker}" if marker else ""
         lines.append(f"{wheel.name}=={wheel.version}{suffix} \\\n    --hash=sha256:{wheel.sha256}")
     return "\n".join(lines) + "\n"
+
+
+# What `export` prints from a wheelhouse: never a manifest field unchecked (a version
+# holding a newline would be a pip option in a requirements file; docs/locks-and-export.md).
+
+_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")  # a canonical distribution name
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_PROFILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_REBUILD = "it was changed after it was built: rebuild the wheelhouse with `sparkdeps build`"
+
+
+def _check_wheel(wheel: WheelInfo, inside: tuple[str, int] | None, origin: str) -> None:
+    """Name, version and hash as packaging and the bytes inside the zip say; else refuse."""
+    where = f"{origin}!manifest.json"
+    try:
+        name, version, _build, _tags = parse_wheel_filename(wheel.filename)
+    except InvalidWheelFilename as exc:
+        raise IntegrityError(
+            f"{where}: {wheel.filename!r} is not a wheel file name ({exc}); {_REBUILD}"
+        ) from exc
+    if not _NAME.fullmatch(wheel.name) or wheel.name != name:
+        raise IntegrityError(
+            f"{where}: the name {wheel.name!r} is not the name of {wheel.filename} ({name}); "
+            f"{_REBUILD}"
+        )
+    try:
+        same = str(Version(wheel.version)) == wheel.version and Version(wheel.version) == version
+    except ValueError:  # InvalidVersion, or more digits than int() takes
+        same = False
+    if not same:
+        raise IntegrityError(
+            f"{where}: the version {wheel.version!r} of {wheel.name} is not the version of "
+            f"{wheel.filename} ({version}); {_REBUILD}"
+        )
+    if (
+        inside is None
+        or not _SHA256.fullmatch(wheel.sha256)
+        or inside
+        != (
+            wheel.sha256,
+            wheel.size,
+        )
+    ):
+        found = f"sha256 {inside[0][:16]}..., {inside[1]} bytes" if inside else "nothing"
+        raise IntegrityError(
+            f"{where}: {wheel.filename} does not match the bytes inside (the manifest says "
+            f"sha256 {wheel.sha256[:16]!r}..., {wheel.size} bytes; the zip holds {found}); "
+            f"{_REBUILD}"
+        )
+
+
+def _checked_target(manifest: Manifest, origin: str) -> Target:
+    try:
+        target = Target.from_dict(manifest.target)
+    except (KeyError, TypeError, ValueError, SparkdepsError) as exc:
+        raise IntegrityError(
+            f"{origin}!manifest.json: the target is malformed ({exc}); {_REBUILD}"
+        ) from exc
+    if target.profile is not None and not _PROFILE.fullmatch(str(target.profile)):
+        raise IntegrityError(
+            f"{origin}!manifest.json: the profile {target.profile!r} is not a profile name; "
+            f"{_REBUILD}"
+        )
+    return target
+
+
+def _check_markers(manifest: Manifest, target: Target, origin: str) -> None:
+    try:
+        markers = conditions(manifest.wheels, target)
+    except ValueError as exc:  # packaging's InvalidRequirement and InvalidMarker are ValueErrors
+        raise IntegrityError(
+            f"{origin}!manifest.json: a requirement is malformed ({exc}); {_REBUILD}"
+        ) from exc
+    for name, marker in markers.items():
+        if marker is not None and not marker.isprintable():
+            raise IntegrityError(
+                f"{origin}!manifest.json: the marker of {name} holds control characters "
+                f"({marker!r}); {_REBUILD}"
+            )
+
+
+def checked_export(
+    manifest: Manifest,
+    inside: Mapping[str, tuple[str, int]],
+    stored_pylock: str | None,
+    *,
+    origin: str,
+    output: Literal["requirements", "pylock"],
+) -> str:
+    """The wheelhouse's pins as ``output``, once every manifest field was checked.
+
+    ``inside`` is each wheel's (sha256, size) as read from the zip; ``stored_pylock`` is
+    the zip's own ``pylock.toml``, printed only when it is exactly what the (checked)
+    manifest gives (None: an older wheelhouse without one, written from the manifest).
+    """
+    for wheel in manifest.wheels:
+        _check_wheel(wheel, inside.get(wheel.filename), origin)
+    target = _checked_target(manifest, origin)
+    _check_markers(manifest, target, origin)
+    if output == "requirements":
+        return requirements_text(manifest)
+    expected = pylock_text(manifest)
+    if stored_pylock is not None and stored_pylock != expected:
+        line = next(
+            (
+                f"line {number}: {theirs!r}"
+                for number, (theirs, ours) in enumerate(
+                    zip(stored_pylock.splitlines(), expected.splitlines(), strict=False), 1
+                )
+                if theirs != ours
+            ),
+            "its length differs",
+        )
+        raise IntegrityError(
+            f"{origin}!pylock.toml does not match the wheelhouse's manifest ({line[:200]}); "
+            f"{_REBUILD}"
+        )
+    return expected

@@ -31,6 +31,7 @@ from .locks import LockPlan, plan_locks
 from .recipe import Recipe
 from .requirements import ParsedRequirements, RequirementLine, parse_requirements
 from .resolve import Pin, Resolution, resolve
+from .runtime_conflict import guarded_error
 from .runtime_plan import RuntimeContext, RuntimePlan, classify
 from .wheels import build_project, build_sdist_pin, check_record, make_pure_wheel
 
@@ -116,7 +117,8 @@ class Planned:
     plan: RuntimePlan | None
     require_hashes: bool
     locks: LockPlan = field(default_factory=LockPlan)
-    """The input's locks: when there are any, ``resolution`` is theirs (docs: README)."""
+    """The input's locks: when there are any, ``resolution`` is theirs
+    (docs/how-to/locked-inputs.md)."""
 
 
 def plan_input(
@@ -141,7 +143,9 @@ def plan_input(
         local, origins = _local_wheels(layout, read.editables, recipe, index, work / "local")
     _check_duplicates(local.values())
     check_target_tags(local.values(), target)
-    context = RuntimeContext.of(target, recipe.overrides)
+    context = RuntimeContext.of(target, recipe.overrides, prefer_newest=recipe.prefer_newest)
+    if context is not None:
+        _refuse_client_libraries(read.requirements, local.values())
     with clock.phase("resolve"):
         if locks.locked:  # installed as locked: no resolver
             resolution = locks.resolution(local, read.requirements, constraints, runtime=context)
@@ -158,7 +162,42 @@ def plan_input(
                 runtime=context,
             )
         plan = runtime_plan(resolution, context)
+    if plan is not None and context is not None:
+        if plan.status(_CONNECT) is not None:
+            raise InputError(f"{_CONNECT} is required by the input's dependencies; {_WHY_NOT}")
+        guarded = [
+            (p.name, p.version)
+            for p in plan.placements
+            if p.status == "new" and context.guarded_new(p.name)
+        ]
+        if guarded:
+            raise guarded_error(
+                guarded, context, annotated=resolution.via, requirements=read.requirements
+            )
     return Planned(read.requirements, index, local, resolution, plan, read.require_hashes, locks)
+
+
+_CONNECT = "databricks-connect"
+_WHY_NOT = (
+    "it is a client library for running Spark code from outside a cluster, and on a "
+    "cluster it replaces the runtime's pyspark with its own; keep it in your local "
+    "development requirements, not in what ships to the cluster"
+)
+
+
+def _refuse_client_libraries(
+    requirements: Sequence[RequirementLine], local: Iterable[WheelInfo]
+) -> None:
+    """databricks-connect never ships to a runtime (docs/runtime-aware.md)."""
+    for line in requirements:
+        if line.requirement.name.lower().replace("_", "-") == _CONNECT:
+            raise InputError(f"{line.origin}: {line.text}: {_CONNECT} is refused: {_WHY_NOT}")
+    for info in local:
+        for requirement in info.requirements():
+            if requirement.name.lower().replace("_", "-") == _CONNECT:
+                raise InputError(
+                    f"{info.filename} requires {requirement}: {_CONNECT} is refused: {_WHY_NOT}"
+                )
 
 
 def make_wheelhouse(

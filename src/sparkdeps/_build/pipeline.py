@@ -1,9 +1,10 @@
 """``build()``: input -> wheelhouse for the target -> published run folder -> task value.
 
 All work happens in a private temporary folder removed at the end, success or
-failure. Outside it, only the build cache and ``<dest>/<run_id>/`` (``run.json``
-then ``wheelhouse.zip``, each published under a temporary name and renamed)
-are written; on failure an empty run folder this call created is removed.
+failure. Outside it, only the build cache and ``<dest>/<run_id>/`` are written:
+``run.json`` (claimed exclusively), the pip-native form (``wheels/``, ``pylock.toml``,
+``requirements.txt``: ``_build/pipnative.py``), then ``wheelhouse.zip``, each published
+under a temporary name and renamed; on failure what this call wrote is removed.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .._core.errors import InputError, IntegrityError, SparkdepsError, StorageEr
 from .._core.hashing import sha256_file
 from .._core.manifest import Manifest
 from .._core.paths import RUN_MARKER, TASK_VALUE_KEY, WHEELHOUSE_NAME, cache_root, pin_uri
+from .._core.pipform import PIP_WHEELS
 from .._core.progress import plural
 from .._core.results import BuildResult
 from .._core.runmarker import marker_json
@@ -37,6 +39,7 @@ from .archive import ArchiveLimits
 from .cache import BuildCache
 from .clock import Clock
 from .inputs import InputLayout, prepare_input
+from .pipnative import PipForm, stage_pip_form
 from .recipe import Recipe, recipe_for
 from .scm import scm_versions_key
 
@@ -82,6 +85,7 @@ def build(
     limits: ArchiveLimits | None = None,
     runtime_packages: str | os.PathLike[str] | None = None,
     override_runtime: Iterable[str] = (),
+    prefer_newest: bool = False,
 ) -> BuildResult:
     """Turn ``source`` into ``<dest>/<run_id>/wheelhouse.zip`` for the target.
 
@@ -90,12 +94,10 @@ def build(
     or by default the running interpreter and machine. Each request to the index
     waits at most ``index_timeout`` seconds and is retried ``index_retries`` times.
     A profile (or ``runtime_packages``, a ``pip list --format=freeze`` file of the
-    cluster) makes the build runtime-aware: what the runtime has is not shipped, and a
-    conflict with a protected package (numpy, pandas, pyarrow...) fails before any
-    download unless its name is in ``override_runtime`` (docs/runtime-aware.md).
-
-    Example: ``sparkdeps.build("requirements.txt", dest="/Volumes/main/default/deps",
-    target="dbr-14.3").uri`` is ``"/Volumes/main/default/deps/<run_id>/wheelhouse.zip"``.
+    cluster) makes the build runtime-aware (docs/runtime-aware.md): the runtime's
+    versions bind (``prefer_newest=True``: only prefer) and are not shipped; a protected
+    package (numpy, pyspark...) never moves unless named in ``override_runtime``.
+    Example: ``sparkdeps.build("requirements.txt", dest="/Volumes/main/default/deps").uri``.
     """
     total, clock = Timer(), Clock()
     base, run_id = _dest(dest), _run_id(run_id)
@@ -114,6 +116,7 @@ def build(
         build_isolation=build_isolation,
         name=name,
         allow_index_options=allow_index_options,
+        prefer_newest=prefer_newest,
     )
     published = _made_and_published(
         source, recipe, base, run_id, clock, cache_dir=cache_dir, limits=limits, use_cache=use_cache
@@ -177,7 +180,7 @@ def _result(
         task_value_set = _databricks.set_task_value(task_value_key, pin_uri(uri, made.digest))
     clock.timings["total"] = total.stop()
     wheels = plural(len(made.manifest.wheels), "wheel")
-    logger.info("published %s (%s) in %.2fs", uri, wheels, total.seconds)
+    logger.info("published %s (%s) in %.2fs", redact(uri), wheels, total.seconds)
     return BuildResult(
         uri=uri,
         run_id=published.run_id,
@@ -205,33 +208,11 @@ class _Made:
 
 
 def _check_dest(storage: Storage, base: str) -> None:
-    """The dest is a folder (or can become one) that this process can write to.
-
-    Probes with a temporary file in the dest, or in its nearest existing parent
-    when the dest does not exist yet, and removes it: nothing is left behind.
-    """
-    path = storage.local_path(base)
-    if path is None:
-        return  # dbfs: through dbutils: publishing will say what went wrong
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    origin = redact(base)
-    if not existing.is_dir():
-        what = "is a file" if existing == path else f"is below {existing}, which is a file"
-        raise StorageError(
-            f"dest {origin} {what}, not a folder; fix: pass a folder for --dest/dest= "
-            "(run folders are created inside it)"
-        )
-    try:
-        handle, probe = tempfile.mkstemp(prefix=".sparkdeps-probe-", dir=existing)
-        os.close(handle)
-        Path(probe).unlink()
-    except OSError as exc:
-        raise StorageError(
-            f"cannot write to dest {origin} ({existing}: {exc.strerror or exc}); fix: pass a "
-            "--dest/dest= folder this user can write to, or fix its permissions or mount"
-        ) from exc
+    """The dest can take run folders (a writable folder, a bucket that exists, a Volume)."""
+    storage.check_writable(base)
+    if storage.local_path(base) is None:
+        # CI publishing to a Volume, a bucket: say where the bytes go (issue 26)
+        logger.info("publishing to %s through %s", redact(base), storage.via)
 
 
 def _run_id(run_id: str | None) -> str:
@@ -270,6 +251,7 @@ def _cached_or_made(
         name=recipe.name,
         extra=f"allow_index_options={recipe.allow_index_options}"
         + (f";override_runtime={','.join(recipe.overrides)}" if recipe.overrides else "")
+        + (_strategy(recipe) if recipe.target.runtime is not None else "")
         + scm_versions_key(),  # a pretended version changes the built wheel
     )
     hit = cache.lookup(key) if use_cache else None
@@ -295,6 +277,11 @@ def _cached_or_made(
     return _Made(path, manifest, digest, layout.digest, cached=False)
 
 
+def _strategy(recipe: Recipe) -> str:
+    """How runtime versions bind the resolution: part of a runtime-aware build's key."""
+    return ";resolution=" + ("prefer-newest" if recipe.prefer_newest else "runtime-first")
+
+
 def _check_dest_outside(source: str | os.PathLike[str], dest: Path | None) -> None:
     """A dest inside a folder input would feed this build's wheelhouse to the next build."""
     folder = Path(source).expanduser()
@@ -311,7 +298,8 @@ def _check_dest_outside(source: str | os.PathLike[str], dest: Path | None) -> No
 def _publish(
     storage: Storage, made: _Made, *, run_uri: str, uri: str, run_id: str, work: Path
 ) -> None:
-    """``run.json`` then ``wheelhouse.zip`` into a fresh run folder (removed again on failure)."""
+    """``run.json``, the pip-native form, then ``wheelhouse.zip`` into a fresh run folder
+    (removed again on failure)."""
     taken = (
         f"{redact(run_uri)} is taken: another build published run id {run_id} there (run ids "
         "must be fresh); pass another run_id (or none, for a new uuid)"
@@ -319,6 +307,9 @@ def _publish(
     if storage.exists(uri):
         raise StorageError(taken.replace(" is taken:", "/wheelhouse.zip already exists:"))
     created = not storage.exists(run_uri)
+    # staged before anything is published; published before the zip, so a run whose zip
+    # exists has all of its pip-native form
+    pip_form = stage_pip_form(made.path, made.manifest, run_uri, work)
     marker = work / RUN_MARKER
     marker.write_text(
         marker_json(run_id, made.digest, made.input_digest, __version__), encoding="utf-8"
@@ -330,13 +321,25 @@ def _publish(
     except PublishConflict as exc:
         raise StorageError(f"{taken}; {redact(run_uri)}/{RUN_MARKER} already exists") from exc
     try:
+        for local, target in pip_form.files if pip_form else ():
+            storage.publish(local, target)
         storage.publish(made.path, uri, exclusive=True)
     except BaseException:
-        try:
-            if created:
-                storage.remove_tree(run_uri)
-            else:
-                storage.remove_tree(join_uri(run_uri, RUN_MARKER))
-        except StorageError:
-            logger.warning("could not remove the partial run folder %s", redact(run_uri))
+        _unpublish(storage, run_uri, created=created, pip_form=pip_form)
         raise
+
+
+def _unpublish(storage: Storage, run_uri: str, *, created: bool, pip_form: PipForm | None) -> None:
+    """Take back what a failed publish wrote: the run folder this build created, else its
+    marker and pip-native form (another's files in a folder that existed stay)."""
+    try:
+        if created:
+            storage.remove_tree(run_uri)
+            return
+        storage.remove_tree(join_uri(run_uri, RUN_MARKER))
+        for target in pip_form.uris if pip_form else ():
+            storage.remove_tree(target)
+        if pip_form and not storage.list_dir(join_uri(run_uri, PIP_WHEELS)):
+            storage.remove_tree(join_uri(run_uri, PIP_WHEELS))
+    except StorageError:
+        logger.warning("could not remove the partial run folder %s", redact(run_uri))

@@ -27,6 +27,8 @@ class Recipe:
     allow_index_options: bool
     overrides: tuple[str, ...] = ()
     """Protected runtime packages shipped anyway (``override_runtime``)."""
+    prefer_newest: bool = False
+    """Runtime versions are preferences, not hard constraints (docs/runtime-aware.md)."""
 
 
 def recipe_for(
@@ -45,6 +47,7 @@ def recipe_for(
     build_isolation: bool,
     name: str | None,
     allow_index_options: bool,
+    prefer_newest: bool = False,
 ) -> Recipe:
     """The keywords of ``build()`` and ``check()``, checked and made one value."""
     chosen = choose_target(
@@ -59,7 +62,9 @@ def recipe_for(
         retries=index_retries,
     )
     overrides = validate_overrides(override_runtime, chosen)
-    return Recipe(chosen, index, build_isolation, name, allow_index_options, overrides)
+    return Recipe(
+        chosen, index, build_isolation, name, allow_index_options, overrides, prefer_newest
+    )
 
 
 def validate_overrides(names: Iterable[str], target: Target) -> tuple[str, ...]:

@@ -1,12 +1,12 @@
 """Reading requirements files ourselves, with a safety policy.
 
-Lines are parsed with ``packaging`` (comments, ``\\`` continuations, ``-r``/``-c``
-includes that stay inside the input). Index options (``--index-url``,
-``--extra-index-url``, ``-i``, ``--find-links``, ``--trusted-host``) and ``-e``
-lines are refused unless ``allow_index_options`` is set: an index named in a
-file from elsewhere invites dependency confusion. Direct URL and VCS
-references are refused (documented policy): publish the package to an index,
-or put its wheel or project folder in the input. ``--hash`` options are kept
+This module joins ``\\`` continuations, drops comments and follows ``-r``/``-c``
+includes (which must stay inside the input); ``packaging`` parses each requirement.
+Index options (``--index-url``, ``--extra-index-url``, ``-i``, ``--find-links``,
+``--trusted-host``) and ``-e`` lines are refused unless ``allow_index_options`` is
+set: an index named in a file from elsewhere invites dependency confusion. Direct
+URL and VCS references are refused (documented policy): publish the package to an
+index, or put its wheel or project folder in the input. ``--hash`` options are kept
 and handed to pip, which then checks them; with ``--require-hashes`` every
 requirement must be pinned with ``==`` and hashed (and the build refuses any
 resolved dependency without a hash, as pip does).
@@ -45,7 +45,7 @@ _VARIABLE = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)\}")
 class RequirementLine:
     requirement: Requirement
     origin: str
-    """``file:line`` origin_line it was written."""
+    """``file:line`` where it was written."""
     hashes: tuple[str, ...] = ()
 
     @property

@@ -31,6 +31,8 @@ from .index import IndexSettings, is_unreachable, unreachable_error
 from .requirements import RequirementLine
 from .runtime_conflict import conflict_error, find_conflicts
 from .runtime_plan import RuntimeContext
+from .runtime_relax import Relaxation, find_relaxations
+from .runtime_stubs import stub_folder
 from .suggest import close_names
 
 __all__ = ["IndexSettings", "Pin", "Resolution", "resolve"]
@@ -61,6 +63,10 @@ class Pin:
 @dataclass(frozen=True)
 class Resolution:
     pins: tuple[Pin, ...]
+    relaxed: tuple[Relaxation, ...] = ()
+    """Runtime packages the input moves off the runtime's version, and why."""
+    via: str = ""
+    """uv's annotated pins (``# via`` lines) of a runtime-aware resolution."""
 
     @property
     def remote(self) -> tuple[Pin, ...]:
@@ -71,8 +77,9 @@ class Resolution:
         return tuple(pin for pin in self.pins if pin.sdist_only)
 
 
-def _uv_base(target: Target, cache_dir: Path) -> list[str]:
-    command = [*uv_command(), "pip", "compile", "--no-config", "--no-header", "--no-annotate"]
+def _uv_base(target: Target, cache_dir: Path, *, annotate: bool = False) -> list[str]:
+    command = [*uv_command(), "pip", "compile", "--no-config", "--no-header"]
+    command.append("--annotate" if annotate else "--no-annotate")
     # uv must never fetch a managed Python from the internet: use the running one to build
     command += ["--no-python-downloads", "--python", sys.executable]
     command += ["--cache-dir", str(cache_dir)]
@@ -98,32 +105,139 @@ def resolve(
     """Pin every package for ``target``; local wheels are part of the same resolution.
 
     ``origins`` names where each local wheel came from (for conflict messages).
-    With ``runtime``, protected packages are pinned to the runtime's versions and
-    the runtime's other versions are preferred (docs/runtime-aware.md); a conflict
-    with a protected package raises :class:`RuntimeConflictError`.
+    With ``runtime``, the input is resolved runtime-first (docs/runtime-aware.md):
+    the runtime's packages as they are, relaxing the fewest where the input cannot
+    be met so; a conflict with a protected package raises :class:`RuntimeConflictError`.
     """
     request = _Request(
         requirements, constraints, local_wheels, target, index, work, origins or {}, runtime
     )
     lines = [f"{info.name} @ {path.absolute().as_uri()}" for path, info in local_wheels.items()]
     lines += [line.text for line in requirements]
-    requirements_in = work / "requirements.in"
-    requirements_in.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    command = [*_uv_base(target, cache_dir), "--only-binary", ":all:", *index.args()]
-    user_constraints = [c.text for c in constraints]
-    pinned = runtime.constraint_lines() if runtime is not None else []
-    if user_constraints or pinned:
-        constraints_file = work / "constraints.txt"
-        constraints_file.write_text("\n".join(user_constraints + pinned) + "\n", "utf-8")
-        command += ["--constraint", str(constraints_file)]
-    output = work / "pins.txt"
-    if runtime is not None:
-        # uv keeps a pin already in its output file unless a requirement excludes it
-        output.write_text("\n".join(runtime.preference_lines()) + "\n", "utf-8")
-    sdist_only = _compile(request, command, ["-o", str(output), str(requirements_in)])
+    (work / "requirements.in").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    base = [*_uv_base(target, cache_dir, annotate=runtime is not None), "--only-binary", ":all:"]
+    base += index.args()
+    user = [c.text for c in constraints]
+    relaxed: tuple[Relaxation, ...] = ()
+    if runtime is None:
+        output, sdist_only = _pass(request, base, user, name="pins")
+    else:
+        output, sdist_only, relaxed = _runtime_pass(request, base, user, runtime, cache_dir)
     pins = _read_pins(output, requirements, local_wheels, sdist_only)
     logger.info("resolved %s for %s", plural(len(pins), "package"), target.description)
-    return Resolution(tuple(sorted(pins, key=lambda p: p.name)))
+    via = output.read_text("utf-8") if runtime is not None else ""
+    return Resolution(tuple(sorted(pins, key=lambda p: p.name)), relaxed, via)
+
+
+def _pass(
+    request: _Request,
+    base: Sequence[str],
+    constraint_lines: Sequence[str],
+    *,
+    name: str,
+    seed: Sequence[str] = (),
+    stubs: Path | None = None,
+    strict: bool = True,
+    requirements_in: Path | None = None,
+) -> tuple[Path, list[str]]:
+    """One ``uv pip compile``: (its pins file, the packages that come as sdists).
+
+    ``seed`` pre-fills the output file (uv keeps those pins where it can); ``stubs`` is
+    a folder of runtime stand-ins; ``strict=False`` raises :class:`_Unmet` instead of
+    explaining a failure.
+    """
+    command = list(base)
+    if stubs is not None:
+        command += ["--find-links", str(stubs)]
+    if constraint_lines:
+        constraints_file = request.work / f"{name}-constraints.txt"
+        constraints_file.write_text("\n".join(constraint_lines) + "\n", "utf-8")
+        command += ["--constraint", str(constraints_file)]
+    output = request.work / f"{name}.txt"
+    output.write_text("".join(line + "\n" for line in seed), "utf-8")
+    source = requirements_in or request.work / "requirements.in"
+    files = ["-o", str(output), str(source)]
+    return output, _compile(request, command, files, strict=strict)
+
+
+def _runtime_pass(
+    request: _Request,
+    base: Sequence[str],
+    user: Sequence[str],
+    runtime: RuntimeContext,
+    cache_dir: Path,
+) -> tuple[Path, list[str], tuple[Relaxation, ...]]:
+    """Runtime-first: every runtime package as it is; else the fewest moved, explained."""
+    stubs_root = cache_dir.parent / "runtime-stubs"
+    name = runtime.packages.name
+    provided = stub_folder(runtime.stand_ins(), runtime=name, root=stubs_root)
+    protected = [*user, *runtime.constraint_lines()]
+    seed = runtime.preference_lines()
+    if runtime.prefer_newest:
+        output, sdists = _pass(request, base, protected, name="pins", seed=seed, stubs=provided)
+        return output, sdists, ()
+    hard = [*user, *runtime.hard_lines()]
+    try:
+        output, sdists = _pass(
+            request, base, hard, name="pins-runtime", stubs=provided, strict=False
+        )
+    except _Unmet:
+        logger.info("the runtime's packages as they are cannot meet the input: relaxing")
+    else:
+        return output, sdists, ()
+    # only the protected packages hard, the others preferred: just what must move moves
+    output, sdists = _pass(request, base, protected, name="pins", seed=seed, stubs=provided)
+
+    def older(line: RequirementLine, moved: str) -> str | None:
+        return _older_release(request, base, hard, stubs=provided, line=line, moved=moved)
+
+    relaxed = find_relaxations(
+        output.read_text("utf-8"), runtime, request.requirements, older=older
+    )
+    return output, sdists, relaxed
+
+
+def _older_release(
+    request: _Request,
+    base: Sequence[str],
+    hard: Sequence[str],
+    *,
+    stubs: Path,
+    line: RequirementLine,
+    moved: str,
+) -> str | None:
+    """The release of ``line``'s package that the runtime as it is would take, if any."""
+    wanted = line.requirement
+    bare = wanted.name + (f"[{','.join(sorted(wanted.extras))}]" if wanted.extras else "")
+    texts = [r.text for r in request.requirements if r is not line] + [bare]
+    texts += [f"{i.name} @ {p.absolute().as_uri()}" for p, i in request.local_wheels.items()]
+    source = request.work / f"older-{canonicalize_name(wanted.name)}.in"
+    source.write_text("\n".join(texts) + "\n", "utf-8")
+    try:
+        output, _ = _pass(
+            request,
+            base,
+            hard,
+            name=f"older-{moved}",
+            stubs=stubs,
+            strict=False,
+            requirements_in=source,
+        )
+    except _Unmet:
+        return None
+    key = canonicalize_name(wanted.name)
+    for pin in _read_pins(output, (), request.local_wheels, ()):
+        if pin.name == key:
+            return pin.version
+    return None
+
+
+class _Unmet(Exception):
+    """A resolution that cannot be met (raised only when asked not to explain it)."""
+
+    def __init__(self, error: CommandError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 @dataclass(frozen=True)
@@ -140,10 +254,13 @@ class _Request:
     runtime: RuntimeContext | None
 
 
-def _compile(request: _Request, command: Sequence[str], files: Sequence[str]) -> list[str]:
+def _compile(
+    request: _Request, command: Sequence[str], files: Sequence[str], *, strict: bool = True
+) -> list[str]:
     """Run uv; a package with no wheel for the target is retried as the one sdist allowed.
 
-    Returns the packages that come as sdists; any other failure is explained.
+    Returns the packages that come as sdists; any other failure is explained (or,
+    with ``strict=False``, raised as :class:`_Unmet`).
     """
     sdist_only: list[str] = []
     env = clean_env(request.index.uv_env())
@@ -160,6 +277,8 @@ def _compile(request: _Request, command: Sequence[str], files: Sequence[str]) ->
             missing = [canonicalize_name(n) for n in _NO_WHEEL.findall(exc.output)]
             fresh = [n for n in missing if n not in sdist_only]
             if not fresh:
+                if not strict:
+                    raise _Unmet(exc) from exc
                 _fail(request, exc, attempt, env)
             logger.info("no wheel for %s: retrying with its sdist", ", ".join(fresh))
             sdist_only.extend(fresh)

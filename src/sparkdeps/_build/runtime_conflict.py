@@ -27,7 +27,15 @@ from .._core.runtimes import runtime_packages, runtime_profile_names
 from .requirements import RequirementLine
 from .runtime_plan import RuntimeContext, same_version
 
-__all__ = ["Conflict", "conflict_error", "find_conflicts", "parse_annotated"]
+__all__ = [
+    "Conflict",
+    "chain_paths",
+    "conflict_error",
+    "find_conflicts",
+    "guarded_error",
+    "parse_annotated",
+    "render_chain",
+]
 
 _MAX_CHAINS = 4
 
@@ -85,7 +93,7 @@ def parse_annotated(text: str) -> dict[str, tuple[str, list[str]]]:
     return graph
 
 
-def _chains(name: str, graph: Mapping[str, tuple[str, list[str]]]) -> list[list[str]]:
+def chain_paths(name: str, graph: Mapping[str, tuple[str, list[str]]]) -> list[list[str]]:
     """Paths from a root requirement (or constraint) down to ``name``, shortest first."""
     paths: list[list[str]] = []
     queue: list[list[str]] = [[name]]
@@ -100,7 +108,7 @@ def _chains(name: str, graph: Mapping[str, tuple[str, list[str]]]) -> list[list[
     return paths
 
 
-def _render(
+def render_chain(
     path: Sequence[str],
     graph: Mapping[str, tuple[str, list[str]]],
     roots: Mapping[str, str],
@@ -203,11 +211,11 @@ def find_conflicts(
         asks = _asks(name, requirements, local_wheels, uv_output, runtime_version)
         specs = list(dict.fromkeys(spec for _who, spec in asks))
         culprits = {who for who, _spec in asks}
-        paths = _chains(name, graph)
+        paths = chain_paths(name, graph)
         # chains through a package known to exclude the runtime's version come first;
         # the others (pyarrow -> numpy, satisfied by the runtime) are noise when there are any
         pulling = [path for path in paths if (path[-2] if len(path) > 2 else "") in culprits]
-        chains = [_render(path, graph, roots, pinned) for path in (pulling or paths)]
+        chains = [render_chain(path, graph, roots, pinned) for path in (pulling or paths)]
         conflicts.append(
             Conflict(
                 name=name,
@@ -266,3 +274,37 @@ def _uv_reason(output: str) -> str:
         if line.strip() and not line.startswith("warning:") and "Request failed" not in line
     ]
     return "\n".join(lines[:8])
+
+
+def guarded_error(
+    placements: Sequence[tuple[str, str]],
+    context: RuntimeContext,
+    *,
+    annotated: str,
+    requirements: Sequence[RequirementLine],
+) -> RuntimeConflictError:
+    """An ML runtime's own kind of package (torch, CUDA...) the plan would ship new."""
+    graph = parse_annotated(annotated)
+    roots: dict[str, str] = {
+        canonicalize_name(r.requirement.name): f"{r.origin} {r.text}" for r in requirements
+    }
+    runtime = context.packages.name
+    conflicts: list[Conflict] = []
+    parts: list[str] = []
+    for name, version in placements:
+        chains = tuple(render_chain(p, graph, roots, {}) for p in chain_paths(name, graph))
+        conflicts.append(Conflict(name, runtime, "", version, (), chains, ()))
+        lines = [
+            f"{name} {version}: the ML runtime {runtime} builds torch, TensorFlow, JAX and "
+            f"their CUDA packages for itself and has no {name}; a PyPI build of it would not "
+            "match the runtime's (docs/runtime-aware.md), required through:"
+        ]
+        lines += [f"  {chain}" for chain in chains] or ["  (the chain is not known)"]
+        lines.append(
+            "ways out: pin the requirement above to a release the runtime's own packages "
+            f"satisfy, or ship it anyway with --override-runtime {name} "
+            f"(override_runtime=[{name!r}] in Python)"
+        )
+        parts.append("\n".join(lines))
+    message = "\n\n".join(parts) + "\n\nnothing was downloaded."
+    return RuntimeConflictError(redact(message), conflicts)

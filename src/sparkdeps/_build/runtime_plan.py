@@ -1,16 +1,20 @@
 """Resolving against a runtime's packages: what ships, what the runtime provides.
 
 A target with a package set (a profile, or ``--runtime-packages FILE``) resolves
-the input *together with* the runtime (docs/runtime-aware.md):
+the input *runtime-first* (docs/runtime-aware.md):
 
-- protected packages (pyspark loads them before user code, docs/facts.md fact 13)
-  are hard ``name==version`` constraints at the runtime's version, unless the user
-  overrides them by name;
-- every other runtime package is a *preference*: its ``name==version`` line seeds
-  uv's output file, and uv keeps a pin already in that file unless a requirement
-  excludes it;
-- a pin equal to the runtime's version is not shipped, only recorded as relied on;
-  a pin that differs ships and *shadows* the runtime's copy.
+- every runtime package is a hard ``name==version`` constraint unless the user
+  overrides it by name; what no index has as the runtime has it (Spark's own
+  packages, ``torch 2.3.1+cpu``) is offered as a stand-in wheel (:mod:`.runtime_stubs`);
+- where the input cannot be met that way, the runtime packages that must move are
+  relaxed; protected ones (pyspark loads them before user code, docs/facts.md fact
+  13; Spark's own; what an ML runtime builds) never move without an override;
+- ``prefer_newest`` brings back the older behaviour: only protected packages are
+  hard, every other runtime package is a *preference* (uv keeps a pin already in
+  its output file unless a requirement excludes it);
+- a pin the runtime's version satisfies (PEP 440: ``2.3.1`` is met by
+  ``2.3.1+cpu``) is not shipped, only recorded as relied on; a pin that differs
+  ships and *shadows* the runtime's copy.
 """
 
 from __future__ import annotations
@@ -27,10 +31,17 @@ from packaging.version import InvalidVersion, Version
 
 from .._core.manifest import WheelInfo
 from .._core.plain import fields_dict
-from .._core.runtimes import PROTECTED, RuntimePackages
+from .._core.runtimes import RuntimePackages
 from .._core.target import Target
 
-__all__ = ["Placement", "RuntimeContext", "RuntimePlan", "classify", "same_version"]
+__all__ = [
+    "Placement",
+    "RuntimeContext",
+    "RuntimePlan",
+    "classify",
+    "runtime_meets",
+    "same_version",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -45,18 +56,37 @@ def same_version(left: str, right: str) -> bool:
         return left == right
 
 
+def runtime_meets(have: str, pinned: str) -> bool:
+    """The runtime's ``have`` is the pinned release: equal, or ``pinned`` without the
+    local label ``have`` carries (PEP 440: ``==2.3.1`` matches ``2.3.1+cpu``)."""
+    try:
+        wanted, found = Version(pinned), Version(have)
+    except InvalidVersion:
+        return have == pinned
+    return found == wanted or (wanted.local is None and found.public == wanted.public)
+
+
 @dataclass(frozen=True)
 class RuntimeContext:
-    """A runtime's packages and the protected names the user chose to override."""
+    """A runtime's packages, the names the user chose to override, and the strategy."""
 
     packages: RuntimePackages
     overrides: frozenset[str] = frozenset()
+    prefer_newest: bool = False
+    """Only protected packages are hard; other runtime versions are preferences."""
 
     @classmethod
-    def of(cls, target: Target, overrides: Iterable[str] = ()) -> RuntimeContext | None:
+    def of(
+        cls, target: Target, overrides: Iterable[str] = (), *, prefer_newest: bool = False
+    ) -> RuntimeContext | None:
         if target.runtime is None:
             return None
-        return cls(target.runtime, frozenset(canonicalize_name(n) for n in overrides))
+        chosen = frozenset(canonicalize_name(n) for n in overrides)
+        return cls(target.runtime, chosen, prefer_newest)
+
+    def provided(self) -> dict[str, str]:
+        """Every runtime package (pip's and Spark's) -> its version, overrides left out."""
+        return {n: v for n, v in self.packages.provided.items() if n not in self.overrides}
 
     def protected(self) -> dict[str, str]:
         """Protected package -> the runtime's version, overrides left out."""
@@ -69,13 +99,26 @@ class RuntimeContext:
     def constraint_lines(self) -> list[str]:
         return [f"{name}=={version}" for name, version in sorted(self.protected().items())]
 
+    def hard_lines(self, relaxed: Iterable[str] = ()) -> list[str]:
+        """``name==version`` for every runtime package but the overridden and ``relaxed``."""
+        moved = set(relaxed)
+        return [f"{n}=={v}" for n, v in sorted(self.provided().items()) if n not in moved]
+
     def preference_lines(self) -> list[str]:
         """Seed for uv's ``-o`` file: uv prefers these pins (overrides resolve freely)."""
-        return [
-            f"{name}=={version}"
-            for name, version in self.packages.packages.items()
-            if name not in self.overrides
-        ]
+        return [f"{name}=={version}" for name, version in self.provided().items()]
+
+    def stand_ins(self) -> dict[str, str]:
+        """What uv gets stand-in wheels for: what no index offers as the runtime has it
+        (Spark's own packages, versions with a local label such as ``2.3.1+cpu``)."""
+        builtins = self.packages.builtins
+        return {n: v for n, v in self.provided().items() if n in builtins or "+" in v}
+
+    def guarded_new(self, name: str) -> bool:
+        """An ML runtime's own kind of package (torch, CUDA...) that it lacks: never
+        shipped without an override."""
+        key = canonicalize_name(name)
+        return self.packages.guards(key) and key not in self.overrides
 
 
 @dataclass(frozen=True)
@@ -174,16 +217,17 @@ def classify(pins: Iterable[tuple[str, str, bool]], context: RuntimeContext) -> 
 
     A local wheel (provided, built, generated) always ships, even at the runtime's version.
     """
-    packages = context.packages.packages
+    packages = context.packages.provided
     placements: list[Placement] = []
     for name, version, local in pins:
         key = canonicalize_name(name)
         have = packages.get(key)
-        protected = key in PROTECTED
+        protected = context.packages.is_protected(key)
         if have is None:
-            placements.append(Placement(key, version, "new"))
-        elif same_version(have, version) and not local:
-            placements.append(Placement(key, version, "runtime", have, protected))
+            placements.append(Placement(key, version, "new", None, context.packages.guards(key)))
+        elif runtime_meets(have, version) and not local:
+            shown = have if "+" in have else version  # the local build the runtime has
+            placements.append(Placement(key, shown, "runtime", have, protected))
         else:
             placements.append(Placement(key, version, "shadows", have, protected))
     return RuntimePlan(context, tuple(sorted(placements, key=lambda p: p.name)))

@@ -21,7 +21,10 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from packaging.metadata import Metadata, RFC822Message
+from packaging.tags import Tag
 from packaging.utils import canonicalize_name
+from wheel.wheelfile import WheelFile
 
 from .._core.errors import BuildCommandError, BuildError, InputError, IntegrityError
 from .._core.manifest import inspect_wheel
@@ -190,11 +193,6 @@ def _stream_hash(archive: zipfile.ZipFile, info: zipfile.ZipInfo, algorithm: str
     return digest.digest()
 
 
-def _record_hash(data: bytes) -> str:
-    digest = hashlib.sha256(data).digest()
-    return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
 def _module_files(root: Path, modules: Sequence[str]) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     for module in modules:
@@ -210,10 +208,24 @@ def _module_files(root: Path, modules: Sequence[str]) -> dict[str, bytes]:
     return files
 
 
+class _FixedDateWheelFile(WheelFile):  # type: ignore[misc]  # wheel ships no type hints
+    """wheel's WheelFile (it writes RECORD on close), with the fixed date on every entry:
+    RECORD included, which WheelFile would otherwise date now."""
+
+    def writestr(self, entry: str | zipfile.ZipInfo, data: bytes | str, *args: object) -> None:
+        if isinstance(entry, str):
+            entry = zip_entry(entry, zipfile.ZIP_DEFLATED)
+        super().writestr(entry, data, *args)
+
+
+_PURE_TAG = Tag("py3", "none", "any")
+
+
 def make_pure_wheel(root: Path, modules: Sequence[str], name: str, out_dir: Path) -> Path:
     """One ``py3-none-any`` wheel holding ``modules`` (paths relative to ``root``).
 
     Version ``0.0.0+<12 hex of the content digest>``: a changed file gives a new version.
+    The same files give the same bytes: sorted entries, fixed dates, RECORD last.
     """
     if not _DISTRIBUTION.fullmatch(name):
         raise InputError(
@@ -227,28 +239,33 @@ def make_pure_wheel(root: Path, modules: Sequence[str], name: str, out_dir: Path
         content.update(arcname.encode() + b"\0" + hashlib.sha256(data).digest())
     version = f"0.0.0+{content.hexdigest()[:12]}"
     stem = f"{distribution.replace('-', '_')}-{version}"
-    dist_info = f"{stem}.dist-info"
-    files[f"{dist_info}/METADATA"] = (
-        f"Metadata-Version: 2.1\nName: {distribution}\nVersion: {version}\n"
-        "Summary: Modules packaged by sparkdeps\n"
-    ).encode()
-    files[f"{dist_info}/WHEEL"] = (
-        b"Wheel-Version: 1.0\nGenerator: sparkdeps\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    metadata = Metadata.from_raw(
+        {
+            "metadata_version": "2.1",
+            "name": distribution,
+            "version": version,
+            "summary": "Modules packaged by sparkdeps",
+        }
     )
-    rows = io.StringIO()
-    writer = csv.writer(rows, lineterminator="\n")  # quotes a name holding ',' or '"'
-    for arcname, data in sorted(files.items()):
-        writer.writerow([arcname, _record_hash(data), len(data)])
-    writer.writerow([f"{dist_info}/RECORD", "", ""])
-    files[f"{dist_info}/RECORD"] = rows.getvalue().encode()
+    files[f"{stem}.dist-info/METADATA"] = metadata.as_rfc822().as_bytes()
+    files[f"{stem}.dist-info/WHEEL"] = _wheel_file(_PURE_TAG)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{stem}-py3-none-any.whl"
-    with zipfile.ZipFile(path, "w") as archive:
-        # RECORD last, as the wheel spec recommends; everything else sorted
-        for arcname in sorted(files, key=lambda a: (a.endswith("/RECORD"), a)):
-            archive.writestr(zip_entry(arcname, zipfile.ZIP_DEFLATED), files[arcname])
+    path = out_dir / f"{stem}-{_PURE_TAG}.whl"
+    with _FixedDateWheelFile(path, "w") as wheel:
+        for arcname in sorted(files):  # RECORD is written last, on close
+            wheel.writestr(arcname, files[arcname])
     logger.info("generated %s from %s", path.name, plural(len(modules), "module"))
     return path
+
+
+def _wheel_file(tag: Tag) -> bytes:
+    """The ``.dist-info/WHEEL`` of a pure wheel (the wheel spec's key: value format)."""
+    message = RFC822Message()
+    message["Wheel-Version"] = "1.0"
+    message["Generator"] = "sparkdeps"
+    message["Root-Is-Purelib"] = "true"
+    message["Tag"] = str(tag)
+    return message.as_bytes()
 
 
 def build_sdist_pin(pin: Pin, target: Target, index: IndexSettings, out_dir: Path) -> Path:

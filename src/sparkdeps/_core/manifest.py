@@ -41,6 +41,7 @@ __all__ = [
     "Manifest",
     "WheelInfo",
     "inspect_wheel",
+    "same_version",
     "sha256_file",
 ]
 
@@ -183,7 +184,7 @@ class Manifest:
                 schema=schema,
                 runtime=dict(raw["runtime"]) if isinstance(raw.get("runtime"), dict) else None,
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # any shape but ours
             raise IntegrityError(
                 f"{origin} is malformed ({exc}); rebuild the wheelhouse with `sparkdeps build`"
             ) from exc
@@ -249,7 +250,7 @@ def inspect_wheel(path: Path, *, source: str = "") -> WheelInfo:
         ) from exc
     raw_name, meta_version, requires_dist = _parse_metadata(metadata_text)
     meta_name = canonicalize_name(raw_name)
-    if meta_name != name or not _same_version(meta_version, str(version)):
+    if meta_name != name or not same_version(meta_version, str(version)):
         raise IntegrityError(
             f"{path.name}: the file name says {name} {version} but its METADATA says "
             f"{meta_name} {meta_version}; the wheel was renamed or is corrupt: use it under its "
@@ -296,7 +297,8 @@ def _parse_metadata(text: str) -> tuple[str, str, list[str]]:
     return raw.get("name", ""), raw.get("version", ""), list(raw.get("requires_dist", []))
 
 
-def _same_version(left: str, right: str) -> bool:
+def same_version(left: str, right: str) -> bool:
+    """PEP 440 equality (``1.0`` == ``1.0.0``), falling back to text for odd versions."""
     try:
         return Version(left) == Version(right)
     except InvalidVersion:

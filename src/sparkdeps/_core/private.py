@@ -3,8 +3,15 @@
 An install planted in a node cache before the first load would be reused as if
 sparkdeps had made it, so the folders of the node cache are created ``0700``
 and, when they exist already, must be folders owned by this user that nobody
-else can write. A file where a folder belongs (``SPARKDEPS_CACHE_DIR`` pointing
-at a file, ``installs`` being a file) is a clear error, not a traceback.
+else can write. A symbolic link made by another user (a ``.sparkdeps`` planted
+beside a shared wheelhouse, say) is refused before anything is written through
+it. A file where a folder belongs (``SPARKDEPS_CACHE_DIR`` pointing at a file,
+``installs`` being a file) is a clear error, not a traceback.
+
+Databricks storage (``/Volumes``, ``/dbfs``, ``/Workspace``) is the exception:
+its FUSE mounts show every file with one owner and open modes, and who may
+write there is Unity Catalog's to say, not POSIX's (docs/security.md). There a
+folder must still be a folder and not a link, but owner and mode are not judged.
 """
 
 from __future__ import annotations
@@ -15,27 +22,52 @@ from pathlib import Path
 
 from .errors import StorageError
 
-__all__ = ["private_dir"]
+__all__ = ["DATABRICKS_MOUNTS", "on_databricks_mount", "private_dir"]
 
 _FIX = "set SPARKDEPS_CACHE_DIR (or cache_dir=) to a folder only you can write"
+DATABRICKS_MOUNTS = ("/Volumes/", "/dbfs/", "/Workspace/")
+"""Where access is Unity Catalog's (or the workspace's), not the file mode's."""
 
 
-def private_dir(path: Path) -> Path:
-    """``path``, created ``0700`` if missing; refused if it is not a private folder of ours."""
+def on_databricks_mount(path: Path) -> bool:
+    """True for a path on Databricks storage, where POSIX owners and modes mean nothing."""
+    return os.fspath(path.absolute()).startswith(DATABRICKS_MOUNTS)
+
+
+def _uid(info: os.stat_result) -> int:
+    return getattr(os, "geteuid", lambda: info.st_uid)()
+
+
+def private_dir(path: Path, *, fix: str = _FIX, what: str = "the cache folder") -> Path:
+    """``path``, created ``0700`` if missing; refused if it is not a private folder of ours.
+
+    ``fix`` ends every refusal (what the user can do); ``what`` names the folder's role.
+    """
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        link = path.lstat()
         info = path.stat()
     except (FileExistsError, NotADirectoryError) as exc:
-        raise StorageError(f"{path} (or a folder above it) is a file; {_FIX}") from exc
+        raise StorageError(f"{path} (or a folder above it) is a file; {fix}") from exc
     except OSError as exc:
-        raise StorageError(f"cannot create the cache folder {path}: {exc}; {_FIX}") from exc
+        raise StorageError(f"cannot create {what} {path}: {exc}; {fix}") from exc
+    owner = _uid(info)
+    if stat.S_ISLNK(link.st_mode) and link.st_uid != owner:
+        raise StorageError(
+            f"{what} {path} is a symbolic link made by another user (uid {link.st_uid}) to "
+            f"{os.path.realpath(path)}: what sparkdeps writes there would land where they "
+            f"chose; remove the link, or {fix}"
+        )
     if not stat.S_ISDIR(info.st_mode):
-        raise StorageError(f"{path} is not a folder; {_FIX}")
-    owner = getattr(os, "geteuid", lambda: info.st_uid)()
+        raise StorageError(f"{path} is not a folder; {fix}")
+    if on_databricks_mount(path):
+        if stat.S_ISLNK(link.st_mode):
+            raise StorageError(f"{what} {path} is a symbolic link; remove it, or {fix}")
+        return path
     if info.st_uid != owner or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise StorageError(
-            f"the cache folder {path} can be written by other users (owner uid {info.st_uid}, "
+            f"{what} {path} can be written by other users (owner uid {info.st_uid}, "
             f"mode {stat.S_IMODE(info.st_mode):o}): an install planted there would be trusted; "
-            f"make it private (chmod 700 {path}) or {_FIX}"
+            f"make it private (chmod 700 {path}) or {fix}"
         )
     return path

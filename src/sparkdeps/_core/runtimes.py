@@ -13,6 +13,7 @@ it on every driver.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -49,10 +50,53 @@ PROTECTED: tuple[str, ...] = (
     "googleapis-common-protos",
 )
 
+# Spark itself is part of every runtime without being pip-installed: Databricks puts its
+# own pyspark (and the py4j zip it bundles) on PYTHONPATH, ahead of site-packages, and
+# builds Delta Lake's ``delta`` module in (docs/runtime-aware.md, "Spark is part of every
+# runtime"). So these join every set that knows its Spark version, protected.
+SPARK_BUILTINS: tuple[str, ...] = ("pyspark", "py4j", "delta-spark")
+
+# What an ML runtime builds for itself (CPU or CUDA builds matched to its drivers): on a
+# ``-ml`` profile shipping any of these, or a CUDA runtime package, needs an override.
+ML_GUARDED: tuple[str, ...] = (
+    "torch",
+    "torchvision",
+    "torchaudio",
+    "tensorflow",
+    "tensorflow-cpu",
+    "triton",
+    "jax",
+    "jaxlib",
+)
+_ML_PREFIXES = ("nvidia-", "cuda-")
+
+# py4j bundled by each Spark line (pyspark's own ``py4j==`` requirement).
+_PY4J_OF_SPARK = {"3.4": "0.10.9.7", "3.5": "0.10.9.7", "4.0": "0.10.9.9"}
+# Delta Lake in each Databricks runtime (its release notes' "Delta Lake" line): the
+# ``delta-spark`` release whose Python API the built-in ``delta`` module offers.
+_DELTA_OF_DBR = {
+    "13.3": "2.4.0",
+    "14.3": "3.1.0",
+    "15.4": "3.2.0",
+    "16.4": "3.3.0",
+    "17.3": "4.0.0",
+}
+# Serverless environments carry Databricks Connect (1: 14.3, 2: 15.4, 3: 16.4, 4: 17.2),
+# whose pyspark API is that of the matching runtime's Spark.
+_SPARK_OF_SERVERLESS = {"1": "3.5.0", "2": "3.5.0", "3": "3.5.2", "4": "4.0.0"}
+# Real sets are under 50 KB; a huge file costs gigabytes to parse and to resolve.
+MAX_RUNTIME_FILE_BYTES = 1024 * 1024
+
+logger = logging.getLogger(__name__)
 _NAME_RE = re.compile(r"[-_.]+")
-_LINE_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([^\s;#]+)\s*$")
+_LINE_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*(\S+)$")
 _HEADER_RE = re.compile(r"^#\s*python\s+(3\.\d+)(?:;\s*spark\s+([0-9][0-9.]*))?", re.I)
+_TOKEN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+!_-]*")
 _DATA = "runtime_sets"
+_FREEZE_FIX = (
+    "write the file with `python -m pip list --format=freeze > runtime.txt` (or "
+    "`sparkdeps runtime-freeze`) on the cluster's driver: one 'name==version' per line"
+)
 
 
 def canonical_name(name: str) -> str:
@@ -67,52 +111,122 @@ class RuntimePackages:
     name: str
     """A profile (``dbr-14.3``) or the file a custom set came from."""
     packages: Mapping[str, str] = field(default_factory=dict)
-    """Canonical name -> version string, as the runtime has it."""
+    """Canonical name -> version string, as the runtime's pip lists it."""
     python_version: str | None = None
     spark_version: str | None = None
+    builtins: Mapping[str, str] = field(default_factory=dict)
+    """Spark's own packages (pyspark, py4j, delta-spark), on the runtime outside pip."""
+    ml: bool = False
+    """An ML runtime: what it builds for itself (torch, CUDA packages...) is protected."""
+
+    @property
+    def provided(self) -> Mapping[str, str]:
+        """Everything the runtime's Python imports without a wheelhouse: pip's and Spark's."""
+        return {**self.packages, **self.builtins}
 
     @property
     def digest(self) -> str:
         """sha256 of the sorted ``name==version`` lines: names a set in manifests and caches."""
-        text = "\n".join(f"{n}=={v}" for n, v in sorted(self.packages.items()))
+        text = "\n".join(f"{n}=={v}" for n, v in sorted(self.provided.items()))
         return hashlib.sha256(text.encode()).hexdigest()
 
     def version_of(self, name: str) -> str | None:
-        return self.packages.get(canonical_name(name))
+        return self.provided.get(canonical_name(name))
+
+    def is_protected(self, name: str) -> bool:
+        """pyspark loads it before user code, it is Spark's, or the ML runtime built it."""
+        key = canonical_name(name)
+        return key in PROTECTED or key in SPARK_BUILTINS or self.guards(key)
+
+    def guards(self, name: str) -> bool:
+        """What an ML runtime builds for itself (torch, CUDA...): protected even when absent."""
+        key = canonical_name(name)
+        return self.ml and (key in ML_GUARDED or key.startswith(_ML_PREFIXES))
 
     def protected(self) -> dict[str, str]:
         """The protected packages this runtime has, with their versions."""
-        return {n: self.packages[n] for n in PROTECTED if n in self.packages}
+        return {n: v for n, v in sorted(self.provided.items()) if self.is_protected(n)}
+
+
+def spark_builtins(
+    packages: Mapping[str, str], spark_version: str | None, *, delta: str | None = None
+) -> dict[str, str]:
+    """pyspark at the runtime's Spark version, its py4j, and Delta where built in.
+
+    A py4j that pip lists is kept (it is what the runtime reports); a pip-listed
+    pyspark is not: the runtime's own Spark comes first on ``sys.path``.
+    """
+    if not spark_version:
+        return {}
+    line = ".".join(spark_version.split(".")[:2])
+    found: dict[str, str] = {"pyspark": spark_version}
+    py4j = packages.get("py4j") or _PY4J_OF_SPARK.get(line)
+    if py4j:
+        found["py4j"] = py4j
+    if delta:
+        found["delta-spark"] = delta
+    return found
+
+
+def _check_line(line: str, number: int, origin: str) -> tuple[str, str] | None:
+    """``(canonical name, version)`` of one ``name==version`` line, or a refusal naming it."""
+    # imported here: only a freeze file being read needs packaging
+    from packaging.version import InvalidVersion, Version  # noqa: PLC0415
+
+    where = f"{origin}, line {number}: {line[:120]!r}"
+    if line.startswith("-"):
+        raise InputError(
+            f"{where}: options (-e, -r, --index-url...) are not packages; {_FREEZE_FIX}"
+        )
+    if " @ " in line or "://" in line:
+        raise InputError(f"{where}: a URL reference has no version to resolve; {_FREEZE_FIX}")
+    if ";" in line:
+        raise InputError(
+            f"{where}: markers are not allowed, the list is of one Python; {_FREEZE_FIX}"
+        )
+    match = _LINE_RE.match(line)
+    if match is None:
+        raise InputError(f"{where}: not a 'name==version' line; {_FREEZE_FIX}")
+    name, version = match.group(1), match.group(2)
+    if not _TOKEN_RE.fullmatch(version):
+        raise InputError(f"{where}: {version!r} is not a version (PEP 440); {_FREEZE_FIX}")
+    try:
+        Version(version)
+    except InvalidVersion:
+        # a distribution's legacy version (Ubuntu's 1.1build1): no resolver can pin it
+        logger.warning("%s: not a PEP 440 version, left out of the runtime's set", where)
+        return None
+    return canonical_name(name), version
 
 
 def parse_freeze(text: str, origin: str) -> RuntimePackages:
     """Read ``pip list --format=freeze`` output (or a runtime set file).
 
-    Lines that are not ``name==version`` (editable installs, ``@ file://`` lines,
-    comments) are skipped: they cannot be resolved against anyway.
+    Comments and blank lines are skipped; any other line that is not ``name==version``
+    with a PEP 440 version is refused, naming the line.
     """
     packages: dict[str, str] = {}
     python_version: str | None = None
     spark_version: str | None = None
-    for raw in text.splitlines():
+    for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         header = _HEADER_RE.match(line)
         if header:
             python_version, spark_version = header.group(1), header.group(2)
             continue
-        match = _LINE_RE.match(line)
-        if match:
-            packages[canonical_name(match.group(1))] = match.group(2)
+        if not line or line.startswith("#"):
+            continue
+        checked = _check_line(line, number, origin)
+        if checked is not None:
+            packages[checked[0]] = checked[1]
     if not packages:
-        raise InputError(
-            f"{origin}: no 'name==version' lines found; produce the file on the cluster's "
-            "driver with `python -m pip list --format=freeze > runtime.txt`"
-        )
+        raise InputError(f"{origin}: no 'name==version' lines found; {_FREEZE_FIX}")
     return RuntimePackages(
         name=origin,
         packages=MappingProxyType(dict(sorted(packages.items()))),
         python_version=python_version,
         spark_version=spark_version,
+        builtins=MappingProxyType(spark_builtins(packages, spark_version)),
     )
 
 
@@ -133,7 +247,8 @@ _CACHE: dict[str, RuntimePackages] = {}
 
 
 def runtime_packages(profile: str) -> RuntimePackages:
-    """The package set shipped for ``profile`` (``dbr-14.3``, ``serverless-v4``...)."""
+    """The package set shipped for ``profile`` (``dbr-14.3``, ``serverless-v4``...),
+    with Spark's own packages (:func:`spark_builtins`)."""
     cached = _CACHE.get(profile)
     if cached is not None:
         return cached
@@ -142,21 +257,43 @@ def runtime_packages(profile: str) -> RuntimePackages:
         known = ", ".join(runtime_profile_names())
         raise TargetError(f"no package set for runtime {profile!r}; known: {known}")
     parsed = parse_freeze(resource.read_text(encoding="utf-8"), profile)
+    family, _, rest = profile.partition("-")
+    release = rest.removesuffix("-ml")
+    spark = parsed.spark_version
+    if family == "serverless":
+        spark = spark or _SPARK_OF_SERVERLESS.get(release.removeprefix("v"))
+    delta = _DELTA_OF_DBR.get(release) if family == "dbr" else None
     result = RuntimePackages(
         name=profile,
         packages=parsed.packages,
         python_version=parsed.python_version,
         spark_version=parsed.spark_version,
+        builtins=MappingProxyType(spark_builtins(parsed.packages, spark, delta=delta)),
+        ml=profile.endswith("-ml"),
     )
     _CACHE[profile] = result
     return result
 
 
 def read_runtime_file(path: str | os.PathLike[str]) -> RuntimePackages:
-    """A custom runtime's set from a freeze file (``--runtime-packages FILE``)."""
+    """A custom runtime's set from a freeze file (``--runtime-packages FILE``).
+
+    Refused whole, naming the file, when it is larger than any real set, not UTF-8,
+    or holds a line that is not ``name==version``.
+    """
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        with file.open("rb") as stream:
+            data = stream.read(MAX_RUNTIME_FILE_BYTES + 1)
     except OSError as exc:
         raise InputError(f"{file}: cannot read the runtime package list: {exc}") from exc
+    if len(data) > MAX_RUNTIME_FILE_BYTES:
+        raise InputError(
+            f"{file}: larger than {MAX_RUNTIME_FILE_BYTES // 1024} KB, which no runtime's "
+            f"package list is (real ones are under 50 KB); {_FREEZE_FIX}"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{file}: not UTF-8 text (byte {exc.start}); {_FREEZE_FIX}") from exc
     return parse_freeze(text, str(file))

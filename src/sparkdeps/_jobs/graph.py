@@ -3,6 +3,15 @@
 ``process_deps`` -> the user's task(s) -> ``cleanup`` (``run_if`` ALL_DONE), on a
 job cluster shared by the tasks or on serverless; the entry points the tasks
 call are in :mod:`sparkdeps._jobs`.
+
+``path_via="job_run"`` (the default): the run folder is ``<base>/job-<job run id>/``
+and user tasks get
+``--wheelhouse={{job.parameters.sparkdeps_base}}/job-{{job.run_id}}/wheelhouse.zip``:
+``{{job.run_id}}`` resolves in every task type, task values are documented for
+notebooks only (docs/facts.md, fact 16; ``process_deps`` sets one where dbutils can).
+A repaired run reuses its first attempt's wheelhouse. ``path_via="task_value"``: the
+run folder is ``<base>/job-<job run id>-<uuid>/`` and user tasks get
+``--wheelhouse={{tasks.process_deps.values.wheelhouse_path}}``.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from .names import (
     SERVERLESS_ENVIRONMENT_VERSION,
     WHEELHOUSE_REFERENCE,
 )
+from .serverless import ServerlessRoute, serverless_setup
 
 if TYPE_CHECKING:
     from databricks.bundles.jobs import Job
@@ -78,6 +88,8 @@ def three_task_job(
     process_deps_args: Sequence[str] = (),
     max_concurrent_runs: int | None = None,
     path_via: Literal["task_value", "job_run"] = "job_run",
+    serverless_route: ServerlessRoute = "environment",
+    requirements_path: str | None = None,
 ) -> Job:
     """The three-task job as a ``databricks.bundles.jobs.Job``.
 
@@ -91,25 +103,23 @@ def three_task_job(
     14.3 LTS by default) with plain ``sparkdeps``; ``process_deps`` runs on a
     single-node cluster of the same runtime with ``sparkdeps[build]``, whose upgrades
     (packaging, pip, setuptools) would otherwise land under the user's code.
-    ``compute="serverless"``: the processor's environment has ``sparkdeps[build]``, the
-    user tasks' plain ``sparkdeps``.
+    ``compute="serverless"``: the processor's environment has ``sparkdeps[build]``,
+    cleanup's plain ``sparkdeps``; the user tasks get the run's wheels without artifacts,
+    through their environment's ``-r requirements_path`` (``serverless_route="environment"``,
+    one run at a time) or a notebook's ``%pip`` (``"notebook"``): ``_jobs/serverless.py``.
 
-    ``path_via="job_run"`` (the default): the run folder is ``<base>/job-<job run
-    id>/`` and user tasks get
-    ``--wheelhouse={{job.parameters.sparkdeps_base}}/job-{{job.run_id}}/wheelhouse.zip``:
-    ``{{job.run_id}}`` resolves in every task type, task values are documented for
-    notebooks only (docs/facts.md, fact 16; ``process_deps`` sets one where dbutils
-    can). A repaired run reuses its first attempt's wheelhouse. ``path_via="task_value"``:
-    the run folder is ``<base>/job-<job run id>-<uuid>/`` and user tasks get
-    ``--wheelhouse={{tasks.process_deps.values.wheelhouse_path}}``. Example:
+    ``path_via`` is how user tasks learn the run folder (see the module's docstring). Example:
     ``sparkdeps.three_task_job("nightly", source="deps/requirements.txt", python_file="job.py")``.
     """
     jobs = _bundles()
     user_tasks = _user_tasks(tasks, python_file)
-    if compute not in ("job_cluster", "serverless"):
-        raise InputError(f"compute must be 'job_cluster' or 'serverless', got {compute!r}")
     wheelhouse_ref, mode_args = _wheelhouse_reference(path_via)
-    plan = _Plan(jobs, compute, build_requirement, sparkdeps_requirement)
+    runs, pointer = max_concurrent_runs, None
+    if compute == "serverless":
+        runs, pointer = serverless_setup(
+            name, base, serverless_route, user_tasks, runs=runs, path=requirements_path
+        )
+    plan = _Plan(jobs, compute, build_requirement, sparkdeps_requirement, pointer)
     graph = [
         _process_deps_task(plan, [*mode_args, *process_deps_args]),
         *(_user_task(plan, task, wheelhouse_ref) for task in user_tasks),
@@ -120,7 +130,7 @@ def three_task_job(
     else:
         runs_on = {"job_clusters": _job_clusters(jobs, spark_version, node_type_id, num_workers)}
     parameters = {"sparkdeps_base": base, "sparkdeps_source": source}
-    return _job(plan, name, graph, parameters, runs_on, max_concurrent_runs=max_concurrent_runs)
+    return _job(plan, name, graph, parameters, runs_on, max_concurrent_runs=runs)
 
 
 def _job(
@@ -186,7 +196,7 @@ def _job_clusters(jobs: Any, spark_version: str, node_type_id: str, workers: int
     return [user, build]
 
 
-_BUILD_ENV, _USER_ENV = "sparkdeps_build", "default"
+_BUILD_ENV, _USER_ENV, _DEPS_ENV = "sparkdeps_build", "default", "sparkdeps_deps"
 _BASE_REF = "{{job.parameters.sparkdeps_base}}"
 _SOURCE_REF = "{{job.parameters.sparkdeps_source}}"
 
@@ -199,12 +209,21 @@ class _Plan:
     compute: Literal["job_cluster", "serverless"]
     build_requirement: str
     sparkdeps_requirement: str
+    requirements_path: str | None = None
+    """Serverless, environment route: the fixed file the user tasks' environment installs."""
 
-    def placement(self, role: Literal["build", "user"]) -> dict[str, Any]:
+    def __post_init__(self) -> None:
+        if self.compute not in ("job_cluster", "serverless"):
+            raise InputError(f"compute must be 'job_cluster' or 'serverless', got {self.compute!r}")
+
+    def placement(self, role: Literal["build", "user", "cleanup"]) -> dict[str, Any]:
         """Where a task runs: the shared job cluster (with sparkdeps as a library) or an
         environment."""
         if self.compute == "serverless":
-            return {"environment_key": _BUILD_ENV if role == "build" else _USER_ENV}
+            if role == "build":
+                return {"environment_key": _BUILD_ENV}
+            deps = role == "user" and self.requirements_path is not None
+            return {"environment_key": _DEPS_ENV if deps else _USER_ENV}
         requirement = self.build_requirement if role == "build" else self.sparkdeps_requirement
         library = self.jobs.Library(pypi=self.jobs.PythonPyPiLibrary(package=requirement))
         cluster = _BUILD_CLUSTER_KEY if role == "build" else _CLUSTER_KEY
@@ -246,6 +265,11 @@ def _process_deps_task(plan: _Plan, extra_args: Sequence[str]) -> Any:
                 f"--base={_BASE_REF}",
                 f"--job-run-id={JOB_RUN_ID_REFERENCE}",
                 *extra_args,
+                *(
+                    [f"--requirements-at={plan.requirements_path}"]
+                    if plan.requirements_path
+                    else []
+                ),
             ],
         ),
         **plan.placement("build"),
@@ -290,19 +314,24 @@ def _cleanup_task(plan: _Plan, user_keys: Sequence[str]) -> Any:
             # process_deps failed, and cleanup must run then too.
             parameters=["cleanup", f"--base={_BASE_REF}", f"--job-run-id={JOB_RUN_ID_REFERENCE}"],
         ),
-        **plan.placement("user"),  # removing folders needs the runtime half only
+        **plan.placement("cleanup"),  # removing folders needs the runtime half only
     )
 
 
 def _environments(plan: _Plan, version: str) -> list[Any]:
+    """The build's, cleanup's and (environment route) the user tasks', which installs
+    this run's wheels from the fixed requirements file ``process_deps`` rewrote."""
     jobs = plan.jobs
+    specs: list[tuple[str, list[str]]] = [
+        (_BUILD_ENV, [plan.build_requirement]),
+        (_USER_ENV, [plan.sparkdeps_requirement]),
+    ]
+    if plan.requirements_path is not None:
+        specs.append((_DEPS_ENV, [plan.sparkdeps_requirement, f"-r {plan.requirements_path}"]))
     return [
         jobs.JobEnvironment(
             environment_key=key,
-            spec=jobs.Environment(environment_version=version, dependencies=[requirement]),
+            spec=jobs.Environment(environment_version=version, dependencies=dependencies),
         )
-        for key, requirement in (
-            (_BUILD_ENV, plan.build_requirement),
-            (_USER_ENV, plan.sparkdeps_requirement),
-        )
+        for key, dependencies in specs
     ]

@@ -1,6 +1,6 @@
 """Databricks jobs: the entry points of the three-task job (process_deps, cleanup).
 
-The shape (README, docs/facts.md, fact 10)::
+The shape (docs/how-to/job-cluster.md, docs/facts.md, fact 10)::
 
     process_deps  ->  the user's task(s)  ->  cleanup (run_if ALL_DONE)
 
@@ -41,12 +41,15 @@ from .._core.paths import (
     run_folder_of,
     split_pin,
 )
+from .._core.pipform import REQUIREMENTS_NAME
 from .._core.results import BuildResult, CleanupResult
 from .._core.storage import join_uri, local_file, storage_for
 from .._core.target import PROFILES
 from .._core.wheelhouse import read_manifest
 from .._runtime.cleanup import cleanup, cleanup_older_than, read_run_marker
+from .._runtime.inspect import requirement_lines
 from .names import BASE_ENV, DEFAULT_BASE, RUN_PREFIX
+from .running import running_set_text
 
 __all__ = [
     "CleanupRequest",
@@ -141,6 +144,8 @@ class ProcessDepsRequest:
     allow_index_options: bool = False
     per_job_run: bool = False
     task_value_key: str = TASK_VALUE_KEY
+    requirements_at: str | None = None
+    """A fixed file rewritten with this run's wheel lines (``_jobs/serverless.py``)."""
 
 
 @dataclass(frozen=True)
@@ -184,29 +189,66 @@ def run_process_deps(args: ProcessDepsRequest) -> ProcessDepsOutcome:
             pinned = _reusable(join_uri(base, run_id), uri, args.source)
             logger.info("%s exists (a repaired run): reusing it", uri)
             set_task_value(args.task_value_key, pinned)
+            _point_requirements(args.requirements_at, join_uri(base, run_id))
             return ProcessDepsOutcome(pinned, None)
     else:
         run_id = new_run_id(args.job_run_id)
     index_url = args.index_url or os.environ.get("SPARKDEPS_INDEX_URL") or None
-    result = build(
-        args.source,
-        dest=base,
-        run_id=run_id,
-        target=detect_target(args.target),
-        python_version=args.python_version,
-        platform=args.platform,
-        index_url=index_url,
-        extra_index_urls=tuple(args.extra_index_url),
-        find_links=tuple(args.find_links),
-        no_index=args.no_index,
-        task_value_key=args.task_value_key,
-        allow_index_options=args.allow_index_options,
-        runtime_packages=args.runtime_packages,
-        override_runtime=args.override_runtime,
-    )
+    with tempfile.TemporaryDirectory(prefix="sparkdeps-runtime-") as folder:
+        target, runtime_packages = _target_and_set(args, Path(folder))
+        result = build(
+            args.source,
+            dest=base,
+            run_id=run_id,
+            target=target,
+            python_version=args.python_version,
+            platform=args.platform,
+            index_url=index_url,
+            extra_index_urls=tuple(args.extra_index_url),
+            find_links=tuple(args.find_links),
+            no_index=args.no_index,
+            task_value_key=args.task_value_key,
+            allow_index_options=args.allow_index_options,
+            runtime_packages=runtime_packages,
+            override_runtime=args.override_runtime,
+        )
+    _point_requirements(args.requirements_at, result.run_uri)
     if not result.task_value_set:
         logger.info("no task value set (not in a Databricks job): the URI goes to stdout")
     return ProcessDepsOutcome(result.pinned_uri, result)
+
+
+def _point_requirements(path: str | None, run_uri: str) -> None:
+    """Replace the fixed requirements file at ``path`` with ``run_uri``'s wheel lines.
+
+    Written under a temporary name and renamed (``Storage.publish``): an environment
+    installing from it reads the previous run's lines or this run's, never a mix.
+    """
+    target = _usable(path)
+    if target is None:
+        return
+    lines = requirement_lines(run_uri)
+    text = f"# sparkdeps: the wheels of {run_uri}, written by process_deps\n"
+    text += "\n".join(lines) + "\n"
+    with tempfile.TemporaryDirectory(prefix="sparkdeps-pointer-") as folder:
+        local = Path(folder) / REQUIREMENTS_NAME
+        local.write_text(text, encoding="utf-8")
+        storage_for(target).publish(local, target)
+    logger.info("%s now names the %d wheels of %s", target, len(lines), run_uri)
+
+
+def _target_and_set(args: ProcessDepsRequest, folder: Path) -> tuple[str | None, str | None]:
+    """The target and runtime package file: with ``auto`` on Databricks (nothing explicit
+    beside it), this interpreter and the set it really has (``_jobs/running.py``)."""
+    target = detect_target(args.target)
+    explicit = args.runtime_packages or args.python_version or args.platform
+    version = runtime_version()
+    if args.target not in (None, "", "auto") or explicit or version is None:
+        return target, args.runtime_packages
+    file = folder / f"running-runtime-{re.sub(r'[^A-Za-z0-9._-]', '_', version)}.txt"
+    file.write_text(running_set_text(target), encoding="utf-8")
+    logger.info("--target auto: this compute's Python and installed packages (%s)", version)
+    return None, os.fspath(file)
 
 
 def _reusable(run_uri: str, uri: str, source: str) -> str:

@@ -16,9 +16,12 @@ import logging
 import math
 import os
 import time
+from pathlib import Path
 
 from .._core.errors import InputError, StorageError
+from .._core.hashing import DIGEST
 from .._core.paths import RUN_MARKER, WHEELHOUSE_NAME, node_cache_dir, run_folder_of
+from .._core.progress import plural
 from .._core.results import CleanupResult
 from .._core.runmarker import (
     MAX_MARKER_BYTES,
@@ -28,6 +31,7 @@ from .._core.runmarker import (
     read_local_marker,
 )
 from .._core.storage import LocalStorage, Storage, join_uri, local_file, storage_for
+from .holders import live_holders, payload_lock
 
 __all__ = ["RUN_MARKER", "cleanup", "cleanup_older_than", "read_run_marker", "run_folder_of"]
 
@@ -70,25 +74,73 @@ def read_run_marker(storage: Storage, run_uri: str) -> RunMarker | None:
         ) from exc
 
 
-def _remove_node_payloads(digest: str, cache_dir: str | os.PathLike[str] | None) -> list[str]:
-    """This node's executor payloads for ``digest`` (wheels and stubs; tree zip or archives).
+def _remove_node_payloads(
+    digest: str, cache_dir: str | os.PathLike[str] | None
+) -> tuple[list[str], list[str]]:
+    """This node's executor payloads for ``digest``: (removed, kept because a live
+    application still serves them, holders.py).
 
     ``digest`` was checked to be 64 hex digits, so every path stays in ``payloads/``.
     """
     payloads = node_cache_dir(cache_dir) / "payloads"
-    removed = []
+    removed: list[str] = []
+    kept: list[str] = []
     local = LocalStorage()
-    for path in (
-        payloads / f"{digest}.wheels",
-        payloads / f"{digest}.zip",
-        payloads / f"{digest}.connect",
-    ):
-        try:
-            if local.remove_tree(os.fspath(path)):
-                removed.append(os.fspath(path))
-        except StorageError as exc:  # this node's copy only: the run folder is what matters
-            logger.warning("could not remove the payload %s: %s", path, exc)
+    wheels = payloads / f"{digest}.wheels"
+    if wheels.is_dir() and not wheels.is_symlink():
+        with payload_lock(payloads, digest):
+            live = live_holders(wheels)
+            if live:
+                logger.info(
+                    "keeping %s: %s still serve it (another run with the same digest); "
+                    "the last cleanup after they end removes it",
+                    wheels,
+                    plural(live, "live application"),
+                )
+                kept.append(os.fspath(wheels))
+            else:
+                _remove(local, wheels, removed)
+    else:
+        _remove(local, wheels, removed)
+    for path in (payloads / f"{digest}.zip", payloads / f"{digest}.connect"):
+        _remove(local, path, removed)  # the tree payloads of sparkdeps 0.1
+    removed += _sweep_unheld(payloads)
+    return removed, kept
+
+
+UNHELD_PAYLOAD_AGE = 3600.0
+"""Seconds after its last delivery before an unheld node payload of another digest goes."""
+
+
+def _sweep_unheld(payloads: Path, max_age: float = UNHELD_PAYLOAD_AGE) -> list[str]:
+    """Node payloads no live process holds and none delivered for ``max_age``: the ones a
+    cleanup kept for a live application, once it has ended. A later load makes them again
+    (a hard link and a few KB)."""
+    removed: list[str] = []
+    if not payloads.is_dir():
+        return removed
+    now = time.time()
+    local = LocalStorage()
+    for folder in sorted(payloads.glob("*.wheels")):
+        digest = folder.name[: -len(".wheels")]
+        if not DIGEST.fullmatch(digest) or folder.is_symlink() or not folder.is_dir():
+            continue
+        if now - folder.stat().st_mtime < max_age:
+            continue
+        with payload_lock(payloads, digest):
+            if folder.is_dir() and live_holders(folder) == 0:
+                _remove(local, folder, removed)
+    if removed:
+        logger.info("removed %s no application holds", plural(len(removed), "node payload"))
     return removed
+
+
+def _remove(local: LocalStorage, path: Path, removed: list[str]) -> None:
+    try:
+        if local.remove_tree(os.fspath(path)):
+            removed.append(os.fspath(path))
+    except StorageError as exc:  # this node's copy only: the run folder is what matters
+        logger.warning("could not remove the payload %s: %s", path, exc)
 
 
 def cleanup(run_uri: str, *, cache_dir: str | os.PathLike[str] | None = None) -> CleanupResult:
@@ -119,11 +171,11 @@ def cleanup(run_uri: str, *, cache_dir: str | os.PathLike[str] | None = None) ->
             f"{folder} has no {RUN_MARKER}: it is not a sparkdeps run folder, so it was not "
             f"removed; pass the folder that holds {WHEELHOUSE_NAME} and {RUN_MARKER}"
         )
-    removed: list[str] = _remove_node_payloads(marker.digest, cache_dir)
+    removed, kept = _remove_node_payloads(marker.digest, cache_dir)
     if storage.remove_tree(folder):
         removed.insert(0, folder)
         logger.info("removed run folder %s", folder)
-    return CleanupResult(removed=tuple(removed), kept=())
+    return CleanupResult(removed=tuple(removed), kept=tuple(kept))
 
 
 def cleanup_older_than(
@@ -174,5 +226,7 @@ def cleanup_older_than(
         if dry_run:
             removed.append(folder)
             continue
-        removed.extend(cleanup(folder, cache_dir=cache_dir).removed)
+        done = cleanup(folder, cache_dir=cache_dir)
+        removed.extend(done.removed)
+        kept.extend(done.kept)  # payloads a live application still serves
     return CleanupResult(removed=tuple(removed), kept=tuple(kept), dry_run=dry_run)

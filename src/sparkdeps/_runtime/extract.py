@@ -24,12 +24,13 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO, Any
 
 from .._core.errors import IntegrityError
 from .._core.manifest import WheelInfo, top_level_names
 from .._core.wheelcheck import check_dist_info, check_listing
+from .._core.zipsafety import WHY, member_parts, member_problem
 
 __all__ = ["check_wheel_contents", "extract_wheel", "open_stored_wheel"]
 
@@ -109,20 +110,14 @@ def open_stored_wheel(zip_path: Path, filename: str) -> Iterator[IO[bytes]]:
 
 def _member_target(member: str, folder: Path, wheel: str) -> Path | None:
     """Where a wheel member goes, or None to skip it. Refuses escaping names."""
-    path = PurePosixPath(member)
-    if (
-        not path.parts
-        or path.is_absolute()
-        or ".." in path.parts
-        or "\\" in member
-        or ":" in path.parts[0]
-    ):
+    problem = member_problem(member)
+    if problem is not None:
         raise IntegrityError(
-            f"{wheel} has an unsafe member {member!r} (absolute or with '..'); "
+            f"{wheel} has an unsafe member {member!r} ({WHY[problem]}); "
             "the wheel is malformed or malicious: rebuild the wheelhouse without it"
         )
-    parts = path.parts
-    if parts and parts[0].endswith(".data"):
+    parts = member_parts(member)
+    if parts[0].endswith(".data"):
         if len(parts) < 3:
             return None
         kind = parts[1]

@@ -23,6 +23,7 @@ from .._core.errors import InputError, IntegrityError, StorageError
 from .._core.hashing import CHUNK, DIGEST, sha256_file
 from .._core.paths import WHEELHOUSE_NAME
 from .._core.private import private_dir
+from .._core.redaction import redact
 from .._core.storage import storage_for
 from .._core.timing import timed
 
@@ -62,7 +63,11 @@ def installed_marker(folder: Path) -> dict[str, Any] | None:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A wheelhouse ready to check and install: a local zip, its digest and manifest."""
+    """A wheelhouse ready to check and install: a local zip, its digest and manifest.
+
+    Holds an open file and maybe a downloaded copy: use it as a context manager
+    (``with fetch_wheelhouse(...) as prepared:``), which releases both at the end.
+    """
 
     uri: str
     zip_path: Path
@@ -83,6 +88,13 @@ class Prepared:
             self.handle.close()
         if self.temporary is not None:
             shutil.rmtree(self.temporary.parent, ignore_errors=True)
+
+    def __enter__(self) -> Prepared:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        """Leaving the block releases the open file and the download: :meth:`discard`."""
+        self.discard()
 
 
 def _ref_path(node_cache: Path, uri: str) -> Path:
@@ -144,6 +156,9 @@ def fetch_wheelhouse(
         private_dir(node_cache)
     with timed(timings, "fetch"):
         got = _fetch(uri, node_cache, warm)
+    # from here on the URI is a label (logs, markers, results): a presigned URL's
+    # query string is a credential, so it goes
+    got = got._replace(uri=redact(got.uri))
     if got.known is not None:
         _check_pin(got.uri, got.known, expected)
         return Prepared(got.uri, got.zip_path, got.known, None, None, timings)
@@ -190,9 +205,19 @@ def _private_copy_path(node_cache: Path) -> Path:
 def _fetch(uri: str, node_cache: Path, warm: bool) -> _Fetched:
     storage = storage_for(uri)
     local = storage.local_path(uri)
-    if local is None:
+    if local is None:  # dbfs: through dbutils, object storage, the Files API
+        try:
+            entry = storage.stat(uri)
+        except StorageError:  # a presigned URL may refuse HEAD: the download will tell
+            entry = None
+        if entry is not None and entry.is_dir:  # a run folder: its wheelhouse.zip
+            uri = f"{uri.rstrip('/')}/{WHEELHOUSE_NAME}"
         copy = _private_copy_path(node_cache)
-        storage.download(uri, copy)
+        try:
+            storage.download(uri, copy)
+        except BaseException:
+            shutil.rmtree(copy.parent, ignore_errors=True)
+            raise
         return _Fetched(uri, copy, copy)
     uri, local = _local_file(uri, local)
     handle = _open_pinned(uri, local)

@@ -149,6 +149,19 @@ def _clear_leftovers(installs: Path, digest: str) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
+def _log_install(node_cache: Path, prepared: Prepared) -> None:
+    """One line in ``install.log``; never through a link planted in its place."""
+    line = f"{time.time():.3f} pid={os.getpid()} installed {prepared.digest} {prepared.uri}\n"
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(node_cache / "install.log", flags, 0o600)
+    except OSError as exc:  # a link (ELOOP) or a folder there: the log is evidence, not state
+        logger.warning("not writing %s: %s", node_cache / "install.log", exc)
+        return
+    with os.fdopen(fd, "a", encoding="utf-8") as log:
+        log.write(line)
+
+
 def install(prepared: Prepared, node_cache: Path, *, bytecode: bool = False) -> InstallResult:
     """Install into ``node_cache/installs/<digest>/`` unless it is already complete there.
 
@@ -183,10 +196,7 @@ def install(prepared: Prepared, node_cache: Path, *, bytecode: bool = False) -> 
         with timed(timings, "install"):
             size = unpack_into(prepared, installs, folder, bytecode=bytecode)
         _remember(node_cache, prepared)
-        with (node_cache / "install.log").open("a", encoding="utf-8") as log:
-            log.write(
-                f"{time.time():.3f} pid={os.getpid()} installed {prepared.digest} {prepared.uri}\n"
-            )
+        _log_install(node_cache, prepared)
     manifest = prepared.manifest
     logger.info(
         "installed %s (%.1f MB) into %s in %.2fs",

@@ -17,6 +17,7 @@ from .._core.databricks import get_task_value, is_databricks, is_unresolved_refe
 from .._core.errors import DeliveryError, InputError, WheelhouseNotFoundError
 from .._core.hashing import DIGEST
 from .._core.paths import PIN_FRAGMENT, PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY, split_pin
+from .._core.private import private_dir
 from .._core.progress import plural
 from .._core.redaction import redact
 from .._core.results import Delivery, LoadResult
@@ -32,9 +33,8 @@ if TYPE_CHECKING:
     from .session_env import Package
 
 # Shipping to executors (delivery, session_env), pip mode and the full wheel checks
-# are imported where they are used: a warm load for the driver needs none of them,
-# and a whole warm `python -c "import sparkdeps; sparkdeps.load(...)"` aims at 40 ms
-# over a bare interpreter (benchmarks/RESULTS.md).
+# are imported where they are used: a warm load for the driver needs none of them
+# (docs/architecture.md, "Imports inside functions").
 
 __all__ = [
     "active_session",
@@ -48,6 +48,10 @@ logger = logging.getLogger(__name__)
 
 ENV_WHEELHOUSE = "SPARKDEPS_WHEELHOUSE"
 _DELIVERIES = ("auto", "classic", "connect", "shared", "driver-only")
+_SHARED_FIX = (
+    "remove it if it is not yours, or pass payload_dir= a folder every node mounts that "
+    "only you can write (docs/security.md)"
+)
 _modules_lock = threading.Lock()
 _session_modules: dict[str, set[str]] = {}
 _session_runtime: dict[str, set[str]] = {}
@@ -67,6 +71,14 @@ def modules_for(spark: Any) -> tuple[str, ...]:
 
     with _modules_lock:
         return tuple(sorted(_session_modules.get(session_key(spark), ())))
+
+
+def loaded_into(spark: Any) -> bool:
+    """True once a wheelhouse was loaded into ``spark`` (an empty one included)."""
+    from .delivery import session_key  # noqa: PLC0415 (see the note on imports)
+
+    with _modules_lock:
+        return session_key(spark) in _session_modules
 
 
 def wheelhouse_arg(argv: Sequence[str] | None = None, *, flag: str = "--wheelhouse") -> str | None:
@@ -171,7 +183,8 @@ class _Plan(NamedTuple):
     """The driver's node cache."""
     install_cache: Path
     """Where the install lives: the node cache, or beside the wheelhouse (shared)."""
-    payload_dir: str | os.PathLike[str] | None
+    payload_dir: Path | None
+    """Where the executors' payload is written (checked private); None: nothing ships."""
 
 
 def _plan(
@@ -181,14 +194,26 @@ def _plan(
     cache_dir: str | os.PathLike[str] | None,
     payload_dir: str | os.PathLike[str] | None,
 ) -> _Plan:
+    """Who gets the wheelhouse and where it goes; every folder that will be written to and
+    that executors trust is checked private here, before anything is read or installed."""
     node_cache = node_cache_dir(cache_dir)
     session, ship = _session_and_kind(spark, delivery)
     kind: Delivery = ship or "driver-only"
     if ship is not None and delivery == "shared":
         kind = "shared"
     # shared: installed once beside the wheelhouse, for the driver and every executor
-    install_cache = _shared_cache(uri, payload_dir) if kind == "shared" else node_cache
-    return _Plan(session, ship, kind, node_cache, install_cache, payload_dir)
+    install_cache = node_cache
+    if kind == "shared":
+        install_cache = _shared_cache(uri, payload_dir)
+        private_dir(install_cache, fix=_SHARED_FIX, what="the shared install folder")
+    payloads = None
+    if ship is not None:
+        from .wheelpayload import PAYLOAD_FIX  # noqa: PLC0415 (see the note on imports)
+
+        payloads = _payload_dir(kind, ship, uri, node_cache, payload_dir)
+        private_dir(node_cache)  # the stubs' folder may be in it: checked as a whole
+        private_dir(payloads, fix=PAYLOAD_FIX, what="the payload folder")
+    return _Plan(session, ship, kind, node_cache, install_cache, payloads)
 
 
 def load(
@@ -234,15 +259,12 @@ def load(
         uri, expected = _split_pin(*locate_wheelhouse(wheelhouse, task_key=task_key, key=key))
         plan = _plan(uri, spark, delivery, cache_dir, payload_dir)
         warm = mode == "cache"  # pip needs every wheel: no warm path that reads no manifest
-        prepared = fetch_wheelhouse(uri, plan.install_cache, warm=warm, expected=expected)
-        try:
+        with fetch_wheelhouse(uri, plan.install_cache, warm=warm, expected=expected) as prepared:
             packages = _check_session(plan, prepared, replace=replace)
             folder, installed = _driver_install(
                 prepared, plan.install_cache, mode, plan.kind, timings, strict=strict
             )
             payload = _ship(plan, prepared, installed, packages, timings)
-        finally:
-            prepared.discard()
     result = _result(
         prepared, installed, folder, kind=plan.kind, mode=mode, payload=payload, timings=timings
     )
@@ -262,6 +284,12 @@ def _log_loaded(
             "%s: wheelhouse %s installed for the driver only "
             "(pass spark=... or create a session first to ship it to executors)",
             why,
+            result.uri,
+        )
+    if not result.wheels:
+        logger.info(
+            "wheelhouse %s is empty (the runtime has everything the input needs): "
+            "nothing installed or shipped",
             result.uri,
         )
     logger.info(
@@ -327,15 +355,21 @@ def _shared_cache(uri: str, payload_dir: str | os.PathLike[str] | None) -> Path:
     return (folder if folder.is_dir() else folder.parent) / ".sparkdeps"
 
 
-def _payload_dir(plan: _Plan, uri: str) -> Path:
+def _payload_dir(
+    kind: Delivery,
+    ship: SessionKind,
+    uri: str,
+    node_cache: Path,
+    given: str | os.PathLike[str] | None,
+) -> Path:
     """Where the executors' payload is written (the stubs only, for shared)."""
-    if plan.kind == "shared":
-        return plan.node_cache / "payloads"
-    if plan.payload_dir is not None:
-        return Path(plan.payload_dir)
-    if plan.ship == "classic":
-        return _default_payload_dir(uri, plan.node_cache)
-    return plan.node_cache / "payloads"
+    if kind == "shared":
+        return node_cache / "payloads"
+    if given is not None:
+        return Path(given)
+    if ship == "classic":
+        return _default_payload_dir(uri, node_cache)
+    return node_cache / "payloads"
 
 
 def _published_path(prepared: Prepared) -> Path | None:
@@ -385,27 +419,36 @@ def _ship(
     from .delivery import archive_name, deliver, session_key  # noqa: PLC0415 (see above)
     from .session_env import record_load  # noqa: PLC0415
 
+    key = session_key(plan.session, plan.ship)
+    if not installed.wheels:  # an empty wheelhouse: nothing to ship
+        _remember(key, installed)  # verify still checks the runtime packages it relies on
+        return None
     shared = plan.kind == "shared"
+    assert plan.payload_dir is not None  # set with ship
     delivered = deliver(
         plan.session,
         installed.folder,
         installed.digest,
-        _payload_dir(plan, prepared.uri),
+        plan.payload_dir,
         plan.ship,
         wheelhouse=prepared.zip_path,
         site=installed.folder if shared else None,
         symlink_to=_published_path(prepared),
     )
-    key = session_key(plan.session, plan.ship)
-    with _modules_lock:
-        _session_modules.setdefault(key, set()).update(installed.top_level)
-        relied = (installed.runtime or {}).get("relied_on", ())
-        _session_runtime.setdefault(key, set()).update(str(item["name"]) for item in relied)
+    _remember(key, installed)
     # executors import from <archive>/site (wheels), or the shared folder
     classic = plan.ship == "classic" and not shared
     record_load(key, packages, prepared.uri, archive_name(installed.digest) if classic else "")
     timings["deliver"] = delivered.seconds
     return delivered.payload
+
+
+def _remember(key: str, installed: InstallResult) -> None:
+    """What ``verify`` checks in the session ``key``: the modules and the runtime packages."""
+    with _modules_lock:
+        _session_modules.setdefault(key, set()).update(installed.top_level)
+        relied = (installed.runtime or {}).get("relied_on", ())
+        _session_runtime.setdefault(key, set()).update(str(item["name"]) for item in relied)
 
 
 def _shadows(prepared: Prepared, installed: InstallResult | None) -> dict[str, tuple[str, str]]:
@@ -485,11 +528,12 @@ def _driver_install(
             with timed(timings, "runtime_check"):
                 check_runtime(installed.runtime, strict=strict)
     if mode == "pip":
-        from .pipmode import pip_install  # noqa: PLC0415 (see the note on imports)
+        if prepared.manifest is not None and prepared.manifest.wheels:  # else nothing to do
+            from .pipmode import pip_install  # noqa: PLC0415 (see the note on imports)
 
-        with timed(timings, "pip"):
-            pip_install(prepared)
-        importlib.invalidate_caches()
+            with timed(timings, "pip"):
+                pip_install(prepared)
+            importlib.invalidate_caches()
         return Path(sysconfig.get_paths()["purelib"]), installed
     assert installed is not None
     activate(installed.folder)

@@ -64,7 +64,17 @@ class Difference:
         return f"{self.name}: built against {self.expected}, {found}{fit}{kind}"
 
 
+# Spark's own packages are on a runtime's PYTHONPATH, not pip-installed (Databricks lists
+# neither pyspark nor py4j): the imported module's version is the runtime's, and where
+# neither it nor metadata is found there is nothing to compare (docs/runtime-aware.md).
+_SPARK_MODULES = {"pyspark": "pyspark", "py4j": "py4j.version", "delta-spark": "delta"}
+
+
 def _installed(name: str) -> str | None:
+    module = sys.modules.get(_SPARK_MODULES.get(name, ""))
+    version = getattr(module, "__version__", None) if module is not None else None
+    if isinstance(version, str):
+        return version
     # imported here: importlib.metadata brings the email parser, csv and socket along,
     # and a wheelhouse that relies on nothing never needs it (the warm load stays light)
     import importlib.metadata  # noqa: PLC0415
@@ -92,7 +102,7 @@ def runtime_differences(section: Mapping[str, Any]) -> list[Difference]:
     for item in section.get("relied_on", ()):
         name, expected = str(item["name"]), str(item["version"])
         found = _installed(name)
-        if found == expected:
+        if found == expected or (found is None and name in _SPARK_MODULES):
             continue
         # imported here: a warm load whose runtime matches never parses a version
         from packaging.version import InvalidVersion, Version  # noqa: PLC0415

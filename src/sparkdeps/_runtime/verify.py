@@ -22,7 +22,7 @@ from .._core.progress import plural
 from .._core.results import ModuleImport, VerifyResult
 from .delivery import is_connect, session_key
 from .hints import failure_hint
-from .load import active_session, modules_for, runtime_packages_for
+from .load import active_session, loaded_into, modules_for, runtime_packages_for
 from .session_env import expected_archives, mark_stale
 
 __all__ = ["make_probe", "plain_udf", "verify"]
@@ -172,6 +172,12 @@ def verify(
     names = tuple(modules) if modules is not None else _default_modules(spark)
     dists = tuple(packages) if packages is not None else _default_packages(spark)
     if not names and not dists:
+        if modules is None and packages is None and loaded_into(spark):
+            logger.info(
+                "the wheelhouses loaded into this session are empty and rely on no runtime "
+                "package: nothing to verify"
+            )
+            return VerifyResult(imports=())
         raise VerificationError(
             "nothing to verify: no wheelhouse was loaded into this session; "
             "call sparkdeps.load(..., spark=spark) first or pass modules=[...]"

@@ -11,22 +11,42 @@ Made once per digest under ``<payload_dir>/<digest>.wheels/``::
 A hard link shares the inode with the published wheelhouse, so an in-place edit
 of it would reach the executors: the bootstrap checks every wheel's sha256 before
 extracting and refuses a changed one, naming the fix.
+
+What runs on every executor is trusted only if sparkdeps wrote it (docs/security.md):
+the payload folder and ``<digest>.wheels/`` must be private folders of this user
+(``_core/private.py``); a stub zip already there is reused only when it is, byte for
+byte, the zip this load would write (the zips are deterministic), and the wheelhouse
+payload only when it is the very file load checked (the same inode, the link load
+would make, or a copy whose sha256 is the digest). Anything else is replaced.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
 import shutil
+import stat
 import uuid
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from .._core.errors import DeliveryError
+from .._core.hashing import sha256_file
+from .._core.private import private_dir
 from . import bootstrap
 
-__all__ = ["archive_name", "boot_zip", "top_level_names", "wheelhouse_payload"]
+__all__ = [
+    "PAYLOAD_FIX",
+    "archive_name",
+    "boot_zip",
+    "payload_folder",
+    "stub_zip_bytes",
+    "top_level_names",
+    "wheelhouse_payload",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -48,15 +68,40 @@ def extension_suffixes() -> tuple[str, ...]:
     return tuple(importlib.machinery.EXTENSION_SUFFIXES)
 
 
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+"""Every stub zip member's timestamp: the same inputs give the same bytes."""
+PAYLOAD_FIX = (
+    "pass payload_dir= a folder only you can write (chmod 700), or leave it out to use "
+    "the node cache"
+)
+
+
+def payload_folder(payload_dir: Path, digest: str) -> Path:
+    """``<payload_dir>/<digest>.wheels/``, both private folders of this user (else refused)."""
+    private_dir(payload_dir, fix=PAYLOAD_FIX, what="the payload folder")
+    return private_dir(payload_dir / f"{digest}.wheels", fix=PAYLOAD_FIX, what="the payload folder")
+
+
 def _atomic(out: Path, make: Callable[[Path], None]) -> None:
     """Run ``make(temporary)`` then rename the temporary path to ``out``."""
     temporary = out.with_name(f".{out.name}.{uuid.uuid4().hex}.partial")
     try:
         make(temporary)
         os.replace(temporary, out)
+    except IsADirectoryError as exc:
+        temporary.unlink(missing_ok=True)
+        raise DeliveryError(
+            f"{out} is a folder where sparkdeps writes an executor payload; remove it, "
+            f"or {PAYLOAD_FIX}"
+        ) from exc
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def _replacing(out: Path, what: str) -> None:
+    if os.path.lexists(out):
+        logger.warning("replacing %s: it is not the %s this load would ship", out, what)
 
 
 def wheelhouse_payload(
@@ -67,13 +112,14 @@ def wheelhouse_payload(
     ``wheelhouse`` may be the ``/proc/self/fd/N`` name of the file ``load`` opened and
     checked: the link is made from the path that file had and kept only if it names
     that very inode. ``symlink_to`` is the published path, for when no hard link can
-    be made (None: copy, e.g. a download removed after ``load``).
+    be made (None: copy, e.g. a download removed after ``load``). A payload already
+    there is reused only when it is that wheelhouse (:func:`_is_payload_of`).
     """
-    out = payload_dir / f"{digest}.wheels" / f"{archive_name(digest)}.zip"
-    if out.is_file():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = payload_folder(payload_dir, digest) / f"{archive_name(digest)}.zip"
     source = wheelhouse.absolute()
+    if _is_payload_of(out, source, digest, symlink_to):
+        return out
+    _replacing(out, "wheelhouse")
 
     def make(temporary: Path) -> None:
         if _hard_link(source, temporary):
@@ -88,6 +134,30 @@ def wheelhouse_payload(
 
     _atomic(out, make)
     return out
+
+
+def _is_payload_of(out: Path, source: Path, digest: str, symlink_to: Path | None) -> bool:
+    """Is ``out`` the checked wheelhouse: its inode, the symlink load makes, or a copy of it?"""
+    try:
+        link = out.lstat()
+        wanted = source.stat()
+    except OSError:
+        return False
+    same = (wanted.st_dev, wanted.st_ino)
+    if stat.S_ISLNK(link.st_mode):
+        if symlink_to is None or out.readlink() != symlink_to.absolute():
+            return False
+        try:
+            got = out.stat()
+        except OSError:
+            return False
+        return (got.st_dev, got.st_ino) == same
+    if not stat.S_ISREG(link.st_mode):
+        return False
+    if (link.st_dev, link.st_ino) == same:
+        return True  # a hard link of the very file load opened and checked
+    owner = getattr(os, "geteuid", lambda: link.st_uid)()
+    return link.st_uid == owner and link.st_size == wanted.st_size and sha256_file(out) == digest
 
 
 def _hard_link(source: Path, link: Path) -> bool:
@@ -134,17 +204,8 @@ def _wheels(folder: Path) -> list[list[str]]:
     return [[str(wheel["filename"]), str(wheel["sha256"])] for wheel in data["wheels"]]
 
 
-def boot_zip(folder: Path, digest: str, payload_dir: Path, *, site: Path | None = None) -> Path:
-    """The stub zip: the bootstrap module and one stub per top-level name of ``folder``.
-
-    ``site`` (a ``shared`` delivery) names the folder executors import from;
-    otherwise they extract the wheelhouse archive.
-    """
-    kind = "shared" if site is not None else "boot"
-    out = payload_dir / f"{digest}.wheels" / f"{archive_name(digest)}_{kind}.zip"
-    if out.is_file():
-        return out
-    out.parent.mkdir(parents=True, exist_ok=True)
+def stub_zip_bytes(folder: Path, digest: str, *, site: Path | None = None) -> bytes:
+    """The stub zip for ``folder``, the same bytes for the same install (fixed timestamps)."""
     module = boot_module(digest)
     config = {
         "digest": digest,
@@ -152,14 +213,52 @@ def boot_zip(folder: Path, digest: str, payload_dir: Path, *, site: Path | None 
         "site": os.fspath(site) if site is not None else None,
         "wheels": _wheels(folder) if site is None else [],
     }
-    source = bootstrap.render(config)
-    stubs = [name for name in top_level_names(folder) if name != module]
+    members = [(f"{module}.py", bootstrap.render(config))]
+    members += [
+        (f"{name}.py", bootstrap.stub_source(module))
+        for name in top_level_names(folder)
+        if name != module
+    ]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in members:
+            info = zipfile.ZipInfo(name, _EPOCH)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, text)
+    return buffer.getvalue()
+
+
+def _holds(out: Path, data: bytes) -> bool:
+    """Is ``out`` a regular file of ours (not a link) holding exactly ``data``?"""
+    try:
+        fd = os.open(out, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        owner = getattr(os, "geteuid", lambda: info.st_uid)()
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != owner or info.st_size != len(data):
+            return False
+        return handle.read(len(data) + 1) == data
+
+
+def boot_zip(folder: Path, digest: str, payload_dir: Path, *, site: Path | None = None) -> Path:
+    """The stub zip: the bootstrap module and one stub per top-level name of ``folder``.
+
+    ``site`` (a ``shared`` delivery) names the folder executors import from;
+    otherwise they extract the wheelhouse archive. A zip already there is reused
+    only when it holds these very bytes; anything else is replaced.
+    """
+    kind = "shared" if site is not None else "boot"
+    out = payload_folder(payload_dir, digest) / f"{archive_name(digest)}_{kind}.zip"
+    data = stub_zip_bytes(folder, digest, site=site)
+    if _holds(out, data):
+        return out
+    _replacing(out, "stub zip")
 
     def make(temporary: Path) -> None:
-        with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr(f"{module}.py", source)
-            for name in stubs:
-                archive.writestr(f"{name}.py", bootstrap.stub_source(module))
+        temporary.write_bytes(data)
 
     _atomic(out, make)
     return out

@@ -12,6 +12,7 @@ from what sparkdeps shipped (fact 7). Traffic stays on 127.0.0.1.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import subprocess
@@ -104,10 +105,8 @@ def _apply_env(python: str | os.PathLike[str]) -> None:
         os.environ[key] = value
 
 
-def _common_conf(
-    builder: Any, python: str | os.PathLike[str], conf: Mapping[str, str] | None
-) -> Any:
-    settings = {
+def _settings(python: str | os.PathLike[str], conf: Mapping[str, str] | None) -> dict[str, Any]:
+    settings: dict[str, Any] = {
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.shuffle.partitions": "4",
@@ -118,9 +117,13 @@ def _common_conf(
         "spark.python.worker.reuse": "true",
     }
     settings.update(conf or {})
-    for key, value in settings.items():
-        builder = builder.config(key, value)
-    return builder
+    return settings
+
+
+def _common_conf(
+    builder: Any, python: str | os.PathLike[str], conf: Mapping[str, str] | None
+) -> Any:
+    return builder.config(map=_settings(python, conf))
 
 
 def local_cluster_session(
@@ -191,16 +194,63 @@ def connect_session(
     master: str = "local[2]",
     conf: Mapping[str, str] | None = None,
 ) -> Any:
-    """A Spark Connect session on a local server (``SparkSession.builder.remote(master)``)."""
+    """A Spark Connect session on a local server of this process, on a port the OS picks.
+
+    ``SparkSession.builder.remote(master)`` would listen on 15002, so two test runs on
+    one machine would clash: the server is started as pyspark starts it, but on port 0,
+    and the client is pointed at the port the server got. Where pyspark can reuse a
+    persistent local server (4.3: ``SPARK_LOCAL_CONNECT_REUSE=1`` or
+    ``spark.local.connect.reuse``), asking for that hands the start to pyspark.
+    """
     from pyspark.sql import SparkSession  # noqa: PLC0415
 
     global _connect_server_started
     _apply_env(python)
     _connect_server_started = True
-    builder = SparkSession.builder.remote(master)
-    builder = _common_conf(builder, python, conf)
+    settings = _settings(python, conf)
     with warnings.catch_warnings():
         # The local server takes the static settings at start; setting them again on
         # the session afterwards only warns ("Cannot modify the value ...").
         warnings.filterwarnings("ignore", message="Failed to set spark", category=UserWarning)
-        return builder.getOrCreate()
+        if _reuse_asked(settings):
+            return SparkSession.builder.remote(master).config(map=settings).getOrCreate()
+        return _own_server_session(master, settings)
+
+
+def _reuse_asked(settings: Mapping[str, Any]) -> bool:
+    asked = settings.get("spark.local.connect.reuse", os.environ.get("SPARK_LOCAL_CONNECT_REUSE"))
+    if str(asked).lower() not in ("1", "true"):
+        return False
+    if importlib.util.find_spec("pyspark.sql.connect.local_server") is None:
+        logger.warning("this pyspark cannot reuse a local Connect server; starting one")
+        return False
+    return True
+
+
+def _own_server_session(master: str, settings: Mapping[str, Any]) -> Any:
+    from pyspark import SparkContext  # noqa: PLC0415
+    from pyspark.sql import SparkSession  # noqa: PLC0415
+    from pyspark.sql.connect.session import SparkSession as ConnectSession  # noqa: PLC0415
+
+    options = dict(settings)
+    if SparkContext._active_spark_context is None:
+        options.setdefault("spark.connect.grpc.binding.port", "0")
+        # As remote("local") does: the variable makes the session's stop() end the server.
+        os.environ["SPARK_LOCAL_REMOTE"] = "1"
+        try:
+            ConnectSession._start_connect_server(master, options)  # trims options
+        except BaseException:
+            os.environ.pop("SPARK_LOCAL_REMOTE", None)
+            raise
+    elif "SPARK_LOCAL_REMOTE" not in os.environ:
+        raise SparkdepsError(
+            "a classic Spark session runs in this process; stop it before asking for a "
+            "Spark Connect one"
+        )
+    # pyspark's own way to find an ephemeral port (DefaultChannelBuilder.default_port)
+    jvm = SparkSession._instantiatedSession._jvm  # type: ignore[union-attr]
+    service = getattr(jvm, "org.apache.spark.sql.connect.service.SparkConnectService$")
+    port = int(getattr(service, "MODULE$").localPort())
+    os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"
+    url = f"sc://localhost:{port}"  # localhost: pyspark sends the local token only there
+    return ConnectSession.builder.remote(url).config(map=options).getOrCreate()
