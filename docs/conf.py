@@ -55,10 +55,13 @@ nitpick_ignore_regex = [
 ]
 
 autodoc_member_order = "bysource"
-autodoc_typehints = "description"
+autodoc_typehints = "signature"
+# a long signature is written one parameter per line
+python_maximum_signature_line_length = 88
 autodoc_typehints_format = "short"
+# a class's fields are listed with their types; its (dataclass) __init__ says it again
 autodoc_class_signature = "separated"
-autodoc_default_options = {"members": True, "show-inheritance": True}
+autodoc_default_options = {"members": True, "undoc-members": True, "exclude-members": "__init__"}
 
 # No network at build time: intersphinx reads no remote inventory.
 intersphinx_mapping: dict[str, tuple[str, str | None]] = {}
@@ -84,6 +87,16 @@ def _public_name(app: Any, env: Any, node: Any, contnode: Any) -> Any:
     )
 
 
+def _no_generated_docstring(
+    app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]
+) -> None:
+    """A dataclass without a docstring gets ``Name(field: type, ...)`` from Python: the
+    signature says that already."""
+    if what == "class" and lines and re.match(rf"{re.escape(obj.__name__)}\(", lines[0]):
+        lines[:] = []
+
+
 def setup(app: Any) -> None:
     # before nitpicky mode sees the reference as missing
     app.connect("missing-reference", _public_name, priority=400)
+    app.connect("autodoc-process-docstring", _no_generated_docstring)

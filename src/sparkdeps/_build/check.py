@@ -36,6 +36,8 @@ __all__ = ["CheckResult", "check", "format_check"]
 
 @dataclass(frozen=True)
 class CheckResult:
+    """What ``check()`` resolved: what would ship, what the runtime provides, what conflicts."""
+
     target: Target
     placements: tuple[Placement, ...]
     """Every resolved package: ``new``, ``shadows`` (ships over the runtime's) or ``runtime``."""

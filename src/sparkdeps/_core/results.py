@@ -32,6 +32,8 @@ points the executors there."""
 
 @dataclass(frozen=True)
 class BuildResult:
+    """What ``build()`` published: the wheelhouse's URI, its wheels and manifest, timings."""
+
     uri: str
     """Where the wheelhouse was published: ``<dest>/<run_id>/wheelhouse.zip``."""
     run_id: str
@@ -76,6 +78,8 @@ class BuildResult:
 
 @dataclass(frozen=True)
 class LoadResult:
+    """What ``load()`` did: the wheels it installed, where, and how they reach the executors."""
+
     uri: str
     digest: str
     wheels: tuple[str, ...]
@@ -118,6 +122,8 @@ class LoadResult:
 
 @dataclass(frozen=True)
 class ModuleImport:
+    """One module imported on one executor by ``verify()``, and the file it came from."""
+
     module: str
     executor: str
     """An identifier of the executor (its working folder and host)."""
@@ -128,6 +134,8 @@ class ModuleImport:
 
 @dataclass(frozen=True)
 class VerifyResult:
+    """What ``verify()`` found on the executors: every import, the runtime packages."""
+
     imports: tuple[ModuleImport, ...]
     package_versions: Mapping[str, Mapping[str, str | None]] = field(default_factory=dict)
     """Runtime package -> executor -> its installed version (None: not installed)."""
@@ -169,6 +177,8 @@ class VerifyResult:
 
 @dataclass(frozen=True)
 class CleanupResult:
+    """What ``cleanup()`` or ``cleanup_older_than()`` removed (or, with ``dry_run``, would)."""
+
     removed: tuple[str, ...]
     """Run folders and payloads that were removed (empty when already gone)."""
     kept: tuple[str, ...] = ()
