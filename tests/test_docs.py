@@ -372,7 +372,7 @@ def test_public_function_docstring_has_an_example(name: str) -> None:
     import inspect
 
     example = _docstring_example(inspect.getdoc(getattr(sparkdeps, name)) or "")
-    assert example and f"sparkdeps.{name}(" in example, f"sparkdeps.{name}: no example"
+    assert example and f"{name}(" in example, f"sparkdeps.{name}: no example"
     compile(example, f"sparkdeps.{name} example", "exec")
 
 
