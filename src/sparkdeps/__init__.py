@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from ._build.check import CheckResult, check
     from ._build.pipeline import build
     from ._core.manifest import Manifest, WheelInfo
+    from ._core.options import BuildOptions
     from ._core.target import PROFILES, Target
     from ._jobs.doctor import DoctorReport, doctor
     from ._jobs.graph import UserTask, three_task_job
@@ -55,6 +56,7 @@ _LAZY = {
     "WheelInfo": "._core.manifest",
     "PROFILES": "._core.target",
     "Target": "._core.target",
+    "BuildOptions": "._core.options",
     "build": "._build.pipeline",
     "check": "._build.check",
     "CheckResult": "._build.check",
@@ -89,6 +91,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "PROFILES",
     "BuildError",
+    "BuildOptions",
     "BuildResult",
     "CheckResult",
     "CleanupResult",

@@ -12,14 +12,15 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.version import InvalidVersion, Version
 
 from .._core.errors import RuntimeConflictError
+from .._core.options import BuildKeywords, BuildOptions
 from .._core.paths import cache_root
 from .._core.target import Target
 from .._core.timing import Timer
@@ -28,13 +29,16 @@ from .cache import BuildCache
 from .clock import Clock
 from .inputs import prepare_input
 from .make import Planned, plan_input
-from .recipe import DEFAULT_MAX_SIZE_MB, Recipe, recipe_for
+from .recipe import Recipe, option_keywords, recipe_for
 from .runtime_conflict import Conflict, override_all
 from .runtime_plan import Placement
 from .runtime_relax import Relaxation
 from .sizes import ShipSize, weigh
 
 __all__ = ["CheckResult", "check", "format_check"]
+
+if TYPE_CHECKING:  # Python 3.12 has it in typing
+    from typing_extensions import Unpack
 
 
 @dataclass(frozen=True)
@@ -104,53 +108,17 @@ class CheckResult:
         }
 
 
-def check(
-    source: str | os.PathLike[str],
-    *,
-    target: str | Target | None = None,
-    python_version: str | None = None,
-    platform: str | None = None,
-    runtime_packages: str | os.PathLike[str] | None = None,
-    override_runtime: Iterable[str] = (),
-    index_url: str | None = None,
-    extra_index_urls: Iterable[str] = (),
-    find_links: Iterable[str] = (),
-    no_index: bool = False,
-    index_timeout: float = 30.0,
-    index_retries: int = 2,
-    build_isolation: bool = True,
-    name: str | None = None,
-    cache_dir: str | os.PathLike[str] | None = None,
-    allow_index_options: bool = False,
-    limits: ArchiveLimits | None = None,
-    prefer_newest: bool = False,
-    max_size_mb: float | None = DEFAULT_MAX_SIZE_MB,
-) -> CheckResult:
+@option_keywords
+def check(source: str | os.PathLike[str], **options: Unpack[BuildKeywords]) -> CheckResult:
     """Resolve ``source`` for the target as ``build`` would; download and publish nothing.
 
     A conflict with a protected runtime package is reported in ``conflicts``
     (``ok`` is False) rather than raised.
     """
     timer = Timer()
-    recipe = recipe_for(
-        target=target,
-        python_version=python_version,
-        platform=platform,
-        runtime_packages=runtime_packages,
-        override_runtime=override_runtime,
-        index_url=index_url,
-        extra_index_urls=extra_index_urls,
-        find_links=find_links,
-        no_index=no_index,
-        index_timeout=index_timeout,
-        index_retries=index_retries,
-        build_isolation=build_isolation,
-        name=name,
-        allow_index_options=allow_index_options,
-        prefer_newest=prefer_newest,
-        max_size_mb=max_size_mb,
-    )
-    return _checked(source, recipe, timer, cache_dir=cache_dir, limits=limits)
+    chosen = BuildOptions.of(options, "check")
+    recipe = recipe_for(chosen)
+    return _checked(source, recipe, timer, cache_dir=chosen.cache_dir, limits=chosen.limits)
 
 
 def _checked(
