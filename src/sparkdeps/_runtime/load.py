@@ -263,7 +263,7 @@ def load(
             folder, installed = _driver_install(
                 prepared, plan.install_cache, mode, plan.kind, timings, strict=strict
             )
-            payload = _ship(plan, prepared, installed, packages, timings)
+            payload = _ship(plan, prepared, installed, packages, timings, source=uri)
     result = _result(
         prepared, installed, folder, kind=plan.kind, mode=mode, payload=payload, timings=timings
     )
@@ -411,8 +411,13 @@ def _ship(
     installed: InstallResult | None,
     packages: Mapping[str, Package],
     timings: dict[str, float],
+    *,
+    source: str,
 ) -> str | None:
-    """Deliver to the executors, remember the names for ``verify``: the payload, or None."""
+    """Deliver to the executors, remember the names for ``verify``: the payload, or None.
+
+    Where executors can fetch the wheelhouse from its storage themselves (a presigned URL,
+    classic sessions: docs/storage.md), the driver serves only the stub zip."""
     if plan.ship is None or installed is None:
         return None
     from .delivery import archive_name, deliver, session_key  # noqa: PLC0415 (see above)
@@ -433,6 +438,9 @@ def _ship(
         wheelhouse=prepared.zip_path,
         site=installed.folder if shared else None,
         symlink_to=_published_path(prepared),
+        archive_url=storage_for(source).executor_url(source)
+        if plan.ship == "classic" and not shared
+        else None,
     )
     _remember(key, installed)
     # executors import from <archive>/site (wheels), or the shared folder
