@@ -82,8 +82,15 @@ def _child(args: argparse.Namespace) -> None:
 
     if args.route == "driver":
         os.environ["SPARKDEPS_PRESIGN_SECONDS"] = "0"
+    # one fetch per executor, as with one executor per node (docs/facts.md, fact 22)
     spark = local_cluster_session(
-        args.executors, 1, 768, python=args.python, work_dir=args.workdir, wait_seconds=180
+        args.executors,
+        1,
+        768,
+        python=args.python,
+        work_dir=args.workdir,
+        wait_seconds=180,
+        conf={"spark.files.useFetchCache": "false"},
     )
     context = spark.sparkContext
     jvm_pid = int(context._jvm.java.lang.ProcessHandle.current().pid())
