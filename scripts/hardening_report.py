@@ -15,6 +15,7 @@ import argparse
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -176,6 +177,54 @@ def _spark(root: Path, resources: Any) -> tuple[str, bool, str]:
     )
 
 
+_PEAK_CHILD = """
+import sys
+sys.path[:0] = sys.argv[3:]
+from sparkdeps._build.pipeline import build
+try:
+    build(sys.argv[1], dest=sys.argv[2], no_index=True, task_value_key=None, use_cache=False)
+    outcome = "built"
+except Exception as exc:
+    outcome = type(exc).__name__ + ": " + str(exc).splitlines()[0][:90]
+# VmHWM: this process's own peak (ru_maxrss may carry the parent's over fork and exec)
+peak = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(f"{int(peak.split()[1]) / 1024:.0f}|{outcome}")
+"""
+
+
+PATHS = (str(REPO / "src"), str(REPO))
+
+
+def _lock_memory(root: Path) -> list[tuple[str, float, str]]:
+    """Peak resident memory of a fresh process building each big lock file alone:
+    the issue's sizes, refused, and files just under the 16 MB limit, parsed whole."""
+    from tests.hardening.corpus import big_lock
+
+    from sparkdeps._build.textread import MAX_TEXT_BYTES
+
+    rows = []
+    near = MAX_TEXT_BYTES - (64 << 10)
+    for name, size in (
+        ("poetry.lock", 83 << 20),
+        ("pylock.toml", 42 << 20),
+        ("poetry.lock", near),
+        ("pylock.toml", near),
+    ):
+        folder = root / f"{name}-{size}"
+        lock = big_lock(folder / "input" / name, size)
+        done = subprocess.run(
+            [sys.executable, "-c", _PEAK_CHILD, str(lock), str(folder / "dest"), *PATHS],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        shutil.rmtree(folder, ignore_errors=True)  # never leave 100 MB behind
+        peak, _, outcome = (done.stdout.strip().splitlines() or ["0|no answer"])[-1].partition("|")
+        rows.append((f"{name} {size / (1 << 20):.1f} MB", float(peak), outcome))
+    return rows
+
+
 def _row(cells: list[str], widths: list[int]) -> str:
     return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True))
 
@@ -197,6 +246,7 @@ def main() -> int:
     try:
         resources = make_resources(root / "packages")
         outcomes = _corpus(root / "corpus", resources)
+        locks = _lock_memory(root / "locks")
         faults = _index_faults(root / "index", resources)
         process_rows, fault_half = _process_faults(root / "faults", resources)
         faults += process_rows
@@ -241,6 +291,11 @@ def main() -> int:
         for problem in o.problems():
             print(f"    ! {problem}")
     print()
+    print("Big lock files: peak memory of a process building each one alone (VmHWM)")
+    for name, peak_mb, outcome in locks:
+        mark = "ok  " if 0 < peak_mb < MAX_PEAK_MB else "FAIL"
+        print(f"  {mark}  {name:22} {peak_mb:5.0f} MB  {outcome}")
+    print()
     print("Faults")
     for name, good, detail in faults:
         print(f"  {'ok  ' if good else 'FAIL'}  {name}: {detail}")
@@ -283,6 +338,8 @@ def main() -> int:
     print(f"  hostile cases that hung            {hung} (must be 0)")
     print(f"  raw (non-sparkdeps) errors         {len(raw)} (must be 0) {raw or ''}")
     print(f"  peak memory, worst hostile input   {peak:.0f} MB (must be < {MAX_PEAK_MB:.0f})")
+    lock_peak = max((row[1] for row in locks), default=0.0)
+    print(f"  peak memory, worst big lock file   {lock_peak:.0f} MB (a process of its own)")
     print(f"  faults handled                     {sum(g for _n, g, _d in faults)}/{len(faults)}")
     for run in runs:
         print(f"  concurrent: {run.processes} {run.name}: {'as required' if run.ok else 'FAILED'}")
@@ -301,6 +358,7 @@ def main() -> int:
         and unchecked == 0
         and not raw
         and peak < MAX_PEAK_MB
+        and all(0 < row[1] < MAX_PEAK_MB for row in locks)
         and all(g for _n, g, _d in faults)
         and all(run.ok for run in runs)
     )

@@ -241,3 +241,47 @@ def test_lock_pin_equal_to_the_runtime_is_relied_on_not_shipped(
     assert pins(result) == {"sdlock-a": "1.0"}
     relied = {p["name"]: p["version"] for p in result.manifest.runtime["relied_on"]}
     assert relied == {"numpy": "1.23.5", "sdlock-b": "1.0"}
+
+
+def _plant_workspace(parent: Path, packages: Path) -> None:
+    """What another user of a shared temp folder could plant above sparkdeps' work folder:
+    a uv workspace claiming every build's input as a member, and its lock."""
+    newer = hashlib.sha256((packages / "sdlock_a-2.0-py3-none-any.whl").read_bytes()).hexdigest()
+    parent.mkdir(parents=True, exist_ok=True)
+    (parent / "pyproject.toml").write_text(
+        '[project]\nname = "planted"\nversion = "0"\nrequires-python = ">=3.10"\n'
+        '\n[tool.uv.workspace]\nmembers = ["sparkdeps-build-*/input"]\n'
+    )
+    (parent / "uv.lock").write_text(
+        'version = 1\nrevision = 3\nrequires-python = ">=3.10"\n\n[manifest]\n'
+        'members = ["planted", "sdlockuv"]\n\n[[package]]\nname = "planted"\nversion = "0"\n'
+        'source = { virtual = "." }\n\n[[package]]\nname = "sdlock-a"\nversion = "2.0"\n'
+        'source = { registry = "http://127.0.0.1:9/simple/" }\nwheels = [\n'
+        '    { url = "http://127.0.0.1:9/files/sdlock_a-2.0-py3-none-any.whl", '
+        f'hash = "sha256:{newer}" }},\n]\n\n[[package]]\nname = "sdlockuv"\n'
+        'version = "0.1.0"\nsource = { editable = "sparkdeps-build-x/input" }\n'
+        'dependencies = [{ name = "sdlock-a" }]\n'
+    )
+
+
+def test_planted_uv_workspace_above_the_temp_folder_is_ignored(
+    fixture,
+    tmp_path: Path,
+    lock_index: IndexServer,
+    lock_packages: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """uv searches every parent of the project for a workspace: the build's own temporary
+    folder sits in a shared one. The input's own uv.lock rules, not the planted one."""
+    import tempfile
+
+    shared = tmp_path / "shared-tmp"
+    _plant_workspace(shared, lock_packages)
+    monkeypatch.setenv("TMPDIR", str(shared))
+    monkeypatch.setattr(tempfile, "tempdir", str(shared))
+    caplog.set_level(logging.INFO, logger="sparkdeps")
+    result = local_build(fixture("locked_uv"), tmp_path, lock_index, target=PY310)
+    assert pins(result) == {**OLD, "sdlockuv": "0.1.0"}
+    assert "pinned by uv.lock (uv lock): sdlock-a==1.0, sdlock-b==1.0" in caplog.text
+    assert sorted(p.name for p in shared.iterdir()) == ["pyproject.toml", "uv.lock"]

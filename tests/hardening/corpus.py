@@ -36,6 +36,7 @@ from sparkdeps._core.errors import (
     IncompatibleWheelError,
     InputError,
     IntegrityError,
+    LockError,
     ResolutionError,
     SparkdepsError,
     StorageError,
@@ -1058,6 +1059,167 @@ def _export_pylock_tampered(folder: Path, _r: Resources) -> Path:
     )
 
 
+def _uv_lock_text(pins: Mapping[str, tuple[str, str]], members: str) -> str:
+    """A uv.lock: ``pins`` is name -> (version, sha256); ``members`` the [manifest] line."""
+    parts = ['version = 1\nrevision = 3\nrequires-python = ">=3.10"\n', members]
+    for name, (version, digest) in pins.items():
+        stem = f"{name.replace('-', '_')}-{version}-py3-none-any.whl"
+        parts.append(
+            f'\n[[package]]\nname = "{name}"\nversion = "{version}"\n'
+            'source = { registry = "http://127.0.0.1:9/simple/" }\n'
+            f'wheels = [{{ url = "http://127.0.0.1:9/files/{stem}", hash = "sha256:{digest}" }}]\n'
+        )
+        if name == "sdhard-dep" and "sdhard-leaf" in pins:
+            parts.append('dependencies = [{ name = "sdhard-leaf" }]\n')
+    return "".join(parts)
+
+
+def _planted_uv_workspace(folder: Path, r: Resources) -> Path:
+    """A uv project with its own lock; above the build's temp folder (the sandbox's TMPDIR)
+    another user planted a workspace claiming every build's input, with another lock."""
+    import hashlib
+
+    def digest(stem: str) -> str:
+        return hashlib.sha256((r.packages / stem).read_bytes()).hexdigest()
+
+    project = folder / "uvproject"
+    (project / "sdhard_uvproj").mkdir(parents=True, exist_ok=True)
+    (project / "sdhard_uvproj" / "__init__.py").write_text("X = 1\n")
+    (project / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
+        '\n[project]\nname = "sdhard-uvproj"\nversion = "0.1.0"\nrequires-python = ">=3.10"\n'
+        'dependencies = ["sdhard-dep"]\n\n[tool.setuptools]\npackages = ["sdhard_uvproj"]\n'
+    )
+    own = {
+        "sdhard-dep": ("1.0", digest("sdhard_dep-1.0-py3-none-any.whl")),
+        "sdhard-leaf": ("1.0", digest("sdhard_leaf-1.0-py3-none-any.whl")),
+    }
+    project_entry = (
+        '\n[[package]]\nname = "sdhard-uvproj"\nversion = "0.1.0"\nsource = { editable = "." }\n'
+        'dependencies = [{ name = "sdhard-dep" }]\n'
+    )
+    (project / "uv.lock").write_text(_uv_lock_text(own, "") + project_entry)
+    planted = folder.parent / "tmp"
+    planted.mkdir(parents=True, exist_ok=True)
+    (planted / "pyproject.toml").write_text(
+        '[project]\nname = "planted"\nversion = "0"\n\n[tool.uv.workspace]\n'
+        'members = ["sparkdeps-build-*/input"]\n'
+    )
+    other = {"sdhard-dep": ("6.6.6", "0" * 64)}
+    (planted / "uv.lock").write_text(
+        _uv_lock_text(other, '\n[manifest]\nmembers = ["planted", "sdhard-uvproj"]\n')
+        + project_entry.replace('editable = "."', 'editable = "sparkdeps-build-x/input"')
+        + '\n[[package]]\nname = "planted"\nversion = "0"\nsource = { virtual = "." }\n'
+    )
+    return project
+
+
+def _built_from_own_lock(_box: Sandbox, _source: Path, message: str) -> list[str]:
+    if "sdhard_dep-1.0-py3-none-any.whl" in message and "6.6.6" not in message:
+        return []
+    return [f"not built from the input's own uv.lock: {message[:400]}"]
+
+
+_POETRY_TAIL = '\n[metadata]\nlock-version = "2.0"\npython-versions = "*"\ncontent-hash = "x"\n'
+_ZEROS = "0" * 64
+
+
+def _poetry(body: str) -> Callable[[Path, Resources], Path]:
+    """A lone ``poetry.lock`` input: ``body`` (its [[package]] tables) and the metadata."""
+
+    def make(folder: Path, _r: Resources) -> Path:
+        path = folder / "lock" / "poetry.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(body + _POETRY_TAIL)
+        return path
+
+    return make
+
+
+def _poetry_package(**fields: str) -> str:
+    """One [[package]] table: sdhard-leaf 1.0 with one wheel, ``fields`` replacing lines
+    (a value is written as given: quoted TOML strings, arrays, numbers)."""
+    lines = {
+        "name": '"sdhard-leaf"',
+        "version": '"1.0"',
+        "python-versions": '"*"',
+        "files": f'[{{file = "sdhard_leaf-1.0-py3-none-any.whl", hash = "sha256:{_ZEROS}"}}]',
+        **fields,
+    }
+    return "[[package]]\n" + "".join(f"{key} = {value}\n" for key, value in lines.items() if value)
+
+
+def _deeply_nested(folder: Path, _r: Resources) -> Path:
+    path = folder / "lock" / "poetry.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("x = " + "[" * 50_000 + "]" * 50_000 + "\n" + _POETRY_TAIL)
+    return path
+
+
+def _lock_and_newer_wheel(folder: Path, r: Resources) -> Path:
+    """A hashed requirements lock pins sdhard-leaf 1.0; the input also holds its 2.0 wheel."""
+    import hashlib
+
+    project = folder / "locked-and-wheel"
+    project.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256((r.packages / "sdhard_leaf-1.0-py3-none-any.whl").read_bytes())
+    (project / "requirements.txt").write_text(
+        f"sdhard-leaf==1.0 --hash=sha256:{digest.hexdigest()}\n"
+    )
+    make_wheel(project, "sdhard-leaf", "2.0", {"sdhard_leaf/__init__.py": "LEAF = 2\n"})
+    return project
+
+
+def big_lock(path: Path, size: int) -> Path:
+    """A ``poetry.lock`` or ``pylock.toml`` (by ``path``'s name) of about ``size`` bytes,
+    shaped like a real one: packages, each with 20 wheels and their hashes."""
+    pylock = path.name.startswith("pylock")
+    head = (
+        'lock-version = "1.0"\ncreated-by = "hardening"\n'
+        if pylock
+        else '[metadata]\nlock-version = "2.0"\npython-versions = "*"\ncontent-hash = "x"\n'
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as out:  # written as it goes: the maker holds one package at a time
+        out.write(head)
+        written, number = len(head), 0
+        while written < size:
+            chunk = _big_lock_package(number, pylock=pylock)
+            out.write(chunk)
+            written += len(chunk)
+            number += 1
+    return path
+
+
+def _big_lock_package(number: int, *, pylock: bool) -> str:
+    """One package of :func:`big_lock`: 20 wheels, each with its hash."""
+    name = f"sdbig-{number:06d}"
+    wheels = [
+        f"sdbig_{number:06d}-1.0-cp3{minor}-cp3{minor}-manylinux_2_17_x86_64.whl"
+        for minor in range(20)
+    ]
+    digest = f"{number:064x}"
+    if pylock:
+        files = ",\n".join(
+            f'  {{ name = "{wheel}", url = "https://127.0.0.1:9/{wheel}", '
+            f'hashes = {{ sha256 = "{digest}" }} }}'
+            for wheel in wheels
+        )
+        return f'\n[[packages]]\nname = "{name}"\nversion = "1.0"\nwheels = [\n{files}\n]\n'
+    files = ",\n".join(f'  {{file = "{wheel}", hash = "sha256:{digest}"}}' for wheel in wheels)
+    return (
+        f'\n[[package]]\nname = "{name}"\nversion = "1.0"\ndescription = ""\n'
+        f'optional = false\npython-versions = "*"\nfiles = [\n{files}\n]\n'
+    )
+
+
+def _big_lock(name: str, megabytes: int) -> Callable[[Path, Resources], Path]:
+    def make(folder: Path, _r: Resources) -> Path:
+        return big_lock(folder / "big" / name, megabytes << 20)
+
+    return make
+
+
 # --------------------------------------------------------------------------- the cases
 
 
@@ -1920,6 +2082,106 @@ CASES: tuple[Case, ...] = (
         (),
         verdict=_built_empty,
         publishes=True,
+    ),
+    Case(
+        "uv-workspace-planted-above-temp",
+        "build",
+        _planted_uv_workspace,
+        None,
+        (),
+        (),
+        options={"build_isolation": False},  # the sandbox has no index for setuptools
+        verdict=_built_from_own_lock,
+        publishes=True,
+    ),
+    Case(
+        "poetry-lock-83mb",
+        "build",
+        _big_lock("poetry.lock", 83),
+        InputError,
+        ("poetry.lock", "83 MB", "16 MB limit"),
+        ("hand in the file you meant",),
+    ),
+    Case(
+        "pylock-42mb",
+        "build",
+        _big_lock("pylock.toml", 42),
+        InputError,
+        ("pylock.toml", "42 MB", "16 MB limit"),
+        ("hand in the file you meant",),
+    ),
+    Case(
+        "toml-deeply-nested",
+        "build",
+        _deeply_nested,
+        InputError,
+        ("poetry.lock", "nested too deeply"),
+        ("regenerate it",),
+    ),
+    Case(
+        "poetry-lock-package-without-version",
+        "build",
+        _poetry(_poetry_package(version="")),
+        LockError,
+        ("poetry.lock", "[[package]] number 1", "'sdhard-leaf'", "version"),
+        ("poetry lock",),
+    ),
+    Case(
+        "poetry-lock-package-not-a-table",
+        "build",
+        _poetry('package = ["sdhard-leaf"]\n'),
+        LockError,
+        ("poetry.lock", "[[package]] number 1", "name or version"),
+        ("poetry lock",),
+    ),
+    Case(
+        "poetry-lock-version-wrong-type",
+        "build",
+        _poetry(_poetry_package(version="1.0")),
+        LockError,
+        ("poetry.lock", "version"),
+        ("poetry lock",),
+    ),
+    Case(
+        "poetry-lock-files-wrong-type",
+        "build",
+        _poetry(_poetry_package(files='"sdhard_leaf-1.0-py3-none-any.whl"')),
+        LockError,
+        ("poetry.lock", "malformed"),
+        ("poetry lock",),
+    ),
+    Case(
+        "poetry-lock-bad-marker",
+        "build",
+        _poetry(_poetry_package(groups='["main"]', markers='"python_version <<< 3"')),
+        LockError,
+        ("poetry.lock", "malformed", "python_version <<< 3"),
+        ("poetry lock",),
+    ),
+    Case(
+        "poetry-lock-not-a-wheel-name",
+        "build",
+        _poetry(_poetry_package(files=f'[{{file = "leaf.whl", hash = "sha256:{_ZEROS}"}}]')),
+        LockError,
+        ("poetry.lock", "'leaf.whl'", "not a wheel file name"),
+        ("poetry lock",),
+    ),
+    Case(
+        "poetry-lock-huge-version",
+        "build",
+        _poetry(_poetry_package(version=f'"{"1" * 5000}"')),
+        LockError,
+        ("poetry.lock", "sdhard-leaf", "not a PEP 440 version"),
+        ("poetry lock",),
+        absent=("1" * 200,),
+    ),
+    Case(
+        "lock-pin-and-input-wheel-disagree",
+        "build",
+        _lock_and_newer_wheel,
+        LockError,
+        ("requirements.txt", "sdhard-leaf==1.0", "sdhard_leaf-2.0-py3-none-any.whl"),
+        ("remove one of them",),
     ),
     Case(
         "export-version-injects-options",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +26,7 @@ from tests.hardening.corpus import (
     _pure,
 )
 
-from sparkdeps._core.errors import StorageError
+from sparkdeps._core.errors import InputError, StorageError, TargetError
 
 OTHER_UID = 65534
 _ROOT = getattr(os, "geteuid", lambda: -1)() == 0
@@ -224,6 +225,80 @@ def _payload_kept(box: Sandbox, source: Path, message: str) -> list[str]:
             holder.wait(timeout=60)
 
 
+# --------------------------------------------------------------------------- twin (item 5)
+
+
+def _user_files_with_partial(folder: Path, _r: Resources) -> Path:
+    root = folder / "work"
+    root.mkdir(parents=True)
+    (root / "thesis.tex").write_text("years of work\n")
+    (root / "sparkdeps-twin.partial").write_text("creating\n")
+    return root
+
+
+def _twin_dir_is_a_file(folder: Path, _r: Resources) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "twin").write_text("a file\n")
+    return folder / "twin"
+
+
+def _twin_dir_symlink_to_empty(folder: Path, _r: Resources) -> Path:
+    (folder / "empty").mkdir(parents=True)
+    (folder / "twin").symlink_to(folder / "empty")
+    return folder / "twin"
+
+
+def _twin_marker_missing_keys(folder: Path, _r: Resources) -> Path:
+    root = folder / "twin"
+    root.mkdir(parents=True)
+    (root / "sparkdeps-twin.json").write_text(json.dumps({"profile": "dbr-14.3"}))
+    (root / "results.parquet").write_bytes(b"PAR1")
+    return root
+
+
+def _outdated_twin(folder: Path, _r: Resources) -> Path:
+    """A twin sparkdeps made (claimed and recorded as create_twin does), now outdated."""
+    from sparkdeps.testing._twinfolder import claim, record_entries
+
+    root = (folder / "twin").absolute()
+    saved = os.environ.get("SPARKDEPS_CACHE_DIR")
+    os.environ["SPARKDEPS_CACHE_DIR"] = os.fspath(folder.parent / "cache")  # the sandbox's
+    try:
+        claim(root, None)
+        (root / "bin").mkdir()
+        marker = {
+            "profile": "dbr-14.3", "python_version": "3.10", "pyspark_version": "3.5.0",
+            "packages": "core", "digest": "0" * 64, "installed": {}, "not_installed": [],
+        }  # fmt: skip
+        (root / "sparkdeps-twin.json").write_text(json.dumps(marker))
+        record_entries(root)
+    finally:
+        if saved is None:
+            os.environ.pop("SPARKDEPS_CACHE_DIR", None)
+        else:
+            os.environ["SPARKDEPS_CACHE_DIR"] = saved
+    return root
+
+
+def _twin_cli(python: str | None = None) -> Callable[[Path, Sandbox], str]:
+    def act(source: Path, _box: Sandbox) -> str:
+        """``sparkdeps twin dbr-14.3 DIR``: what the CLI prints, or the error it raises."""
+        import argparse
+
+        from sparkdeps.testing._twin_cli import run_twin
+
+        args = argparse.Namespace(
+            profile="dbr-14.3", dir=os.fspath(source), python=python or sys.executable,
+            packages="core", pyspark=None, index_url=None, find_links=[], no_index=True,
+            json=True,
+        )  # fmt: skip
+        lines: list[str] = []
+        run_twin(args, lines.append)
+        return "\n".join(lines)
+
+    return act
+
+
 # --------------------------------------------------------------------------- the cases
 
 RUNTIME_CASES: tuple[Case, ...] = (
@@ -286,6 +361,51 @@ RUNTIME_CASES: tuple[Case, ...] = (
 )
 
 RUNTIME_CASES += (
+    Case(
+        "twin-user-folder-with-partial-marker",
+        "twin",
+        _user_files_with_partial,
+        InputError,
+        ("work", "no record of making it"),
+        ("pick an empty or new folder",),
+        act=_twin_cli(),
+    ),
+    Case(
+        "twin-outdated-wrong-python",
+        "twin",
+        _outdated_twin,
+        TargetError,
+        ("--python", "3.10"),
+        ("pass a python 3.10 interpreter",),
+        act=_twin_cli("/nonexistent/python3.10"),
+    ),
+    Case(
+        "twin-dir-is-a-file",
+        "twin",
+        _twin_dir_is_a_file,
+        InputError,
+        ("twin", "is a file"),
+        ("pick an empty or new folder",),
+        act=_twin_cli(),
+    ),
+    Case(
+        "twin-dir-symlink-to-empty",
+        "twin",
+        _twin_dir_symlink_to_empty,
+        InputError,
+        ("twin", "symbolic link"),
+        ("pass the folder itself",),
+        act=_twin_cli(),
+    ),
+    Case(
+        "twin-marker-missing-keys",
+        "twin",
+        _twin_marker_missing_keys,
+        InputError,
+        ("sparkdeps-twin.json", "lacks"),
+        ("pick an empty or new folder",),
+        act=_twin_cli(),
+    ),
     Case(
         "cleanup-live-payload",
         "cleanup",

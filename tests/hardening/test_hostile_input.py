@@ -21,7 +21,9 @@ pytestmark = pytest.mark.network  # the wrong-hash case runs uv and pip (find-li
 def test_corpus_is_big_enough() -> None:
     assert len(CASES) >= 25
     assert len({case.id for case in CASES}) == len(CASES)
-    assert {"build", "load", "cleanup", "export", "deliver"} <= {case.phase for case in CASES}
+    assert {"build", "load", "cleanup", "export", "deliver", "twin"} <= {
+        case.phase for case in CASES
+    }
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])

@@ -190,3 +190,22 @@ def test_payload_links_the_very_file_load_opened(
         payload = wheelhouse_payload(pinned, digest, tmp_path / "payloads", symlink_to=wheelhouse)
     assert not payload.is_symlink()
     assert payload.stat().st_ino == wheelhouse.stat().st_ino
+
+
+def test_a_killed_workers_partial_extraction_is_swept(
+    installed: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    # issue 21: a worker SIGKILLed mid-extraction left .site.<pid>.partial (26 MB) forever
+    wheelhouse, folder, digest = installed
+    payload = wheelhouse_payload(wheelhouse, digest, tmp_path / "payloads")
+    stubs = boot_zip(folder, digest, tmp_path / "payloads")
+    root = _executor(tmp_path / "executor", payload, stubs, digest)
+    archive = root / archive_name(digest)
+    stale = archive / ".site.4242.partial"  # what the killed worker (pid 4242) left
+    (stale / f"sdload_pure{TAG}").mkdir(parents=True)
+    (stale / f"sdload_pure{TAG}" / "__init__.py").write_text("half = True\n")
+    out = _worker(root, stubs.name, [f"sdload_pure{TAG}"])
+    outcome = out[f"sdload_pure{TAG}"]
+    assert isinstance(outcome, dict) and outcome["ok"], outcome
+    assert not list(archive.glob(".site.*.partial")), "swept under the lock"
+    assert (archive / "site").is_dir()

@@ -155,24 +155,29 @@ def format_check(result: CheckResult) -> list[str]:
     else:
         lines.append("runtime: none (explicit target: the full closure ships)")
     if result.placements:
-        width = max(len("package"), *(len(p.name) for p in result.placements)) + 2
-        wide = max(9, *(len(p.version) + 2 for p in result.placements))
-        lines.append(f"{'package':{width}}{'version':{wide}}{'status':22}runtime has")
-        for item in result.placements:
-            status = {"new": "ship (new)", "shadows": "ship (shadows)", "runtime": "runtime"}[
-                item.status
-            ]
-            if item.protected and item.status == "shadows":
-                status += " OVERRIDE"
-            lines.append(
-                f"{item.name:{width}}{item.version:{wide}}{status:22}{item.runtime_version or '-'}"
-            )
+        lines += _table(result.placements)
     for relaxation in result.relaxed:
         lines.extend(relaxation.describe())
     for conflict in result.conflicts:
         lines.extend(_conflict_lines(conflict))
     lines.append(_summary(result))
     return lines
+
+
+def _status(item: Placement) -> str:
+    status = {"new": "ship (new)", "shadows": "ship (shadows)", "runtime": "runtime"}[item.status]
+    return status + " OVERRIDE" if item.protected and item.status == "shadows" else status
+
+
+def _table(placements: Sequence[Placement]) -> list[str]:
+    """Columns as wide as their widest cell, header included (short names: ``package``)."""
+    rows = [(p.name, p.version, _status(p), p.runtime_version or "-") for p in placements]
+    header = ("package", "version", "status", "runtime has")
+    widths = [max(len(row[column]) for row in [header, *rows]) + 2 for column in range(3)]
+    return [
+        "".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + row[3]
+        for row in [header, *rows]
+    ]
 
 
 def _conflict_lines(conflict: Conflict) -> Sequence[str]:

@@ -28,6 +28,7 @@ from .._core.errors import InputError, UnsafeArchiveError
 from .._core.manifest import Format, sha256_file
 from .._core.progress import plural
 from .archive import IGNORED_DIRS, ArchiveLimits, _Budget, copy_tree, extract_zip, is_zip
+from .textread import read_text
 
 __all__ = ["EXPECTED", "InputLayout", "input_digest", "prepare_input"]
 
@@ -182,7 +183,8 @@ def prepare_input(source: str | Path, work: Path, limits: ArchiveLimits) -> Inpu
 
 
 def _check_text(path: Path) -> None:
-    data = path.read_bytes()[:8192]
+    with path.open("rb") as handle:
+        data = handle.read(8192)  # the head tells; a large file is never read whole here
     if b"\0" in data:
         raise InputError(
             f"{path.name}: unknown input (a binary file that is not a zip or a wheel); "
@@ -191,10 +193,10 @@ def _check_text(path: Path) -> None:
 
 
 def _check_has_requirements(path: Path) -> None:
-    text = path.read_text(encoding="utf-8", errors="replace")
-    meaningful = [
-        line for line in text.splitlines() if line.strip() and not line.strip().startswith("#")
-    ]
+    text = read_text(path, origin=path.name, fix="save it as UTF-8 text, one requirement per line")
+    meaningful = any(
+        line.strip() and not line.strip().startswith("#") for line in text.splitlines()
+    )
     if not meaningful:
         raise InputError(
             f"{path.name}: the requirements file is empty (no requirement lines); "

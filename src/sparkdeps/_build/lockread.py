@@ -20,6 +20,9 @@ Nothing here is re-resolved: a lock that does not fit the target fails with
 from __future__ import annotations
 
 import logging
+import re
+import shutil
+import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,14 +31,20 @@ from typing import Any, Literal, cast
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import NormalizedName, canonicalize_name, parse_wheel_filename
+from packaging.utils import (
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_wheel_filename,
+)
+from packaging.version import Version
 
-from .._core.errors import CommandError, InputError, LockError
+from .._core.errors import CommandError, InputError, LockError, SparkdepsError
 from .._core.runner import clean_env, run, uv_command
 from .._core.target import Target
 from .poetry import poetry_allows
 from .requirements import ParsedRequirements, parse_requirements
-from .tomlread import read_toml
+from .tomlread import load_toml, read_toml
 
 __all__ = [
     "LockKind",
@@ -51,6 +60,7 @@ logger = logging.getLogger(__name__)
 
 LockKind = Literal["pylock", "uv", "poetry", "requirements"]
 _PIP_HASHES = ("sha256", "sha384", "sha512")
+_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")  # canonical (LockedPackage.name is)
 
 
 @dataclass(frozen=True)
@@ -92,7 +102,14 @@ def _check_fits(package: LockedPackage, target: Target, origin: str, kind: LockK
     if not package.wheels:
         return
     for filename in package.wheels:
-        if target.accepts(frozenset(parse_wheel_filename(filename)[3])):
+        try:
+            tags = parse_wheel_filename(filename)[3]
+        except InvalidWheelFilename as exc:
+            raise LockError(
+                f"{origin} lists {filename!r} for {package.name}, which is not a wheel file "
+                f"name ({exc}); fix: {_REGENERATE[kind]}"
+            ) from exc
+        if target.accepts(frozenset(tags)):
             return
     raise LockError(
         f"{origin} pins {package.name} {package.version}, but none of its wheels fits "
@@ -116,20 +133,64 @@ def read_lock(
 ) -> LockSelection:
     """What the lock file at ``path`` (``origin`` in messages) gives for ``target``."""
     name = path.name
-    if name == "uv.lock":
-        selection = _uv_lock(path, origin, target, work=work, cache_dir=cache_dir)
-    elif name == "poetry.lock":
-        selection = _poetry_lock(path, origin, target)
-    else:
-        selection = _pylock(path, origin, target)
-    for package in selection.packages:
-        if not package.hashes:
-            raise LockError(
-                f"{origin} pins {package.name} {package.version} without a sha256 hash; "
-                f"sparkdeps checks every locked file: fix: {lock_fix(selection.kind)}"
-            )
-        _check_fits(package, target, origin, selection.kind)
+    kind: LockKind = "uv" if name == "uv.lock" else "poetry" if name == "poetry.lock" else "pylock"
+    try:
+        if kind == "uv":
+            selection = _uv_lock(path, origin, target, work=work, cache_dir=cache_dir)
+        elif kind == "poetry":
+            selection = _poetry_lock(path, origin, target)
+        else:
+            selection = _pylock(path, origin, target)
+        for package in selection.packages:
+            _check_package(package, target, origin, kind)
+    except SparkdepsError:
+        raise
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        # a field missing, of the wrong type, or unreadable to packaging (a marker, a
+        # version, a wheel file name): the lock was edited by hand or truncated
+        raise LockError(
+            f"{origin} is malformed ({type(exc).__name__}: {str(exc)[:300]}); fix: "
+            f"{_REGENERATE[kind]}"
+        ) from exc
     return selection
+
+
+_REGENERATE: dict[LockKind, str] = {
+    "pylock": "regenerate it (e.g. `uv export --format pylock.toml`)",
+    "uv": "regenerate it with `uv lock`",
+    "poetry": "regenerate it with `poetry lock`",
+    "requirements": "regenerate it (e.g. `uv pip compile --generate-hashes`)",
+}
+_MAX_VERSION_CHARS = 128
+"""No real version comes near this; a longer one is refused before packaging parses it."""
+
+
+def _check_package(package: LockedPackage, target: Target, origin: str, kind: LockKind) -> None:
+    if not _NAME.fullmatch(package.name):
+        raise LockError(
+            f"{origin}: {package.name[:80]!r} is not a package name; fix: {_REGENERATE[kind]}"
+        )
+    version = package.version
+    if len(version) > _MAX_VERSION_CHARS or not _valid_version(version):
+        raise LockError(
+            f"{origin} pins {package.name} at {version[:80]!r}"
+            f"{'...' if len(version) > 80 else ''}, which is not a PEP 440 version; "
+            f"fix: {_REGENERATE[kind]}"
+        )
+    if not package.hashes:
+        raise LockError(
+            f"{origin} pins {package.name} {package.version} without a sha256 hash; "
+            f"sparkdeps checks every locked file: fix: {lock_fix(kind)}"
+        )
+    _check_fits(package, target, origin, kind)
+
+
+def _valid_version(text: str) -> bool:
+    try:
+        Version(text)
+    except ValueError:  # InvalidVersion
+        return False
+    return True
 
 
 def _hashes(mapping: Mapping[str, str]) -> tuple[str, ...]:
@@ -222,8 +283,9 @@ def _uv_lock(
     data = read_toml(path, origin=origin)
     _check_python(_specifier(data.get("requires-python"), origin), target, origin, "uv")
     out = work / f"uv-export-{abs(hash(origin)):x}.txt"
+    isolated = _isolated_project(project, path, work, origin)
     command = [*uv_command(), "--no-config", "--offline", "--no-python-downloads"]
-    command += ["export", "--project", str(project), "--frozen", "--format", "requirements.txt"]
+    command += ["export", "--project", str(isolated), "--frozen", "--format", "requirements.txt"]
     command += ["--no-header", "--no-annotate", "--no-dev", "--no-emit-project"]
     command += ["--cache-dir", str(cache_dir), "-o", str(out)]
     try:
@@ -237,11 +299,57 @@ def _uv_lock(
     out.write_text("\n".join(kept) + "\n", encoding="utf-8")
     selection = requirements_lock(parse_requirements(out, out.parent), origin, target)
     files = _uv_wheel_files(data)
+    for package in selection.packages:
+        if (package.name, package.version) not in files:  # never another lock's pins
+            raise LockError(
+                f"uv export of {origin} gave {package.name}=={package.version}, which "
+                f"{origin} does not pin; fix: run `uv lock` in the project and hand in the "
+                "updated uv.lock"
+            )
     packages = tuple(
         LockedPackage(p.name, p.version, p.hashes, files.get((p.name, p.version), ()))
         for p in selection.packages
     )
     return LockSelection(origin, "uv", packages)
+
+
+def _isolated_project(project: Path, lock: Path, work: Path, origin: str) -> Path:
+    """A private copy of the project's ``pyproject.toml`` files and ``uv.lock`` for uv.
+
+    uv looks for a workspace in every folder above the project it is given: a
+    ``pyproject.toml`` planted above the temporary folder, naming the project a member,
+    would make uv read that workspace's lock instead of the input's. The copy declares
+    itself a workspace root (``[tool.uv.workspace]``), where uv's search stops; a project
+    that is a workspace root already keeps its members' ``pyproject.toml`` files, which
+    uv reads. (docs/locks-and-export.md)
+    """
+    copy = Path(tempfile.mkdtemp(prefix="uv-project-", dir=work))
+    pyproject = project / "pyproject.toml"
+    where = origin.rsplit("/", 1)[0] + "/pyproject.toml" if "/" in origin else "pyproject.toml"
+    data = read_toml(pyproject, origin=where)
+    tool = data.get("tool")
+    uv = tool.get("uv") if isinstance(tool, dict) else None
+    text = pyproject.read_text(encoding="utf-8")
+    if isinstance(uv, dict) and "workspace" in uv:
+        for member in project.rglob("pyproject.toml"):
+            if member != pyproject:
+                relative = member.relative_to(project)
+                (copy / relative.parent).mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(member, copy / relative)
+    else:
+        text += (
+            "\n\n[tool.uv.workspace]  # added by sparkdeps: uv stops looking here\nmembers = []\n"
+        )
+        try:
+            load_toml(text)
+        except ValueError as exc:  # tomllib.TOMLDecodeError: `tool.uv` as an inline table
+            raise LockError(
+                f"{where}: sparkdeps cannot mark the project as its own uv workspace root "
+                f"({exc}); fix: write `[tool.uv]` as a table, not an inline table"
+            ) from exc
+    (copy / "pyproject.toml").write_text(text, encoding="utf-8")
+    shutil.copyfile(lock, copy / "uv.lock")
+    return copy
 
 
 def _is_local(line: str) -> bool:
@@ -282,7 +390,7 @@ def _poetry_lock(path: Path, origin: str, target: Target) -> LockSelection:
             f"{origin} covers Python {python}, not the target's {target.python_full_version} "
             f"({target.description}); fix: {lock_fix('poetry')}, or choose a target the lock covers"
         )
-    by_name = {canonicalize_name(str(p["name"])): p for p in data.get("package", [])}
+    by_name = {canonicalize_name(p["name"]): p for p in _poetry_packages(data, origin)}
     if any("groups" in p for p in by_name.values()):
         chosen = _poetry_by_groups(by_name, target)
     else:
@@ -307,6 +415,23 @@ def _poetry_lock(path: Path, origin: str, target: Target) -> LockSelection:
             )
         packages.append(LockedPackage(name, str(package["version"]), hashes, wheels))
     return LockSelection(origin, "poetry", tuple(packages))
+
+
+def _poetry_packages(data: Mapping[str, Any], origin: str) -> list[dict[str, Any]]:
+    """The ``[[package]]`` tables, each with a string name and version (else LockError)."""
+    packages = data.get("package", [])
+    if not isinstance(packages, list):
+        packages = [packages]
+    for number, package in enumerate(packages, 1):
+        fields = package if isinstance(package, dict) else {}
+        missing = [key for key in ("name", "version") if not isinstance(fields.get(key), str)]
+        if missing:
+            shown = repr(fields.get("name", "") if fields else package)[:80]
+            raise LockError(
+                f"{origin}: [[package]] number {number} ({shown}) has no {' or '.join(missing)} "
+                f"string; fix: {_REGENERATE['poetry']}"
+            )
+    return packages
 
 
 def _marker_holds(text: object, env: Mapping[str, str]) -> bool:

@@ -118,6 +118,7 @@ class LockPlan:
             _check_protected(merged, runtime)
         for name, (pin, origin) in merged.items():
             if name in pins:
+                _check_local_agrees(pins[name], pin, origin, locals_by_name[name][1])
                 logger.info("%s: %s is built from the input, not taken from the lock", origin, name)
                 continue
             pins[name] = pin
@@ -191,6 +192,21 @@ class LockPlan:
         if self.ignored:
             out["ignored_locks"] = list(self.ignored)
         return out
+
+
+def _check_local_agrees(local: Pin, locked: Pin, lock: str, info: WheelInfo) -> None:
+    """A wheel of the input and the lock must not disagree on a version: one would ship
+    while the log said the other was pinned."""
+    if Version(local.version) == Version(locked.version):
+        return
+    where = {"provided": "the input's wheel", "built": "a project of the input"}.get(
+        info.source, "the input"
+    )
+    raise LockError(
+        f"{lock} pins {locked.name}=={locked.version}, but {where} gives {info.filename} "
+        f"({local.version}); fix: remove one of them (or build the input's {locked.name} at "
+        f"{locked.version}), or regenerate the lock with {local.version}"
+    )
 
 
 def _check_protected(

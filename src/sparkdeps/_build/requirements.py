@@ -22,6 +22,7 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 
 from .._core.errors import InputError
+from .textread import read_text
 
 __all__ = ["ParsedRequirements", "RequirementLine", "parse_requirements"]
 
@@ -164,10 +165,9 @@ def _parse_file(file: _File) -> None:
     file.seen.add(resolved)
     origin = _relative(file.path, file.root)
     file.state.files.append(origin)
-    try:
-        text = file.path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{origin}: cannot read it as a UTF-8 requirements file ({exc})") from exc
+    text = read_text(
+        file.path, origin=origin, fix="save it as UTF-8 text, one requirement per line"
+    )
     for number, written in _logical_lines(text):
         line, values = _expand(written)
         try:

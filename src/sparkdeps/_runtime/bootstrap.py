@@ -17,6 +17,7 @@ it into the stub zip with ``CONFIG`` filled in (:func:`render`).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import importlib
 import os
@@ -167,17 +168,43 @@ def site_folder() -> str:
         if os.path.isdir(folder):  # another worker of this executor finished first
             return folder
         _check(os.path.join(archive, "wheels"))
+        _sweep_partials(archive)
         partial = os.path.join(archive, f".site.{os.getpid()}.partial")
-        shutil.rmtree(partial, ignore_errors=True)
         try:
             _extract_all(os.path.join(archive, "wheels"), partial)
             os.rename(partial, folder)  # the folder exists only when complete
+        except OSError as exc:
+            shutil.rmtree(partial, ignore_errors=True)
+            if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+                raise _no_space(archive) from exc
+            raise
         except BaseException:
             shutil.rmtree(partial, ignore_errors=True)
             raise
     finally:
         handle.close()
     return folder
+
+
+def _sweep_partials(archive: str) -> None:
+    """Under the lock no other worker extracts: every partial folder is a killed worker's."""
+    for name in os.listdir(archive):
+        if name.startswith(".site.") and name.endswith(".partial"):
+            shutil.rmtree(os.path.join(archive, name), ignore_errors=True)
+
+
+def _no_space(archive: str) -> ImportError:
+    needed = 0
+    for filename, _sha256 in CONFIG["wheels"]:
+        with zipfile.ZipFile(os.path.join(archive, "wheels", filename)) as wheel:
+            needed += sum(info.file_size for info in wheel.infolist())
+    free = shutil.disk_usage(archive).free
+    return ImportError(
+        f"sparkdeps: no space left in {archive} to extract the wheelhouse "
+        f"{CONFIG['digest'][:16]} on this executor: it needs about {needed / 1e6:.1f} MB and "
+        f"{free / 1e6:.1f} MB is free; give the executors more local disk (or fewer "
+        "packages in the wheelhouse)"
+    )
 
 
 # --------------------------------------------------------------------------- importing

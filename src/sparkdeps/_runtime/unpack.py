@@ -7,18 +7,21 @@ zip reader, the thread pool or the manifest model.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import shutil
 import time
 import uuid
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from .._core.errors import StorageError
 from .._core.manifest import MANIFEST_NAME, WheelInfo
 from .._core.progress import Tracker
-from .extract import extract_wheel
+from .extract import extract_wheel, open_stored_wheel
 from .fetch import COMPLETE_MARKER, Prepared
 from .install import interpreter_key
 
@@ -109,7 +112,34 @@ def unpack_into(prepared: Prepared, installs: Path, folder: Path, *, bytecode: b
         (partial / MANIFEST_NAME).write_bytes(manifest.to_json())
         (partial / COMPLETE_MARKER).write_text(json.dumps(marker, indent=1), "utf-8")
         partial.rename(folder)  # atomic: the folder exists only when complete
+    except OSError as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        if exc.errno in _NO_SPACE:
+            raise _no_space(prepared, installs) from exc
+        raise
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return size
+
+
+_NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+
+
+def _no_space(prepared: Prepared, installs: Path) -> StorageError:
+    """The disk (or quota) of ``installs`` filled up: say where, how much, and what to do."""
+    assert prepared.manifest is not None
+    needed = 0
+    for wheel in prepared.manifest.wheels:
+        with (
+            open_stored_wheel(prepared.zip_path, wheel.filename) as handle,
+            zipfile.ZipFile(handle) as opened,
+        ):
+            needed += sum(info.file_size for info in opened.infolist())
+    free = shutil.disk_usage(installs).free
+    return StorageError(
+        f"no space left in {installs} to install {prepared.uri}: the install needs about "
+        f"{needed / 1e6:.1f} MB and {free / 1e6:.1f} MB is free there; free some space, or "
+        "set SPARKDEPS_CACHE_DIR (or cache_dir=) to a folder on a bigger disk. Nothing was "
+        "installed."
+    )

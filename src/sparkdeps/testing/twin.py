@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 from .._core.errors import CommandError, InputError, TargetError
 from .._core.paths import cache_root
@@ -40,6 +39,15 @@ from .._core.runner import clean_env, run, uv_command
 from .._core.runtimes import PROTECTED, RuntimePackages, canonical_name, runtime_packages
 from ._interpreters import find_interpreter
 from ._runtime_deps import RUNTIME_DEPS
+from ._twinfolder import (
+    PARTIAL_MARKER,
+    TWIN_MARKER,
+    check_destination,
+    claim,
+    destination_lock,
+    record_entries,
+    release,
+)
 
 __all__ = [
     "TWIN_MARKER",
@@ -57,9 +65,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 PackageSet = Literal["core", "all"]
-TWIN_MARKER = "sparkdeps-twin.json"
-"""Written into the twin's root last: a folder without it is no finished twin."""
-_PARTIAL = "sparkdeps-twin.partial"
 _BOX_DRAWING = " \u2570\u2500\u25b6\u00d7\u2502"  # uv's error decorations
 _PIN_RE = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([0-9][^\s,;`'\"()]*)")
 
@@ -155,25 +160,56 @@ def twin_home(profile: str, packages: PackageSet = "core", pyspark: str | None =
     return cache_root() / "twins" / f"{profile}-{packages}-{spec.digest[:16]}"
 
 
-def read_twin(root: str | os.PathLike[str]) -> Twin | None:
-    """The finished twin at ``root``, or None."""
-    folder = Path(root).absolute()
+_MARKER_KEYS = (
+    "profile",
+    "python_version",
+    "pyspark_version",
+    "packages",
+    "digest",
+    "installed",
+    "not_installed",
+)
+
+
+def _marker(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(the twin marker's data, None) or (None, what is wrong with it; None: no marker)."""
+    path = folder / TWIN_MARKER
     try:
-        data = json.loads((folder / TWIN_MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, None
+    except (OSError, ValueError) as exc:
+        return None, f"{path} cannot be read as JSON ({exc})"
+    if not isinstance(data, dict):
+        return None, f"{path} holds {type(data).__name__}, not an object"
+    missing = [key for key in _MARKER_KEYS if key not in data]
+    if missing:
+        return None, f"{path} lacks {', '.join(missing)}"
+    return data, None
+
+
+def read_twin(root: str | os.PathLike[str]) -> Twin | None:
+    """The finished twin at ``root``, or None (also when its marker is damaged)."""
+    folder = Path(root).absolute()
+    data, _problem = _marker(folder)
+    if data is None:
         return None
-    return Twin(
-        profile=data["profile"],
-        root=folder,
-        python=folder / "bin" / "python",
-        python_version=data["python_version"],
-        pyspark_version=data["pyspark_version"],
-        packages=data["packages"],
-        digest=data["digest"],
-        installed=MappingProxyType(dict(data["installed"])),
-        not_installed=tuple(NotInstalled(**item) for item in data["not_installed"]),
-        reused=True,
-    )
+    try:
+        return Twin(
+            profile=str(data["profile"]),
+            root=folder,
+            python=folder / "bin" / "python",
+            python_version=str(data["python_version"]),
+            pyspark_version=str(data["pyspark_version"]),
+            packages=data["packages"],
+            digest=str(data["digest"]),
+            installed=MappingProxyType(dict(data["installed"])),
+            not_installed=tuple(NotInstalled(**item) for item in data["not_installed"]),
+            reused=True,
+        )
+    except (TypeError, ValueError) as exc:  # keys present, values of the wrong shape
+        logger.warning("%s is damaged (%s): not a finished twin", folder / TWIN_MARKER, exc)
+        return None
 
 
 def running_twin() -> Twin | None:
@@ -192,21 +228,34 @@ def create_twin(
     find_links: Sequence[str | os.PathLike[str]] = (),
     no_index: bool = False,
 ) -> Twin:
-    """Create the twin of ``profile`` at ``dest`` (reused when it already holds it)."""
+    """Create the twin of ``profile`` at ``dest`` (reused when it already holds it).
+
+    Everything is checked before anything is deleted: the profile, the interpreter
+    (``python``) and ``dest`` itself (a folder that is empty, or a twin sparkdeps made:
+    :mod:`._twinfolder`). One run at a time per ``dest`` (a lock in the sparkdeps
+    cache): a second run waits, then reuses what the first made.
+    """
     spec = twin_spec(profile, packages, pyspark)
     root = Path(dest).absolute()
     found = read_twin(root)
     if found is not None and found.digest == spec.digest:
         logger.info("twin %s at %s is current (digest %s)", profile, root, spec.digest[:16])
         return found
-    _clear(root, replacing=found is not None)
+    check_destination(root, _marker(root)[1])
     interpreter = find_interpreter(spec.python_version, python)
-    logger.info("creating twin of %s at %s (Python %s)", profile, root, spec.python_version)
-    try:
-        twin = _build(spec, root, interpreter, _index_args(index_url, find_links, no_index))
-    except BaseException:
-        shutil.rmtree(root, ignore_errors=True)
-        raise
+    with destination_lock(root):
+        found = read_twin(root)  # another run may have made it while this one waited
+        if found is not None and found.digest == spec.digest:
+            logger.info("twin %s at %s was made meanwhile; reusing it", profile, root)
+            return found
+        created = claim(root, _marker(root)[1])
+        logger.info("creating twin of %s at %s (Python %s)", profile, root, spec.python_version)
+        try:
+            twin = _build(spec, root, interpreter, _index_args(index_url, find_links, no_index))
+        except BaseException:
+            release(root, created)
+            raise
+        record_entries(root)
     for item in twin.not_installed:
         logger.warning("twin %s: not installed %s==%s: %s", profile, *_fields(item))
     return twin
@@ -214,16 +263,6 @@ def create_twin(
 
 def _fields(item: NotInstalled) -> tuple[str, str, str]:
     return item.name, item.version, item.reason
-
-
-def _clear(root: Path, *, replacing: bool) -> None:
-    if not root.exists():
-        return
-    ours = replacing or (root / _PARTIAL).exists()
-    if not ours and any(root.iterdir()):
-        raise InputError(f"{root} exists and is not a sparkdeps twin: pick an empty or new folder")
-    logger.info("replacing %s", root)
-    shutil.rmtree(root)
 
 
 def _index_args(
@@ -240,8 +279,7 @@ def _index_args(
 
 
 def _build(spec: TwinSpec, root: Path, interpreter: Path, index: list[str]) -> Twin:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / _PARTIAL).write_text("creating\n", encoding="utf-8")
+    (root / PARTIAL_MARKER).write_text("creating\n", encoding="utf-8")
     run([interpreter, "-m", "venv", "--without-pip", root], what=f"creating the venv {root}")
     python = root / "bin" / "python"
     with tempfile.TemporaryDirectory(prefix="sparkdeps-twin-") as scratch:
@@ -270,7 +308,7 @@ def _build(spec: TwinSpec, root: Path, interpreter: Path, index: list[str]) -> T
         not_installed=tuple(skipped),
     )
     _write_marker(twin)
-    (root / _PARTIAL).unlink()
+    (root / PARTIAL_MARKER).unlink()
     logger.info("twin %s ready: %d package(s) at %s", spec.profile, len(installed), root)
     return twin
 
