@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -234,12 +235,19 @@ def main() -> None:
 
 
 def _parent(args: argparse.Namespace) -> None:
+    scratch = Path(tempfile.mkdtemp(prefix="sparkdeps-fetch-bench-"))
+    try:
+        _measure(args, scratch)
+    finally:  # executor venv, Spark homes, caches: about 2 GB after 12 applications
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _measure(args: argparse.Namespace, scratch: Path) -> None:
     from tests.support.s3server import S3Server
 
     from sparkdeps._core.storage import storage_for
     from sparkdeps.testing.localspark import clean_python
 
-    scratch = Path(tempfile.mkdtemp(prefix="sparkdeps-fetch-bench-"))
     args.python = clean_python(scratch / "executor-venv")
     local = _wheelhouse(scratch, args.size_mb)
     size = local.stat().st_size
