@@ -40,6 +40,7 @@ from tests.hardening.runs import (  # noqa: E402
     disk_full,
     executor_killed,
     kill_wheelhouse,
+    load_disk_full,
     load_killed,
     loaders,
     pipelines,
@@ -157,6 +158,15 @@ def _process_faults(root: Path, resources: Any) -> tuple[list[tuple[str, bool, s
             good,
             f"cleanup removed {len(gone['cleanup_removed'])} paths "
             f"{gone['cleanup_error'] or 'without error'}; load exit {gone['load_returncode']}",
+        )
+    )
+    full = load_disk_full(root / "load-disk-full")
+    good = full.get("error") == "StorageError" and full.get("errno") == 28
+    rows.append(
+        (
+            "load on a full disk (1 MiB tmpfs)",
+            good,
+            str(full.get("message", full) or "no tmpfs here (needs root and unshare -m)")[:160],
         )
     )
     return rows, half

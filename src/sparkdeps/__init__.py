@@ -39,7 +39,9 @@ if TYPE_CHECKING:
     from ._build.check import CheckResult, check
     from ._build.pipeline import build
     from ._core.manifest import Manifest, WheelInfo
+    from ._core.options import BuildOptions
     from ._core.target import PROFILES, Target
+    from ._jobs.doctor import DoctorReport, doctor
     from ._jobs.graph import UserTask, three_task_job
     from ._runtime.cleanup import cleanup, cleanup_older_than
     from ._runtime.freeze import runtime_freeze
@@ -54,6 +56,7 @@ _LAZY = {
     "WheelInfo": "._core.manifest",
     "PROFILES": "._core.target",
     "Target": "._core.target",
+    "BuildOptions": "._core.options",
     "build": "._build.pipeline",
     "check": "._build.check",
     "CheckResult": "._build.check",
@@ -66,6 +69,8 @@ _LAZY = {
     "wheelhouse_arg": "._runtime.load",
     "verify": "._runtime.verify",
     "three_task_job": "._jobs.graph",
+    "doctor": "._jobs.doctor",
+    "DoctorReport": "._jobs.doctor",
     "UserTask": "._jobs.graph",
 }
 
@@ -86,11 +91,13 @@ def __dir__() -> list[str]:
 __all__ = [
     "PROFILES",
     "BuildError",
+    "BuildOptions",
     "BuildResult",
     "CheckResult",
     "CleanupResult",
     "CommandError",
     "DeliveryError",
+    "DoctorReport",
     "IncompatibleWheelError",
     "InputError",
     "IntegrityError",
@@ -117,6 +124,7 @@ __all__ = [
     "check",
     "cleanup",
     "cleanup_older_than",
+    "doctor",
     "inspect",
     "load",
     "requirement_lines",

@@ -21,6 +21,7 @@ from typing import Any, Literal, TypeVar
 
 from ._console import ConsoleHandler, live_progress
 from ._core.errors import CommandError, SparkdepsError
+from ._core.options import BuildOptions, option_fields, option_of
 from ._core.paths import PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY
 from ._core.progress import plural
 from ._core.runner import redact
@@ -70,6 +71,8 @@ _HELP = {
     "cleanup": "remove run folders (by URI, by wheelhouse, or every folder of a job run)",
     "load": "install a wheelhouse into this node's cache (driver only; warms the cache)",
     "verify": "load a wheelhouse into the Spark session and import its modules on executors",
+    "doctor": "try every delivery route on this compute (a tiny wheelhouse built here, no "
+    "index) and print what works: route, driver, executors, time, what failed",
 }
 
 
@@ -83,41 +86,57 @@ def _subcommand(
 
 
 def _resolution_arguments(parser: argparse.ArgumentParser) -> None:
-    """The input, the target and the index: the same for ``build`` and ``check``."""
+    """The input and the build options: the same for ``build`` and ``check``."""
     parser.add_argument("source", help="a .zip, a folder, or a requirements file")
-    group = parser.add_argument_group("target")
-    group.add_argument("--target", help="runtime profile, e.g. dbr-14.3")
-    group.add_argument("--python-version", help="target Python, e.g. 3.10")
-    # the old spelling, kept working; process-deps and build() say --python-version
-    group.add_argument("--python", dest="python_version", help=argparse.SUPPRESS)
-    group.add_argument("--platform", help="x86_64, aarch64 or a manylinux tag")
-    _runtime_options(group)
-    index = parser.add_argument_group("index")
-    index.add_argument("--index-url")
-    index.add_argument("--extra-index-url", action="append", default=[], dest="extra_index_urls")
-    index.add_argument("--find-links", action="append", default=[])
-    index.add_argument("--no-index", action="store_true")
-    index.add_argument(
-        "--index-timeout",
-        type=float,
-        default=30.0,
-        help="seconds each index request may wait (default 30)",
+    _option_arguments(parser)
+
+
+def _option_arguments(
+    parser: argparse.ArgumentParser, overrides: dict[str, tuple[Any, str]] | None = None
+) -> None:
+    """One flag per field of ``BuildOptions`` (``_core/options.py``), in groups as ``--help``
+    shows them; ``overrides`` gives a command its own default and help for a field."""
+    groups: dict[str, Any] = {
+        "target": parser.add_argument_group("target"),
+        "index": parser.add_argument_group("index"),
+        "build": parser,
+    }
+    for item in option_fields():
+        option = option_of(item)
+        if option.flag is None:
+            continue
+        default, text = (overrides or {}).get(item.name, (item.default, option.help))
+        # argparse appends to a list default (copied per parse); a tuple has no append
+        default = list(default) if option.kind == "list" else default
+        settings: dict[str, Any] = {"dest": item.name, "default": default}
+        if option.kind in ("text", "float", "int", "list"):
+            settings["metavar"] = option.metavar
+        settings.update(_OPTION_ACTIONS[option.kind])
+        group = groups[option.group]
+        group.add_argument(option.flag, help=text, **settings)
+        for alias in option.aliases:
+            group.add_argument(alias, help=argparse.SUPPRESS, **settings)
+
+
+_OPTION_ACTIONS: dict[str, dict[str, Any]] = {
+    "text": {},
+    "float": {"type": float},
+    "int": {"type": int},
+    "list": {"action": "append"},
+    "switch": {"action": "store_true"},
+    "negated": {"action": "store_false"},
+}
+
+
+def _build_options(args: argparse.Namespace) -> BuildOptions:
+    """The parsed flags of ``_option_arguments`` as the value ``build()`` and ``check()`` take."""
+    return BuildOptions(
+        **{
+            item.name: getattr(args, item.name)
+            for item in option_fields()
+            if option_of(item).flag is not None
+        }
     )
-    index.add_argument(
-        "--index-retries", type=int, default=2, help="retries of a failed index request (default 2)"
-    )
-    index.add_argument(
-        "--allow-index-options",
-        action="store_true",
-        help="honour --index-url/-e lines inside requirements files",
-    )
-    parser.add_argument(
-        "--no-build-isolation",
-        action="store_true",
-        help="build projects against the installed build backend",
-    )
-    parser.add_argument("--name", help="distribution name for loose modules")
-    parser.add_argument("--cache-dir", help="cache root (or SPARKDEPS_CACHE_DIR)")
 
 
 def _add_build(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -153,32 +172,10 @@ def _add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.set_defaults(handler=_cmd_check)
 
 
-def _resolution_options(args: argparse.Namespace) -> dict[str, Any]:
-    """What ``build`` and ``check`` (and ``build --dry-run``) share: target, index, input."""
-    return {
-        "target": args.target,
-        "python_version": args.python_version,
-        "platform": args.platform,
-        "runtime_packages": args.runtime_packages,
-        "override_runtime": args.override_runtime,
-        "prefer_newest": args.prefer_newest,
-        "index_url": args.index_url,
-        "extra_index_urls": args.extra_index_urls,
-        "find_links": args.find_links,
-        "no_index": args.no_index,
-        "index_timeout": args.index_timeout,
-        "index_retries": args.index_retries,
-        "build_isolation": not args.no_build_isolation,
-        "name": args.name,
-        "cache_dir": args.cache_dir,
-        "allow_index_options": args.allow_index_options,
-    }
-
-
 def _cmd_check(args: argparse.Namespace) -> int:
     from ._build.check import check, format_check  # noqa: PLC0415
 
-    result = check(args.source, **_resolution_options(args))
+    result = check(args.source, **_build_options(args).keywords())
     if args.json:
         _echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
     else:
@@ -206,29 +203,6 @@ def _cmd_runtime_freeze(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
-
-
-def _runtime_options(group: argparse._ArgumentGroup) -> None:
-    group.add_argument(
-        "--runtime-packages",
-        metavar="FILE",
-        help="`pip list --format=freeze` of the cluster: ship only what it lacks "
-        "(a --target profile carries its own)",
-    )
-    group.add_argument(
-        "--override-runtime",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="ship this protected runtime package (numpy, pandas, ...) anyway; "
-        "repeatable; warns at build and at load",
-    )
-    group.add_argument(
-        "--prefer-newest",
-        action="store_true",
-        help="treat the runtime's versions as preferences, not constraints: unpinned "
-        "requirements take their newest release even when that moves runtime packages",
-    )
 
 
 def _add_inspect(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -303,7 +277,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
             run_id=args.run_id,
             use_cache=not args.no_cache,
             task_value_key=args.task_value_key or None,
-            **_resolution_options(args),
+            **_build_options(args).keywords(),
         )
     if not args.quiet:
         _echo(
@@ -392,32 +366,15 @@ def _add_process_deps(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=None,
         help="the job run id ({{job.run_id}}): names the run folder so cleanup finds it",
     )
-    parser.add_argument(
-        "--target",
-        default="auto",
-        help="a profile (dbr-14.3...), 'host', or 'auto' (on Databricks: what this compute has)",
-    )
-    parser.add_argument("--python-version", default=None)
-    parser.add_argument("--platform", default=None)
-    parser.add_argument(
-        "--runtime-packages",
-        default=None,
-        help="`pip list --format=freeze` of the cluster (a profile target carries its own)",
-    )
-    parser.add_argument(
-        "--override-runtime",
-        action="append",
-        default=[],
-        help="ship this protected runtime package anyway (repeatable)",
-    )
-    parser.add_argument("--index-url", default=None)
-    parser.add_argument("--extra-index-url", action="append", default=[])
-    parser.add_argument("--find-links", action="append", default=[])
-    parser.add_argument("--no-index", action="store_true")
-    parser.add_argument(
-        "--allow-index-options",
-        action="store_true",
-        help="honour --index-url lines inside requirements files",
+    _option_arguments(
+        parser,
+        {
+            "target": (
+                "auto",
+                "a profile (dbr-14.3...), 'host', or 'auto' (on Databricks: what this compute has)",
+            ),
+            "index_url": (None, "the package index (default: $SPARKDEPS_INDEX_URL, else pip's)"),
+        },
     )
     parser.add_argument(
         "--per-job-run",
@@ -492,9 +449,13 @@ _Request = TypeVar("_Request")
 
 
 def _request(kind: type[_Request], args: argparse.Namespace) -> _Request:
-    """The parsed options a job entry point takes, as its frozen request (lists as tuples)."""
+    """The parsed options a job entry point takes, as its frozen request (lists as tuples;
+    a field ``options`` gets the build options)."""
     values: dict[str, Any] = {}
     for field in dataclasses.fields(kind):  # type: ignore[arg-type]
+        if field.name == "options":
+            values["options"] = _build_options(args)
+            continue
         value = getattr(args, field.name)
         values[field.name] = tuple(value) if isinstance(value, list) else value
     return kind(**values)
@@ -617,6 +578,33 @@ def _add_twin(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(handler=_cmd_twin)
 
 
+def _add_doctor(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = _subcommand(sub, "doctor")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--remote", help="a Spark Connect URL (sc://host:port)")
+    where.add_argument("--master", help="a Spark master (local[2], local-cluster[2,1,1024])")
+    parser.add_argument(
+        "--route", action="append", default=None, help="only this route (repeatable)"
+    )
+    parser.add_argument("--dest", help="publish the tiny wheelhouses here (e.g. /Volumes/...)")
+    parser.add_argument("--no-compiled", action="store_true", help="leave the compiled wheel out")
+    parser.add_argument("--json", action="store_true", help="the report as JSON, for bug reports")
+    parser.set_defaults(handler=_cmd_doctor)
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from ._jobs.doctor import doctor, session_for  # noqa: PLC0415
+    from ._runtime.load import active_session  # noqa: PLC0415
+
+    session = None if args.remote or args.master else active_session()
+    if session is None:
+        session = session_for(remote=args.remote, master=args.master)
+    report = doctor(session, routes=args.route, dest=args.dest, compiled=not args.no_compiled)
+    _echo(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
+    # a script can tell whether a plain load() works here
+    return 0 if "auto" in report.working or (args.route and report.working) else 1
+
+
 def _cmd_twin(args: argparse.Namespace) -> int:
     from .testing._twin_cli import run_twin  # noqa: PLC0415  (testing: on demand)
 
@@ -633,6 +621,7 @@ _ADDERS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], No
     _add_verify,
     _add_cleanup,
     _add_runtime_freeze,
+    _add_doctor,
     _add_twin,
 ]
 

@@ -20,6 +20,7 @@ from tests.support.builds import local_build, pins
 from tests.support.index import IndexServer
 from tests.support.locked import NEWER, OLD, build_lock_packages, copy_fixture
 
+from sparkdeps._build.lockread import read_lock
 from sparkdeps._core.errors import LockError, ResolutionError, RuntimeConflictError
 from sparkdeps._core.target import choose_target
 
@@ -285,3 +286,66 @@ def test_planted_uv_workspace_above_the_temp_folder_is_ignored(
     assert pins(result) == {**OLD, "sdlockuv": "0.1.0"}
     assert "pinned by uv.lock (uv lock): sdlock-a==1.0, sdlock-b==1.0" in caplog.text
     assert sorted(p.name for p in shared.iterdir()) == ["pyproject.toml", "uv.lock"]
+
+
+def test_uv_workspace_root_input_reads_its_members(
+    tmp_path: Path, lock_index: IndexServer, lock_packages: Path
+) -> None:
+    """An input that is a uv workspace root itself keeps its workspace table, and the
+    private copy (no member folders in it) still gives the members' locked dependencies."""
+    import subprocess
+
+    from sparkdeps._core.runner import uv_command
+
+    root = tmp_path / "workspace"
+    member = root / "packages" / "sdwsmember"
+    (member / "sdwsmember").mkdir(parents=True)
+    (member / "sdwsmember" / "__init__.py").write_text("X = 1\n")
+    (member / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=70"]\nbuild-backend = "setuptools.build_meta"\n'
+        '\n[project]\nname = "sdwsmember"\nversion = "0.1.0"\nrequires-python = ">=3.10"\n'
+        'dependencies = ["sdlock-b==1.0"]\n\n[tool.setuptools]\npackages = ["sdwsmember"]\n'
+    )
+    (root / "sdwsroot").mkdir()
+    (root / "sdwsroot" / "__init__.py").write_text("X = 1\n")
+    (root / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=70"]\nbuild-backend = "setuptools.build_meta"\n'
+        '\n[project]\nname = "sdwsroot"\nversion = "0.1.0"\nrequires-python = ">=3.10"\n'
+        'dependencies = ["sdwsmember", "sdlock-a==1.0", "sdlock-c==1.0"]\n\n[tool.setuptools]\n'
+        'packages = ["sdwsroot"]\n\n[tool.uv.sources]\nsdwsmember = { workspace = true }\n'
+        '\n[tool.uv.workspace]\nmembers = ["packages/*"]\n'
+    )
+    locked = subprocess.run(
+        [*uv_command(), "lock", "--no-config", "--index-url", lock_index.url, "--project", str(root)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert locked.returncode == 0, locked.stderr
+    work = tmp_path / "work"
+    work.mkdir()
+    selection = read_lock(
+        root / "uv.lock", "uv.lock", PY310, work=work, cache_dir=tmp_path / "uv-cache"
+    )
+    # sdlock-b comes through the member, whose pyproject.toml uv read from the copy
+    assert {p.name: p.version for p in selection.packages} == OLD
+    assert not (root / "packages" / "sdwsmember" / "uv.lock").exists()
+
+
+def test_lock_pin_of_a_public_release_relies_on_the_runtime_local_build(
+    tmp_path: Path, lock_index: IndexServer, lock_packages: Path
+) -> None:
+    # an ML runtime's torch 2.3.1+cpu meets a lock's torch==2.3.1 (PEP 440): relied on, no
+    # conflict, no download (the index has no torch at all)
+    folder = _hashed_lock(tmp_path, lock_packages, "1.23.5")
+    lock = folder / "requirements.txt"
+    lock.write_text(lock.read_text() + f"torch==2.3.1 --hash=sha256:{'1' * 64}\n")
+    freeze = tmp_path / "ml-runtime.txt"
+    host = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    freeze.write_text(
+        "# runtime-freeze: Databricks Runtime 15.4.x-cpu-ml-scala2.12\n"
+        f"# python {host}; spark 3.5.0\nnumpy==1.23.5\nsdlock-b==1.0\ntorch==2.3.1+cpu\n",
+        "utf-8",
+    )
+    result = local_build(folder, tmp_path, lock_index, runtime_packages=freeze)
+    assert pins(result) == {"sdlock-a": "1.0"}
+    relied = {p["name"]: p["version"] for p in result.manifest.runtime["relied_on"]}
+    assert relied["torch"] == "2.3.1+cpu"

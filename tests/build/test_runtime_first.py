@@ -12,6 +12,7 @@ Nothing is installed; ``check`` resolves only and pip downloads nothing.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,12 +20,12 @@ from typing import Any
 
 import pytest
 from tests.support.index import IndexServer
-from tests.support.wheels import make_wheel
+from tests.support.wheels import make_sdist, make_wheel
 
 from sparkdeps import build
 from sparkdeps._build.check import CheckResult, check
 from sparkdeps._cli import main
-from sparkdeps._core.errors import InputError, RuntimeConflictError
+from sparkdeps._core.errors import BuildError, InputError, RuntimeConflictError
 from sparkdeps._core.runtimes import runtime_packages
 
 HOST = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -213,6 +214,10 @@ def relax_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IndexServe
     _pure(root, "sdtest-rf-lib", "2.0")
     _pure(root, "sdtest-rf-app", "1.0", "sdtest-rf-lib>=1")
     _pure(root, "sdtest-rf-app", "2.0", "sdtest-rf-lib>=2")
+    _pure(root, "sdtest-rf-lib2", "1.0")
+    _pure(root, "sdtest-rf-lib2", "2.0")
+    _pure(root, "sdtest-rf-other", "1.0", "sdtest-rf-lib2")
+    _pure(root, "sdtest-rf-other", "2.0", "sdtest-rf-lib2>=2")
     with IndexServer(root) as server:
         yield server
 
@@ -220,7 +225,7 @@ def relax_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IndexServe
 @pytest.fixture
 def lib_runtime(tmp_path: Path) -> Path:
     path = tmp_path / "runtime.txt"
-    path.write_text(f"# python {HOST}\nsdtest-rf-lib==1.0\n", "utf-8")
+    path.write_text(f"# python {HOST}\nsdtest-rf-lib==1.0\nsdtest-rf-lib2==1.0\n", "utf-8")
     return path
 
 
@@ -237,6 +242,7 @@ def test_unpinned_requirement_takes_the_release_the_runtime_meets(
 ) -> None:
     first = _check_file(tmp_path, relax_index, lib_runtime, "sdtest-rf-app")
     assert [(p.name, p.version) for p in first.shipped] == [("sdtest-rf-app", "1.0")]
+    assert first.held_back == (("sdtest-rf-app", "1.0", "2.0"),)  # said, with the way out
     newest = _check_file(tmp_path, relax_index, lib_runtime, "sdtest-rf-app", prefer_newest=True)
     assert [(p.name, p.version, p.status) for p in newest.shipped] == [
         ("sdtest-rf-app", "2.0", "new"),
@@ -261,3 +267,148 @@ def test_a_move_names_its_chain_and_the_older_release_that_avoids_it(
     assert main([*args, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in report["relaxed"]] == ["sdtest-rf-lib"]
+
+
+@pytest.fixture(scope="module")
+def heavy_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("heavy-index")
+    make_wheel(root, "sdtest-rf-heavy", "1.0", {"sdtest_rf_heavy/blob.bin": os.urandom(3 << 20)})
+    _pure(root, "sdtest-rf-light", "1.0", "sdtest-rf-heavy")
+    return root
+
+
+@pytest.mark.parametrize("json_pages", [True, False], ids=["pep691-size", "html-head"])
+def test_check_reports_the_size_from_the_index_without_downloading(
+    tmp_path: Path, heavy_files: Path, json_pages: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = _requirements(tmp_path, "sdtest-rf-light")
+    heavy = next(heavy_files.glob("sdtest_rf_heavy-*.whl"))
+    light = next(heavy_files.glob("sdtest_rf_light-*.whl"))
+    with IndexServer(heavy_files, json_pages=json_pages) as index:
+        args = ["check", str(source), "--target", "dbr-14.3", "--index-url", index.url, "--json"]
+        assert main(args) == 0
+        asked = [path for agent, path in index.agents if agent == "sparkdeps (size)"]
+    report = json.loads(capsys.readouterr().out)
+    size = report["size"]
+    assert size["total_bytes"] == heavy.stat().st_size + light.stat().st_size
+    assert size["heaviest"][0]["name"] == "sdtest-rf-heavy" and size["unknown"] == []
+    # a JSON page gives the size; an HTML page costs one HEAD per file, never a download
+    files = [path for path in asked if path.startswith("/files/")]
+    assert len(files) == (0 if json_pages else 2)
+
+
+def test_build_refuses_above_the_cap_before_any_download(tmp_path: Path, heavy_files: Path) -> None:
+    source = _requirements(tmp_path, "sdtest-rf-light")
+    with IndexServer(heavy_files, json_pages=True) as index:
+        options: dict[str, Any] = {
+            "dest": tmp_path / "dest", "target": "dbr-14.3", "index_url": index.url,
+            "use_cache": False, "task_value_key": None,
+        }  # fmt: skip
+        with pytest.raises(BuildError) as caught:
+            build(source, max_size_mb=2, **options)
+        assert _pip_wheels(index) == []
+        message = str(caught.value)
+        assert "over the 2 MB cap" in message and "nothing was downloaded" in message
+        assert "heaviest: sdtest-rf-heavy 1.0 3.1 MB" in message and "--max-size" in message
+        result = build(source, max_size_mb=0, **options)
+    assert sorted(w.name for w in result.wheels) == ["sdtest-rf-heavy", "sdtest-rf-light"]
+
+
+@pytest.mark.parametrize("kind", ["foreign-wheel", "sdist-only"])
+def test_a_runtime_version_without_a_wheel_for_the_target_is_relied_on(
+    tmp_path: Path, kind: str
+) -> None:
+    # the runtime built sdtest-rf-built 1.0 itself (dbr-15.4's regex 2022.7.9 has no wheel
+    # for Python 3.11): its copy stands in, and the next resolution knows it from the start
+    root = tmp_path / "index"
+    if kind == "foreign-wheel":
+        make_wheel(root, "sdtest-rf-built", "1.0", {"m/__init__.py": ""}, tag="cp39-cp39-win_amd64")
+    else:
+        make_sdist(root, "sdtest-rf-built", "1.0", {"m/__init__.py": ""})
+    _pure(root, "sdtest-rf-built", "2.0")
+    runtime = tmp_path / "built-runtime.txt"
+    runtime.write_text(f"# python {HOST}\nsdtest-rf-built==1.0\n", "utf-8")
+    cache = tmp_path / "cache"
+    with IndexServer(root) as index:
+        for _ in range(2):
+            result = _check_file(tmp_path, index, runtime, "sdtest-rf-built", cache_dir=cache)
+            assert result.shipped == () and result.relaxed == ()
+            assert [(p.name, p.version) for p in result.placements] == [("sdtest-rf-built", "1.0")]
+        (memory,) = cache.rglob("no-wheel-*.txt")
+        assert memory.read_text("utf-8").split() == ["sdtest-rf-built"]
+        newest = _check_file(tmp_path, index, runtime, "sdtest-rf-built", prefer_newest=True)
+    assert [(p.name, p.status) for p in newest.shipped] == [("sdtest-rf-built", "shadows")]
+
+
+def test_only_the_packages_that_must_move_move(
+    tmp_path: Path, relax_index: IndexServer, lib_runtime: Path
+) -> None:
+    # app>=2 must move lib; the newest other (2.0) would move lib2 too, but other 1.0 does not
+    result = _check_file(tmp_path, relax_index, lib_runtime, "sdtest-rf-app>=2", "sdtest-rf-other")
+    assert [r.name for r in result.relaxed] == ["sdtest-rf-lib"]
+    placed = {p.name: (p.version, p.status) for p in result.placements}
+    assert placed["sdtest-rf-lib2"] == ("1.0", "runtime")
+    assert placed["sdtest-rf-other"] == ("1.0", "new")
+    assert placed["sdtest-rf-lib"] == ("2.0", "shadows")
+
+
+def test_a_freeze_of_an_ml_cluster_carries_spark_delta_and_the_ml_guard(
+    tmp_path: Path, ml_index: IndexServer
+) -> None:
+    # what `sparkdeps runtime-freeze` writes on a dbr-15.4-ml driver (pip lists no Spark)
+    freeze = tmp_path / "runtime.txt"
+    freeze.write_text(
+        "# runtime-freeze: Databricks Runtime 15.4.x-cpu-ml-scala2.12\n"
+        f"# python {HOST}; spark 3.5.0\n"
+        "torch==2.3.1+cpu\nsentence-transformers==2.7.0\ntransformers==4.41.2\n",
+        "utf-8",
+    )
+    fits = _check_file(tmp_path, ml_index, freeze, "sentence-transformers", "delta-spark")
+    assert fits.ok and fits.shipped == ()
+    provides = {p.name: p.version for p in fits.placements}
+    assert provides["delta-spark"] == "3.2.0" and provides["torch"] == "2.3.1+cpu"
+    refused = _check_file(tmp_path, ml_index, freeze, "sdtest-rf-gpu")
+    assert [c.name for c in refused.conflicts] == ["triton"]
+
+
+def test_overriding_the_ml_runtime_torch_names_its_cuda_stack_and_a_pattern_ships_it(
+    tmp_path: Path, ml_index: IndexServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = _requirements(tmp_path, "torch>=2.5")
+    args = ["check", str(source), "--target", "dbr-15.4-ml", "--index-url", ml_index.url]
+    assert main([*args, "--override-runtime", "torch"]) == 1
+    table = capsys.readouterr().out
+    assert "CONFLICT nvidia-cublas-cu12: runtime has none" in table
+    assert (
+        "or ship them all anyway: --override-runtime 'nvidia-*' --override-runtime 'cuda-*' --override-runtime triton"
+        in table
+    )
+    everything = ["--override-runtime", "torch", "--override-runtime", "nvidia-*"]
+    everything += ["--override-runtime", "cuda-*", "--override-runtime", "triton", "--json"]
+    assert main([*args, *everything]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert sorted(p["name"] for p in report["ship"]) == sorted([*CUDA, "torch", "triton"])
+    torch = next(p for p in report["ship"] if p["name"] == "torch")
+    assert (torch["status"], torch["runtime_version"]) == ("shadows", "2.3.1+cpu")
+
+
+@pytest.mark.parametrize(
+    ("pinned", "status"),
+    [
+        ("2.3.1", "runtime"),
+        ("2.3.1+cpu", "runtime"),
+        ("2.3.1+cu121", "shadows"),
+        ("2.3.2", "shadows"),
+    ],
+    ids=["public-pin-meets-local", "same-local", "other-local", "other-release"],
+)
+def test_a_locked_pin_is_placed_as_pep_440_matches_the_runtime(pinned: str, status: str) -> None:
+    # a lock (never re-resolved) pinning torch==2.3.1 relies on the runtime's 2.3.1+cpu
+    from sparkdeps._build.runtime_plan import RuntimeContext, classify
+    from sparkdeps._core.target import choose_target
+
+    context = RuntimeContext.of(choose_target("dbr-15.4-ml"))
+    assert context is not None
+    (placement,) = classify([("torch", pinned, False)], context).placements
+    assert placement.status == status and placement.protected
+    assert placement.version == ("2.3.1+cpu" if status == "runtime" else pinned)

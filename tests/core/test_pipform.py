@@ -94,6 +94,7 @@ def test_a_bad_wheel_entry_is_refused(filename: str, sha256: str, match: str) ->
         pytest.param("/Volumes/c/s/v/run", "/Volumes/c/s/v/run", id="volumes"),
         pytest.param("dbfs:/tmp/deps/run", "/dbfs/tmp/deps/run", id="dbfs"),
         pytest.param("file:///srv/deps/run", "/srv/deps/run", id="file-uri"),
+        pytest.param("/Workspace/Users/a/deps", "/Workspace/Users/a/deps", id="workspace"),
     ],
 )
 def test_pip_path_is_what_a_cluster_opens(uri: str, expected: str) -> None:

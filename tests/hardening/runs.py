@@ -448,3 +448,44 @@ def loaders(root: Path, wheelhouse: Path, modules: list[str], count: int = 8) ->
         outcome.failures.append("loaders ended with different folders")
     outcome.notes.append(f"{len(installed)} installed, {count - len(installed)} reused")
     return outcome
+
+
+_LOAD_REPORT = """
+import json, sys
+from sparkdeps._runtime.load import load
+try:
+    load(sys.argv[1], delivery="driver-only", cache_dir=sys.argv[2])
+    print(json.dumps({"error": None}))
+except Exception as exc:
+    print(json.dumps({"error": type(exc).__name__, "message": str(exc),
+                      "errno": getattr(exc.__cause__, "errno", None)}))
+"""
+
+
+def load_disk_full(root: Path) -> dict[str, Any]:
+    """A driver load into a node cache on a real 1 MiB tmpfs (``unshare -m``, root only):
+    the wheelhouse unpacks to 3 MB. {} when this machine cannot mount one."""
+    if shutil.which("unshare") is None or getattr(os, "geteuid", lambda: -1)() != 0:
+        return {}
+    payload = b"".join(os.urandom(16) + bytes(784) for _ in range(3750))  # 3 MB, ~40:1
+    wheel = make_wheel(
+        root / "wheels", "sdhard-full", "1.0", {"sdhard_full/__init__.py": "X = 1\n",
+                                                "sdhard_full/blob.bin": payload}
+    )  # fmt: skip
+    wheelhouse = make_wheelhouse(root / "runs", [wheel])
+    cache = root / "small-cache"
+    cache.mkdir(parents=True)
+    script = f'mount -t tmpfs -o size=1m,mode=0700 tmpfs {cache} && exec "$@"'
+    command = [sys.executable, "-c", _LOAD_REPORT, os.fspath(wheelhouse), os.fspath(cache)]
+    done = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script, "sh", *command],
+        env=app_env(root / "cache", root / "tmp"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    lines = done.stdout.strip().splitlines()
+    return (
+        dict(json.loads(lines[-1])) if done.returncode == 0 and lines else {"stderr": done.stderr}
+    )

@@ -203,3 +203,42 @@ def test_load_checks_the_runtime_on_the_warm_path_too(
     assert refused.returncode == 3 and "numpy: built against 1.23.5" in refused.stdout
     lenient = _run(LOAD, str(changed), runtime_wheelhouse, str(cache), "false")
     assert lenient.returncode == 0 and "numpy: built against 1.23.5" in lenient.stderr
+
+
+SPARK_CHECK = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import pyspark  # the runtime's own Spark, imported before load() as on a cluster
+from sparkdeps._runtime.runtime_check import runtime_differences
+found = runtime_differences(json.loads(sys.argv[2]))
+print(json.dumps([[d.name, d.found] for d in found]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("relied", "differs"),
+    [
+        ({"pyspark": "3.5.0", "delta-spark": "3.2.0"}, []),
+        ({"pyspark": "3.5.2"}, [["pyspark", "3.5.0"]]),
+    ],
+    ids=["imported-spark-matches", "imported-spark-differs"],
+)
+def test_the_runtime_spark_is_read_from_the_imported_module(
+    tmp_path: Path, relied: dict[str, str], differs: list[list[str]]
+) -> None:
+    # dbr-15.4-ml's pip lists a pyspark 4.0.1, but PYTHONPATH's Spark 3.5.0 is what imports;
+    # Delta is built in without metadata: nothing to compare, so no difference
+    site = fake_runtime(tmp_path / "site", {"pyspark": "4.0.1"})
+    (site / "pyspark").mkdir()
+    (site / "pyspark" / "__init__.py").write_text("__version__ = '3.5.0'\n", "utf-8")
+    section = {
+        "relied_on": [
+            {"name": name, "version": version, "protected": True, "requires": ""}
+            for name, version in relied.items()
+        ]
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", SPARK_CHECK, str(site), json.dumps(section)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert json.loads(out.stdout) == differs

@@ -161,6 +161,32 @@ def test_plugin_refuses_a_runtime_of_another_python(tmp_path: Path) -> None:
     assert not (tmp_path / "clean-venv").exists()
 
 
+def test_plugin_refuses_a_driver_with_another_pyspark_at_session_start(tmp_path: Path) -> None:
+    """issue 21: pyspark 4.2's driver against a twin's 3.5.0 executors failed in 8 of 12
+    tests (``RecordBatch has no itercolumns``); now the run stops before any test."""
+    import importlib.metadata
+
+    here = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    driver = importlib.metadata.version("pyspark")
+    profile = next(
+        p for p in ("dbr-14.3", "dbr-15.4", "dbr-16.4", "dbr-17.3")
+        if twin_spec(p).python_version == here and twin_spec(p).pyspark_version != driver
+    )  # fmt: skip
+    wanted = twin_spec(profile).pyspark_version
+    (tmp_path / "test_never.py").write_text("def test_never():\n    raise AssertionError\n")
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_never.py",
+         "--sparkdeps-runtime", profile],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    said = completed.stdout + completed.stderr
+    assert completed.returncode == pytest.ExitCode.USAGE_ERROR, said
+    assert f"runs executors on pyspark {wanted}" in said and f"pyspark {driver}" in said
+    assert f"pip install 'pyspark=={wanted}'" in said and f"sparkdeps twin {profile} DIR" in said
+    assert "test_never" not in completed.stdout, "stopped before any test ran"
+    assert "Traceback" not in said
+
+
 INNER = """
 import subprocess, sys
 
@@ -209,4 +235,6 @@ def test_plugin_runs_executors_on_the_runtime_twin(
     (tmp_path / "pytest.ini").write_text("[pytest]\nsparkdeps_runtime = dbr-17.3\n")
     completed = pytest_on_twin(twin143, tmp_path, env, "test_inner.py")
     assert completed.returncode != 0
-    assert "--sparkdeps-runtime dbr-17.3 runs executors on Python 3.12" in completed.stdout
+    # refused at session start, as a usage error (pytest prints those on stderr)
+    said = completed.stdout + completed.stderr
+    assert "--sparkdeps-runtime dbr-17.3 runs executors on Python 3.12" in said

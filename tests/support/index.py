@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import shutil
 import threading
 import time
@@ -47,8 +48,11 @@ class IndexServer:
         *,
         username: str | None = None,
         password: str | None = None,
+        json_pages: bool = False,
     ) -> None:
         self.root = root
+        self.json_pages = json_pages
+        """Answer a client that asks for PEP 691 JSON with it (with PEP 700 ``size``)."""
         self.username = username
         self.password = password
         self.requests: list[str] = []
@@ -153,6 +157,9 @@ class IndexServer:
             if project not in projects:
                 handler.send_error(404)
                 return
+            if self.json_pages and "json" in handler.headers.get("Accept", ""):
+                self._send_json(handler, project, projects[project], head=head)
+                return
             links = ""
             for file in projects[project]:
                 digest = self._sha256(file)
@@ -175,6 +182,33 @@ class IndexServer:
                     shutil.copyfileobj(source, handler.wfile, CHUNK)
         else:
             handler.send_error(404)
+
+    def _send_json(
+        self, handler: BaseHTTPRequestHandler, project: str, files: list[Path], *, head: bool
+    ) -> None:
+        page = {
+            "meta": {"api-version": "1.1"},
+            "name": project,
+            "versions": sorted(
+                {str(parse_wheel_filename(f.name)[1]) for f in files if f.suffix == ".whl"}
+            ),
+            "files": [
+                {
+                    "filename": file.name,
+                    "url": f"/files/{file.name}",
+                    "hashes": {"sha256": self._sha256(file)},
+                    "size": file.stat().st_size,
+                }
+                for file in files
+            ],
+        }
+        data = json.dumps(page).encode()
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/vnd.pypi.simple.v1+json")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        if not head:
+            handler.wfile.write(data)
 
     @staticmethod
     def _send_html(handler: BaseHTTPRequestHandler, body: str, *, head: bool = False) -> None:

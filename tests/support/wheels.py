@@ -351,13 +351,17 @@ CONSTRAINTS = Path(__file__).resolve().parents[2] / "ci" / "constraints.txt"
 
 
 def pinned_versions() -> dict[str, str]:
-    """``name==version`` lines of ci/constraints.txt, by canonical name."""
+    """``name==version`` lines of ci/constraints.txt for this Python (markers evaluated)."""
+    from packaging.requirements import Requirement
+
     pins: dict[str, str] = {}
     for line in CONSTRAINTS.read_text(encoding="utf-8").splitlines():
         text = line.split("#", 1)[0].strip()
-        if "==" in text:
-            name, _, version = text.partition("==")
-            pins[canonicalize_name(name)] = version.strip()
+        if "==" not in text:
+            continue
+        pin = Requirement(text)
+        if pin.marker is None or pin.marker.evaluate():
+            pins[canonicalize_name(pin.name)] = next(iter(pin.specifier)).version
     return pins
 
 

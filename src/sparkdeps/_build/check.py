@@ -12,12 +12,15 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from packaging.version import InvalidVersion, Version
 
 from .._core.errors import RuntimeConflictError
+from .._core.options import BuildKeywords, BuildOptions
 from .._core.paths import cache_root
 from .._core.target import Target
 from .._core.timing import Timer
@@ -26,12 +29,16 @@ from .cache import BuildCache
 from .clock import Clock
 from .inputs import prepare_input
 from .make import Planned, plan_input
-from .recipe import recipe_for
-from .runtime_conflict import Conflict
+from .recipe import Recipe, option_keywords, recipe_for
+from .runtime_conflict import Conflict, override_all
 from .runtime_plan import Placement
 from .runtime_relax import Relaxation
+from .sizes import ShipSize, weigh
 
 __all__ = ["CheckResult", "check", "format_check"]
+
+if TYPE_CHECKING:  # Python 3.12 has it in typing
+    from typing_extensions import Unpack
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,29 @@ class CheckResult:
     seconds: float = 0.0
     relaxed: tuple[Relaxation, ...] = ()
     """Runtime packages the input moves off the runtime's version, with why."""
+    size: ShipSize | None = None
+    """What would ship weighs, from the index's metadata (nothing downloaded)."""
+    max_size_mb: float | None = None
+    """``build``'s cap; None: no cap."""
+
+    @property
+    def held_back(self) -> tuple[tuple[str, str, str], ...]:
+        """(name, version, newest) of shipped packages older than the index's newest."""
+        if self.size is None or self.target.runtime is None:
+            return ()
+        found: list[tuple[str, str, str]] = []
+        for item in self.size.items:
+            try:
+                if item.newest and Version(item.newest) > Version(item.version):
+                    found.append((item.name, item.version, item.newest))
+            except InvalidVersion:
+                continue
+        return tuple(found)
+
+    @property
+    def over_cap(self) -> bool:
+        cap = self.max_size_mb
+        return bool(cap and self.size is not None and self.size.total > cap * 1_000_000)
 
     @property
     def ok(self) -> bool:
@@ -71,54 +101,34 @@ class CheckResult:
             "shadows": [p.to_dict() for p in self.placements if p.status == "shadows"],
             "conflicts": [c.to_dict() for c in self.conflicts],
             "relaxed": [r.to_dict() for r in self.relaxed],
+            "size": None if self.size is None else self.size.to_dict(),
+            "held_back": [{"name": n, "version": v, "newest": w} for n, v, w in self.held_back],
+            "max_size_mb": self.max_size_mb,
             "seconds": round(self.seconds, 3),
         }
 
 
-def check(
-    source: str | os.PathLike[str],
-    *,
-    target: str | Target | None = None,
-    python_version: str | None = None,
-    platform: str | None = None,
-    runtime_packages: str | os.PathLike[str] | None = None,
-    override_runtime: Iterable[str] = (),
-    index_url: str | None = None,
-    extra_index_urls: Iterable[str] = (),
-    find_links: Iterable[str] = (),
-    no_index: bool = False,
-    index_timeout: float = 30.0,
-    index_retries: int = 2,
-    build_isolation: bool = True,
-    name: str | None = None,
-    cache_dir: str | os.PathLike[str] | None = None,
-    allow_index_options: bool = False,
-    limits: ArchiveLimits | None = None,
-    prefer_newest: bool = False,
-) -> CheckResult:
+@option_keywords
+def check(source: str | os.PathLike[str], **options: Unpack[BuildKeywords]) -> CheckResult:
     """Resolve ``source`` for the target as ``build`` would; download and publish nothing.
 
     A conflict with a protected runtime package is reported in ``conflicts``
     (``ok`` is False) rather than raised.
     """
     timer = Timer()
-    recipe = recipe_for(
-        target=target,
-        python_version=python_version,
-        platform=platform,
-        runtime_packages=runtime_packages,
-        override_runtime=override_runtime,
-        index_url=index_url,
-        extra_index_urls=extra_index_urls,
-        find_links=find_links,
-        no_index=no_index,
-        index_timeout=index_timeout,
-        index_retries=index_retries,
-        build_isolation=build_isolation,
-        name=name,
-        allow_index_options=allow_index_options,
-        prefer_newest=prefer_newest,
-    )
+    chosen = BuildOptions.of(options, "check")
+    recipe = recipe_for(chosen)
+    return _checked(source, recipe, timer, cache_dir=chosen.cache_dir, limits=chosen.limits)
+
+
+def _checked(
+    source: str | os.PathLike[str],
+    recipe: Recipe,
+    timer: Timer,
+    *,
+    cache_dir: str | os.PathLike[str] | None,
+    limits: ArchiveLimits | None,
+) -> CheckResult:
     work = Path(tempfile.mkdtemp(prefix="sparkdeps-check-"))
     try:
         layout = prepare_input(os.fspath(source), work / "input", limits or ArchiveLimits())
@@ -129,9 +139,16 @@ def check(
         return CheckResult(recipe.target, (), conflicts, recipe.overrides, timer.seconds)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    relaxed = planned.resolution.relaxed
+    size = weigh(planned.shipped, recipe.target, planned.index)
     return CheckResult(
-        recipe.target, _placements(planned), (), recipe.overrides, timer.seconds, relaxed
+        recipe.target,
+        _placements(planned),
+        (),
+        recipe.overrides,
+        timer.seconds,
+        planned.resolution.relaxed,
+        size,
+        recipe.max_size_mb,
     )
 
 
@@ -158,6 +175,12 @@ def format_check(result: CheckResult) -> list[str]:
         lines += _table(result.placements)
     for relaxation in result.relaxed:
         lines.extend(relaxation.describe())
+    if result.held_back:
+        lines.append(
+            "older than the newest release (held back by the runtime's versions or the "
+            "input; --prefer-newest takes the newest and moves what it needs): "
+            + ", ".join(f"{n} {v} (newest {w})" for n, v, w in result.held_back)
+        )
     for conflict in result.conflicts:
         lines.extend(_conflict_lines(conflict))
     lines.append(_summary(result))
@@ -194,10 +217,20 @@ def _conflict_lines(conflict: Conflict) -> Sequence[str]:
 def _summary(result: CheckResult) -> str:
     if result.conflicts:
         names = ", ".join(c.name for c in result.conflicts)
-        return f"not buildable for this runtime: conflict with protected {names}"
+        summary = f"not buildable for this runtime: conflict with protected {names}"
+        if len(result.conflicts) > 1:
+            summary += "\nor ship them all anyway: " + override_all(names.split(", "))
+        return summary
     shadows = sum(1 for p in result.placements if p.status == "shadows")
     provided = sum(1 for p in result.placements if p.status == "runtime")
-    return (
-        f"would ship {len(result.shipped)} wheel(s) ({shadows} shadowing the runtime); "
+    weight = f", {result.size.describe()}" if result.size is not None else ""
+    summary = (
+        f"would ship {len(result.shipped)} wheel(s){weight} ({shadows} shadowing the runtime); "
         f"the runtime provides {provided}; resolved in {result.seconds:.1f}s, nothing downloaded"
     )
+    if result.over_cap:
+        summary += (
+            f"\nbuild would refuse: over the {result.max_size_mb:g} MB cap "
+            "(--max-size MB, max_size_mb= in Python; 0: no cap)"
+        )
+    return summary

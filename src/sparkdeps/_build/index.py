@@ -6,17 +6,20 @@ Credentials may sit in an index URL, so the settings reach messages only through
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
 import os
 import re
+import urllib.request
 from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from .._core.errors import CommandError, ResolutionError
 from .._core.runner import redact
 
-__all__ = ["IndexSettings", "is_unreachable", "unreachable_error"]
+__all__ = ["IndexSettings", "index_request", "is_unreachable", "unreachable_error"]
 
 _UNREACHABLE = re.compile(
     r"Connection refused|timed out|error sending request|Failed to establish a new connection|"
@@ -120,3 +123,25 @@ def unreachable_error(exc: CommandError, index: IndexSettings) -> ResolutionErro
             "for a slow index raise index_timeout= / --index-timeout"
         )
     )
+
+
+def index_request(
+    url: str, purpose: str, *, credentials_from: str | None = None
+) -> urllib.request.Request:
+    """A GET of ``url`` for sparkdeps' own look-ups (a did-you-mean, a size), JSON pages
+    preferred (PEP 691). Credentials in ``url`` (or in ``credentials_from``, the index
+    the file belongs to) become a Basic header: urllib does not take them from a URL."""
+    parts = urlsplit(url)
+    headers = {
+        "Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1",
+        "User-Agent": f"sparkdeps ({purpose})",
+    }
+    owner = urlsplit(credentials_from) if credentials_from else parts
+    if owner.username is not None:
+        secret = f"{unquote(owner.username)}:{unquote(owner.password or '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(secret.encode()).decode()
+    if parts.username is not None:
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    return urllib.request.Request(url, headers=headers)

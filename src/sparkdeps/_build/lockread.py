@@ -299,12 +299,14 @@ def _uv_lock(
     out.write_text("\n".join(kept) + "\n", encoding="utf-8")
     selection = requirements_lock(parse_requirements(out, out.parent), origin, target)
     files = _uv_wheel_files(data)
+    hashes = _uv_hashes(data)
     for package in selection.packages:
-        if (package.name, package.version) not in files:  # never another lock's pins
+        known = hashes.get((package.name, package.version))
+        if known is None or not set(package.hashes) <= known:  # never another lock's pins
             raise LockError(
-                f"uv export of {origin} gave {package.name}=={package.version}, which "
-                f"{origin} does not pin; fix: run `uv lock` in the project and hand in the "
-                "updated uv.lock"
+                f"uv export of {origin} gave {package.name}=={package.version} with hashes "
+                f"{origin} does not hold for it; fix: run `uv lock` in the project and hand in "
+                "the updated uv.lock"
             )
     packages = tuple(
         LockedPackage(p.name, p.version, p.hashes, files.get((p.name, p.version), ()))
@@ -314,14 +316,14 @@ def _uv_lock(
 
 
 def _isolated_project(project: Path, lock: Path, work: Path, origin: str) -> Path:
-    """A private copy of the project's ``pyproject.toml`` files and ``uv.lock`` for uv.
+    """A private copy of the project's ``pyproject.toml`` and ``uv.lock`` for uv.
 
     uv looks for a workspace in every folder above the project it is given: a
     ``pyproject.toml`` planted above the temporary folder, naming the project a member,
     would make uv read that workspace's lock instead of the input's. The copy declares
-    itself a workspace root (``[tool.uv.workspace]``), where uv's search stops; a project
-    that is a workspace root already keeps its members' ``pyproject.toml`` files, which
-    uv reads. (docs/locks-and-export.md)
+    itself a workspace root (``[tool.uv.workspace]``), where uv's search stops.
+    ``uv export --frozen`` reads the lock alone: no member's ``pyproject.toml`` and no
+    source is needed (checked with uv 0.13.9; docs/locks-and-export.md).
     """
     copy = Path(tempfile.mkdtemp(prefix="uv-project-", dir=work))
     pyproject = project / "pyproject.toml"
@@ -330,13 +332,7 @@ def _isolated_project(project: Path, lock: Path, work: Path, origin: str) -> Pat
     tool = data.get("tool")
     uv = tool.get("uv") if isinstance(tool, dict) else None
     text = pyproject.read_text(encoding="utf-8")
-    if isinstance(uv, dict) and "workspace" in uv:
-        for member in project.rglob("pyproject.toml"):
-            if member != pyproject:
-                relative = member.relative_to(project)
-                (copy / relative.parent).mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(member, copy / relative)
-    else:
+    if not (isinstance(uv, dict) and "workspace" in uv):  # a workspace root already stops it
         text += (
             "\n\n[tool.uv.workspace]  # added by sparkdeps: uv stops looking here\nmembers = []\n"
         )
@@ -369,6 +365,17 @@ def _uv_wheel_files(data: Mapping[str, Any]) -> dict[tuple[str, str], tuple[str,
             names.append(where.rsplit("/", 1)[-1].split("#", 1)[0])
         key = (canonicalize_name(str(package.get("name", ""))), str(package.get("version", "")))
         found[key] = tuple(n for n in names if n.endswith(".whl"))
+    return found
+
+
+def _uv_hashes(data: Mapping[str, Any]) -> dict[tuple[str, str], set[str]]:
+    """(name, version) -> every ``algo:digest`` the lock holds for its files."""
+    found: dict[tuple[str, str], set[str]] = {}
+    for package in data.get("package", []):
+        key = (canonicalize_name(str(package.get("name", ""))), str(package.get("version", "")))
+        sdist = package.get("sdist")
+        entries = [*package.get("wheels", []), *([sdist] if isinstance(sdist, dict) else [])]
+        found.setdefault(key, set()).update(str(e["hash"]) for e in entries if "hash" in e)
     return found
 
 

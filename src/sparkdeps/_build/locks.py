@@ -45,7 +45,7 @@ from .lockread import (
 from .requirements import RequirementLine, parse_requirements
 from .resolve import Pin, Resolution
 from .runtime_conflict import Conflict, _fitting_profiles, conflict_error
-from .runtime_plan import RuntimeContext, same_version
+from .runtime_plan import RuntimeContext, runtime_meets
 
 __all__ = ["LockPlan", "plan_locks"]
 
@@ -217,7 +217,7 @@ def _check_protected(
     current = runtime.packages.name
     for name, have in sorted(runtime.protected().items()):
         entry = merged.get(canonicalize_name(name))
-        if entry is None or same_version(entry[0].version, have):
+        if entry is None or runtime_meets(have, entry[0].version):
             continue
         pin, lock = entry
         wanted = f"=={pin.version}"

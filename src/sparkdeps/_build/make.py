@@ -7,6 +7,7 @@ resolver, the downloader or the wheel builders); ``check`` stops after :func:`pl
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any
 
 from packaging.requirements import Requirement
 
-from .._core.errors import InputError, ResolutionError
+from .._core.errors import BuildError, InputError, ResolutionError
 from .._core.manifest import Manifest, WheelInfo, inspect_wheel
 from .._core.paths import WHEELHOUSE_NAME
 from .._core.stdlib import ALLOW_ENV, shadowing
@@ -33,9 +34,12 @@ from .requirements import ParsedRequirements, RequirementLine, parse_requirement
 from .resolve import Pin, Resolution, resolve
 from .runtime_conflict import guarded_error
 from .runtime_plan import RuntimeContext, RuntimePlan, classify
+from .sizes import ShipSize, weigh
 from .wheels import build_project, build_sdist_pin, check_record, make_pure_wheel
 
 __all__ = ["Planned", "make_wheelhouse", "plan_input", "runtime_plan"]
+
+logger = logging.getLogger(__name__)
 
 
 def _read_requirements(layout: InputLayout, allow_index_options: bool) -> ParsedRequirements:
@@ -118,6 +122,11 @@ class Planned:
     require_hashes: bool
     locks: LockPlan = field(default_factory=LockPlan)
     """The input's locks: when there are any, ``resolution`` is theirs (docs: README)."""
+
+    @property
+    def shipped(self) -> list[Pin]:
+        """The pins that ship: all of them, less what the runtime provides."""
+        return [p for p in self.resolution.pins if self.plan is None or self.plan.ships(p.name)]
 
 
 def plan_input(
@@ -206,8 +215,8 @@ def make_wheelhouse(
     whole, write ``wheelhouse.zip``."""
     planned = plan_input(layout, recipe, work=work, cache_folder=cache_folder, clock=clock)
     target, index, plan = recipe.target, planned.index, planned.plan
-    pins = planned.resolution.pins
-    shipped = [pin for pin in pins if plan is None or plan.ships(pin.name)]
+    pins, shipped = planned.resolution.pins, planned.shipped
+    _check_size(weigh(shipped, target, index), recipe.max_size_mb)
     if planned.require_hashes:
         _check_all_hashed(shipped)
     if plan is not None:
@@ -291,6 +300,20 @@ def runtime_plan(resolution: Resolution, context: RuntimeContext | None) -> Runt
         return None
     return classify(
         ((pin.name, pin.version, pin.local is not None) for pin in resolution.pins), context
+    )
+
+
+def _check_size(size: ShipSize, cap_mb: float | None) -> None:
+    """Refuse, before any download, a wheelhouse heavier than the cap."""
+    logger.info("the wheelhouse will hold %s", size.describe())
+    if not cap_mb or size.total <= cap_mb * 1_000_000:
+        return
+    raise BuildError(
+        f"the wheelhouse would ship {size.describe()}, over the {cap_mb:g} MB cap; nothing "
+        "was downloaded. Ways out: rely on what the runtime has (build for a runtime profile "
+        "or pass --runtime-packages; `sparkdeps check` shows what ships and why), pin the "
+        "requirements that pull the heaviest packages to releases that need less, or raise "
+        "the cap with --max-size MB (max_size_mb= in Python; 0: no cap)"
     )
 
 

@@ -16,14 +16,15 @@ import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._core import databricks as _databricks
 from .._core.errors import InputError, IntegrityError, SparkdepsError, StorageError
 from .._core.hashing import sha256_file
 from .._core.manifest import Manifest
+from .._core.options import BuildKeywords, BuildOptions
 from .._core.paths import RUN_MARKER, TASK_VALUE_KEY, WHEELHOUSE_NAME, cache_root, pin_uri
 from .._core.pipform import PIP_WHEELS
 from .._core.progress import plural
@@ -31,7 +32,6 @@ from .._core.results import BuildResult
 from .._core.runmarker import marker_json
 from .._core.runner import redact
 from .._core.storage import PublishConflict, Storage, join_uri, storage_for
-from .._core.target import Target
 from .._core.timing import Timer
 from .._core.wheelhouse import read_manifest
 from .._version import __version__
@@ -40,10 +40,13 @@ from .cache import BuildCache
 from .clock import Clock
 from .inputs import InputLayout, prepare_input
 from .pipnative import PipForm, stage_pip_form
-from .recipe import Recipe, recipe_for
+from .recipe import Recipe, option_keywords, recipe_for
 from .scm import scm_versions_key
 
 __all__ = ["RUN_MARKER", "WHEELHOUSE_NAME", "build"]
+
+if TYPE_CHECKING:  # Python 3.12 has it in typing
+    from typing_extensions import Unpack
 
 logger = logging.getLogger(__name__)
 
@@ -62,64 +65,39 @@ def _dest(dest: str | os.PathLike[str] | None) -> str:
     )
 
 
+@option_keywords
 def build(
     source: str | os.PathLike[str],
     *,
     dest: str | os.PathLike[str] | None = None,
     run_id: str | None = None,
-    target: str | Target | None = None,
-    python_version: str | None = None,
-    platform: str | None = None,
-    index_url: str | None = None,
-    extra_index_urls: Iterable[str] = (),
-    find_links: Iterable[str] = (),
-    no_index: bool = False,
-    index_timeout: float = 30.0,
-    index_retries: int = 2,
-    build_isolation: bool = True,
-    name: str | None = None,
-    cache_dir: str | os.PathLike[str] | None = None,
     use_cache: bool = True,
     task_value_key: str | None = TASK_VALUE_KEY,
-    allow_index_options: bool = False,
-    limits: ArchiveLimits | None = None,
-    runtime_packages: str | os.PathLike[str] | None = None,
-    override_runtime: Iterable[str] = (),
-    prefer_newest: bool = False,
+    **options: Unpack[BuildKeywords],
 ) -> BuildResult:
-    """Turn ``source`` into ``<dest>/<run_id>/wheelhouse.zip`` for the target.
+    """Turn ``source`` (a ``.zip``, a folder or a requirements file) into
+    ``<dest>/<run_id>/wheelhouse.zip`` for the target: a runtime profile (``"dbr-14.3"``),
+    explicit ``python_version``/``platform``, or by default this interpreter and machine.
+    An index request waits ``index_timeout`` s at most, retried ``index_retries`` times.
 
-    ``source`` is a ``.zip``, a folder or a requirements file. The target is a
-    runtime profile (``"dbr-14.3"``), explicit ``python_version``/``platform``,
-    or by default the running interpreter and machine. Each request to the index
-    waits at most ``index_timeout`` seconds and is retried ``index_retries`` times.
-
-    A profile (or ``runtime_packages``, a ``pip list --format=freeze`` file of the
-    cluster) makes the build runtime-aware (docs/runtime-aware.md): the runtime's
-    versions bind (``prefer_newest=True``: only prefer) and are not shipped; a protected
-    package (numpy, pyspark...) never moves unless named in ``override_runtime``.
+    A profile (or ``runtime_packages``, the cluster's ``pip list --format=freeze``) makes
+    the build runtime-aware (docs/runtime-aware.md): the runtime's versions bind
+    (``prefer_newest=True``: only prefer) and do not ship; a protected package (numpy,
+    pyspark...) moves only if in ``override_runtime``. At most ``max_size_mb`` ships.
     """
     total, clock = Timer(), Clock()
+    chosen = BuildOptions.of(options, "build")
     base, run_id = _dest(dest), _run_id(run_id)
-    recipe = recipe_for(
-        target=target,
-        python_version=python_version,
-        platform=platform,
-        runtime_packages=runtime_packages,
-        override_runtime=override_runtime,
-        index_url=index_url,
-        extra_index_urls=extra_index_urls,
-        find_links=find_links,
-        no_index=no_index,
-        index_timeout=index_timeout,
-        index_retries=index_retries,
-        build_isolation=build_isolation,
-        name=name,
-        allow_index_options=allow_index_options,
-        prefer_newest=prefer_newest,
-    )
+    recipe = recipe_for(chosen)
     published = _made_and_published(
-        source, recipe, base, run_id, clock, cache_dir=cache_dir, limits=limits, use_cache=use_cache
+        source,
+        recipe,
+        base,
+        run_id,
+        clock,
+        cache_dir=chosen.cache_dir,
+        limits=chosen.limits,
+        use_cache=use_cache,
     )
     return _result(published, recipe, clock, total, task_value_key)
 

@@ -1,19 +1,24 @@
 """How to build: :class:`Recipe`, the one value ``build()`` and ``check()`` make of their
-target and index keywords (and the build cache keys on)."""
+:class:`~sparkdeps._core.options.BuildOptions` (and the build cache keys on)."""
 
 from __future__ import annotations
 
+import inspect
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from packaging.utils import canonicalize_name
 
 from .._core.errors import InputError
+from .._core.options import DEFAULT_MAX_SIZE_MB, BuildOptions, option_fields
 from .._core.target import Target, choose_target
 from .index import IndexSettings
 
-__all__ = ["Recipe", "recipe_for", "validate_overrides"]
+__all__ = ["DEFAULT_MAX_SIZE_MB", "Recipe", "option_keywords", "recipe_for", "validate_overrides"]
+
+_Function = TypeVar("_Function", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
@@ -29,42 +34,58 @@ class Recipe:
     """Protected runtime packages shipped anyway (``override_runtime``)."""
     prefer_newest: bool = False
     """Runtime versions are preferences, not hard constraints (docs/runtime-aware.md)."""
+    max_size_mb: float | None = DEFAULT_MAX_SIZE_MB
+    """What ships may weigh at most this (MB, from the index's metadata); None or 0: no cap."""
 
 
-def recipe_for(
-    *,
-    target: str | Target | None,
-    python_version: str | None,
-    platform: str | None,
-    runtime_packages: str | os.PathLike[str] | None,
-    override_runtime: Iterable[str],
-    index_url: str | None,
-    extra_index_urls: Iterable[str],
-    find_links: Iterable[str],
-    no_index: bool,
-    index_timeout: float,
-    index_retries: int,
-    build_isolation: bool,
-    name: str | None,
-    allow_index_options: bool,
-    prefer_newest: bool = False,
-) -> Recipe:
-    """The keywords of ``build()`` and ``check()``, checked and made one value."""
+def recipe_for(options: BuildOptions) -> Recipe:
+    """The options of ``build()`` and ``check()``, checked and made one value."""
     chosen = choose_target(
-        target, python_version=python_version, platform=platform, runtime_packages=runtime_packages
+        options.target,
+        python_version=options.python_version,
+        platform=options.platform,
+        runtime_packages=options.runtime_packages,
     )
     index = IndexSettings(
-        index_url=index_url,
-        extra_index_urls=tuple(extra_index_urls),
-        find_links=tuple(os.fspath(link) for link in find_links),
-        no_index=no_index,
-        timeout=index_timeout,
-        retries=index_retries,
+        index_url=options.index_url,
+        extra_index_urls=tuple(options.extra_index_urls),
+        find_links=tuple(os.fspath(link) for link in options.find_links),
+        no_index=options.no_index,
+        timeout=options.index_timeout,
+        retries=options.index_retries,
     )
-    overrides = validate_overrides(override_runtime, chosen)
+    overrides = validate_overrides(options.override_runtime, chosen)
+    max_size_mb = options.max_size_mb
+    if max_size_mb is not None and max_size_mb < 0:
+        raise InputError(f"max_size_mb must be 0 (no cap) or more, got {max_size_mb}")
     return Recipe(
-        chosen, index, build_isolation, name, allow_index_options, overrides, prefer_newest
+        chosen,
+        index,
+        options.build_isolation,
+        options.name,
+        options.allow_index_options,
+        overrides,
+        options.prefer_newest,
+        max_size_mb or None,
     )
+
+
+def option_keywords(function: _Function) -> _Function:
+    """Show ``function(..., **options)`` with every declared option as a named keyword,
+    its default and its type (``help()``, ``inspect.signature``, editors that read them)."""
+    signature = inspect.signature(function)
+    own = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    declared = [
+        inspect.Parameter(
+            item.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=item.default,
+            annotation=str(item.type).replace("tuple[str, ...]", "Iterable[str]"),
+        )
+        for item in option_fields()
+    ]
+    function.__signature__ = signature.replace(parameters=[*own, *declared])  # type: ignore[attr-defined]
+    return function
 
 
 def validate_overrides(names: Iterable[str], target: Target) -> tuple[str, ...]:

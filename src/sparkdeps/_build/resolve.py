@@ -14,10 +14,10 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
@@ -30,15 +30,17 @@ from .._core.target import Target
 from .index import IndexSettings, is_unreachable, unreachable_error
 from .requirements import RequirementLine
 from .runtime_conflict import conflict_error, find_conflicts
+from .runtime_first import NoWheel, Unmet, resolve_runtime_first
 from .runtime_plan import RuntimeContext
-from .runtime_relax import Relaxation, find_relaxations
-from .runtime_stubs import stub_folder
+from .runtime_relax import Relaxation
 from .suggest import close_names
 
 __all__ = ["IndexSettings", "Pin", "Resolution", "resolve"]
 
 logger = logging.getLogger(__name__)
 _NO_WHEEL = re.compile(r"Wheels are required for `([^`]+)`")
+# a hard-pinned version whose wheels are all for other tags (the runtime built its own)
+_NO_MATCHING = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)==\S+ has no wheels with a matching")
 _NOT_FOUND = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*) was not found in the")
 _MAX_SDIST_ROUNDS = 5
 
@@ -122,7 +124,19 @@ def resolve(
     if runtime is None:
         output, sdist_only = _pass(request, base, user, name="pins")
     else:
-        output, sdist_only, relaxed = _runtime_pass(request, base, user, runtime, cache_dir)
+
+        def compile_pass(constraint_lines: Sequence[str], **options: Any) -> tuple[Path, list[str]]:
+            return _pass(request, base, constraint_lines, **options)
+
+        output, sdist_only, relaxed = resolve_runtime_first(
+            compile_pass,
+            user=user,
+            runtime=runtime,
+            requirements=requirements,
+            local_lines=lines[: len(local_wheels)],
+            stubs_root=cache_dir.parent / "runtime-stubs",
+            target=target,
+        )
     pins = _read_pins(output, requirements, local_wheels, sdist_only)
     logger.info("resolved %s for %s", plural(len(pins), "package"), target.description)
     via = output.read_text("utf-8") if runtime is not None else ""
@@ -138,12 +152,13 @@ def _pass(
     seed: Sequence[str] = (),
     stubs: Path | None = None,
     strict: bool = True,
-    requirements_in: Path | None = None,
+    requirement_lines: Sequence[str] | None = None,
+    stand_in_for: Collection[str] = (),
 ) -> tuple[Path, list[str]]:
     """One ``uv pip compile``: (its pins file, the packages that come as sdists).
 
     ``seed`` pre-fills the output file (uv keeps those pins where it can); ``stubs`` is
-    a folder of runtime stand-ins; ``strict=False`` raises :class:`_Unmet` instead of
+    a folder of runtime stand-ins; ``strict=False`` raises :class:`Unmet` instead of
     explaining a failure.
     """
     command = list(base)
@@ -155,89 +170,12 @@ def _pass(
         command += ["--constraint", str(constraints_file)]
     output = request.work / f"{name}.txt"
     output.write_text("".join(line + "\n" for line in seed), "utf-8")
-    source = requirements_in or request.work / "requirements.in"
+    source = request.work / "requirements.in"
+    if requirement_lines is not None:  # another input than the user's (runtime_first)
+        source = request.work / f"{name}.in"
+        source.write_text("".join(line + "\n" for line in requirement_lines), "utf-8")
     files = ["-o", str(output), str(source)]
-    return output, _compile(request, command, files, strict=strict)
-
-
-def _runtime_pass(
-    request: _Request,
-    base: Sequence[str],
-    user: Sequence[str],
-    runtime: RuntimeContext,
-    cache_dir: Path,
-) -> tuple[Path, list[str], tuple[Relaxation, ...]]:
-    """Runtime-first: every runtime package as it is; else the fewest moved, explained."""
-    stubs_root = cache_dir.parent / "runtime-stubs"
-    name = runtime.packages.name
-    provided = stub_folder(runtime.stand_ins(), runtime=name, root=stubs_root)
-    protected = [*user, *runtime.constraint_lines()]
-    seed = runtime.preference_lines()
-    if runtime.prefer_newest:
-        output, sdists = _pass(request, base, protected, name="pins", seed=seed, stubs=provided)
-        return output, sdists, ()
-    hard = [*user, *runtime.hard_lines()]
-    try:
-        output, sdists = _pass(
-            request, base, hard, name="pins-runtime", stubs=provided, strict=False
-        )
-    except _Unmet:
-        logger.info("the runtime's packages as they are cannot meet the input: relaxing")
-    else:
-        return output, sdists, ()
-    # only the protected packages hard, the others preferred: just what must move moves
-    output, sdists = _pass(request, base, protected, name="pins", seed=seed, stubs=provided)
-
-    def older(line: RequirementLine, moved: str) -> str | None:
-        return _older_release(request, base, hard, stubs=provided, line=line, moved=moved)
-
-    relaxed = find_relaxations(
-        output.read_text("utf-8"), runtime, request.requirements, older=older
-    )
-    return output, sdists, relaxed
-
-
-def _older_release(
-    request: _Request,
-    base: Sequence[str],
-    hard: Sequence[str],
-    *,
-    stubs: Path,
-    line: RequirementLine,
-    moved: str,
-) -> str | None:
-    """The release of ``line``'s package that the runtime as it is would take, if any."""
-    wanted = line.requirement
-    bare = wanted.name + (f"[{','.join(sorted(wanted.extras))}]" if wanted.extras else "")
-    texts = [r.text for r in request.requirements if r is not line] + [bare]
-    texts += [f"{i.name} @ {p.absolute().as_uri()}" for p, i in request.local_wheels.items()]
-    source = request.work / f"older-{canonicalize_name(wanted.name)}.in"
-    source.write_text("\n".join(texts) + "\n", "utf-8")
-    try:
-        output, _ = _pass(
-            request,
-            base,
-            hard,
-            name=f"older-{moved}",
-            stubs=stubs,
-            strict=False,
-            requirements_in=source,
-        )
-    except _Unmet:
-        return None
-    key = canonicalize_name(wanted.name)
-    for pin in _read_pins(output, (), request.local_wheels, ()):
-        if pin.name == key:
-            return pin.version
-    return None
-
-
-class _Unmet(Exception):
-    """A resolution that cannot be met (raised only when asked not to explain it)."""
-
-    def __init__(self, error: CommandError) -> None:
-        super().__init__(str(error))
-        self.error = error
+    return output, _compile(request, command, files, strict=strict, stand_in_for=stand_in_for)
 
 
 @dataclass(frozen=True)
@@ -255,12 +193,18 @@ class _Request:
 
 
 def _compile(
-    request: _Request, command: Sequence[str], files: Sequence[str], *, strict: bool = True
+    request: _Request,
+    command: Sequence[str],
+    files: Sequence[str],
+    *,
+    strict: bool = True,
+    stand_in_for: Collection[str] = (),
 ) -> list[str]:
     """Run uv; a package with no wheel for the target is retried as the one sdist allowed.
 
     Returns the packages that come as sdists; any other failure is explained (or,
-    with ``strict=False``, raised as :class:`_Unmet`).
+    with ``strict=False``, raised as :class:`Unmet`). A package of ``stand_in_for``
+    with no wheel raises :class:`NoWheel`: the runtime's own copy can stand in.
     """
     sdist_only: list[str] = []
     env = clean_env(request.index.uv_env())
@@ -276,9 +220,13 @@ def _compile(
                 raise unreachable_error(exc, request.index) from exc
             missing = [canonicalize_name(n) for n in _NO_WHEEL.findall(exc.output)]
             fresh = [n for n in missing if n not in sdist_only]
+            foreign = [canonicalize_name(n) for n in _NO_MATCHING.findall(exc.output)]
+            standing = [n for n in dict.fromkeys(fresh + foreign) if n in stand_in_for]
+            if standing:
+                raise NoWheel(exc, standing) from exc
             if not fresh:
                 if not strict:
-                    raise _Unmet(exc) from exc
+                    raise Unmet(exc) from exc
                 _fail(request, exc, attempt, env)
             logger.info("no wheel for %s: retrying with its sdist", ", ".join(fresh))
             sdist_only.extend(fresh)

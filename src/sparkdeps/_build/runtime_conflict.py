@@ -9,8 +9,10 @@ input asks of it, and the other runtime profiles whose version would satisfy tha
 
 from __future__ import annotations
 
+import fnmatch
 import re
-from collections.abc import Mapping, Sequence
+import shlex
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,9 +25,9 @@ from .._core.errors import RuntimeConflictError
 from .._core.manifest import WheelInfo
 from .._core.plain import fields_dict
 from .._core.runner import redact
-from .._core.runtimes import runtime_packages, runtime_profile_names
+from .._core.runtimes import protection_reason, runtime_packages, runtime_profile_names
 from .requirements import RequirementLine
-from .runtime_plan import RuntimeContext, same_version
+from .runtime_plan import RuntimeContext, runtime_meets
 
 __all__ = [
     "Conflict",
@@ -33,6 +35,7 @@ __all__ = [
     "conflict_error",
     "find_conflicts",
     "guarded_error",
+    "override_all",
     "parse_annotated",
     "render_chain",
 ]
@@ -206,7 +209,7 @@ def find_conflicts(
     }
     conflicts: list[Conflict] = []
     for name, runtime_version in sorted(context.protected().items()):
-        if name not in graph or same_version(graph[name][0] or runtime_version, runtime_version):
+        if name not in graph or runtime_meets(runtime_version, graph[name][0] or runtime_version):
             continue
         asks = _asks(name, requirements, local_wheels, uv_output, runtime_version)
         specs = list(dict.fromkeys(spec for _who, spec in asks))
@@ -237,8 +240,8 @@ def conflict_error(conflicts: Sequence[Conflict], uv_output: str) -> RuntimeConf
         asked = ", ".join(item.specifiers) or f"{item.wanted} in an unconstrained resolution"
         lines = [
             f"{item.name}: the runtime {item.runtime} has {item.name} {item.runtime_version}, "
-            f"which pyspark imports before any user code (a protected package), but the input "
-            f"needs {item.name} {asked}; required through:"
+            f"{protection_reason(item.name)}, but the input needs {item.name} {asked}; "
+            "required through:"
         ]
         lines += [f"  {chain}" for chain in item.chains] or ["  (the chain is not known)"]
         lines.append("ways out:")
@@ -306,5 +309,17 @@ def guarded_error(
             f"(override_runtime=[{name!r}] in Python)"
         )
         parts.append("\n".join(lines))
-    message = "\n\n".join(parts) + "\n\nnothing was downloaded."
+    message = "\n\n".join(parts)
+    if len(placements) > 1:
+        message += "\n\nto ship them all anyway: " + override_all(n for n, _ in placements)
+    message += "\n\nnothing was downloaded."
     return RuntimeConflictError(redact(message), conflicts)
+
+
+def override_all(names: Iterable[str]) -> str:
+    """``--override-runtime 'nvidia-*' --override-runtime triton``: one flag per name, CUDA
+    packages as one pattern."""
+    chosen = sorted(set(names))
+    patterns = [p for p in ("nvidia-*", "cuda-*") if any(fnmatch.fnmatchcase(n, p) for n in chosen)]
+    rest = [n for n in chosen if not any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+    return " ".join(f"--override-runtime {shlex.quote(n)}" for n in [*patterns, *rest])

@@ -19,6 +19,7 @@ the input *runtime-first* (docs/runtime-aware.md):
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -86,14 +87,21 @@ class RuntimeContext:
 
     def provided(self) -> dict[str, str]:
         """Every runtime package (pip's and Spark's) -> its version, overrides left out."""
-        return {n: v for n, v in self.packages.provided.items() if n not in self.overrides}
+        return {n: v for n, v in self.packages.provided.items() if not self.overridden(n)}
+
+    def overridden(self, name: str) -> bool:
+        """Named in ``override_runtime``, or matched by a pattern there (``nvidia-*``)."""
+        key = canonicalize_name(name)
+        return key in self.overrides or any(
+            "*" in pattern and fnmatch.fnmatchcase(key, pattern) for pattern in self.overrides
+        )
 
     def protected(self) -> dict[str, str]:
         """Protected package -> the runtime's version, overrides left out."""
         return {
             name: version
             for name, version in self.packages.protected().items()
-            if name not in self.overrides
+            if not self.overridden(name)
         }
 
     def constraint_lines(self) -> list[str]:
@@ -118,7 +126,7 @@ class RuntimeContext:
         """An ML runtime's own kind of package (torch, CUDA...) that it lacks: never
         shipped without an override."""
         key = canonicalize_name(name)
-        return self.packages.guards(key) and key not in self.overrides
+        return self.packages.guards(key) and not self.overridden(key)
 
 
 @dataclass(frozen=True)

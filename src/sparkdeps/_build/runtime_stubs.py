@@ -13,7 +13,8 @@ wheel over the index's for the same version (measured: a stand-in ``requests
   runtime's Spark is not PyPI's wheel, and its dependencies are the runtime's.
 
 Every other runtime package resolves from the index with its real metadata, so uv
-checks its requirements against what ships.
+checks its requirements against what ships; only a runtime version with no wheel for
+the target gets a stand-in as well (learned in :mod:`.runtime_first`).
 
 Stand-ins are never downloaded, built or shipped: a pin at the runtime's version is
 placed ``runtime`` (:mod:`.runtime_plan`). They are written once per set (its

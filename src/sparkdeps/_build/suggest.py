@@ -9,7 +9,6 @@ for a hint). Nothing here may fail a build: any error leaves fewer suggestions.
 
 from __future__ import annotations
 
-import base64
 import difflib
 import json
 import logging
@@ -18,11 +17,12 @@ import urllib.request
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from packaging.utils import canonicalize_name
 
 from .._core.runtimes import runtime_packages, runtime_profile_names
+from .index import index_request
 
 if TYPE_CHECKING:
     from .resolve import IndexSettings
@@ -38,27 +38,14 @@ _LINK = re.compile(r"<a [^>]*>([^<]+)</a>", re.IGNORECASE)
 _DIST = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._]*?)-\d")
 
 
-def _request(url: str) -> urllib.request.Request:
-    parts = urlsplit(url)
-    headers = {
-        "Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1",
-        "User-Agent": "sparkdeps (did-you-mean)",
-    }
-    if parts.username is not None:  # urllib does not take credentials from the URL
-        secret = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-        headers["Authorization"] = "Basic " + base64.b64encode(secret.encode()).decode()
-        host = parts.hostname or ""
-        netloc = f"{host}:{parts.port}" if parts.port else host
-        url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
-    return urllib.request.Request(url, headers=headers)
-
-
 def index_projects(url: str, timeout: float) -> set[str]:
     """The project names an index's simple page lists (empty when unreadable or huge)."""
     if not url.startswith(("http://", "https://")) or urlsplit(url).hostname in _HUGE_INDEXES:
         return set()
     try:
-        with urllib.request.urlopen(_request(url.rstrip("/") + "/"), timeout=timeout) as answer:
+        with urllib.request.urlopen(
+            index_request(url.rstrip("/") + "/", "did-you-mean"), timeout=timeout
+        ) as answer:
             body = answer.read(_MAX_LISTING + 1)
             kind = answer.headers.get("Content-Type", "")
     except (OSError, ValueError) as exc:

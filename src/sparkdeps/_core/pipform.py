@@ -82,6 +82,8 @@ def pip_path(uri: str) -> str:
             f"{uri}: pip cannot open a {scheme}: URI as a path; publish the run on a "
             "/Volumes/..., dbfs:/ or local folder"
         )
+    if text.startswith("/"):  # as the cluster opens it, even from a Windows client
+        return text
     return str(Path(text).expanduser().absolute())
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "RuntimePackages",
     "canonical_name",
     "parse_freeze",
+    "protection_reason",
     "runtime_packages",
     "runtime_profile_names",
 ]
@@ -91,6 +92,7 @@ logger = logging.getLogger(__name__)
 _NAME_RE = re.compile(r"[-_.]+")
 _LINE_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*(\S+)$")
 _HEADER_RE = re.compile(r"^#\s*python\s+(3\.\d+)(?:;\s*spark\s+([0-9][0-9.]*))?", re.I)
+_DATABRICKS_RE = re.compile(r"Databricks Runtime (\d+\.\d+)(\S*)", re.I)
 _TOKEN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+!_-]*")
 _DATA = "runtime_sets"
 _FREEZE_FIX = (
@@ -146,6 +148,16 @@ class RuntimePackages:
     def protected(self) -> dict[str, str]:
         """The protected packages this runtime has, with their versions."""
         return {n: v for n, v in sorted(self.provided.items()) if self.is_protected(n)}
+
+
+def protection_reason(name: str) -> str:
+    """Why a package is protected, for messages."""
+    key = canonical_name(name)
+    if key in SPARK_BUILTINS:
+        return "the runtime's own Spark (protected)"
+    if key in ML_GUARDED or key.startswith(_ML_PREFIXES):
+        return "a build the ML runtime made for itself (protected)"
+    return "which pyspark imports before any user code (a protected package)"
 
 
 def spark_builtins(
@@ -208,6 +220,7 @@ def parse_freeze(text: str, origin: str) -> RuntimePackages:
     packages: dict[str, str] = {}
     python_version: str | None = None
     spark_version: str | None = None
+    databricks: re.Match[str] | None = None
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         header = _HEADER_RE.match(line)
@@ -215,18 +228,22 @@ def parse_freeze(text: str, origin: str) -> RuntimePackages:
             python_version, spark_version = header.group(1), header.group(2)
             continue
         if not line or line.startswith("#"):
+            databricks = databricks or _DATABRICKS_RE.search(line)
             continue
         checked = _check_line(line, number, origin)
         if checked is not None:
             packages[checked[0]] = checked[1]
     if not packages:
         raise InputError(f"{origin}: no 'name==version' lines found; {_FREEZE_FIX}")
+    # `sparkdeps runtime-freeze` on a cluster names it: "Databricks Runtime 15.4.x-cpu-ml-..."
+    delta = _DELTA_OF_DBR.get(databricks.group(1)) if databricks else None
     return RuntimePackages(
         name=origin,
         packages=MappingProxyType(dict(sorted(packages.items()))),
         python_version=python_version,
         spark_version=spark_version,
-        builtins=MappingProxyType(spark_builtins(packages, spark_version)),
+        builtins=MappingProxyType(spark_builtins(packages, spark_version, delta=delta)),
+        ml=bool(databricks and "-ml" in databricks.group(2).lower()),
     )
 
 

@@ -17,10 +17,11 @@ run folder is ``<base>/job-<job run id>-<uuid>/`` and user tasks get
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._core.errors import InputError, SparkdepsError
+from .._core.options import BuildOptions
 from .._core.paths import PROCESS_DEPS_TASK_KEY
 from .names import (
     CLEANUP_TASK_KEY,
@@ -85,6 +86,7 @@ def three_task_job(
     environment_version: str = SERVERLESS_ENVIRONMENT_VERSION,
     sparkdeps_requirement: str = "sparkdeps",
     build_requirement: str = "sparkdeps[build]",
+    options: BuildOptions | None = None,
     process_deps_args: Sequence[str] = (),
     max_concurrent_runs: int | None = None,
     path_via: Literal["task_value", "job_run"] = "job_run",
@@ -107,8 +109,8 @@ def three_task_job(
     cleanup's plain ``sparkdeps``; the user tasks get the run's wheels without artifacts,
     through their environment's ``-r requirements_path`` (``serverless_route="environment"``,
     one run at a time) or a notebook's ``%pip`` (``"notebook"``): ``_jobs/serverless.py``.
-
-    ``path_via`` is how user tasks learn the run folder (see the module's docstring).
+    ``options`` (``BuildOptions``) become ``process-deps`` flags, ``process_deps_args`` go
+    as given; ``path_via`` is how user tasks learn the run folder (the module's docstring).
     """
     jobs = _bundles()
     user_tasks = _user_tasks(tasks, python_file)
@@ -120,7 +122,7 @@ def three_task_job(
         )
     plan = _Plan(jobs, compute, build_requirement, sparkdeps_requirement, pointer)
     graph = [
-        _process_deps_task(plan, [*mode_args, *process_deps_args]),
+        _process_deps_task(plan, [*mode_args, *_option_args(options), *process_deps_args]),
         *(_user_task(plan, task, wheelhouse_ref) for task in user_tasks),
         _cleanup_task(plan, [task.task_key for task in user_tasks]),
     ]
@@ -248,6 +250,15 @@ def _wheelhouse_reference(path_via: str) -> tuple[str, list[str]]:
     if path_via == "job_run":
         return f"{_BASE_REF}/{RUN_PREFIX}{JOB_RUN_ID_REFERENCE}/wheelhouse.zip", ["--per-job-run"]
     raise InputError(f"path_via must be 'task_value' or 'job_run', got {path_via!r}")
+
+
+def _option_args(options: BuildOptions | None) -> list[str]:
+    """``process-deps`` flags for the options that differ from its defaults."""
+    if options is None:
+        return []
+    if options.target == "auto":  # process-deps' own default: no flag needed
+        options = replace(options, target=None)
+    return options.to_args()
 
 
 def _process_deps_task(plan: _Plan, extra_args: Sequence[str]) -> Any:

@@ -27,13 +27,14 @@ import os
 import re
 import tempfile
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .._core.databricks import is_unresolved_reference, runtime_version, set_task_value
 from .._core.errors import InputError
 from .._core.hashing import sha256_file
+from .._core.options import BuildOptions
 from .._core.paths import (
     TASK_VALUE_KEY,
     WHEELHOUSE_NAME,
@@ -44,7 +45,7 @@ from .._core.paths import (
 from .._core.pipform import REQUIREMENTS_NAME
 from .._core.results import BuildResult, CleanupResult
 from .._core.storage import join_uri, local_file, storage_for
-from .._core.target import PROFILES
+from .._core.target import PROFILES, Target
 from .._core.wheelhouse import read_manifest
 from .._runtime.cleanup import cleanup, cleanup_older_than, read_run_marker
 from .._runtime.inspect import requirement_lines
@@ -132,18 +133,10 @@ class ProcessDepsRequest:
     source: str
     base: str | None = None
     job_run_id: str | None = None
-    target: str | None = "auto"
-    python_version: str | None = None
-    platform: str | None = None
-    runtime_packages: str | None = None
-    override_runtime: tuple[str, ...] = ()
-    index_url: str | None = None
-    extra_index_url: tuple[str, ...] = ()
-    find_links: tuple[str, ...] = ()
-    no_index: bool = False
-    allow_index_options: bool = False
     per_job_run: bool = False
     task_value_key: str = TASK_VALUE_KEY
+    options: BuildOptions = field(default_factory=lambda: BuildOptions(target="auto"))
+    """The build options (``_core/options.py``); ``target="auto"``: what this compute has."""
     requirements_at: str | None = None
     """A fixed file rewritten with this run's wheel lines (``_jobs/serverless.py``)."""
 
@@ -193,24 +186,18 @@ def run_process_deps(args: ProcessDepsRequest) -> ProcessDepsOutcome:
             return ProcessDepsOutcome(pinned, None)
     else:
         run_id = new_run_id(args.job_run_id)
-    index_url = args.index_url or os.environ.get("SPARKDEPS_INDEX_URL") or None
+    index_url = args.options.index_url or os.environ.get("SPARKDEPS_INDEX_URL") or None
     with tempfile.TemporaryDirectory(prefix="sparkdeps-runtime-") as folder:
-        target, runtime_packages = _target_and_set(args, Path(folder))
+        target, runtime_packages = _target_and_set(args.options, Path(folder))
+        options = replace(
+            args.options, target=target, runtime_packages=runtime_packages, index_url=index_url
+        )
         result = build(
             args.source,
             dest=base,
             run_id=run_id,
-            target=target,
-            python_version=args.python_version,
-            platform=args.platform,
-            index_url=index_url,
-            extra_index_urls=tuple(args.extra_index_url),
-            find_links=tuple(args.find_links),
-            no_index=args.no_index,
             task_value_key=args.task_value_key,
-            allow_index_options=args.allow_index_options,
-            runtime_packages=runtime_packages,
-            override_runtime=args.override_runtime,
+            **options.keywords(),
         )
     _point_requirements(args.requirements_at, result.run_uri)
     if not result.task_value_set:
@@ -237,14 +224,18 @@ def _point_requirements(path: str | None, run_uri: str) -> None:
     logger.info("%s now names the %d wheels of %s", target, len(lines), run_uri)
 
 
-def _target_and_set(args: ProcessDepsRequest, folder: Path) -> tuple[str | None, str | None]:
+def _target_and_set(
+    options: BuildOptions, folder: Path
+) -> tuple[str | Target | None, str | os.PathLike[str] | None]:
     """The target and runtime package file: with ``auto`` on Databricks (nothing explicit
     beside it), this interpreter and the set it really has (``_jobs/running.py``)."""
-    target = detect_target(args.target)
-    explicit = args.runtime_packages or args.python_version or args.platform
+    if isinstance(options.target, Target):
+        return options.target, options.runtime_packages
+    target = detect_target(options.target)
+    explicit = options.runtime_packages or options.python_version or options.platform
     version = runtime_version()
-    if args.target not in (None, "", "auto") or explicit or version is None:
-        return target, args.runtime_packages
+    if options.target not in (None, "", "auto") or explicit or version is None:
+        return target, options.runtime_packages
     file = folder / f"running-runtime-{re.sub(r'[^A-Za-z0-9._-]', '_', version)}.txt"
     file.write_text(running_set_text(target), encoding="utf-8")
     logger.info("--target auto: this compute's Python and installed packages (%s)", version)

@@ -25,6 +25,7 @@ the classic tests before the Connect ones (file order does it).
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -50,6 +51,39 @@ __all__ = [
 SessionKind = Literal["classic", "connect"]
 
 
+def _driver_pyspark() -> str | None:
+    try:
+        return importlib.metadata.version("pyspark")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def check_driver(runtime: str) -> None:
+    """Refuse a driver that cannot drive the twin's executors: another Python minor version
+    or another pyspark (a mismatch fails late, inside Arrow or pickling, e.g. pyspark 4.2's
+    driver against pyarrow 8 on 3.5.0 executors: ``RecordBatch has no itercolumns``)."""
+    spec = twin_spec(runtime)
+    here = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    inside = (
+        f"run pytest inside the twin: `sparkdeps twin {runtime} DIR`, then "
+        "`DIR/bin/python -m pytest`"
+    )
+    if spec.python_version != here:
+        raise TargetError(
+            f"--sparkdeps-runtime {runtime} runs executors on Python {spec.python_version}, "
+            f"but pytest runs on {here}: Spark needs one minor version on the driver and its "
+            f"workers; run pytest with Python {spec.python_version} (e.g. {inside})"
+        )
+    driver = _driver_pyspark()
+    if driver is not None and driver != spec.pyspark_version:
+        raise TargetError(
+            f"--sparkdeps-runtime {runtime} runs executors on pyspark {spec.pyspark_version}, "
+            f"but pytest's driver has pyspark {driver}: Spark needs one pyspark on the driver "
+            f"and its executors; install the runtime's (pip install "
+            f"'pyspark=={spec.pyspark_version}'), or {inside}"
+        )
+
+
 class SparkManager:
     """Keeps the one live session of a test run; switches kind on demand."""
 
@@ -72,16 +106,7 @@ class SparkManager:
 
     def _choose_python(self) -> Path:
         if self.runtime:
-            spec = twin_spec(self.runtime)
-            here = f"{sys.version_info[0]}.{sys.version_info[1]}"
-            if spec.python_version != here:
-                raise TargetError(
-                    f"--sparkdeps-runtime {self.runtime} runs executors on Python "
-                    f"{spec.python_version}, but pytest runs on {here}: Spark needs one minor "
-                    f"version on the driver and its workers; run pytest with Python "
-                    f"{spec.python_version} (e.g. inside a twin: `sparkdeps twin "
-                    f"{self.runtime} DIR`, then `DIR/bin/python -m pytest`)"
-                )
+            check_driver(self.runtime)
             twin = create_twin(self.runtime, twin_home(self.runtime), index_url=self.index_url)
             return twin.python
         inside = running_twin()
@@ -117,6 +142,18 @@ class SparkManager:
                     os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
                 self._session = None
                 self._kind = None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With a runtime asked for, a driver that cannot drive its twin stops the run here,
+    before any test (a usage error with the fix, not a failure in every Spark test)."""
+    config = session.config
+    runtime = config.getoption("sparkdeps_runtime") or config.getini("sparkdeps_runtime") or None
+    if runtime:
+        try:
+            check_driver(runtime)
+        except TargetError as exc:
+            raise pytest.UsageError(str(exc)) from exc
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
