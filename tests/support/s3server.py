@@ -103,7 +103,6 @@ class S3Server:
         listed = self.client().list_objects_v2(Bucket=bucket, Prefix=prefix)
         return sorted(item["Key"] for item in listed.get("Contents", []))
 
-
     def requests(self) -> list[tuple[str, str, str]]:
         """(method, path?query, user agent) of every request so far (needs ``log``)."""
         assert self.log is not None
