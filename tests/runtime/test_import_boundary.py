@@ -30,9 +30,9 @@ COLD_ONLY = (
     "subprocess",
     "tempfile",
     "uuid",
-    "sparkdeps._core.target",
     "sparkdeps._core.manifest",
     "sparkdeps._runtime.checks",
+    "sparkdeps._runtime.client",
     "sparkdeps._runtime.extract",
     "sparkdeps._runtime.unpack",
 )

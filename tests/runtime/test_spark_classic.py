@@ -232,3 +232,15 @@ def test_a_planted_stub_zip_never_runs_on_executors(
             assert outcome["ok"], f"{module} on {report['cwd']}: {outcome}"
             assert outcome["file"].startswith(shipped), (module, outcome["file"])
     assert not proof.exists(), "the planted stub ran on an executor"
+
+
+def test_classic_loads_do_not_probe_unless_asked(
+    loaded: tuple[Any, LoadResult], tmp_path: Path
+) -> None:
+    """A SparkContext's archive and includes are documented Spark: no probe by default;
+    probe=True proves them too (docs/delivery.md)."""
+    spark, first = loaded
+    assert "probe" not in first.timings
+    wheelhouse = make_wheelhouse(tmp_path / "runs", load_test_wheels(tmp_path / "w", tag="_clp"))
+    proven = load(wheelhouse, spark=spark, cache_dir=tmp_path / "cache", probe=True)
+    assert proven.delivery == "classic" and proven.timings["probe"] > 0

@@ -14,7 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support.wheelhouses import load_test_wheels, make_wheelhouse, module_names
+from tests.support.wheelhouses import (
+    load_test_wheels,
+    make_wheelhouse,
+    module_names,
+    restored_imports,
+)
 
 from sparkdeps._core.results import LoadResult
 from sparkdeps._runtime.delivery import is_connect
@@ -109,3 +114,67 @@ def test_plugin_fixtures_on_connect(
     assert sparkdeps_connect is spark, "the manager shares one Connect session"
     result = sparkdeps_load(first.uri)
     assert result.delivery == "connect"
+
+
+def test_connect_load_proved_itself_once(connect_loaded: tuple[Any, LoadResult]) -> None:
+    """No SparkContext: the load ran the probe before returning; a second load of the same
+    wheelhouse into the session need not run it again."""
+    spark, first = connect_loaded
+    assert first.timings["probe"] > 0
+    again = load(first.uri, spark=spark, cache_dir=first.folder.parents[2])
+    assert "probe" not in again.timings
+
+
+def test_probe_fails_a_module_from_outside_what_was_shipped(
+    connect_loaded: tuple[Any, LoadResult],
+) -> None:
+    from sparkdeps._runtime.probe import probe_executors
+
+    spark, result = connect_loaded
+    ok = probe_executors(spark, [f"sdload_pure{TAG}"], within=[f"sparkdeps_{result.digest[:16]}"])
+    assert ok.ok, ok.describe()
+    elsewhere = probe_executors(spark, ["json"], within=[f"sparkdeps_{result.digest[:16]}"])
+    assert not elsewhere.ok
+    assert "not from what was shipped" in elsewhere.describe()
+    assert elsewhere.to_dict()["ok"] is False
+
+
+def test_a_laptop_client_ships_every_wheel_and_installs_what_fits(
+    connect_loaded: tuple[Any, LoadResult], tmp_path: Path
+) -> None:
+    """Databricks Connect from macOS arm64 (the client's tags overridden): the cluster gets
+    every wheel, the client installs the pure ones and says which it left out, and the
+    probe proved the executors (which import the compiled ones in a UDF)."""
+    from packaging.tags import compatible_tags, cpython_tags
+    from pyspark.sql.functions import col, udf
+    from pyspark.sql.types import LongType
+
+    from sparkdeps._runtime.client import override_client_tags
+
+    spark, _first = connect_loaded
+    tag = "_laptop"
+    wheels = load_test_wheels(tmp_path / "w", tag=tag)
+    wheelhouse = make_wheelhouse(tmp_path / "runs", wheels)
+    mac = ["macosx_14_0_arm64", "macosx_11_0_arm64"]
+    override_client_tags([*cpython_tags(platforms=mac), *compatible_tags(platforms=mac)])
+    try:
+        with restored_imports("sdload_"):
+            result = load(wheelhouse, spark=spark, cache_dir=tmp_path / "cache")
+    finally:
+        override_client_tags(None)
+    compiled = sorted(path.name for path in wheels if "none-any" not in path.name)
+    assert sorted(result.left_out) == compiled and len(compiled) == 2
+    assert sorted(result.wheels) == sorted(path.name for path in wheels)
+    assert result.delivery == "connect" and result.timings["probe"] > 0
+    assert (result.folder / f"sdload_pure{tag}").is_dir()
+    assert not (result.folder / f"sdload_cext{tag}").exists(), "left out on the client"
+    names = (f"sdload_cext{tag}", f"sdload_cmod{tag}")
+
+    def compute(index: int) -> int:
+        import importlib
+
+        package, single = (importlib.import_module(name) for name in names)
+        return int(package.add(index, 1)) + int(single.answer())
+
+    rows = spark.range(0, 4, 1, 2).select(udf(compute, LongType())(col("id")).alias("v")).collect()
+    assert sorted(row["v"] for row in rows) == [index + 43 for index in range(4)]

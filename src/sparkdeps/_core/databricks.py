@@ -1,10 +1,16 @@
-"""The thin Databricks glue: dbutils, task values, runtime detection.
+"""The thin Databricks glue: dbutils, task values, runtime detection, the notebook's ``%pip``.
 
 Everything Databricks-specific goes through the small :class:`Dbutils`
 protocol below, the subset of ``dbutils`` we use. On a cluster it is the real
 object (found in the notebook namespace or built from ``pyspark.dbutils``);
 in tests a stand-in that follows the documented behaviour is installed with
 :func:`set_dbutils` or the ``SPARKDEPS_DBUTILS=module:attribute`` variable.
+
+:class:`NotebookPip` is the notebook's ``%pip`` magic, the channel Databricks
+syncs to the Python workers of UDFs on serverless and standard access compute
+(docs/facts.md, fact 17; ``delivery="environment"``). In a Databricks notebook it
+is IPython's ``run_line_magic("pip", ...)``; tests install a stand-in with
+:func:`set_notebook_pip`.
 """
 
 from __future__ import annotations
@@ -21,12 +27,15 @@ from .errors import SparkdepsError
 __all__ = [
     "TASK_VALUE_LIMIT",
     "Dbutils",
+    "NotebookPip",
     "get_dbutils",
     "get_task_value",
     "is_databricks",
     "is_unresolved_reference",
+    "notebook_pip",
     "runtime_version",
     "set_dbutils",
+    "set_notebook_pip",
     "set_task_value",
 ]
 
@@ -35,6 +44,7 @@ logger = logging.getLogger(__name__)
 TASK_VALUE_LIMIT = 48 * 1024  # bytes of JSON, docs/facts.md, fact 10
 _UNSET: Any = object()
 _override: Any = _UNSET
+_pip_override: Any = _UNSET
 
 
 class _FsLike(Protocol):
@@ -164,3 +174,60 @@ def is_unresolved_reference(value: str) -> bool:
     outside a job is never filled in), so it reaches us as text, not a path.
     """
     return "{{" in value and "}}" in value
+
+
+class NotebookPip(Protocol):
+    """The notebook's ``%pip`` magic: what Databricks syncs to UDFs' Python workers."""
+
+    @property
+    def where(self) -> str:
+        """Where the packages land, for messages (``"the notebook's %pip"``)."""
+        ...
+
+    def pip(self, line: str) -> None:
+        """Run ``%pip <line>`` (``install -r <requirements>``); raise when it fails."""
+        ...
+
+
+class _IPythonPip:
+    """``%pip`` through IPython's ``run_line_magic``, as a notebook cell would run it."""
+
+    where = "the notebook's %pip"
+
+    def __init__(self, shell: Any) -> None:
+        self._shell = shell
+
+    def pip(self, line: str) -> None:
+        namespace = getattr(self._shell, "user_ns", {})
+        namespace.pop("_exit_code", None)
+        self._shell.run_line_magic("pip", line)
+        # IPython's own %pip runs pip through the shell and keeps its exit code in
+        # _exit_code rather than raising; the probe after it proves the workers anyway
+        code = namespace.get("_exit_code")
+        if isinstance(code, int) and code != 0:
+            raise SparkdepsError(f"%pip {line} exited with code {code}")
+
+
+def set_notebook_pip(channel: NotebookPip | None) -> None:
+    """Use ``channel`` as the notebook's ``%pip`` (None: go back to finding it). For tests."""
+    global _pip_override
+    _pip_override = _UNSET if channel is None else channel
+
+
+def notebook_pip() -> NotebookPip | None:
+    """The notebook's ``%pip`` in a Databricks notebook (or the stand-in set); else None.
+
+    A Databricks notebook is an IPython shell with ``dbutils`` in its namespace; a
+    job's Python script or wheel task has no ``%pip`` (its environment's
+    ``dependencies`` play that part, set before the run).
+    """
+    if _pip_override is not _UNSET:
+        return _pip_override  # type: ignore[no-any-return]
+    try:  # IPython is there only in a notebook: imported on demand
+        from IPython import get_ipython  # noqa: PLC0415
+    except ImportError:
+        return None
+    shell = get_ipython()
+    if shell is None or "dbutils" not in getattr(shell, "user_ns", {}):
+        return None
+    return _IPythonPip(shell)

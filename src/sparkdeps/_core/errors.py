@@ -103,7 +103,18 @@ class WheelhouseNotFoundError(SparkdepsError, LookupError):
 
 
 class DeliveryError(SparkdepsError, RuntimeError):
-    """The packages could not be shipped to the executors."""
+    """The packages could not be shipped to the executors, or the probe showed that the
+    executors cannot import them.
+
+    ``probe`` is the probe's result (``sparkdeps._runtime.probe.ProbeResult``) when one
+    ran; ``invisible`` is True when the shipped files were not there for the workers
+    (the case ``delivery="environment"`` is for).
+    """
+
+    def __init__(self, *args: object, probe: object = None, invisible: bool = False) -> None:
+        super().__init__(*args)
+        self.probe = probe
+        self.invisible = invisible
 
 
 class SessionConflictError(DeliveryError):

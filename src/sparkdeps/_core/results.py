@@ -22,12 +22,15 @@ __all__ = [
     "VerifyResult",
 ]
 
-Delivery = Literal["auto", "classic", "connect", "shared", "driver-only"]
+Delivery = Literal["auto", "classic", "connect", "shared", "environment", "driver-only"]
 """How executors get the packages. ``auto`` picks ``classic`` (archive + python
 includes) for a session with a SparkContext, ``connect`` (artifacts) for a
-Spark Connect session, ``driver-only`` when there is no session. ``shared``
-(opt-in) installs once beside a wheelhouse on storage every node mounts and
-points the executors there."""
+Spark Connect session, proven by a probe, and ``environment`` where that probe
+shows the workers cannot see the artifacts and a notebook's ``%pip`` is there;
+``driver-only`` when there is no session. ``shared`` (opt-in) installs once
+beside a wheelhouse on storage every node mounts and points the executors
+there. ``environment`` (docs/delivery.md) installs through the notebook's
+``%pip``, which Databricks syncs to UDFs."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,9 @@ class LoadResult:
     shadows: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     """Packages that take the place of the runtime's copy: name -> (runtime's version,
     the wheelhouse's), from the manifest of a runtime-aware build."""
+    left_out: tuple[str, ...] = ()
+    """Wheels shipped to the cluster but not installed on this Spark Connect client:
+    their tags do not fit it (a laptop on macOS or Windows; docs/delivery.md)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -107,6 +113,7 @@ class LoadResult:
             "mode": self.mode,
             "timings": {key: round(value, 4) for key, value in self.timings.items()},
             "shadows": {name: list(pair) for name, pair in self.shadows.items()},
+            "left_out": list(self.left_out),
         }
 
     def _repr_html_(self) -> str:

@@ -3,9 +3,8 @@ then its sha256 and contents against the manifest."""
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from packaging.tags import Tag
@@ -14,16 +13,15 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from .._core.errors import IncompatibleWheelError, IntegrityError
 from .._core.hashing import sha256_stream
 from .._core.stdlib import ALLOW_ENV, shadowing
-from .._core.target import running_interpreter_tags
+from .client import client_tags, describe_client
 from .extract import check_wheel_contents, open_stored_wheel
 from .fetch import Prepared
 
 __all__ = ["check_interpreter_tags", "check_wheels"]
 
 
-@functools.lru_cache(maxsize=1)
 def _interpreter_tags() -> frozenset[Tag]:
-    return running_interpreter_tags()  # ~5 ms: once per process keeps warm loads fast
+    return frozenset(client_tags())  # computed once per process (client.py)
 
 
 def check_interpreter_tags(
@@ -44,22 +42,44 @@ def check_interpreter_tags(
             raise IntegrityError(f"{uri}: {filename} is not a wheel name") from exc
         if not wheel_tags & accepted:
             raise IncompatibleWheelError(
-                f"{filename} in {uri} does not fit the running interpreter: the wheelhouse "
-                f"was built for Python {python} ({platforms[0]}) but this is Python {running} "
-                f"({sys.platform}); rebuild it for this cluster (`sparkdeps build <input> "
-                f"--python-version {running}`, or `sparkdeps build <input> --target <profile>` "
-                f"with this runtime's profile), or run the job on a Python {python} runtime. "
-                "Nothing was installed."
+                f"{filename} in {uri} does not fit this interpreter: the wheelhouse was built "
+                f"for Python {python} on {platforms[0]}, this is "
+                f"{describe_client() if tags is None else f'Python {running}'}; "
+                + _fix(python, running)
+                + " Nothing was installed."
             )
 
 
-def check_wheels(prepared: Prepared, tags: frozenset[Tag] | None = None) -> None:
-    """Tags, then each wheel's sha256 and contents against the manifest. Writes nothing."""
+def _fix(python: str, running: str) -> str:
+    if python != running:
+        return (
+            f"rebuild it for this Python (`sparkdeps build <input> --python-version {running}`, "
+            f"or `--target <profile>` with the runtime's profile), or run the job on a Python "
+            f"{python} runtime."
+        )
+    return (
+        "the wheelhouse is for the cluster, not this machine: load it in the job on the "
+        "cluster, or from here into a Spark Connect session (load(..., spark=spark): the "
+        "cluster gets every wheel, this machine only those that fit it); to use it on this "
+        "machine alone, build it here without --target."
+    )
+
+
+def check_wheels(
+    prepared: Prepared, tags: frozenset[Tag] | None = None, *, leave_out: Collection[str] = ()
+) -> None:
+    """Tags, then each wheel's sha256 and contents against the manifest. Writes nothing.
+
+    ``leave_out``: wheels this interpreter will not install (a Connect client's misfits):
+    their tags are not checked here, their bytes are."""
     manifest = prepared.manifest
     if manifest is None:
         raise IntegrityError("internal: check_wheels needs the manifest")
     check_interpreter_tags(
-        prepared.uri, [wheel.filename for wheel in manifest.wheels], manifest.target, tags
+        prepared.uri,
+        [wheel.filename for wheel in manifest.wheels if wheel.filename not in leave_out],
+        manifest.target,
+        tags,
     )
     shadowed = shadowing(manifest.top_level)
     if shadowed:

@@ -70,6 +70,9 @@ class InstallResult:
     shadows: Mapping[str, tuple[str, str]] | None = None
     """Shipped package -> (the runtime's version it replaces, its own); None: an install
     made before markers kept it (read the manifest)."""
+    left_out: tuple[str, ...] = ()
+    """Wheels not installed here: their tags do not fit this Connect client (the cluster
+    gets them); ``wheels`` are the ones installed."""
 
 
 def interpreter_key() -> str:
@@ -110,6 +113,7 @@ def _reused(
         reused=True,
         wheels=tuple(str(name) for name in marker.get("wheels", ())),
         top_level=tuple(marker.get("top_level", ())),
+        left_out=tuple(str(name) for name in marker.get("left_out", ())),
         timings=timings,
         target=dict(marker.get("target", {})),
         runtime=marker.get("runtime") if isinstance(marker.get("runtime"), dict) else None,
@@ -162,10 +166,17 @@ def _log_install(node_cache: Path, prepared: Prepared) -> None:
         log.write(line)
 
 
-def install(prepared: Prepared, node_cache: Path, *, bytecode: bool = False) -> InstallResult:
+def install(
+    prepared: Prepared,
+    node_cache: Path,
+    *,
+    bytecode: bool = False,
+    leave_out: tuple[str, ...] = (),
+) -> InstallResult:
     """Install into ``node_cache/installs/<digest>/`` unless it is already complete there.
 
     ``bytecode`` compiles every module too (a shared install that executors import).
+    ``leave_out``: wheels this Connect client cannot use, not extracted (client.py).
 
     The caller has run :func:`check_wheels` when ``prepared.manifest`` is set.
     """
@@ -194,7 +205,7 @@ def install(prepared: Prepared, node_cache: Path, *, bytecode: bool = False) -> 
         from .unpack import unpack_into  # noqa: PLC0415
 
         with timed(timings, "install"):
-            size = unpack_into(prepared, installs, folder, bytecode=bytecode)
+            size = unpack_into(prepared, installs, folder, bytecode=bytecode, leave_out=leave_out)
         _remember(node_cache, prepared)
         _log_install(node_cache, prepared)
     manifest = prepared.manifest
@@ -205,17 +216,27 @@ def install(prepared: Prepared, node_cache: Path, *, bytecode: bool = False) -> 
         folder,
         timings["install"],
     )
+    return _fresh(prepared, folder, timings, leave_out)
+
+
+def _fresh(
+    prepared: Prepared, folder: Path, timings: dict[str, float], leave_out: tuple[str, ...]
+) -> InstallResult:
+    """The result of an install just made (from the manifest it was made from)."""
+    manifest = prepared.manifest
+    assert manifest is not None
     return InstallResult(
         folder=folder,
         digest=prepared.digest,
         reused=False,
-        wheels=tuple(wheel.filename for wheel in manifest.wheels),
+        wheels=tuple(w.filename for w in manifest.wheels if w.filename not in leave_out),
         top_level=tuple(manifest.top_level),
         timings=timings,
         target=dict(manifest.target),
         runtime=dict(manifest.runtime) if manifest.runtime is not None else None,
         checked_for=interpreter_key(),
         shadows=manifest.shadowed(),
+        left_out=leave_out,
     )
 
 

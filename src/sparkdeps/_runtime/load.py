@@ -30,6 +30,7 @@ from .runtime_check import check_runtime
 
 if TYPE_CHECKING:
     from .delivery import SessionKind
+    from .routes import Shipped
     from .session_env import Package
 
 # Shipping to executors (delivery, session_env), pip mode and the full wheel checks
@@ -47,7 +48,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 ENV_WHEELHOUSE = "SPARKDEPS_WHEELHOUSE"
-_DELIVERIES = ("auto", "classic", "connect", "shared", "driver-only")
+_DELIVERIES = ("auto", "classic", "connect", "shared", "environment", "driver-only")
 _SHARED_FIX = (
     "remove it if it is not yours, or pass payload_dir= a folder every node mounts that "
     "only you can write (docs/security.md)"
@@ -199,8 +200,8 @@ def _plan(
     node_cache = node_cache_dir(cache_dir)
     session, ship = _session_and_kind(spark, delivery)
     kind: Delivery = ship or "driver-only"
-    if ship is not None and delivery == "shared":
-        kind = "shared"
+    if (ship is not None and delivery == "shared") or delivery == "environment":
+        kind = delivery
     # shared: installed once beside the wheelhouse, for the driver and every executor
     install_cache = node_cache
     if kind == "shared":
@@ -228,6 +229,7 @@ def load(
     payload_dir: str | os.PathLike[str] | None = None,
     replace: bool = False,
     strict: bool | None = None,
+    probe: bool | None = None,
 ) -> LoadResult:
     """Install a wheelhouse on the driver and ship it to every executor.
 
@@ -246,6 +248,11 @@ def load(
     protected or missing one raises :class:`RuntimeMismatchError`;
     ``strict=True`` makes every difference an error, ``strict=False`` a warning.
 
+    Without a SparkContext a probe job proves the executors import it, or a
+    :class:`DeliveryError` names the route that fits (docs/delivery.md; ``probe=True``
+    probes classic too, ``probe=False`` never). ``delivery="environment"`` goes through
+    the notebook's ``%pip``, which ``auto`` takes where workers cannot see artifacts.
+
     One environment per session: a second wheelhouse loaded into the same session
     is merged when its packages agree with what the session has, and refused
     (:class:`SessionConflictError`, naming the packages) when it changes a version.
@@ -261,15 +268,13 @@ def load(
         with fetch_wheelhouse(uri, plan.install_cache, warm=warm, expected=expected) as prepared:
             packages = _check_session(plan, prepared, replace=replace)
             folder, installed = _driver_install(
-                prepared, plan.install_cache, mode, plan.kind, timings, strict=strict
+                prepared, plan.install_cache, mode, plan.kind, timings, strict=strict,
+                client=plan.ship == "connect",
+            )  # fmt: skip
+            shipped = _ship(
+                plan, prepared, installed, packages, timings, asked=(delivery, probe), source=uri
             )
-            payload = _ship(plan, prepared, installed, packages, timings, source=uri)
-    result = _result(
-        prepared, installed, folder, kind=plan.kind, mode=mode, payload=payload, timings=timings
-    )
-    shadows = _shadows(prepared, installed)
-    if shadows:  # the manifest says these take the place of the runtime's copies
-        result = dataclasses.replace(result, shadows=shadows)
+    result = _result(prepared, installed, folder, plan, shipped, mode=mode, timings=timings)
     _log_loaded(result, plan, delivery, timings)
     return result
 
@@ -297,7 +302,7 @@ def _log_loaded(
         result.uri,
         timings["total"],
         "reused" if result.reused else "installed",
-        plan.kind,
+        result.delivery,
     )
 
 
@@ -318,6 +323,10 @@ def _check_options(mode: str, delivery: str) -> None:
         raise InputError(f"mode must be 'cache' or 'pip', got {mode!r}")
     if delivery not in _DELIVERIES:
         raise InputError(f"delivery must be one of {', '.join(_DELIVERIES)}, got {delivery!r}")
+    if delivery == "environment":
+        from .environment import require_channel  # noqa: PLC0415 (see the note on imports)
+
+        require_channel()  # before anything is read or installed
 
 
 def _session_and_kind(spark: Any, delivery: Delivery) -> tuple[Any, SessionKind | None]:
@@ -332,7 +341,7 @@ def _session_and_kind(spark: Any, delivery: Delivery) -> tuple[Any, SessionKind 
                 "pass spark=... or create one before load()"
             )
         return None, None
-    if delivery in ("auto", "shared"):
+    if delivery in ("auto", "shared", "environment"):
         from .delivery import session_kind  # noqa: PLC0415 (see the note on imports)
 
         return session, session_kind(session)
@@ -412,42 +421,82 @@ def _ship(
     packages: Mapping[str, Package],
     timings: dict[str, float],
     *,
+    asked: tuple[Delivery, bool | None],
     source: str,
-) -> str | None:
-    """Deliver to the executors, remember the names for ``verify``: the payload, or None.
+) -> Shipped | None:
+    """Deliver to the executors (proven where needed), remember the names for ``verify``.
+
+    ``asked``: the ``delivery`` and ``probe`` arguments of ``load``; ``source``: the
+    wheelhouse URI as given (a presigned URL of it may go to the executors)."""
+    if installed is None or (plan.ship is None and plan.kind != "environment"):
+        return None
+    from .delivery import session_key  # noqa: PLC0415 (see the note on imports)
+    from .session_env import record_load  # noqa: PLC0415
+
+    key = session_key(plan.session, plan.ship) if plan.ship is not None else None
+    if not installed.wheels:  # an empty wheelhouse: nothing to ship
+        if key is not None:
+            _remember(key, installed)  # verify still checks the runtime packages it relies on
+        return None
+    shipped = _proven_ship(plan, prepared, installed, asked, source)
+    timings["deliver"] = shipped.seconds
+    if shipped.probe is not None:
+        timings["probe"] = shipped.probe.seconds
+    if key is None:
+        return shipped
+    _remember(key, installed)
+    # executors import from <archive>/site (wheels), the shared folder, or their environment
+    record_load(key, packages, prepared.uri, shipped.archive)
+    return shipped
+
+
+def _proven_ship(
+    plan: _Plan,
+    prepared: Prepared,
+    installed: InstallResult,
+    asked: tuple[Delivery, bool | None],
+    source: str,
+) -> Shipped:
+    """``routes.ship``; on failure, nothing left active on the driver.
 
     Where executors can fetch the wheelhouse from its storage themselves (a presigned URL,
     classic sessions: docs/storage.md), the driver serves only the stub zip."""
-    if plan.ship is None or installed is None:
-        return None
-    from .delivery import archive_name, deliver, session_key  # noqa: PLC0415 (see above)
-    from .session_env import record_load  # noqa: PLC0415
+    from .routes import Route, ship  # noqa: PLC0415 (see the note on imports)
 
-    key = session_key(plan.session, plan.ship)
-    if not installed.wheels:  # an empty wheelhouse: nothing to ship
-        _remember(key, installed)  # verify still checks the runtime packages it relies on
-        return None
-    shared = plan.kind == "shared"
-    assert plan.payload_dir is not None  # set with ship
-    delivered = deliver(
+    route = Route(
         plan.session,
-        installed.folder,
-        installed.digest,
-        plan.payload_dir,
         plan.ship,
-        wheelhouse=prepared.zip_path,
-        site=installed.folder if shared else None,
-        symlink_to=_published_path(prepared),
-        archive_url=storage_for(source).executor_url(source)
-        if plan.ship == "classic" and not shared
-        else None,
+        plan.kind,
+        auto=asked[0] == "auto",
+        probe=asked[1],
+        payload_dir=plan.payload_dir or plan.node_cache / "payloads",
+        environment_dir=_environment_dir(plan, prepared.uri),
+        archive_url=storage_for(source).executor_url(source) if plan.kind == "classic" else None,
     )
-    _remember(key, installed)
-    # executors import from <archive>/site (wheels), or the shared folder
-    classic = plan.ship == "classic" and not shared
-    record_load(key, packages, prepared.uri, archive_name(installed.digest) if classic else "")
-    timings["deliver"] = delivered.seconds
-    return delivered.payload
+    before = set(sys.path)
+    try:
+        return ship(route, prepared, installed, _published_path(prepared))
+    except BaseException:
+        # the install, and the stub zip Spark Connect's addArtifacts(pyfile=True) puts on
+        # the client's sys.path
+        _deactivate([installed.folder, *(entry for entry in sys.path if entry not in before)])
+        raise
+
+
+def _environment_dir(plan: _Plan, uri: str) -> Path:
+    """Where the environment route writes its requirements: a folder every node reads
+    (the run folder on Databricks storage) unless a payload folder was given."""
+    if plan.payload_dir is not None and plan.kind == "environment":
+        return plan.payload_dir
+    return _default_payload_dir(uri, plan.node_cache)
+
+
+def _deactivate(entries: Sequence[str | os.PathLike[str]]) -> None:
+    for item in entries:
+        entry = os.fspath(item)
+        while entry in sys.path:
+            sys.path.remove(entry)
+    importlib.invalidate_caches()
 
 
 def _remember(key: str, installed: InstallResult) -> None:
@@ -476,31 +525,37 @@ def _result(
     prepared: Prepared,
     installed: InstallResult | None,
     folder: Path,
+    plan: _Plan,
+    shipped: Shipped | None,
     *,
-    kind: Delivery,
     mode: Literal["cache", "pip"],
-    payload: str | None,
     timings: dict[str, float],
 ) -> LoadResult:
     if installed is not None:
-        wheels, top_level, reused = installed.wheels, installed.top_level, installed.reused
+        wheels = tuple(sorted(installed.wheels + installed.left_out))
+        top_level, reused = installed.top_level, installed.reused
     else:  # pip mode, driver only: install() did not run, so fetch_wheelhouse read it
         manifest = prepared.manifest
         assert manifest is not None
         wheels = tuple(wheel.filename for wheel in manifest.wheels)
         top_level, reused = manifest.top_level, False
-    return LoadResult(
+    result = LoadResult(
         uri=prepared.uri,
         digest=prepared.digest,
         wheels=tuple(wheels),
         folder=folder,
-        delivery=kind,
+        delivery=shipped.kind if shipped is not None else plan.kind,
         top_level=tuple(top_level),
         reused=reused,
-        payload=payload,
+        payload=shipped.payload if shipped is not None else None,
         mode=mode,
         timings=timings,
+        left_out=installed.left_out if installed is not None else (),
     )
+    shadows = _shadows(prepared, installed)
+    if shadows:  # the manifest says these take the place of the runtime's copies
+        result = dataclasses.replace(result, shadows=shadows)
+    return result
 
 
 def _driver_install(
@@ -511,26 +566,39 @@ def _driver_install(
     timings: dict[str, float],
     *,
     strict: bool | None = None,
+    client: bool = False,
 ) -> tuple[Path, InstallResult | None]:
-    """Check, then install into the node cache and/or with pip; activate the cache folder."""
+    """Check, then install into the node cache and/or with pip; activate the cache folder.
+
+    ``client``: this driver is a Spark Connect client, which installs only the wheels
+    that fit it (the cluster gets them all, docs/delivery.md)."""
     timings.update(prepared.timings)
+    leave_out: tuple[str, ...] = ()
     if prepared.manifest is not None:
         from .checks import check_wheels  # noqa: PLC0415 (see the note on imports)
 
         with timed(timings, "check"):
-            check_wheels(prepared)
-            check_runtime(prepared.manifest.runtime, strict=strict, fresh=True)
+            leave_out = _client_misfits(prepared, client)
+            check_wheels(prepared, leave_out=leave_out)
+            # a client's runtime is not the cluster's: differences warn (the probe decides)
+            lenient = False if leave_out and strict is None else strict
+            check_runtime(prepared.manifest.runtime, strict=lenient, fresh=True)
     installed: InstallResult | None = None
     if mode == "cache" or kind != "driver-only":
         # The cache folder is the driver's install (mode="cache") and what executors get.
-        installed = install(prepared, node_cache, bytecode=kind == "shared")
+        installed = install(prepared, node_cache, bytecode=kind == "shared", leave_out=leave_out)
         timings.update(
             {name: value for name, value in installed.timings.items() if name not in timings}
         )
-        if installed.reused and installed.checked_for != interpreter_key():
+        if (installed.reused and installed.checked_for != interpreter_key()) or (
+            installed.left_out and not client
+        ):
             from .checks import check_interpreter_tags  # noqa: PLC0415 (see above)
 
-            check_interpreter_tags(prepared.uri, installed.wheels, installed.target)
+            check_interpreter_tags(
+                prepared.uri, installed.wheels + (() if client else installed.left_out),
+                installed.target,
+            )  # fmt: skip
         if prepared.manifest is None:  # the warm path: the install marker has the section
             with timed(timings, "runtime_check"):
                 check_runtime(installed.runtime, strict=strict)
@@ -539,10 +607,27 @@ def _driver_install(
             from .pipmode import pip_install  # noqa: PLC0415 (see the note on imports)
 
             with timed(timings, "pip"):
-                pip_install(prepared)
+                pip_install(prepared, leave_out=leave_out)
             importlib.invalidate_caches()
         return Path(sysconfig.get_paths()["purelib"]), installed
     assert installed is not None
     activate(installed.folder)
     explain_preloaded(installed.top_level, installed.folder)
     return installed.folder, installed
+
+
+def _client_misfits(prepared: Prepared, client: bool) -> tuple[str, ...]:
+    """On a Connect client: the wheels whose tags do not fit it, to ship but not install."""
+    if not client or prepared.manifest is None:
+        return ()
+    from .client import describe_client, fitting  # noqa: PLC0415 (see the note on imports)
+
+    _fit, left = fitting(wheel.filename for wheel in prepared.manifest.wheels)
+    if left:
+        logger.warning(
+            "this Spark Connect client is %s: installing here only the wheels that fit it; "
+            "left out (the cluster gets them, the probe proves it): %s",
+            describe_client(),
+            ", ".join(left),
+        )
+    return tuple(left)

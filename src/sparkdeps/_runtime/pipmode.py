@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 
 from .._core.hashing import CHUNK
@@ -14,13 +15,16 @@ from .fetch import Prepared
 __all__ = ["pip_install"]
 
 
-def pip_install(prepared: Prepared) -> None:
-    """``pip install --no-index --no-deps`` of the (checked) wheels into this environment."""
+def pip_install(prepared: Prepared, *, leave_out: Collection[str] = ()) -> None:
+    """``pip install --no-index --no-deps`` of the (checked) wheels into this environment
+    (but ``leave_out``: a Connect client's misfits)."""
     assert prepared.manifest is not None
     with tempfile.TemporaryDirectory(prefix="sparkdeps-pip-") as work:
         folder = Path(work)
         paths = []
         for wheel in prepared.manifest.wheels:
+            if wheel.filename in leave_out:
+                continue
             destination = folder / wheel.filename
             with (
                 open_stored_wheel(prepared.zip_path, wheel.filename) as source,

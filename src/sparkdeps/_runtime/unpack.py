@@ -15,6 +15,7 @@ import shutil
 import time
 import uuid
 import zipfile
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -32,7 +33,7 @@ logger = logging.getLogger(__name__)
 _BIG_WHEEL = 4 << 20
 
 
-def _extract_all(prepared: Prepared, folder: Path) -> int:
+def _extract_all(prepared: Prepared, folder: Path, leave_out: Collection[str] = ()) -> int:
     """Big wheels on a background thread, small ones on this one, side by side.
 
     Measured on 2 cores: big wheels spend their time in zlib and writes, which
@@ -41,7 +42,10 @@ def _extract_all(prepared: Prepared, folder: Path) -> int:
     add contention (a tzdata-sized wheelhouse was 3x slower with a pool of 4).
     """
     assert prepared.manifest is not None
-    wheels = sorted(prepared.manifest.wheels, key=lambda wheel: -wheel.size)
+    wheels = sorted(
+        (wheel for wheel in prepared.manifest.wheels if wheel.filename not in leave_out),
+        key=lambda wheel: -wheel.size,
+    )
     tracker = Tracker(
         "install",
         total=len(wheels),
@@ -81,23 +85,33 @@ def _compile_bytecode(partial: Path, folder: Path) -> None:
     compileall.compile_dir(partial, ddir=os.fspath(folder), quiet=1, workers=1)
 
 
-def unpack_into(prepared: Prepared, installs: Path, folder: Path, *, bytecode: bool = False) -> int:
+def unpack_into(
+    prepared: Prepared,
+    installs: Path,
+    folder: Path,
+    *,
+    bytecode: bool = False,
+    leave_out: Collection[str] = (),
+) -> int:
     """Extract into a partial folder, write the markers, rename: bytes written.
 
     ``bytecode`` also compiles every module (a shared install, docs/architecture.md).
+    ``leave_out``: wheels not extracted (a Connect client's misfits); the marker lists
+    them, the kept manifest and ``top_level`` still cover every wheel (executors get all).
     """
     manifest = prepared.manifest
     assert manifest is not None
     partial = installs / f".{prepared.digest}.{uuid.uuid4().hex}.partial"
     partial.mkdir()
     try:
-        size = _extract_all(prepared, partial)
+        size = _extract_all(prepared, partial, leave_out)
         if bytecode:
             _compile_bytecode(partial, folder)
         marker = {
             "uri": prepared.uri,
             "digest": prepared.digest,
-            "wheels": [wheel.filename for wheel in manifest.wheels],
+            "wheels": [w.filename for w in manifest.wheels if w.filename not in leave_out],
+            "left_out": sorted(leave_out),
             "top_level": list(manifest.top_level),
             "target": dict(manifest.target),
             # check_wheels passed on this interpreter: its warm loads skip the tag check

@@ -23,6 +23,7 @@ from .._core.results import ModuleImport, VerifyResult
 from .delivery import is_connect, session_key
 from .hints import failure_hint
 from .load import active_session, loaded_into, modules_for, runtime_packages_for
+from .probe import plain_udf
 from .session_env import expected_archives, mark_stale
 
 __all__ = ["make_probe", "plain_udf", "verify"]
@@ -110,15 +111,6 @@ def run_probe(
     probe = plain_udf(udf, make_probe(modules, distributions), StringType())
     frame = spark.range(0, partitions, 1, partitions).select(probe(col("id")).alias("report"))
     return [json.loads(row["report"]) for row in frame.collect()]
-
-
-def plain_udf(udf: Callable[..., Any], function: Callable[..., Any], return_type: Any) -> Any:
-    """``udf(function, return_type)`` that never needs pyarrow on the executors."""
-    try:
-        return udf(function, return_type, useArrow=False)
-    except TypeError:
-        # pyspark < 3.5 has no useArrow; its plain UDFs are never Arrow-optimised.
-        return udf(function, return_type)
 
 
 def _default_modules(spark: Any) -> tuple[str, ...]:

@@ -204,6 +204,24 @@ def _wheels(folder: Path) -> list[list[str]]:
     return [[str(wheel["filename"]), str(wheel["sha256"])] for wheel in data["wheels"]]
 
 
+def _left_out_names(folder: Path) -> set[str]:
+    """Top-level names of the wheels a Connect client left out of its install (client.py):
+    not in ``folder``, yet the executors get them."""
+    from .._core.manifest import MANIFEST_NAME  # noqa: PLC0415  (kept off the warm-load path)
+    from .fetch import installed_marker  # noqa: PLC0415
+
+    left_out = set((installed_marker(folder) or {}).get("left_out", ()))
+    if not left_out:
+        return set()
+    data = json.loads((folder / MANIFEST_NAME).read_text("utf-8"))
+    return {
+        str(name)
+        for wheel in data["wheels"]
+        if wheel["filename"] in left_out
+        for name in wheel.get("top_level", ())
+    }
+
+
 def stub_zip_bytes(folder: Path, digest: str, *, site: Path | None = None) -> bytes:
     """The stub zip for ``folder``, the same bytes for the same install (fixed timestamps)."""
     module = boot_module(digest)
@@ -214,10 +232,9 @@ def stub_zip_bytes(folder: Path, digest: str, *, site: Path | None = None) -> by
         "wheels": _wheels(folder) if site is None else [],
     }
     members = [(f"{module}.py", bootstrap.render(config))]
+    names = set(top_level_names(folder)) | _left_out_names(folder)
     members += [
-        (f"{name}.py", bootstrap.stub_source(module))
-        for name in top_level_names(folder)
-        if name != module
+        (f"{name}.py", bootstrap.stub_source(module)) for name in sorted(names) if name != module
     ]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -25,9 +26,21 @@ from pathlib import Path
 from typing import Any
 
 from .._core.errors import SparkdepsError
+from .._core.runner import run
 from ._runtime_deps import link_runtime_deps
 
-__all__ = ["clean_python", "connect_session", "local_cluster_session", "spark_env", "spark_home"]
+__all__ = [
+    "SANDBOX_NEEDS",
+    "WorkerPip",
+    "clean_python",
+    "connect_session",
+    "local_cluster_session",
+    "sandbox_missing",
+    "sandboxed_connect_session",
+    "sandboxed_python",
+    "spark_env",
+    "spark_home",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +102,19 @@ def spark_home(folder: str | os.PathLike[str]) -> Path:
 
 _CONNECT_MODE_VARIABLES = ("SPARK_CONNECT_MODE_ENABLED", "SPARK_LOCAL_REMOTE", "SPARK_REMOTE")
 _connect_server_started = False
+_sandboxed_jvm = False
+"""True once this process's JVM runs the sandboxed stand-in (its workers and local dirs)."""
+
+
+def _refuse_after_sandbox(what: str) -> None:
+    # The JVM keeps the workers' interpreter (PYSPARK_PYTHON, read from its environment)
+    # and its local folders (cached for its lifetime) from the first session it served.
+    if _sandboxed_jvm:
+        raise SparkdepsError(
+            f"this process runs the sandboxed Connect stand-in, so it cannot start {what}: "
+            "its JVM keeps the sandboxed workers and local folders; run it in another process "
+            "(docs/delivery.md)"
+        )
 
 
 def spark_env(python: str | os.PathLike[str]) -> dict[str, str]:
@@ -145,6 +171,7 @@ def local_cluster_session(
     """
     from pyspark.sql import SparkSession  # noqa: PLC0415
 
+    _refuse_after_sandbox("a local-cluster session")
     _apply_env(python)
     # A process started by one that ran a local Connect server inherits pyspark's
     # Connect-mode variables, which turn any builder into a Connect client: a classic
@@ -202,6 +229,13 @@ def connect_session(
     persistent local server (4.3: ``SPARK_LOCAL_CONNECT_REUSE=1`` or
     ``spark.local.connect.reuse``), asking for that hands the start to pyspark.
     """
+    _refuse_after_sandbox("an unsandboxed Connect session")
+    return _start_connect(python, master, conf)
+
+
+def _start_connect(
+    python: str | os.PathLike[str], master: str, conf: Mapping[str, str] | None
+) -> Any:
     from pyspark.sql import SparkSession  # noqa: PLC0415
 
     global _connect_server_started
@@ -254,3 +288,131 @@ def _own_server_session(master: str, settings: Mapping[str, Any]) -> Any:
     os.environ["SPARK_CONNECT_MODE_ENABLED"] = "1"
     url = f"sc://localhost:{port}"  # localhost: pyspark sends the local token only there
     return ConnectSession.builder.remote(url).config(map=options).getOrCreate()
+
+
+# --------------------------------------------------------------------------- the sandbox
+
+SANDBOX_NEEDS = (
+    "Linux with util-linux's unshare, and root (unshare -m) or unprivileged user "
+    "namespaces (unshare -Urm; kernel.unprivileged_userns_clone=1 where that switch exists)"
+)
+"""What the sandboxed Connect stand-in needs (docs/delivery.md)."""
+
+
+def _unshare_flags() -> str:
+    # root may make a mount namespace alone; anyone else needs a user namespace with it
+    return "-m" if os.geteuid() == 0 else "-Urm"
+
+
+def sandbox_missing() -> str | None:
+    """Why the sandboxed stand-in cannot run here, or None when it can."""
+    if sys.platform != "linux":
+        return f"the sandboxed Connect stand-in needs Linux ({SANDBOX_NEEDS})"
+    probe = tempfile.mkdtemp(prefix="sparkdeps-sandbox-probe-")
+    try:
+        completed = subprocess.run(
+            ["unshare", _unshare_flags(), "sh", "-c", 'mount -t tmpfs none "$0"', probe],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError as exc:
+        return f"cannot run unshare ({exc}); the sandbox needs {SANDBOX_NEEDS}"
+    finally:
+        Path(probe).rmdir()
+    if completed.returncode != 0:
+        return (
+            f"unshare {_unshare_flags()} could not mount a tmpfs "
+            f"({completed.stderr.strip() or completed.returncode}); needs {SANDBOX_NEEDS}"
+        )
+    return None
+
+
+def sandboxed_python(python: str | os.PathLike[str], hidden: str | os.PathLike[str]) -> Path:
+    """A wrapper that runs ``python`` in a mount namespace where ``hidden`` is an empty tmpfs.
+
+    Spark starts the Python workers through it (``PYSPARK_PYTHON``): with
+    ``spark.local.dir`` set to ``hidden``, every file the session added (artifacts,
+    archives, pyfiles) lies under a folder the workers see empty, as reported of
+    Databricks serverless UDF sandboxes (docs/facts.md, fact 17). Written beside
+    ``hidden`` as ``<hidden>-python``.
+    """
+    folder = Path(hidden).absolute()
+    wrapper = folder.with_name(f"{folder.name}-python")
+    # "$0" is the real interpreter, "$@" what Spark passes it (-m pyspark.daemon ...)
+    inner = f'mount -t tmpfs none {shlex.quote(os.fspath(folder))} && exec "$0" "$@"'
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        "# sparkdeps.testing: a Python worker that cannot see the session's files\n"
+        f"exec unshare {_unshare_flags()} sh -c {shlex.quote(inner)} "
+        f'{shlex.quote(os.fspath(python))} "$@"\n',
+        "utf-8",
+    )
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+def sandboxed_connect_session(
+    *,
+    python: str | os.PathLike[str],
+    folder: str | os.PathLike[str],
+    master: str = "local[2]",
+    conf: Mapping[str, str] | None = None,
+) -> Any:
+    """A Spark Connect session whose Python workers cannot see the session's artifacts.
+
+    ``spark.local.dir`` is ``<folder>/local``, and the workers run ``python``
+    through :func:`sandboxed_python`, which mounts an empty tmpfs over that
+    folder first: a plain UDF runs, files added with ``addArtifacts`` are not
+    there (docs/facts.md, fact 23). One local Connect server per process, and its
+    workers' interpreter is fixed when the JVM starts: a process holds either this
+    session or :func:`connect_session`, not both.
+    """
+    from pyspark import SparkContext  # noqa: PLC0415
+
+    global _sandboxed_jvm
+    reason = sandbox_missing()
+    if reason:
+        raise SparkdepsError(reason)
+    if SparkContext._gateway is not None and not _sandboxed_jvm:
+        raise SparkdepsError(
+            "the sandboxed Connect stand-in needs a process whose JVM it starts: this one "
+            "already ran Spark, whose JVM keeps its workers' interpreter and local folders; "
+            "run the sandboxed tests in their own process (docs/delivery.md)"
+        )
+    hidden = Path(folder).absolute() / "local"
+    hidden.mkdir(parents=True, exist_ok=True)
+    wrapper = sandboxed_python(python, hidden)
+    settings = {"spark.local.dir": os.fspath(hidden), **(conf or {})}
+    _sandboxed_jvm = True
+    return _start_connect(wrapper, master, settings)
+
+
+class WorkerPip:
+    """The stand-in's notebook ``%pip``: installs into the interpreter the sandboxed workers run.
+
+    On Databricks serverless a notebook's ``%pip`` is synced to the Python workers of
+    UDFs (docs/facts.md, fact 17); here the equivalent of that sync is pip installing
+    straight into the workers' interpreter (this interpreter's pip, ``--python``).
+    ``--no-index``: tests install only files they made, and send nothing off the machine.
+    Register it with ``sparkdeps._core.databricks.set_notebook_pip`` (the pytest plugin's
+    ``sparkdeps_notebook_pip`` fixture does).
+    """
+
+    def __init__(self, python: str | os.PathLike[str]) -> None:
+        self.python = Path(python)
+        self.where = f"the stand-in's %pip into the workers' interpreter ({self.python})"
+
+    def pip(self, line: str) -> None:
+        run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "--python",
+                self.python,
+                *shlex.split(line),
+                "--no-index",
+            ],
+            what=f"%pip {line} (stand-in)",
+        )

@@ -9,6 +9,15 @@
   Connect one (ids ``classic``/``connect``; pytest groups the runs by kind, so each
   session starts once). DataFrame helpers that only ``collect()`` and read ``.schema``,
   such as chispa's, work on both; ``sparkContext`` and ``.rdd`` exist only on classic.
+* ``sparkdeps_sandboxed_connect``: the sandboxed stand-in of Databricks serverless: a
+  Spark Connect session whose Python workers cannot see the session's artifacts
+  (docs/delivery.md; needs root or user namespaces). One JVM per process serves either
+  it or the other sessions: give it a pytest process of its own, or run the whole
+  process sandboxed with ``--sparkdeps-sandbox`` (``sparkdeps_connect`` and the
+  Connect run of ``sparkdeps_session`` are then sandboxed too).
+* ``sparkdeps_notebook_pip``: for one test, a stand-in of the Databricks notebook's
+  ``%pip`` that installs into the executors' interpreter (``WorkerPip``): what
+  ``delivery="environment"`` goes through, and what ``auto`` turns to on the sandbox.
 * ``sparkdeps_load``: ``load(wheelhouse) -> LoadResult`` into the current session.
 
 Executors' interpreter: ``--sparkdeps-runtime PROFILE`` (or the ini option
@@ -36,13 +45,22 @@ import pytest
 
 from .._core.errors import TargetError
 from .._core.results import LoadResult
-from .localspark import clean_python, connect_session, local_cluster_session
+from .localspark import (
+    WorkerPip,
+    clean_python,
+    connect_session,
+    local_cluster_session,
+    sandbox_missing,
+    sandboxed_connect_session,
+)
 from .twin import create_twin, running_twin, twin_home, twin_spec
 
 __all__ = [
     "SparkManager",
     "sparkdeps_connect",
     "sparkdeps_load",
+    "sparkdeps_notebook_pip",
+    "sparkdeps_sandboxed_connect",
     "sparkdeps_session",
     "sparkdeps_session_kind",
     "sparkdeps_spark",
@@ -88,11 +106,18 @@ class SparkManager:
     """Keeps the one live session of a test run; switches kind on demand."""
 
     def __init__(
-        self, workdir: Path, runtime: str | None = None, index_url: str | None = None
+        self,
+        workdir: Path,
+        runtime: str | None = None,
+        index_url: str | None = None,
+        *,
+        sandbox: bool = False,
     ) -> None:
         self.workdir = workdir
         self.runtime = runtime
         self.index_url = index_url
+        self.sandbox = sandbox
+        """Every Connect session of this run is the sandboxed stand-in."""
         self._python: Path | None = None
         self._kind: str | None = None
         self._session: Any = None
@@ -125,10 +150,22 @@ class SparkManager:
         return self._session
 
     def connect(self) -> Any:
+        if self.sandbox:
+            return self.sandboxed()
         if self._kind != "connect":
             self.stop()
             self._session = connect_session(python=self.python)
             self._kind = "connect"
+        return self._session
+
+    def sandboxed(self) -> Any:
+        """The sandboxed Connect stand-in: workers cannot see the session's artifacts."""
+        if self._kind != "sandboxed":
+            self.stop()
+            self._session = sandboxed_connect_session(
+                python=self.python, folder=self.workdir / "sandbox"
+            )
+            self._kind = "sandboxed"
         return self._session
 
     def stop(self) -> None:
@@ -136,7 +173,7 @@ class SparkManager:
             try:
                 self._session.stop()
             finally:
-                if self._kind == "connect":
+                if self._kind in ("connect", "sandboxed"):
                     # pyspark marks the process as a Connect client; left set, the next
                     # classic session (here or in a child process) fails CONNECT_URL_NOT_SET
                     os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
@@ -172,6 +209,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="URL",
         help="package index the runtime twin is created from (default: uv's)",
     )
+    group.addoption(
+        "--sparkdeps-sandbox",
+        dest="sparkdeps_sandbox",
+        action="store_true",
+        default=False,
+        help="Connect sessions are the sandboxed stand-in of Databricks serverless: Python "
+        "workers that cannot see the session's artifacts (needs root or user namespaces)",
+    )
     parser.addini("sparkdeps_runtime", "runtime profile for the executors' twin", default="")
 
 
@@ -202,7 +247,12 @@ def sparkdeps_spark_manager(
     config = request.config
     runtime = config.getoption("sparkdeps_runtime") or config.getini("sparkdeps_runtime") or None
     index_url = config.getoption("sparkdeps_index_url") or None
-    manager = SparkManager(tmp_path_factory.mktemp("sparkdeps-spark"), runtime, index_url)
+    manager = SparkManager(
+        tmp_path_factory.mktemp("sparkdeps-spark"),
+        runtime,
+        index_url,
+        sandbox=bool(config.getoption("sparkdeps_sandbox")),
+    )
     yield manager
     manager.stop()
 
@@ -220,6 +270,28 @@ def sparkdeps_connect(sparkdeps_spark_manager: SparkManager) -> Any:
     if reason:
         pytest.skip(reason)
     return sparkdeps_spark_manager.connect()
+
+
+@pytest.fixture
+def sparkdeps_sandboxed_connect(sparkdeps_spark_manager: SparkManager) -> Any:
+    """The sandboxed Connect stand-in; skips where Connect or the sandbox cannot run."""
+    reason = _connect_missing() or sandbox_missing()
+    if reason:
+        pytest.skip(reason)
+    return sparkdeps_spark_manager.sandboxed()
+
+
+@pytest.fixture
+def sparkdeps_notebook_pip(sparkdeps_spark_manager: SparkManager) -> Iterator[WorkerPip]:
+    """The notebook's ``%pip`` stand-in for this test: installs into the executors' interpreter."""
+    from .._core.databricks import set_notebook_pip  # noqa: PLC0415 (keep the plugin light)
+
+    channel = WorkerPip(sparkdeps_spark_manager.python)
+    set_notebook_pip(channel)
+    try:
+        yield channel
+    finally:
+        set_notebook_pip(None)
 
 
 @pytest.fixture(scope="session", params=["classic", "connect"])

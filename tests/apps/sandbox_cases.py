@@ -1,0 +1,139 @@
+"""Load on the sandboxed Connect stand-in (run by tests/runtime/test_sandbox.py in its own process).
+
+The stand-in (docs/delivery.md, ``sparkdeps.testing.localspark.sandboxed_connect_session``)
+is a Spark Connect session whose Python workers cannot see the session's artifacts,
+as reported of Databricks serverless (docs/facts.md, facts 17 and 23). Its JVM keeps
+the sandboxed workers for the life of the process, so these cases run in a pytest
+process of their own: ``python -m pytest tests/apps/sandbox_cases.py``. The notebook's
+``%pip`` is a stand-in too (``sparkdeps_notebook_pip``): it installs into the
+interpreter the workers run, the equivalent here of Databricks syncing ``%pip`` to UDFs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.support.wheelhouses import load_test_wheels, make_wheelhouse, module_names
+
+from sparkdeps._core.errors import DeliveryError
+from sparkdeps._runtime.load import load
+
+pytestmark = [pytest.mark.spark, pytest.mark.connect, pytest.mark.slow]
+
+
+def _udf_imports(spark: Any, names: list[str]) -> list[str]:
+    """Each worker imports ``names`` in a plain UDF: the files they came from."""
+    from pyspark.sql.functions import col, udf
+    from pyspark.sql.types import StringType
+
+    def where(_index: int) -> str:
+        import importlib
+
+        return ";".join(str(importlib.import_module(name).__file__) for name in names)
+
+    frame = spark.range(0, 2, 1, 2).select(udf(where, StringType(), useArrow=False)(col("id")))
+    return [file for row in frame.collect() for file in str(row[0]).split(";")]
+
+
+def _wheelhouse(tmp_path: Path, tag: str) -> Path:
+    return make_wheelhouse(tmp_path / "runs", load_test_wheels(tmp_path / "w", tag=tag))
+
+
+def test_plain_udfs_run_and_artifacts_are_invisible(sparkdeps_sandboxed_connect: Any) -> None:
+    """The stand-in itself: a UDF runs on the clean interpreter; what was added is not there."""
+    from sparkdeps._runtime.probe import probe_executors
+
+    result = probe_executors(sparkdeps_sandboxed_connect, ["json"])
+    assert result.ok, result.describe()
+    worker = result.workers[0]
+    assert "/sandbox/local/" in worker.cwd, worker
+    # the session folder (the worker's sys.path entry for artifacts) is not there for it
+    assert any("/sandbox/local/" in entry for entry in worker.missing), worker
+
+
+def test_default_delivery_fails_at_load_or_works_in_udfs(
+    sparkdeps_sandboxed_connect: Any, tmp_path: Path
+) -> None:
+    """Never a green load and a failing UDF: load raises, or the UDF imports the wheelhouse."""
+    spark = sparkdeps_sandboxed_connect
+    tag = "_sbdefault"
+    try:
+        result = load(_wheelhouse(tmp_path, tag), spark=spark, cache_dir=tmp_path / "cache")
+    except DeliveryError as exc:
+        assert "environment" in str(exc), f"the error must name the route that fits: {exc}"
+        return
+    files = _udf_imports(spark, module_names(tag))
+    assert files, f"load() reported delivery={result.delivery} and the UDF imported nothing"
+
+
+def test_auto_without_a_pip_channel_raises_saying_what_to_configure(
+    sparkdeps_sandboxed_connect: Any, tmp_path: Path
+) -> None:
+    tag = "_sbnochannel"
+    saved = list(sys.path)
+    with pytest.raises(DeliveryError) as caught:
+        load(_wheelhouse(tmp_path, tag), spark=sparkdeps_sandboxed_connect, cache_dir=tmp_path)
+    message = str(caught.value)
+    assert caught.value.invisible
+    assert "delivery='environment'" in message and "%pip install -r" in message, message
+    assert "not there on the worker" in message and "Python 3." in message, message
+    assert f"No module named 'sdload_pure{tag}'" in message, message
+    assert sys.path == saved, "nothing may be left active on the driver"
+
+
+def test_auto_takes_the_environment_route_where_artifacts_are_invisible(
+    sparkdeps_sandboxed_connect: Any, sparkdeps_notebook_pip: Any, tmp_path: Path
+) -> None:
+    spark = sparkdeps_sandboxed_connect
+    tag = "_sbauto"
+    result = load(_wheelhouse(tmp_path, tag), spark=spark, cache_dir=tmp_path / "cache")
+    assert result.delivery == "environment"
+    assert result.timings["probe"] > 0
+    prefix = str(sparkdeps_notebook_pip.python.parent.parent)
+    files = _udf_imports(spark, module_names(tag))
+    assert len(files) == 2 * len(module_names(tag))
+    for file in files:  # the synced environment: the workers' own site-packages
+        assert file.startswith(prefix + "/lib/") and "site-packages" in file, file
+
+
+def test_connect_asked_for_fails_naming_the_route_that_fits(
+    sparkdeps_sandboxed_connect: Any, sparkdeps_notebook_pip: Any, tmp_path: Path
+) -> None:
+    """A route asked for where it cannot work is not swapped silently: it fails, naming one."""
+    with pytest.raises(DeliveryError, match="delivery='environment'"):
+        load(
+            _wheelhouse(tmp_path, "_sbasked"),
+            spark=sparkdeps_sandboxed_connect,
+            cache_dir=tmp_path,
+            delivery="connect",
+        )
+
+
+def test_environment_route_udfs_import_from_the_synced_environment(
+    sparkdeps_sandboxed_connect: Any, sparkdeps_notebook_pip: Any, tmp_path: Path
+) -> None:
+    spark = sparkdeps_sandboxed_connect
+    tag = "_sbenv"
+    result = load(
+        _wheelhouse(tmp_path, tag), spark=spark, cache_dir=tmp_path, delivery="environment"
+    )
+    assert result.delivery == "environment" and result.payload is not None
+    assert Path(result.payload).name == "requirements.txt"
+    assert "--hash=sha256:" in Path(result.payload).read_text()
+    prefix = str(sparkdeps_notebook_pip.python.parent.parent)
+    for file in _udf_imports(spark, module_names(tag)):
+        assert file.startswith(prefix + "/lib/"), file
+
+
+def test_probe_false_opts_out(sparkdeps_sandboxed_connect: Any, tmp_path: Path) -> None:
+    """probe=False trusts the route: load returns (the UDF would fail: the user's call)."""
+    result = load(
+        _wheelhouse(tmp_path, "_sbnoprobe"),
+        spark=sparkdeps_sandboxed_connect,
+        cache_dir=tmp_path,
+        probe=False,
+    )
+    assert result.delivery == "connect" and "probe" not in result.timings
