@@ -28,11 +28,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from .._core.errors import DeliveryError, SparkdepsError
+from .._core.private import on_databricks_mount
 from .._core.redaction import redact
 from .._core.timing import Timer
 from .holders import hold, payload_lock
@@ -167,13 +169,17 @@ def payload_files(
     holder (holders.py) before cleanup can see the payload unheld.
     """
     archive = None
-    with payload_lock(payload_dir, digest):
+    # On Databricks storage the payload lives in the run folder (``executors/``), goes
+    # with it, and is never shared by digest: no holder, and no lock on a FUSE mount.
+    shared_by_digest = not on_databricks_mount(payload_dir)
+    with payload_lock(payload_dir, digest) if shared_by_digest else nullcontext():
         stubs = boot_zip(folder, digest, payload_dir, site=site)
         if site is None:
             wheelhouse, symlink_to = source
             assert wheelhouse is not None
             archive = wheelhouse_payload(wheelhouse, digest, payload_dir, symlink_to=symlink_to)
-        hold(stubs.parent)
+        if shared_by_digest:
+            hold(stubs.parent)
     return archive, stubs
 
 
