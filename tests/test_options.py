@@ -223,7 +223,7 @@ def test_job_template_leaves_defaults_out() -> None:
         pytest.param("--extra-index-url", "http://127.0.0.1:9/x", id="extra-index-url"),
     ],
 )
-@pytest.mark.parametrize("command", ["build", "process-deps"])
+@pytest.mark.parametrize("command", ["build", "process-deps"], ids=["build", "process-deps"])
 def test_old_spellings_still_parse(
     command: str, flag: str, value: str, tmp_path: Path, arrived: list[BuildOptions]
 ) -> None:

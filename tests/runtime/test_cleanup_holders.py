@@ -99,3 +99,26 @@ def test_a_recent_unheld_payload_of_another_digest_is_left_alone(tmp_path: Path)
     process.wait(timeout=30)
     gone = cleanup(str(run_c), cache_dir=cache)
     assert str(Path(stubs).parent) not in gone.removed and Path(stubs).is_file()
+
+
+def test_the_process_that_delivered_keeps_its_payload_from_its_own_cleanup(
+    tmp_path: Path,
+) -> None:
+    # a job that loads with a session and cleans up its run in the same process (the
+    # session may still run): its payload stays until the process ends
+    from sparkdeps._runtime.delivery import payload_files
+    from sparkdeps._runtime.load import load
+
+    run_a, _run_b, _run_c = _same_digest_runs(tmp_path)
+    cache = tmp_path / "cache"
+    wheelhouse = run_a / "wheelhouse.zip"
+    loaded = load(wheelhouse, delivery="driver-only", cache_dir=cache)
+    sys.modules.pop("sdhold", None)
+    payloads = cache / "node" / "payloads"
+    for _ in range(2):  # a second delivery in one process records no second holder
+        _archive, stubs = payload_files(
+            loaded.folder, loaded.digest, payloads, source=(wheelhouse, wheelhouse), site=None
+        )
+    assert len(list((stubs.parent / HOLDERS).glob("*.hold"))) == 1
+    gone = cleanup(str(run_a), cache_dir=cache)
+    assert gone.kept == (str(stubs.parent),) and stubs.is_file()

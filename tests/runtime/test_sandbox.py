@@ -30,6 +30,8 @@ EXPECTED = (
     "test_connect_asked_for_fails_naming_the_route_that_fits",
     "test_environment_route_udfs_import_from_the_synced_environment",
     "test_probe_false_opts_out",
+    "test_doctor_table_on_the_sandbox_without_a_pip_channel",
+    "test_doctor_table_on_the_sandbox_with_the_pip_stand_in",
 )
 
 

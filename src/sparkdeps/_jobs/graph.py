@@ -95,11 +95,10 @@ def three_task_job(
 ) -> Job:
     """The three-task job as a ``databricks.bundles.jobs.Job``.
 
-    ``process_deps`` builds ``source`` into a run folder under ``base``; each user
-    task (``tasks``, or one ``main`` task running ``python_file``) gets the path as
-    ``--wheelhouse=...``; ``cleanup`` runs whatever happened. ``base`` and
-    ``source`` become job parameters (``sparkdeps_base``, ``sparkdeps_source``) so
-    a run can override them.
+    ``process_deps`` builds ``source`` into a run folder under ``base``; each user task
+    (``tasks``, or one ``main`` task running ``python_file``) gets the path as
+    ``--wheelhouse=...``; ``cleanup`` runs whatever happened. ``base`` and ``source``
+    become job parameters (``sparkdeps_base``, ``sparkdeps_source``) a run can override.
 
     ``compute="job_cluster"``: one job cluster (``node_type_id`` required) with plain
     ``sparkdeps``; ``process_deps`` puts ``build_requirement`` (default ``sparkdeps[build]``
@@ -110,6 +109,7 @@ def three_task_job(
     one run at a time) or a notebook's ``%pip`` (``"notebook"``): ``_jobs/serverless.py``.
     ``options`` (``BuildOptions``) become ``process-deps`` flags, ``process_deps_args`` go
     as given; ``path_via`` is how user tasks learn the run folder (the module's docstring).
+    Example: ``three_task_job("nightly", source="deps/requirements.txt", python_file="job.py")``.
     """
     jobs = _bundles()
     user_tasks = _user_tasks(tasks, python_file)

@@ -1,6 +1,6 @@
 """Databricks jobs: the entry points of the three-task job (process_deps, cleanup).
 
-The shape (README, docs/facts.md, fact 10)::
+The shape (docs/how-to/job-cluster.md, docs/facts.md, fact 10)::
 
     process_deps  ->  the user's task(s)  ->  cleanup (run_if ALL_DONE)
 

@@ -30,8 +30,8 @@ __all__ = ["HOLDERS", "hold", "live_holders", "payload_lock"]
 logger = logging.getLogger(__name__)
 
 HOLDERS = ".holders"
-_held: dict[str, IO[bytes]] = {}
-"""Payload folder -> the open, locked holder file of this process (open until it exits)."""
+_held: dict[str, tuple[Path, IO[bytes]]] = {}
+"""Payload folder -> this process's holder file and its open, locked handle (kept until exit)."""
 
 
 def payload_lock(payloads: Path, digest: str) -> AbstractContextManager[None]:
@@ -48,17 +48,23 @@ def hold(folder: Path) -> None:
 
     os.utime(folder)  # the last delivery: cleanup sweeps only payloads unused for a while
     key = os.fspath(folder)
-    if key in _held and Path(_held[key].name).exists():
+    if key in _held and _held[key][0].exists():
         return
     holders = folder / HOLDERS
     holders.mkdir(mode=0o700, exist_ok=True)
     path = holders / f"{os.getpid()}-{uuid.uuid4().hex[:12]}.hold"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     handle = os.fdopen(os.open(path, flags, 0o600), "wb")
-    fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
+    except OSError as exc:  # a file system without locks: cleanup will not see this holder
+        logger.warning("cannot hold %s (%s): a cleanup may remove it while in use", folder, exc)
+        handle.close()
+        path.unlink(missing_ok=True)
+        return
     handle.write(f"pid={os.getpid()}\n".encode())
     handle.flush()
-    _held[key] = handle
+    _held[key] = (path, handle)
 
 
 def live_holders(folder: Path) -> int:
@@ -68,7 +74,7 @@ def live_holders(folder: Path) -> int:
     mine = _held.get(os.fspath(folder))
     live = 0
     for path in sorted((folder / HOLDERS).glob("*.hold")):
-        if mine is not None and path == Path(mine.name):
+        if mine is not None and path == mine[0]:
             live += 1  # this process still serves it (its session may be running)
             continue
         try:
