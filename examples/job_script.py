@@ -33,7 +33,7 @@ ORDERS = [
 
 
 @F.udf(StringType())
-def iso_date(text: str) -> str:
+def iso_date(text):  # type: ignore[no-untyped-def]  (hints would make pyspark 4 guess a UDF kind)
     # Runs on the executors: dateutil comes from the wheelhouse sparkdeps shipped.
     from dateutil import parser
 

@@ -90,6 +90,9 @@ def test_main_job_six_of_six(tmp_path: Path, index_url: str) -> None:
     )
     assert completed.returncode == 0, completed.stdout[-5000:] + completed.stderr[-5000:]
     assert "6/6 PASS" in completed.stdout
+    # the output is clean: no Python warning from pyspark or from the example's own code
+    for noise in ("FutureWarning", "UserWarning", "Cannot infer the eval type"):
+        assert noise not in completed.stdout + completed.stderr, noise
     header = next(line for line in completed.stdout.splitlines() if line.startswith("format"))
     assert header.split() == [
         "format",

@@ -34,6 +34,16 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert _commands()["test"] in ci.splitlines()
 
 
+def test_readme_is_short_and_its_links_resolve() -> None:
+    text = (REPO / "README.md").read_text()
+    assert len(text.splitlines()) <= 150, "README.md: at most 150 lines; move the rest to docs/"
+    links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
+    local = [link for link in links if "://" not in link]
+    assert local, "README links to the documentation"
+    missing = [link for link in local if not (REPO / link).exists()]
+    assert not missing, missing
+
+
 def test_constraints_pin_one_pyspark_for_every_supported_python() -> None:
     """README's commands run on every Python sparkdeps supports (issue 21: pyspark 4.3.0,
     the pin for 3.11+, requires 3.11, and the commands failed on 3.10)."""

@@ -1,4 +1,5 @@
-"""README's Troubleshooting table quotes what sparkdeps really prints.
+"""The troubleshooting guide's tables (docs/how-to/troubleshooting.md) quote what
+sparkdeps really prints.
 
 Each quoted message, cut at its ``...`` placeholders, must appear in the source
 (string literals joined across lines), so the table cannot drift from the code.
@@ -17,10 +18,10 @@ REPO = Path(__file__).parent.parent
 
 
 def _rows() -> list[str]:
-    text = (REPO / "README.md").read_text()
-    section = text.split("## Troubleshooting", 1)[1].split("\n## ", 1)[0]
-    rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line]
-    return [row.split(" | ")[0].lstrip("| ") for row in rows[1:]]  # the "you see" cells
+    text = (REPO / "docs" / "how-to" / "troubleshooting.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
+    cells = [row.split(" | ")[0].lstrip("| ") for row in rows]
+    return [cell for cell in cells if cell != "you see"]  # each table's header row
 
 
 def _source() -> str:
@@ -43,4 +44,4 @@ def test_quoted_message_is_printed_by_the_code(cell: str) -> None:
     message = quoted[0]
     pieces = [piece.strip() for piece in message.split("...")]
     for piece in (p for p in pieces if len(p) >= 5):
-        assert piece in SOURCE, f"README quotes {piece!r}, which sparkdeps never prints"
+        assert piece in SOURCE, f"the guide quotes {piece!r}, which sparkdeps never prints"

@@ -146,3 +146,42 @@ def test_the_sandbox_option_makes_every_connect_fixture_sandboxed(
     """Run with --sparkdeps-sandbox (as test_sandbox.py does): a user's Connect tests then
     run as on serverless, unchanged."""
     assert sparkdeps_connect is sparkdeps_sandboxed_connect
+
+
+def test_doctor_table_on_the_sandbox_without_a_pip_channel(
+    sparkdeps_sandboxed_connect: Any, tmp_path: Path
+) -> None:
+    """``sparkdeps doctor`` where artifacts are invisible and no ``%pip`` is at hand: the
+    routes that ship artifacts fail at load (their probe), naming what the workers saw."""
+    from sparkdeps._jobs.doctor import doctor
+
+    report = doctor(sparkdeps_sandboxed_connect, cache_dir=tmp_path / "cache")
+    print(report.table())
+    checks = {check.route: check for check in report.checks}
+    assert checks["classic"].status == "n/a"
+    for route in ("auto", "connect"):
+        check = checks[route]
+        assert check.status == "failed", (route, check)
+        assert (check.failure or "").startswith("load: DeliveryError"), check.failure
+        assert check.probe is not None and check.probe["invisible"], check.probe
+    assert checks["environment"].status == "failed"
+    assert "needs a Databricks notebook" in (checks["environment"].failure or "")
+    assert "auto" not in report.working
+    assert "cannot see what this route shipped" in report.table()
+
+
+def test_doctor_table_on_the_sandbox_with_the_pip_stand_in(
+    sparkdeps_sandboxed_connect: Any, sparkdeps_notebook_pip: Any, tmp_path: Path
+) -> None:
+    """With the notebook's ``%pip`` (its stand-in), ``auto`` turns to ``environment``."""
+    from sparkdeps._jobs.doctor import doctor
+
+    report = doctor(
+        sparkdeps_sandboxed_connect, routes=["auto", "environment"], cache_dir=tmp_path / "c"
+    )
+    print(report.table())
+    checks = {check.route: check for check in report.checks}
+    for route in ("auto", "environment"):
+        assert checks[route].status == "ok", (route, checks[route])
+        assert checks[route].delivery == "environment"
+    assert report.working == ("auto", "environment")

@@ -285,3 +285,45 @@ def test_http_urls_are_read_only(s3: S3Server, tmp_path: Path) -> None:
     storage = storage_for(f"{s3.url}/{BUCKET}/x/wheelhouse.zip")
     with pytest.raises(StorageError, match="can be read"):
         storage.publish(_file(tmp_path, "f", b"x"), f"{s3.url}/{BUCKET}/x/wheelhouse.zip")
+
+
+@pytest.mark.parametrize(
+    ("setting", "presigned"),
+    [(None, True), ("600", True), ("0", False)],
+    ids=["default", "ten-minutes", "off"],
+)
+def test_s3_executor_url_is_a_presigned_url(
+    s3: S3Server, monkeypatch: pytest.MonkeyPatch, setting: str | None, presigned: bool
+) -> None:
+    """What executors fetch themselves (issue 26, goal 3): the object through a presigned
+    URL of the store, which a plain HTTP client reads without credentials."""
+    import urllib.request
+
+    if setting is not None:
+        monkeypatch.setenv("SPARKDEPS_PRESIGN_SECONDS", setting)
+    uri = f"s3://{BUCKET}/{uuid.uuid4().hex[:12]}/wheelhouse.zip"
+    storage = storage_for(uri)
+    storage.publish(_file(Path(os.environ["SPARKDEPS_CACHE_DIR"]), "w.zip", b"zip bytes"), uri)
+    url = storage.executor_url(uri)
+    if not presigned:
+        assert url is None
+        return
+    assert url is not None and url.startswith(f"{s3.url}/") and "Signature=" in url
+    with urllib.request.urlopen(url, timeout=30) as response:  # no AWS credentials here
+        assert response.read() == b"zip bytes"
+
+
+def test_executor_url_elsewhere(
+    workspace: FilesApiStandIn, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A zip URL is handed on as it is; local paths, Volumes through the Files API (its
+    URLs need the token) and a bad setting give none."""
+    url = "https://example.invalid/runs/r1/wheelhouse.zip?X-Amz-Signature=abc"
+    assert storage_for(url).executor_url(url) == url
+    page = "https://example.invalid/download?id=1"
+    assert storage_for(page).executor_url(page) is None
+    assert storage_for(os.fspath(tmp_path)).executor_url(os.fspath(tmp_path)) is None
+    assert storage_for(f"{VOLUME}/r1").executor_url(f"{VOLUME}/r1/wheelhouse.zip") is None
+    monkeypatch.setenv("SPARKDEPS_PRESIGN_SECONDS", "a week")
+    with pytest.raises(StorageError, match="SPARKDEPS_PRESIGN_SECONDS"):
+        FsspecStorage(object(), "s3").executor_url("s3://b/k.zip")

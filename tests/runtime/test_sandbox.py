@@ -31,6 +31,8 @@ EXPECTED = (
     "test_environment_route_udfs_import_from_the_synced_environment",
     "test_probe_false_opts_out",
     "test_the_sandbox_option_makes_every_connect_fixture_sandboxed",
+    "test_doctor_table_on_the_sandbox_without_a_pip_channel",
+    "test_doctor_table_on_the_sandbox_with_the_pip_stand_in",
 )
 
 

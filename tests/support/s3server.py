@@ -27,9 +27,11 @@ REGION = "us-east-1"
 class S3Server:
     """moto's S3 at ``http://127.0.0.1:<port>``; ``env()`` gives the AWS variables to reach it."""
 
-    def __init__(self) -> None:
+    def __init__(self, log: Path | None = None) -> None:
         self.process: subprocess.Popen[str] | None = None
         self.port = 0
+        self.log = log
+        """Where the server writes one line per request (method, path?query, user agent)."""
 
     @property
     def url(self) -> str:
@@ -46,6 +48,8 @@ class S3Server:
 
     def start(self) -> S3Server:
         env = {**os.environ, "PYTHONPATH": os.fspath(REPO)}
+        if self.log is not None:
+            env["SPARKDEPS_TEST_S3_LOG"] = os.fspath(self.log)
         for name in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
             env.pop(name, None)
         self.process = subprocess.Popen(
@@ -99,12 +103,27 @@ class S3Server:
         listed = self.client().list_objects_v2(Bucket=bucket, Prefix=prefix)
         return sorted(item["Key"] for item in listed.get("Contents", []))
 
+    def requests(self) -> list[tuple[str, str, str]]:
+        """(method, path?query, user agent) of every request so far (needs ``log``)."""
+        assert self.log is not None
+        if not self.log.exists():
+            return []
+        lines = self.log.read_text("utf-8").splitlines()
+        return [tuple(line.split("\t", 2)) for line in lines]  # type: ignore[misc]
+
 
 def _serialising(app: Any) -> Any:
     """``app`` with writes served one at a time (see the module's notes)."""
     lock = threading.Lock()
+    log = os.environ.get("SPARKDEPS_TEST_S3_LOG")
 
     def serve(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if log:
+            query = environ.get("QUERY_STRING", "")
+            line = f"{environ.get('REQUEST_METHOD')}\t{environ.get('PATH_INFO')}"
+            line += f"{'?' + query if query else ''}\t{environ.get('HTTP_USER_AGENT', '')}\n"
+            with lock, open(log, "a", encoding="utf-8") as out:
+                out.write(line)
         if environ.get("REQUEST_METHOD") in ("PUT", "POST", "DELETE"):
             with lock:
                 return list(app(environ, start_response))

@@ -43,6 +43,8 @@ if TYPE_CHECKING:  # Python 3.12 has it in typing
 
 @dataclass(frozen=True)
 class CheckResult:
+    """What ``check()`` resolved: what would ship, what the runtime provides, what conflicts."""
+
     target: Target
     placements: tuple[Placement, ...]
     """Every resolved package: ``new``, ``shadows`` (ships over the runtime's) or ``runtime``."""
@@ -114,6 +116,7 @@ def check(source: str | os.PathLike[str], **options: Unpack[BuildKeywords]) -> C
 
     A conflict with a protected runtime package is reported in ``conflicts``
     (``ok`` is False) rather than raised.
+    Example: ``sparkdeps.check("requirements.txt", target="dbr-14.3").conflicts``.
     """
     timer = Timer()
     chosen = BuildOptions.of(options, "check")

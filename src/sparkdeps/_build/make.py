@@ -121,7 +121,8 @@ class Planned:
     plan: RuntimePlan | None
     require_hashes: bool
     locks: LockPlan = field(default_factory=LockPlan)
-    """The input's locks: when there are any, ``resolution`` is theirs (docs: README)."""
+    """The input's locks: when there are any, ``resolution`` is theirs
+    (docs/how-to/locked-inputs.md)."""
 
     @property
     def shipped(self) -> list[Pin]:

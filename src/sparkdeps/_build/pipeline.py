@@ -84,6 +84,7 @@ def build(
     the build runtime-aware (docs/runtime-aware.md): the runtime's versions bind
     (``prefer_newest=True``: only prefer) and do not ship; a protected package (numpy,
     pyspark...) moves only if in ``override_runtime``. At most ``max_size_mb`` ships.
+    Example: ``sparkdeps.build("requirements.txt", dest="/Volumes/main/default/deps").uri``.
     """
     total, clock = Timer(), Clock()
     chosen = BuildOptions.of(options, "build")

@@ -184,7 +184,7 @@ class _StandIns:
 
     def __init__(self, runtime: RuntimeContext, root: Path, target: Target) -> None:
         self.runtime, self.root = runtime, root
-        self.memory = root / f"no-wheel-{target.key()[:48]}.txt"
+        self.memory = root / f"no-wheel-{target.key()}.txt"
         provided = runtime.provided()
         self.learned = {n: provided[n] for n in self._remembered() if n in provided}
 

@@ -115,7 +115,7 @@ class BuildOptions:
         metadata=_option(
             "list",
             "ship this protected runtime package (numpy, pandas, torch, ...) anyway; "
-            "a pattern ('nvidia-*') names several; repeatable; warns at build and at load",
+            "a pattern (`nvidia-*`) names several; repeatable; warns at build and at load",
             "--override-runtime",
             group="target",
             metavar="NAME",

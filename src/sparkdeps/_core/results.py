@@ -35,6 +35,8 @@ there. ``environment`` (docs/delivery.md) installs through the notebook's
 
 @dataclass(frozen=True)
 class BuildResult:
+    """What ``build()`` published: the wheelhouse's URI, its wheels and manifest, timings."""
+
     uri: str
     """Where the wheelhouse was published: ``<dest>/<run_id>/wheelhouse.zip``."""
     run_id: str
@@ -79,6 +81,8 @@ class BuildResult:
 
 @dataclass(frozen=True)
 class LoadResult:
+    """What ``load()`` did: the wheels it installed, where, and how they reach the executors."""
+
     uri: str
     digest: str
     wheels: tuple[str, ...]
@@ -125,6 +129,8 @@ class LoadResult:
 
 @dataclass(frozen=True)
 class ModuleImport:
+    """One module imported on one executor by ``verify()``, and the file it came from."""
+
     module: str
     executor: str
     """An identifier of the executor (its working folder and host)."""
@@ -135,6 +141,8 @@ class ModuleImport:
 
 @dataclass(frozen=True)
 class VerifyResult:
+    """What ``verify()`` found on the executors: every import, the runtime packages."""
+
     imports: tuple[ModuleImport, ...]
     package_versions: Mapping[str, Mapping[str, str | None]] = field(default_factory=dict)
     """Runtime package -> executor -> its installed version (None: not installed)."""
@@ -176,6 +184,8 @@ class VerifyResult:
 
 @dataclass(frozen=True)
 class CleanupResult:
+    """What ``cleanup()`` or ``cleanup_older_than()`` removed (or, with ``dry_run``, would)."""
+
     removed: tuple[str, ...]
     """Run folders and payloads that were removed (empty when already gone)."""
     kept: tuple[str, ...] = ()

@@ -99,7 +99,7 @@ class DoctorReport:
         )
         rows = [("route", "result", "delivery", "driver", "executors", "time", "what failed")]
         for check in self.checks:
-            failure = (check.failure or "").splitlines()[0] if check.failure else ""
+            failure = _cell(check)
             rows.append(
                 (
                     check.route,
@@ -119,6 +119,13 @@ class DoctorReport:
         working = ", ".join(self.working) or "none"
         lines.append(f"routes that work here: {working} ({self.seconds:.1f}s in all)")
         return "\n".join(lines)
+
+
+def _cell(check: RouteCheck) -> str:
+    """The table's "what failed": the failure's first line, or what the probe showed."""
+    if check.probe is not None and check.probe.get("invisible"):
+        return "load: the executors cannot see what this route shipped (see --json)"
+    return (check.failure or "").splitlines()[0] if check.failure else ""
 
 
 def _first_line(exc: BaseException) -> str:
@@ -242,6 +249,7 @@ def doctor(
     removed afterwards); pass a folder every node mounts (``/Volumes/...``) to try
     ``shared`` on a cluster. ``compiled=False`` leaves the compiled wheel out.
     Never raises for a route that fails: that is a row of the report.
+    Example: ``sparkdeps.doctor(spark)`` in a notebook shows the table.
     """
     chosen = _routes(routes)
     session = spark if spark is not None else active_session()

@@ -149,6 +149,12 @@ def cleanup(run_uri: str, *, cache_dir: str | os.PathLike[str] | None = None) ->
     The run folder's ``executors/`` (the payload on Databricks storage) goes with
     it; this node's cached payloads for the same digest go too. Idempotent.
     Refuses a folder without sparkdeps' own ``run.json``.
+
+    Example::
+
+        result = sparkdeps.build("requirements.txt", dest="/Volumes/main/default/deps")
+        ...  # the job's tasks load result.uri
+        sparkdeps.cleanup(result.run_uri)
     """
     if not run_uri or not run_uri.strip():
         raise InputError("cleanup needs a run folder or a wheelhouse URI")
@@ -184,6 +190,15 @@ def cleanup_older_than(
     Age comes from ``run.json``'s ``created``. Folders without sparkdeps' own
     marker are left alone (reported in ``kept``). With ``dry_run``
     nothing is removed and ``removed`` lists what would be.
+
+    Example::
+
+        import datetime
+
+        old = sparkdeps.cleanup_older_than(
+            "/Volumes/main/default/deps", datetime.timedelta(days=7), dry_run=True
+        )
+        print(old.removed)  # what a run without dry_run removes
     """
     seconds = max_age.total_seconds() if isinstance(max_age, _dt.timedelta) else float(max_age)
     if not math.isfinite(seconds) or seconds < 0:

@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from .._core.errors import DeliveryError, SparkdepsError
 from .._core.private import on_databricks_mount
+from .._core.redaction import redact
 from .._core.timing import Timer
 from .holders import hold, payload_lock
 from .wheelpayload import archive_name, boot_zip, wheelhouse_payload
@@ -109,6 +110,7 @@ def deliver(
     wheelhouse: Path | None = None,
     site: Path | None = None,
     symlink_to: Path | None = None,
+    archive_url: str | None = None,
 ) -> Delivered:
     """Make ``folder`` importable on the executors of ``spark``; add nothing twice.
 
@@ -116,6 +118,8 @@ def deliver(
     ``wheels`` payload ships it); ``site`` is a shared install every node mounts
     (nothing but the stub zip is shipped); one of them is needed.
     ``symlink_to`` is the published wheelhouse, should a hard link be impossible.
+    ``archive_url`` (classic only): an http(s) URL of that same wheelhouse the executors
+    fetch themselves (a presigned URL): the driver then serves only the stub zip.
     """
     timer = Timer()
     session_id = _classic_id(spark) if kind == "classic" else _connect_id(spark)
@@ -133,6 +137,7 @@ def deliver(
                 payload_dir=payload_dir,
                 source=(wheelhouse, symlink_to),
                 site=site,
+                archive_url=archive_url if kind == "classic" else None,
             )
         except SparkdepsError:
             raise
@@ -187,13 +192,20 @@ def _deliver_wheels(
     payload_dir: Path,
     source: tuple[Path | None, Path | None],
     site: Path | None,
+    archive_url: str | None = None,
 ) -> str:
-    """The wheelhouse as an archive plus the stub zip (or the stub zip alone, ``shared``)."""
+    """The wheelhouse as an archive plus the stub zip (or the stub zip alone, ``shared``).
+
+    With ``archive_url`` Spark's executors fetch the archive from that URL themselves
+    (http(s): docs/storage.md): the driver serves only the stub zip."""
     archive, stubs = payload_files(folder, digest, payload_dir, source=source, site=site)
     name = archive_name(digest)
     if kind == "classic":
         context = spark.sparkContext
-        if archive is not None:
+        if archive_url is not None and archive is not None:
+            context.addArchive(f"{archive_url}#{name}")  # fact 2: valid as long as the app
+            logger.info("executors fetch the wheelhouse from %s", redact(archive_url))
+        elif archive is not None:
             context.addArchive(f"{archive}#{name}")  # fact 2: kept until cleanup
         context.addFile(os.fspath(stubs))
         includes = context._python_includes  # fact 3: the list addPyFile itself feeds

@@ -36,6 +36,12 @@ def runtime_freeze(*, path: list[str] | None = None) -> str:
 
     A wheelhouse folder that ``load()`` put on ``sys.path`` is left out, so the
     list is the runtime's own.
+
+    Example::
+
+        # on the cluster's driver, e.g. in a notebook
+        print(sparkdeps.runtime_freeze())  # save it as runtime.txt, then build with
+        # sparkdeps build requirements.txt --runtime-packages runtime.txt
     """
     entries = [
         entry

@@ -42,7 +42,13 @@ def _with_local(wheelhouse: str | os.PathLike[str], read: Callable[[Path, str], 
 
 def inspect(wheelhouse: str | os.PathLike[str]) -> Manifest:
     """The manifest of ``wheelhouse`` (a ``wheelhouse.zip`` or its run folder), checked
-    against the wheels inside."""
+    against the wheels inside.
+
+    Example::
+
+        manifest = sparkdeps.inspect("/Volumes/main/default/deps/<run_id>/wheelhouse.zip")
+        print(manifest.target["python_version"], [w.filename for w in manifest.wheels])
+    """
     return _with_local(wheelhouse, lambda path, uri: read_manifest(path, origin=uri))
 
 
@@ -141,6 +147,7 @@ def requirement_lines(run: str | os.PathLike[str], *, hashes: bool = True) -> tu
     environment's ``dependencies`` or ``DatabricksEnv().withDependencies(...)``;
     ``hashes=False`` gives bare paths for a channel that refuses ``--hash``.
     :class:`WheelhouseNotFoundError` when the run has no pip-native form beside its zip.
+    Example: ``sparkdeps.requirement_lines("/Volumes/main/default/deps/<run_id>")``.
     """
     folder = run_folder_of(os.fspath(run))
     manifest = inspect(join_uri(folder, WHEELHOUSE_NAME))

@@ -256,8 +256,8 @@ def load(
     One environment per session: a second wheelhouse loaded into the same session
     is merged when its packages agree with what the session has, and refused
     (:class:`SessionConflictError`, naming the packages) when it changes a version.
-    ``replace=True`` lets the new versions win, only on a classic session created
-    with ``spark.python.worker.reuse=false`` (workers are not reused there).
+    ``replace=True`` lets the new versions win, only on a classic session created with
+    ``spark.python.worker.reuse=false``. Example: ``sparkdeps.load(result.uri, spark=spark)``.
     """
     _check_options(mode, delivery)
     timings: dict[str, float] = {}
@@ -271,7 +271,9 @@ def load(
                 prepared, plan.install_cache, mode, plan.kind, timings, strict=strict,
                 client=plan.ship == "connect",
             )  # fmt: skip
-            shipped = _ship(plan, prepared, installed, packages, timings, asked=(delivery, probe))
+            shipped = _ship(
+                plan, prepared, installed, packages, timings, asked=(delivery, probe), source=uri
+            )
     result = _result(prepared, installed, folder, plan, shipped, mode=mode, timings=timings)
     _log_loaded(result, plan, delivery, timings)
     return result
@@ -420,10 +422,12 @@ def _ship(
     timings: dict[str, float],
     *,
     asked: tuple[Delivery, bool | None],
+    source: str,
 ) -> Shipped | None:
     """Deliver to the executors (proven where needed), remember the names for ``verify``.
 
-    ``asked``: the ``delivery`` and ``probe`` arguments of ``load``."""
+    ``asked``: the ``delivery`` and ``probe`` arguments of ``load``; ``source``: the
+    wheelhouse URI as given (a presigned URL of it may go to the executors)."""
     if installed is None or (plan.ship is None and plan.kind != "environment"):
         return None
     from .delivery import session_key  # noqa: PLC0415 (see the note on imports)
@@ -434,7 +438,7 @@ def _ship(
         if key is not None:
             _remember(key, installed)  # verify still checks the runtime packages it relies on
         return None
-    shipped = _proven_ship(plan, prepared, installed, asked)
+    shipped = _proven_ship(plan, prepared, installed, asked, source)
     timings["deliver"] = shipped.seconds
     if shipped.probe is not None:
         timings["probe"] = shipped.probe.seconds
@@ -447,9 +451,16 @@ def _ship(
 
 
 def _proven_ship(
-    plan: _Plan, prepared: Prepared, installed: InstallResult, asked: tuple[Delivery, bool | None]
+    plan: _Plan,
+    prepared: Prepared,
+    installed: InstallResult,
+    asked: tuple[Delivery, bool | None],
+    source: str,
 ) -> Shipped:
-    """``routes.ship``; on failure, nothing left active on the driver."""
+    """``routes.ship``; on failure, nothing left active on the driver.
+
+    Where executors can fetch the wheelhouse from its storage themselves (a presigned URL,
+    classic sessions: docs/storage.md), the driver serves only the stub zip."""
     from .routes import Route, ship  # noqa: PLC0415 (see the note on imports)
 
     route = Route(
@@ -460,6 +471,7 @@ def _proven_ship(
         probe=asked[1],
         payload_dir=plan.payload_dir or plan.node_cache / "payloads",
         environment_dir=_environment_dir(plan, prepared.uri),
+        archive_url=storage_for(source).executor_url(source) if plan.kind == "classic" else None,
     )
     before = set(sys.path)
     try:

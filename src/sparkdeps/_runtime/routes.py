@@ -62,6 +62,8 @@ class Route:
     """Where the archive routes' payload is written."""
     environment_dir: Path
     """Where the environment route's requirements (and copied wheels) are written."""
+    archive_url: str | None = None
+    """An http(s) URL of the wheelhouse executors fetch themselves (classic; docs/storage.md)."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ def ship(
         wheelhouse=prepared.zip_path,
         site=installed.folder if shared else None,
         symlink_to=published,
+        archive_url=None if shared else route.archive_url,
     )
     archive = archive_name(installed.digest) if route.ship == "classic" and not shared else ""
     shipped = Shipped(route.kind, delivered.payload, archive, delivered.seconds)

@@ -152,6 +152,13 @@ def verify(
     runtime packages the loaded wheelhouses rely on) are reported with the
     executors' installed versions; differences from the driver's are logged and
     listed in ``VerifyResult.version_differences``.
+
+    Example::
+
+        sparkdeps.load(wheelhouse, spark=spark)
+        report = sparkdeps.verify(spark, ["dateutil"])
+        for item in report.imports:
+            print(item.executor, item.module, item.file)
     """
     spark = spark if spark is not None else _active_session()
     names = tuple(modules) if modules is not None else _default_modules(spark)

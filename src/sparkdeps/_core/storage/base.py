@@ -74,6 +74,11 @@ class Storage(Protocol):
         """A POSIX path for ``uri`` if the driver can open it directly."""
         ...
 
+    def executor_url(self, uri: str) -> str | None:
+        """An http(s) URL executors can fetch ``uri`` from themselves (a presigned URL);
+        None: they fetch it from the driver. The URL is a credential: never shown."""
+        ...
+
     def check_writable(self, uri: str) -> None:
         """Raise :class:`StorageError` (with the fix) when ``uri`` cannot take run folders.
 

@@ -45,6 +45,9 @@ class DbfsStorage:
     def exists(self, uri: str) -> bool:
         return self.stat(uri) is not None
 
+    def executor_url(self, uri: str) -> str | None:
+        return None  # executors reach DBFS through the driver's copy
+
     def download(self, uri: str, local: Path) -> None:
         try:
             self._fs.cp(uri, local.absolute().as_uri())

@@ -155,6 +155,9 @@ class FilesApiStorage:
     def exists(self, uri: str) -> bool:
         return self.stat(uri) is not None
 
+    def executor_url(self, uri: str) -> str | None:
+        return None  # the API needs the workspace token, which executors must not get
+
     def download(self, uri: str, local: Path) -> None:
         try:
             response = self._files.download(os.fspath(as_path(uri)))

@@ -80,6 +80,9 @@ class LocalStorage:
     def exists(self, uri: str) -> bool:
         return self.local_path(uri).exists()
 
+    def executor_url(self, uri: str) -> str | None:
+        return None  # every node mounting the path is ``delivery="shared"``'s case
+
     def stat(self, uri: str) -> Entry | None:
         path = self.local_path(uri)
         try:

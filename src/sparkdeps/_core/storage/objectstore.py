@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib
+import logging
 import os
 import time
 from pathlib import Path
@@ -29,13 +30,29 @@ from urllib.parse import urlparse
 from ..errors import StorageError
 from .base import Entry, PublishConflict, parent_and_name
 
-__all__ = ["CONDITIONAL_PUT", "FsspecStorage", "fsspec_storage"]
+__all__ = ["CONDITIONAL_PUT", "PRESIGN_SECONDS", "FsspecStorage", "fsspec_storage"]
+
+logger = logging.getLogger(__name__)
 
 CONDITIONAL_PUT = frozenset({"s3", "s3a"})
 """Protocols whose fsspec filesystem makes ``mode="create"`` a server-side conditional put."""
 _EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "abfs": "azure", "abfss": "azure"}
 _READ_ONLY = frozenset({"http", "https"})
 _CLAIMS = ".claims"
+PRESIGN_SECONDS = 7 * 24 * 3600
+"""How long a presigned URL handed to executors lives (SigV4's longest)."""
+
+
+def presign_seconds() -> int:
+    """``SPARKDEPS_PRESIGN_SECONDS`` (default :data:`PRESIGN_SECONDS`); 0 or less: no URL."""
+    text = os.environ.get("SPARKDEPS_PRESIGN_SECONDS", "").strip()
+    try:
+        return int(text) if text else PRESIGN_SECONDS
+    except ValueError as exc:
+        raise StorageError(
+            f"SPARKDEPS_PRESIGN_SECONDS={text!r} is not a whole number of seconds; "
+            "fix: set it to seconds (0 makes executors fetch from the driver)"
+        ) from exc
 
 
 def _install_hint(protocol: str) -> str:
@@ -156,6 +173,30 @@ class FsspecStorage:
             raise self._error("publish", uri, exc) from exc
         finally:
             self._fresh(uri)
+
+    def executor_url(self, uri: str) -> str | None:
+        """A presigned URL (s3, gs): executors fetch the object from the store, not the driver.
+
+        Valid for ``SPARKDEPS_PRESIGN_SECONDS`` (default 7 days, SigV4's longest): an
+        executor that starts later fetches it again (docs/facts.md, fact 2). 0 turns it off.
+        """
+        if self.protocol in _READ_ONLY:  # already a URL: executors fetch it as it is
+            return uri if urlparse(uri).path.endswith(".zip") else None
+        seconds = presign_seconds()
+        if seconds <= 0:
+            return None
+        try:
+            return str(self._fs.sign(uri, expiration=seconds))
+        except NotImplementedError:
+            return None
+        except Exception as exc:
+            logger.warning(
+                "could not presign %s through %s (%s): executors fetch it from the driver",
+                uri,
+                self.via,
+                type(exc).__name__,
+            )
+            return None
 
     def _claim(self, uri: str) -> None:
         """Win ``uri`` by the claim protocol (the module's notes), else :class:`PublishConflict`."""
