@@ -1667,7 +1667,7 @@ CASES: tuple[Case, ...] = (
         _load_other_platform,
         IncompatibleWheelError,
         ("sdhard_mac-1.0-py3-none-macosx_11_0_arm64.whl",),
-        ("rebuild it",),
+        ("rebuild it", "build it here without --target"),
     ),
     Case(
         "load-not-a-zip", "load", _load_not_a_zip, IntegrityError, ("wheelhouse.zip",), ("rebuild",)
