@@ -12,15 +12,18 @@ to UDFs.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tests.support.wheelhouses import load_test_wheels, make_wheelhouse, module_names
+from tests.support.wheels import make_wheel
 
 from sparkdeps._core.errors import DeliveryError
 from sparkdeps._runtime.load import load
+from sparkdeps.testing.localspark import WorkerPip
 
 pytestmark = [pytest.mark.spark, pytest.mark.connect, pytest.mark.slow]
 
@@ -98,6 +101,44 @@ def test_auto_takes_the_environment_route_where_artifacts_are_invisible(
     assert len(files) == 2 * len(module_names(tag))
     for file in files:  # the synced environment: the workers' own site-packages
         assert file.startswith(prefix + "/lib/") and "site-packages" in file, file
+
+
+def test_auto_ships_nothing_where_the_environment_has_every_wheel(
+    sparkdeps_sandboxed_connect: Any, sparkdeps_spark_manager: Any, tmp_path: Path
+) -> None:
+    """A serverless job's environment ``dependencies`` (``-r <run>/requirements.txt``)
+    installed every wheel before the task started, on the driver and the workers alike
+    (here: pip into both interpreters). No ``%pip`` in a job: ``auto`` must not ship,
+    the probe proves the workers import from their environment, and UDFs do."""
+    spark = sparkdeps_sandboxed_connect
+    names = ["sdprov_one_sbenvhas", "sdprov_two_sbenvhas"]
+    wheels = [
+        make_wheel(tmp_path / "w", name.replace("_", "-"), "1.0", {f"{name}/__init__.py": ""})
+        for name in names
+    ]
+    environments = [WorkerPip(sys.executable), WorkerPip(sparkdeps_spark_manager.python)]
+    saved = list(sys.path)
+    try:
+        for environment in environments:
+            environment.pip("install --no-deps " + " ".join(map(str, wheels)))
+        result = load(
+            make_wheelhouse(tmp_path / "runs", wheels), spark=spark, cache_dir=tmp_path / "c"
+        )
+        assert result.delivery == "provided" and result.payload is None, result
+        assert result.timings["probe"] > 0, "no SparkContext: the workers must be proven"
+        assert sys.path == saved, "nothing installed or put on sys.path on the driver"
+        prefix = str(sparkdeps_spark_manager.python.parent.parent)
+        files = _udf_imports(spark, names)
+        assert len(files) == 2 * len(names)
+        for file in files:  # the workers' own environment, not an artifact
+            assert file.startswith(prefix + "/lib/") and "site-packages" in file, file
+    finally:
+        for environment in environments:  # pip uninstall takes no --no-index: not .pip()
+            subprocess.run(
+                [sys.executable, "-m", "pip", "--python", str(environment.python), "uninstall",
+                 "-q", "-y", *(name.replace("_", "-") for name in names)],
+                check=True,
+            )  # fmt: skip
 
 
 def test_connect_asked_for_fails_naming_the_route_that_fits(

@@ -22,7 +22,7 @@ __all__ = [
     "VerifyResult",
 ]
 
-Delivery = Literal["auto", "classic", "connect", "shared", "environment", "driver-only"]
+Delivery = Literal["auto", "classic", "connect", "shared", "environment", "driver-only", "provided"]
 """How executors get the packages. ``auto`` picks ``classic`` (archive + python
 includes) for a session with a SparkContext, ``connect`` (artifacts) for a
 Spark Connect session, proven by a probe, and ``environment`` where that probe
@@ -30,7 +30,9 @@ shows the workers cannot see the artifacts and a notebook's ``%pip`` is there;
 ``driver-only`` when there is no session. ``shared`` (opt-in) installs once
 beside a wheelhouse on storage every node mounts and points the executors
 there. ``environment`` (docs/delivery.md) installs through the notebook's
-``%pip``, which Databricks syncs to UDFs."""
+``%pip``, which Databricks syncs to UDFs. ``provided`` is a result, never an
+option: ``auto`` found every wheel already installed in the environment at its
+version (a serverless job's ``dependencies``, cluster libraries): nothing shipped."""
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from .preloaded import explain_preloaded
 from .runtime_check import check_runtime
 
 if TYPE_CHECKING:
+    from .._core.manifest import Manifest
     from .delivery import SessionKind
     from .routes import Shipped
     from .session_env import Package
@@ -266,23 +267,120 @@ def load(
         plan = _plan(uri, spark, delivery, cache_dir, payload_dir)
         warm = mode == "cache"  # pip needs every wheel: no warm path that reads no manifest
         with fetch_wheelhouse(uri, plan.install_cache, warm=warm, expected=expected) as prepared:
-            packages = _check_session(plan, prepared, replace=replace)
-            folder, installed = _driver_install(
-                prepared, plan.install_cache, mode, plan.kind, timings, strict=strict,
-                client=plan.ship == "connect",
+            result = _deliver(
+                plan, prepared, (delivery, probe), mode, strict=strict, replace=replace,
+                timings=timings, source=uri,
             )  # fmt: skip
-            shipped = _ship(
-                plan, prepared, installed, packages, timings, asked=(delivery, probe), source=uri
-            )
-    result = _result(prepared, installed, folder, plan, shipped, mode=mode, timings=timings)
     _log_loaded(result, plan, delivery, timings)
     return result
+
+
+def _deliver(
+    plan: _Plan,
+    prepared: Prepared,
+    asked: tuple[Delivery, bool | None],
+    mode: Literal["cache", "pip"],
+    *,
+    strict: bool | None,
+    replace: bool,
+    timings: dict[str, float],
+    source: str,
+) -> LoadResult:
+    """Nothing where the environment has every wheel already; else install, then ship."""
+    packages = _check_session(plan, prepared, replace=replace)
+    result = _provided(plan, prepared, packages, asked, mode, strict=strict, timings=timings)
+    if result is not None:
+        return result
+    folder, installed = _driver_install(
+        prepared, plan.install_cache, mode, plan.kind, timings, strict=strict,
+        client=plan.ship == "connect",
+    )  # fmt: skip
+    shipped = _ship(plan, prepared, installed, packages, timings, asked=asked, source=source)
+    return _result(prepared, installed, folder, plan, shipped, mode=mode, timings=timings)
+
+
+def _provided(
+    plan: _Plan,
+    prepared: Prepared,
+    packages: Mapping[str, Package],
+    asked: tuple[Delivery, bool | None],
+    mode: Literal["cache", "pip"],
+    *,
+    strict: bool | None,
+    timings: dict[str, float],
+) -> LoadResult | None:
+    """``auto`` where this interpreter's environment already has every wheel at its exact
+    version (docs/delivery.md, "Already in the environment"): nothing installed or shipped,
+    the workers proven to import from their own environment where ``load`` probes.
+
+    None: install and ship as usual (a wheel missing or at another version, another
+    ``delivery``, or workers that do not have it, as a Connect client's cluster may not)."""
+    manifest = prepared.manifest or _kept_manifest(plan.install_cache, prepared.digest)
+    if asked[0] != "auto" or manifest is None or not manifest.wheels:
+        return None
+    from .provided import environment_has  # noqa: PLC0415 (see the note on imports)
+
+    with timed(timings, "environment"):
+        if not environment_has(manifest.wheels):
+            return None
+    check_runtime(manifest.runtime, strict=strict)
+    if plan.ship is not None:
+        from .routes import prove_provided  # noqa: PLC0415 (see the note on imports)
+
+        trusted, probed = prove_provided(
+            plan.session, plan.ship, prepared.digest, manifest.top_level, probe=asked[1]
+        )
+        if probed is not None:
+            timings["probe"] = probed.seconds
+        if not trusted:
+            logger.warning(
+                "this environment has every wheel of %s at its version, but the executors' "
+                "workers do not import them from theirs; shipping the wheelhouse:\n%s",
+                prepared.uri,
+                probed.describe() if probed is not None else "",
+            )
+            return None
+        _record_provided(plan, manifest, packages, prepared.uri)
+    logger.info(
+        "the environment already has all %s at the wheelhouse's versions: nothing shipped",
+        plural(len(manifest.wheels), "package"),
+    )
+    return LoadResult(
+        uri=prepared.uri, digest=prepared.digest,
+        wheels=tuple(sorted(wheel.filename for wheel in manifest.wheels)),
+        folder=Path(sysconfig.get_paths()["purelib"]), delivery="provided",
+        top_level=tuple(manifest.top_level), reused=True, mode=mode, timings=timings,
+        shadows=manifest.shadowed(),
+    )  # fmt: skip
+
+
+def _kept_manifest(install_cache: Path, digest: str) -> Manifest | None:
+    """The manifest a warm load did not read: the copy kept in its install folder."""
+    from .._core.manifest import MANIFEST_NAME, Manifest  # noqa: PLC0415 (rare path)
+
+    kept = install_cache / "installs" / digest / MANIFEST_NAME
+    return Manifest.from_json(kept.read_bytes(), origin=str(kept)) if kept.is_file() else None
+
+
+def _record_provided(
+    plan: _Plan, manifest: Manifest, packages: Mapping[str, Package], uri: str
+) -> None:
+    """What ``verify`` and a second load of this session know: the environment has these."""
+    from .delivery import session_key  # noqa: PLC0415 (see the note on imports)
+    from .session_env import record_load  # noqa: PLC0415
+
+    key = session_key(plan.session, plan.ship)
+    with _modules_lock:
+        _session_modules.setdefault(key, set()).update(manifest.top_level)
+        relied = (manifest.runtime or {}).get("relied_on", ())
+        _session_runtime.setdefault(key, set()).update(str(item["name"]) for item in relied)
+    record_load(key, packages, uri, "")  # "": the workers' own environment
 
 
 def _log_loaded(
     result: LoadResult, plan: _Plan, delivery: Delivery, timings: Mapping[str, float]
 ) -> None:
-    if plan.ship is None:
+    if plan.ship is None and result.delivery != "provided":
         why = "delivery='driver-only'" if delivery == "driver-only" else "no Spark session"
         logger.info(
             "%s: wheelhouse %s installed for the driver only "

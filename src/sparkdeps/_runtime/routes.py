@@ -19,6 +19,7 @@ import logging
 import re
 import sys
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from .hints import failure_hint
 from .install import InstallResult
 from .probe import ENVIRONMENT, ProbeResult, probe_executors
 
-__all__ = ["Route", "Shipped", "ship"]
+__all__ = ["Route", "Shipped", "prove_provided", "ship"]
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +163,27 @@ def _prove(route: Route, shipped: Shipped, installed: InstallResult) -> Shipped:
     with _proven_lock:
         _proven.add(key)
     return replace(shipped, probe=result)
+
+
+def prove_provided(
+    session: Any, kind: SessionKind, digest: str, modules: Sequence[str], *, probe: bool | None
+) -> tuple[bool, ProbeResult | None]:
+    """(whether to trust it, the probe) for an environment that already has every wheel
+    (:mod:`.provided`): the workers must import each module from their own environment.
+
+    Probed where ``load`` probes any route (no SparkContext, or ``probe=True``); a
+    classic session otherwise trusts it (cluster libraries are on every node)."""
+    if probe is False or (probe is None and kind == "classic"):
+        return True, None
+    key = (session_key(session, kind), digest, "provided")
+    with _proven_lock:
+        if key in _proven:
+            return True, None
+    result = probe_executors(session, modules, within=(ENVIRONMENT,), partitions=PROBE_PARTITIONS)
+    if result.ok:
+        with _proven_lock:
+            _proven.add(key)
+    return result.ok, result
 
 
 def _worker_python_differs(result: ProbeResult) -> str | None:
