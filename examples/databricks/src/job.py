@@ -3,6 +3,9 @@
 Runs as a ``spark_python_task`` with
 ``--wheelhouse={{job.parameters.sparkdeps_base}}/job-{{job.run_id}}/wheelhouse.zip``
 (set by sparkdeps.three_task_job; ``{{job.run_id}}`` resolves in every task type).
+On serverless the task's environment has already installed the run's wheels
+(``-r .../requirements.txt`` in its dependencies): ``load`` then ships nothing and
+reports ``provided delivery`` (docs/delivery.md, "Already in the environment").
 """
 
 from __future__ import annotations
