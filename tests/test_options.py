@@ -26,6 +26,7 @@ from sparkdeps._cli import main
 from sparkdeps._core.errors import InputError
 from sparkdeps._core.options import BuildKeywords, BuildOptions, option_fields, option_of
 from sparkdeps._core.zipsafety import ArchiveLimits
+from sparkdeps._jobs.private_venv import IN_PRIVATE_VENV_ENV
 
 # One value per option, none of them the default. A new option needs a line here:
 # test_every_option_has_a_sample_value fails until it has one.
@@ -178,8 +179,15 @@ def test_every_option_reaches_the_job_template(
     task's parameters (references unfilled, as outside a job) builds with the same options."""
     pytest.importorskip("databricks.bundles.jobs", reason="needs sparkdeps[databricks]")
     monkeypatch.setenv("SPARKDEPS_BASE", str(tmp_path))  # the base reference stays unfilled
+    # as inside process_deps' private venv: build here (tests/jobs/test_private_venv.py)
+    monkeypatch.setenv(IN_PRIVATE_VENV_ENV, "1")
     job = sparkdeps.three_task_job(
-        "options", source="s", python_file="f.py", options=ON_A_COMMAND_LINE, path_via="task_value"
+        "options",
+        source="s",
+        python_file="f.py",
+        options=ON_A_COMMAND_LINE,
+        path_via="task_value",
+        node_type_id="i3.xlarge",
     ).as_dict()
     task = next(t for t in job["tasks"] if t["task_key"] == "process_deps")
     with pytest.raises(Reached):
@@ -189,9 +197,15 @@ def test_every_option_reaches_the_job_template(
 
 def test_job_template_leaves_defaults_out() -> None:
     pytest.importorskip("databricks.bundles.jobs", reason="needs sparkdeps[databricks]")
-    plain = sparkdeps.three_task_job("plain", source="s", python_file="f.py").as_dict()
+    plain = sparkdeps.three_task_job(
+        "plain", source="s", python_file="f.py", node_type_id="i3.xlarge"
+    ).as_dict()
     auto = sparkdeps.three_task_job(
-        "auto", source="s", python_file="f.py", options=BuildOptions(target="auto")
+        "auto",
+        source="s",
+        python_file="f.py",
+        options=BuildOptions(target="auto"),
+        node_type_id="i3.xlarge",
     ).as_dict()
 
     def parameters(job: dict[str, Any]) -> list[str]:

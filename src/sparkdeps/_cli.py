@@ -383,13 +383,29 @@ def _add_process_deps(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "without a task value; a repaired run reuses it",
     )
     parser.add_argument("--task-value-key", default=TASK_VALUE_KEY)
+    _add_compute_options(parser)
+    parser.add_argument("--json", action="store_true", help="print the build result as JSON")
+    parser.set_defaults(handler=_cmd_process_deps)
+
+
+def _add_compute_options(parser: argparse.ArgumentParser) -> None:
+    """What ``process-deps`` does for the compute it runs on."""
     parser.add_argument(  # a serverless environment's `-r PATH` (docs/compute.md)
         "--requirements-at",
         metavar="PATH",
         help="also write the run's wheel lines to this fixed file (replaced atomically)",
     )
-    parser.add_argument("--json", action="store_true", help="print the build result as JSON")
-    parser.set_defaults(handler=_cmd_process_deps)
+    parser.add_argument(  # three_task_job's default on a job cluster (docs/compute.md)
+        "--private-venv",
+        action="store_true",
+        help="install the build tools into a venv of their own first (node cache), "
+        "leaving this interpreter's packages as they are",
+    )
+    parser.add_argument(
+        "--build-requirement",
+        default=None,
+        help="with --private-venv: what that venv installs (default sparkdeps[build]==VERSION)",
+    )
 
 
 def _cmd_process_deps(args: argparse.Namespace) -> int:

@@ -125,24 +125,29 @@ def test_three_task_graph(bundle_jobs: dict[str, Any], name: str) -> None:
 
 def test_job_cluster_variant(bundle_jobs: dict[str, Any]) -> None:
     job = bundle_jobs["sparkdeps_job_cluster"]
-    clusters = {c["job_cluster_key"]: c["new_cluster"] for c in job["job_clusters"]}
-    assert set(clusters) == {"sparkdeps_cluster", "sparkdeps_build"}
-    for cluster in clusters.values():
-        assert cluster["spark_version"] == "14.3.x-scala2.12"
-        assert cluster["data_security_mode"] == "SINGLE_USER"
-    assert clusters["sparkdeps_build"]["num_workers"] == 0
+    # one cluster for every task: a run pays one cluster start (issue 25)
+    [cluster] = job["job_clusters"]
+    assert cluster["job_cluster_key"] == "sparkdeps_cluster"
+    assert cluster["new_cluster"]["spark_version"] == "14.3.x-scala2.12"
+    assert cluster["new_cluster"]["data_security_mode"] == "SINGLE_USER"
+    assert cluster["new_cluster"]["node_type_id"] == "${var.node_type_id}"
     for task in job["tasks"]:
         assert "environment_key" not in task
+        assert task["job_cluster_key"] == "sparkdeps_cluster", task["task_key"]
+        # the build extra upgrades packaging/pip: never a library of the cluster
         [library] = task["libraries"]
-        package = library["pypi"]["package"]
-        if task["task_key"] == "process_deps":
-            # the build extra upgrades packaging/pip: never on the cluster the job runs on
-            assert task["job_cluster_key"] == "sparkdeps_build"
-            assert package == "${var.sparkdeps_requirement}[build]"
-        else:
-            assert task["job_cluster_key"] == "sparkdeps_cluster", task["task_key"]
-            assert package == "${var.sparkdeps_requirement}", task["task_key"]
+        assert library["pypi"]["package"] == "${var.sparkdeps_requirement}", task["task_key"]
+    parameters = _tasks(job)["process_deps"]["python_wheel_task"]["parameters"]
+    # ... it goes into a private venv on the node instead (_jobs/private_venv.py)
+    assert "--private-venv" in parameters
+    assert "--build-requirement=${var.sparkdeps_requirement}[build]" in parameters
     assert "environments" not in job
+
+
+def test_bundle_requires_a_node_type() -> None:
+    config = (BUNDLE / "databricks.yml").read_text()
+    block = config[config.index("  node_type_id:") : config.index("  sparkdeps_requirement:")]
+    assert "default:" not in block  # no cloud's node type as a default
 
 
 def test_serverless_variant(bundle_jobs: dict[str, Any]) -> None:
@@ -192,6 +197,7 @@ def test_helper_several_tasks_and_a_notebook() -> None:
         ],
         max_concurrent_runs=4,
         path_via="task_value",
+        node_type_id="m5.xlarge",
     ).as_dict()
     tasks = _tasks(job)
     assert list(tasks) == ["process_deps", "extract", "report", "cleanup"]
@@ -221,8 +227,10 @@ def test_helper_several_tasks_and_a_notebook() -> None:
             "unique",
         ),
         ({"python_file": "x.py", "compute": "gpu"}, "compute must be"),
+        ({"python_file": "x.py"}, r"needs node_type_id=.*'i3\.xlarge' on AWS"),
+        ({"python_file": "x.py", "node_type_id": " "}, "needs node_type_id="),
     ],
-    ids=["no-task", "duplicate-key", "bad-compute"],
+    ids=["no-task", "duplicate-key", "bad-compute", "no-node-type", "blank-node-type"],
 )
 def test_helper_rejects(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(InputError, match=message):
@@ -252,6 +260,7 @@ def test_helper_job_run_mode_is_the_default() -> None:
             sparkdeps.UserTask("script", python_file="/Workspace/f.py"),
             sparkdeps.UserTask("book", notebook_path="/Workspace/nb"),
         ],
+        node_type_id="Standard_D4ds_v5",
     ).as_dict()
     tasks = _tasks(job)
     assert "--per-job-run" in tasks["process_deps"]["python_wheel_task"]["parameters"]
@@ -267,7 +276,11 @@ def test_helper_job_run_mode_is_the_default() -> None:
 
 def test_helper_task_value_mode_still_available() -> None:
     job = sparkdeps.three_task_job(
-        "by-value", source="s", python_file="/Workspace/f.py", path_via="task_value"
+        "by-value",
+        source="s",
+        python_file="/Workspace/f.py",
+        path_via="task_value",
+        node_type_id="n2-standard-4",
     ).as_dict()
     tasks = _tasks(job)
     assert "--per-job-run" not in tasks["process_deps"]["python_wheel_task"]["parameters"]

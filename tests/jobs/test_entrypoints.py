@@ -25,6 +25,7 @@ import pytest
 
 import sparkdeps
 from sparkdeps._core.paths import split_pin
+from sparkdeps._jobs.private_venv import IN_PRIVATE_VENV_ENV
 from sparkdeps._jobs.tasks import detect_target, job_run_folders, new_run_id
 
 REPO = Path(__file__).resolve().parents[2]
@@ -97,7 +98,9 @@ class Run:
         return re.sub(r"\{\{\s*([\w.]+)\s*\}\}", one, text)
 
     def env(self, task_key: str, extra: dict[str, str] | None = None) -> dict[str, str]:
-        env = dict(os.environ)
+        # this venv has the build extra: process_deps builds in place, as it does inside
+        # its private venv (the bootstrap itself is tests/jobs/test_private_venv.py's)
+        env = {**os.environ, IN_PRIVATE_VENV_ENV: "1"}
         if not self.with_dbutils:
             return {**env, "PYTHONPATH": str(REPO), **(extra or {})}
         env.update(
@@ -138,7 +141,7 @@ class Run:
 def _job(**kwargs: Any) -> dict[str, Any]:
     pytest.importorskip("databricks.bundles.jobs", reason="needs sparkdeps[databricks]")
     return sparkdeps.three_task_job(
-        "entrypoints", python_file="/Workspace/job.py", **kwargs
+        "entrypoints", python_file="/Workspace/job.py", node_type_id="i3.xlarge", **kwargs
     ).as_dict()  # type: ignore[no-any-return]
 
 

@@ -118,7 +118,9 @@ def _write_wheel(
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         for member, data in sorted(files.items()):
             info = zipfile.ZipInfo(member, date_time=FIXED_DATE)
-            info.external_attr = 0o644 << 16
+            # a script (uv's binary) must stay executable once pip installs it
+            mode = 0o100755 if ".data/scripts/" in member else 0o644  # S_IFREG: pip checks it
+            info.external_attr = mode << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, data)
     return path
@@ -296,8 +298,15 @@ def wheel_from_installed(distribution: str, dest_dir: Path) -> Path:
     tag = tags[0] if len(tags) == 1 else "py3-none-any"
     files: dict[str, bytes] = {}
     skip = {"INSTALLER", "REQUESTED", "direct_url.json", "RECORD"}
+    scripts = f"{dist_name(name)}-{version}.data/scripts/"
     for entry in dist.files or []:
         posix = entry.as_posix()
+        if posix.startswith("../../../bin/") and name == "uv":
+            # uv's package is its binary: without it find_uv_bin fails
+            files[scripts + posix.rsplit("/", 1)[1]] = Path(
+                str(dist.locate_file(entry))
+            ).read_bytes()
+            continue
         if "__pycache__" in posix or posix.endswith(".pyc") or posix.startswith(".."):
             continue
         if ".dist-info/" in posix and posix.rsplit("/", 1)[1] in skip:

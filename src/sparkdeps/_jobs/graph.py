@@ -81,11 +81,11 @@ def three_task_job(
     base: str = DEFAULT_BASE,
     compute: Literal["job_cluster", "serverless"] = "job_cluster",
     spark_version: str = DBR_14_3_SPARK_VERSION,
-    node_type_id: str = "i3.xlarge",
+    node_type_id: str | None = None,
     num_workers: int = 2,
     environment_version: str = SERVERLESS_ENVIRONMENT_VERSION,
     sparkdeps_requirement: str = "sparkdeps",
-    build_requirement: str = "sparkdeps[build]",
+    build_requirement: str | None = None,
     options: BuildOptions | None = None,
     process_deps_args: Sequence[str] = (),
     max_concurrent_runs: int | None = None,
@@ -100,10 +100,9 @@ def three_task_job(
     ``--wheelhouse=...``; ``cleanup`` runs whatever happened. ``base`` and ``source``
     become job parameters (``sparkdeps_base``, ``sparkdeps_source``) a run can override.
 
-    ``compute="job_cluster"``: the user tasks and cleanup share one job cluster (DBR
-    14.3 LTS by default) with plain ``sparkdeps``; ``process_deps`` runs on a
-    single-node cluster of the same runtime with ``sparkdeps[build]``, whose upgrades
-    (packaging, pip, setuptools) would otherwise land under the user's code.
+    ``compute="job_cluster"``: one job cluster (``node_type_id`` required) with plain
+    ``sparkdeps``; ``process_deps`` puts ``build_requirement`` (default ``sparkdeps[build]``
+    of its version) into a private venv (``_jobs/private_venv.py``), away from user code.
     ``compute="serverless"``: the processor's environment has ``sparkdeps[build]``,
     cleanup's plain ``sparkdeps``; the user tasks get the run's wheels without artifacts,
     through their environment's ``-r requirements_path`` (``serverless_route="environment"``,
@@ -129,7 +128,8 @@ def three_task_job(
     if compute == "serverless":
         runs_on = {"environments": _environments(plan, environment_version)}
     else:
-        runs_on = {"job_clusters": _job_clusters(jobs, spark_version, node_type_id, num_workers)}
+        node_type = _required_node_type(node_type_id)
+        runs_on = {"job_clusters": _job_clusters(jobs, spark_version, node_type, num_workers)}
     parameters = {"sparkdeps_base": base, "sparkdeps_source": source}
     return _job(plan, name, graph, parameters, runs_on, max_concurrent_runs=runs)
 
@@ -160,15 +160,34 @@ def _job(
 
 
 _CLUSTER_KEY = "sparkdeps_cluster"
-_BUILD_CLUSTER_KEY = "sparkdeps_build"
+
+
+def _required_node_type(node_type_id: str | None) -> str:
+    """Node types are the cloud's own: no default would be right on every cloud."""
+    if node_type_id is None or not node_type_id.strip():
+        raise InputError(
+            "three_task_job(compute='job_cluster') needs node_type_id=, your cloud's "
+            "node type (e.g. 'i3.xlarge' on AWS, 'Standard_D4ds_v5' on Azure, "
+            "'n2-standard-4' on Google Cloud), or compute='serverless'"
+        )
+    return node_type_id
+
+
+def _private_venv_args(plan: _Plan) -> list[str]:
+    """``process_deps`` on the user's cluster: the build extra in a venv of its own."""
+    if plan.compute != "job_cluster":
+        return []
+    wanted = plan.build_requirement
+    return ["--private-venv", *([f"--build-requirement={wanted}"] if wanted else [])]
 
 
 def _job_clusters(jobs: Any, spark_version: str, node_type_id: str, workers: int) -> list[Any]:
-    """The user tasks' cluster, and a single-node one of the same runtime for the build.
+    """The one cluster every task runs on: a second one would cost a cluster start.
 
     Task libraries are installed cluster-wide, and the build extra upgrades packaging,
-    pip and setuptools: on the user tasks' cluster that would change what the runtime
-    has under the user's code, the thing runtime-aware builds promise not to do.
+    pip and setuptools: so the cluster gets plain ``sparkdeps`` and ``process_deps``
+    puts the build extra into a private venv (``--private-venv``), leaving the
+    runtime's packages under the user's code as they are.
     """
     user = jobs.JobCluster(
         job_cluster_key=_CLUSTER_KEY,
@@ -180,21 +199,7 @@ def _job_clusters(jobs: Any, spark_version: str, node_type_id: str, workers: int
             data_security_mode=jobs.DataSecurityMode.SINGLE_USER,
         ),
     )
-    build = jobs.JobCluster(
-        job_cluster_key=_BUILD_CLUSTER_KEY,
-        new_cluster=jobs.ClusterSpec(
-            spark_version=spark_version,
-            node_type_id=node_type_id,
-            num_workers=0,
-            spark_conf={
-                "spark.databricks.cluster.profile": "singleNode",
-                "spark.master": "local[*]",
-            },
-            custom_tags={"ResourceClass": "SingleNode"},
-            data_security_mode=jobs.DataSecurityMode.SINGLE_USER,
-        ),
-    )
-    return [user, build]
+    return [user]
 
 
 _BUILD_ENV, _USER_ENV, _DEPS_ENV = "sparkdeps_build", "default", "sparkdeps_deps"
@@ -208,7 +213,7 @@ class _Plan:
 
     jobs: Any
     compute: Literal["job_cluster", "serverless"]
-    build_requirement: str
+    build_requirement: str | None
     sparkdeps_requirement: str
     requirements_path: str | None = None
     """Serverless, environment route: the fixed file the user tasks' environment installs."""
@@ -225,10 +230,10 @@ class _Plan:
                 return {"environment_key": _BUILD_ENV}
             deps = role == "user" and self.requirements_path is not None
             return {"environment_key": _DEPS_ENV if deps else _USER_ENV}
-        requirement = self.build_requirement if role == "build" else self.sparkdeps_requirement
+        # the build task too: its build extra goes into a private venv (--private-venv)
+        requirement = self.sparkdeps_requirement
         library = self.jobs.Library(pypi=self.jobs.PythonPyPiLibrary(package=requirement))
-        cluster = _BUILD_CLUSTER_KEY if role == "build" else _CLUSTER_KEY
-        return {"job_cluster_key": cluster, "libraries": [library]}
+        return {"job_cluster_key": _CLUSTER_KEY, "libraries": [library]}
 
 
 def _user_tasks(tasks: Sequence[UserTask], python_file: str | None) -> list[UserTask]:
@@ -274,6 +279,7 @@ def _process_deps_task(plan: _Plan, extra_args: Sequence[str]) -> Any:
                 f"--source={_SOURCE_REF}",
                 f"--base={_BASE_REF}",
                 f"--job-run-id={JOB_RUN_ID_REFERENCE}",
+                *_private_venv_args(plan),
                 *extra_args,
                 *(
                     [f"--requirements-at={plan.requirements_path}"]
@@ -333,7 +339,7 @@ def _environments(plan: _Plan, version: str) -> list[Any]:
     this run's wheels from the fixed requirements file ``process_deps`` rewrote."""
     jobs = plan.jobs
     specs: list[tuple[str, list[str]]] = [
-        (_BUILD_ENV, [plan.build_requirement]),
+        (_BUILD_ENV, [plan.build_requirement or "sparkdeps[build]"]),
         (_USER_ENV, [plan.sparkdeps_requirement]),
     ]
     if plan.requirements_path is not None:

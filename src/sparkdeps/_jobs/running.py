@@ -6,9 +6,10 @@ variant, init scripts, cluster libraries). So on Databricks, ``auto`` builds for
 this interpreter against what ``importlib.metadata`` sees here (the same reading as
 ``sparkdeps runtime-freeze``, ``_runtime/freeze.py``).
 
-One correction: the build task itself runs with ``sparkdeps[build]`` installed
-(``three_task_job`` puts it on a build cluster of the same runtime), which may have
-upgraded packaging, pip, setuptools or wheel. The user's compute does not have those
+One correction: where the build task runs with ``sparkdeps[build]`` installed (a
+cluster library, a serverless environment; ``three_task_job``'s job cluster reads this
+set before switching to its private venv instead), it may have upgraded packaging,
+pip, setuptools or wheel. The user's compute does not have those
 upgrades, so for sparkdeps and the build extra's closure the set takes the profile's
 version where the runtime has a profile, and leaves the package out otherwise (a
 package the user needs is then shipped rather than assumed).

@@ -50,6 +50,13 @@ from .._core.wheelhouse import read_manifest
 from .._runtime.cleanup import cleanup, cleanup_older_than, read_run_marker
 from .._runtime.inspect import requirement_lines
 from .names import BASE_ENV, DEFAULT_BASE, RUN_PREFIX
+from .private_venv import (
+    IN_PRIVATE_VENV_ENV,
+    default_build_requirement,
+    ensure_private_venv,
+    pip_options_of,
+    run_in_private_venv,
+)
 from .running import running_set_text
 
 __all__ = [
@@ -139,6 +146,10 @@ class ProcessDepsRequest:
     """The build options (``_core/options.py``); ``target="auto"``: what this compute has."""
     requirements_at: str | None = None
     """A fixed file rewritten with this run's wheel lines (``_jobs/serverless.py``)."""
+    private_venv: bool = False
+    """Install the build tools into a venv of their own first (``_jobs/private_venv.py``)."""
+    build_requirement: str | None = None
+    """With ``private_venv``: what that venv gets (default ``sparkdeps[build]==<version>``)."""
 
 
 @dataclass(frozen=True)
@@ -157,16 +168,20 @@ class CleanupRequest:
 class ProcessDepsOutcome:
     uri: str
     result: BuildResult | None
-    """None when a repaired run reused the wheelhouse of its first attempt."""
+    """None when a repaired run reused the wheelhouse of its first attempt, or the build
+    ran in the private venv (its report is then ``details``)."""
+    details: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         if self.result is not None:
             return self.result.to_dict()
-        return {"uri": self.uri, "reused": True}
+        return self.details or {"uri": self.uri, "reused": True}
 
 
 def run_process_deps(args: ProcessDepsRequest) -> ProcessDepsOutcome:
     """Build into the run folder and set the task value (the CLI prints the URI)."""
+    if args.private_venv and not os.environ.get(IN_PRIVATE_VENV_ENV):
+        return _process_deps_privately(args)
     # the build half only in the task that builds: cleanup runs without sparkdeps[build]
     from .._build.pipeline import build  # noqa: PLC0415
 
@@ -203,6 +218,21 @@ def run_process_deps(args: ProcessDepsRequest) -> ProcessDepsOutcome:
     if not result.task_value_set:
         logger.info("no task value set (not in a Databricks job): the URI goes to stdout")
     return ProcessDepsOutcome(result.pinned_uri, result)
+
+
+def _process_deps_privately(args: ProcessDepsRequest) -> ProcessDepsOutcome:
+    """The build tools into a private venv, then the same request there: this
+    interpreter's packages stay as they are (``_jobs/private_venv.py``)."""
+    requirement = args.build_requirement or default_build_requirement()
+    venv = ensure_private_venv(requirement, pip_options_of(args.options))
+    with tempfile.TemporaryDirectory(prefix="sparkdeps-runtime-") as folder:
+        # `auto` on Databricks: this compute's set, read here, not in the venv
+        runtime_packages = _target_and_set(args.options, Path(folder))[1]
+        if runtime_packages != args.options.runtime_packages:
+            options = replace(args.options, target="host", runtime_packages=runtime_packages)
+            args = replace(args, options=options)
+        details = run_in_private_venv(args, venv)
+    return ProcessDepsOutcome(details["uri"], None, details)
 
 
 def _point_requirements(path: str | None, run_uri: str) -> None:
