@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -75,17 +76,19 @@ def main() -> int:
     else:
         spark = connect_session(python=python)
         kind = "Spark Connect local[2]"
+    busy = os.getloadavg()[0]  # the machine is shared: say how busy it was
     try:
         rows = measure(spark, root, args.runs, probe=True if args.classic else None)
     finally:
         spark.stop()
-    print(f"probe cost on {kind} ({args.runs} runs)")
+    busy = max(busy, os.getloadavg()[0])
+    print(f"probe cost on {kind} ({args.runs} runs; 1-minute load average up to {busy:.1f})")
     width = max(len(name) for name in rows)
     for name, value in rows.items():
         print(f"  {name:<{width}}  {value:7.3f}")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"session": kind, "runs": args.runs, "measures": rows}
+        payload = {"session": kind, "runs": args.runs, "load_average": busy, "measures": rows}
         args.json.write_text(json.dumps(payload, indent=1) + "\n")
     return 0
 

@@ -29,6 +29,21 @@ REPO = Path(__file__).parent.parent
 TEST_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that start a Spark session run after those that need none.
+
+    A session, once started, stays active for the rest of the process (the plugin's
+    sessions are shared), and ``load(spark=None)`` rightly ships to an active session:
+    a test of driver-only behaviour must not depend on the file order putting it first.
+    """
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("spark") is not None
+            or item.get_closest_marker("connect") is not None
+        )
+    )
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(
     monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory

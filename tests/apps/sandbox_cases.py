@@ -4,9 +4,10 @@ The stand-in (docs/delivery.md, ``sparkdeps.testing.localspark.sandboxed_connect
 is a Spark Connect session whose Python workers cannot see the session's artifacts,
 as reported of Databricks serverless (docs/facts.md, facts 17 and 23). Its JVM keeps
 the sandboxed workers for the life of the process, so these cases run in a pytest
-process of their own: ``python -m pytest tests/apps/sandbox_cases.py``. The notebook's
-``%pip`` is a stand-in too (``sparkdeps_notebook_pip``): it installs into the
-interpreter the workers run, the equivalent here of Databricks syncing ``%pip`` to UDFs.
+process of their own: ``python -m pytest tests/apps/sandbox_cases.py --sparkdeps-sandbox``.
+The notebook's ``%pip`` is a stand-in too (``sparkdeps_notebook_pip``): it installs
+into the interpreter the workers run, the equivalent here of Databricks syncing ``%pip``
+to UDFs.
 """
 
 from __future__ import annotations
@@ -137,6 +138,14 @@ def test_probe_false_opts_out(sparkdeps_sandboxed_connect: Any, tmp_path: Path) 
         probe=False,
     )
     assert result.delivery == "connect" and "probe" not in result.timings
+
+
+def test_the_sandbox_option_makes_every_connect_fixture_sandboxed(
+    sparkdeps_connect: Any, sparkdeps_sandboxed_connect: Any
+) -> None:
+    """Run with --sparkdeps-sandbox (as test_sandbox.py does): a user's Connect tests then
+    run as on serverless, unchanged."""
+    assert sparkdeps_connect is sparkdeps_sandboxed_connect
 
 
 def test_doctor_table_on_the_sandbox_without_a_pip_channel(

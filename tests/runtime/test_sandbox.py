@@ -30,6 +30,7 @@ EXPECTED = (
     "test_connect_asked_for_fails_naming_the_route_that_fits",
     "test_environment_route_udfs_import_from_the_synced_environment",
     "test_probe_false_opts_out",
+    "test_the_sandbox_option_makes_every_connect_fixture_sandboxed",
     "test_doctor_table_on_the_sandbox_without_a_pip_channel",
     "test_doctor_table_on_the_sandbox_with_the_pip_stand_in",
 )
@@ -52,7 +53,7 @@ def test_every_sandbox_case_passes(tmp_path: Path) -> None:
     completed = subprocess.run(
         [
             sys.executable, "-m", "pytest", os.fspath(CASES), "-q", "-rA",
-            "-p", "no:cacheprovider", f"--junitxml={report}", f"--basetemp={tmp_path / 'base'}",
+            "-p", "no:cacheprovider", "--sparkdeps-sandbox", f"--junitxml={report}", f"--basetemp={tmp_path / 'base'}",
         ],
         cwd=REPO, env=_child_env(), capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip

@@ -133,10 +133,15 @@ def test_probe_fails_a_module_from_outside_what_was_shipped(
     spark, result = connect_loaded
     ok = probe_executors(spark, [f"sdload_pure{TAG}"], within=[f"sparkdeps_{result.digest[:16]}"])
     assert ok.ok, ok.describe()
-    elsewhere = probe_executors(spark, ["json"], within=[f"sparkdeps_{result.digest[:16]}"])
+    within = [f"sparkdeps_{result.digest[:16]}"]
+    elsewhere = probe_executors(spark, ["colorsys"], within=within)
     assert not elsewhere.ok
     assert "not from what was shipped" in elsewhere.describe()
     assert elsewhere.to_dict()["ok"] is False
+    # numpy: pyspark's worker imports it before any UDF and keeps it (docs/facts.md, fact 13)
+    preloaded = probe_executors(spark, ["numpy"], within=within)
+    assert preloaded.ok, preloaded.describe()
+    assert all(worker.preloaded == ("numpy",) for worker in preloaded.workers)
 
 
 def test_a_laptop_client_ships_every_wheel_and_installs_what_fits(

@@ -51,6 +51,9 @@ class WorkerReport:
     missing: tuple[str, ...]
     """``sys.path`` entries that do not exist on the worker (shipped, yet not visible)."""
     imports: tuple[ModuleImport, ...]
+    preloaded: tuple[str, ...] = ()
+    """Modules the worker had imported from elsewhere before the probe (pyspark's numpy):
+    it keeps them, as a cluster does; not a failure."""
 
 
 @dataclass(frozen=True)
@@ -115,19 +118,15 @@ def _probe_body(names: tuple[str, ...], within: tuple[str, ...]) -> Callable[[An
 
         # os.path, not pathlib: the probe stays minimal on executors.
         def inside(path: str) -> bool:
-            if not within:
-                return True
-            real = os.path.realpath(path)
             for place in within:
                 folder = os.path.realpath(sys.prefix) if place == "<environment>" else place
-                if os.path.isabs(folder):  # noqa: PTH117
-                    if real.startswith(folder.rstrip(os.sep) + os.sep) or path.startswith(
-                        folder.rstrip(os.sep) + os.sep
-                    ):
-                        return True
-                elif f"{os.sep}{folder}{os.sep}" in path:
+                base = folder.rstrip(os.sep) + os.sep
+                absolute = os.path.isabs(folder)  # noqa: PTH117
+                if (absolute and os.path.realpath(path).startswith(base)) or (
+                    (path if absolute else "").startswith(base) or f"{os.sep}{base}" in path
+                ):
                     return True
-            return False
+            return not within
 
         here = os.path.abspath(os.getcwd())  # noqa: PTH100, PTH109
         report: dict[str, Any] = {
@@ -140,6 +139,7 @@ def _probe_body(names: tuple[str, ...], within: tuple[str, ...]) -> Callable[[An
             "missing": [e for e in sys.path if e and not os.path.exists(e)],  # noqa: PTH110
             "imports": {},
         }
+        before = set(sys.modules)  # what the worker imported before this UDF
         for name in names:
             try:
                 module = importlib.import_module(name)
@@ -151,7 +151,11 @@ def _probe_body(names: tuple[str, ...], within: tuple[str, ...]) -> Callable[[An
             if where is None:  # a namespace package
                 where = next(iter(getattr(module, "__path__", [])), None)
             where = where and os.path.abspath(where)  # noqa: PTH100
-            if where and not inside(where):
+            if where and not inside(where) and name in before:
+                # pyspark's worker imported it first (numpy: docs/facts.md, fact 13): it
+                # keeps its own copy on every cluster, as load() already says on the driver
+                report["imports"][name] = {"ok": True, "file": where, "preloaded": True}
+            elif where and not inside(where):
                 error = f"imported from {where}, not from what was shipped ({', '.join(within)})"
                 report["imports"][name] = {"ok": False, "file": where, "error": error}
             else:
@@ -184,6 +188,9 @@ def _worker(raw: Mapping[str, Any], names: Sequence[str]) -> WorkerReport:
         sys_path=tuple(str(entry) for entry in raw["sys_path"]),
         missing=tuple(str(entry) for entry in raw["missing"]),
         imports=tuple(imports),
+        preloaded=tuple(
+            name for name in names if raw["imports"].get(name, {}).get("preloaded", False)
+        ),
     )
 
 
