@@ -571,3 +571,34 @@ def egress_group(w: Workload, executors: int) -> list[Variant]:
         )
         for payload in ("wheels", "tree")
     ]
+
+
+# --------------------------------------------------------------------------- executor phases
+
+PHASES = {
+    "none": "extract, import compiling (-B: no .pyc written)",
+    "lazy": "extract, import writing .pyc (the bootstrap)",
+    "serial": "extract, compileall (1 worker), import .pyc",
+    "parallel": "extract, compileall (1 worker per core), import .pyc",
+}
+
+
+def _phases_run(w: Workload, bytecode: str) -> Sample:
+    """One fresh folder: extract, bytecode as ``bytecode`` says, import all (child.py phases)."""
+    cache = w.fresh("phases")
+    argv = [PY, str(CHILD), "phases", "--wheelhouse", str(w.wheelhouse)]
+    argv += ["--cache-dir", str(cache), "--bytecode", bytecode]
+    try:
+        proc = run_timed(argv, env=bench_env())
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    data = proc.last_json()
+    data["wall_seconds"] = proc.seconds
+    return _sample_from_child(data)
+
+
+def phases_group(w: Workload) -> list[Variant]:
+    return [
+        Variant(label, lambda key=key: _phases_run(w, key))  # type: ignore[misc]
+        for key, label in PHASES.items()
+    ]

@@ -3,6 +3,19 @@
     child.py load     --wheelhouse W --cache-dir C            driver-only load (cold or warm)
     child.py executor --wheelhouse W --cache-dir C --python P [--no-imports]
                       [--payload wheels|tree|shared] [--executors N] [--memory MB]
+    child.py phases   --wheelhouse W --cache-dir C
+                      --bytecode none|lazy|serial|parallel
+
+Phases (issue 25, "say where each second goes"): an executor's first import without
+Spark. The wheels are taken out of the wheelhouse (untimed: Spark unpacks the
+archive), extracted as the executor bootstrap does (``_extract_all``), bytecode
+written or not (``--bytecode``), then a fresh interpreter imports every top-level
+name from the folder: ``none`` with ``-B`` (what a worker with
+``PYTHONDONTWRITEBYTECODE`` does: compile everything, write nothing), ``lazy``
+without it (the import writes ``.pyc`` as it goes), ``serial``/``parallel``
+``compileall`` of the whole folder first (1 worker / one per core), then ``-B``.
+``import_again_s`` is the next worker's import (``-B``): what the bytecode bought.
+The executor bootstrap writes bytecode as ``lazy`` does, ``-B`` or not (bootstrap.py).
 
 Executor readiness: a fresh local-cluster session, one untimed job with the
 same UDF and no imports (JVM warm-up, Python workers started), then ``load``
@@ -324,6 +337,89 @@ def cmd_executor(args: argparse.Namespace) -> dict[str, Any]:
         spark.stop()
 
 
+_IMPORT_ALL = """
+import importlib, json, sys, time
+site, names = sys.argv[1], sys.argv[2:]
+sys.path.insert(0, site)
+t0 = time.perf_counter()
+for name in names:
+    importlib.import_module(name)
+seconds = time.perf_counter() - t0
+files = {n: getattr(sys.modules[n], "__file__", None) or site for n in names}
+outside = [n for n, file in files.items() if not file.startswith(site)]
+print(json.dumps({"seconds": seconds, "outside": outside}))
+"""
+
+
+def _import_all(site: Path, names: list[str], *, write_bytecode: bool) -> float:
+    """A fresh interpreter importing ``names`` from ``site`` (no user site-packages)."""
+    import subprocess
+
+    flags = ["-s"] if write_bytecode else ["-s", "-B"]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    completed = subprocess.run(
+        [sys.executable, *flags, "-c", _IMPORT_ALL, str(site), *names],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise SystemExit(f"importing from {site} failed: {completed.stderr[-3000:]}")
+    data = json.loads(completed.stdout.strip().splitlines()[-1])
+    if data["outside"]:
+        raise SystemExit(f"imported from outside {site}: {data['outside']}")
+    return float(data["seconds"])
+
+
+def cmd_phases(args: argparse.Namespace) -> dict[str, Any]:
+    import compileall
+    import zipfile
+
+    from sparkdeps._core.wheelhouse import read_manifest
+    from sparkdeps._runtime import bootstrap
+
+    cache = Path(args.cache_dir)
+    manifest = read_manifest(Path(args.wheelhouse))
+    archive = cache / "archive"
+    with zipfile.ZipFile(args.wheelhouse) as wheelhouse:  # untimed: Spark's unpacking
+        wheelhouse.extractall(
+            archive, [n for n in wheelhouse.namelist() if n.startswith("wheels/")]
+        )
+    bootstrap.CONFIG.update(
+        archive=archive.name,
+        site=None,
+        digest="bench",
+        wheels=[[w.filename, w.sha256] for w in manifest.wheels],
+    )
+    names = sorted({name for w in manifest.wheels for name in w.top_level})
+    site = archive / "site"
+    phases: dict[str, float] = {}
+    t0 = time.perf_counter()
+    bootstrap._extract_all(str(archive / "wheels"), str(site))
+    phases["extract_s"] = time.perf_counter() - t0
+    if args.bytecode in ("serial", "parallel"):
+        t0 = time.perf_counter()
+        workers = 1 if args.bytecode == "serial" else 0
+        if not compileall.compile_dir(str(site), quiet=2, workers=workers):
+            raise SystemExit(f"compileall reported failures in {site}")
+        phases["compile_s"] = time.perf_counter() - t0
+    lazy = args.bytecode == "lazy"
+    phases["import_s"] = _import_all(site, names, write_bytecode=lazy)
+    phases["import_again_s"] = _import_all(site, names, write_bytecode=False)
+    pycs = sum(1 for _ in site.rglob("*.pyc"))
+    sources = sum(1 for _ in site.rglob("*.py"))
+    first = sum(v for k, v in phases.items() if k != "import_again_s")
+    return {
+        "seconds": first,
+        "bytecode": args.bytecode,
+        "pyc_files": pycs,
+        "py_files": sources,
+        "imports": len(names),
+        **phases,
+    }
+
+
 def main() -> int:
     if str(SRC) not in sys.path and importlib.util.find_spec("sparkdeps") is None:
         sys.path.insert(0, str(SRC))
@@ -340,8 +436,14 @@ def main() -> int:
     p_exec.add_argument("--payload", choices=("wheels", "tree", "shared"), default="wheels")
     p_exec.add_argument("--executors", type=int, default=2)
     p_exec.add_argument("--memory", type=int, default=1024)
+    p_phases = sub.add_parser("phases")
+    p_phases.add_argument("--wheelhouse", required=True)
+    p_phases.add_argument("--cache-dir", required=True)
+    p_phases.add_argument(
+        "--bytecode", choices=("none", "lazy", "serial", "parallel"), required=True
+    )
     args = parser.parse_args()
-    handlers = {"load": cmd_load, "executor": cmd_executor}
+    handlers = {"load": cmd_load, "executor": cmd_executor, "phases": cmd_phases}
     out = handlers[args.command](args)
     sys.stdout.write("\n" + json.dumps(out) + "\n")
     sys.stdout.flush()

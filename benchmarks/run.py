@@ -33,6 +33,7 @@ from _harness import Goal, Pair, Series, run_group, table  # noqa: E402
 from _measures import (  # noqa: E402
     BARE_PROCESS,
     BARE_UDF,
+    PHASES,
     READINESS,
     WARM_PROCESS,
     Workload,
@@ -40,12 +41,15 @@ from _measures import (  # noqa: E402
     egress_group,
     executor_group,
     install_group,
+    phases_group,
     scaling_row,
 )
 from tests.support.index import IndexServer  # noqa: E402
 
 ALL_WORKLOADS = ("W0", "W1", "W2")
 ALL_MEASURES = ("install", "build", "executor", "egress")
+# asked for by name only (--measures phases): where an executor's first import spends
+EXTRA_MEASURES = ("phases",)
 
 
 def _version(argv: list[str]) -> str:
@@ -100,7 +104,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--measures",
         default=",".join(ALL_MEASURES),
-        help="install (driver install, warm load, memory), build, executor (Spark)",
+        help="install (driver install, warm load, memory), build, executor (Spark), egress; "
+        "phases (extract / bytecode / import on an executor, no Spark) only when named",
     )
     parser.add_argument(
         "--executor-workloads",
@@ -127,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     measures = {m.strip() for m in args.measures.split(",") if m.strip()}
-    unknown = (set(workloads) - set(ALL_WORKLOADS)) | (measures - set(ALL_MEASURES))
+    unknown = (set(workloads) - set(ALL_WORKLOADS)) | (measures - {*ALL_MEASURES, *EXTRA_MEASURES})
     if unknown:
         raise SystemExit(f"unknown workload or measure: {sorted(unknown)}")
     prepare.prepare(workloads)
@@ -214,6 +219,10 @@ def main(argv: list[str] | None = None) -> int:
                         executor_group(workload), runs=args.runs, warmups=args.warmups
                     )
                     record(name, "executor", series, _executor_pairs(name, series))
+                if "phases" in measures:
+                    print("-- executor first import: extract, bytecode, import", flush=True)
+                    series = run_group(phases_group(workload), runs=args.runs, warmups=args.warmups)
+                    record(name, "phases", series, _phases_pairs(name, series))
                 if "egress" in measures and name in args.executor_workloads.split(","):
                     for count in (2, 4):
                         print(f"-- driver egress (local-cluster[{count},1,512])", flush=True)
@@ -432,6 +441,22 @@ def _executor_pairs(workload: str, s: dict[str, Series]) -> list[Pair]:
                 None,
             )
         )
+    return pairs
+
+
+def _phases_pairs(workload: str, s: dict[str, Series]) -> list[Pair]:
+    """Each way of getting bytecode against today's (none written); each phase on its own."""
+    today = s[PHASES["none"]]
+    pairs = [
+        Pair("executor first import, by bytecode", workload, series, today, None)
+        for key, series in s.items()
+        if key != today.variant
+    ]
+    for series in s.values():
+        for phase in ("extract_s", "compile_s", "import_s", "import_again_s"):
+            if series.samples and phase in series.samples[0].extra:
+                derived = _derived(series, f"{series.variant}: {phase}", phase, unit="s")
+                pairs.append(Pair("executor first import, phase", workload, derived, None))
     return pairs
 
 

@@ -329,7 +329,7 @@ def _uses_spark(page: Path) -> bool:
 
 
 @pytest.mark.network
-@pytest.mark.parametrize("page", [p for p in RUN_PAGES if not _uses_spark(p)], ids=_page_id)
+@pytest.mark.parametrize("page", _pages(spark=False))
 def test_page_runs(page: Path, page_run: PageRun) -> None:
     for block in parse_blocks(page):
         page_run.run(block)

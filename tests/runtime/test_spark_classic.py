@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from tests.support.wheelhouses import load_test_wheels, make_wheelhouse, module_names
+from tests.support.wheels import make_wheel
 
 from sparkdeps._core.errors import VerificationError
 from sparkdeps._core.results import LoadResult
@@ -201,6 +202,59 @@ def test_shared_delivery_ships_nothing_but_stubs(
         assert compiled, f"no bytecode for {source}"
         code = marshal.loads(compiled[0].read_bytes()[16:])
         assert code.co_filename == str(source), code.co_filename
+
+
+def test_executors_write_bytecode_once_whatever_the_worker_says(
+    sparkdeps_spark_manager: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Bytecode once per executor, whatever PYTHONDONTWRITEBYTECODE says (issue 25): a
+    worker that may not write bytecode (``sys.dont_write_bytecode``, what the variable
+    sets) still leaves a ``.pyc`` beside each module it imports from the extracted
+    wheels (a package's submodule too), compiled under the extracted file's own name, so
+    the executor's next workers read it. Lazily: a module no import touched has none."""
+    spark = sparkdeps_spark_manager.classic()
+    tag = "_pyc"
+    root = tmp_path_factory.mktemp("pyc")
+    wheels = load_test_wheels(root / "wheels", tag=tag)
+    untouched = f"sdload_untouched{tag}"
+    files = {f"{untouched}/__init__.py": "X = 1\n", f"{untouched}/never.py": "Y = 2\n"}
+    wheels.append(make_wheel(root / "wheels", f"sdload-untouched{tag}", "1.0", files))
+    result = load(make_wheelhouse(root / "runs", wheels), spark=spark, cache_dir=root / "cache")
+    names = [f"sdload_pure{tag}", f"sdload_pure{tag}.sub", f"sdload_single{tag}", untouched]
+
+    def report(_rows: Any) -> Any:
+        import importlib
+        import importlib.util
+        import marshal
+        import sys
+
+        before, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+        try:
+            sources = {name: importlib.import_module(name).__file__ for name in names}
+        finally:
+            sys.dont_write_bytecode = before
+        sources["never"] = os.path.join(os.path.dirname(sources[untouched]), "never.py")
+        found = {}
+        for key, source in sources.items():
+            cached = importlib.util.cache_from_source(source)
+            code = None
+            if os.path.exists(cached):
+                with open(cached, "rb") as handle:
+                    code = marshal.loads(handle.read()[16:])
+            found[key] = {"source": source, "co_filename": code and code.co_filename}
+        where = {"python": sys.executable, "cwd": os.getcwd()}
+        yield json.dumps({**where, "found": found})
+
+    rows = spark.sparkContext.parallelize(range(8), 8).mapPartitions(report).collect()
+    reports = [json.loads(row) for row in rows]
+    assert len({r["cwd"] for r in reports}) == 2, "both executors must answer"
+    for r in reports:
+        assert r["python"] == str(sparkdeps_spark_manager.python), "a clean executor venv"
+        never = r["found"].pop("never")
+        assert never["co_filename"] is None, "compiled although no import needed it"
+        for key, seen in r["found"].items():
+            assert archive_name(result.digest) in seen["source"], (key, seen)
+            assert seen["co_filename"] == seen["source"], (key, seen, r["cwd"])
 
 
 def test_a_planted_stub_zip_never_runs_on_executors(

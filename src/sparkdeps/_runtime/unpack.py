@@ -12,6 +12,8 @@ import json
 import logging
 import os
 import shutil
+import subprocess
+import sys
 import time
 import uuid
 import zipfile
@@ -19,7 +21,7 @@ from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .._core.errors import StorageError
+from .._core.errors import CommandError, StorageError
 from .._core.manifest import MANIFEST_NAME, WheelInfo
 from .._core.progress import Tracker
 from .extract import extract_wheel, open_stored_wheel
@@ -78,11 +80,17 @@ def _compile_bytecode(partial: Path, folder: Path) -> None:
 
     For a shared install: every executor imports from it at once, and without
     bytecode each one compiles the same modules again (or, where it may not write,
-    on every import). Compiled once here, under the digest's lock.
+    on every import). Compiled once here, under the digest's lock, one process per core
+    (``compileall -j 0`` in a fresh interpreter: no fork of this process and its threads).
+    A module that does not compile (a test fixture in bad syntax) is left as it is, as
+    pip leaves it: importing it fails either way.
     """
-    import compileall  # noqa: PLC0415 (only a shared install compiles)
-
-    compileall.compile_dir(partial, ddir=os.fspath(folder), quiet=1, workers=1)
+    command = [sys.executable, "-I", "-m", "compileall", "-q", "-j", "0"]
+    command += ["-d", os.fspath(folder), os.fspath(partial)]
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    if completed.returncode not in (0, 1):  # 1: some module did not compile
+        output = completed.stdout + completed.stderr
+        raise CommandError("compiling the shared install", command, completed.returncode, output)
 
 
 def unpack_into(
