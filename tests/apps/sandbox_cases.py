@@ -141,6 +141,31 @@ def test_auto_ships_nothing_where_the_environment_has_every_wheel(
             )  # fmt: skip
 
 
+def test_a_driver_that_has_every_wheel_still_ships_when_the_workers_have_not(
+    sparkdeps_sandboxed_connect: Any, sparkdeps_notebook_pip: Any, tmp_path: Path
+) -> None:
+    """A Databricks Connect client whose own environment has the packages: the probe of
+    the workers' environment fails, so ``auto`` takes the usual route (here, ``%pip``)."""
+    spark = sparkdeps_sandboxed_connect
+    names = ["sdprov_one_sbdriverhas"]
+    wheels = [make_wheel(tmp_path / "w", "sdprov-one-sbdriverhas", "1.0", {f"{names[0]}.py": ""})]
+    driver = WorkerPip(sys.executable)
+    try:
+        driver.pip(f"install --no-deps {wheels[0]}")
+        result = load(
+            make_wheelhouse(tmp_path / "runs", wheels), spark=spark, cache_dir=tmp_path / "c"
+        )
+        assert result.delivery == "environment", result
+        prefix = str(sparkdeps_notebook_pip.python.parent.parent)
+        for file in _udf_imports(spark, names):  # what the %pip stand-in installed
+            assert file.startswith(prefix + "/lib/"), file
+    finally:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "uninstall", "-q", "-y", "sdprov-one-sbdriverhas"],
+            check=True,
+        )
+
+
 def test_connect_asked_for_fails_naming_the_route_that_fits(
     sparkdeps_sandboxed_connect: Any, sparkdeps_notebook_pip: Any, tmp_path: Path
 ) -> None:

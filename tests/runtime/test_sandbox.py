@@ -28,6 +28,7 @@ EXPECTED = (
     "test_auto_without_a_pip_channel_raises_saying_what_to_configure",
     "test_auto_takes_the_environment_route_where_artifacts_are_invisible",
     "test_auto_ships_nothing_where_the_environment_has_every_wheel",
+    "test_a_driver_that_has_every_wheel_still_ships_when_the_workers_have_not",
     "test_connect_asked_for_fails_naming_the_route_that_fits",
     "test_environment_route_udfs_import_from_the_synced_environment",
     "test_probe_false_opts_out",
