@@ -106,7 +106,9 @@ def _build_test_packages(root: Path, pythons: dict[str, Path]) -> None:
         wheel_tag="cp311-cp311-linux_x86_64",
     )
     # build backends and the examples' PyPI dependency, repackaged from this venv
-    mirror_installed(["setuptools", "wheel", "python-dateutil", "packaging"], root)
+    # tzdata: the mixed example's index dependency (python-dateutil 2.x, pinned for
+    # botocore, no longer pulls it in as 4.x did)
+    mirror_installed(["setuptools", "wheel", "python-dateutil", "packaging", "tzdata"], root)
 
 
 @pytest.fixture(scope="session")

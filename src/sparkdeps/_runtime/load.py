@@ -332,6 +332,8 @@ def _provided(
         )
         if probed is not None:
             timings["probe"] = probed.seconds
+        if not trusted and probed is None:
+            return None  # classic without probe=True: ship as usual (routes.prove_provided)
         if not trusted:
             logger.warning(
                 "this environment has every wheel of %s at its version, but the executors' "

@@ -171,10 +171,14 @@ def prove_provided(
     """(whether to trust it, the probe) for an environment that already has every wheel
     (:mod:`.provided`): the workers must import each module from their own environment.
 
-    Probed where ``load`` probes any route (no SparkContext, or ``probe=True``); a
-    classic session otherwise trusts it (cluster libraries are on every node)."""
-    if probe is False or (probe is None and kind == "classic"):
+    Probed where ``load`` probes any route (no SparkContext, or ``probe=True``). A
+    classic session without ``probe=True`` is not trusted: its workers may run another
+    interpreter than the driver (``PYSPARK_PYTHON``: a local cluster, a twin), whose
+    packages nothing on the driver can see, so it ships as usual."""
+    if probe is False:
         return True, None
+    if probe is None and kind == "classic":
+        return False, None
     key = (session_key(session, kind), digest, "provided")
     with _proven_lock:
         if key in _proven:
