@@ -315,8 +315,13 @@ def _provided(
 
     None: install and ship as usual (a wheel missing or at another version, another
     ``delivery``, or workers that do not have it, as a Connect client's cluster may not)."""
-    manifest = prepared.manifest or _kept_manifest(plan.install_cache, prepared.digest)
-    if asked[0] != "auto" or manifest is None or not manifest.wheels:
+    # No manifest read means a warm load: this digest is installed in the node cache
+    # already (an earlier load found it not provided), and a warm load imports nothing
+    # more (docs/architecture.md, "What a warm load imports").
+    # Without a session there is nothing to ship, and a driver-only load keeps its light
+    # imports (importlib.metadata): it installs as before.
+    manifest = prepared.manifest
+    if asked[0] != "auto" or plan.ship is None or manifest is None or not manifest.wheels:
         return None
     from .provided import environment_has  # noqa: PLC0415 (see the note on imports)
 
@@ -354,14 +359,6 @@ def _provided(
         top_level=tuple(manifest.top_level), reused=True, mode=mode, timings=timings,
         shadows=manifest.shadowed(),
     )  # fmt: skip
-
-
-def _kept_manifest(install_cache: Path, digest: str) -> Manifest | None:
-    """The manifest a warm load did not read: the copy kept in its install folder."""
-    from .._core.manifest import MANIFEST_NAME, Manifest  # noqa: PLC0415 (rare path)
-
-    kept = install_cache / "installs" / digest / MANIFEST_NAME
-    return Manifest.from_json(kept.read_bytes(), origin=str(kept)) if kept.is_file() else None
 
 
 def _record_provided(
