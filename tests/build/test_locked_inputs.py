@@ -214,12 +214,20 @@ def _hashed_lock(tmp_path: Path, packages: Path, numpy: str) -> Path:
     good = hashlib.sha256((packages / "sdlock_a-1.0-py3-none-any.whl").read_bytes()).hexdigest()
     other = hashlib.sha256((packages / "sdlock_b-1.0-py3-none-any.whl").read_bytes()).hexdigest()
     # the index has no numpy at all: a build that tried to download it would fail
-    (folder / "requirements.txt").write_text(
+    lines = (
         f"numpy=={numpy} --hash=sha256:{'0' * 64}\n"
         f"sdlock-a==1.0 --hash=sha256:{good}\n"
         f"sdlock-b==1.0 --hash=sha256:{other}\n"
     )
+    if sys.version_info < (3, 11):  # below 3.11 sdlock-a also needs sdlock-c: a lock pins it
+        third = hashlib.sha256((packages / "sdlock_c-1.0-py3-none-any.whl").read_bytes())
+        lines += f"sdlock-c==1.0 --hash=sha256:{third.hexdigest()}\n"
+    (folder / "requirements.txt").write_text(lines)
     return folder
+
+
+# what the hashed lock ships besides sdlock-a, by host Python (see _hashed_lock)
+_SHIPPED_BELOW_311 = {"sdlock-c": "1.0"} if sys.version_info < (3, 11) else {}
 
 
 def test_lock_pinning_a_protected_package_off_the_runtime_is_a_conflict(
@@ -242,7 +250,7 @@ def test_lock_pin_equal_to_the_runtime_is_relied_on_not_shipped(
 ) -> None:
     folder = _hashed_lock(tmp_path, lock_packages, "1.23.5")
     result = local_build(folder, tmp_path, lock_index, runtime_packages=_runtime(tmp_path))
-    assert pins(result) == {"sdlock-a": "1.0"}
+    assert pins(result) == {"sdlock-a": "1.0", **_SHIPPED_BELOW_311}
     relied = {p["name"]: p["version"] for p in result.manifest.runtime["relied_on"]}
     assert relied == {"numpy": "1.23.5", "sdlock-b": "1.0"}
 
@@ -349,6 +357,6 @@ def test_lock_pin_of_a_public_release_relies_on_the_runtime_local_build(
         "utf-8",
     )
     result = local_build(folder, tmp_path, lock_index, runtime_packages=freeze)
-    assert pins(result) == {"sdlock-a": "1.0"}
+    assert pins(result) == {"sdlock-a": "1.0", **_SHIPPED_BELOW_311}
     relied = {p["name"]: p["version"] for p in result.manifest.runtime["relied_on"]}
     assert relied["torch"] == "2.3.1+cpu"

@@ -29,6 +29,8 @@ from sparkdeps._jobs.private_venv import request_argv
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_EXTRA = ["packaging", "build", "pyproject-hooks", "pip", "setuptools", "wheel", "uv"]
+if sys.version_info < (3, 11):  # the build extra's tomli (and build's) below 3.11
+    BUILD_EXTRA.append("tomli")
 DISTRIBUTIONS = (
     "import importlib.metadata as m, json; "
     "print(json.dumps(sorted((d.metadata['Name'], d.version) for d in m.distributions())))"
