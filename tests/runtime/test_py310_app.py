@@ -142,6 +142,8 @@ def test_a_warm_load_checks_tags_when_another_interpreter_installed(
     finds the install complete and its ref file current (the warm path, nothing hashed),
     and must still refuse it: the install marker says a 3.10 interpreter checked it.
     """
+    if sys.version_info[:2] == (3, 10):
+        pytest.skip("needs a host interpreter other than 3.10 (this one fits the wheelhouse)")
     links = tmp_path / "pythonpath"
     links.mkdir()
     for name in ("packaging",):
