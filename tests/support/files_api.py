@@ -130,19 +130,25 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return state.local(path)
 
+    def _located(self) -> tuple[str, str, dict[str, list[str]], Path] | None:
+        """(endpoint, path, query, local file) of a request in a Volume; None (and a reply)."""
+        target = self._target()
+        if target is None:
+            return None
+        endpoint, path, query = target
+        local = self._in_volume(path)
+        return None if local is None else (endpoint, path, query, local)
+
     def _body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
     # --- verbs ----------------------------------------------------------------------
     def do_HEAD(self) -> None:
-        target = self._target()
-        if target is None:
+        located = self._located()
+        if located is None:
             return
-        endpoint, path, _ = target
-        local = self._in_volume(path)
-        if local is None:
-            return
+        endpoint, path, _, local = located
         if endpoint == _FILES and local.is_file():
             info = local.stat()
             modified = email.utils.formatdate(info.st_mtime, usegmt=True)
@@ -154,13 +160,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, "NOT_FOUND", f"{path} does not exist")
 
     def do_GET(self) -> None:
-        target = self._target()
-        if target is None:
+        located = self._located()
+        if located is None:
             return
-        endpoint, path, query = target
-        local = self._in_volume(path)
-        if local is None:
-            return
+        endpoint, path, query, local = located
         if endpoint == _FILES:
             if not local.is_file():
                 self._error(404, "NOT_FOUND", f"The file {path} does not exist")
@@ -201,13 +204,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(204)
 
     def do_DELETE(self) -> None:
-        target = self._target()
-        if target is None:
+        located = self._located()
+        if located is None:
             return
-        endpoint, path, _ = target
-        local = self._in_volume(path)
-        if local is None:
-            return
+        endpoint, path, _, local = located
         with self.server_state.lock:
             if endpoint == _FILES:
                 if not local.is_file():
