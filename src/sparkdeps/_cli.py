@@ -173,7 +173,7 @@ def _add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from ._build.check import check, format_check  # noqa: PLC0415
+    from ._build.preflight import check, format_check  # noqa: PLC0415
 
     result = check(args.source, **_build_options(args).keywords())
     if args.json:
@@ -264,7 +264,7 @@ def _exported(
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    from ._build.pipeline import build  # noqa: PLC0415
+    from ._build.publish import build  # noqa: PLC0415
     from ._build.scm import pretend_versions  # noqa: PLC0415
 
     if args.dry_run:

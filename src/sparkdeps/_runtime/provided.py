@@ -40,7 +40,7 @@ from .._core.timing import timed
 from .fetch import Prepared
 from .loadplan import LoadPlan
 from .routes import prove_provided
-from .runtime_check import check_runtime
+from .runtime_mismatch import check_runtime
 from .session_env import Package, record_load
 from .session_state import remember_load, session_key
 
