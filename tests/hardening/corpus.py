@@ -2558,7 +2558,7 @@ def _act(case: Case, source: Path, box: Sandbox, resources: Resources) -> str:
     if case.act is not None:
         return case.act(source, box)
     if case.phase == "build":
-        from sparkdeps._build.pipeline import build
+        from sparkdeps._build.publish import build
 
         options: dict[str, Any] = {
             "dest": box.dest,

@@ -26,7 +26,7 @@ from .._core.timing import timed
 from .fetch import Prepared, fetch_wheelhouse
 from .install import InstallResult, activate, install, interpreter_key, node_cache_dir
 from .preloaded import explain_preloaded
-from .runtime_check import check_runtime
+from .runtime_mismatch import check_runtime
 
 if TYPE_CHECKING:
     from .._core.manifest import Manifest
@@ -672,7 +672,7 @@ def _driver_install(
     timings.update(prepared.timings)
     leave_out: tuple[str, ...] = ()
     if prepared.manifest is not None:
-        from .checks import check_wheels  # noqa: PLC0415 (see the note on imports)
+        from .integrity import check_wheels  # noqa: PLC0415 (see the note on imports)
 
         with timed(timings, "check"):
             leave_out = _client_misfits(prepared, client)
@@ -690,7 +690,7 @@ def _driver_install(
         if (installed.reused and installed.checked_for != interpreter_key()) or (
             installed.left_out and not client
         ):
-            from .checks import check_interpreter_tags  # noqa: PLC0415 (see above)
+            from .integrity import check_interpreter_tags  # noqa: PLC0415 (see above)
 
             check_interpreter_tags(
                 prepared.uri, installed.wheels + (() if client else installed.left_out),
