@@ -15,8 +15,8 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "sparkdeps"
 
 PARSE_ONLY = """
 import json, sys
-from sparkdeps._cli import _parser
-_parser().parse_args(sys.argv[1:])
+from sparkdeps._cli import build_parser
+build_parser().parse_args(sys.argv[1:])
 print(json.dumps(sorted(m for m in sys.modules if m.startswith("sparkdeps"))))
 """
 
