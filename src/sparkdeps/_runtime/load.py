@@ -23,8 +23,15 @@ from .._core.redaction import redact
 from .._core.results import Delivery, LoadResult
 from .._core.storage import storage_for
 from .._core.timing import timed
-from .fetch import Prepared, fetch_wheelhouse
-from .install import InstallResult, activate, install, interpreter_key, node_cache_dir
+from .fetch import Prepared, fetch_wheelhouse, installed_marker
+from .install import (
+    InstallResult,
+    activate,
+    install,
+    interpreter_key,
+    node_cache_dir,
+    planned_install,
+)
 from .preloaded import explain_preloaded
 from .runtime_check import check_runtime
 
@@ -187,6 +194,8 @@ class _Plan(NamedTuple):
     """Where the install lives: the node cache, or beside the wheelhouse (shared)."""
     payload_dir: Path | None
     """Where the executors' payload is written (checked private); None: nothing ships."""
+    warm_executors: bool = True
+    """Start the executors' extraction at load (classic ``wheels``, :mod:`.warm`)."""
 
 
 def _plan(
@@ -231,6 +240,7 @@ def load(
     replace: bool = False,
     strict: bool | None = None,
     probe: bool | None = None,
+    warm_executors: bool = True,
 ) -> LoadResult:
     """Install a wheelhouse on the driver and ship it to every executor.
 
@@ -259,12 +269,19 @@ def load(
     (:class:`SessionConflictError`, naming the packages) when it changes a version.
     ``replace=True`` lets the new versions win, only on a classic session created with
     ``spark.python.worker.reuse=false``. Example: ``sparkdeps.load(result.uri, spark=spark)``.
+
+    On a classic session a fresh load serves the executors while the driver installs,
+    and starts a background job that unpacks the wheelhouse on every live executor, so
+    that the first UDF finds them ready (``warm_executors=False``: each executor unpacks
+    at its first import instead; docs/delivery.md).
     """
     _check_options(mode, delivery)
     timings: dict[str, float] = {}
     with timed(timings, "total"):
         uri, expected = _split_pin(*locate_wheelhouse(wheelhouse, task_key=task_key, key=key))
         plan = _plan(uri, spark, delivery, cache_dir, payload_dir)
+        if not warm_executors:
+            plan = plan._replace(warm_executors=False)
         warm = mode == "cache"  # pip needs every wheel: no warm path that reads no manifest
         with fetch_wheelhouse(uri, plan.install_cache, warm=warm, expected=expected) as prepared:
             result = _deliver(
@@ -291,12 +308,74 @@ def _deliver(
     result = _provided(plan, prepared, packages, asked, mode, strict=strict, timings=timings)
     if result is not None:
         return result
+    if _ships_first(plan, prepared, mode):
+        return _deliver_overlapped(
+            plan, prepared, packages, asked, strict=strict, timings=timings, source=source
+        )
     folder, installed = _driver_install(
         prepared, plan.install_cache, mode, plan.kind, timings, strict=strict,
         client=plan.ship == "connect",
     )  # fmt: skip
     shipped = _ship(plan, prepared, installed, packages, timings, asked=asked, source=source)
     return _result(prepared, installed, folder, plan, shipped, mode=mode, timings=timings)
+
+
+def _ships_first(plan: _Plan, prepared: Prepared, mode: str) -> bool:
+    """A fresh classic ``wheels`` load: the executors need only the checked manifest, so
+    they are served (and start extracting) while the driver installs (issue 25)."""
+    manifest = prepared.manifest
+    return (
+        mode == "cache"
+        and plan.kind == "classic"
+        and plan.ship == "classic"
+        and manifest is not None
+        and bool(manifest.wheels)
+        and all(wheel.top_level for wheel in manifest.wheels)
+        and installed_marker(plan.install_cache / "installs" / prepared.digest) is None
+    )
+
+
+def _deliver_overlapped(
+    plan: _Plan,
+    prepared: Prepared,
+    packages: Mapping[str, Package],
+    asked: tuple[Delivery, bool | None],
+    *,
+    strict: bool | None,
+    timings: dict[str, float],
+    source: str,
+) -> LoadResult:
+    """Check, then ship and install at once: the install on a helper thread."""
+    timings.update(prepared.timings)
+    from .checks import check_wheels  # noqa: PLC0415 (see the note on imports)
+
+    with timed(timings, "check"):
+        check_wheels(prepared)
+        runtime = prepared.manifest.runtime if prepared.manifest is not None else None
+        check_runtime(runtime, strict=strict, fresh=True)
+    outcome: list[InstallResult | BaseException] = []
+
+    def run_install() -> None:
+        try:
+            outcome.append(install(prepared, plan.install_cache))
+        except BaseException as exc:  # re-raised on the calling thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run_install, name="sparkdeps-install")
+    worker.start()
+    try:
+        planned = planned_install(prepared, plan.install_cache)
+        shipped = _ship(plan, prepared, planned, packages, timings, asked=asked, source=source)
+    finally:
+        worker.join()
+    installed = outcome[0]
+    if isinstance(installed, BaseException):
+        raise installed
+    timings.update({k: v for k, v in installed.timings.items() if k not in timings})
+    activate(installed.folder)
+    explain_preloaded(installed.top_level, installed.folder)
+    folder = installed.folder
+    return _result(prepared, installed, folder, plan, shipped, mode="cache", timings=timings)
 
 
 def _provided(
@@ -569,6 +648,7 @@ def _proven_ship(
         payload_dir=plan.payload_dir or plan.node_cache / "payloads",
         environment_dir=_environment_dir(plan, prepared.uri),
         archive_url=storage_for(source).executor_url(source) if plan.kind == "classic" else None,
+        warm=plan.warm_executors,
     )
     before = set(sys.path)
     try:
