@@ -26,7 +26,6 @@ from .fetch import Prepared, installed_marker
 from .install import InstallResult, activate, install, interpreter_key, planned_install
 from .preloaded import explain_preloaded
 from .runtime_mismatch import check_runtime
-from .wheelpayload import StubContents
 
 __all__ = ["driver_install", "install_beside", "installs_beside_shipping"]
 
@@ -106,11 +105,12 @@ def installs_beside_shipping(prepared: Prepared, node_cache: Path, plan_kind: De
     """A fresh classic ``wheels`` load in the node cache: the executors need only the
     checked manifest, so they are served (and start unpacking) while the driver installs."""
     manifest = prepared.manifest
+    if plan_kind != "classic" or manifest is None or not manifest.wheels:
+        return False
+    from .wheelpayload import StubContents  # noqa: PLC0415 (see the note on imports)
+
     return (
-        plan_kind == "classic"
-        and manifest is not None
-        and bool(manifest.wheels)
-        and StubContents.of_manifest(manifest) is not None
+        StubContents.of_manifest(manifest) is not None
         and installed_marker(node_cache / "installs" / prepared.digest) is None
     )
 
