@@ -150,6 +150,20 @@ def test_dependency_chains_come_from_the_pins_metadata(tmp_path: Path, index: In
     assert all(cache.find(package.wheels[0]) for package in lock.packages)
 
 
+def test_an_index_with_pep_658_metadata_is_not_asked_for_a_wheel(
+    tmp_path: Path, package_dir: Path
+) -> None:
+    with IndexServer(package_dir, core_metadata=True) as server:
+        request = _request(tmp_path, "sdtest-alpha\n", server.url)
+        lock = _lock(request)
+        server.reset_counts()
+        reader = MetadataReader(FileCache(tmp_path / "files"), request.index)
+        graph = dependency_graph(lock, request.target, roots=["sdtest-alpha"], reader=reader)
+    assert graph.nodes["sdtest-gamma"].parents == ("sdtest-beta",)
+    asked = sorted(path.rsplit("/", 1)[-1] for _agent, path in server.agents)
+    assert asked == sorted(f"{p.wheels[0].filename}.metadata" for p in lock.packages)
+
+
 def _pins(tmp_path: Path, index_url: str, text: str) -> tuple[list[Pin], IndexSettings, Target]:
     index = IndexSettings(index_url=index_url, timeout=5, retries=0)
     work = tmp_path / "work"

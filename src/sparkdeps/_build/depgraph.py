@@ -113,7 +113,11 @@ class MetadataReader:
         scratch.mkdir(parents=True, exist_ok=True)
         dest = scratch / file.filename
         self.cache.fetch(file, self.index, dest)
-        return self.cache.find(file) or dest
+        kept = self.cache.find(file)
+        if kept is None:  # bytes other than the lock's: read them, keep nothing
+            return dest
+        dest.unlink()
+        return kept
 
 
 def _wheel_metadata(path: Path) -> str | None:
