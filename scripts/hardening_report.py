@@ -60,7 +60,7 @@ def _corpus(root: Path, resources: Any) -> list[Outcome]:
 def _index_faults(root: Path, resources: Any) -> list[tuple[str, bool, str]]:
     from tests.support.index import IndexServer
 
-    from sparkdeps._build.pipeline import build
+    from sparkdeps._build.publish import build
     from sparkdeps._core.errors import ResolutionError
 
     rows = []
@@ -190,7 +190,7 @@ def _spark(root: Path, resources: Any) -> tuple[str, bool, str]:
 _PEAK_CHILD = """
 import sys
 sys.path[:0] = sys.argv[3:]
-from sparkdeps._build.pipeline import build
+from sparkdeps._build.publish import build
 try:
     build(sys.argv[1], dest=sys.argv[2], no_index=True, task_value_key=None, use_cache=False)
     outcome = "built"

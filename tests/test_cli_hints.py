@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sparkdeps._cli import _parser
+from sparkdeps._cli import build_parser
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "sparkdeps"
 _SUGGESTION = re.compile(r"`(sparkdeps [^`]+)`")
@@ -74,7 +74,7 @@ def test_messages_suggest_commands() -> None:
 def _parse(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str | None:
     """None when the parser takes ``argv``, else its complaint."""
     try:
-        _parser().parse_args(argv)
+        build_parser().parse_args(argv)
     except SystemExit as exc:
         if exc.code == 0:
             return None
@@ -97,9 +97,9 @@ def test_suggested_command_parses(
 
 @pytest.mark.parametrize("flag", ["--python-version", "--python"], ids=["current", "old"])
 def test_build_and_process_deps_spell_the_python_flag_alike(flag: str) -> None:
-    build = _parser().parse_args(["build", "req.txt", flag, "3.10"])
+    build = build_parser().parse_args(["build", "req.txt", flag, "3.10"])
     assert build.python_version == "3.10"
-    process = _parser().parse_args(
+    process = build_parser().parse_args(
         ["process-deps", "--source", "req.txt", "--python-version", "3.10"]
     )
     assert process.python_version == "3.10"

@@ -402,11 +402,11 @@ def test_site_documents_every_command_and_option(built_site: Path) -> None:
     import argparse
     import html as html_module
 
-    from sparkdeps._cli import _parser
+    from sparkdeps._cli import build_parser
 
     page = (built_site / "reference" / "cli.html").read_text(encoding="utf-8")
     html = html_module.unescape(re.sub(r"<[^>]+>", "", page))
-    parser = _parser()
+    parser = build_parser()
     [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     assert sub.choices
     for command, subparser in sub.choices.items():

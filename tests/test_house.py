@@ -15,8 +15,8 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "sparkdeps"
 
 PARSE_ONLY = """
 import json, sys
-from sparkdeps._cli import _parser
-_parser().parse_args(sys.argv[1:])
+from sparkdeps._cli import build_parser
+build_parser().parse_args(sys.argv[1:])
 print(json.dumps(sorted(m for m in sys.modules if m.startswith("sparkdeps"))))
 """
 
@@ -51,7 +51,7 @@ print(json.dumps([result.cached, sorted(m for m in sys.modules if m.startswith("
 
 def test_a_warm_rebuild_imports_no_resolver_downloader_or_wheel_builder(tmp_path: Path) -> None:
     """A build cache hit publishes the cached wheelhouse: the machinery that makes one
-    (``_build.make`` and what it imports) stays unimported."""
+    (``_build.plan``, ``_build.make`` and what they import) stays unimported."""
     wheels = tmp_path / "wheels"
     make_wheel(wheels, "sdhouse", "1.0", {"sdhouse/__init__.py": "X = 1\n"})
     args = [str(wheels), str(tmp_path / "dest"), str(tmp_path / "cache")]
@@ -69,7 +69,12 @@ def test_a_warm_rebuild_imports_no_resolver_downloader_or_wheel_builder(tmp_path
     (cold, cold_modules), (warm, warm_modules) = runs
     assert (cold, warm) == (False, True)
     assert "sparkdeps._build.make" in cold_modules  # the check can fail
-    making = ("sparkdeps._build.make", "sparkdeps._build.resolve", "sparkdeps._build.download")
+    making = (
+        "sparkdeps._build.plan",
+        "sparkdeps._build.make",
+        "sparkdeps._build.resolve",
+        "sparkdeps._build.download",
+    )
     assert [m for m in warm_modules if m.startswith(making)] == []
 
 

@@ -20,8 +20,7 @@ from typing import Any
 import pytest
 
 import sparkdeps
-from sparkdeps._build import check as check_module
-from sparkdeps._build import pipeline
+from sparkdeps._build import preflight, publish
 from sparkdeps._cli import main
 from sparkdeps._core.errors import InputError
 from sparkdeps._core.options import BuildKeywords, BuildOptions, option_fields, option_of
@@ -70,8 +69,8 @@ def arrived(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[BuildOptions]]:
         seen.append(options)
         raise Reached
 
-    monkeypatch.setattr(pipeline, "recipe_for", recipe_for)
-    monkeypatch.setattr(check_module, "recipe_for", recipe_for)
+    monkeypatch.setattr(publish, "recipe_for", recipe_for)
+    monkeypatch.setattr(preflight, "recipe_for", recipe_for)
     yield seen
 
 

@@ -36,8 +36,8 @@ from ._core.results import BuildResult, CleanupResult, LoadResult, ModuleImport,
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._build.check import CheckResult, check
-    from ._build.pipeline import build
+    from ._build.preflight import CheckResult, check
+    from ._build.publish import build
     from ._core.manifest import Manifest, WheelInfo
     from ._core.options import BuildOptions
     from ._core.target import PROFILES, Target
@@ -57,9 +57,9 @@ _LAZY = {
     "PROFILES": "._core.target",
     "Target": "._core.target",
     "BuildOptions": "._core.options",
-    "build": "._build.pipeline",
-    "check": "._build.check",
-    "CheckResult": "._build.check",
+    "build": "._build.publish",
+    "check": "._build.preflight",
+    "CheckResult": "._build.preflight",
     "runtime_freeze": "._runtime.freeze",
     "cleanup": "._runtime.cleanup",
     "cleanup_older_than": "._runtime.cleanup",

@@ -60,7 +60,7 @@ def _install_hooks() -> None:
         os.link = no_links  # type: ignore[assignment]
     race = os.environ.get("HARDENING_RACE")
     if race:
-        from sparkdeps._build import pipeline as _racing
+        from sparkdeps._build import publish as _racing
 
         original = _racing._publish
 
@@ -77,7 +77,7 @@ def _install_hooks() -> None:
         if os.environ.get("HARDENING_FSIZE_AT", "start") == "start":
             _limit_file_size(int(size))
         else:
-            from sparkdeps._build import pipeline as _build
+            from sparkdeps._build import publish as _build
 
             original_publish = _build._publish
 
@@ -91,7 +91,7 @@ def _install_hooks() -> None:
 def main() -> int:
     options: dict[str, Any] = json.loads(sys.argv[1])
     _install_hooks()
-    from sparkdeps._build.pipeline import build
+    from sparkdeps._build.publish import build
     from sparkdeps._core.errors import SparkdepsError
 
     source = options.pop("source")

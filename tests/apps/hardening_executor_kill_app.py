@@ -65,7 +65,7 @@ def main() -> int:
     root = Path(options["root"])
     from tests.support.wheels import make_cext_wheel
 
-    from sparkdeps._build.pipeline import build
+    from sparkdeps._build.publish import build
     from sparkdeps._runtime.cleanup import cleanup
     from sparkdeps._runtime.load import load
     from sparkdeps._runtime.verify import verify

@@ -42,7 +42,7 @@ def main() -> int:
     deadline = time.monotonic() + 120
     while not go.exists() and time.monotonic() < deadline:
         time.sleep(0.01)
-    from sparkdeps._build.pipeline import build
+    from sparkdeps._build.publish import build
     from sparkdeps._runtime.cleanup import cleanup
     from sparkdeps._runtime.load import load
 

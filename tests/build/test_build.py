@@ -15,7 +15,7 @@ from tests.support.builds import local_build, pins
 from tests.support.index import IndexServer
 from tests.support.wheels import make_cext_wheel, make_wheel
 
-from sparkdeps._build.pipeline import build
+from sparkdeps._build.publish import build
 from sparkdeps._core.databricks import set_dbutils
 from sparkdeps._core.errors import BuildError
 from sparkdeps._core.manifest import Manifest

@@ -13,7 +13,7 @@ import pytest
 from tests.support.index import IndexServer
 from tests.support.wheels import make_wheel
 
-from sparkdeps._build.pipeline import build
+from sparkdeps._build.publish import build
 from sparkdeps._core.errors import (
     IncompatibleWheelError,
     InputError,

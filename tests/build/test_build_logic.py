@@ -15,7 +15,7 @@ from tests.support.wheels import make_wheel
 
 from sparkdeps._build.backend import LockedFile
 from sparkdeps._build.cache import BuildCache
-from sparkdeps._build.closure import check_closure, check_target_tags
+from sparkdeps._build.closure import ensure_closed, ensure_target_tags
 from sparkdeps._build.download import choose_file, verify
 from sparkdeps._build.index import IndexSettings, is_unreachable
 from sparkdeps._build.resolve import Pin
@@ -203,13 +203,13 @@ def test_closed_set_passes_with_markers_and_extras() -> None:
         _wheel("lib", "1.5", 'speed; extra == "fast"'),
         _wheel("speed", "0.1"),
     ]
-    check_closure(wheels, TARGET, [Requirement("app")])
+    ensure_closed(wheels, TARGET, [Requirement("app")])
 
 
 def test_missing_dependency_is_named_with_who_needs_it() -> None:
     wheels = [_wheel("app", "1", "lib>=2"), _wheel("lib", "1.5")]
     with pytest.raises(ResolutionError) as caught:
-        check_closure(wheels, TARGET)
+        ensure_closed(wheels, TARGET)
     message = str(caught.value)
     assert "lib>=2 needed by app 1 (found 1.5)" in message
     assert TARGET.description in message
@@ -221,14 +221,14 @@ def test_extras_pull_extras_to_a_fixed_point() -> None:
         _wheel("lib", "1", 'lib[b]; extra == "a"', 'deep; extra == "b"'),
     ]
     with pytest.raises(ResolutionError, match='deep; extra == "b" needed by lib 1'):
-        check_closure(wheels, TARGET, [Requirement("app")])
+        ensure_closed(wheels, TARGET, [Requirement("app")])
 
 
 def test_marker_for_the_target_not_the_host() -> None:
     # The target is Python 3.10: a dependency for < 3.11 is needed even on a newer host.
     wheels = [_wheel("app", "1", 'backport; python_version < "3.11"')]
     with pytest.raises(ResolutionError, match="backport"):
-        check_closure(wheels, TARGET)
+        ensure_closed(wheels, TARGET)
 
 
 @pytest.mark.parametrize(
@@ -246,10 +246,10 @@ def test_marker_for_the_target_not_the_host() -> None:
 def test_target_tags(tag: str, fits: bool) -> None:
     wheel = _wheel("x", "1", tag=tag)
     if fits:
-        check_target_tags([wheel], TARGET)
+        ensure_target_tags([wheel], TARGET)
     else:
         with pytest.raises(IncompatibleWheelError, match=wheel.filename):
-            check_target_tags([wheel], TARGET)
+            ensure_target_tags([wheel], TARGET)
 
 
 # --------------------------------------------------------------------------- build cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sparkdeps._build.check import CheckResult, format_check
+from sparkdeps._build.preflight import CheckResult, format_check
 from sparkdeps._build.runtime_plan import Placement
 from sparkdeps._core.target import choose_target
 

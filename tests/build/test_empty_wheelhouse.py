@@ -19,7 +19,7 @@ import pytest
 from packaging.pylock import Pylock
 from tests.support.wheels import make_wheel
 
-from sparkdeps._build.pipeline import build
+from sparkdeps._build.publish import build
 from sparkdeps._build.tomlread import load_toml
 from sparkdeps._cli import main
 from sparkdeps._core.results import BuildResult

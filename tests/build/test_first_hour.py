@@ -20,7 +20,7 @@ import pytest
 from tests.support.index import IndexServer
 
 from sparkdeps._build.fetch_progress import FolderWatch, settle
-from sparkdeps._build.pipeline import build
+from sparkdeps._build.publish import build
 from sparkdeps._core.errors import ResolutionError, StorageError
 from sparkdeps._core.progress import Step, Tracker, listening, plural
 

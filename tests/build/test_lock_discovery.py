@@ -125,7 +125,7 @@ def test_poetry_constraints(constraint: str, version: str, allowed: bool) -> Non
 
 def test_uv_lock_without_its_project_names_the_fix(tmp_path: Path) -> None:
     """uv reads a lock through its project: a lone uv.lock fails before any index is asked."""
-    from sparkdeps._build.pipeline import build
+    from sparkdeps._build.publish import build
 
     lock = _tree(tmp_path / "source", {"uv.lock": "version = 1\n"}) / "uv.lock"
     with pytest.raises(InputError, match=r"uv\.lock has no pyproject\.toml beside it"):

@@ -23,7 +23,7 @@ from tests.support.index import IndexServer
 from tests.support.wheels import make_sdist, make_wheel
 
 from sparkdeps import build
-from sparkdeps._build.check import CheckResult, check
+from sparkdeps._build.preflight import CheckResult, check
 from sparkdeps._cli import main
 from sparkdeps._core.errors import BuildError, InputError, RuntimeConflictError
 from sparkdeps._core.runtimes import runtime_packages

@@ -24,7 +24,7 @@ from tests.support.s3server import S3Server
 from tests.support.wheelhouses import restored_imports
 from tests.support.wheels import make_wheel
 
-from sparkdeps._build.pipeline import build
+from sparkdeps._build.publish import build
 from sparkdeps._core.errors import StorageError
 from sparkdeps._core.storage import PublishConflict, Storage, storage_for
 from sparkdeps._core.storage.objectstore import FsspecStorage

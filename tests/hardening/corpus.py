@@ -2558,7 +2558,7 @@ def _act(case: Case, source: Path, box: Sandbox, resources: Resources) -> str:
     if case.act is not None:
         return case.act(source, box)
     if case.phase == "build":
-        from sparkdeps._build.pipeline import build
+        from sparkdeps._build.publish import build
 
         options: dict[str, Any] = {
             "dest": box.dest,
@@ -2590,7 +2590,7 @@ def _export_act(case: Case, source: Path) -> str:
     import contextlib
     import io
 
-    from sparkdeps._cli import _cmd_export, _cmd_inspect
+    from sparkdeps._cli.wheelhouse_commands import cmd_export, cmd_inspect
 
     args = argparse.Namespace(
         wheelhouse=os.fspath(source),
@@ -2600,7 +2600,7 @@ def _export_act(case: Case, source: Path) -> str:
     )
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        (_cmd_inspect if case.options.get("inspect") else _cmd_export)(args)
+        (cmd_inspect if case.options.get("inspect") else cmd_export)(args)
     return printed.getvalue()
 
 

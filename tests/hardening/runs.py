@@ -405,7 +405,7 @@ def same_run_id(root: Path, count: int = 4) -> ConcurrentRuns:
 
 def shared_wheelhouse(root: Path, resources: Resources) -> Path:
     """A built wheelhouse (prebuilt wheels + ``sdpipe_shared.py``) for the loaders run."""
-    from sparkdeps._build.pipeline import build
+    from sparkdeps._build.publish import build
 
     source = root / "input"
     source.mkdir(parents=True)

@@ -20,7 +20,7 @@ from tests.support.index import IndexServer
 from tests.support.wheelhouses import make_wheelhouse
 from tests.support.wheels import make_wheel
 
-from sparkdeps._build.pipeline import build
+from sparkdeps._build.publish import build
 from sparkdeps._core.errors import ResolutionError
 
 pytestmark = pytest.mark.network

@@ -41,7 +41,7 @@ def test_module_names_in_other_scripts_still_work(
     refused (only invisible and control characters are) nor mangled on the way through."""
     import importlib
 
-    from sparkdeps._build.pipeline import build
+    from sparkdeps._build.publish import build
     from sparkdeps._runtime.load import load
 
     source = tmp_path / "input"

@@ -18,7 +18,7 @@ from tests.hardening.runs import REPO, app_env
 from tests.support.index import IndexServer
 from tests.support.remote import s3, s3_server, workspace
 
-from sparkdeps._build.pipeline import build
+from sparkdeps._build.publish import build
 from sparkdeps._core.errors import ResolutionError, SparkdepsError
 
 pytestmark = pytest.mark.network

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sparkdeps._build.pipeline import build
+from sparkdeps._build.publish import build
 from sparkdeps._core.errors import InputError
 from sparkdeps._core.paths import split_pin
 from sparkdeps._jobs.tasks import _reusable

@@ -11,7 +11,7 @@ import sys
 import pytest
 from tests.support.wheels import make_wheel
 
-from sparkdeps._build.pipeline import build
+from sparkdeps._build.publish import build
 
 PROBE = """
 import json, sys
@@ -31,7 +31,7 @@ COLD_ONLY = (
     "tempfile",
     "uuid",
     "sparkdeps._core.manifest",
-    "sparkdeps._runtime.checks",
+    "sparkdeps._runtime.integrity",
     "sparkdeps._runtime.client",
     "sparkdeps._runtime.extract",
     "sparkdeps._runtime.unpack",

@@ -7,7 +7,7 @@ from typing import Any
 
 from tests.support.index import IndexServer
 
-from sparkdeps._build.pipeline import build
+from sparkdeps._build.publish import build
 from sparkdeps._core.results import BuildResult
 
 

@@ -1,4 +1,5 @@
-"""Checks of the finished set of wheels: every tag fits the target, every dependency is in."""
+"""Rules for a set of wheels: one wheel per name, every tag fits the target, every
+dependency is in (the input's own wheels, then the whole wheelhouse)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,26 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from .._core.errors import IncompatibleWheelError, ResolutionError
+from .._core.errors import IncompatibleWheelError, InputError, ResolutionError
 from .._core.manifest import WheelInfo
 from .._core.target import Target
 
-__all__ = ["check_closure", "check_target_tags"]
+__all__ = ["ensure_closed", "ensure_target_tags", "ensure_unique_names"]
 
 
-def check_target_tags(wheels: Iterable[WheelInfo], target: Target) -> None:
+def ensure_unique_names(wheels: Iterable[WheelInfo]) -> None:
+    """One wheel per distribution name; else InputError naming both."""
+    seen: dict[str, str] = {}
+    for info in wheels:
+        if info.name in seen and seen[info.name] != info.filename:
+            raise InputError(
+                f"two wheels for {info.name}: {seen[info.name]} and {info.filename}; "
+                "keep one version in the input"
+            )
+        seen[info.name] = info.filename
+
+
+def ensure_target_tags(wheels: Iterable[WheelInfo], target: Target) -> None:
     """Every wheel must fit the target; else IncompatibleWheelError naming it."""
     for wheel in wheels:
         if not target.accepts(wheel.tag_set):
@@ -50,7 +63,7 @@ def _extras_requested(
     return requested
 
 
-def check_closure(
+def ensure_closed(
     wheels: Sequence[WheelInfo],
     target: Target,
     roots: Sequence[Requirement] = (),

@@ -239,7 +239,8 @@ def _open_inner_archives(root: Path, limits: ArchiveLimits, budget: _Budget) -> 
     return opened
 
 
-def _visible(folder: Path) -> list[Path]:
+def _input_entries(folder: Path) -> list[Path]:
+    """The entries of an input folder that count: no junk files, ignored or hidden folders."""
     return sorted(
         child
         for child in folder.iterdir()
@@ -275,14 +276,14 @@ def _walk(folder: Path, root: Path, found: _Found, depth: int) -> None:
         found.projects.append(relative)
         # one project in a direct subfolder (next to a requirements file) is still "mixed"
         found.deep |= depth > 1
-        for child in _visible(folder):
+        for child in _input_entries(folder):
             name = child.relative_to(root).as_posix()
             if child.is_file() and _LOCK_FILE.match(child.name):
                 found.locks.append(name)
             elif child.is_file() and child.name in _BESIDE_PROJECT:
                 found.beside.append(name)
         return
-    for child in _visible(folder):
+    for child in _input_entries(folder):
         name = child.relative_to(root).as_posix()
         if child.is_dir():
             if _is_package(child):
@@ -307,12 +308,12 @@ def _walk(folder: Path, root: Path, found: _Found, depth: int) -> None:
 def _scan(root: Path, name: str, inner: list[str]) -> InputLayout:
     content = root
     wrapper: str | None = None
-    visible = _visible(content)
+    visible = _input_entries(content)
     # A lone folder at the top (GitHub "Download ZIP") is a wrapper, unless it is the code.
     while len(visible) == 1 and visible[0].is_dir() and not _is_package(visible[0]):
         content = visible[0]
         wrapper = content.relative_to(root).as_posix() + "/"
-        visible = _visible(content)
+        visible = _input_entries(content)
     found = _Found()
     _walk(content, root, found, 0)
     _check_module_names(found.modules)

@@ -33,7 +33,7 @@ from packaging.version import Version
 from .._core.errors import LockError, ResolutionError, RuntimeConflictError
 from .._core.manifest import WheelInfo
 from .._core.target import Target
-from .closure import check_closure
+from .closure import ensure_closed
 from .inputs import InputLayout
 from .lockread import (
     LockSelection,
@@ -148,7 +148,7 @@ class LockPlan:
                     "change the line"
                 )
 
-    def check_closure(
+    def ensure_closed(
         self,
         wheels: Sequence[WheelInfo],
         target: Target,
@@ -157,7 +157,7 @@ class LockPlan:
         provided: Mapping[str, str] | None = None,
     ) -> None:
         try:
-            check_closure(wheels, target, roots, provided=provided)
+            ensure_closed(wheels, target, roots, provided=provided)
         except ResolutionError as exc:
             fixes = "; ".join(f"{s.path}: {lock_fix(s.kind)}" for s in self.selections)
             hashed = [s.path for s in self.selections if s.kind == "requirements"]

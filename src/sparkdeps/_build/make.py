@@ -1,16 +1,15 @@
-"""Making a wheelhouse: read the input's requirements, build its own wheels, resolve, then
-download and build the rest, check the whole and write ``wheelhouse.zip``.
+"""Making a wheelhouse: from the plan (:mod:`.plan`) to ``wheelhouse.zip``.
 
-:mod:`.pipeline` imports this only on a build cache miss (a warm rebuild never needs the
-resolver, the downloader or the wheel builders); ``check`` stops after :func:`plan_input`.
+Plan, weigh what ships against the cap, download the pinned wheels and build the
+pinned sdists, check the whole set (one wheel per name, the target's tags, the
+closure, no shadowed standard library) and write the zip with its manifest and
+``pylock.toml``. :mod:`.publish` imports this only on a build cache miss.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,190 +22,21 @@ from .._core.stdlib import ALLOW_ENV, shadowing
 from .._core.target import Target
 from .._core.wheelhouse import PYLOCK_NAME, write_wheelhouse
 from .clock import Clock
-from .closure import check_closure, check_target_tags
+from .closure import ensure_closed, ensure_target_tags, ensure_unique_names
 from .download import download
 from .export import pylock_text
 from .index import IndexSettings
 from .inputs import InputLayout
-from .locks import LockPlan, plan_locks
+from .plan import plan_input
 from .recipe import Recipe
-from .requirements import ParsedRequirements, RequirementLine, parse_requirements
-from .resolve import Pin, Resolution, resolve
-from .runtime_conflict import guarded_error
-from .runtime_plan import RuntimeContext, RuntimePlan, classify
+from .resolve import Pin
+from .runtime_plan import RuntimePlan
 from .sizes import ShipSize, weigh
-from .wheels import build_project, build_sdist_pin, check_record, make_pure_wheel
+from .wheels import build_sdist_pin
 
-__all__ = ["Planned", "make_wheelhouse", "plan_input", "runtime_plan"]
+__all__ = ["make_wheelhouse"]
 
 logger = logging.getLogger(__name__)
-
-
-def _read_requirements(layout: InputLayout, allow_index_options: bool) -> ParsedRequirements:
-    """Every requirements file of the input, read once (a file included by ``-r`` is not
-    read again), as one :class:`ParsedRequirements`."""
-    parts: list[ParsedRequirements] = []
-    included: set[str] = set()
-    for relative in layout.requirement_files:
-        if relative in included:
-            continue  # already read through another file's -r
-        parsed = parse_requirements(
-            layout.root / relative, layout.root, allow_index_options=allow_index_options
-        )
-        included.update(parsed.files)
-        parts.append(parsed)
-    combined = ParsedRequirements(
-        requirements=tuple(line for part in parts for line in part.requirements),
-        constraints=tuple(line for part in parts for line in part.constraints),
-        files=tuple(dict.fromkeys(name for part in parts for name in part.files)),
-        index_url=next((part.index_url for part in parts if part.index_url), None),
-        extra_index_urls=tuple(
-            dict.fromkeys(url for part in parts for url in part.extra_index_urls)
-        ),
-        find_links=tuple(dict.fromkeys(link for part in parts for link in part.find_links)),
-        no_index=any(part.no_index for part in parts),
-        editables=tuple(path for part in parts for path in part.editables),
-        require_hashes=any(part.require_hashes for part in parts),
-    )
-    if not combined.requirements and layout.kinds == ("requirements",):
-        raise InputError(
-            f"{', '.join(layout.requirement_files)}: no requirements in the file(s); "
-            "add one requirement per line, e.g. 'requests>=2.31'"
-        )
-    return combined
-
-
-def _local_wheels(
-    layout: InputLayout, editables: Sequence[str], recipe: Recipe, index: IndexSettings, out: Path
-) -> tuple[dict[Path, WheelInfo], dict[str, str]]:
-    """The input's own wheels: handed in, built from its projects, generated from its
-    modules; with where each came from (for conflict messages)."""
-    out.mkdir()
-    local: dict[Path, WheelInfo] = {}
-    origins: dict[str, str] = {}
-    for relative in layout.wheels:
-        copied = out / Path(relative).name
-        shutil.copyfile(layout.root / relative, copied)
-        info = inspect_wheel(copied, source="provided")
-        check_record(copied, relative)
-        local[copied] = info
-        origins[info.name] = f"wheel {relative}"
-    for relative in dict.fromkeys([*layout.projects, *editables]):
-        wheel = build_project(
-            layout.root / relative,
-            out,
-            index=index,
-            isolation=recipe.build_isolation,
-            origin=relative or ".",
-        )
-        info = inspect_wheel(wheel, source="built")
-        local[wheel] = info
-        origins[info.name] = f"project {relative or '.'}"
-    if layout.modules:
-        wheel = make_pure_wheel(layout.root, layout.modules, recipe.name or layout.name, out)
-        info = inspect_wheel(wheel, source="generated")
-        local[wheel] = info
-        origins[info.name] = "modules " + ", ".join(layout.modules)
-    return local, origins
-
-
-@dataclass(frozen=True)
-class Planned:
-    """The input read, local wheels built and everything resolved: nothing downloaded yet."""
-
-    requirements: Sequence[RequirementLine]
-    index: IndexSettings
-    local: dict[Path, WheelInfo]
-    resolution: Resolution
-    plan: RuntimePlan | None
-    require_hashes: bool
-    locks: LockPlan = field(default_factory=LockPlan)
-    """The input's locks: when there are any, ``resolution`` is theirs
-    (docs/how-to/locked-inputs.md)."""
-
-    @property
-    def shipped(self) -> list[Pin]:
-        """The pins that ship: all of them, less what the runtime provides."""
-        return [p for p in self.resolution.pins if self.plan is None or self.plan.ships(p.name)]
-
-
-def plan_input(
-    layout: InputLayout, recipe: Recipe, *, work: Path, cache_folder: Path, clock: Clock
-) -> Planned:
-    """Read requirements, build local projects and resolve (``check`` stops here)."""
-    locks = plan_locks(
-        layout,
-        recipe.target,
-        work=work,
-        cache_dir=cache_folder / "uv",
-        allow_index_options=recipe.allow_index_options,
-    )
-    read = _read_requirements(locks.remaining(layout), recipe.allow_index_options)
-    constraints = [*read.constraints, *locks.constraints]
-    index, target = recipe.index, recipe.target
-    if recipe.allow_index_options:
-        index = index.merged(
-            IndexSettings(read.index_url, read.extra_index_urls, read.find_links, read.no_index)
-        )
-    with clock.phase("build", log=bool(layout.projects or read.editables or layout.modules)):
-        local, origins = _local_wheels(layout, read.editables, recipe, index, work / "local")
-    _check_duplicates(local.values())
-    check_target_tags(local.values(), target)
-    context = RuntimeContext.of(target, recipe.overrides, prefer_newest=recipe.prefer_newest)
-    if context is not None:
-        _refuse_client_libraries(read.requirements, local.values())
-    with clock.phase("resolve"):
-        if locks.locked:  # installed as locked: no resolver
-            resolution = locks.resolution(local, read.requirements, constraints, runtime=context)
-        else:
-            resolution = resolve(
-                read.requirements,
-                constraints,
-                local,
-                target=target,
-                index=index,
-                work=work,
-                cache_dir=cache_folder / "uv",
-                origins=origins,
-                runtime=context,
-            )
-        plan = runtime_plan(resolution, context)
-    if plan is not None and context is not None:
-        if plan.status(_CONNECT) is not None:
-            raise InputError(f"{_CONNECT} is required by the input's dependencies; {_WHY_NOT}")
-        guarded = [
-            (p.name, p.version)
-            for p in plan.placements
-            if p.status == "new" and context.guarded_new(p.name)
-        ]
-        if guarded:
-            raise guarded_error(
-                guarded, context, graph=resolution.graph(), requirements=read.requirements
-            )
-    return Planned(read.requirements, index, local, resolution, plan, read.require_hashes, locks)
-
-
-_CONNECT = "databricks-connect"
-_WHY_NOT = (
-    "it is a client library for running Spark code from outside a cluster, and on a "
-    "cluster it replaces the runtime's pyspark with its own; keep it in your local "
-    "development requirements, not in what ships to the cluster"
-)
-
-
-def _refuse_client_libraries(
-    requirements: Sequence[RequirementLine], local: Iterable[WheelInfo]
-) -> None:
-    """databricks-connect never ships to a runtime (docs/runtime-aware.md)."""
-    for line in requirements:
-        if line.requirement.name.lower().replace("_", "-") == _CONNECT:
-            raise InputError(f"{line.origin}: {line.text}: {_CONNECT} is refused: {_WHY_NOT}")
-    for info in local:
-        for requirement in info.requirements():
-            if requirement.name.lower().replace("_", "-") == _CONNECT:
-                raise InputError(
-                    f"{info.filename} requires {requirement}: {_CONNECT} is refused: {_WHY_NOT}"
-                )
 
 
 def make_wheelhouse(
@@ -229,13 +59,13 @@ def make_wheelhouse(
     wheels.update({path: inspect_wheel(path, source="index") for path in downloaded})
     wheels.update({path: inspect_wheel(path, source="sdist") for path in built})
     infos = list(wheels.values())
-    _check_duplicates(infos)
-    check_target_tags(infos, target)
+    ensure_unique_names(infos)
+    ensure_target_tags(infos, target)
     roots = [line.requirement for line in planned.requirements]
     roots += [Requirement(str(info.name)) for info in planned.local.values()]
     provided = {p.name: p.version for p in plan.relied_on} if plan is not None else {}
     locks = planned.locks
-    (locks.check_closure if locks.locked else check_closure)(
+    (locks.ensure_closed if locks.locked else ensure_closed)(
         infos, target, roots, provided=provided
     )
     _check_stdlib(infos)
@@ -295,15 +125,6 @@ def _write(
     return out, manifest
 
 
-def runtime_plan(resolution: Resolution, context: RuntimeContext | None) -> RuntimePlan | None:
-    """Place every pin against the runtime (None for targets without a package set)."""
-    if context is None:
-        return None
-    return classify(
-        ((pin.name, pin.version, pin.local is not None) for pin in resolution.pins), context
-    )
-
-
 def _check_size(size: ShipSize, cap_mb: float | None) -> None:
     """Refuse, before any download, a wheelhouse heavier than the cap."""
     logger.info("the wheelhouse will hold %s", size.describe())
@@ -339,14 +160,3 @@ def _check_all_hashed(pins: Iterable[Pin]) -> None:
             + "; add a pinned line with --hash=sha256:<digest> for each of them to the "
             "requirements file, or remove --require-hashes"
         )
-
-
-def _check_duplicates(infos: Iterable[WheelInfo]) -> None:
-    seen: dict[str, str] = {}
-    for info in infos:
-        if info.name in seen and seen[info.name] != info.filename:
-            raise InputError(
-                f"two wheels for {info.name}: {seen[info.name]} and {info.filename}; "
-                "keep one version in the input"
-            )
-        seen[info.name] = info.filename

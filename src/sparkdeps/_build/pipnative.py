@@ -4,7 +4,7 @@ The wheels come out of the wheelhouse just made (or the build cache's copy), eac
 checked against the manifest's sha256 as it is written, so the published wheels are
 the bytes ``load`` would install. ``requirements.txt`` names them by the path pip on
 the cluster opens (``_core/pipform.py``); ``pylock.toml`` is the zip's own, whose
-``wheels/<file>`` paths resolve beside it. Publishing order (``pipeline._publish``):
+``wheels/<file>`` paths resolve beside it. Publishing order (``publish._publish``):
 wheels, then the lock and the requirements file, then ``wheelhouse.zip``, so a run
 whose zip exists has its pip-native form complete.
 """

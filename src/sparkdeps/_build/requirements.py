@@ -1,15 +1,19 @@
-"""Reading requirements files ourselves, with a safety policy.
+"""Reading the input's requirements files: pip's syntax, with a stricter policy.
 
-This module joins ``\\`` continuations, drops comments and follows ``-r``/``-c``
-includes (which must stay inside the input); ``packaging`` parses each requirement.
-Index options (``--index-url``, ``--extra-index-url``, ``-i``, ``--find-links``,
-``--trusted-host``) and ``-e`` lines are refused unless ``allow_index_options`` is
-set: an index named in a file from elsewhere invites dependency confusion. Direct
-URL and VCS references are refused (documented policy): publish the package to an
-index, or put its wheel or project folder in the input. ``--hash`` options are kept
-and handed to pip, which then checks them; with ``--require-hashes`` every
-requirement must be pinned with ``==`` and hashed (and the build refuses any
-resolved dependency without a hash, as pip does).
+sparkdeps reads the files itself and ``packaging`` parses each requirement:
+
+- ``#`` starts a comment; a line ending in ``\\`` continues on the next; ``${NAME}`` is
+  expanded from the environment as pip does (a message shows the name, never the value);
+- ``-r`` and ``-c`` include another file, which must be inside the input; each file is
+  read once; the lines of a ``-c`` file constrain and do not require;
+- ``--hash`` stays with its requirement and goes to pip, which checks it; after
+  ``--require-hashes`` every requirement needs a hash and an ``==`` pin, and the build
+  refuses any resolved dependency without a hash, as pip does;
+- index options (``-i``/``--index-url``, ``--extra-index-url``, ``-f``/``--find-links``,
+  ``--trusted-host``) and ``-e`` lines are refused unless ``allow_index_options``: an
+  index named by a file from elsewhere invites dependency confusion;
+- paths, direct URLs and VCS references are refused: publish the package to an index,
+  or put its wheel or project folder in the input.
 """
 
 from __future__ import annotations

@@ -31,8 +31,8 @@ from .._core.manifest import inspect_wheel
 from .._core.progress import plural
 from .._core.runner import clean_env, pip_command, run
 from .._core.target import Target
-from .._core.wheelcheck import check_listing
 from .._core.wheelhouse import zip_entry
+from .._core.wheellisting import check_listing
 from .index import IndexSettings
 from .resolve import Pin
 from .scm import check_vcs_version

@@ -1,7 +1,7 @@
 """What a zip may hold: the one rule for member names and the one set of size limits.
 
 Used for the user's input archives (``_build.archive``), for every wheel at build and
-at load (``wheelcheck``), and when a wheel is extracted on the driver
+at load (``wheellisting``), and when a wheel is extracted on the driver
 (``_runtime.extract``). The executors' copy of the name rule lives in
 ``_runtime/bootstrap.py``, which runs from source without sparkdeps; a test keeps the
 two in agreement.

@@ -209,7 +209,7 @@ def _build_route(
     route: str, token: str, native: Native, work: Path, dest: str
 ) -> tuple[str, tuple[str, ...]]:
     # the build half only here: a doctor is a build and a load in one process
-    from .._build.pipeline import build  # noqa: PLC0415
+    from .._build.publish import build  # noqa: PLC0415
 
     folder, modules = route_input(route, token, native, work / route)
     built = build(

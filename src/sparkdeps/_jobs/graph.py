@@ -119,23 +119,23 @@ def three_task_job(
         runs, pointer = serverless_setup(
             name, base, serverless_route, user_tasks, runs=runs, path=requirements_path
         )
-    plan = _Plan(jobs, compute, build_requirement, sparkdeps_requirement, pointer)
+    setup = _JobSetup(jobs, compute, build_requirement, sparkdeps_requirement, pointer)
     graph = [
-        _process_deps_task(plan, [*mode_args, *_option_args(options), *process_deps_args]),
-        *(_user_task(plan, task, wheelhouse_ref) for task in user_tasks),
-        _cleanup_task(plan, [task.task_key for task in user_tasks]),
+        _process_deps_task(setup, [*mode_args, *_option_args(options), *process_deps_args]),
+        *(_user_task(setup, task, wheelhouse_ref) for task in user_tasks),
+        _cleanup_task(setup, [task.task_key for task in user_tasks]),
     ]
     if compute == "serverless":
-        runs_on = {"environments": _environments(plan, environment_version)}
+        runs_on = {"environments": _environments(setup, environment_version)}
     else:
         node_type = _required_node_type(node_type_id)
         runs_on = {"job_clusters": _job_clusters(jobs, spark_version, node_type, num_workers)}
     parameters = {"sparkdeps_base": base, "sparkdeps_source": source}
-    return _job(plan, name, graph, parameters, runs_on, max_concurrent_runs=runs)
+    return _job(setup, name, graph, parameters, runs_on, max_concurrent_runs=runs)
 
 
 def _job(
-    plan: _Plan,
+    setup: _JobSetup,
     name: str,
     graph: list[Any],
     parameters: dict[str, str],
@@ -144,7 +144,7 @@ def _job(
     max_concurrent_runs: int | None,
 ) -> Job:
     """The job: its tasks, its parameters (with their defaults) and where it runs."""
-    jobs = plan.jobs
+    jobs = setup.jobs
     settings: dict[str, Any] = {
         "name": name,
         "tasks": graph,
@@ -173,11 +173,11 @@ def _required_node_type(node_type_id: str | None) -> str:
     return node_type_id
 
 
-def _private_venv_args(plan: _Plan) -> list[str]:
+def _private_venv_args(setup: _JobSetup) -> list[str]:
     """``process_deps`` on the user's cluster: the build extra in a venv of its own."""
-    if plan.compute != "job_cluster":
+    if setup.compute != "job_cluster":
         return []
-    wanted = plan.build_requirement
+    wanted = setup.build_requirement
     return ["--private-venv", *([f"--build-requirement={wanted}"] if wanted else [])]
 
 
@@ -208,7 +208,7 @@ _SOURCE_REF = "{{job.parameters.sparkdeps_source}}"
 
 
 @dataclass(frozen=True)
-class _Plan:
+class _JobSetup:
     """What every task of the job shares: the bundles module and where tasks run."""
 
     jobs: Any
@@ -266,8 +266,8 @@ def _option_args(options: BuildOptions | None) -> list[str]:
     return options.to_args()
 
 
-def _process_deps_task(plan: _Plan, extra_args: Sequence[str]) -> Any:
-    jobs = plan.jobs
+def _process_deps_task(setup: _JobSetup, extra_args: Sequence[str]) -> Any:
+    jobs = setup.jobs
     return jobs.Task(
         task_key=PROCESS_DEPS_TASK_KEY,
         description="sparkdeps: build the wheelhouse and publish its path",
@@ -279,21 +279,21 @@ def _process_deps_task(plan: _Plan, extra_args: Sequence[str]) -> Any:
                 f"--source={_SOURCE_REF}",
                 f"--base={_BASE_REF}",
                 f"--job-run-id={JOB_RUN_ID_REFERENCE}",
-                *_private_venv_args(plan),
+                *_private_venv_args(setup),
                 *extra_args,
                 *(
-                    [f"--requirements-at={plan.requirements_path}"]
-                    if plan.requirements_path
+                    [f"--requirements-at={setup.requirements_path}"]
+                    if setup.requirements_path
                     else []
                 ),
             ],
         ),
-        **plan.placement("build"),
+        **setup.placement("build"),
     )
 
 
-def _user_task(plan: _Plan, task: UserTask, wheelhouse_ref: str) -> Any:
-    jobs = plan.jobs
+def _user_task(setup: _JobSetup, task: UserTask, wheelhouse_ref: str) -> Any:
+    jobs = setup.jobs
     depends = [jobs.TaskDependency(task_key=PROCESS_DEPS_TASK_KEY)]
     depends += [jobs.TaskDependency(task_key=key) for key in task.depends_on]
     body: dict[str, Any]
@@ -311,11 +311,11 @@ def _user_task(plan: _Plan, task: UserTask, wheelhouse_ref: str) -> Any:
                 base_parameters={"wheelhouse": wheelhouse_ref},
             )
         }
-    return jobs.Task(task_key=task.task_key, depends_on=depends, **body, **plan.placement("user"))
+    return jobs.Task(task_key=task.task_key, depends_on=depends, **body, **setup.placement("user"))
 
 
-def _cleanup_task(plan: _Plan, user_keys: Sequence[str]) -> Any:
-    jobs = plan.jobs
+def _cleanup_task(setup: _JobSetup, user_keys: Sequence[str]) -> Any:
+    jobs = setup.jobs
     return jobs.Task(
         task_key=CLEANUP_TASK_KEY,
         description="sparkdeps: remove this run's folders, whatever happened",
@@ -330,20 +330,20 @@ def _cleanup_task(plan: _Plan, user_keys: Sequence[str]) -> Any:
             # process_deps failed, and cleanup must run then too.
             parameters=["cleanup", f"--base={_BASE_REF}", f"--job-run-id={JOB_RUN_ID_REFERENCE}"],
         ),
-        **plan.placement("cleanup"),  # removing folders needs the runtime half only
+        **setup.placement("cleanup"),  # removing folders needs the runtime half only
     )
 
 
-def _environments(plan: _Plan, version: str) -> list[Any]:
+def _environments(setup: _JobSetup, version: str) -> list[Any]:
     """The build's, cleanup's and (environment route) the user tasks', which installs
     this run's wheels from the fixed requirements file ``process_deps`` rewrote."""
-    jobs = plan.jobs
+    jobs = setup.jobs
     specs: list[tuple[str, list[str]]] = [
-        (_BUILD_ENV, [plan.build_requirement or "sparkdeps[build]"]),
-        (_USER_ENV, [plan.sparkdeps_requirement]),
+        (_BUILD_ENV, [setup.build_requirement or "sparkdeps[build]"]),
+        (_USER_ENV, [setup.sparkdeps_requirement]),
     ]
-    if plan.requirements_path is not None:
-        specs.append((_DEPS_ENV, [plan.sparkdeps_requirement, f"-r {plan.requirements_path}"]))
+    if setup.requirements_path is not None:
+        specs.append((_DEPS_ENV, [setup.sparkdeps_requirement, f"-r {setup.requirements_path}"]))
     return [
         jobs.JobEnvironment(
             environment_key=key,

@@ -183,7 +183,7 @@ def run_process_deps(args: ProcessDepsRequest) -> ProcessDepsOutcome:
     if args.private_venv and not os.environ.get(IN_PRIVATE_VENV_ENV):
         return _process_deps_privately(args)
     # the build half only in the task that builds: cleanup runs without sparkdeps[build]
-    from .._build.pipeline import build  # noqa: PLC0415
+    from .._build.publish import build  # noqa: PLC0415
 
     base = _usable(args.base) or _default_base()
     if args.per_job_run:

@@ -27,17 +27,17 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from .._core.errors import DeliveryError, SparkdepsError
 from .._core.private import on_databricks_mount
 from .._core.redaction import redact
 from .._core.timing import Timer
 from .holders import hold, payload_lock
+from .session_state import STATE, SessionKind, is_connect, session_key, session_kind
 from .wheelpayload import archive_name, boot_zip, wheelhouse_payload
 
 __all__ = [
@@ -53,11 +53,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SessionKind = Literal["classic", "connect"]
-_registry_lock = threading.Lock()
-_registry: dict[tuple[str, str, str], str] = {}
-"""(session kind, application or session id, digest) -> payload: what was already added."""
-
 
 @dataclass(frozen=True)
 class Delivered:
@@ -66,38 +61,6 @@ class Delivered:
     added: bool
     """False when this session already had it (a second ``load``)."""
     seconds: float
-
-
-def is_connect(spark: Any) -> bool:
-    """True for a Spark Connect session (no usable SparkContext)."""
-    if type(spark).__module__.startswith("pyspark.sql.connect"):
-        return True
-    try:
-        context = spark.sparkContext
-    except Exception:
-        return True
-    return context is None
-
-
-def session_kind(spark: Any) -> SessionKind:
-    return "connect" if is_connect(spark) else "classic"
-
-
-# --------------------------------------------------------------------------- delivery
-
-
-def _classic_id(spark: Any) -> str:
-    return str(spark.sparkContext.applicationId)
-
-
-def _connect_id(spark: Any) -> str:
-    return str(getattr(spark, "session_id", None) or id(spark))
-
-
-def session_key(spark: Any, kind: SessionKind | None = None) -> str:
-    """Identifies a session across loads: the application id, or the Connect session id."""
-    chosen = kind or session_kind(spark)
-    return f"{chosen}:{_classic_id(spark) if chosen == 'classic' else _connect_id(spark)}"
 
 
 def deliver(
@@ -122,12 +85,13 @@ def deliver(
     fetch themselves (a presigned URL): the driver then serves only the stub zip.
     """
     timer = Timer()
-    session_id = _classic_id(spark) if kind == "classic" else _connect_id(spark)
-    key = (kind, session_id, digest)
-    with _registry_lock:
-        if key in _registry:
+    key = session_key(spark, kind)
+    with STATE.shipping(key):
+        with STATE.reading(key) as record:
+            added = record.payloads.get(digest) if record is not None else None
+        if added is not None:
             logger.info("wheelhouse %s is already delivered to this session", digest[:16])
-            return Delivered(kind, _registry[key], False, timer.seconds)
+            return Delivered(kind, added, False, timer.seconds)
         try:
             payload = _deliver_wheels(
                 spark,
@@ -151,7 +115,8 @@ def deliver(
             raise DeliveryError(
                 f"could not ship {folder} to the executors ({kind}): {exc}; {hint}"
             ) from exc
-        _registry[key] = payload
+        with STATE.changing(key) as record:
+            record.payloads[digest] = payload
     return Delivered(kind, payload, True, timer.seconds)
 
 

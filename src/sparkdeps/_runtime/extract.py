@@ -29,7 +29,7 @@ from typing import IO, Any
 
 from .._core.errors import IntegrityError
 from .._core.manifest import WheelInfo, top_level_names
-from .._core.wheelcheck import check_dist_info, check_listing
+from .._core.wheellisting import check_dist_info, check_listing
 from .._core.zipsafety import WHY, member_parts, member_problem
 
 __all__ = ["check_wheel_contents", "extract_wheel", "open_stored_wheel"]

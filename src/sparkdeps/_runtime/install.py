@@ -12,7 +12,7 @@ Layout under the cache root (``cache_dir`` -> ``SPARKDEPS_CACHE_DIR`` ->
 
 The node cache's folders are private (``_core/private.py``). Finding the
 wheelhouse and its digest is :mod:`.fetch`; every wheel's tags, sha256 and
-contents are checked by :mod:`.checks` *before* anything is written here. Unpacking
+contents are checked by :mod:`.integrity` *before* anything is written here. Unpacking
 is :mod:`.unpack`: wheels are read straight out of ``wheelhouse.zip`` (they are
 stored, not compressed, so a slice of the file is a wheel) and extracted in
 parallel, streaming, in constant memory.

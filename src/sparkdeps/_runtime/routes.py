@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import re
 import sys
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,12 +26,13 @@ from typing import Any
 from .._core.databricks import notebook_pip
 from .._core.errors import DeliveryError
 from .._core.results import Delivery
-from .delivery import SessionKind, archive_name, deliver, session_key
+from .delivery import archive_name, deliver
 from .environment import configure_hint, install_environment, require_channel, requirements_file
 from .fetch import Prepared
 from .hints import failure_hint
 from .install import InstallResult
 from .probe import ENVIRONMENT, ProbeResult, probe_executors
+from .session_state import STATE, SessionKind, session_key
 
 __all__ = ["Route", "Shipped", "prove_provided", "ship"]
 
@@ -41,9 +41,6 @@ logger = logging.getLogger(__name__)
 PROBE_PARTITIONS = 2
 """Tasks the load's probe runs: proof of the route, not of every executor (``verify``)."""
 _INVISIBLE = re.compile(r"No module named|is not on this executor")
-_proven_lock = threading.Lock()
-_proven: set[tuple[str, str, str]] = set()
-"""(session key, digest, route) whose probe passed: a second load need not probe again."""
 
 
 @dataclass(frozen=True)
@@ -136,21 +133,33 @@ def _within(route: Route, shipped: Shipped, installed: InstallResult) -> tuple[s
     return (archive_name(installed.digest),)
 
 
-def _wanted(route: Route, key: tuple[str, str, str]) -> bool:
+def _proven(key: str, digest: str, route: str) -> bool:
+    """True once the probe of ``route`` passed for ``digest`` in the session ``key``: a
+    second load need not probe again."""
+    with STATE.reading(key) as record:
+        return record is not None and (digest, route) in record.proven
+
+
+def _passed(key: str, digest: str, route: str) -> None:
+    with STATE.changing(key) as record:
+        record.proven.add((digest, route))
+
+
+def _wanted(route: Route, key: str, proof: tuple[str, str]) -> bool:
     if route.session is None or route.probe is False:
         return False
     if route.probe is None and route.ship == "classic" and route.kind != "environment":
         return False  # a SparkContext's archive and includes are what Spark documents
-    with _proven_lock:
-        return key not in _proven
+    return not _proven(key, *proof)
 
 
 def _prove(route: Route, shipped: Shipped, installed: InstallResult) -> Shipped:
     """Run the probe when wanted; the shipment with its proof, or a DeliveryError."""
-    key = ("", installed.digest, shipped.kind)
+    key = ""  # no session: nothing is probed
     if route.session is not None and route.ship is not None:
-        key = (session_key(route.session, route.ship), installed.digest, shipped.kind)
-    if not _wanted(route, key):
+        key = session_key(route.session, route.ship)
+    proof = (installed.digest, shipped.kind)
+    if not _wanted(route, key, proof):
         return shipped
     result = probe_executors(
         route.session,
@@ -160,8 +169,7 @@ def _prove(route: Route, shipped: Shipped, installed: InstallResult) -> Shipped:
     )
     if not result.ok:
         raise _failure(shipped.kind, result)
-    with _proven_lock:
-        _proven.add(key)
+    _passed(key, *proof)
     return replace(shipped, probe=result)
 
 
@@ -179,14 +187,12 @@ def prove_provided(
         return True, None
     if probe is None and kind == "classic":
         return False, None
-    key = (session_key(session, kind), digest, "provided")
-    with _proven_lock:
-        if key in _proven:
-            return True, None
+    key = session_key(session, kind)
+    if _proven(key, digest, "provided"):
+        return True, None
     result = probe_executors(session, modules, within=(ENVIRONMENT,), partitions=PROBE_PARTITIONS)
     if result.ok:
-        with _proven_lock:
-            _proven.add(key)
+        _passed(key, digest, "provided")
     return result.ok, result
 
 

@@ -20,11 +20,17 @@ from typing import Any
 from .._core.errors import VerificationError
 from .._core.progress import plural
 from .._core.results import ModuleImport, VerifyResult
-from .delivery import is_connect, session_key
 from .hints import failure_hint
-from .load import active_session, loaded_into, modules_for, runtime_packages_for
+from .loadplan import active_session
 from .probe import plain_udf
 from .session_env import expected_archives, mark_stale
+from .session_state import (
+    is_connect,
+    loaded_into,
+    modules_for,
+    runtime_packages_for,
+    session_key,
+)
 
 __all__ = ["make_probe", "plain_udf", "verify"]
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-from ._core.progress import Step, human_bytes, listening
+from .._core.progress import Step, human_bytes, listening
 
 __all__ = ["ConsoleHandler", "LiveLine", "live_progress"]
 

@@ -1,5 +1,5 @@
-"""Checks before anything is written: every wheel's tags against the running interpreter,
-then its sha256 and contents against the manifest."""
+"""A fetched wheelhouse's integrity, before anything is written: every wheel's tags against
+the running interpreter, then its sha256 and contents against the manifest."""
 
 from __future__ import annotations
 

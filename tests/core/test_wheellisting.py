@@ -8,7 +8,7 @@ import zipfile
 import pytest
 
 from sparkdeps._core.errors import IntegrityError
-from sparkdeps._core.wheelcheck import check_dist_info, check_listing
+from sparkdeps._core.wheellisting import check_dist_info, check_listing
 from sparkdeps._core.zipsafety import ArchiveLimits
 
 FIX = "rebuild it"

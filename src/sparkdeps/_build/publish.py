@@ -1,4 +1,7 @@
-"""``build()``: input -> wheelhouse for the target -> published run folder -> task value.
+"""Publishing a build, ``build()``: input -> wheelhouse -> published run folder -> task value.
+
+The wheelhouse comes from the build cache, or on a miss from :mod:`.make`; this module
+owns the dest, the build cache and publishing.
 
 All work happens in a private temporary folder removed at the end, success or
 failure. Outside it, only the build cache and ``<dest>/<run_id>/`` are written:

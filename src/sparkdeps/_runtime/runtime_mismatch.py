@@ -1,4 +1,5 @@
-"""Load-time check: does this Python have the runtime packages the wheelhouse relies on?
+"""Runtime mismatch, at load: does this Python have the runtime packages the wheelhouse
+relies on, at the versions it was built against?
 
 A runtime-aware wheelhouse (docs/runtime-aware.md) leaves out what its runtime
 already has and records those packages in ``manifest.json``'s ``runtime``

@@ -1,10 +1,10 @@
-"""``check()``: what a build would ship for a target, resolving only.
+"""The preflight of a build, ``check()``: what it would ship for a target, resolving only.
 
 Reads the input, builds local projects (they are part of the resolution), and
 resolves for the target with its runtime package set (docs/runtime-aware.md).
 No wheel is downloaded and nothing is published: the answer is which packages
 would ship (new, or shadowing the runtime's copy), which the runtime provides,
-and which conflict with a protected package.
+and which conflict with a protected package. It runs :mod:`.plan`, as ``build()`` does.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from .archive import ArchiveLimits
 from .cache import BuildCache
 from .clock import Clock
 from .inputs import prepare_input
-from .make import Planned, plan_input
+from .plan import Planned, plan_input
 from .recipe import Recipe, option_keywords, recipe_for
 from .runtime_conflict import Conflict, override_all
 from .runtime_plan import Placement

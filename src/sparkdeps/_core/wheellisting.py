@@ -1,4 +1,5 @@
-"""Limits and sanity checks on a wheel's listing, shared by build and load.
+"""A wheel's listing (its central directory): the zip limits, member names and its one
+``.dist-info``, shared by build and load.
 
 A wheel is a zip like any other: the limits that stop a zip bomb in an input
 archive apply to wheels too, at build (before RECORD is checked) and at load

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from tests.support.wheels import make_wheel
 
-from sparkdeps._build.pipeline import build
+from sparkdeps._build.publish import build
 
 HOST = f"{sys.version_info[0]}.{sys.version_info[1]}"
 
@@ -38,7 +38,7 @@ CHECK = """
 import json, logging, sys
 sys.path.insert(0, sys.argv[1])
 logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-from sparkdeps._runtime.runtime_check import check_runtime
+from sparkdeps._runtime.runtime_mismatch import check_runtime
 from sparkdeps import RuntimeMismatchError
 section = json.loads(sys.argv[2])
 strict = {"none": None, "true": True, "false": False}[sys.argv[3]]
@@ -209,7 +209,7 @@ SPARK_CHECK = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
 import pyspark  # the runtime's own Spark, imported before load() as on a cluster
-from sparkdeps._runtime.runtime_check import runtime_differences
+from sparkdeps._runtime.runtime_mismatch import runtime_differences
 found = runtime_differences(json.loads(sys.argv[2]))
 print(json.dumps([[d.name, d.found] for d in found]))
 """
