@@ -84,7 +84,7 @@ def load(
     is merged when its packages agree with what the session has, and refused
     (:class:`SessionConflictError`, naming the packages) when it changes a version.
     ``replace=True`` lets the new versions win, only on a classic session created with
-    ``spark.python.worker.reuse=false``.
+    ``spark.python.worker.reuse=false``. Example: ``sparkdeps.load(result.uri, spark=spark)``.
     """
     _check_options(mode, delivery)
     timings: dict[str, float] = {}
