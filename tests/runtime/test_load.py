@@ -200,6 +200,6 @@ def test_verify_without_a_session_says_how_to_fix(monkeypatch: pytest.MonkeyPatc
     from sparkdeps._core.errors import VerificationError
     from sparkdeps._runtime.verify import verify
 
-    monkeypatch.setattr("sparkdeps._runtime.load.active_session", lambda: None)
+    monkeypatch.setattr("sparkdeps._runtime.verify.active_session", lambda: None)
     with pytest.raises(VerificationError, match="needs a Spark session"):
         verify()

@@ -21,10 +21,10 @@ from sparkdeps._runtime.session_env import (
     Package,
     check_second_load,
     expected_archives,
-    forget,
     mark_stale,
     record_load,
 )
+from sparkdeps._runtime.session_state import STATE
 
 
 def _house(root: Path, packages: dict[str, str]) -> Path:
@@ -45,7 +45,7 @@ def _pkgs(**versions: str) -> dict[str, Package]:
 
 def test_rules_merge_refuse_replace() -> None:
     key = "classic:test-rules"
-    forget(key)
+    STATE.forget(key)
     try:
         assert check_second_load(key, _pkgs(a="1"), "u1", replace=False, spark=None,
                                  kind="classic") == []  # fmt: skip
@@ -72,7 +72,7 @@ def test_rules_merge_refuse_replace() -> None:
         record_load(key, _pkgs(a="2"), "u3", "sparkdeps_" + "3" * 16)
         assert expected_archives(key, ["a"]) == {"a": {"sparkdeps_" + "3" * 16}}
     finally:
-        forget(key)
+        STATE.forget(key)
 
 
 def test_verify_marks_imports_from_an_earlier_wheelhouse() -> None:

@@ -27,18 +27,18 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from .._core.errors import DeliveryError, SparkdepsError
 from .._core.private import on_databricks_mount
 from .._core.redaction import redact
 from .._core.timing import Timer
 from .holders import hold, payload_lock
-from .wheelpayload import archive_name, boot_zip, wheelhouse_payload
+from .session_state import STATE, SessionKind, is_connect, session_key, session_kind
+from .wheelpayload import StubContents, archive_name, boot_zip, wheelhouse_payload
 
 __all__ = [
     "Delivered",
@@ -53,11 +53,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SessionKind = Literal["classic", "connect"]
-_registry_lock = threading.Lock()
-_registry: dict[tuple[str, str, str], str] = {}
-"""(session kind, application or session id, digest) -> payload: what was already added."""
-
 
 @dataclass(frozen=True)
 class Delivered:
@@ -66,38 +61,6 @@ class Delivered:
     added: bool
     """False when this session already had it (a second ``load``)."""
     seconds: float
-
-
-def is_connect(spark: Any) -> bool:
-    """True for a Spark Connect session (no usable SparkContext)."""
-    if type(spark).__module__.startswith("pyspark.sql.connect"):
-        return True
-    try:
-        context = spark.sparkContext
-    except Exception:
-        return True
-    return context is None
-
-
-def session_kind(spark: Any) -> SessionKind:
-    return "connect" if is_connect(spark) else "classic"
-
-
-# --------------------------------------------------------------------------- delivery
-
-
-def _classic_id(spark: Any) -> str:
-    return str(spark.sparkContext.applicationId)
-
-
-def _connect_id(spark: Any) -> str:
-    return str(getattr(spark, "session_id", None) or id(spark))
-
-
-def session_key(spark: Any, kind: SessionKind | None = None) -> str:
-    """Identifies a session across loads: the application id, or the Connect session id."""
-    chosen = kind or session_kind(spark)
-    return f"{chosen}:{_classic_id(spark) if chosen == 'classic' else _connect_id(spark)}"
 
 
 def deliver(
@@ -111,6 +74,7 @@ def deliver(
     site: Path | None = None,
     symlink_to: Path | None = None,
     archive_url: str | None = None,
+    contents: StubContents | None = None,
 ) -> Delivered:
     """Make ``folder`` importable on the executors of ``spark``; add nothing twice.
 
@@ -120,14 +84,17 @@ def deliver(
     ``symlink_to`` is the published wheelhouse, should a hard link be impossible.
     ``archive_url`` (classic only): an http(s) URL of that same wheelhouse the executors
     fetch themselves (a presigned URL): the driver then serves only the stub zip.
+    ``contents``: what the stub zip names, from the manifest, so that the executors can
+    be served before ``folder`` is installed (load installs on the driver meanwhile).
     """
     timer = Timer()
-    session_id = _classic_id(spark) if kind == "classic" else _connect_id(spark)
-    key = (kind, session_id, digest)
-    with _registry_lock:
-        if key in _registry:
+    key = session_key(spark, kind)
+    with STATE.shipping(key):
+        with STATE.reading(key) as record:
+            added = record.payloads.get(digest) if record is not None else None
+        if added is not None:
             logger.info("wheelhouse %s is already delivered to this session", digest[:16])
-            return Delivered(kind, _registry[key], False, timer.seconds)
+            return Delivered(kind, added, False, timer.seconds)
         try:
             payload = _deliver_wheels(
                 spark,
@@ -138,6 +105,7 @@ def deliver(
                 source=(wheelhouse, symlink_to),
                 site=site,
                 archive_url=archive_url if kind == "classic" else None,
+                contents=contents,
             )
         except SparkdepsError:
             raise
@@ -151,7 +119,8 @@ def deliver(
             raise DeliveryError(
                 f"could not ship {folder} to the executors ({kind}): {exc}; {hint}"
             ) from exc
-        _registry[key] = payload
+        with STATE.changing(key) as record:
+            record.payloads[digest] = payload
     return Delivered(kind, payload, True, timer.seconds)
 
 
@@ -162,6 +131,7 @@ def payload_files(
     *,
     source: tuple[Path | None, Path | None],
     site: Path | None,
+    contents: StubContents | None = None,
 ) -> tuple[Path | None, Path]:
     """(the wheelhouse archive or None for shared, the stub zip), held by this process.
 
@@ -173,7 +143,7 @@ def payload_files(
     # with it, and is never shared by digest: no holder, and no lock on a FUSE mount.
     shared_by_digest = not on_databricks_mount(payload_dir)
     with payload_lock(payload_dir, digest) if shared_by_digest else nullcontext():
-        stubs = boot_zip(folder, digest, payload_dir, site=site)
+        stubs = boot_zip(folder, digest, payload_dir, site=site, contents=contents)
         if site is None:
             wheelhouse, symlink_to = source
             assert wheelhouse is not None
@@ -193,12 +163,15 @@ def _deliver_wheels(
     source: tuple[Path | None, Path | None],
     site: Path | None,
     archive_url: str | None = None,
+    contents: StubContents | None = None,
 ) -> str:
     """The wheelhouse as an archive plus the stub zip (or the stub zip alone, ``shared``).
 
     With ``archive_url`` Spark's executors fetch the archive from that URL themselves
     (http(s): docs/storage.md): the driver serves only the stub zip."""
-    archive, stubs = payload_files(folder, digest, payload_dir, source=source, site=site)
+    archive, stubs = payload_files(
+        folder, digest, payload_dir, source=source, site=site, contents=contents
+    )
     name = archive_name(digest)
     if kind == "classic":
         context = spark.sparkContext

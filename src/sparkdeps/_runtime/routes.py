@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import re
 import sys
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,12 +26,15 @@ from typing import Any
 from .._core.databricks import notebook_pip
 from .._core.errors import DeliveryError
 from .._core.results import Delivery
-from .delivery import SessionKind, archive_name, deliver, session_key
+from .delivery import archive_name, deliver
 from .environment import configure_hint, install_environment, require_channel, requirements_file
 from .fetch import Prepared
 from .hints import Hint, failure_hint
 from .install import InstallResult
 from .probe import ENVIRONMENT, ProbeResult, probe_executors
+from .session_state import STATE, SessionKind, session_key
+from .warm import Warming, warm_executors
+from .wheelpayload import StubContents, boot_module
 
 __all__ = ["Route", "Shipped", "prove_provided", "ship"]
 
@@ -41,9 +43,6 @@ logger = logging.getLogger(__name__)
 PROBE_PARTITIONS = 2
 """Tasks the load's probe runs: proof of the route, not of every executor (``verify``)."""
 _INVISIBLE = re.compile(r"No module named|is not on this executor")
-_proven_lock = threading.Lock()
-_proven: set[tuple[str, str, str]] = set()
-"""(session key, digest, route) whose probe passed: a second load need not probe again."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +64,8 @@ class Route:
     """Where the environment route's requirements (and copied wheels) are written."""
     archive_url: str | None = None
     """An http(s) URL of the wheelhouse executors fetch themselves (classic; docs/storage.md)."""
+    warm: bool = True
+    """Start the executors' extraction at load, in the background (classic ``wheels``)."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,8 @@ class Shipped:
     """The archive executors import from (``sparkdeps_<digest16>``), or ""."""
     seconds: float
     probe: ProbeResult | None = None
+    warming: Warming | None = None
+    """The background warm-up of the executors (:mod:`.warm`), if one started."""
 
 
 def ship(
@@ -96,11 +99,12 @@ def ship(
         site=installed.folder if shared else None,
         symlink_to=published,
         archive_url=None if shared else route.archive_url,
+        contents=StubContents.of_manifest(prepared.manifest) if prepared.manifest else None,
     )
     archive = archive_name(installed.digest) if route.ship == "classic" and not shared else ""
     shipped = Shipped(route.kind, delivered.payload, archive, delivered.seconds)
     try:
-        return _prove(route, shipped, installed)
+        return _warmed(route, _prove(route, shipped, installed), installed.digest)
     except DeliveryError as exc:
         if not (route.auto and exc.invisible and notebook_pip() is not None):
             raise
@@ -110,6 +114,15 @@ def ship(
     )
     fallback = replace(route, kind="environment")
     return _prove(fallback, _environment(fallback, prepared, installed, published), installed)
+
+
+def _warmed(route: Route, shipped: Shipped, digest: str) -> Shipped:
+    """``shipped``, with the executors' extraction started where it is still to come:
+    classic ``wheels`` deliveries that no probe has already imported."""
+    if not route.warm or route.ship != "classic" or not shipped.archive or shipped.probe:
+        return shipped
+    warming = warm_executors(route.session, boot_module(digest), digest)
+    return replace(shipped, warming=warming) if warming is not None else shipped
 
 
 def _environment(
@@ -136,21 +149,33 @@ def _within(route: Route, shipped: Shipped, installed: InstallResult) -> tuple[s
     return (archive_name(installed.digest),)
 
 
-def _wanted(route: Route, key: tuple[str, str, str]) -> bool:
+def _proven(key: str, digest: str, route: str) -> bool:
+    """True once the probe of ``route`` passed for ``digest`` in the session ``key``: a
+    second load need not probe again."""
+    with STATE.reading(key) as record:
+        return record is not None and (digest, route) in record.proven
+
+
+def _passed(key: str, digest: str, route: str) -> None:
+    with STATE.changing(key) as record:
+        record.proven.add((digest, route))
+
+
+def _wanted(route: Route, key: str, proof: tuple[str, str]) -> bool:
     if route.session is None or route.probe is False:
         return False
     if route.probe is None and route.ship == "classic" and route.kind != "environment":
         return False  # a SparkContext's archive and includes are what Spark documents
-    with _proven_lock:
-        return key not in _proven
+    return not _proven(key, *proof)
 
 
 def _prove(route: Route, shipped: Shipped, installed: InstallResult) -> Shipped:
     """Run the probe when wanted; the shipment with its proof, or a DeliveryError."""
-    key = ("", installed.digest, shipped.kind)
+    key = ""  # no session: nothing is probed
     if route.session is not None and route.ship is not None:
-        key = (session_key(route.session, route.ship), installed.digest, shipped.kind)
-    if not _wanted(route, key):
+        key = session_key(route.session, route.ship)
+    proof = (installed.digest, shipped.kind)
+    if not _wanted(route, key, proof):
         return shipped
     result = probe_executors(
         route.session,
@@ -160,8 +185,7 @@ def _prove(route: Route, shipped: Shipped, installed: InstallResult) -> Shipped:
     )
     if not result.ok:
         raise _failure(shipped.kind, result)
-    with _proven_lock:
-        _proven.add(key)
+    _passed(key, *proof)
     return replace(shipped, probe=result)
 
 
@@ -179,14 +203,12 @@ def prove_provided(
         return True, None
     if probe is None and kind == "classic":
         return False, None
-    key = (session_key(session, kind), digest, "provided")
-    with _proven_lock:
-        if key in _proven:
-            return True, None
+    key = session_key(session, kind)
+    if _proven(key, digest, "provided"):
+        return True, None
     result = probe_executors(session, modules, within=(ENVIRONMENT,), partitions=PROBE_PARTITIONS)
     if result.ok:
-        with _proven_lock:
-            _proven.add(key)
+        _passed(key, digest, "provided")
     return result.ok, result
 
 

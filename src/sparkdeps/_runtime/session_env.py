@@ -16,15 +16,15 @@ mix silently. So, per session:
   nothing public can recycle them, so replacing is refused there too.
 
 ``verify`` asks :func:`expected_archives` which archive each module must come
-from, so an executor still importing a replaced version fails verification.
+from, so an executor still importing a replaced version fails verification. What a
+session has is kept in :data:`.session_state.STATE`.
 """
 
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from .._core.errors import SessionConflictError
 from .._core.manifest import MANIFEST_NAME, Manifest
 from .._core.progress import plural
 from .._core.results import ModuleImport
+from .session_state import STATE
 
 __all__ = [
     "SessionConflictError",
@@ -51,18 +52,6 @@ class Package:
     top_level: tuple[str, ...]
     shadows: str | None = None
     """The runtime's version this package takes the place of, when the manifest says so."""
-
-
-@dataclass
-class _SessionEnv:
-    packages: dict[str, tuple[str, str]] = field(default_factory=dict)
-    """Canonical name -> (version, uri of the wheelhouse that delivered it)."""
-    modules: dict[str, set[str]] = field(default_factory=dict)
-    """Top-level module -> archive names (``sparkdeps_<digest16>``) it may come from."""
-
-
-_lock = threading.Lock()
-_sessions: dict[str, _SessionEnv] = {}
 
 
 def wheelhouse_packages(manifest: Manifest | None, folder: Path) -> dict[str, Package]:
@@ -96,9 +85,8 @@ def check_second_load(
     kind: str,
 ) -> list[str]:
     """Refuse a wheelhouse that changes what ``key`` has; returns the agreeing names."""
-    with _lock:
-        env = _sessions.get(key)
-        have = dict(env.packages) if env is not None else {}
+    with STATE.reading(key) as record:
+        have = dict(record.packages) if record is not None else {}
     changed = [
         (name, have[name][0], package.version, have[name][1])
         for name, package in sorted(packages.items())
@@ -142,32 +130,24 @@ def _refusal(replace: bool, kind: str, spark: Any) -> str:
 
 def record_load(key: str, packages: Mapping[str, Package], uri: str, archive: str) -> None:
     """Remember what ``key`` now delivers (after a successful delivery)."""
-    with _lock:
-        env = _sessions.setdefault(key, _SessionEnv())
+    with STATE.changing(key) as record:
         for name, package in packages.items():
-            previous = env.packages.get(name)
+            previous = record.packages.get(name)
             if previous is not None and previous[0] != package.version:
                 for module in package.top_level:
-                    env.modules.pop(module, None)  # replaced: only the new archive is right
+                    record.archives.pop(module, None)  # replaced: only the new archive is right
             if previous is None or previous[0] != package.version:
-                env.packages[name] = (package.version, uri)  # the first to deliver it
+                record.packages[name] = (package.version, uri)  # the first to deliver it
             for module in package.top_level:
-                env.modules.setdefault(module, set()).add(archive)
+                record.archives.setdefault(module, set()).add(archive)
 
 
 def expected_archives(key: str, modules: Sequence[str]) -> dict[str, frozenset[str]]:
     """For each module this session delivered, the archive names it may be imported from."""
-    with _lock:
-        env = _sessions.get(key)
-        if env is None:
+    with STATE.reading(key) as record:
+        if record is None:
             return {}
-        return {m: frozenset(env.modules[m]) for m in modules if m in env.modules}
-
-
-def forget(key: str) -> None:
-    """Drop what is known about ``key`` (tests; a stopped session)."""
-    with _lock:
-        _sessions.pop(key, None)
+        return {m: frozenset(record.archives[m]) for m in modules if m in record.archives}
 
 
 _ARCHIVE = re.compile(r"[/\\](sparkdeps_[0-9a-f]{16})[/\\]")
