@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from tests.support.errors import made_error
 
 from sparkdeps._core import errors
 from sparkdeps._core.errors import (
@@ -87,25 +88,13 @@ def test_command_error_message(
 # ------------------------------------------------------------------ the structured fix
 
 
-def _made(name: str, fix: str | None) -> SparkdepsError:
-    """One error of each class, made as its raisers make it."""
-    kind = getattr(errors, name)
-    if issubclass(kind, CommandError):
-        return kind("resolving", ["uv", "pip", "compile"], 2, "the reason\n", fix=fix)
-    if issubclass(kind, errors.RuntimeConflictError):
-        return kind("numpy 2 needed, the runtime has 1.26", ("a conflict",), fix=fix)
-    if issubclass(kind, errors.DeliveryError):
-        return kind("the executors cannot import it", probe={"seen": 1}, invisible=True, fix=fix)
-    return kind("the input is empty", fix=fix)
-
-
 @pytest.mark.parametrize("name", errors.__all__, ids=str)
 def test_every_error_keeps_its_fix_apart_and_shows_it(name: str) -> None:
-    error = _made(name, "  hand in a folder  ")
+    error = made_error(name, "  hand in a folder  ")
     assert error.fix == "hand in a folder"  # kept apart, trimmed
     assert str(error).endswith("fix: hand in a folder")  # a traceback still shows it
     assert str(error).count("hand in a folder") == 1
-    assert _made(name, None).fix is None and "fix:" not in str(_made(name, None))
+    assert made_error(name, None).fix is None and "fix:" not in str(made_error(name, None))
 
 
 def test_a_fix_follows_a_one_line_message_and_ends_a_longer_one() -> None:
@@ -132,7 +121,7 @@ def test_every_error_survives_pickling_and_copying(name: str, way: str) -> None:
     import copy
     import pickle
 
-    error = _made(name, "hand in a folder")
+    error = made_error(name, "hand in a folder")
     again = {
         "pickle": lambda e: pickle.loads(pickle.dumps(e)),
         "copy": copy.copy,

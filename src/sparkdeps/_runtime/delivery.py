@@ -110,14 +110,19 @@ def deliver(
         except SparkdepsError:
             raise
         except Exception as exc:
-            hint = (
-                "a classic session needs a SparkContext; pass delivery='connect' for Spark Connect"
+            hint, fix = (
+                (
+                    "a classic session needs a SparkContext",
+                    "pass delivery='connect' for Spark Connect",
+                )
                 if kind == "classic"
-                else "Spark Connect needs pyspark>=3.5 with addArtifacts; pass delivery='classic' "
-                "for a session with a SparkContext"
+                else (
+                    "Spark Connect needs pyspark>=3.5 with addArtifacts",
+                    "pass delivery='classic' for a session with a SparkContext",
+                )
             )
             raise DeliveryError(
-                f"could not ship {folder} to the executors ({kind}): {exc}; {hint}"
+                f"could not ship {folder} to the executors ({kind}): {exc}; {hint}", fix=fix
             ) from exc
         with STATE.changing(key) as record:
             record.payloads[digest] = payload
