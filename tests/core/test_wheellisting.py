@@ -1,4 +1,4 @@
-"""``_core/wheelcheck``: a wheel's listing within the zip limits, its member names, and its
+"""``_core/wheellisting``: a wheel's listing within the zip limits, its member names, and its
 one ``.dist-info`` naming the distribution of its file name."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Executor delivery's pure parts, without a JVM: the payload's archive name and the
-verify probe run in this process."""
+workers' report (probe and verify) made in this process."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from sparkdeps._runtime.delivery import archive_name
-from sparkdeps._runtime.verify import make_probe
+from sparkdeps._runtime.worker_report import report_json
 
 DIGEST = "0123456789abcdef" + "f" * 48
 
@@ -22,7 +22,7 @@ def test_probe_reports_where_each_module_came_from(tmp_path: Path) -> None:
     (tmp_path / "sdprobe_bad.py").write_text("raise ValueError('broken on import')\n")
     sys.path.insert(0, str(tmp_path))
     try:
-        report = json.loads(make_probe(["sdprobe_ok", "sdprobe_bad", "sdprobe_absent"])(None))
+        report = json.loads(report_json(["sdprobe_ok", "sdprobe_bad", "sdprobe_absent"]))
     finally:
         sys.path.remove(str(tmp_path))
         for name in ("sdprobe_ok", "sdprobe_bad"):

@@ -63,7 +63,7 @@ def add_build(sub: Subparsers) -> None:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from .._build.pipeline import build  # noqa: PLC0415
+    from .._build.publish import build  # noqa: PLC0415
     from .._build.scm import pretend_versions  # noqa: PLC0415
 
     if args.dry_run:
@@ -104,7 +104,7 @@ def add_check(sub: Subparsers) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .._build.check import check, format_check  # noqa: PLC0415
+    from .._build.preflight import check, format_check  # noqa: PLC0415
 
     result = check(args.source, **build_options(args).keywords())
     if args.json:

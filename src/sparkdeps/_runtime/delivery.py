@@ -38,7 +38,7 @@ from .._core.redaction import redact
 from .._core.timing import Timer
 from .holders import hold, payload_lock
 from .session_state import STATE, SessionKind, is_connect, session_key, session_kind
-from .wheelpayload import archive_name, boot_zip, wheelhouse_payload
+from .wheelpayload import StubContents, archive_name, boot_zip, wheelhouse_payload
 
 __all__ = [
     "Delivered",
@@ -74,6 +74,7 @@ def deliver(
     site: Path | None = None,
     symlink_to: Path | None = None,
     archive_url: str | None = None,
+    contents: StubContents | None = None,
 ) -> Delivered:
     """Make ``folder`` importable on the executors of ``spark``; add nothing twice.
 
@@ -83,6 +84,8 @@ def deliver(
     ``symlink_to`` is the published wheelhouse, should a hard link be impossible.
     ``archive_url`` (classic only): an http(s) URL of that same wheelhouse the executors
     fetch themselves (a presigned URL): the driver then serves only the stub zip.
+    ``contents``: what the stub zip names, from the manifest, so that the executors can
+    be served before ``folder`` is installed (load installs on the driver meanwhile).
     """
     timer = Timer()
     key = session_key(spark, kind)
@@ -102,6 +105,7 @@ def deliver(
                 source=(wheelhouse, symlink_to),
                 site=site,
                 archive_url=archive_url if kind == "classic" else None,
+                contents=contents,
             )
         except SparkdepsError:
             raise
@@ -127,6 +131,7 @@ def payload_files(
     *,
     source: tuple[Path | None, Path | None],
     site: Path | None,
+    contents: StubContents | None = None,
 ) -> tuple[Path | None, Path]:
     """(the wheelhouse archive or None for shared, the stub zip), held by this process.
 
@@ -138,7 +143,7 @@ def payload_files(
     # with it, and is never shared by digest: no holder, and no lock on a FUSE mount.
     shared_by_digest = not on_databricks_mount(payload_dir)
     with payload_lock(payload_dir, digest) if shared_by_digest else nullcontext():
-        stubs = boot_zip(folder, digest, payload_dir, site=site)
+        stubs = boot_zip(folder, digest, payload_dir, site=site, contents=contents)
         if site is None:
             wheelhouse, symlink_to = source
             assert wheelhouse is not None
@@ -158,12 +163,15 @@ def _deliver_wheels(
     source: tuple[Path | None, Path | None],
     site: Path | None,
     archive_url: str | None = None,
+    contents: StubContents | None = None,
 ) -> str:
     """The wheelhouse as an archive plus the stub zip (or the stub zip alone, ``shared``).
 
     With ``archive_url`` Spark's executors fetch the archive from that URL themselves
     (http(s): docs/storage.md): the driver serves only the stub zip."""
-    archive, stubs = payload_files(folder, digest, payload_dir, source=source, site=site)
+    archive, stubs = payload_files(
+        folder, digest, payload_dir, source=source, site=site, contents=contents
+    )
     name = archive_name(digest)
     if kind == "classic":
         context = spark.sparkContext

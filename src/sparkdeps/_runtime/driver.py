@@ -15,17 +15,21 @@ from __future__ import annotations
 import importlib
 import logging
 import sysconfig
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from .._core.results import Delivery
 from .._core.timing import timed
-from .fetch import Prepared
-from .install import InstallResult, activate, install, interpreter_key
+from .fetch import Prepared, installed_marker
+from .install import InstallResult, activate, install, interpreter_key, planned_install
 from .preloaded import explain_preloaded
 from .runtime_mismatch import check_runtime
 
-__all__ = ["driver_install"]
+__all__ = ["driver_install", "install_beside", "installs_beside_shipping"]
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -45,16 +49,7 @@ def driver_install(
     ``client``: this driver is a Spark Connect client, which installs only the wheels
     that fit it (the cluster gets them all, docs/delivery.md)."""
     timings.update(prepared.timings)
-    leave_out: tuple[str, ...] = ()
-    if prepared.manifest is not None:
-        from .integrity import check_wheels  # noqa: PLC0415 (see the note on imports)
-
-        with timed(timings, "check"):
-            leave_out = _client_misfits(prepared, client)
-            check_wheels(prepared, leave_out=leave_out)
-            # a client's runtime is not the cluster's: differences warn (the probe decides)
-            lenient = False if leave_out and strict is None else strict
-            check_runtime(prepared.manifest.runtime, strict=lenient, fresh=True)
+    leave_out = _check_fresh(prepared, timings, strict=strict, client=client)
     installed: InstallResult | None = None
     if mode == "cache" or kind != "driver-only":
         # The cache folder is the driver's install (mode="cache") and what executors get.
@@ -86,6 +81,75 @@ def driver_install(
     activate(installed.folder)
     explain_preloaded(installed.top_level, installed.folder)
     return installed.folder, installed
+
+
+def _check_fresh(
+    prepared: Prepared, timings: dict[str, float], *, strict: bool | None, client: bool
+) -> tuple[str, ...]:
+    """A cold load's checks, before anything is installed or shipped; the wheels a
+    Connect client leaves out."""
+    if prepared.manifest is None:
+        return ()
+    from .integrity import check_wheels  # noqa: PLC0415 (see the note on imports)
+
+    with timed(timings, "check"):
+        leave_out = _client_misfits(prepared, client)
+        check_wheels(prepared, leave_out=leave_out)
+        # a client's runtime is not the cluster's: differences warn (the probe decides)
+        lenient = False if leave_out and strict is None else strict
+        check_runtime(prepared.manifest.runtime, strict=lenient, fresh=True)
+    return leave_out
+
+
+def installs_beside_shipping(prepared: Prepared, node_cache: Path, plan_kind: Delivery) -> bool:
+    """A fresh classic ``wheels`` load in the node cache: the executors need only the
+    checked manifest, so they are served (and start unpacking) while the driver installs."""
+    manifest = prepared.manifest
+    if plan_kind != "classic" or manifest is None or not manifest.wheels:
+        return False
+    from .wheelpayload import StubContents  # noqa: PLC0415 (see the note on imports)
+
+    return (
+        StubContents.of_manifest(manifest) is not None
+        and installed_marker(node_cache / "installs" / prepared.digest) is None
+    )
+
+
+def install_beside(
+    prepared: Prepared,
+    node_cache: Path,
+    timings: dict[str, float],
+    ship: Callable[[InstallResult], T],
+    *,
+    strict: bool | None = None,
+) -> tuple[Path, InstallResult, T]:
+    """Check, then install on a helper thread while ``ship`` serves the executors from
+    the install as planned (:func:`.install.planned_install`); the driver's folder is
+    active when this returns. On this node both compete for the cores; on a cluster the
+    executors' unpacking runs on their own (benchmarks/RESULTS.md, issue 25)."""
+    timings.update(prepared.timings)
+    _check_fresh(prepared, timings, strict=strict, client=False)
+    outcome: list[InstallResult | BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(install(prepared, node_cache))
+        except BaseException as exc:  # re-raised on the calling thread
+            outcome.append(exc)
+
+    helper = threading.Thread(target=run, name="sparkdeps-install")
+    helper.start()
+    try:
+        shipped = ship(planned_install(prepared, node_cache))
+    finally:
+        helper.join()
+    installed = outcome[0]
+    if isinstance(installed, BaseException):
+        raise installed
+    timings.update({k: v for k, v in installed.timings.items() if k not in timings})
+    activate(installed.folder)
+    explain_preloaded(installed.top_level, installed.folder)
+    return installed.folder, installed, shipped
 
 
 def _client_misfits(prepared: Prepared, client: bool) -> tuple[str, ...]:

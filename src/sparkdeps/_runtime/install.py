@@ -49,6 +49,7 @@ __all__ = [
     "install",
     "interpreter_key",
     "node_cache_dir",
+    "planned_install",
 ]
 
 logger = logging.getLogger(__name__)
@@ -238,6 +239,12 @@ def _fresh(
         shadows=manifest.shadowed(),
         left_out=leave_out,
     )
+
+
+def planned_install(prepared: Prepared, node_cache: Path) -> InstallResult:
+    """What :func:`install` of ``prepared`` will return, known from its checked manifest
+    before the folder exists: the executors can be served while the driver installs."""
+    return _fresh(prepared, node_cache / "installs" / prepared.digest, {}, ())
 
 
 def activate(folder: Path) -> None:

@@ -10,19 +10,23 @@ where the environment has it), :mod:`.driver` (check and install on the driver),
 from __future__ import annotations
 
 import os
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .._core.errors import InputError
 from .._core.paths import PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY
 from .._core.results import Delivery, LoadResult
 from .._core.timing import timed
-from .driver import driver_install
+from .driver import driver_install, install_beside, installs_beside_shipping
 from .fetch import Prepared, fetch_wheelhouse
+from .install import InstallResult
 from .loadplan import LoadPlan, active_session, plan_load
 from .loadresult import load_result, log_loaded
 from .locate import locate_wheelhouse, located_pin, wheelhouse_arg
 from .session_state import loaded_into, modules_for, runtime_packages_for
 from .shipping import check_session, ship_to_executors
+
+if TYPE_CHECKING:
+    from .routes import Shipped
 
 __all__ = [
     "active_session",
@@ -50,6 +54,7 @@ def load(
     replace: bool = False,
     strict: bool | None = None,
     probe: bool | None = None,
+    warm_executors: bool = True,
 ) -> LoadResult:
     """Install a wheelhouse on the driver and ship it to every executor.
 
@@ -78,12 +83,19 @@ def load(
     (:class:`SessionConflictError`, naming the packages) when it changes a version.
     ``replace=True`` lets the new versions win, only on a classic session created with
     ``spark.python.worker.reuse=false``. Example: ``sparkdeps.load(result.uri, spark=spark)``.
+
+    On a classic session a fresh load serves the executors while the driver installs,
+    and starts a background job that unpacks the wheelhouse on every live executor, so
+    that the first UDF finds them ready (``warm_executors=False``: each executor unpacks
+    at its first import instead; docs/delivery.md).
     """
     _check_options(mode, delivery)
     timings: dict[str, float] = {}
     with timed(timings, "total"):
         uri, expected = located_pin(*locate_wheelhouse(wheelhouse, task_key=task_key, key=key))
         plan = plan_load(uri, spark, delivery, cache_dir, payload_dir)
+        if not warm_executors:
+            plan = plan._replace(warm_executors=False)
         warm = mode == "cache"  # pip needs every wheel: no warm path that reads no manifest
         with fetch_wheelhouse(uri, plan.install_cache, warm=warm, expected=expected) as prepared:
             result = _deliver(
@@ -117,6 +129,15 @@ def _deliver(
         )
         if result is not None:
             return result
+    if mode == "cache" and installs_beside_shipping(prepared, plan.install_cache, plan.kind):
+
+        def ship(planned: InstallResult) -> Shipped | None:
+            return ship_to_executors(
+                plan, prepared, planned, packages, timings, asked=asked, source=source
+            )
+
+        made = install_beside(prepared, plan.install_cache, timings, ship, strict=strict)
+        return load_result(prepared, made[1], made[0], plan, made[2], mode=mode, timings=timings)
     folder, installed = driver_install(
         prepared, plan.install_cache, mode, plan.kind, timings, strict=strict,
         client=plan.ship == "connect",

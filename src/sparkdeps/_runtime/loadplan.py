@@ -65,6 +65,8 @@ class LoadPlan(NamedTuple):
     """Where the install lives: the node cache, or beside the wheelhouse (shared)."""
     payload_dir: Path | None
     """Where the executors' payload is written (checked private); None: nothing ships."""
+    warm_executors: bool = True
+    """Start the executors' unpacking at load (classic ``wheels``, :mod:`.warm`)."""
 
 
 def plan_load(

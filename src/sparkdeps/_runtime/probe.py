@@ -10,8 +10,8 @@ Databricks serverless, docs/facts.md, fact 17), and where each module came from.
 A module imported from outside ``within`` (the folders the route shipped) fails
 the probe: the worker has another copy, which is not what was delivered.
 
-Like ``verify``'s probe, the UDF body is a closure shipped by value and asks for
-``useArrow=False``: executors need nothing from sparkdeps, nor pyarrow.
+The workers run :mod:`.worker_report`, as ``verify`` does (:func:`run_reports`):
+executors need nothing from sparkdeps, nor pyarrow.
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ from .._core.plain import plain
 from .._core.progress import plural
 from .._core.results import ModuleImport
 from .._core.timing import Timer
+from . import worker_report
+from .worker_report import ENVIRONMENT, report_json
 
-__all__ = ["ENVIRONMENT", "ProbeResult", "WorkerReport", "plain_udf", "probe_executors"]
+__all__ = ["ENVIRONMENT", "ProbeResult", "WorkerReport", "probe_executors", "run_reports"]
 
 logger = logging.getLogger(__name__)
 
-ENVIRONMENT = "<environment>"
-"""A ``within`` entry: the worker interpreter's own environment (its ``sys.prefix``)."""
 _ERROR_LINES = 12
 
 
@@ -104,67 +104,6 @@ class ProbeResult:
         return {**plain(dataclasses.asdict(self)), "ok": self.ok, "invisible": list(self.invisible)}
 
 
-def _probe_body(names: tuple[str, ...], within: tuple[str, ...]) -> Callable[[Any], str]:
-    """The UDF body: import ``names``, report where from and whether inside ``within``."""
-
-    def probe(_row: Any) -> str:
-        # Runs on executors, shipped by value: it imports what it uses itself.
-        import importlib  # noqa: PLC0415
-        import json  # noqa: PLC0415
-        import os  # noqa: PLC0415
-        import socket  # noqa: PLC0415
-        import sys  # noqa: PLC0415
-        import traceback  # noqa: PLC0415
-
-        # os.path, not pathlib: the probe stays minimal on executors.
-        def inside(path: str) -> bool:
-            for place in within:
-                folder = os.path.realpath(sys.prefix) if place == "<environment>" else place
-                base = folder.rstrip(os.sep) + os.sep
-                absolute = os.path.isabs(folder)  # noqa: PTH117
-                if (absolute and os.path.realpath(path).startswith(base)) or (
-                    (path if absolute else "").startswith(base) or f"{os.sep}{base}" in path
-                ):
-                    return True
-            return not within
-
-        here = os.path.abspath(os.getcwd())  # noqa: PTH100, PTH109
-        report: dict[str, Any] = {
-            "executor": f"{socket.gethostname()}:{here}",
-            "python": sys.executable,
-            "version": f"{sys.version_info[0]}.{sys.version_info[1]}",
-            "prefix": sys.prefix,
-            "cwd": here,
-            "sys_path": list(sys.path),
-            "missing": [e for e in sys.path if e and not os.path.exists(e)],  # noqa: PTH110
-            "imports": {},
-        }
-        before = set(sys.modules)  # what the worker imported before this UDF
-        for name in names:
-            try:
-                module = importlib.import_module(name)
-            except BaseException as exc:
-                last = traceback.format_exception_only(type(exc), exc)[-1].strip()
-                report["imports"][name] = {"ok": False, "error": last}
-                continue
-            where = getattr(module, "__file__", None)
-            if where is None:  # a namespace package
-                where = next(iter(getattr(module, "__path__", [])), None)
-            where = where and os.path.abspath(where)  # noqa: PTH100
-            if where and not inside(where) and name in before:
-                # pyspark's worker imported it first (numpy: docs/facts.md, fact 13): it
-                # keeps its own copy on every cluster, as load() already says on the driver
-                report["imports"][name] = {"ok": True, "file": where, "preloaded": True}
-            elif where and not inside(where):
-                error = f"imported from {where}, not from what was shipped ({', '.join(within)})"
-                report["imports"][name] = {"ok": False, "file": where, "error": error}
-            else:
-                report["imports"][name] = {"ok": True, "file": where}
-        return json.dumps(report)
-
-    return probe
-
-
 def _worker(raw: Mapping[str, Any], names: Sequence[str]) -> WorkerReport:
     executor = str(raw["executor"])
     imports = []
@@ -218,8 +157,8 @@ def probe_executors(
     places = tuple(within)
     timer = Timer()
     try:
-        rows = _run(spark, _probe_body(names, places), partitions)
-        workers = tuple(_worker(json.loads(row), names) for row in rows)
+        reports = run_reports(spark, names, partitions, within=places)
+        workers = tuple(_worker(report, names) for report in reports)
     except Exception as exc:
         message = _last_lines(str(exc)) or type(exc).__name__
         logger.debug("the delivery probe failed", exc_info=True)
@@ -235,17 +174,33 @@ def probe_executors(
     return result
 
 
-def _run(spark: Any, body: Callable[[Any], str], partitions: int) -> list[str]:
+def run_reports(
+    spark: Any,
+    modules: Iterable[str],
+    partitions: int,
+    *,
+    within: Iterable[str] = (),
+    packages: Iterable[str] = (),
+) -> list[dict[str, Any]]:
+    """One :func:`.worker_report.worker_report` per task, from ``partitions`` tasks: the
+    executor side of both the delivery probe and ``verify``."""
     # pyspark costs about a second to import: only when a probe runs
+    from pyspark import cloudpickle  # noqa: PLC0415
     from pyspark.sql.functions import col, udf  # noqa: PLC0415
     from pyspark.sql.types import StringType  # noqa: PLC0415
 
-    probe = plain_udf(udf, body, StringType())
-    frame = spark.range(0, partitions, 1, partitions).select(probe(col("id")).alias("r"))
-    return [str(row["r"]) for row in frame.collect()]
+    worker_report.ship_by_value(cloudpickle)
+    names, places, dists = tuple(modules), tuple(within), tuple(packages)
+
+    def body(_row: Any) -> str:
+        return report_json(names, places, dists)  # shipped by value, as report_json is
+
+    report = _plain_udf(udf, body, StringType())
+    frame = spark.range(0, partitions, 1, partitions).select(report(col("id")).alias("r"))
+    return [json.loads(row["r"]) for row in frame.collect()]
 
 
-def plain_udf(udf: Callable[..., Any], function: Callable[..., Any], return_type: Any) -> Any:
+def _plain_udf(udf: Callable[..., Any], function: Callable[..., Any], return_type: Any) -> Any:
     """``udf(function, return_type)`` that never needs pyarrow on the executors."""
     try:
         return udf(function, return_type, useArrow=False)

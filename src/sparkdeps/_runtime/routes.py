@@ -33,6 +33,8 @@ from .hints import failure_hint
 from .install import InstallResult
 from .probe import ENVIRONMENT, ProbeResult, probe_executors
 from .session_state import STATE, SessionKind, session_key
+from .warm import Warming, warm_executors
+from .wheelpayload import StubContents, boot_module
 
 __all__ = ["Route", "Shipped", "prove_provided", "ship"]
 
@@ -62,6 +64,8 @@ class Route:
     """Where the environment route's requirements (and copied wheels) are written."""
     archive_url: str | None = None
     """An http(s) URL of the wheelhouse executors fetch themselves (classic; docs/storage.md)."""
+    warm: bool = True
+    """Start the executors' extraction at load, in the background (classic ``wheels``)."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,8 @@ class Shipped:
     """The archive executors import from (``sparkdeps_<digest16>``), or ""."""
     seconds: float
     probe: ProbeResult | None = None
+    warming: Warming | None = None
+    """The background warm-up of the executors (:mod:`.warm`), if one started."""
 
 
 def ship(
@@ -93,11 +99,12 @@ def ship(
         site=installed.folder if shared else None,
         symlink_to=published,
         archive_url=None if shared else route.archive_url,
+        contents=StubContents.of_manifest(prepared.manifest) if prepared.manifest else None,
     )
     archive = archive_name(installed.digest) if route.ship == "classic" and not shared else ""
     shipped = Shipped(route.kind, delivered.payload, archive, delivered.seconds)
     try:
-        return _prove(route, shipped, installed)
+        return _warmed(route, _prove(route, shipped, installed), installed.digest)
     except DeliveryError as exc:
         if not (route.auto and exc.invisible and notebook_pip() is not None):
             raise
@@ -107,6 +114,15 @@ def ship(
     )
     fallback = replace(route, kind="environment")
     return _prove(fallback, _environment(fallback, prepared, installed, published), installed)
+
+
+def _warmed(route: Route, shipped: Shipped, digest: str) -> Shipped:
+    """``shipped``, with the executors' extraction started where it is still to come:
+    classic ``wheels`` deliveries that no probe has already imported."""
+    if not route.warm or route.ship != "classic" or not shipped.archive or shipped.probe:
+        return shipped
+    warming = warm_executors(route.session, boot_module(digest), digest)
+    return replace(shipped, warming=warming) if warming is not None else shipped
 
 
 def _environment(

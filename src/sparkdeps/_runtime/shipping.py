@@ -118,6 +118,7 @@ def _proven_ship(
         payload_dir=plan.payload_dir or plan.node_cache / "payloads",
         environment_dir=environment_dir(plan, prepared.uri),
         archive_url=storage_for(source).executor_url(source) if plan.kind == "classic" else None,
+        warm=plan.warm_executors,
     )
     before = set(sys.path)
     try:

@@ -5,16 +5,16 @@ executor, so the same code works on classic sessions and on Spark Connect.
 The UDF says ``useArrow=False`` where pyspark has the switch (3.5 on): pyspark 4.3
 makes plain UDFs Arrow-optimised by default, and the worker then imports pyarrow
 first (docs/facts.md, fact 12); the probe must run whatever the session's Arrow
-setting and whether or not the executors have pyarrow. The probe is a closure,
-so cloudpickle ships it by value: executors need nothing from sparkdeps itself.
+setting and whether or not the executors have pyarrow. The workers run
+:mod:`.worker_report`, shipped by value, as the delivery probe does: executors need
+nothing from sparkdeps itself.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .._core.errors import VerificationError
@@ -22,7 +22,7 @@ from .._core.progress import plural
 from .._core.results import ModuleImport, VerifyResult
 from .hints import failure_hint
 from .loadplan import active_session
-from .probe import plain_udf
+from .probe import run_reports
 from .session_env import expected_archives, mark_stale
 from .session_state import (
     is_connect,
@@ -32,66 +32,9 @@ from .session_state import (
     session_key,
 )
 
-__all__ = ["make_probe", "plain_udf", "verify"]
+__all__ = ["run_probe", "verify"]
 
 logger = logging.getLogger(__name__)
-
-
-def make_probe(modules: Iterable[str], distributions: Iterable[str] = ()) -> Callable[[Any], str]:
-    """A UDF body that imports ``modules`` and reports, as JSON, where each came from
-    (and the installed version of each of ``distributions``)."""
-    names = tuple(modules)
-    packages = tuple(distributions)
-
-    def probe(_row: Any) -> str:
-        # The probe runs on executors, shipped by value: it imports what it uses itself.
-        import importlib  # noqa: PLC0415
-        import json  # noqa: PLC0415
-        import os  # noqa: PLC0415
-        import socket  # noqa: PLC0415
-        import sys  # noqa: PLC0415
-        import traceback  # noqa: PLC0415
-
-        # os.path, not pathlib: the probe runs on executors and stays minimal.
-        here = os.path.abspath(os.getcwd())  # noqa: PTH100, PTH109
-        report: dict[str, Any] = {
-            "executor": f"{socket.gethostname()}:{here}",
-            "python": sys.executable,
-            "version": f"{sys.version_info[0]}.{sys.version_info[1]}",
-            "cwd": here,
-            "imports": {},
-        }
-        try:
-            from pyspark import SparkFiles  # noqa: PLC0415
-
-            report["spark_files"] = os.path.abspath(SparkFiles.getRootDirectory())  # noqa: PTH100
-        except Exception:
-            report["spark_files"] = None
-        for name in names:
-            try:
-                module = importlib.import_module(name)
-            except BaseException as exc:
-                last = traceback.format_exception_only(type(exc), exc)[-1].strip()
-                report["imports"][name] = {"ok": False, "error": last}
-                continue
-            where = getattr(module, "__file__", None)
-            if where is None:  # a namespace package
-                where = next(iter(getattr(module, "__path__", [])), None)
-            where = where and os.path.abspath(where)  # noqa: PTH100
-            report["imports"][name] = {"ok": True, "file": where}
-        if packages:
-            import importlib.metadata  # noqa: PLC0415  (the probe: see above)
-
-            versions: dict[str, str | None] = {}
-            for package in packages:
-                try:
-                    versions[package] = importlib.metadata.version(package)
-                except Exception:
-                    versions[package] = None
-            report["versions"] = versions
-        return json.dumps(report)
-
-    return probe
 
 
 def default_partitions(spark: Any) -> int:
@@ -110,13 +53,7 @@ def run_probe(
     spark: Any, modules: Iterable[str], partitions: int, distributions: Iterable[str] = ()
 ) -> list[dict[str, Any]]:
     """Run the probe on ``partitions`` tasks; one decoded report per task."""
-    # pyspark costs about a second to import: only when verify really runs
-    from pyspark.sql.functions import col, udf  # noqa: PLC0415
-    from pyspark.sql.types import StringType  # noqa: PLC0415
-
-    probe = plain_udf(udf, make_probe(modules, distributions), StringType())
-    frame = spark.range(0, partitions, 1, partitions).select(probe(col("id")).alias("report"))
-    return [json.loads(row["report"]) for row in frame.collect()]
+    return run_reports(spark, modules, partitions, packages=distributions)
 
 
 def _default_modules(spark: Any) -> tuple[str, ...]:

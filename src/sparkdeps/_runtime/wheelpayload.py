@@ -32,15 +32,21 @@ import stat
 import uuid
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .._core.errors import DeliveryError
 from .._core.hashing import sha256_file
 from .._core.private import private_dir
 from . import bootstrap
 
+if TYPE_CHECKING:
+    from .._core.manifest import Manifest
+
 __all__ = [
     "PAYLOAD_FIX",
+    "StubContents",
     "archive_name",
     "boot_zip",
     "payload_folder",
@@ -223,20 +229,52 @@ def _left_out_names(folder: Path) -> set[str]:
     }
 
 
-def stub_zip_bytes(folder: Path, digest: str, *, site: Path | None = None) -> bytes:
-    """The stub zip for ``folder``, the same bytes for the same install (fixed timestamps)."""
+@dataclass(frozen=True)
+class StubContents:
+    """What a stub zip names: top-level names to stand for, wheels to check and extract."""
+
+    names: tuple[str, ...]
+    wheels: tuple[tuple[str, str], ...]
+    """(file name, sha256) of every wheel."""
+
+    @classmethod
+    def of_install(cls, folder: Path) -> StubContents:
+        """From an install folder (its files and the manifest it kept)."""
+        names = set(top_level_names(folder)) | _left_out_names(folder)
+        return cls(tuple(sorted(names)), tuple((f, h) for f, h in _wheels(folder)))
+
+    @classmethod
+    def of_manifest(cls, manifest: Manifest) -> StubContents | None:
+        """From the checked manifest, before anything is installed; None when a wheel
+        names no top-level module (a manifest from before sparkdeps recorded them)."""
+        if not all(wheel.top_level for wheel in manifest.wheels):
+            return None
+        wheels = sorted((wheel.filename, wheel.sha256) for wheel in manifest.wheels)
+        return cls(tuple(manifest.top_level), tuple(wheels))
+
+
+def stub_zip_bytes(
+    folder: Path,
+    digest: str,
+    *,
+    site: Path | None = None,
+    contents: StubContents | None = None,
+) -> bytes:
+    """The stub zip for ``folder`` (or ``contents``), the same bytes for the same install
+    (fixed timestamps)."""
     module = boot_module(digest)
+    contents = contents or StubContents.of_install(folder)
     config = {
         "digest": digest,
         "archive": archive_name(digest),
         "site": os.fspath(site) if site is not None else None,
-        "wheels": _wheels(folder) if site is None else [],
+        "wheels": [list(wheel) for wheel in contents.wheels] if site is None else [],
     }
     members = [
         (f"{module}.py", Path(bootstrap.__file__).read_text("utf-8")),  # as it is, unchanged
         (bootstrap.config_name(module), json.dumps(config, sort_keys=True, indent=1) + "\n"),
     ]
-    names = set(top_level_names(folder)) | _left_out_names(folder)
+    names = set(contents.names)
     members += [
         (f"{name}.py", bootstrap.stub_source(module)) for name in sorted(names) if name != module
     ]
@@ -264,7 +302,14 @@ def _holds(out: Path, data: bytes) -> bool:
         return handle.read(len(data) + 1) == data
 
 
-def boot_zip(folder: Path, digest: str, payload_dir: Path, *, site: Path | None = None) -> Path:
+def boot_zip(
+    folder: Path,
+    digest: str,
+    payload_dir: Path,
+    *,
+    site: Path | None = None,
+    contents: StubContents | None = None,
+) -> Path:
     """The stub zip: the bootstrap module and one stub per top-level name of ``folder``.
 
     ``site`` (a ``shared`` delivery) names the folder executors import from;
@@ -273,7 +318,7 @@ def boot_zip(folder: Path, digest: str, payload_dir: Path, *, site: Path | None 
     """
     kind = "shared" if site is not None else "boot"
     out = payload_folder(payload_dir, digest) / f"{archive_name(digest)}_{kind}.zip"
-    data = stub_zip_bytes(folder, digest, site=site)
+    data = stub_zip_bytes(folder, digest, site=site, contents=contents)
     if _holds(out, data):
         return out
     _replacing(out, "stub zip")

@@ -1,0 +1,407 @@
+"""sparkdeps against the packed-venv peer, end to end (issue 25).
+
+The peer is the recipe the Spark docs give: the same packages installed in a venv
+(pip compiles them at install), packed with venv-pack and shipped with
+``spark.archives=env.tar.gz#environment`` and ``PYSPARK_PYTHON=./environment/bin/python``
+(docs/facts.md, fact 18). Every sample is a fresh process: a fresh
+``local-cluster[2,1,1024]`` with a cold node cache and a fresh Spark work folder, the
+workers free to write bytecode (as on a cluster), then the first UDF, which imports
+every top-level name of the workload on both executors and reports where each came from.
+
+Timed inside the sample, from the parent's clock just before the process starts:
+``total`` (process start to the first UDF's answer) and ``load + first UDF`` (the
+session ready to that answer; sparkdeps' ``load`` sits in it, the peer has none).
+Partial use: a UDF importing one package of W1 after loading all of W1, against the
+same UDF after loading a wheelhouse of that package alone.
+
+    python benchmarks/peer.py [--runs 5] [--variants peer,default,shared,partial,single]
+                              [--json PATH]
+
+Variants alternate within each round (A B C, C B A, ...); one warm-up round is dropped.
+Traffic: none (the wheels come from ``benchmarks/.mirror``, filled by ``prepare.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent / "src")]
+
+import prepare  # noqa: E402
+from _harness import Goal, MeasureError, Pair, Sample, Series, Variant, run_group, run_timed  # noqa: E402
+from _measures import Workload, bench_env  # noqa: E402
+
+from sparkdeps._core.manifest import Manifest, inspect_wheel  # noqa: E402
+from sparkdeps._core.target import host_target  # noqa: E402
+from sparkdeps._core.wheelhouse import write_wheelhouse  # noqa: E402
+
+ONE_PACKAGE = ("yaml", "PyYAML")
+"""The package the partial-use UDF imports: (import name, distribution name)."""
+
+VARIANTS = {
+    "peer": "peer: venv-pack archive, PYSPARK_PYTHON in it",
+    "default": "sparkdeps, default delivery",
+    "shared": "sparkdeps, delivery='shared'",
+    "partial": "sparkdeps, W1 loaded, UDF imports yaml",
+    "single": "sparkdeps, yaml-only wheelhouse, UDF imports yaml",
+}
+
+
+# --------------------------------------------------------------------------- child
+
+
+def _udf(names: tuple[str, ...]) -> Any:
+    def probe(_value: int) -> str:
+        import importlib
+        import json as _json
+        import os as _os
+        import sys as _sys
+        import time as _time
+
+        entered = _time.time()
+        files, failed = {}, []
+        for name in names:
+            try:
+                files[name] = getattr(importlib.import_module(name), "__file__", None) or ""
+            except Exception as exc:
+                failed.append(f"{name}: {type(exc).__name__}: {exc}"[:300])
+        return _json.dumps(
+            {
+                "executor": _os.getcwd(),
+                "entered": entered,
+                "import_s": _time.time() - entered,
+                "files": files,
+                "failed": failed,
+                "python": _sys.executable,
+            }
+        )
+
+    return probe
+
+
+def child(args: argparse.Namespace) -> int:
+    started = args.started
+    from pyspark.sql.functions import udf
+    from pyspark.sql.types import StringType
+
+    from sparkdeps.testing.localspark import local_cluster_session
+
+    work = Path(args.work)
+    conf = {
+        "spark.files.useFetchCache": "false",
+        # pyspark 4.3 runs plain UDFs through Arrow by default, which needs pyarrow in
+        # the workers' interpreter; the peer's venv holds W1 only (as fact 18 measured)
+        "spark.sql.execution.pythonUDF.arrow.enabled": "false",
+    }
+    if args.variant == "peer":
+        conf["spark.archives"] = f"{args.archive}#environment"
+    spark = local_cluster_session(
+        2,
+        1,
+        1024,
+        python=args.python,
+        app_name="sparkdeps-peer",
+        conf=conf,
+        work_dir=work / "spark-home",
+    )
+    try:
+        ready = time.time()
+        load_s = None
+        if args.variant != "peer":
+            import sparkdeps
+
+            shared = args.variant == "shared"
+            result = sparkdeps.load(
+                args.wheelhouse,
+                spark=spark,
+                cache_dir=str(work / "cache"),
+                delivery="shared" if shared else "auto",
+                payload_dir=str(work / "shared") if shared else None,
+            )
+            load_s = time.time() - ready
+            timings = dict(result.timings)
+        else:
+            timings = {}
+        names = tuple(args.names.split(","))
+        frame = spark.range(0, 8, 1, 8).select(udf(_udf(names), StringType())("id").alias("a"))
+        answers = [json.loads(row.a) for row in frame.collect()]
+        done = time.time()
+    finally:
+        spark.stop()
+    print(
+        json.dumps(
+            {
+                "total_s": done - started,
+                "session_s": ready - started,
+                "after_session_s": done - ready,
+                "load_s": load_s,
+                "udf_s": done - ready - (load_s or 0.0),
+                "timings": timings,
+                "answers": answers,
+            }
+        )
+    )
+    return 0
+
+
+# --------------------------------------------------------------------------- parent
+
+
+def _check(data: dict[str, Any], variant: str, work: Path, names: tuple[str, ...]) -> None:
+    answers = data["answers"]
+    executors = {a["executor"] for a in answers}
+    if len(executors) < 2:
+        raise MeasureError(f"only {len(executors)} executor(s) ran the UDF")
+    failed = sorted({f for a in answers for f in a["failed"]})
+    if failed:
+        raise MeasureError(f"imports failed on executors: {failed[:5]}")
+    expected = "/environment/" if variant == "peer" else "sparkdeps"
+    outside = sorted(
+        {
+            f"{name}: {file}"
+            for a in answers
+            for name, file in a["files"].items()
+            if expected not in file and not file.startswith(str(work / "shared"))
+        }
+    )
+    # numpy may come from the executors' own interpreter (pyspark's runtime packages,
+    # imported by the worker before the UDF: docs/facts.md, facts 12-13)
+    outside = [entry for entry in outside if not entry.startswith("numpy:")]
+    if outside:
+        raise MeasureError(f"modules came from outside the payload: {outside[:5]}")
+
+
+def _sample(variant: str, setup: dict[str, Any], scratch: Path, counter: list[int]) -> Sample:
+    counter[0] += 1
+    work = scratch / f"{variant}-{counter[0]}"
+    work.mkdir(parents=True)
+    full = ",".join(setup["names"])
+    wheelhouse, names, python = setup["wheelhouse"], full, setup["python"]
+    if variant in ("partial", "single"):
+        names = ONE_PACKAGE[0]
+    if variant == "single":
+        wheelhouse = setup["single"]
+    if variant == "peer":
+        python = "./environment/bin/python"
+    dropped = ("SPARK_HOME", "PYTHONDONTWRITEBYTECODE")  # workers write bytecode, as on a cluster
+    env = {k: v for k, v in bench_env().items() if k not in dropped}
+    argv = [
+        sys.executable,
+        str(Path(__file__)),
+        "child",
+        "--variant",
+        variant,
+        "--work",
+        str(work),
+        "--python",
+        str(python),
+        "--wheelhouse",
+        str(wheelhouse),
+        "--archive",
+        str(setup["archive"]),
+        "--names",
+        names,
+        "--started",
+        repr(time.time()),
+    ]
+    try:
+        proc = run_timed(argv, env=env, cwd=work, timeout=600)
+        data = proc.last_json()
+        _check(data, variant, work, tuple(names.split(",")))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    answers = data.pop("answers")
+    data["import_s_max"] = max(a["import_s"] for a in answers)
+    data["executor_python"] = sorted({a["python"] for a in answers})
+    return Sample(data["total_s"], data)
+
+
+def _peer_archive(closure: list[Path], folder: Path) -> tuple[Path, dict[str, Any]]:
+    """The peer's build step (untimed here, like sparkdeps build): venv, pip install, pack."""
+    from sparkdeps.testing.localspark import _base_python
+
+    venv = folder / "venv"
+    archive = folder / "env.tar.gz"
+    if archive.exists():
+        return archive, json.loads((folder / "built.json").read_text())
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    t0 = time.perf_counter()
+    subprocess.run([_base_python(), "-m", "venv", "--without-pip", str(venv)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "-q",
+            "--no-index",
+            "--no-deps",
+            *map(str, closure),
+        ],
+        check=True,
+        env=bench_env(PYTHONDONTWRITEBYTECODE=""),
+    )
+    installed = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    venv_pack = Path(sys.executable).with_name("venv-pack")
+    subprocess.run([str(venv_pack), "-q", "-p", str(venv), "-o", str(archive)], check=True)
+    built = {
+        "install_s": installed,
+        "pack_s": time.perf_counter() - t0,
+        "archive_mb": archive.stat().st_size / 1e6,
+    }
+    (folder / "built.json").write_text(json.dumps(built))
+    return archive, built
+
+
+def _single_wheelhouse(w: Workload) -> Path:
+    wheel = next(p for p in w.wheels if p.name.lower().startswith(ONE_PACKAGE[1].lower()))
+    manifest = Manifest(
+        format="requirements",
+        target=host_target().to_dict(),
+        wheels=(inspect_wheel(wheel, source="index"),),
+        input_digest="0" * 64,
+    )
+    out = w.work / "single.zip"
+    write_wheelhouse([wheel], manifest, out)
+    return out
+
+
+def parent(args: argparse.Namespace) -> int:
+    from sparkdeps.testing.localspark import clean_python
+
+    if not shutil.which("venv-pack", path=str(Path(sys.executable).parent)):
+        print("venv-pack is needed in this venv: pip install venv-pack", file=sys.stderr)
+        return 2
+    prepare.prepare(["W1"])
+    scratch = Path(args.workdir)
+    scratch.mkdir(parents=True, exist_ok=True)
+    w = Workload.setup("W1", "", scratch / "W1")
+    from sparkdeps._core.wheelhouse import read_manifest
+
+    names = tuple(read_manifest(w.wheelhouse).top_level)
+    archive, built = _peer_archive(list(w.wheels), scratch / "peer")
+    setup = {
+        "wheelhouse": w.wheelhouse,
+        "single": _single_wheelhouse(w),
+        "archive": archive,
+        "names": names,
+        "python": clean_python(scratch / "executor-python"),
+    }
+    counter = [0]
+    chosen = args.variants.split(",")
+    variants = [
+        Variant(VARIANTS[v], lambda v=v: _sample(v, setup, scratch / "runs", counter))  # type: ignore[misc]
+        for v in chosen
+    ]
+    load = os.getloadavg()
+    series = run_group(variants, runs=args.runs, warmups=args.warmups)
+    derived = _derived(series)
+    results = _pairs(series, derived)
+    report = {
+        "machine": {
+            "loadavg_before": load,
+            "loadavg_after": os.getloadavg(),
+            "platform": platform.platform(),
+            "python": sys.version,
+        },
+        "workload": {**w.describe(), "peer": built, "top_level": names},
+        "results": results,
+        "samples": {name: [s.extra for s in s_.samples] for name, s_ in series.items()},
+    }
+    from _harness import table
+
+    print(table(results))
+    out = args.json or HERE / "out" / f"peer-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, default=str))
+    print(f"JSON: {out}")
+    return 0
+
+
+def _derived(series: dict[str, Series]) -> dict[str, Series]:
+    """The same samples read as ``load + first UDF`` (session ready to the UDF's answer)."""
+    out = {}
+    for name, record in series.items():
+        after = Series(f"{name} [load + first UDF]", "s", error=record.error)
+        after.samples = [Sample(s.extra["after_session_s"], s.extra) for s in record.samples]
+        out[name] = after
+    return out
+
+
+def _pairs(series: dict[str, Series], after: dict[str, Series]) -> list[dict[str, Any]]:
+    peer = VARIANTS["peer"]
+    out = []
+    for key, goal_total, goal_after in (("default", 0.8, 1.0), ("shared", 0.8, 1.0)):
+        name = VARIANTS[key]
+        if name in series and peer in series:
+            out.append(
+                Pair(
+                    "total",
+                    "W1",
+                    series[name],
+                    series[peer],
+                    Goal("ratio", goal_total, f"<= {goal_total}x peer"),
+                ).result()
+            )
+            out.append(
+                Pair(
+                    "load+first UDF",
+                    "W1",
+                    after[name],
+                    after[peer],
+                    Goal("ratio", goal_after, f"<= {goal_after}x peer"),
+                ).result()
+            )
+    partial, single = VARIANTS["partial"], VARIANTS["single"]
+    if partial in series and single in series:
+        out.append(
+            Pair(
+                "partial use",
+                "W1",
+                after[partial],
+                after[single],
+                Goal("ratio", 1.2, "<= 1.2x one-package wheelhouse"),
+            ).result()
+        )
+    for name in series:
+        if name not in (VARIANTS.get(k) for k in ("default", "shared")):
+            out.append(Pair("after session", "W1", after[name], None).result())
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run")
+    run.add_argument("--runs", type=int, default=5)
+    run.add_argument("--warmups", type=int, default=1)
+    run.add_argument("--variants", default=",".join(VARIANTS))
+    run.add_argument("--json", type=Path, default=None)
+    run.add_argument("--workdir", default=str(Path.home() / ".cache" / "sparkdeps-bench-peer"))
+    one = sub.add_parser("child")
+    for flag in ("--variant", "--work", "--python", "--wheelhouse", "--archive", "--names"):
+        one.add_argument(flag, required=True)
+    one.add_argument("--started", type=float, required=True)
+    argv = sys.argv[1:]
+    if not argv or argv[0] not in ("run", "child"):
+        argv = ["run", *argv]
+    args = parser.parse_args(argv)
+    return child(args) if args.command == "child" else parent(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Executors ready before the first UDF: their extraction started at load, in the background.
+
+A classic ``wheels`` delivery leaves each executor to unpack the wheelhouse at the
+first import of one of its names (``bootstrap.py``). That first import sits inside
+the user's first UDF, and on W1 it is most of the gap to the packed-venv peer
+(benchmarks/RESULTS.md, issue 25). :func:`warm_executors` starts a small job on the
+live executors as soon as the payload is shipped: each task imports the bootstrap
+module and asks it for the site folder, which extracts once per executor under its
+lock. The job runs on a daemon thread, so ``load`` (and the driver's own work after
+it) goes on; a UDF that arrives first waits for the same lock, not for a second
+extraction. Executors that join later (dynamic allocation) pay at their first
+import, as before. Nothing here raises: a failed warm-up leaves the first import to
+do the work, which reports any real problem where the user sees it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Warming", "warm_executors"]
+
+logger = logging.getLogger(__name__)
+
+_MAX_TASKS = 512
+_DESCRIPTION = "sparkdeps: preparing the executors for wheelhouse {digest}"
+
+
+@dataclass
+class Warming:
+    """The background warm-up of one load: a handle, not a value (it changes as it runs)."""
+
+    tasks: int
+    started: float = field(default_factory=time.perf_counter)
+    seconds: float | None = None
+    """Job start to its end, once it ended."""
+    executors: int = 0
+    """Distinct executors whose task ran (each extracted or found the folder made)."""
+    error: str | None = None
+    _done: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once the warm-up ended (done or failed)."""
+        return self._done.wait(timeout)
+
+
+def _warm_body(module: str) -> Callable[[Iterator[Any]], Iterator[str]]:
+    """The task: runs on executors (no sparkdeps there), so stdlib only, shipped by value."""
+
+    def warm(_rows: Iterator[Any]) -> Iterator[str]:
+        boot = importlib.import_module(module)
+        boot.site_folder()  # extracts once per executor, under the bootstrap's lock
+        yield str(Path.cwd())
+
+    return warm
+
+
+def _executor_count(context: Any) -> int:
+    """Executors registered now (the driver's own block manager is not one)."""
+    try:
+        return max(0, int(context._jsc.sc().getExecutorMemoryStatus().size()) - 1)
+    except Exception:  # a context without the JVM view: guess from the parallelism
+        return max(1, int(getattr(context, "defaultParallelism", 1)))
+
+
+def warm_executors(spark: Any, module: str, digest: str) -> Warming | None:
+    """Start extracting on every live executor of a classic ``spark``; None when there
+    are none to warm. ``module`` is the stub zip's bootstrap module."""
+    context = getattr(spark, "sparkContext", spark)
+    executors = _executor_count(context)
+    if executors == 0:
+        logger.debug("no executors registered yet: each extracts at its first import")
+        return None
+    # Two tasks per executor, so the scheduler spreads them to every one of them.
+    tasks = min(_MAX_TASKS, 2 * executors)
+    warming = Warming(tasks)
+    thread_type = _thread_type()
+    thread = thread_type(
+        target=_run, args=(context, module, digest, warming), name="sparkdeps-warm", daemon=True
+    )
+    thread.start()
+    return warming
+
+
+def _thread_type() -> Callable[..., threading.Thread]:
+    try:
+        # pyspark's thread carries the caller's local properties (job group, pool) to the JVM
+        from pyspark import InheritableThread  # noqa: PLC0415
+    except ImportError:  # pragma: no cover - pyspark < 3.2
+        return threading.Thread
+    return InheritableThread
+
+
+def _run(context: Any, module: str, digest: str, warming: Warming) -> None:
+    try:
+        context.setJobDescription(_DESCRIPTION.format(digest=digest[:16]))
+        rows = context.parallelize(range(warming.tasks), warming.tasks)
+        places = rows.mapPartitions(_warm_body(module)).collect()
+        warming.executors = len(set(places))
+        logger.debug(
+            "executors warmed: %d task(s) on %d executor(s) in %.2fs",
+            warming.tasks, warming.executors, time.perf_counter() - warming.started,
+        )  # fmt: skip
+    except Exception as exc:  # the first import does the work and reports the problem
+        warming.error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1:]}"
+        logger.debug("warming the executors failed; the first import extracts", exc_info=True)
+    finally:
+        warming.seconds = time.perf_counter() - warming.started
+        warming._done.set()

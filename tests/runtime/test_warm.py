@@ -1,0 +1,99 @@
+"""Executors ready before the first UDF (issue 25): served while the driver installs,
+their extraction started at load by a background job.
+
+Real parts: ``local-cluster[2,1,1024]`` whose executors run a clean venv (pyspark's
+runtime packages, none of the test packages: docs/facts.md, fact 7). The executors'
+folders are looked at by a job that imports nothing of the wheelhouse, so a folder
+found extracted was extracted by the warm-up, not by an import.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.support.wheelhouses import load_test_wheels, make_wheelhouse, module_names
+
+from sparkdeps._core.wheelhouse import read_manifest
+from sparkdeps._runtime.delivery import archive_name
+from sparkdeps._runtime.load import load
+from sparkdeps._runtime.wheelpayload import StubContents
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+
+def _look(archive: str, names: list[str]) -> Any:
+    def look(_rows: Iterator[Any]) -> Iterator[str]:
+        import os
+        import sys
+
+        from pyspark import SparkFiles
+
+        site = os.path.join(SparkFiles.getRootDirectory(), archive, "site")
+        yield json.dumps(
+            {
+                "executor": os.getcwd(),
+                "extracted": os.path.isdir(site),
+                "imported": sorted(name for name in names if name in sys.modules),
+            }
+        )
+
+    return look
+
+
+def _executors(spark: Any, archive: str, names: list[str]) -> list[dict[str, Any]]:
+    rows = spark.sparkContext.parallelize(range(8), 8).mapPartitions(_look(archive, names))
+    return [json.loads(row) for row in rows.collect()]
+
+
+def _wheelhouse(root: Path, tag: str) -> Path:
+    return make_wheelhouse(root / "runs", load_test_wheels(root / "wheels", tag=tag))
+
+
+def test_load_starts_the_extraction_on_every_executor(
+    tmp_path: Path, sparkdeps_spark_manager: Any
+) -> None:
+    spark = sparkdeps_spark_manager.classic()
+    tag = "_warm"
+    result = load(_wheelhouse(tmp_path, tag), spark=spark, cache_dir=tmp_path / "cache")
+    archive, names = archive_name(result.digest), module_names(tag)
+    deadline = time.monotonic() + 120
+    seen = _executors(spark, archive, names)
+    while not all(row["extracted"] for row in seen) and time.monotonic() < deadline:
+        time.sleep(1)
+        seen = _executors(spark, archive, names)
+    assert len({row["executor"] for row in seen}) == 2, seen
+    assert all(row["extracted"] for row in seen), seen
+    assert not any(row["imported"] for row in seen), "the warm-up imports nothing"
+    assert (result.folder / "sdload_pure_warm").is_dir(), "the driver installed too"
+
+
+def test_without_warming_executors_extract_at_the_first_import(
+    tmp_path: Path, sparkdeps_spark_manager: Any
+) -> None:
+    spark = sparkdeps_spark_manager.classic()
+    tag = "_cold"
+    result = load(
+        _wheelhouse(tmp_path, tag), spark=spark, cache_dir=tmp_path / "cache", warm_executors=False
+    )
+    archive, names = archive_name(result.digest), module_names(tag)
+    time.sleep(3)  # what a warm-up would have had, and more
+    seen = _executors(spark, archive, names)
+    assert len({row["executor"] for row in seen}) == 2, seen
+    assert not any(row["extracted"] for row in seen), seen
+
+
+def test_the_stub_zip_names_the_same_from_the_manifest_as_from_the_install(
+    tmp_path: Path,
+) -> None:
+    """Executors are served from the manifest before the driver's install exists."""
+    wheelhouse = _wheelhouse(tmp_path, "_stubs")
+    result = load(wheelhouse, cache_dir=tmp_path / "cache", delivery="driver-only")
+    planned = StubContents.of_manifest(read_manifest(wheelhouse))
+    assert planned is not None
+    assert planned == StubContents.of_install(result.folder)
+    assert set(planned.names) == set(module_names("_stubs"))
