@@ -1,5 +1,5 @@
-"""The build half's pure logic, without an index: index settings, hash-mismatch
-messages, the closure and tag checks, the build cache."""
+"""The build half's pure logic, without an index: index settings, hash checks, the
+closure and tag checks, the build cache."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from tests.support.wheels import make_wheel
 
+from sparkdeps._build.backend import LockedFile
 from sparkdeps._build.cache import BuildCache
 from sparkdeps._build.closure import ensure_closed, ensure_target_tags
-from sparkdeps._build.download import hash_mismatch_error
+from sparkdeps._build.download import choose_file, verify
 from sparkdeps._build.index import IndexSettings, is_unreachable
 from sparkdeps._build.resolve import Pin
 from sparkdeps._build.wheels import check_record
@@ -109,35 +110,66 @@ def test_unreachable_is_told_apart_from_absent(output: str, unreachable: bool) -
 # --------------------------------------------------------------------------- hash mismatch
 
 
-_PIP_MISMATCH = f"""\
-Collecting sdtest-one==1.0 (from -r /tmp/w/download-0.txt (line 1))
-ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE. If you have updated \
-the package versions, please update the hashes. Otherwise, examine the package contents \
-carefully; someone may have tampered with them.
-    sdtest-one==1.0 from {PRIVATE}/files/sdtest_one-1.0-py3-none-any.whl#sha256=ab12:
-        Expected sha256 0000000000000000000000000000000000000000000000000000000000000000
-             Got        ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12
-"""
+def _locked(filename: str, sha256: str) -> LockedFile:
+    return LockedFile(f"{PRIVATE.removesuffix('/simple')}/files/{filename}", filename, sha256)
 
 
-def test_hash_mismatch_names_the_culprit_its_line_and_both_hashes() -> None:
-    pins = [
-        Pin(canonicalize_name("sdtest-one"), "1.0", hashes=("sha256:00",), origin="req.txt:3"),
-        Pin(canonicalize_name("sdtest-two"), "2.0", hashes=("sha256:11",), origin="req.txt:4"),
-    ]
-    message = str(hash_mismatch_error(pins, _PIP_MISMATCH))
-    assert "req.txt:3: sdtest-one==1.0" in message
-    assert "sdtest-two" not in message  # only the package pip named
-    assert "Expected sha256 0000" in message
-    assert "Got        ab12" in message
-    assert SECRET not in message  # pip's line carries the index URL
+_TARGET = choose_target(python_version="3.10", platform="manylinux_2_17_x86_64")
+_GOOD, _BAD = "a" * 64, "b" * 64
+
+
+def test_hash_mismatch_is_found_in_the_lock_before_anything_is_fetched() -> None:
+    pin = Pin(
+        canonicalize_name("sdtest-one"),
+        "1.0",
+        hashes=(f"sha256:{'0' * 64}",),
+        origin="req.txt:3",
+        files=(_locked("sdtest_one-1.0-py3-none-any.whl", _BAD),),
+    )
+    with pytest.raises(ResolutionError) as caught:
+        choose_file(pin, _TARGET)
+    message = str(caught.value)
+    assert "req.txt:3: sdtest-one==1.0: sdtest_one-1.0-py3-none-any.whl" in message
+    assert f"has {_BAD}" in message and f"--hash given is {'0' * 64}" in message
     assert "fix: correct the --hash" in message
 
 
-def test_hash_mismatch_without_a_name_blames_the_whole_group() -> None:
-    pins = [Pin(canonicalize_name("sdx"), "1"), Pin(canonicalize_name("sdy"), "2")]
-    message = str(hash_mismatch_error(pins, "ERROR: THESE PACKAGES DO NOT MATCH THE HASHES"))
-    assert "requirement: sdx==1; requirement: sdy==2" in message
+def test_a_hash_chooses_among_the_targets_wheels_and_the_best_tag_wins() -> None:
+    files = (
+        _locked("sdtest_c-1.0-cp310-cp310-manylinux_2_17_x86_64.whl", _BAD),
+        _locked("sdtest_c-1.0-cp310-abi3-manylinux_2_17_x86_64.whl", _GOOD),
+        _locked("sdtest_c-1.0-cp310-cp310-macosx_11_0_arm64.whl", _GOOD),  # not the target's
+    )
+    name = canonicalize_name("sdtest-c")
+    best = choose_file(Pin(name, "1.0", files=files), _TARGET)
+    assert best is not None and best.filename.endswith("cp310-cp310-manylinux_2_17_x86_64.whl")
+    hashed = choose_file(Pin(name, "1.0", hashes=(f"sha256:{_GOOD}",), files=files), _TARGET)
+    assert hashed is not None and "abi3-manylinux" in hashed.filename
+    assert choose_file(Pin(name, "1.0"), _TARGET) is None  # no lock files: pip looks it up
+
+
+def test_bytes_that_differ_from_the_lock_are_removed_and_named(tmp_path: Path) -> None:
+    wheel = tmp_path / "sdtest_one-1.0-py3-none-any.whl"
+    wheel.write_bytes(b"not what the index listed")
+    pin = Pin(canonicalize_name("sdtest-one"), "1.0", files=(_locked(wheel.name, _GOOD),))
+    with pytest.raises(ResolutionError) as caught:
+        verify({pin: pin.files[0]}, tmp_path)
+    message = str(caught.value)
+    assert wheel.name in message and f"expected {_GOOD}" in message
+    assert SECRET not in message  # the file's URL carries the index's credentials
+    assert not wheel.exists()
+
+
+def test_bytes_that_differ_from_the_input_hash_are_removed_and_named(tmp_path: Path) -> None:
+    wheel = tmp_path / "sdtest_two-2.0-py3-none-any.whl"
+    wheel.write_bytes(b"x")
+    pin = Pin(canonicalize_name("sdtest-two"), "2.0", hashes=("sha256:00",), origin="r.txt:4")
+    with pytest.raises(ResolutionError) as caught:
+        verify({pin: None}, tmp_path)
+    assert "r.txt:4: sdtest-two==2.0: sdtest_two-2.0-py3-none-any.whl (downloaded)" in str(
+        caught.value
+    )
+    assert not wheel.exists()
 
 
 # --------------------------------------------------------------------------- closure and tags

@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from tests.support.index import IndexServer
 
-from sparkdeps._build.fetch_progress import DownloadWatch, parse_size
+from sparkdeps._build.fetch_progress import FolderWatch, settle
 from sparkdeps._build.publish import build
 from sparkdeps._core.errors import ResolutionError, StorageError
-from sparkdeps._core.progress import Step, listening, plural
+from sparkdeps._core.progress import Step, Tracker, listening, plural
 
 pytestmark = pytest.mark.network
 
@@ -130,34 +130,28 @@ def test_cli_live_line_on_a_terminal(tmp_path: Path, index: IndexServer) -> None
     assert stdout.strip().splitlines()[-1].endswith(b"wheelhouse.zip")
 
 
-@pytest.mark.parametrize(
-    ("text", "size"),
-    [("16.4 MB", 16_400_000), ("11 kB", 11_000), ("532 bytes", 532), ("1.2 GB", 1_200_000_000),
-     ("junk", 0)],
-    ids=["MB", "kB", "bytes", "GB", "junk"],
-)  # fmt: skip
-def test_pip_sizes(text: str, size: int) -> None:
-    assert parse_size(text) == size
-
-
-def test_download_watch_reads_pip_lines(tmp_path: Path) -> None:
-    # the lines pip 23 prints with --progress-bar off; PEP 658 metadata lines are not files
+def test_download_progress_counts_the_files_that_land(tmp_path: Path) -> None:
+    # no tool output is read: each file is reported once it is in the folder, with the
+    # size the lock gave (the file's own size where the lock had none)
     steps: list[Step] = []
-    watch = DownloadWatch(total=2)
+    tracker = Tracker("download", total=2)
+    watch = FolderWatch(tmp_path, tracker, {"a-1.0-py3-none-any.whl": 16_400_000})
     with listening(steps.append):
-        for line in [
-            "Collecting numpy==2.2.1",
-            "  Downloading numpy-2.2.1-cp311-cp311-manylinux_2_17_x86_64.whl.metadata (62 kB)",
-            "  Downloading numpy-2.2.1-cp311-cp311-manylinux_2_17_x86_64.whl (16.4 MB)",
-            "Collecting six==1.16.0",
-            "  Using cached six-1.16.0-py2.py3-none-any.whl (11 kB)",
-        ]:
-            watch.on_line(line)
-        (tmp_path / "six-1.16.0-py2.py3-none-any.whl").write_bytes(b"x" * 10)
-        watch.finish(tmp_path)
-    done = [step for step in steps if step.done]
-    assert done[0].current.startswith("numpy-2.2.1") and done[0].bytes_done == 16_400_000
-    assert steps[-1].finished and steps[-1].done == 1 and steps[-1].bytes_done == 10
+        watch.look("any line at all")
+        assert not [step for step in steps if step.done]
+        (tmp_path / "a-1.0-py3-none-any.whl").write_bytes(b"x" * 10)
+        watch.look()
+        watch.look()  # a file is reported once
+        (tmp_path / "b-1.0-py3-none-any.whl").write_bytes(b"y" * 3)
+        watch.look()
+        settle(tracker, sorted(tmp_path.glob("*.whl")))
+    done = [step for step in steps if step.done and not step.finished]
+    assert [(s.current, s.done) for s in done] == [
+        ("a-1.0-py3-none-any.whl", 1),
+        ("b-1.0-py3-none-any.whl", 2),
+    ]
+    assert done[0].bytes_done == 16_400_000
+    assert steps[-1].finished and steps[-1].done == 2 and steps[-1].bytes_done == 13
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ import json
 import shutil
 import threading
 import time
+import zipfile
 from collections import defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -49,10 +50,13 @@ class IndexServer:
         username: str | None = None,
         password: str | None = None,
         json_pages: bool = False,
+        core_metadata: bool = False,
     ) -> None:
         self.root = root
         self.json_pages = json_pages
         """Answer a client that asks for PEP 691 JSON with it (with PEP 700 ``size``)."""
+        self.core_metadata = core_metadata
+        """Serve each wheel's METADATA as ``<wheel>.metadata`` (PEP 658), as PyPI does."""
         self.username = username
         self.password = password
         self.requests: list[str] = []
@@ -168,6 +172,8 @@ class IndexServer:
                     f"{html.escape(file.name)}</a>\n"
                 )
             self._send_html(handler, links, head=head)
+        elif self.core_metadata and path.startswith("/files/") and path.endswith(".whl.metadata"):
+            self._send_metadata(handler, self.root / Path(path).name.removesuffix(".metadata"))
         elif path.startswith("/files/"):
             file = self.root / Path(path[len("/files/") :]).name
             if not file.is_file():
@@ -182,6 +188,20 @@ class IndexServer:
                     shutil.copyfileobj(source, handler.wfile, CHUNK)
         else:
             handler.send_error(404)
+
+    @staticmethod
+    def _send_metadata(handler: BaseHTTPRequestHandler, wheel: Path) -> None:
+        if not wheel.is_file():
+            handler.send_error(404)
+            return
+        with zipfile.ZipFile(wheel) as archive:
+            name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+            data = archive.read(name)
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/plain")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
 
     def _send_json(
         self, handler: BaseHTTPRequestHandler, project: str, files: list[Path], *, head: bool

@@ -1,71 +1,47 @@
-"""Progress of ``pip download``, read from pip's own output lines as they come.
+"""Progress of fetching the pinned files, from what sparkdeps knows it fetches.
 
-pip (23.x, as on the runtimes; ``--progress-bar off``) prints ``Collecting
-name==1.0`` when it turns to a package and ``Downloading file.whl (16.4 MB)``
-(or ``Using cached ...``) when it fetches one; those lines drive a
-:class:`~sparkdeps._core.progress.Tracker`. The files in the destination are
-counted at the end, so the final numbers are exact whatever pip printed.
+The lock names every file (and its size, where the index tells): a fetcher reports
+each file as it lands in the destination folder. pip's output is not read: while
+pip runs, each line it prints is only a moment to look at the folder (pip moves a
+file there once it is whole). The counts are settled on the folder at the end, so
+the final numbers are exact.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from .._core.progress import Tracker
 
-__all__ = ["DownloadWatch", "parse_size"]
-
-_COLLECTING = re.compile(r"^\s*Collecting (\S+)")
-_FETCHING = re.compile(
-    r"^\s*(?:Downloading|Using cached) (?P<file>\S+?)(?<!\.metadata) \((?P<size>[\d.]+ ?\w+)\)"
-)
-_UNITS = {"bytes": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3}
+__all__ = ["FolderWatch", "settle"]
 
 
-def parse_size(text: str) -> int:
-    """pip's ``16.4 MB`` / ``11 kB`` / ``532 bytes`` -> bytes (0 when unreadable)."""
-    match = re.fullmatch(r"([\d.]+) ?(\w+)", text.strip())
-    if match is None:
-        return 0
+class FolderWatch:
+    """Reports each wheel that appears in ``folder`` once (``look`` may run often)."""
+
+    def __init__(self, folder: Path, tracker: Tracker, sizes: Mapping[str, int | None]) -> None:
+        self.folder, self.tracker, self.sizes = folder, tracker, sizes
+        self.seen: set[str] = {path.name for path in folder.glob("*.whl")}
+
+    def look(self, _line: str = "") -> None:
+        for path in sorted(self.folder.glob("*.whl")):
+            if path.name not in self.seen:
+                self.seen.add(path.name)
+                size = self.sizes.get(path.name)
+                self.tracker.item_done(path.name, size if size is not None else _size(path))
+
+
+def _size(path: Path) -> int:
     try:
-        return round(float(match.group(1)) * _UNITS.get(match.group(2).lower(), 0))
-    except ValueError:
+        return path.stat().st_size
+    except OSError:
         return 0
 
 
-class DownloadWatch:
-    """Feed it pip's lines (``on_line``); call :meth:`finish` with the folder at the end."""
-
-    def __init__(self, total: int) -> None:
-        self.tracker = Tracker("download", total=total)
-        self._pending: tuple[str, int] | None = None
-
-    def on_line(self, line: str) -> None:
-        fetching = _FETCHING.match(line)
-        if fetching is not None:
-            self._close_pending()
-            name = fetching.group("file").rsplit("/", 1)[-1]
-            size = parse_size(fetching.group("size"))
-            self._pending = (name, size)
-            self.tracker.start(f"{name} ({fetching.group('size')})")
-            return
-        collecting = _COLLECTING.match(line)
-        if collecting is not None:
-            self.tracker.start(collecting.group(1))
-
-    def _close_pending(self) -> None:
-        if self._pending is not None:
-            name, size = self._pending
-            self._pending = None
-            self.tracker.item_done(name, size)
-
-    def finish(self, folder: Path) -> float:
-        """Settle the counts on what is really in ``folder``; report the phase's end."""
-        self._close_pending()
-        wheels = (
-            [path for path in folder.glob("*.whl") if path.is_file()] if folder.is_dir() else []
-        )
-        self.tracker.done = len(wheels)
-        self.tracker.bytes_done = sum(path.stat().st_size for path in wheels)
-        return self.tracker.finish()
+def settle(tracker: Tracker, wheels: Iterable[Path]) -> float:
+    """Set the counts to the files really fetched; report the phase's end (its seconds)."""
+    files = [path for path in wheels if path.is_file()]
+    tracker.done = len(files)
+    tracker.bytes_done = sum(path.stat().st_size for path in files)
+    return tracker.finish()

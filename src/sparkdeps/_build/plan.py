@@ -168,7 +168,7 @@ def plan_input(
         ]
         if guarded:
             raise guarded_error(
-                guarded, context, annotated=resolution.via, requirements=read.requirements
+                guarded, context, graph=resolution.graph(), requirements=read.requirements
             )
     return Planned(read.requirements, index, local, resolution, plan, read.require_hashes, locks)
 

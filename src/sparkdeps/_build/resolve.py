@@ -12,22 +12,23 @@ Downloading the pinned files is :mod:`.download`; checking the result is
 from __future__ import annotations
 
 import logging
-import re
-import sys
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
-from .._core.errors import CommandError, ResolutionError, ResolveCommandError
+from .._core.errors import ResolutionError
 from .._core.manifest import WheelInfo
 from .._core.progress import plural
-from .._core.runner import clean_env, redact, run, uv_command
+from .._core.runner import redact
 from .._core.target import Target
-from .index import IndexSettings, is_unreachable, unreachable_error
+from .backend import CompileFailure, CompileRequest, Lock, LockedFile, Resolver, UvResolver
+from .depgraph import Graph, MetadataReader, dependency_graph
+from .fetch_http import FileCache
+from .index import IndexSettings, unreachable_error
 from .requirements import RequirementLine
 from .runtime_conflict import conflict_error, find_conflicts
 from .runtime_first import NoWheel, Unmet, resolve_runtime_first
@@ -38,10 +39,6 @@ from .suggest import close_names
 __all__ = ["IndexSettings", "Pin", "Resolution", "resolve"]
 
 logger = logging.getLogger(__name__)
-_NO_WHEEL = re.compile(r"Wheels are required for `([^`]+)`")
-# a hard-pinned version whose wheels are all for other tags (the runtime built its own)
-_NO_MATCHING = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)==\S+ has no wheels with a matching")
-_NOT_FOUND = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*) was not found in the")
 _MAX_SDIST_ROUNDS = 5
 
 
@@ -56,6 +53,9 @@ class Pin:
     hashes: tuple[str, ...] = ()
     origin: str = ""
     """``file:line`` of the requirement that gave the hashes, for messages."""
+    files: tuple[LockedFile, ...] = ()
+    """The target's wheels the resolver's lock names (URL, sha256); empty for a pin read
+    from a lock of the input, which pip then finds by name and version."""
 
     @property
     def spec(self) -> str:
@@ -67,8 +67,8 @@ class Resolution:
     pins: tuple[Pin, ...]
     relaxed: tuple[Relaxation, ...] = ()
     """Runtime packages the input moves off the runtime's version, and why."""
-    via: str = ""
-    """uv's annotated pins (``# via`` lines) of a runtime-aware resolution."""
+    explain: Callable[[], Graph] | None = field(default=None, compare=False, repr=False)
+    """The resolution's edges (:mod:`.depgraph`), read on demand: only an error needs them."""
 
     @property
     def remote(self) -> tuple[Pin, ...]:
@@ -78,18 +78,8 @@ class Resolution:
     def sdists(self) -> tuple[Pin, ...]:
         return tuple(pin for pin in self.pins if pin.sdist_only)
 
-
-def _uv_base(target: Target, cache_dir: Path, *, annotate: bool = False) -> list[str]:
-    command = [*uv_command(), "pip", "compile", "--no-config", "--no-header"]
-    command.append("--annotate" if annotate else "--no-annotate")
-    # uv must never fetch a managed Python from the internet: use the running one to build
-    command += ["--no-python-downloads", "--python", sys.executable]
-    command += ["--cache-dir", str(cache_dir)]
-    host = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    if not (target.native and target.python_version == host):
-        command += ["--python-version", target.python_full_version or target.python_version]
-        command += ["--python-platform", target.uv_platform]
-    return command
+    def graph(self) -> Graph:
+        return self.explain() if self.explain is not None else Graph()
 
 
 def resolve(
@@ -103,6 +93,7 @@ def resolve(
     cache_dir: Path,
     origins: Mapping[str, str] | None = None,
     runtime: RuntimeContext | None = None,
+    resolver: Resolver | None = None,
 ) -> Resolution:
     """Pin every package for ``target``; local wheels are part of the same resolution.
 
@@ -111,24 +102,30 @@ def resolve(
     the runtime's packages as they are, relaxing the fewest where the input cannot
     be met so; a conflict with a protected package raises :class:`RuntimeConflictError`.
     """
-    request = _Request(
-        requirements, constraints, local_wheels, target, index, work, origins or {}, runtime
-    )
     lines = [f"{info.name} @ {path.absolute().as_uri()}" for path, info in local_wheels.items()]
     lines += [line.text for line in requirements]
-    (work / "requirements.in").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    base = [*_uv_base(target, cache_dir, annotate=runtime is not None), "--only-binary", ":all:"]
-    base += index.args()
+    source = work / "requirements.in"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     user = [c.text for c in constraints]
+    reader = MetadataReader(FileCache(cache_dir.parent / "files"), index)
+
+    def graph_of(lock: Lock) -> Graph:
+        return dependency_graph(lock, target, roots=lines, constraints=user, reader=reader)
+
+    request = _Request(
+        requirements, constraints, local_wheels, target, index, work, origins or {}, runtime,
+        CompileRequest(source, work / "pylock.toml", target, index, cache_dir),
+        resolver or UvResolver(), graph_of,
+    )  # fmt: skip
     relaxed: tuple[Relaxation, ...] = ()
     if runtime is None:
-        output, sdist_only = _pass(request, base, user, name="pins")
+        lock, sdist_only = _pass(request, user, name="pins")
     else:
 
-        def compile_pass(constraint_lines: Sequence[str], **options: Any) -> tuple[Path, list[str]]:
-            return _pass(request, base, constraint_lines, **options)
+        def compile_pass(constraint_lines: Sequence[str], **options: Any) -> tuple[Lock, list[str]]:
+            return _pass(request, constraint_lines, **options)
 
-        output, sdist_only, relaxed = resolve_runtime_first(
+        lock, sdist_only, relaxed = resolve_runtime_first(
             compile_pass,
             user=user,
             runtime=runtime,
@@ -136,16 +133,16 @@ def resolve(
             local_lines=lines[: len(local_wheels)],
             stubs_root=cache_dir.parent / "runtime-stubs",
             target=target,
+            graph_of=graph_of,
         )
-    pins = _read_pins(output, requirements, local_wheels, sdist_only)
+    pins = _read_pins(lock, requirements, local_wheels, sdist_only)
     logger.info("resolved %s for %s", plural(len(pins), "package"), target.description)
-    via = output.read_text("utf-8") if runtime is not None else ""
-    return Resolution(tuple(sorted(pins, key=lambda p: p.name)), relaxed, via)
+    explain = (lambda: graph_of(lock)) if runtime is not None else None
+    return Resolution(tuple(sorted(pins, key=lambda p: p.name)), relaxed, explain)
 
 
 def _pass(
     request: _Request,
-    base: Sequence[str],
     constraint_lines: Sequence[str],
     *,
     name: str,
@@ -154,28 +151,29 @@ def _pass(
     strict: bool = True,
     requirement_lines: Sequence[str] | None = None,
     stand_in_for: Collection[str] = (),
-) -> tuple[Path, list[str]]:
-    """One ``uv pip compile``: (its pins file, the packages that come as sdists).
+) -> tuple[Lock, list[str]]:
+    """One ``uv pip compile``: (its lock, the packages that come as sdists).
 
-    ``seed`` pre-fills the output file (uv keeps those pins where it can); ``stubs`` is
+    ``seed`` pre-fills the output lock (uv keeps those pins where it can); ``stubs`` is
     a folder of runtime stand-ins; ``strict=False`` raises :class:`Unmet` instead of
     explaining a failure.
     """
-    command = list(base)
-    if stubs is not None:
-        command += ["--find-links", str(stubs)]
+    stem = name.replace(".", "-")  # PEP 751: pylock.<name>.toml, no dot in the name
+    compile_request = replace(
+        request.compile,
+        output=request.work / f"pylock.{stem}.toml",
+        find_links=(stubs,) if stubs is not None else (),
+        seed=tuple(seed),
+    )
     if constraint_lines:
-        constraints_file = request.work / f"{name}-constraints.txt"
+        constraints_file = request.work / f"{stem}-constraints.txt"
         constraints_file.write_text("\n".join(constraint_lines) + "\n", "utf-8")
-        command += ["--constraint", str(constraints_file)]
-    output = request.work / f"{name}.txt"
-    output.write_text("".join(line + "\n" for line in seed), "utf-8")
-    source = request.work / "requirements.in"
+        compile_request = replace(compile_request, constraints=constraints_file)
     if requirement_lines is not None:  # another input than the user's (runtime_first)
-        source = request.work / f"{name}.in"
+        source = request.work / f"{stem}.in"
         source.write_text("".join(line + "\n" for line in requirement_lines), "utf-8")
-    files = ["-o", str(output), str(source)]
-    return output, _compile(request, command, files, strict=strict, stand_in_for=stand_in_for)
+        compile_request = replace(compile_request, source=source)
+    return _compile(request, compile_request, strict=strict, stand_in_for=stand_in_for)
 
 
 @dataclass(frozen=True)
@@ -190,154 +188,137 @@ class _Request:
     work: Path
     origins: Mapping[str, str]
     runtime: RuntimeContext | None
+    compile: CompileRequest
+    """The compile of the input as given; each pass is a variant of it."""
+    resolver: Resolver
+    graph_of: Callable[[Lock], Graph]
 
 
 def _compile(
     request: _Request,
-    command: Sequence[str],
-    files: Sequence[str],
+    compile_request: CompileRequest,
     *,
     strict: bool = True,
     stand_in_for: Collection[str] = (),
-) -> list[str]:
+) -> tuple[Lock, list[str]]:
     """Run uv; a package with no wheel for the target is retried as the one sdist allowed.
 
-    Returns the packages that come as sdists; any other failure is explained (or,
-    with ``strict=False``, raised as :class:`Unmet`). A package of ``stand_in_for``
-    with no wheel raises :class:`NoWheel`: the runtime's own copy can stand in.
+    Returns the lock and the packages that come as sdists; any other failure is
+    explained (or, with ``strict=False``, raised as :class:`Unmet`). A package of
+    ``stand_in_for`` with no wheel raises :class:`NoWheel`: the runtime's own copy can
+    stand in.
     """
     sdist_only: list[str] = []
-    env = clean_env(request.index.uv_env())
     for _round in range(_MAX_SDIST_ROUNDS):
-        attempt = list(command)
-        for name in sdist_only:
-            attempt += ["--no-binary", name]  # only this package may come as an sdist
-        attempt += files
-        try:
-            run(attempt, what="resolving with uv", env=env, error=ResolveCommandError)
-        except CommandError as exc:
-            if is_unreachable(exc.output):
-                raise unreachable_error(exc, request.index) from exc
-            missing = [canonicalize_name(n) for n in _NO_WHEEL.findall(exc.output)]
-            fresh = [n for n in missing if n not in sdist_only]
-            foreign = [canonicalize_name(n) for n in _NO_MATCHING.findall(exc.output)]
-            standing = [n for n in dict.fromkeys(fresh + foreign) if n in stand_in_for]
-            if standing:
-                raise NoWheel(exc, standing) from exc
-            if not fresh:
-                if not strict:
-                    raise Unmet(exc) from exc
-                _fail(request, exc, attempt, env)
-            logger.info("no wheel for %s: retrying with its sdist", ", ".join(fresh))
-            sdist_only.extend(fresh)
-            continue
-        return sdist_only
+        attempt = replace(compile_request, sdist_only=tuple(sdist_only))
+        result = request.resolver.compile(attempt, what="resolving with uv")
+        if isinstance(result, Lock):
+            return result, sdist_only
+        if result.kind == "unreachable":
+            raise unreachable_error(result.error, request.index) from result.error
+        fresh = [n for n in result.no_wheel if n not in sdist_only]
+        standing = [n for n in dict.fromkeys([*fresh, *result.no_matching]) if n in stand_in_for]
+        if standing:
+            raise NoWheel(result.error, standing) from result.error
+        if not fresh:
+            if not strict:
+                raise Unmet(result.error) from result.error
+            _fail(request, result, attempt)
+        logger.info("no wheel for %s: retrying with its sdist", ", ".join(fresh))
+        sdist_only.extend(fresh)
     target = request.target
     raise ResolutionError(f"could not resolve for {target.description}: too many sdist rounds")
 
 
-def _fail(
-    request: _Request, exc: CommandError, attempt: list[str], env: dict[str, str]
-) -> NoReturn:
+def _fail(request: _Request, failure: CompileFailure, attempt: CompileRequest) -> NoReturn:
     """A runtime conflict when the runtime's pins caused it, else uv's reason explained."""
     runtime = request.runtime
     if runtime is not None and runtime.constraint_lines():
-        _diagnose(exc, attempt, runtime, request, env)
-    raise _explain(exc, request) from exc
+        _diagnose(failure, attempt, runtime, request)
+    raise _explain(failure, request) from failure.error
 
 
 def _read_pins(
-    output: Path,
+    lock: Lock,
     requirements: Sequence[RequirementLine],
     local_wheels: Mapping[Path, WheelInfo],
     sdist_only: Sequence[str],
 ) -> list[Pin]:
-    """uv's pins file as :class:`Pin` s: local wheels by path, hashes from the requirements."""
+    """The lock's packages as :class:`Pin` s: local wheels by path, hashes from the requirements."""
     hashed = {
         canonicalize_name(line.requirement.name): line for line in requirements if line.hashes
     }
-    by_uri = {path.absolute().as_uri(): path for path in local_wheels}
+    by_path = {path.absolute(): path for path in local_wheels}
     by_name = {info.name: path for path, info in local_wheels.items()}
     pins: list[Pin] = []
-    for raw in output.read_text(encoding="utf-8").splitlines():
-        text = raw.split("#", 1)[0].strip() if " @ " not in raw else raw.strip()
-        if not text or text.startswith("-"):
+    for package in lock.packages:
+        paths = [file.path.absolute() for file in package.wheels if file.path is not None]
+        local = next((by_path[p] for p in paths if p in by_path), None)
+        if local is None and paths and package.name in by_name:  # the same file, another path
+            local = by_name[package.name]
+        if local is not None:
+            pins.append(Pin(package.name, local_wheels[local].version, local=local))
             continue
-        requirement = Requirement(text)
-        name = canonicalize_name(requirement.name)
-        if requirement.url:
-            path = by_uri.get(requirement.url) or by_name.get(name)
-            if path is None:
-                raise ResolutionError(f"uv returned an unexpected reference {redact(text)}")
-            pins.append(Pin(name, local_wheels[path].version, local=path))
-            continue
-        line = hashed.get(name)
+        line = hashed.get(package.name)
         pins.append(
             Pin(
-                name,
-                str(next(iter(requirement.specifier)).version),
-                sdist_only=name in sdist_only,
+                package.name,
+                package.version,
+                sdist_only=package.name in sdist_only,
                 hashes=line.hashes if line else (),
                 origin=line.origin if line else "",
+                files=package.wheels,
             )
         )
     return pins
 
 
 def _diagnose(
-    exc: CommandError,
-    attempt: Sequence[str],
-    runtime: RuntimeContext,
-    request: _Request,
-    env: dict[str, str],
+    failure: CompileFailure, attempt: CompileRequest, runtime: RuntimeContext, request: _Request
 ) -> None:
     """Raise RuntimeConflictError when the protected pins are what made uv fail.
 
-    Resolves once more without them (and with ``# via`` annotations): protected
-    packages that this moves off the runtime's version are the conflicts.
+    Resolves once more without them: protected packages that this moves off the
+    runtime's version are the conflicts, with their chains (:mod:`.depgraph`).
     """
     free = request.work / "diagnose"
     free.mkdir(exist_ok=True)
     user = [c.text for c in request.constraints]
-    command = [arg if arg != "--no-annotate" else "--annotate" for arg in attempt[:-3]]
-    if "--constraint" in command:
-        at = command.index("--constraint")
-        del command[at : at + 2]
+    constraints = None
     if user:
-        (free / "constraints.txt").write_text("\n".join(user) + "\n", "utf-8")
-        command += ["--constraint", str(free / "constraints.txt")]
-    out = free / "pins.txt"
-    out.write_text("\n".join(runtime.preference_lines()) + "\n", "utf-8")
-    try:
-        run(
-            [*command, "-o", str(out), attempt[-1]],
-            what="resolving without the runtime's pins (to explain a conflict)",
-            env=env,
-            error=ResolveCommandError,
-        )
-    except CommandError:
+        constraints = free / "constraints.txt"
+        constraints.write_text("\n".join(user) + "\n", "utf-8")
+    unpinned = replace(
+        attempt,
+        output=free / "pylock.toml",
+        constraints=constraints,
+        seed=tuple(runtime.preference_lines()),
+    )
+    result = request.resolver.compile(
+        unpinned, what="resolving without the runtime's pins (to explain a conflict)"
+    )
+    if not isinstance(result, Lock):
         return  # it fails without the pins too: not (only) a runtime conflict
     conflicts = find_conflicts(
-        out.read_text("utf-8"),
+        request.graph_of(result),
         runtime,
         requirements=request.requirements,
         constraints=request.constraints,
         local_wheels=request.local_wheels,
         origins=request.origins,
-        uv_output=exc.output,
     )
     if conflicts:
-        raise conflict_error(conflicts, exc.output) from exc
+        raise conflict_error(conflicts, failure.error.output) from failure.error
 
 
-def _explain(exc: CommandError, request: _Request) -> ResolutionError:
+def _explain(failure: CompileFailure, request: _Request) -> ResolutionError:
     """uv's reason, who asks for the packages it names, and the fix."""
     reason = "\n".join(
         line
-        for line in exc.output.splitlines()
+        for line in failure.error.output.splitlines()
         if line.strip() and not line.startswith("warning:") and "cause: Request failed" not in line
     ).strip()
-    mentioned = set(re.findall(r"[A-Za-z0-9][A-Za-z0-9._-]*", reason.lower()))
+    mentioned = failure.mentioned
     sources: list[str] = []
     for line in request.requirements:
         if canonicalize_name(line.requirement.name) in mentioned:
@@ -348,7 +329,7 @@ def _explain(exc: CommandError, request: _Request) -> ResolutionError:
             if canonicalize_name(Requirement(text).name) in mentioned:
                 sources.append(f"  {origin} ({info.name} {info.version}) requires {text}")
     message = f"cannot resolve the requirements for {request.target.description}:\n{reason}"
-    absent = sorted({canonicalize_name(n) for n in _NOT_FOUND.findall(reason)})
+    absent = sorted(failure.missing)
     if sources:
         what = "who asks for them" if absent else "where the conflicting requirements come from"
         message += f"\n{what}:\n" + "\n".join(sources)

@@ -1,16 +1,15 @@
 """Explaining a conflict with a protected runtime package, before anything is downloaded.
 
 When the resolution with the protected pins fails, the resolver runs once more
-without them (``--annotate``). Each protected package that this second resolution
-moves away from the runtime's version is a :class:`Conflict`: the requirement
-chains that pull it (from uv's ``# via`` lines, down to ``file:line``), what the
+without them. Each protected package that this second resolution moves away from
+the runtime's version is a :class:`Conflict`: the requirement chains that pull it
+(from the pins' Requires-Dist, :mod:`.depgraph`, down to ``file:line``), what the
 input asks of it, and the other runtime profiles whose version would satisfy that.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import re
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from .._core.manifest import WheelInfo
 from .._core.plain import fields_dict
 from .._core.runner import redact
 from .._core.runtimes import protection_reason, runtime_packages, runtime_profile_names
+from .depgraph import CONSTRAINT, ROOT, Graph
 from .requirements import RequirementLine
 from .runtime_plan import RuntimeContext, runtime_meets
 
@@ -36,7 +36,6 @@ __all__ = [
     "find_conflicts",
     "guarded_error",
     "override_all",
-    "parse_annotated",
     "render_chain",
 ]
 
@@ -65,68 +64,30 @@ class Conflict:
         return {**fields_dict(self), "profiles": profiles}
 
 
-def parse_annotated(text: str) -> dict[str, tuple[str, list[str]]]:
-    """uv ``--annotate`` output -> name -> (version, parents); a parent ``-r``/``-c`` is a root."""
-    graph: dict[str, tuple[str, list[str]]] = {}
-    current: str | None = None
-    in_via = False
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line:
-            continue
-        if not line.startswith("#"):
-            head = line.split(";", 1)[0].strip()
-            name, _, version = head.partition("==")
-            if " @ " in head:
-                name, version = head.split(" @ ", 1)[0], ""
-            current = canonicalize_name(name.strip())
-            graph[current] = (version.strip(), [])
-            in_via = False
-            continue
-        body = line.lstrip("#").strip()
-        if current is None:
-            continue
-        if body == "via":
-            in_via = True
-        elif body.startswith("via "):
-            graph[current][1].append(body[4:].strip())
-            in_via = False
-        elif in_via and body:
-            graph[current][1].append(body)
-    return graph
-
-
-def chain_paths(name: str, graph: Mapping[str, tuple[str, list[str]]]) -> list[list[str]]:
-    """Paths from a root requirement (or constraint) down to ``name``, shortest first."""
+def chain_paths(name: str, graph: Graph) -> list[list[str]]:
+    """Paths from a line of the input (or a constraint) down to ``name``, shortest first."""
     paths: list[list[str]] = []
     queue: list[list[str]] = [[name]]
     while queue and len(paths) < _MAX_CHAINS:
         path = queue.pop(0)
-        parents = graph.get(path[0], ("", []))[1]
-        for parent in parents:
-            if parent.startswith(("-r ", "-c ", "-o ")):
-                paths.append([parent.split(" ", 1)[0], *path])
-            elif canonicalize_name(parent) not in path and len(path) < 12:
-                queue.append([canonicalize_name(parent), *path])
+        node = graph.nodes.get(path[0])
+        for parent in node.parents if node is not None else ():
+            if parent in (ROOT, CONSTRAINT):
+                paths.append([parent, *path])
+            elif parent not in path and len(path) < 12:
+                queue.append([parent, *path])
     return paths
 
 
 def render_chain(
-    path: Sequence[str],
-    graph: Mapping[str, tuple[str, list[str]]],
-    roots: Mapping[str, str],
-    constraints: Mapping[str, str],
+    path: Sequence[str], graph: Graph, roots: Mapping[str, str], constraints: Mapping[str, str]
 ) -> str:
     kind, first = path[0], path[1]
-    table = constraints if kind == "-c" else roots
-    steps = [f"{step} {graph.get(step, ('?', []))[0]}".strip() for step in path[1:]]
+    table = constraints if kind == CONSTRAINT else roots
+    steps = [f"{step} {graph.version(step) or '?'}" for step in path[1:]]
     if first in table:
         steps.insert(0, table[first])
     return " -> ".join(steps)
-
-
-_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]*"
-_SPEC = r"(?:[<>=!~]=?=?[^\s,]+)(?:,[<>=!~]=?=?[^\s,]+)*"
 
 
 def _excludes(specifier: str, version: str) -> bool:
@@ -140,14 +101,13 @@ def _asks(
     name: str,
     requirements: Sequence[RequirementLine],
     local_wheels: Mapping[Path, WheelInfo],
-    uv_output: str,
+    graph: Graph,
     runtime_version: str,
 ) -> list[tuple[str, str]]:
     """(who, specifier) for every requirement on ``name`` that excludes the runtime's version.
 
-    ``who`` is a package name, or ``""`` for a line of the input itself. uv's message
-    gives the dependencies of packages from the index ("Because all versions of thing
-    depend on numpy>=2"; a comma directly followed by an operator continues the specifier).
+    ``who`` is a package name, or ``""`` for a line of the input itself; the packages
+    from the index are the graph's (their Requires-Dist, :mod:`.depgraph`).
     """
     found: list[tuple[str, str]] = []
     for line in requirements:
@@ -157,11 +117,8 @@ def _asks(
         for requirement in info.requirements():
             if canonicalize_name(requirement.name) == name:
                 found.append((info.name, str(requirement.specifier)))
-    pattern = (
-        rf"(?:all versions of |only )?({_NAME}?)(?:{_SPEC})? depends? on {re.escape(name)}({_SPEC})"
-    )
-    for match in re.finditer(pattern, uv_output, re.IGNORECASE):
-        found.append((canonicalize_name(match.group(1)), match.group(2)))
+    node = graph.nodes.get(name)
+    found += node.asks if node is not None else ()
     return [
         (who, spec)
         for who, spec in dict.fromkeys(found)
@@ -187,17 +144,15 @@ def _fitting_profiles(name: str, specifiers: Sequence[str], current: str) -> lis
 
 
 def find_conflicts(
-    annotated: str,
+    graph: Graph,
     context: RuntimeContext,
     *,
     requirements: Sequence[RequirementLine],
     constraints: Sequence[RequirementLine],
     local_wheels: Mapping[Path, WheelInfo],
     origins: Mapping[str, str],
-    uv_output: str,
 ) -> list[Conflict]:
-    """The protected packages an unpinned resolution (``annotated``) moves off the runtime."""
-    graph = parse_annotated(annotated)
+    """The protected packages an unpinned resolution (``graph``) moves off the runtime."""
     roots: dict[str, str] = {
         canonicalize_name(r.requirement.name): f"{r.origin} {r.text}" for r in requirements
     }
@@ -209,9 +164,10 @@ def find_conflicts(
     }
     conflicts: list[Conflict] = []
     for name, runtime_version in sorted(context.protected().items()):
-        if name not in graph or runtime_meets(runtime_version, graph[name][0] or runtime_version):
+        wanted = graph.version(name)
+        if name not in graph.nodes or runtime_meets(runtime_version, wanted or runtime_version):
             continue
-        asks = _asks(name, requirements, local_wheels, uv_output, runtime_version)
+        asks = _asks(name, requirements, local_wheels, graph, runtime_version)
         specs = list(dict.fromkeys(spec for _who, spec in asks))
         culprits = {who for who, _spec in asks}
         paths = chain_paths(name, graph)
@@ -224,7 +180,7 @@ def find_conflicts(
                 name=name,
                 runtime=context.packages.name,
                 runtime_version=runtime_version,
-                wanted=graph[name][0],
+                wanted=wanted,
                 specifiers=tuple(specs),
                 chains=tuple(chains),
                 profiles=tuple(_fitting_profiles(name, specs, context.packages.name)),
@@ -283,11 +239,10 @@ def guarded_error(
     placements: Sequence[tuple[str, str]],
     context: RuntimeContext,
     *,
-    annotated: str,
+    graph: Graph,
     requirements: Sequence[RequirementLine],
 ) -> RuntimeConflictError:
     """An ML runtime's own kind of package (torch, CUDA...) the plan would ship new."""
-    graph = parse_annotated(annotated)
     roots: dict[str, str] = {
         canonicalize_name(r.requirement.name): f"{r.origin} {r.text}" for r in requirements
     }

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -28,8 +28,9 @@ from packaging.utils import canonicalize_name
 
 from .._core.errors import CommandError, ResolutionError
 from .._core.target import Target
+from .backend import Lock
+from .depgraph import Graph
 from .requirements import RequirementLine
-from .runtime_conflict import parse_annotated
 from .runtime_plan import RuntimeContext, runtime_meets
 from .runtime_relax import Relaxation, find_relaxations
 from .runtime_stubs import stub_folder
@@ -58,8 +59,8 @@ class NoWheel(Unmet):
 
 
 class CompilePass(Protocol):
-    """One ``uv pip compile`` of the input (or of ``requirement_lines``): its pins file and
-    the packages that come as sdists. ``strict=False`` raises :class:`Unmet`."""
+    """One ``uv pip compile`` of the input (or of ``requirement_lines``): its lock and the
+    packages that come as sdists. ``strict=False`` raises :class:`Unmet`."""
 
     def __call__(
         self,
@@ -71,7 +72,7 @@ class CompilePass(Protocol):
         strict: bool = True,
         requirement_lines: Sequence[str] | None = None,
         stand_in_for: Collection[str] = (),
-    ) -> tuple[Path, list[str]]: ...
+    ) -> tuple[Lock, list[str]]: ...
 
 
 def resolve_runtime_first(
@@ -83,8 +84,10 @@ def resolve_runtime_first(
     local_lines: Sequence[str],
     stubs_root: Path,
     target: Target,
-) -> tuple[Path, list[str], tuple[Relaxation, ...]]:
-    """(pins file, sdists, relaxations) for the input on ``runtime``."""
+    graph_of: Callable[[Lock], Graph],
+) -> tuple[Lock, list[str], tuple[Relaxation, ...]]:
+    """(lock, sdists, relaxations) for the input on ``runtime``; ``graph_of`` gives a lock's
+    edges, to name the chains that move a runtime package."""
     stand_ins = _StandIns(runtime, stubs_root, target)
     protected = [*user, *runtime.constraint_lines()]
     seed = runtime.preference_lines()
@@ -118,20 +121,19 @@ def resolve_runtime_first(
             )  # fmt: skip
         except Unmet:
             return None
-        graph = parse_annotated(found.read_text("utf-8"))
-        return graph.get(canonicalize_name(wanted.name), ("", []))[0] or None
+        return found.versions().get(canonicalize_name(wanted.name)) or None
 
-    relaxed = find_relaxations(output.read_text("utf-8"), runtime, requirements, older=older)
+    relaxed = find_relaxations(graph_of(output), runtime, requirements, older=older)
     return output, sdists, relaxed
 
 
-def _moved(runtime: RuntimeContext, output: Path) -> list[str]:
-    """The runtime packages a pins file has at another version than the runtime's."""
-    graph = parse_annotated(output.read_text("utf-8"))
+def _moved(runtime: RuntimeContext, lock: Lock) -> list[str]:
+    """The runtime packages a lock has at another version than the runtime's."""
+    versions = lock.versions()
     return [
         name
         for name, have in sorted(runtime.provided().items())
-        if graph.get(name, ("", []))[0] and not runtime_meets(have, graph[name][0])
+        if versions.get(name) and not runtime_meets(have, versions[name])
     ]
 
 
@@ -139,11 +141,11 @@ def _fewest(
     compile_pass: CompilePass,
     stand_ins: _StandIns,
     user: Sequence[str],
-    loose: tuple[Path, list[str]],
+    loose: tuple[Lock, list[str]],
     *,
     target: Target,
     requirements: Sequence[RequirementLine],
-) -> tuple[Path, list[str]]:
+) -> tuple[Lock, list[str]]:
     """Of the packages the loose pass moved, keep at the runtime's version each one the
     input can do without moving (one pass each, greedily, at most :data:`_MAX_TRIALS`).
     A package the input itself asks at a version the runtime's excludes must move."""
@@ -207,7 +209,7 @@ class _StandIns:
         relaxed: Collection[str] = (),
         name: str = "pins-runtime",
         requirement_lines: Sequence[str] | None = None,
-    ) -> tuple[Path, list[str]]:
+    ) -> tuple[Lock, list[str]]:
         """The pass with every runtime package but ``relaxed`` hard, learning stand-ins."""
         hard = [*user, *self.runtime.hard_lines(relaxed)]
         pinned = {n: v for n, v in self.runtime.provided().items() if n not in relaxed}

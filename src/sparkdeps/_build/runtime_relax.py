@@ -3,9 +3,10 @@
 When the runtime's packages as they are cannot meet the input, the resolver runs
 with only the protected ones hard and the others preferred (uv keeps a preferred
 pin unless a requirement excludes it), so only the packages that must move do. Each
-moved package is a :class:`Relaxation`: its requirement chains (from uv's ``# via``
-lines, down to ``file:line``) and, where the user's own line holds a release back,
-the older release of that requirement that would have kept the runtime's version.
+moved package is a :class:`Relaxation`: its requirement chains (from the pins'
+Requires-Dist, :mod:`.depgraph`, down to ``file:line``) and, where the user's own
+line holds a release back, the older release of that requirement that would have
+kept the runtime's version.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from .._core.plain import fields_dict
+from .depgraph import Graph
 from .requirements import RequirementLine
-from .runtime_conflict import chain_paths, parse_annotated, render_chain
+from .runtime_conflict import chain_paths, render_chain
 from .runtime_plan import RuntimeContext, runtime_meets
 
 __all__ = ["Relaxation", "find_relaxations"]
@@ -56,14 +58,13 @@ class Relaxation:
 
 
 def find_relaxations(
-    annotated: str,
+    graph: Graph,
     runtime: RuntimeContext,
     requirements: Sequence[RequirementLine],
     *,
     older: Older,
 ) -> tuple[Relaxation, ...]:
-    """The runtime packages ``annotated`` (uv's pins with ``# via``) moves, explained."""
-    graph = parse_annotated(annotated)
+    """The runtime packages ``graph`` (a resolution's pins and edges) moves, explained."""
     lines: dict[str, RequirementLine] = {
         canonicalize_name(r.requirement.name): r for r in requirements
     }
@@ -71,7 +72,7 @@ def find_relaxations(
     found: list[Relaxation] = []
     budget = _MAX_OLDER
     for name, have in sorted(runtime.provided().items()):
-        version = graph.get(name, ("", []))[0]
+        version = graph.version(name)
         if not version or runtime_meets(have, version):
             continue
         paths = chain_paths(name, graph)

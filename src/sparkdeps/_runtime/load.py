@@ -66,7 +66,9 @@ def load(
     this environment instead. ``delivery="auto"`` ships through ``addArchive`` on a
     classic session and through artifacts on Spark Connect; with no session only the
     driver gets the packages. ``delivery="shared"`` installs once beside a wheelhouse
-    on storage every node mounts (``/Volumes``, ``/dbfs``, NFS; or ``payload_dir``).
+    on storage every node mounts (``/Volumes``, ``/dbfs``, NFS; or ``payload_dir``). A
+    fresh classic load ships while the driver installs, and a background job unpacks on
+    live executors (``warm_executors=False``: at each one's first import instead).
 
     A runtime-aware wheelhouse is checked against this Python first
     (docs/runtime-aware.md): a relied-on package at another version warns, a
@@ -83,19 +85,14 @@ def load(
     (:class:`SessionConflictError`, naming the packages) when it changes a version.
     ``replace=True`` lets the new versions win, only on a classic session created with
     ``spark.python.worker.reuse=false``. Example: ``sparkdeps.load(result.uri, spark=spark)``.
-
-    On a classic session a fresh load serves the executors while the driver installs,
-    and starts a background job that unpacks the wheelhouse on every live executor, so
-    that the first UDF finds them ready (``warm_executors=False``: each executor unpacks
-    at its first import instead; docs/delivery.md).
     """
     _check_options(mode, delivery)
     timings: dict[str, float] = {}
     with timed(timings, "total"):
         uri, expected = located_pin(*locate_wheelhouse(wheelhouse, task_key=task_key, key=key))
-        plan = plan_load(uri, spark, delivery, cache_dir, payload_dir)
-        if not warm_executors:
-            plan = plan._replace(warm_executors=False)
+        plan = plan_load(uri, spark, delivery, cache_dir, payload_dir)._replace(
+            warm_executors=warm_executors
+        )
         warm = mode == "cache"  # pip needs every wheel: no warm path that reads no manifest
         with fetch_wheelhouse(uri, plan.install_cache, warm=warm, expected=expected) as prepared:
             result = _deliver(

@@ -83,6 +83,11 @@ def plan_load(
     kind: Delivery = ship or "driver-only"
     if (ship is not None and delivery == "shared") or delivery == "environment":
         kind = delivery
+    if delivery == "auto" and kind == "classic" and payload_dir is None:
+        from .scale import auto_shares  # noqa: PLC0415 (see the note on imports)
+
+        if auto_shares(uri, session):
+            kind = "shared"
     # shared: installed once beside the wheelhouse, for the driver and every executor
     install_cache = node_cache
     if kind == "shared":
