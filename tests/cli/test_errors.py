@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -221,3 +222,27 @@ def _no_index_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(("PIP_", "UV_", "SPARKDEPS_")):
             monkeypatch.delenv(name)
+
+
+def _fix_clauses(tree: ast.AST) -> list[int]:
+    """Lines of string literals (f-string parts too) that write a ``fix:`` clause."""
+    clause = re.compile(r"(?:^|[\s;(])fix(?: it)?: ", re.IGNORECASE)
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and clause.search(node.value)
+    ]
+
+
+def test_every_fix_is_given_as_fix_not_written_into_a_message() -> None:
+    """Only ``SparkdepsError`` writes ``fix:`` (when it shows ``fix``); a raiser that wrote
+    it into its message would give ``--json`` a null ``fix`` for an error that has one."""
+    writers = {
+        str(path.relative_to(SRC)): lines
+        for path in sorted(SRC.rglob("*.py"))
+        if (lines := _fix_clauses(ast.parse(path.read_text(encoding="utf-8"))))
+    }
+    assert set(writers) == {"_core/errors.py"}, writers
+    assert _fix_clauses(ast.parse('raise E(f"{x} is a file; fix: pass a folder")\n')) == [1]
