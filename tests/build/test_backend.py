@@ -223,3 +223,26 @@ def test_the_direct_fetcher_sends_the_index_credentials(tmp_path: Path, package_
         )
     assert [path.name for path in got] == ["sdtest_gamma-1.0-py3-none-any.whl"]
     assert any(agent.startswith("sparkdeps") for agent, _path in server.agents)
+
+
+def test_a_netrc_entry_reaches_uv_and_the_direct_fetcher(
+    tmp_path: Path, package_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    netrc = home / ".netrc"
+    netrc.write_text("machine 127.0.0.1 login u password s3cret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("HOME", str(home))
+    with IndexServer(package_dir, username="u", password="s3cret") as server:
+        pins, settings, target = _pins(tmp_path, server.plain_url, "sdtest-gamma\n")
+        server.reset_counts()
+        got = download(
+            pins,
+            target,
+            settings,
+            tmp_path / "dest",
+            fetcher=DirectFetcher(FileCache(tmp_path / "f")),
+        )
+    assert [path.name for path in got] == ["sdtest_gamma-1.0-py3-none-any.whl"]
+    assert [path for _agent, path in server.agents] == [f"/files/{got[0].name}"]
