@@ -79,6 +79,26 @@ def test_a_variant_is_built_from_fields_not_from_a_sliced_command(tmp_path: Path
     assert "--constraint" not in base.argv(["uv"])  # the base request is untouched
 
 
+def test_a_lock_path_is_relative_to_the_locks_folder_and_a_bad_lock_is_named(
+    tmp_path: Path,
+) -> None:
+    lock = tmp_path / "pylock.toml"
+    lock.write_text(
+        'lock-version = "1.0"\ncreated-by = "uv"\n\n[[packages]]\nname = "sdtest-local"\n'
+        'version = "1.0"\narchive = { path = "wheels/sdtest_local-1.0-py3-none-any.whl", '
+        f'hashes = {{ sha256 = "{"a" * 64}" }} }}\n'
+    )
+    (package,) = Lock.read(lock).packages
+    (file,) = package.wheels
+    assert package.name == "sdtest-local"
+    assert file.path == tmp_path / "wheels" / "sdtest_local-1.0-py3-none-any.whl"
+    assert (file.filename, file.sha256) == ("sdtest_local-1.0-py3-none-any.whl", "a" * 64)
+    lock.write_text('lock-version = "1.0"\n[[packages]]\nversion = "1.0"\n')
+    with pytest.raises(ResolutionError) as caught:
+        Lock.read(lock)
+    assert str(lock) in str(caught.value) and "fix:" in str(caught.value)
+
+
 def test_the_lock_names_each_file_with_its_url_and_sha256(
     tmp_path: Path, index: IndexServer, package_dir: Path
 ) -> None:
