@@ -57,8 +57,8 @@ def _read_requirements(layout: InputLayout, allow_index_options: bool) -> Parsed
     )
     if not combined.requirements and layout.kinds == ("requirements",):
         raise InputError(
-            f"{', '.join(layout.requirement_files)}: no requirements in the file(s); "
-            "add one requirement per line, e.g. 'requests>=2.31'"
+            f"{', '.join(layout.requirement_files)}: no requirements in the file(s)",
+            fix="add one requirement per line, e.g. 'requests>=2.31'",
         )
     return combined
 
