@@ -44,6 +44,10 @@ NEVER_FOR_THE_DRIVER_ALONE = (
     "sparkdeps._runtime.delivery",
     "sparkdeps._runtime.session_env",
     "sparkdeps._runtime.pipmode",
+    "sparkdeps._runtime.routes",
+    "sparkdeps._runtime.provided",
+    "sparkdeps._runtime.environment",
+    "sparkdeps._runtime.wheelpayload",
     # remote storage (issue 26): only when such a URI is used
     "fsspec",
     "s3fs",
