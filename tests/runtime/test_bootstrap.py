@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from tests.support.wheelhouses import load_test_wheels, make_wheelhouse, module_names
 
+from sparkdeps._core.manifest import MANIFEST_NAME
+from sparkdeps._runtime import bootstrap
 from sparkdeps._runtime.load import load
 from sparkdeps._runtime.wheelpayload import (
     archive_name,
@@ -209,3 +211,57 @@ def test_a_killed_workers_partial_extraction_is_swept(
     assert isinstance(outcome, dict) and outcome["ok"], outcome
     assert not list(archive.glob(".site.*.partial")), "swept under the lock"
     assert (archive / "site").is_dir()
+
+
+# ----------------------------------------------- the configuration beside the module (issue 24)
+
+_READ_CONFIG = """
+import json, sys
+sys.path.insert(0, {zip!r})
+module = __import__({module!r})
+print(json.dumps({{"file": module.__file__, "config": module.CONFIG}}))
+"""
+
+
+def test_bootstrap_reads_its_configuration_from_the_stub_zip(
+    installed: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    _wheelhouse, folder, digest = installed
+    stubs = boot_zip(folder, digest, tmp_path / "payloads")
+    module = f"{archive_name(digest)}_boot"
+    with zipfile.ZipFile(stubs) as archive:
+        shipped = archive.read(f"{module}.py")
+        assert f"{module}.json" in archive.namelist()
+    # the module travels as it is: no source rewritten on the driver
+    assert shipped == Path(bootstrap.__file__).read_bytes()
+    assert bootstrap.CONFIG == {}, "sparkdeps' own copy has no configuration beside it"
+    code = _READ_CONFIG.format(zip=str(stubs), module=module)
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    seen = json.loads(done.stdout)
+    assert seen["file"] == os.path.join(str(stubs), f"{module}.py"), "imported from the zip"
+    manifest = json.loads((folder / MANIFEST_NAME).read_text("utf-8"))
+    assert seen["config"] == {
+        "digest": digest,
+        "archive": archive_name(digest),
+        "site": None,
+        "wheels": [[wheel["filename"], wheel["sha256"]] for wheel in manifest["wheels"]],
+    }
+
+
+def test_a_stub_zip_without_its_configuration_names_the_fix(
+    installed: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    _wheelhouse, folder, digest = installed
+    stubs = boot_zip(folder, digest, tmp_path / "payloads")
+    module = f"{archive_name(digest)}_boot"
+    root = tmp_path / "executor"
+    root.mkdir()
+    with zipfile.ZipFile(stubs) as source, zipfile.ZipFile(root / stubs.name, "w") as copy:
+        for name in source.namelist():
+            if name != f"{module}.json":
+                copy.writestr(name, source.read(name))
+    outcome = _worker(root, stubs.name, [f"sdload_pure{TAG}"])[f"sdload_pure{TAG}"]
+    assert isinstance(outcome, dict) and not outcome["ok"]
+    assert f"no {module}.json" in str(outcome["error"]), outcome

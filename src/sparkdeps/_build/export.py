@@ -153,8 +153,6 @@ def pylock_text(manifest: Manifest) -> str:
 
 def validate_pylock(text: str, *, origin: str) -> None:
     """Parse ``text`` as PEP 751 with ``packaging.pylock``; IntegrityError when it is not."""
-    # packaging.pylock is 26.1+ (the build extra): `sparkdeps export --format requirements`
-    # and the pipeline's other steps import this module without it
     from packaging.pylock import Pylock, PylockValidationError  # noqa: PLC0415
 
     try:

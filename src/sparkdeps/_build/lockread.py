@@ -198,7 +198,6 @@ def _hashes(mapping: Mapping[str, str]) -> tuple[str, ...]:
 
 
 def _pylock(path: Path, origin: str, target: Target) -> LockSelection:
-    # only a pylock.toml input needs packaging.pylock (26.1+): other inputs build without it
     from packaging.pylock import (  # noqa: PLC0415
         PackageDirectory,
         PackageSdist,

@@ -246,8 +246,6 @@ def _cached_or_made(
             logger.info("build cache hit: %s", hit.name)
             digest = cache.digest(key) or sha256_file(hit)
             return _Made(hit, manifest, digest, layout.digest, cached=True)
-    # the build machinery (requirements, resolver, downloads, wheel builders) only on a
-    # cache miss: a warm rebuild never imports it
     from .make import make_wheelhouse  # noqa: PLC0415
 
     path, manifest = make_wheelhouse(

@@ -41,20 +41,11 @@ __all__ = [
     "RuntimePlan",
     "classify",
     "runtime_meets",
-    "same_version",
 ]
 
 logger = logging.getLogger(__name__)
 
 Status = Literal["new", "shadows", "runtime"]
-
-
-def same_version(left: str, right: str) -> bool:
-    """PEP 440 equality (``1.0`` == ``1.0.0``), falling back to text for odd versions."""
-    try:
-        return Version(left) == Version(right)
-    except InvalidVersion:
-        return left == right
 
 
 def runtime_meets(have: str, pinned: str) -> bool:

@@ -106,7 +106,6 @@ def get_dbutils(spark: Any = None) -> Dbutils | None:
     candidate = getattr(main, "dbutils", None)
     if candidate is not None:
         return candidate  # type: ignore[no-any-return]
-    # IPython and pyspark are there only on a cluster or in a notebook: imported on demand
     try:  # a notebook's IPython namespace
         from IPython import get_ipython  # noqa: PLC0415
 
@@ -223,7 +222,7 @@ def notebook_pip() -> NotebookPip | None:
     """
     if _pip_override is not _UNSET:
         return _pip_override  # type: ignore[no-any-return]
-    try:  # IPython is there only in a notebook: imported on demand
+    try:
         from IPython import get_ipython  # noqa: PLC0415
     except ImportError:
         return None

@@ -18,8 +18,6 @@ def file_lock(path: Path, *, waiting: str | None = None) -> Iterator[None]:
 
     ``waiting`` is logged (INFO) when another process holds the lock and we wait.
     """
-    # fcntl exists only on POSIX: imported here so that importing sparkdeps works
-    # elsewhere (building on Windows, say), where nothing takes these locks.
     import fcntl  # noqa: PLC0415
 
     path.parent.mkdir(parents=True, exist_ok=True)

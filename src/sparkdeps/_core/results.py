@@ -124,7 +124,7 @@ class LoadResult:
 
     def _repr_html_(self) -> str:
         """A small table in Jupyter and Databricks notebooks."""
-        from .html import load_html  # noqa: PLC0415  (only a notebook renders it)
+        from .html import load_html  # noqa: PLC0415
 
         return load_html(self, self.shadows)
 
@@ -179,7 +179,7 @@ class VerifyResult:
 
     def _repr_html_(self) -> str:
         """Where each executor imported each module from, as a table in notebooks."""
-        from .html import verify_html  # noqa: PLC0415  (only a notebook renders it)
+        from .html import verify_html  # noqa: PLC0415
 
         return verify_html(self)
 

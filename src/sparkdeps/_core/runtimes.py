@@ -22,6 +22,8 @@ from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 
+from packaging.version import InvalidVersion, Version
+
 from .errors import InputError, TargetError
 
 __all__ = [
@@ -183,8 +185,6 @@ def spark_builtins(
 def _check_line(line: str, number: int, origin: str) -> tuple[str, str] | None:
     """``(canonical name, version)`` of one ``name==version`` line, or a refusal naming it."""
     # imported here: only a freeze file being read needs packaging
-    from packaging.version import InvalidVersion, Version  # noqa: PLC0415
-
     where = f"{origin}, line {number}: {line[:120]!r}"
     if line.startswith("-"):
         raise InputError(

@@ -208,7 +208,6 @@ def _check(
 def _build_route(
     route: str, token: str, native: Native, work: Path, dest: str
 ) -> tuple[str, tuple[str, ...]]:
-    # the build half only here: a doctor is a build and a load in one process
     from .._build.publish import build  # noqa: PLC0415
 
     folder, modules = route_input(route, token, native, work / route)
@@ -285,7 +284,7 @@ def doctor(
 def session_for(*, remote: str | None = None, master: str | None = None) -> Any:
     """A session for ``sparkdeps doctor`` run from a shell: Connect, a master, or the default."""
     try:
-        from pyspark.sql import SparkSession  # noqa: PLC0415  (only a doctor from a shell)
+        from pyspark.sql import SparkSession  # noqa: PLC0415
     except ImportError as exc:
         raise InputError(
             "sparkdeps doctor needs pyspark here: pip install 'sparkdeps[spark]' "

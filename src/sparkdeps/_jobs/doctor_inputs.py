@@ -27,6 +27,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.tags import sys_tags
+
 from .._core.errors import CommandError
 from .._core.paths import cache_root
 from .._core.runner import run
@@ -59,8 +61,6 @@ class Native:
 
 
 def _wheel_tag() -> str:
-    from packaging.tags import sys_tags  # noqa: PLC0415  (only the doctor needs tags)
-
     interpreter = f"cp{sys.version_info[0]}{sys.version_info[1]}"
     for tag in sys_tags():
         if tag.interpreter == interpreter and tag.abi == interpreter:

@@ -62,7 +62,6 @@ class UserTask:
 
 def _bundles() -> Any:
     try:
-        # optional (sparkdeps[databricks]) and only for describing a job
         from databricks.bundles import jobs  # noqa: PLC0415
     except ImportError as exc:
         raise SparkdepsError(

@@ -40,6 +40,7 @@ from .._core.errors import CommandError, InputError
 from .._core.paths import cache_root
 from .._core.runner import clean_env, run
 from .._core.timing import Timer
+from .._version import __version__
 
 if TYPE_CHECKING:
     from .._core.options import BuildOptions
@@ -57,8 +58,6 @@ _COMPLETE = ".sparkdeps-complete"
 
 def default_build_requirement() -> str:
     """``sparkdeps[build]`` at exactly the version running here."""
-    from .. import __version__  # noqa: PLC0415
-
     return f"sparkdeps[build]=={__version__}"
 
 
@@ -74,8 +73,6 @@ class PrivateVenv:
 
 def venv_folder(requirement: str, pip_options: list[str], cache_dir: Path | None = None) -> Path:
     """Where the venv for this requirement and these index options lives on this node."""
-    from .. import __version__  # noqa: PLC0415
-
     key = json.dumps([sys.version, sys.executable, requirement, pip_options])
     digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
     tag = f"py{sys.version_info[0]}{sys.version_info[1]}"

@@ -182,7 +182,6 @@ def run_process_deps(args: ProcessDepsRequest) -> ProcessDepsOutcome:
     """Build into the run folder and set the task value (the CLI prints the URI)."""
     if args.private_venv and not os.environ.get(IN_PRIVATE_VENV_ENV):
         return _process_deps_privately(args)
-    # the build half only in the task that builds: cleanup runs without sparkdeps[build]
     from .._build.publish import build  # noqa: PLC0415
 
     base = _usable(args.base) or _default_base()
@@ -278,7 +277,6 @@ def _reusable(run_uri: str, uri: str, source: str) -> str:
     Its ``run.json`` must be sparkdeps' own, name the same input digest, and give
     the sha256 of the ``wheelhouse.zip`` beside it, which must open as a wheelhouse.
     """
-    # the build half only here, in the task that builds (cleanup runs without it)
     from .._build.archive import ArchiveLimits  # noqa: PLC0415
     from .._build.inputs import prepare_input  # noqa: PLC0415
 

@@ -12,7 +12,9 @@ stub's place. A ``shared`` delivery names an installed folder instead (storage
 every node mounts), and nothing is extracted.
 
 This file must not import sparkdeps: executors do not have it. The driver copies
-it into the stub zip with ``CONFIG`` filled in (:func:`render`).
+it unchanged into the stub zip and writes its configuration beside it, as
+``<module>.json`` (:func:`config_name`), which the module reads through its own
+loader: a zip member as well as a file.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import hashlib
 import importlib
 import importlib.machinery
 import importlib.util
+import json
 import marshal
 import os
 import shutil
@@ -30,9 +33,29 @@ import threading
 import zipfile
 from typing import Any
 
-CONFIG: dict[str, Any] = {}
-"""Filled in by the driver: digest, archive (folder name), site (shared folder or
-None), wheels ([filename, sha256] pairs)."""
+
+def config_name(module: str) -> str:
+    """The stub zip member beside ``<module>.py`` that holds its configuration."""
+    return f"{module}.json"
+
+
+def _read_config() -> dict[str, Any]:
+    """What the driver wrote beside this module; empty for sparkdeps' own copy (none there)."""
+    # the loader reads a zip member (zipimporter) as well as a file beside a source file
+    get_data: Any = getattr(globals().get("__loader__"), "get_data", None)
+    folder, filename = os.path.split(__file__)  # in a zip: <zip path>/<module>.py
+    path = os.path.join(folder, config_name(os.path.splitext(filename)[0]))
+    try:
+        data = get_data(path) if get_data is not None else b"{}"
+    except OSError:
+        return {}
+    config: dict[str, Any] = json.loads(data.decode("utf-8"))
+    return config
+
+
+CONFIG: dict[str, Any] = _read_config()
+"""From the driver: digest, archive (folder name), site (shared folder or None), wheels
+([filename, sha256] pairs)."""
 
 _SITE = "site"
 _BIG = 4 << 20
@@ -40,16 +63,6 @@ _lock = threading.Lock()
 _active: list[str] = []
 _redirecting: set[str] = set()
 _hooked: set[str] = set()
-
-
-def render(config: dict[str, Any]) -> str:
-    """This module's source with ``config`` as its ``CONFIG`` (run on the driver)."""
-    with open(__file__, encoding="utf-8") as handle:
-        source = handle.read()
-    marker = "CONFIG: dict[str, Any] = {}"
-    if marker not in source:
-        raise RuntimeError(f"internal: {__file__} lost its CONFIG line")
-    return source.replace(marker, f"CONFIG: dict[str, Any] = {config!r}", 1)
 
 
 def stub_source(module: str) -> str:
@@ -286,6 +299,11 @@ def _drop_stubs() -> None:
 
 def activate(name: str) -> None:
     """Called by the stub of ``name`` while it is being imported: import the real one."""
+    if not CONFIG:
+        raise ImportError(
+            f"sparkdeps: the stub zip on this executor has no {config_name(__name__)} beside "
+            f"{__name__}; it was not written by sparkdeps.load(): load the wheelhouse again"
+        )
     if name in _redirecting:
         raise ImportError(
             f"sparkdeps: {name} is not in the wheelhouse {CONFIG.get('digest', '?')[:16]} "

@@ -169,7 +169,6 @@ def fetch_wheelhouse(
         with timed(timings, "hash"):
             digest = sha256_file(got.zip_path)
         _check_pin(got.uri, digest, expected)
-        # imported here: a warm load reads no manifest (and no packaging)
         from .._core.wheelhouse import read_manifest  # noqa: PLC0415
 
         manifest = read_manifest(got.zip_path, origin=got.uri)
@@ -196,7 +195,7 @@ class _Fetched(NamedTuple):
 
 def _private_copy_path(node_cache: Path) -> Path:
     """A fresh ``wheelhouse.zip`` path in a private folder under ``node_cache/downloads``."""
-    import tempfile  # noqa: PLC0415 (only a copy needs it; keeps a warm load light)
+    import tempfile  # noqa: PLC0415
 
     downloads = private_dir(node_cache / "downloads")
     return Path(tempfile.mkdtemp(prefix="fetch-", dir=downloads)) / WHEELHOUSE_NAME

@@ -24,7 +24,6 @@ def _spark_version() -> str | None:
         pass
     # Databricks ships pyspark outside site-packages metadata; its version module remains
     try:
-        # pyspark is there only on a cluster or with sparkdeps[spark]
         from pyspark.version import __version__ as version  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415
     except ImportError:
         return None

@@ -44,7 +44,7 @@ def payload_lock(payloads: Path, digest: str) -> AbstractContextManager[None]:
 
 def hold(folder: Path) -> None:
     """Record this process as a live holder of the payload ``folder`` (once per process)."""
-    import fcntl  # noqa: PLC0415  (POSIX only, as file_lock)
+    import fcntl  # noqa: PLC0415
 
     os.utime(folder)  # the last delivery: cleanup sweeps only payloads unused for a while
     key = os.fspath(folder)
@@ -69,7 +69,7 @@ def hold(folder: Path) -> None:
 
 def live_holders(folder: Path) -> int:
     """How many live processes hold ``folder``; the files of dead holders are removed."""
-    import fcntl  # noqa: PLC0415  (POSIX only, as file_lock)
+    import fcntl  # noqa: PLC0415
 
     mine = _held.get(os.fspath(folder))
     live = 0

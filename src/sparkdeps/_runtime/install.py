@@ -202,7 +202,6 @@ def install(
             _remember(node_cache, prepared)
             return _reused(folder, prepared.digest, timings, marker)
         _clear_leftovers(installs, prepared.digest)
-        # imported here: only a real install needs the zip reader and the thread pool
         from .unpack import unpack_into  # noqa: PLC0415
 
         with timed(timings, "install"):

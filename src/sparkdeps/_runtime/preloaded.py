@@ -36,8 +36,6 @@ _WORKER_IMPORTS = frozenset({"numpy"})
 
 def _version_in(folder: Path, name: str) -> str | None:
     """The version of the wheel in ``folder`` that provides top-level ``name``."""
-    # imported here: it brings the email parser along, and only a module imported
-    # before load() (rare after the first load) needs a version looked up
     from importlib.metadata import distributions  # noqa: PLC0415
 
     for dist in distributions(path=[os.fspath(folder)]):

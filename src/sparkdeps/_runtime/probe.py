@@ -184,7 +184,6 @@ def run_reports(
 ) -> list[dict[str, Any]]:
     """One :func:`.worker_report.worker_report` per task, from ``partitions`` tasks: the
     executor side of both the delivery probe and ``verify``."""
-    # pyspark costs about a second to import: only when a probe runs
     from pyspark import cloudpickle  # noqa: PLC0415
     from pyspark.sql.functions import col, udf  # noqa: PLC0415
     from pyspark.sql.types import StringType  # noqa: PLC0415

@@ -17,9 +17,6 @@ Protected packages the wheelhouse ships anyway (``--override-runtime``) get a
 warning here too. On a fresh install, runtime distributions whose requirements
 exclude a version the wheelhouse ships (a shadowing upgrade) are reported: the
 build cannot see them, as package sets hold names and versions only.
-
-The warm path stays light: ``importlib.metadata.version`` per relied-on
-package; ``packaging`` is imported and parses only when something differs.
 """
 
 from __future__ import annotations
@@ -76,8 +73,6 @@ def _installed(name: str) -> str | None:
     version = getattr(module, "__version__", None) if module is not None else None
     if isinstance(version, str):
         return version
-    # imported here: importlib.metadata brings the email parser, csv and socket along,
-    # and a wheelhouse that relies on nothing never needs it (the warm load stays light)
     import importlib.metadata  # noqa: PLC0415
 
     try:
@@ -87,7 +82,6 @@ def _installed(name: str) -> str | None:
 
 
 def _fits(found: str, requires: str) -> bool:
-    # imported here, as in runtime_differences: only a difference needs packaging
     from packaging.specifiers import InvalidSpecifier, SpecifierSet  # noqa: PLC0415
     from packaging.version import InvalidVersion, Version  # noqa: PLC0415
 
@@ -105,7 +99,6 @@ def runtime_differences(section: Mapping[str, Any]) -> list[Difference]:
         found = _installed(name)
         if found == expected or (found is None and name in _SPARK_MODULES):
             continue
-        # imported here: a warm load whose runtime matches never parses a version
         from packaging.version import InvalidVersion, Version  # noqa: PLC0415
 
         try:
@@ -123,7 +116,6 @@ def _broken_dependents(shadows: Sequence[Mapping[str, Any]], skip: str | None) -
     shipped = {_NORMALISE.sub("-", str(s["name"])).lower(): str(s["version"]) for s in shadows}
     if not shipped:
         return []
-    # imported here: a warm load without a runtime section never needs them
     import importlib.metadata  # noqa: PLC0415
 
     from packaging.requirements import InvalidRequirement, Requirement  # noqa: PLC0415

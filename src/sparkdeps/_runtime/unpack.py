@@ -1,8 +1,5 @@
 """Unpacking a checked wheelhouse into an install folder: every wheel extracted, the
 markers written, the folder renamed into place so it exists only when complete.
-
-Imported only when something is really installed: a warm load never needs the
-zip reader, the thread pool or the manifest model.
 """
 
 from __future__ import annotations

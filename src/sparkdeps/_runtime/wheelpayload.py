@@ -5,8 +5,9 @@ Made once per digest under ``<payload_dir>/<digest>.wheels/``::
     sparkdeps_<digest16>.zip          the wheelhouse: a hard link (no bytes), else a
                                       symlink, else a copy (docs/facts.md, fact 2: it
                                       must outlive the application)
-    sparkdeps_<digest16>_boot.zip     stubs + bootstrap, a few KB (extract on executors)
-    sparkdeps_<digest16>_shared.zip   stubs + bootstrap naming a shared install folder
+    sparkdeps_<digest16>_boot.zip     stubs + bootstrap + its JSON configuration, a few
+                                      KB (extract on executors)
+    sparkdeps_<digest16>_shared.zip   the same, naming a shared install folder
 
 A hard link shares the inode with the published wheelhouse, so an in-place edit
 of it would reach the executors: the bootstrap checks every wheel's sha256 before
@@ -269,7 +270,10 @@ def stub_zip_bytes(
         "site": os.fspath(site) if site is not None else None,
         "wheels": [list(wheel) for wheel in contents.wheels] if site is None else [],
     }
-    members = [(f"{module}.py", bootstrap.render(config))]
+    members = [
+        (f"{module}.py", Path(bootstrap.__file__).read_text("utf-8")),  # as it is, unchanged
+        (bootstrap.config_name(module), json.dumps(config, sort_keys=True, indent=1) + "\n"),
+    ]
     names = set(contents.names)
     members += [
         (f"{name}.py", bootstrap.stub_source(module)) for name in sorted(names) if name != module

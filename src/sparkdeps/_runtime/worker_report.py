@@ -99,7 +99,7 @@ def _inside(path: str, within: Sequence[str]) -> bool:
 
 def _spark_files() -> str | None:
     try:
-        from pyspark import SparkFiles  # noqa: PLC0415 (pyspark: optional where tested)
+        from pyspark import SparkFiles  # noqa: PLC0415
 
         return os.path.abspath(SparkFiles.getRootDirectory())  # noqa: PTH100
     except Exception:

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .._core.errors import TargetError
+from .._core.runner import clean_env, uv_command
 
 __all__ = ["InterpreterNotFoundError", "find_interpreter", "python_minor"]
 
@@ -65,8 +66,6 @@ def _pyenv_candidates(version: str) -> Iterator[Path]:
 
 def _uv_candidates(version: str) -> Iterator[Path]:
     try:
-        from .._core.runner import clean_env, uv_command  # noqa: PLC0415
-
         uv = uv_command()
     except Exception:
         return

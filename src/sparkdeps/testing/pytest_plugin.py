@@ -43,8 +43,10 @@ from typing import Any, Literal
 
 import pytest
 
+from .._core.databricks import set_notebook_pip
 from .._core.errors import TargetError
 from .._core.results import LoadResult
+from .._runtime.load import active_session, load
 from .localspark import (
     WorkerPip,
     clean_python,
@@ -222,7 +224,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def _connect_missing() -> str | None:
     try:
-        import pyspark  # noqa: PLC0415  (optional: sparkdeps[spark])
+        import pyspark  # noqa: PLC0415
     except ImportError:
         return "pyspark is not installed"
     major = int(pyspark.__version__.split(".")[0])
@@ -284,8 +286,6 @@ def sparkdeps_sandboxed_connect(sparkdeps_spark_manager: SparkManager) -> Any:
 @pytest.fixture
 def sparkdeps_notebook_pip(sparkdeps_spark_manager: SparkManager) -> Iterator[WorkerPip]:
     """The notebook's ``%pip`` stand-in for this test: installs into the executors' interpreter."""
-    from .._core.databricks import set_notebook_pip  # noqa: PLC0415 (keep the plugin light)
-
     channel = WorkerPip(sparkdeps_spark_manager.python)
     set_notebook_pip(channel)
     try:
@@ -317,8 +317,6 @@ def sparkdeps_session(
 @pytest.fixture
 def sparkdeps_load(tmp_path: Path) -> Callable[..., LoadResult]:
     """``load(wheelhouse, spark=None, **options)`` with a per-test node cache."""
-    # the plugin loads in every pytest run of a project that installs sparkdeps: keep it light
-    from .._runtime.load import active_session, load  # noqa: PLC0415
 
     def _load(wheelhouse: str | os.PathLike[str], spark: Any = None, **options: Any) -> LoadResult:
         options.setdefault("cache_dir", tmp_path / "sparkdeps-cache")

@@ -107,7 +107,7 @@ def download_copy(storage: Storage, uri: str, into: Path | None = None) -> Path:
     """
     if into is not None:
         into.mkdir(parents=True, exist_ok=True)
-    import tempfile  # noqa: PLC0415 (only a copy needs it; keeps a warm load light)
+    import tempfile  # noqa: PLC0415
 
     folder = Path(tempfile.mkdtemp(prefix="sparkdeps-copy-", dir=into))
     # never a query string in a file name: a presigned URL's is a credential

@@ -69,9 +69,9 @@ def storage_for(uri: str, *, dbutils: Dbutils | None = None) -> Storage:
         if root is None or root.is_dir():
             return LocalStorage()
         # not mounted here (CI, a laptop): the Files API, never a local /Volumes folder
-        from .filesapi import files_api_storage  # noqa: PLC0415 (the SDK only when used)
+        from .filesapi import files_api_storage  # noqa: PLC0415
 
         return files_api_storage(uri)
-    from .objectstore import fsspec_storage  # noqa: PLC0415 (fsspec only when used)
+    from .objectstore import fsspec_storage  # noqa: PLC0415
 
     return fsspec_storage(uri, scheme)

@@ -170,7 +170,7 @@ class LocalStorage:
                 f"dest {uri} {what}, not a folder; fix: pass a folder for --dest/dest= "
                 "(run folders are created inside it)"
             )
-        import tempfile  # noqa: PLC0415 (a build's check only; keeps a warm load light)
+        import tempfile  # noqa: PLC0415
 
         try:
             handle, probe = tempfile.mkstemp(prefix=".sparkdeps-probe-", dir=existing)
