@@ -79,6 +79,26 @@ def test_a_variant_is_built_from_fields_not_from_a_sliced_command(tmp_path: Path
     assert "--constraint" not in base.argv(["uv"])  # the base request is untouched
 
 
+def test_a_lock_path_is_relative_to_the_locks_folder_and_a_bad_lock_is_named(
+    tmp_path: Path,
+) -> None:
+    lock = tmp_path / "pylock.toml"
+    lock.write_text(
+        'lock-version = "1.0"\ncreated-by = "uv"\n\n[[packages]]\nname = "sdtest-local"\n'
+        'version = "1.0"\narchive = { path = "wheels/sdtest_local-1.0-py3-none-any.whl", '
+        f'hashes = {{ sha256 = "{"a" * 64}" }} }}\n'
+    )
+    (package,) = Lock.read(lock).packages
+    (file,) = package.wheels
+    assert package.name == "sdtest-local"
+    assert file.path == tmp_path / "wheels" / "sdtest_local-1.0-py3-none-any.whl"
+    assert (file.filename, file.sha256) == ("sdtest_local-1.0-py3-none-any.whl", "a" * 64)
+    lock.write_text('lock-version = "1.0"\n[[packages]]\nversion = "1.0"\n')
+    with pytest.raises(ResolutionError) as caught:
+        Lock.read(lock)
+    assert str(lock) in str(caught.value) and "fix:" in str(caught.value)
+
+
 def test_the_lock_names_each_file_with_its_url_and_sha256(
     tmp_path: Path, index: IndexServer, package_dir: Path
 ) -> None:
@@ -223,3 +243,26 @@ def test_the_direct_fetcher_sends_the_index_credentials(tmp_path: Path, package_
         )
     assert [path.name for path in got] == ["sdtest_gamma-1.0-py3-none-any.whl"]
     assert any(agent.startswith("sparkdeps") for agent, _path in server.agents)
+
+
+def test_a_netrc_entry_reaches_uv_and_the_direct_fetcher(
+    tmp_path: Path, package_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    netrc = home / ".netrc"
+    netrc.write_text("machine 127.0.0.1 login u password s3cret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("HOME", str(home))
+    with IndexServer(package_dir, username="u", password="s3cret") as server:
+        pins, settings, target = _pins(tmp_path, server.plain_url, "sdtest-gamma\n")
+        server.reset_counts()
+        got = download(
+            pins,
+            target,
+            settings,
+            tmp_path / "dest",
+            fetcher=DirectFetcher(FileCache(tmp_path / "f")),
+        )
+    assert [path.name for path in got] == ["sdtest_gamma-1.0-py3-none-any.whl"]
+    assert [path for _agent, path in server.agents] == [f"/files/{got[0].name}"]

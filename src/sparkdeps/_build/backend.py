@@ -17,7 +17,7 @@ import logging
 import re
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -116,41 +116,41 @@ class Lock:
                 f"uv wrote a lock sparkdeps cannot read ({path}: {exc}); fix: install a uv "
                 "that writes PEP 751 locks (pip install 'sparkdeps[build]')"
             ) from exc
+        base = path.parent  # PEP 751: a relative path is relative to the lock's folder
         packages: list[LockedPackage] = []
         for package in pylock.packages:
-            wheels = tuple(
-                _file(w.url, w.path, w.name, w.hashes, w.size) for w in package.wheels or ()
-            )
+            files = [_file(base, wheel, wheel.name) for wheel in package.wheels or ()]
+            if package.archive is not None:  # ``name @ file://x.whl``: a local wheel
+                files.append(_file(base, package.archive, None))
             sdist = package.sdist
             packages.append(
                 LockedPackage(
                     canonicalize_name(package.name),
                     str(package.version or ""),
-                    wheels + _archive(package),
-                    _file(sdist.url, sdist.path, sdist.name, sdist.hashes, sdist.size)
-                    if sdist is not None
-                    else None,
+                    tuple(files),
+                    _file(base, sdist, sdist.name) if sdist is not None else None,
                 )
             )
         return cls(tuple(packages))
 
 
-def _archive(package: object) -> tuple[LockedFile, ...]:
-    """A ``name @ file://x.whl`` reference (a local wheel) as a wheel of the package."""
-    archive = getattr(package, "archive", None)
-    if archive is None:
-        return ()
-    return (_file(archive.url, archive.path, None, archive.hashes, archive.size),)
+class _Entry(Protocol):
+    """What a lock says of one file (a wheel, an sdist, an archive)."""
+
+    @property
+    def url(self) -> str | None: ...
+    @property
+    def path(self) -> str | None: ...
+    @property
+    def hashes(self) -> Mapping[str, str]: ...
+    @property
+    def size(self) -> int | None: ...
 
 
-def _file(
-    url: str | None, path: str | None, name: str | None, hashes: object, size: int | None
-) -> LockedFile:
-    if url is None:
-        url = Path(path or "").absolute().as_uri()
+def _file(base: Path, entry: _Entry, name: str | None) -> LockedFile:
+    url = entry.url or (base / (entry.path or "")).absolute().as_uri()
     filename = name or unquote(urlsplit(url).path).rsplit("/", 1)[-1]
-    sha256 = dict(hashes).get("sha256", "") if isinstance(hashes, dict) else ""
-    return LockedFile(url, filename, sha256, size)
+    return LockedFile(url, filename, entry.hashes.get("sha256", ""), entry.size)
 
 
 def seed_text(lines: Sequence[str]) -> str:
