@@ -30,7 +30,7 @@ from .resolve import Pin
 __all__ = ["choose_file", "download", "verify"]
 
 _FIX = (
-    "fix: correct the --hash value(s) in the requirements file; if the package on the index "
+    "correct the --hash value(s) in the requirements file; if the package on the index "
     "changed, find out why before trusting the new file"
 )
 
@@ -136,8 +136,8 @@ def verify(chosen: Mapping[Pin, LockedFile | None], dest: Path) -> list[Path]:
         path = dest / file.filename if file is not None else _by_name(dest, pin)
         if path is None or not path.is_file():
             raise ResolutionError(
-                f"{pin.spec} was not downloaded; fix: check that the index holds a wheel of it "
-                "for the target"
+                f"{pin.spec} was not downloaded",
+                fix="check that the index holds a wheel of it for the target",
             )
         checks = _allowed(pin)
         if file is not None and file.sha256:
@@ -178,8 +178,9 @@ def hash_mismatch_error(
     return ResolutionError(
         redact(
             f"hash mismatch for {origin}: {pin.spec}: {filename} ({where}) has {got}, but the "
-            f"--hash given is {listed}\n{_FIX}"
-        )
+            f"--hash given is {listed}"
+        ),
+        fix=_FIX,
     )
 
 
@@ -187,8 +188,8 @@ def _changed_error(pin: Pin, file: LockedFile, got: str) -> ResolutionError:
     return ResolutionError(
         redact(
             f"{file.filename} ({pin.spec}) from {file.url} does not match the sha256 the index "
-            f"lists for it: expected {file.sha256}, got {got}; the file was not kept\n"
-            "fix: build again; if it happens again the index (or a proxy before it) serves "
-            "another file than it lists: find out why before trusting it"
-        )
+            f"lists for it: expected {file.sha256}, got {got}; the file was not kept"
+        ),
+        fix="build again; if it happens again the index (or a proxy before it) serves "
+        "another file than it lists: find out why before trusting it",
     )

@@ -320,25 +320,29 @@ def _explain(failure: CompileFailure, request: _Request) -> ResolutionError:
         what = "who asks for them" if absent else "where the conflicting requirements come from"
         message += f"\n{what}:\n" + "\n".join(sources)
     if absent:
-        return ResolutionError(redact(message + "\n" + _missing_fix(absent, request.index)))
-    message += (
-        "\nfix: relax or align the version constraints above, or check that the index "
-        "holds the packages for this target"
+        return ResolutionError(
+            redact(message + "\n" + _missing_fix(absent, request.index)), fix=_MISSING_FIX
+        )
+    return ResolutionError(
+        redact(message),
+        fix="relax or align the version constraints above, or check that the index "
+        "holds the packages for this target",
     )
-    return ResolutionError(redact(message))
 
 
 def _missing_fix(absent: Sequence[str], index: IndexSettings) -> str:
-    """Name the missing packages, close names the index has, and the fix for a missing name."""
+    """Name the missing packages, close names the index has, and where they were looked for
+    (the fix for a missing name is :data:`_MISSING_FIX`)."""
     close = close_names(absent, index)
     named = []
     for name in absent:
         near = close.get(name) or []
         named.append(f"{name} (did you mean {' or '.join(near)}?)" if near else name)
     message = f"missing (not on the index or find-links): {', '.join(named)}"
-    message += f"\nlooked in: {index.shown()}"
-    return (
-        message + "\nfix: check the spelling of each name above in your requirements; if the "
-        "package is private, add the index or folder that holds it (index_url= / "
-        "--extra-index-url / --find-links)"
-    )
+    return message + f"\nlooked in: {index.shown()}"
+
+
+_MISSING_FIX = (
+    "check the spelling of each name above in your requirements; if the package is private, "
+    "add the index or folder that holds it (index_url= / --extra-index-url / --find-links)"
+)

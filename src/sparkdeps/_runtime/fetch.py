@@ -240,7 +240,7 @@ def _local_file(uri: str, local: Path) -> tuple[str, Path]:
         info = local.stat()
     except FileNotFoundError as exc:
         raise StorageError(
-            f"wheelhouse {uri} does not exist; check the path handed from the build task"
+            f"wheelhouse {uri} does not exist", fix="check the path handed from the build task"
         ) from exc
     except OSError as exc:
         raise StorageError(f"cannot read wheelhouse {uri}: {exc}") from exc
@@ -248,8 +248,8 @@ def _local_file(uri: str, local: Path) -> tuple[str, Path]:
         inside = local / WHEELHOUSE_NAME
         if not inside.is_file():
             raise InputError(
-                f"{uri} is a folder without a {WHEELHOUSE_NAME}; pass the wheelhouse.zip a "
-                "build published (or the run folder that holds it)"
+                f"{uri} is a folder without a {WHEELHOUSE_NAME}",
+                fix="pass the wheelhouse.zip a build published (or the run folder that holds it)",
             )
         return f"{uri.rstrip('/')}/{WHEELHOUSE_NAME}", inside
     return uri, local

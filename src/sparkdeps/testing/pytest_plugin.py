@@ -92,7 +92,8 @@ def check_driver(runtime: str) -> None:
         raise TargetError(
             f"--sparkdeps-runtime {runtime} runs executors on Python {spec.python_version}, "
             f"but pytest runs on {here}: Spark needs one minor version on the driver and its "
-            f"workers; run pytest with Python {spec.python_version} (e.g. {inside})"
+            "workers",
+            fix=f"run pytest with Python {spec.python_version} (e.g. {inside})",
         )
     driver = _driver_pyspark()
     if driver is not None and driver != spec.pyspark_version:
