@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -104,3 +105,40 @@ def test_no_function_in_src_runs_over_sixty_lines_without_a_reason() -> None:
     assert unexplained == {}, "split these into named steps, or say why in LONG_ON_PURPOSE"
     # an entry for a function that got short (or went away) is stale: drop it
     assert sorted(set(LONG_ON_PURPOSE) - set(long)) == []
+
+
+ARCHITECTURE = SRC.parent.parent / "docs" / "architecture.md"
+
+
+def _modules_in_tree() -> dict[str, set[str]]:
+    """Package (``sparkdeps``, ``_core``, ``_core/storage``...) -> its modules; an empty
+    ``__init__.py`` is no module of its own."""
+    found: dict[str, set[str]] = {}
+    for path in SRC.rglob("*.py"):
+        if path.name == "__init__.py" and not path.read_text(encoding="utf-8").strip():
+            continue
+        folder = path.parent.relative_to(SRC).as_posix()
+        found.setdefault("sparkdeps" if folder == "." else folder, set()).add(path.stem)
+    return found
+
+
+def _modules_in_the_map(text: str) -> dict[str, set[str]]:
+    """Package -> the modules its ``### `package` `` list names, one ``- `module`:`` a line."""
+    rooms = text.split("\n## Rooms\n", 1)[1].split("\n## ", 1)[0]
+    named: dict[str, set[str]] = {}
+    package = None
+    for line in rooms.splitlines():
+        heading = re.fullmatch(r"### `([\w/]+)`", line)
+        if heading:
+            package = heading.group(1)
+            named[package] = set()
+        entry = re.match(r"- `(\w+)`:", line)
+        if entry and package is not None:
+            named[package].add(entry.group(1))
+    return named
+
+
+def test_the_architecture_map_names_every_module_and_no_other() -> None:
+    """docs/architecture.md describes the house as it is: a module added, renamed or
+    removed changes its "Rooms" list too."""
+    assert _modules_in_the_map(ARCHITECTURE.read_text(encoding="utf-8")) == _modules_in_tree()

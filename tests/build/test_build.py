@@ -297,7 +297,8 @@ def test_sdist_needing_compiler_for_foreign_target(tmp_path: Path, index: IndexS
         local_build(requirements, tmp_path, index, python_version="3.12", platform="x86_64")
     message = str(caught.value)
     assert "sdtest-needscc" in message
-    assert "ways out" in message and "--find-links" in message
+    assert "fix: pin a version of sdtest-needscc" in message and "--find-links" in message
+    assert caught.value.fix is not None and caught.value.fix.startswith("pin a version")
     assert not (tmp_path / "dest").exists() or not any((tmp_path / "dest").rglob("*.zip"))
 
 

@@ -151,6 +151,9 @@ def test_verify_lists_every_failure(loaded: tuple[Any, LoadResult]) -> None:
     message = str(caught.value)
     assert all(name in message for name in missing)
     assert f"sdload_pure{TAG} on" not in message
+    fix = caught.value.fix  # the missing modules' fix, kept apart for --json
+    assert fix is not None and fix.startswith("call sparkdeps.load(")
+    assert message.endswith(f"\nfix: {fix}")
 
 
 def test_cli_verify_uses_the_running_session(

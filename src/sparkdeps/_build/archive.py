@@ -225,8 +225,8 @@ def copy_tree(source: Path, dest: Path, budget: _Budget | None = None) -> list[s
 
     def unreadable(exc: OSError) -> None:
         raise InputError(
-            f"{exc.filename}: cannot read it ({exc.strerror}); make it readable or move it "
-            "out of the input folder"
+            f"{exc.filename}: cannot read it ({exc.strerror})",
+            fix="make it readable or move it out of the input folder",
         ) from exc
 
     for current, dirs, files in os.walk(root, onerror=unreadable, followlinks=False):
@@ -271,10 +271,12 @@ def _copy_counted(path: Path, out: Path, budget: _Budget, origin: str, count: in
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise InputError(f"{path}: cannot read it ({exc}); make it readable") from exc
+        raise InputError(f"{path}: cannot read it ({exc})", fix="make it readable") from exc
     budget.spend(size, f"{origin} ({path.name}: {size} bytes)")
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         shutil.copyfile(path, out)
     except PermissionError as exc:
-        raise InputError(f"{path}: cannot read it ({exc.strerror}); make it readable") from exc
+        raise InputError(
+            f"{path}: cannot read it ({exc.strerror})", fix="make it readable"
+        ) from exc

@@ -113,8 +113,8 @@ class Lock:
             pylock = Pylock.from_dict(load_toml(path.read_text("utf-8")))
         except (OSError, ValueError, PylockValidationError) as exc:
             raise ResolutionError(
-                f"uv wrote a lock sparkdeps cannot read ({path}: {exc}); fix: install a uv "
-                "that writes PEP 751 locks (pip install 'sparkdeps[build]')"
+                f"uv wrote a lock sparkdeps cannot read ({path}: {exc})",
+                fix="install a uv that writes PEP 751 locks (pip install 'sparkdeps[build]')",
             ) from exc
         base = path.parent  # PEP 751: a relative path is relative to the lock's folder
         packages: list[LockedPackage] = []
@@ -316,7 +316,7 @@ class PipFetcher:
             what="downloading wheels with pip",
             env=clean_env({"PIP_CONFIG_FILE": "/dev/null"}),
             error=ResolveCommandError,
-            hint="fix: check that the index holds wheels of these exact versions for "
+            fix="check that the index holds wheels of these exact versions for "
             f"{request.target.description}",
             on_line=watch.look,
         )

@@ -36,8 +36,9 @@ def ensure_target_tags(wheels: Iterable[WheelInfo], target: Target) -> None:
             raise IncompatibleWheelError(
                 f"{wheel.filename} (tags {', '.join(wheel.tags)}) does not fit the target "
                 f"{target.description} (accepts e.g. {target.abi}/abi3/none on "
-                f"{target.platforms[0]}); fix: provide a wheel built for the target, or "
-                "choose the target that matches the wheel"
+                f"{target.platforms[0]})",
+                fix="provide a wheel built for the target, or choose the target that matches "
+                "the wheel",
             )
 
 
@@ -93,8 +94,6 @@ def ensure_closed(
     if missing:
         raise ResolutionError(
             "the wheelhouse is not closed: missing dependencies for "
-            f"{target.description}:\n  "
-            + "\n  ".join(missing)
-            + "\nfix: make them available (index_url=, find_links=, or add their wheels to the "
-            "input)"
+            f"{target.description}:\n  " + "\n  ".join(missing),
+            fix="make them available (index_url=, find_links=, or add their wheels to the input)",
         )

@@ -18,6 +18,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 
 from .._core.errors import CommandError, ResolutionError
 from .._core.hashing import CHUNK
+from .._core.manifest import same_version
 from .._core.progress import Tracker
 from .._core.runner import redact
 from .._core.target import Target
@@ -30,7 +31,7 @@ from .resolve import Pin
 __all__ = ["choose_file", "download", "verify"]
 
 _FIX = (
-    "fix: correct the --hash value(s) in the requirements file; if the package on the index "
+    "correct the --hash value(s) in the requirements file; if the package on the index "
     "changed, find out why before trusting the new file"
 )
 
@@ -104,9 +105,9 @@ def choose_file(pin: Pin, target: Target) -> LockedFile | None:
         hashed = [(rank, file) for rank, file in ranked if file.sha256 in allowed]
         if not hashed:
             best = ranked[0][1]
-            raise hash_mismatch_error(
-                pin, best.filename, allowed, best.sha256, where="the index lists"
-            )
+            listed = [f"sha256:{value}" for value in allowed]
+            got = f"sha256:{best.sha256}"
+            raise hash_mismatch_error(pin, best.filename, listed, got, where="the index lists")
         ranked = hashed
     return ranked[0][1] if ranked else None
 
@@ -136,8 +137,8 @@ def verify(chosen: Mapping[Pin, LockedFile | None], dest: Path) -> list[Path]:
         path = dest / file.filename if file is not None else _by_name(dest, pin)
         if path is None or not path.is_file():
             raise ResolutionError(
-                f"{pin.spec} was not downloaded; fix: check that the index holds a wheel of it "
-                "for the target"
+                f"{pin.spec} was not downloaded",
+                fix="check that the index holds a wheel of it for the target",
             )
         checks = _allowed(pin)
         if file is not None and file.sha256:
@@ -145,15 +146,13 @@ def verify(chosen: Mapping[Pin, LockedFile | None], dest: Path) -> list[Path]:
             if got != file.sha256:
                 path.unlink()
                 raise _changed_error(pin, file, got)
-        for algorithm, allowed in checks.items():
-            got = _digest(path, algorithm)
-            if got in allowed:
-                break
-        else:
-            if checks:
-                path.unlink()
-                algorithm, allowed = next(iter(checks.items()))
-                raise hash_mismatch_error(pin, path.name, allowed, got, where="downloaded")
+        digests = {algorithm: _digest(path, algorithm) for algorithm in checks}
+        if checks and not any(digests[a] in allowed for a, allowed in checks.items()):
+            path.unlink()
+            algorithm = "sha256" if "sha256" in checks else next(iter(checks))
+            shown = f"{algorithm}:{digests[algorithm]}"
+            listed = [f"{algorithm}:{value}" for value in checks[algorithm]]
+            raise hash_mismatch_error(pin, path.name, listed, shown, where="downloaded")
         found.append(path)
     return found
 
@@ -164,7 +163,7 @@ def _by_name(dest: Path, pin: Pin) -> Path | None:
             name, version = parse_wheel_filename(path.name)[:2]
         except InvalidWheelFilename:
             continue
-        if canonicalize_name(name) == pin.name and str(version) == pin.version:
+        if canonicalize_name(name) == pin.name and same_version(str(version), pin.version):
             return path
     return None
 
@@ -178,8 +177,9 @@ def hash_mismatch_error(
     return ResolutionError(
         redact(
             f"hash mismatch for {origin}: {pin.spec}: {filename} ({where}) has {got}, but the "
-            f"--hash given is {listed}\n{_FIX}"
-        )
+            f"--hash given is {listed}"
+        ),
+        fix=_FIX,
     )
 
 
@@ -187,8 +187,8 @@ def _changed_error(pin: Pin, file: LockedFile, got: str) -> ResolutionError:
     return ResolutionError(
         redact(
             f"{file.filename} ({pin.spec}) from {file.url} does not match the sha256 the index "
-            f"lists for it: expected {file.sha256}, got {got}; the file was not kept\n"
-            "fix: build again; if it happens again the index (or a proxy before it) serves "
-            "another file than it lists: find out why before trusting it"
-        )
+            f"lists for it: expected {file.sha256}, got {got}; the file was not kept"
+        ),
+        fix="build again; if it happens again the index (or a proxy before it) serves "
+        "another file than it lists: find out why before trusting it",
     )

@@ -67,15 +67,15 @@ def _retrying(index: IndexSettings, action: Callable[[], None], what: str) -> No
         except urllib.error.HTTPError as exc:
             if exc.code < 500 or attempt == index.retries:
                 raise ResolutionError(
-                    f"cannot fetch {redact(what)}: HTTP {exc.code} {exc.reason}; fix: check that "
-                    f"the index {index.shown()} still serves this file"
+                    f"cannot fetch {redact(what)}: HTTP {exc.code} {exc.reason}",
+                    fix=f"check that the index {index.shown()} still serves this file",
                 ) from exc
         except (urllib.error.URLError, OSError) as exc:
             if attempt == index.retries:
                 raise ResolutionError(
-                    f"cannot fetch {redact(what)} ({exc}); fix: check that the index "
-                    f"{index.shown()} is up and reachable from this machine; for a slow index "
-                    "raise index_timeout= / --index-timeout"
+                    f"cannot fetch {redact(what)} ({exc})",
+                    fix=f"check that the index {index.shown()} is up and reachable from this "
+                    "machine; for a slow index raise index_timeout= / --index-timeout",
                 ) from exc
         time.sleep(0.5 * (attempt + 1))
 
@@ -171,7 +171,8 @@ class DirectFetcher:
             raise ResolutionError(
                 "the direct fetcher needs each file's URL: "
                 + ", ".join(request.specs)
-                + " came without one; fix: fetch them with pip (the default)"
+                + " came without one",
+                fix="fetch them with pip (the default)",
             )
 
         def one(file: LockedFile) -> None:

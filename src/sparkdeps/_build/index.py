@@ -115,13 +115,11 @@ def unreachable_error(exc: CommandError, index: IndexSettings) -> ResolutionErro
     lines = exc.output.splitlines()
     causes = [line.strip() for line in lines if "cause:" in line or "rror" in line]
     detail = "\n  ".join(causes[-4:]) or exc.output.strip()[-500:]
-    return ResolutionError(
-        redact(
-            f"cannot reach the package index {index.shown()} (each request waits at most "
-            f"{index.timeout:g}s, {index.retries} retries):\n  {detail}\n"
-            "fix: check the index URL and that the index is up and reachable from this machine; "
-            "for a slow index raise index_timeout= / --index-timeout"
-        )
+    return ResolutionError(  # redacted when made: the output may hold the index's password
+        f"cannot reach the package index {index.shown()} (each request waits at most "
+        f"{index.timeout:g}s, {index.retries} retries):\n  {detail}",
+        fix="check the index URL and that the index is up and reachable from this machine; "
+        "for a slow index raise index_timeout= / --index-timeout",
     )
 
 

@@ -199,8 +199,8 @@ def _check_has_requirements(path: Path) -> None:
     )
     if not meaningful:
         raise InputError(
-            f"{path.name}: the requirements file is empty (no requirement lines); "
-            "add one requirement per line, e.g. 'requests>=2.31'"
+            f"{path.name}: the requirements file is empty (no requirement lines)",
+            fix="add one requirement per line, e.g. 'requests>=2.31'",
         )
 
 

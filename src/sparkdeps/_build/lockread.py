@@ -107,14 +107,15 @@ def _check_fits(package: LockedPackage, target: Target, origin: str, kind: LockK
         except InvalidWheelFilename as exc:
             raise LockError(
                 f"{origin} lists {filename!r} for {package.name}, which is not a wheel file "
-                f"name ({exc}); fix: {_REGENERATE[kind]}"
+                f"name ({exc})",
+                fix=_REGENERATE[kind],
             ) from exc
         if target.accepts(frozenset(tags)):
             return
     raise LockError(
         f"{origin} pins {package.name} {package.version}, but none of its wheels fits "
-        f"{target.description} (the lock has: {', '.join(sorted(package.wheels))}); "
-        f"fix: {lock_fix(kind)}, or pin a version of {package.name} with a wheel for the target"
+        f"{target.description} (the lock has: {', '.join(sorted(package.wheels))})",
+        fix=f"{lock_fix(kind)}, or pin a version of {package.name} with a wheel for the target",
     )
 
 
@@ -124,7 +125,8 @@ def _check_python(
     if requires is not None and not requires.contains(target.python_full_version, prereleases=True):
         raise LockError(
             f"{origin} covers Python {requires}, not the target's {target.python_full_version} "
-            f"({target.description}); fix: {lock_fix(kind)}, or choose a target the lock covers"
+            f"({target.description})",
+            fix=f"{lock_fix(kind)}, or choose a target the lock covers",
         )
 
 
@@ -149,8 +151,8 @@ def read_lock(
         # a field missing, of the wrong type, or unreadable to packaging (a marker, a
         # version, a wheel file name): the lock was edited by hand or truncated
         raise LockError(
-            f"{origin} is malformed ({type(exc).__name__}: {str(exc)[:300]}); fix: "
-            f"{_REGENERATE[kind]}"
+            f"{origin} is malformed ({type(exc).__name__}: {str(exc)[:300]})",
+            fix=_REGENERATE[kind],
         ) from exc
     return selection
 
@@ -168,19 +170,20 @@ _MAX_VERSION_CHARS = 128
 def _check_package(package: LockedPackage, target: Target, origin: str, kind: LockKind) -> None:
     if not _NAME.fullmatch(package.name):
         raise LockError(
-            f"{origin}: {package.name[:80]!r} is not a package name; fix: {_REGENERATE[kind]}"
+            f"{origin}: {package.name[:80]!r} is not a package name", fix=_REGENERATE[kind]
         )
     version = package.version
     if len(version) > _MAX_VERSION_CHARS or not _valid_version(version):
         raise LockError(
             f"{origin} pins {package.name} at {version[:80]!r}"
-            f"{'...' if len(version) > 80 else ''}, which is not a PEP 440 version; "
-            f"fix: {_REGENERATE[kind]}"
+            f"{'...' if len(version) > 80 else ''}, which is not a PEP 440 version",
+            fix=_REGENERATE[kind],
         )
     if not package.hashes:
         raise LockError(
             f"{origin} pins {package.name} {package.version} without a sha256 hash; "
-            f"sparkdeps checks every locked file: fix: {lock_fix(kind)}"
+            "sparkdeps checks every locked file",
+            fix=lock_fix(kind),
         )
     _check_fits(package, target, origin, kind)
 
@@ -210,14 +213,16 @@ def _pylock(path: Path, origin: str, target: Target) -> LockSelection:
     try:
         lock = Pylock.from_dict(read_toml(path, origin=origin))
     except PylockValidationError as exc:
-        raise InputError(f"{origin} is not a valid PEP 751 lock ({exc}); regenerate it") from exc
+        raise InputError(
+            f"{origin} is not a valid PEP 751 lock ({exc})", fix="regenerate it"
+        ) from exc
     _check_python(lock.requires_python, target, origin, "pylock")
     packages: list[LockedPackage] = []
     try:
         chosen = list(lock.select(environment=cast(Any, target.markers()), tags=target.tags))
     except PylockSelectError as exc:
         raise LockError(
-            f"{origin} does not fit {target.description}: {exc}; fix: {lock_fix('pylock')}"
+            f"{origin} does not fit {target.description}: {exc}", fix=lock_fix("pylock")
         ) from exc
     for package, source in chosen:
         if isinstance(source, PackageDirectory):
@@ -229,9 +234,9 @@ def _pylock(path: Path, origin: str, target: Target) -> LockSelection:
             wheels = tuple(w.filename for w in package.wheels or ())
             raise LockError(
                 f"{origin} pins {package.name} {package.version} with no wheel for "
-                f"{target.description} (wheels in the lock: {', '.join(wheels) or 'none'}); "
-                f"fix: {lock_fix('pylock')}, or pin a version of {package.name} with a wheel for "
-                "the target"
+                f"{target.description} (wheels in the lock: {', '.join(wheels) or 'none'})",
+                fix=f"{lock_fix('pylock')}, or pin a version of {package.name} with a wheel for "
+                "the target",
             )
         if not isinstance(source, PackageWheel):
             raise LockError(
@@ -291,8 +296,8 @@ def _uv_lock(
         run(command, what=f"reading {origin} with uv export", env=clean_env({}))
     except CommandError as exc:
         raise LockError(
-            f"uv could not read {origin} (exit {exc.returncode}): {exc.output.strip()[-600:]}; "
-            "fix: run `uv lock` in the project and hand in the updated uv.lock"
+            f"uv could not read {origin} (exit {exc.returncode}): {exc.output.strip()[-600:]}",
+            fix="run `uv lock` in the project and hand in the updated uv.lock",
         ) from exc
     kept = [line for line in out.read_text("utf-8").splitlines() if not _is_local(line)]
     out.write_text("\n".join(kept) + "\n", encoding="utf-8")
@@ -304,8 +309,8 @@ def _uv_lock(
         if known is None or not set(package.hashes) <= known:  # never another lock's pins
             raise LockError(
                 f"uv export of {origin} gave {package.name}=={package.version} with hashes "
-                f"{origin} does not hold for it; fix: run `uv lock` in the project and hand in "
-                "the updated uv.lock"
+                f"{origin} does not hold for it",
+                fix="run `uv lock` in the project and hand in the updated uv.lock",
             )
     packages = tuple(
         LockedPackage(p.name, p.version, p.hashes, files.get((p.name, p.version), ()))
@@ -339,8 +344,8 @@ def _isolated_project(project: Path, lock: Path, work: Path, origin: str) -> Pat
             load_toml(text)
         except ValueError as exc:  # tomllib.TOMLDecodeError: `tool.uv` as an inline table
             raise LockError(
-                f"{where}: sparkdeps cannot mark the project as its own uv workspace root "
-                f"({exc}); fix: write `[tool.uv]` as a table, not an inline table"
+                f"{where}: sparkdeps cannot mark the project as its own uv workspace root ({exc})",
+                fix="write `[tool.uv]` as a table, not an inline table",
             ) from exc
     (copy / "pyproject.toml").write_text(text, encoding="utf-8")
     shutil.copyfile(lock, copy / "uv.lock")
@@ -394,7 +399,8 @@ def _poetry_lock(path: Path, origin: str, target: Target) -> LockSelection:
     if not poetry_allows(python, target.python_full_version):
         raise LockError(
             f"{origin} covers Python {python}, not the target's {target.python_full_version} "
-            f"({target.description}); fix: {lock_fix('poetry')}, or choose a target the lock covers"
+            f"({target.description})",
+            fix=f"{lock_fix('poetry')}, or choose a target the lock covers",
         )
     by_name = {canonicalize_name(p["name"]): p for p in _poetry_packages(data, origin)}
     if any("groups" in p for p in by_name.values()):
@@ -416,8 +422,8 @@ def _poetry_lock(path: Path, origin: str, target: Target) -> LockSelection:
         if not wheels and files:
             raise LockError(
                 f"{origin} pins {name} {package['version']} with no wheel at all (only "
-                f"{', '.join(str(f.get('file')) for f in files)}); fix: {lock_fix('poetry')}, or "
-                f"pin a version of {name} with a wheel for the target"
+                f"{', '.join(str(f.get('file')) for f in files)})",
+                fix=f"{lock_fix('poetry')}, or pin a version of {name} with a wheel for the target",
             )
         packages.append(LockedPackage(name, str(package["version"]), hashes, wheels))
     return LockSelection(origin, "poetry", tuple(packages))
@@ -435,7 +441,8 @@ def _poetry_packages(data: Mapping[str, Any], origin: str) -> list[dict[str, Any
             shown = repr(fields.get("name", "") if fields else package)[:80]
             raise LockError(
                 f"{origin}: [[package]] number {number} ({shown}) has no {' or '.join(missing)} "
-                f"string; fix: {_REGENERATE['poetry']}"
+                "string",
+                fix=_REGENERATE["poetry"],
             )
     return packages
 

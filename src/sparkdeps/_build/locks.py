@@ -93,8 +93,9 @@ class LockPlan:
                 if seen is not None and Version(seen[0].version) != Version(pin.version):
                     raise LockError(
                         f"{seen[1]} pins {package.name}=={seen[0].version} but "
-                        f"{selection.path} pins {package.name}=={pin.version}; fix: make the "
-                        "locks agree (lock the projects together), or hand them in separately"
+                        f"{selection.path} pins {package.name}=={pin.version}",
+                        fix="make the locks agree (lock the projects together), or hand them "
+                        "in separately",
                     )
                 pins[package.name] = (pin, selection.path)
         return pins
@@ -144,8 +145,8 @@ class LockPlan:
                 found = f"the lock has {pin.version}" if pin else "the lock does not have it"
                 raise LockError(
                     f"{line.origin} {verb} {line.text} but {found} ({locks}); sparkdeps never "
-                    "re-resolves a lock: fix: add it to the lock and regenerate the lock, or "
-                    "change the line"
+                    "re-resolves a lock",
+                    fix="add it to the lock and regenerate the lock, or change the line",
                 )
 
     def ensure_closed(
@@ -170,7 +171,8 @@ class LockPlan:
             missing = "\n".join(line for line in str(exc).splitlines() if line.startswith("  "))
             raise LockError(
                 f"the lock does not cover what the input needs for {target.description} "
-                f"(missing dependencies):\n{missing}\nfix: {fixes}"
+                f"(missing dependencies):\n{missing}",
+                fix=fixes,
             ) from exc
 
     def report(self, resolution: Resolution) -> dict[str, Any]:
@@ -204,8 +206,9 @@ def _check_local_agrees(local: Pin, locked: Pin, lock: str, info: WheelInfo) -> 
     )
     raise LockError(
         f"{lock} pins {locked.name}=={locked.version}, but {where} gives {info.filename} "
-        f"({local.version}); fix: remove one of them (or build the input's {locked.name} at "
-        f"{locked.version}), or regenerate the lock with {local.version}"
+        f"({local.version})",
+        fix=f"remove one of them (or build the input's {locked.name} at "
+        f"{locked.version}), or regenerate the lock with {local.version}",
     )
 
 
@@ -256,8 +259,8 @@ def _choose(locks: Iterable[str]) -> tuple[list[str], list[str]]:
         named = [p for p in ranked if _rank(p.rpartition("/")[2]) == 1]
         if _rank(first.rpartition("/")[2]) == 1 and len(named) > 1:
             raise LockError(
-                f"several named PEP 751 locks in {folder or 'the input'}: {', '.join(named)}; "
-                "fix: keep one, or name the one to use pylock.toml"
+                f"several named PEP 751 locks in {folder or 'the input'}: {', '.join(named)}",
+                fix="keep one, or name the one to use pylock.toml",
             )
         chosen.append(first)
         for other in ranked[1:]:

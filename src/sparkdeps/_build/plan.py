@@ -26,7 +26,7 @@ from .runtime_conflict import guarded_error
 from .runtime_plan import RuntimeContext, RuntimePlan, classify
 from .wheels import build_project, check_record, make_pure_wheel
 
-__all__ = ["Planned", "plan_input", "runtime_plan"]
+__all__ = ["Planned", "plan_input"]
 
 
 def _read_requirements(layout: InputLayout, allow_index_options: bool) -> ParsedRequirements:
@@ -57,8 +57,8 @@ def _read_requirements(layout: InputLayout, allow_index_options: bool) -> Parsed
     )
     if not combined.requirements and layout.kinds == ("requirements",):
         raise InputError(
-            f"{', '.join(layout.requirement_files)}: no requirements in the file(s); "
-            "add one requirement per line, e.g. 'requests>=2.31'"
+            f"{', '.join(layout.requirement_files)}: no requirements in the file(s)",
+            fix="add one requirement per line, e.g. 'requests>=2.31'",
         )
     return combined
 
@@ -157,7 +157,7 @@ def plan_input(
                 origins=origins,
                 runtime=context,
             )
-        plan = runtime_plan(resolution, context)
+        plan = _placed(resolution, context)
     if plan is not None and context is not None:
         if plan.status(_CONNECT) is not None:
             raise InputError(f"{_CONNECT} is required by the input's dependencies; {_WHY_NOT}")
@@ -196,7 +196,7 @@ def _refuse_client_libraries(
                 )
 
 
-def runtime_plan(resolution: Resolution, context: RuntimeContext | None) -> RuntimePlan | None:
+def _placed(resolution: Resolution, context: RuntimeContext | None) -> RuntimePlan | None:
     """Place every pin against the runtime (None for targets without a package set)."""
     if context is None:
         return None

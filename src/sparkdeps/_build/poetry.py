@@ -57,7 +57,7 @@ def poetry_specifier(text: str) -> list[SpecifierSet]:
             alternatives.append(SpecifierSet(",".join(specs)))
         except InvalidSpecifier as exc:
             raise InputError(
-                f"cannot read the Poetry constraint {text!r} ({exc}); regenerate the lock"
+                f"cannot read the Poetry constraint {text!r} ({exc})", fix="regenerate the lock"
             ) from exc
     return alternatives
 

@@ -201,7 +201,8 @@ def _run_id(run_id: str | None) -> str:
     chosen = run_id or uuid.uuid4().hex
     if not _RUN_ID.match(chosen):
         raise InputError(
-            f"run_id {chosen!r} is not usable as a folder name; use letters, digits, '.', '_', '-'"
+            f"run_id {chosen!r} is not usable as a folder name",
+            fix="use letters, digits, '.', '_', '-'",
         )
     return chosen
 
@@ -271,7 +272,8 @@ def _check_dest_outside(source: str | os.PathLike[str], dest: Path | None) -> No
     if where == inside or where.is_relative_to(inside):
         raise InputError(
             f"dest {dest} is inside the input folder {source}: the next build would take "
-            "this one's wheelhouse in as input; pass a dest outside the input folder"
+            "this one's wheelhouse in as input",
+            fix="pass a dest outside the input folder",
         )
 
 

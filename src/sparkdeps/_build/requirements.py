@@ -133,8 +133,8 @@ def _check_hashed(lines: list[RequirementLine]) -> None:
         if not line.hashes or not pinned:
             raise InputError(
                 f"{line.origin}: {line.text!r} has no --hash (or is not pinned with ==) but the "
-                "file says --require-hashes; add --hash=sha256:<digest> and pin it with ==, or "
-                "remove --require-hashes"
+                "file says --require-hashes",
+                fix="add --hash=sha256:<digest> and pin it with ==, or remove --require-hashes",
             )
 
 
@@ -224,9 +224,8 @@ def _option(line: str, origin_line: str, file: _File) -> None:
         _index_option(option, value, origin_line, file)
     else:
         raise InputError(
-            f"{origin_line}: option {option!r} is not supported in requirements files by "
-            "sparkdeps; remove it (supported: -r, -c, --hash, --require-hashes, --pre, "
-            "--prefer-binary)"
+            f"{origin_line}: option {option!r} is not supported in requirements files by sparkdeps",
+            fix="remove it (supported: -r, -c, --hash, --require-hashes, --pre, --prefer-binary)",
         )
 
 
@@ -234,8 +233,8 @@ def _include(option: str, value: str, origin_line: str, file: _File) -> None:
     included = (file.path.parent / value).resolve()
     if not value or not included.is_relative_to(file.root.resolve()):
         raise InputError(
-            f"{origin_line}: {option} {value!r} points outside the input; put the included file "
-            "inside the input and use a relative path"
+            f"{origin_line}: {option} {value!r} points outside the input",
+            fix="put the included file inside the input and use a relative path",
         )
     if not included.is_file():
         raise InputError(
@@ -249,8 +248,9 @@ def _include(option: str, value: str, origin_line: str, file: _File) -> None:
 def _editable(value: str, origin_line: str, file: _File) -> None:
     if not file.allow:
         raise InputError(
-            f"{origin_line}: '-e' lines are refused by default; put the project folder in the "
-            "input (it is found and built automatically) or pass allow_index_options=True"
+            f"{origin_line}: '-e' lines are refused by default",
+            fix="put the project folder in the input (it is found and built automatically) "
+            "or pass allow_index_options=True",
         )
     target = (file.path.parent / value).resolve()
     if not target.is_dir() or not target.is_relative_to(file.root.resolve()):
@@ -265,8 +265,9 @@ def _index_option(option: str, value: str, origin_line: str, file: _File) -> Non
     if not file.allow:
         raise InputError(
             f"{origin_line}: {option} in a requirements file is refused (an index chosen by a "
-            "file invites dependency confusion); remove the line and pass the index to "
-            "sparkdeps (index_url=, --index-url), or pass allow_index_options=True"
+            "file invites dependency confusion)",
+            fix="remove the line and pass the index to sparkdeps (index_url=, --index-url), "
+            "or pass allow_index_options=True",
         )
     kind = _INDEX_OPTIONS[option]
     if kind == "index_url":
@@ -285,8 +286,8 @@ def _requirement(line: str, origin_line: str, state: _State, *, constraint: bool
         name, _, value = option.replace("=", " ", 1).partition(" ")
         if name != "--hash" or not value.strip():
             raise InputError(
-                f"{origin_line}: per-requirement option {option.split()[0]!r} is not supported; "
-                "remove it (only --hash=<algo>:<digest> is kept)"
+                f"{origin_line}: per-requirement option {option.split()[0]!r} is not supported",
+                fix="remove it (only --hash=<algo>:<digest> is kept)",
             )
         hashes.append(value.strip())
     if re.match(r"^(\.{0,2}/|[a-zA-Z][a-zA-Z0-9+.-]*://|git\+|hg\+|svn\+|bzr\+)", spec):

@@ -149,8 +149,9 @@ def check_vcs_version(project: Path, label: str) -> None:
     raise BuildError(
         f"project {label} takes its version from git ({tool}), but it has no git metadata "
         "(no .git folder: a 'Download ZIP' or a copied folder?), so its version cannot be "
-        f"computed; fix: pass the version, `sparkdeps build ... --version-override "
+        "computed",
+        fix=f"pass the version, `sparkdeps build ... --version-override "
         f"{name or 'NAME'}=1.2.3`, or set {specific}=<version> (or "
         "SETUPTOOLS_SCM_PRETEND_VERSION=<version>) in the build's environment; or hand in "
-        "a git clone or an sdist"
+        "a git clone or an sdist",
     )

@@ -21,8 +21,8 @@ MAX_TEXT_BYTES = 16 << 20
 def _too_big(origin: str, size: str, fix: str) -> InputError:
     return InputError(
         f"{origin} is {size}, over sparkdeps' {MAX_TEXT_BYTES >> 20} MB limit for lock, "
-        f"requirements and pyproject files (real ones are under 2 MB); fix: hand in the "
-        f"file you meant, or {fix}"
+        "requirements and pyproject files (real ones are under 2 MB)",
+        fix=f"hand in the file you meant, or {fix}",
     )
 
 
@@ -40,4 +40,4 @@ def read_text(path: Path, *, origin: str, fix: str) -> str:
             raise _too_big(origin, f"over {MAX_TEXT_BYTES >> 20} MB", fix)
         return data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{origin}: cannot read it as UTF-8 text ({exc}); {fix}") from exc
+        raise InputError(f"{origin}: cannot read it as UTF-8 text ({exc})", fix=fix) from exc

@@ -72,8 +72,8 @@ def build_project(
         command.append("--no-isolation")
     command.append(str(project))
     env = clean_env({"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH, **index.pip_env()})
-    hint = (
-        f"fix: make the project {origin} build with `python -m build --wheel`; its build "
+    fix = (
+        f"make the project {origin} build with `python -m build --wheel`; its build "
         "requirements must be on the index"
         + ("" if isolation else " (without isolation they must be installed here)")
         + ", or pass build_isolation=False / --no-build-isolation to use installed ones"
@@ -84,7 +84,7 @@ def build_project(
         cwd=project,
         env=env,
         error=BuildCommandError,
-        hint=hint,
+        fix=fix,
     )
     made = [p for p in out_dir.iterdir() if p not in before and p.suffix == ".whl"]
     if len(made) != 1:
@@ -126,12 +126,13 @@ def check_record(path: Path, origin: str | None = None) -> None:
             missing = sorted(name for name in listed if name not in present)
             if missing:
                 raise IntegrityError(
-                    f"{origin}: RECORD lists files the wheel does not hold ({', '.join(missing)}); "
-                    f"{fix}"
+                    f"{origin}: RECORD lists files the wheel does not hold ({', '.join(missing)})",
+                    fix=fix,
                 )
     except (zipfile.BadZipFile, OSError, UnicodeDecodeError, csv.Error) as exc:
         raise IntegrityError(
-            f"{origin}: cannot read the wheel or its RECORD ({exc}); {fix}"
+            f"{origin}: cannot read the wheel or its RECORD ({exc})",
+            fix=fix,
         ) from exc
 
 
@@ -145,12 +146,13 @@ def _read_record(
     records = [i for i in files if i.filename.endswith(".dist-info/RECORD")]
     if len(records) != 1:
         raise IntegrityError(
-            f"{origin}: has {len(records)} RECORD files, expected one; {_RECORD_FIX}"
+            f"{origin}: has {len(records)} RECORD files, expected one",
+            fix=_RECORD_FIX,
         )
     if records[0].file_size > _MAX_RECORD:
         raise IntegrityError(
-            f"{origin}: its RECORD is {records[0].file_size} bytes, more than "
-            f"{_MAX_RECORD}; {_RECORD_FIX}"
+            f"{origin}: its RECORD is {records[0].file_size} bytes, more than {_MAX_RECORD}",
+            fix=_RECORD_FIX,
         )
     listed: dict[str, str] = {}
     text = archive.read(records[0]).decode("utf-8")
@@ -168,19 +170,22 @@ def _check_member(
     if name not in listed:
         raise IntegrityError(
             f"{origin}: {name} is in the wheel but not in its RECORD (added after the "
-            f"wheel was built?); {fix}"
+            f"wheel was built?)",
+            fix=fix,
         )
     algorithm, _, expected = listed[name].partition("=")
     if algorithm not in ("sha256", "sha384", "sha512") or not expected:
         raise IntegrityError(
-            f"{origin}: RECORD gives {name} no sha256 hash ({listed[name]!r}); {fix}"
+            f"{origin}: RECORD gives {name} no sha256 hash ({listed[name]!r})",
+            fix=fix,
         )
     digest = _stream_hash(archive, info, algorithm)
     actual = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
     if actual != expected:
         raise IntegrityError(
             f"{origin}: {name} does not match the hash in its RECORD (changed after "
-            f"the wheel was built?); {fix}"
+            f"the wheel was built?)",
+            fix=fix,
         )
 
 
@@ -274,7 +279,7 @@ def build_sdist_pin(pin: Pin, target: Target, index: IndexSettings, out_dir: Pat
     scratch = out_dir / f".sdist-{pin.name}"
     scratch.mkdir()
     ways_out = (
-        f"ways out: pin a version of {pin.name} that has a wheel for {target.description}, "
+        f"pin a version of {pin.name} that has a wheel for {target.description}, "
         "provide a prebuilt wheel with find_links= / --find-links, or build on a machine "
         "matching the target"
     )
@@ -287,18 +292,19 @@ def build_sdist_pin(pin: Pin, target: Target, index: IndexSettings, out_dir: Pat
             what=f"building {pin.spec} from its sdist",
             env=env,
             error=BuildCommandError,
-            hint=ways_out,
+            fix=ways_out,
         )
         made = sorted(scratch.glob("*.whl"))
         if len(made) != 1:
-            raise BuildError(f"building {pin.spec} from its sdist gave no wheel; {ways_out}")
+            raise BuildError(f"building {pin.spec} from its sdist gave no wheel", fix=ways_out)
         info = inspect_wheel(made[0], source="sdist")
         # a compiled wheel is only right when built on the target itself (a native target)
         if not info.is_pure and not (target.native and target.accepts(info.tag_set)):
             raise BuildError(
                 f"{pin.name} {pin.version} is published only as an sdist and needs compiling "
                 f"(it built {made[0].name}), which cannot be done here for "
-                f"{target.description}; {ways_out}"
+                f"{target.description}",
+                fix=ways_out,
             )
         final = out_dir / made[0].name
         os.replace(made[0], final)

@@ -3,43 +3,30 @@
 Every error sparkdeps raises is a ``SparkdepsError`` (``_core/errors.py``); the
 command line prints its message on stderr and, with ``--json``, the object
 ``{"error": {"type": ..., "message": ..., "fix": ...}}`` on stdout
-(docs/reference/cli.md).
+(docs/reference/cli.md). ``fix`` is the error's own ``fix`` attribute, set where
+it was raised; nothing here reads it out of the message.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
-from .._core.errors import CommandError, SparkdepsError
+from .._core.errors import SparkdepsError
 from .._core.redaction import redact
 from .printing import echo
 
-__all__ = ["error_object", "fix_of", "report"]
-
-_FIX = re.compile(r"(?:^|[\s;(])fix(?: it)?:\s*(?P<fix>.+)", re.IGNORECASE | re.DOTALL)
-
-
-def fix_of(exc: SparkdepsError) -> str | None:
-    """The fix a message names: after its last ``fix:``, else its last ``; `` clause."""
-    text = exc.hint if isinstance(exc, CommandError) and exc.hint else str(exc)
-    matches = list(_FIX.finditer(text))
-    if matches:
-        return redact(matches[-1].group("fix").strip())
-    head = text.splitlines()[0] if text else ""
-    if "; " in head:
-        return redact(head.rsplit("; ", 1)[1].strip())
-    return None
+__all__ = ["error_object", "report"]
 
 
 def error_object(exc: SparkdepsError) -> dict[str, Any]:
-    """What ``--json`` prints on stdout when a command fails."""
+    """What ``--json`` prints on stdout when a command fails: the error's class name,
+    its whole message (the fix included, as a person reads it) and its fix alone."""
     return {
         "error": {
             "type": type(exc).__name__,
             "message": redact(str(exc)),
-            "fix": fix_of(exc),
+            "fix": exc.fix,
         }
     }
 

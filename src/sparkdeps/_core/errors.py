@@ -4,11 +4,17 @@ Every error sparkdeps raises derives from :class:`SparkdepsError`; most also
 derive from the builtin a caller would naturally catch (``ValueError`` for bad
 input, ``OSError`` for storage, ``LookupError`` for a path that cannot be
 found), so ``except ValueError`` keeps working for people who do not know us.
+
+An error that knows what to do about it carries that as ``fix`` (a short sentence,
+or None), kept apart from the message: the command line's ``--json`` reports it as a
+field, and ``str(error)`` still ends with it (``; fix: ...``, or ``fix: ...`` on a
+line of its own after a message of several lines), so a traceback shows it too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from .redaction import redact
 
@@ -40,10 +46,38 @@ class SparkdepsError(Exception):
 
     Its message is redacted when it is created (``_core/redaction.py``): no
     password in a URL or a secret-named setting survives into ``str(error)``.
+    ``fix`` is what to do about it, redacted too; it is appended to the message
+    (the first argument) and kept as the attribute.
     """
 
-    def __init__(self, *args: object) -> None:
-        super().__init__(*(redact(arg) if isinstance(arg, str) else arg for arg in args))
+    fix: str | None = None
+    """What to do about it (a short sentence), or None; ``str(error)`` ends with it."""
+
+    def __init__(self, *args: object, fix: str | None = None) -> None:
+        self.fix = redact(fix.strip()) if fix and fix.strip() else None
+        shown = [redact(arg) if isinstance(arg, str) else arg for arg in args]
+        if self.fix is not None and shown and isinstance(shown[0], str):
+            shown[0] = _with_fix(shown[0], self.fix)
+        super().__init__(*shown)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default (``type(self)(*self.args)``, then ``__dict__``) calls ``__init__``
+        # with the finished message, which a subclass taking other arguments (a
+        # CommandError) refuses; so the copy is made without ``__init__``.
+        return (_restored, (type(self), self.args), self.__dict__)
+
+
+def _with_fix(message: str, fix: str) -> str:
+    """``message`` as a person reads it with its ``fix``: after ``; fix:`` on the same
+    line, or on a line of its own when the message has several."""
+    return f"{message}\nfix: {fix}" if "\n" in message else f"{message}; fix: {fix}"
+
+
+def _restored(kind: type[SparkdepsError], args: tuple[object, ...]) -> SparkdepsError:
+    """An unpickled (or copied) error: its class and arguments; ``__dict__`` follows."""
+    error = kind.__new__(kind, *args)
+    error.args = args
+    return error
 
 
 class InputError(SparkdepsError, ValueError):
@@ -73,8 +107,10 @@ class RuntimeConflictError(ResolutionError):
     package (name, runtime version, requirement chains, profiles that would fit).
     """
 
-    def __init__(self, message: str, conflicts: Sequence[object] = ()) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, conflicts: Sequence[object] = (), *, fix: str | None = None
+    ) -> None:
+        super().__init__(message, fix=fix)
         self.conflicts = tuple(conflicts)
 
 
@@ -111,8 +147,14 @@ class DeliveryError(SparkdepsError, RuntimeError):
     (the case ``delivery="environment"`` is for).
     """
 
-    def __init__(self, *args: object, probe: object = None, invisible: bool = False) -> None:
-        super().__init__(*args)
+    def __init__(
+        self,
+        *args: object,
+        probe: object = None,
+        invisible: bool = False,
+        fix: str | None = None,
+    ) -> None:
+        super().__init__(*args, fix=fix)
         self.probe = probe
         self.invisible = invisible
 
@@ -129,7 +171,8 @@ class CommandError(SparkdepsError):
     """A subprocess (pip, uv, a build backend) failed.
 
     Keeps the command (credentials redacted), its exit code and its output
-    (trimmed to the last lines, which is where tools put the reason).
+    (trimmed to the last lines, which is where tools put the reason). ``hint`` is a
+    note shown after the output (where to look); ``fix`` what to do.
     """
 
     def __init__(
@@ -140,6 +183,7 @@ class CommandError(SparkdepsError):
         output: str,
         *,
         hint: str | None = None,
+        fix: str | None = None,
     ) -> None:
         self.what = what
         self.command = tuple(redact(part) for part in command)
@@ -152,7 +196,7 @@ class CommandError(SparkdepsError):
             message += "\n--- output (last lines) ---\n" + self.output.rstrip()
         if hint:
             message += "\n" + hint
-        super().__init__(message)
+        super().__init__(message, fix=fix)
 
 
 class BuildCommandError(CommandError, BuildError):

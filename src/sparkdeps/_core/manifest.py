@@ -186,7 +186,8 @@ class Manifest:
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:  # any shape but ours
             raise IntegrityError(
-                f"{origin} is malformed ({exc}); rebuild the wheelhouse with `sparkdeps build`"
+                f"{origin} is malformed ({exc})",
+                fix="rebuild the wheelhouse with `sparkdeps build`",
             ) from exc
 
 
@@ -246,7 +247,8 @@ def inspect_wheel(path: Path, *, source: str = "") -> WheelInfo:
             metadata_text = _read_metadata(archive, dist_info)
     except zipfile.BadZipFile as exc:
         raise IntegrityError(
-            f"{path.name} is not a valid zip archive ({exc}); rebuild or re-download the wheel"
+            f"{path.name} is not a valid zip archive ({exc})",
+            fix="rebuild or re-download the wheel",
         ) from exc
     raw_name, meta_version, requires_dist = _parse_metadata(metadata_text)
     meta_name = canonicalize_name(raw_name)

@@ -94,12 +94,14 @@ def checked_folder(folder: str | os.PathLike[str]) -> str:
     if not text.startswith("/"):
         raise InputError(
             f"wheel folder {text!r} is not an absolute POSIX path: pip reads a requirement "
-            "line's path against its working folder; pass pip_path(<folder>)"
+            "line's path against its working folder",
+            fix="pass pip_path(<folder>)",
         )
     if _UNSAFE.search(text):
         raise InputError(
             f"wheel folder {text!r} holds a space, quote, '#', ';' or backslash, which pip "
-            "would misread in a requirement line; publish the run under a plainer path"
+            "would misread in a requirement line",
+            fix="publish the run under a plainer path",
         )
     return text
 

@@ -41,33 +41,34 @@ def _uid(info: os.stat_result) -> int:
 def private_dir(path: Path, *, fix: str = _FIX, what: str = "the cache folder") -> Path:
     """``path``, created ``0700`` if missing; refused if it is not a private folder of ours.
 
-    ``fix`` ends every refusal (what the user can do); ``what`` names the folder's role.
+    ``fix`` is every refusal's fix (what the user can do); ``what`` names the folder's role.
     """
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         link = path.lstat()
         info = path.stat()
     except (FileExistsError, NotADirectoryError) as exc:
-        raise StorageError(f"{path} (or a folder above it) is a file; {fix}") from exc
+        raise StorageError(f"{path} (or a folder above it) is a file", fix=fix) from exc
     except OSError as exc:
-        raise StorageError(f"cannot create {what} {path}: {exc}; {fix}") from exc
+        raise StorageError(f"cannot create {what} {path}: {exc}", fix=fix) from exc
     owner = _uid(info)
     if stat.S_ISLNK(link.st_mode) and link.st_uid != owner:
         raise StorageError(
             f"{what} {path} is a symbolic link made by another user (uid {link.st_uid}) to "
             f"{os.path.realpath(path)}: what sparkdeps writes there would land where they "
-            f"chose; remove the link, or {fix}"
+            "chose",
+            fix=f"remove the link, or {fix}",
         )
     if not stat.S_ISDIR(info.st_mode):
-        raise StorageError(f"{path} is not a folder; {fix}")
+        raise StorageError(f"{path} is not a folder", fix=fix)
     if on_databricks_mount(path):
         if stat.S_ISLNK(link.st_mode):
-            raise StorageError(f"{what} {path} is a symbolic link; remove it, or {fix}")
+            raise StorageError(f"{what} {path} is a symbolic link", fix=f"remove it, or {fix}")
         return path
     if info.st_uid != owner or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise StorageError(
             f"{what} {path} can be written by other users (owner uid {info.st_uid}, "
-            f"mode {stat.S_IMODE(info.st_mode):o}): an install planted there would be trusted; "
-            f"make it private (chmod 700 {path}) or {fix}"
+            f"mode {stat.S_IMODE(info.st_mode):o}): an install planted there would be trusted",
+            fix=f"make it private (chmod 700 {path}) or {fix}",
         )
     return path

@@ -64,7 +64,8 @@ def uv_command() -> list[str]:
                 ["uv"],
                 127,
                 "",
-                hint="uv is needed to resolve for a target: pip install 'sparkdeps[build]'",
+                hint="uv is needed to resolve for a target",
+                fix="pip install 'sparkdeps[build]'",
             ) from None
         binary = found
     return [binary]
@@ -84,6 +85,7 @@ def run(
     timeout: float | None = 1800,
     error: type[CommandError] = CommandError,
     hint: str | None = None,
+    fix: str | None = None,
     on_line: Callable[[str], None] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``command``; raise ``error`` (a CommandError) if it fails or times out.
@@ -91,7 +93,8 @@ def run(
     Output is captured (stdout and stderr merged into ``stdout`` for the error
     message, kept apart in the returned object) and logged at DEBUG. With
     ``on_line``, stdout and stderr are merged and each line goes to ``on_line``
-    as it comes (progress of a long download).
+    as it comes (progress of a long download). ``hint`` (where to look) and ``fix``
+    (what to do) go into the error.
     """
     argv = [os.fspath(part) for part in command]
     shown = [redact(part) for part in argv]
@@ -99,7 +102,7 @@ def run(
     timer = Timer()
 
     def fail(code: int | None, output: str) -> CommandError:
-        return error(what, shown, code, output, hint=hint)
+        return error(what, shown, code, output, hint=hint, fix=fix)
 
     full_env = dict(env) if env is not None else clean_env()
     if on_line is not None:
@@ -111,7 +114,7 @@ def run(
     logger.debug("%s finished in %.2fs with code %d", what, timer.stop(), completed.returncode)
     if completed.returncode != 0:
         output = (completed.stdout or "") + (completed.stderr or "")
-        raise error(what, shown, completed.returncode, redact(_tail(output)), hint=hint)
+        raise error(what, shown, completed.returncode, redact(_tail(output)), hint=hint, fix=fix)
     return completed
 
 

@@ -282,7 +282,8 @@ def choose_target(
     if packages.python_version and packages.python_version != chosen.python_version:
         raise TargetError(
             f"{packages.name} lists packages of Python {packages.python_version} but the target "
-            f"is Python {chosen.python_version}; pass the matching --python-version (or --target)"
+            f"is Python {chosen.python_version}",
+            fix="pass the matching --python-version (or --target)",
         )
     return replace(chosen, runtime=packages)
 

@@ -126,6 +126,6 @@ def read_member(path: Path, name: str, *, origin: str | None = None) -> bytes | 
             return archive.read(name) if name in archive.namelist() else None
     except zipfile.BadZipFile as exc:
         raise IntegrityError(
-            f"{origin or os.fspath(path)} is not a valid zip archive ({exc}); rebuild it with "
-            "`sparkdeps build` (or copy it again)"
+            f"{origin or os.fspath(path)} is not a valid zip archive ({exc})",
+            fix="rebuild it with `sparkdeps build` (or copy it again)",
         ) from exc

@@ -34,13 +34,15 @@ def check_listing(
     if len(infos) > chosen.max_entries:
         raise IntegrityError(
             f"{origin} has {len(infos)} entries, more than {chosen.max_entries}; refusing it as a "
-            f"possible zip bomb; {fix}"
+            f"possible zip bomb",
+            fix=fix,
         )
     total = sum(info.file_size for info in infos)
     if total > chosen.max_total_size or chosen.too_dense(total, compressed):
         raise IntegrityError(
             f"{origin} expands to {total} bytes from {compressed} (limits: {chosen.max_total_size} "
-            f"bytes, ratio {chosen.max_ratio:g}); refusing it as a possible zip bomb; {fix}"
+            f"bytes, ratio {chosen.max_ratio:g}); refusing it as a possible zip bomb",
+            fix=fix,
         )
     files: set[str] = set()
     folders: set[str] = set()
@@ -54,14 +56,15 @@ def check_listing(
     clash = sorted(files & folders)
     if clash:
         raise IntegrityError(
-            f"{origin} has {clash[0]!r} both as a file and as a folder of other entries; {fix}"
+            f"{origin} has {clash[0]!r} both as a file and as a folder of other entries",
+            fix=fix,
         )
 
 
 def _parts(name: str, origin: str, fix: str) -> tuple[str, ...]:
     problem = member_problem(name)
     if problem is not None:
-        raise IntegrityError(f"{origin} has an unsafe member {name!r} ({WHY[problem]}); {fix}")
+        raise IntegrityError(f"{origin} has an unsafe member {name!r} ({WHY[problem]})", fix=fix)
     return member_parts(name)
 
 
@@ -71,12 +74,13 @@ def check_dist_info(names: Sequence[str], filename: str, origin: str, fix: str) 
     heads = {name.split("/", 1)[0] for name in names}
     found = {head for head in heads if head.endswith(".dist-info")}
     if len(found) != 1:
-        raise IntegrityError(f"{origin} has {len(found)} .dist-info folders, expected one; {fix}")
+        raise IntegrityError(f"{origin} has {len(found)} .dist-info folders, expected one", fix=fix)
     (folder,) = found
     stem = folder[: -len(".dist-info")]
     name, _, version = stem.rpartition("-")
     if canonicalize_name(name) != wheel_name or not same_version(version, str(wheel_version)):
         raise IntegrityError(
             f"{origin}: its {folder} names another distribution or version than its file name "
-            f"({wheel_name} {wheel_version}); {fix}"
+            f"({wheel_name} {wheel_version})",
+            fix=fix,
         )

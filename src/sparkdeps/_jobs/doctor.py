@@ -228,8 +228,8 @@ def _routes(routes: Iterable[str] | None) -> tuple[str, ...]:
     unknown = [route for route in chosen if route not in ROUTES]
     if unknown or not chosen:
         raise InputError(
-            f"doctor: unknown route {', '.join(unknown) or '(none given)'}; "
-            f"choose from {', '.join(ROUTES)}"
+            f"doctor: unknown route {', '.join(unknown) or '(none given)'}",
+            fix=f"choose from {', '.join(ROUTES)}",
         )
     return chosen
 

@@ -64,8 +64,8 @@ def requirements_path_for(name: str, base: str, explicit: str | None) -> str:
         )
     if path.startswith("dbfs:"):
         raise InputError(
-            f"{what} {path!r} is on DBFS, which serverless environments cannot read as a "
-            "path; pass a /Volumes/... base (or requirements_path=)"
+            f"{what} {path!r} is on DBFS, which serverless environments cannot read as a path",
+            fix="pass a /Volumes/... base (or requirements_path=)",
         )
     if not path.startswith("${"):
         checked_folder(path)
@@ -90,9 +90,10 @@ def check_route(
     if max_concurrent_runs not in (None, 1):
         raise InputError(
             f"max_concurrent_runs={max_concurrent_runs}: the environment route rewrites one "
-            "requirements file per job, so runs must not overlap; pass max_concurrent_runs=1 "
+            "requirements file per job, so runs must not overlap",
+            fix="pass max_concurrent_runs=1 "
             "(or leave it out), or use notebook tasks with "
-            'serverless_route="notebook"'
+            'serverless_route="notebook"',
         )
     return 1
 

@@ -100,8 +100,8 @@ def new_run_id(job_run_id: str | None = None) -> str:
     assert job_run_id is not None
     if not _SAFE_ID.fullmatch(job_run_id):
         raise InputError(
-            f"job run id {job_run_id!r} has characters a folder name cannot take; "
-            "pass --job-run-id {{job.run_id}}"
+            f"job run id {job_run_id!r} has characters a folder name cannot take",
+            fix="pass --job-run-id {{job.run_id}}",
         )
     return f"{RUN_PREFIX}{job_run_id}-{suffix}"
 
@@ -302,7 +302,7 @@ def _reusable(run_uri: str, uri: str, source: str) -> str:
 def job_run_folder_name(job_run_id: str) -> str:
     """The one run folder of a job run in ``per_job_run`` mode: ``job-<job run id>``."""
     if not _SAFE_ID.fullmatch(job_run_id):
-        raise InputError(f"job run id {job_run_id!r} is not a plain id; pass {{{{job.run_id}}}}")
+        raise InputError(f"job run id {job_run_id!r} is not a plain id", fix="pass {{job.run_id}}")
     return f"{RUN_PREFIX}{job_run_id}"
 
 

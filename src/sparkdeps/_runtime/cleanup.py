@@ -68,9 +68,9 @@ def read_run_marker(storage: Storage, run_uri: str) -> RunMarker | None:
         return parse_marker(text, _folder_name(run_uri))
     except MarkerError as exc:
         raise InputError(
-            f"{marker} is not a sparkdeps run marker ({exc}), so {run_uri} was not removed; "
-            "remove it by hand if it is really a run folder, or pass the folder that holds "
-            f"the {WHEELHOUSE_NAME} and {RUN_MARKER} a build wrote"
+            f"{marker} is not a sparkdeps run marker ({exc}), so {run_uri} was not removed",
+            fix="remove it by hand if it is really a run folder, or pass the folder that holds "
+            f"the {WHEELHOUSE_NAME} and {RUN_MARKER} a build wrote",
         ) from exc
 
 
@@ -169,7 +169,8 @@ def cleanup(run_uri: str, *, cache_dir: str | os.PathLike[str] | None = None) ->
             return CleanupResult(removed=(), kept=())
         raise InputError(
             f"{folder} has no {RUN_MARKER}: it is not a sparkdeps run folder, so it was not "
-            f"removed; pass the folder that holds {WHEELHOUSE_NAME} and {RUN_MARKER}"
+            "removed",
+            fix=f"pass the folder that holds {WHEELHOUSE_NAME} and {RUN_MARKER}",
         )
     removed, kept = _remove_node_payloads(marker.digest, cache_dir)
     if storage.remove_tree(folder):

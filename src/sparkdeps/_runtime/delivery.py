@@ -63,6 +63,19 @@ class Delivered:
     seconds: float
 
 
+_SHIP_FAILED = {
+    "classic": (
+        "a classic session needs a SparkContext",
+        "pass delivery='connect' for Spark Connect",
+    ),
+    "connect": (
+        "Spark Connect needs pyspark>=3.5 with addArtifacts",
+        "pass delivery='classic' for a session with a SparkContext",
+    ),
+}
+"""What a session that cannot take the shipment lacks, and the fix."""
+
+
 def deliver(
     spark: Any,
     folder: Path,
@@ -110,14 +123,9 @@ def deliver(
         except SparkdepsError:
             raise
         except Exception as exc:
-            hint = (
-                "a classic session needs a SparkContext; pass delivery='connect' for Spark Connect"
-                if kind == "classic"
-                else "Spark Connect needs pyspark>=3.5 with addArtifacts; pass delivery='classic' "
-                "for a session with a SparkContext"
-            )
+            hint, fix = _SHIP_FAILED["classic" if kind == "classic" else "connect"]
             raise DeliveryError(
-                f"could not ship {folder} to the executors ({kind}): {exc}; {hint}"
+                f"could not ship {folder} to the executors ({kind}): {exc}; {hint}", fix=fix
             ) from exc
         with STATE.changing(key) as record:
             record.payloads[digest] = payload

@@ -54,9 +54,8 @@ def require_channel() -> NotebookPip:
     if channel is None:
         raise DeliveryError(
             "delivery='environment' needs a Databricks notebook (its %pip is what Databricks "
-            "syncs to the Python workers of UDFs), and this is not one. "
-            + configure_hint()
-            + ". Nothing was installed."
+            "syncs to the Python workers of UDFs), and this is not one. Nothing was installed.",
+            fix=configure_hint(),
         )
     return channel
 

@@ -91,7 +91,7 @@ def open_stored_wheel(zip_path: Path, filename: str) -> Iterator[IO[bytes]]:
             header = _LOCAL_HEADER.unpack(handle.read(_LOCAL_HEADER.size))
         if header[0] != _LOCAL_SIGNATURE:
             raise IntegrityError(
-                f"{zip_path}: bad local header for {filename}; rebuild the wheelhouse"
+                f"{zip_path}: bad local header for {filename}", fix="rebuild the wheelhouse"
             )
         start = info.header_offset + _LOCAL_HEADER.size + header[9] + header[10]
         window = _Slice(zip_path, start, info.file_size)
@@ -143,7 +143,7 @@ def check_wheel_contents(handle: IO[bytes], wheel: WheelInfo, origin: str) -> No
         with zipfile.ZipFile(handle) as archive:
             infos = archive.infolist()
     except zipfile.BadZipFile as exc:
-        raise IntegrityError(f"{origin} is not a valid wheel ({exc}); {fix}") from exc
+        raise IntegrityError(f"{origin} is not a valid wheel ({exc})", fix=fix) from exc
     check_listing(infos, wheel.size, origin, fix)
     names = [info.filename for info in infos]
     check_dist_info(names, wheel.filename, origin, fix)
@@ -151,7 +151,8 @@ def check_wheel_contents(handle: IO[bytes], wheel: WheelInfo, origin: str) -> No
     if unlisted:
         raise IntegrityError(
             f"{origin} carries top-level packages its manifest entry does not list "
-            f"({', '.join(unlisted)}); {fix}"
+            f"({', '.join(unlisted)})",
+            fix=fix,
         )
 
 

@@ -134,8 +134,9 @@ def _check_pin(uri: str, digest: str, expected: str | None) -> None:
     if expected is not None and digest != expected:
         raise IntegrityError(
             f"{uri} is not the wheelhouse the build published: its sha256 is {digest[:16]}..., "
-            f"the build's was {expected[:16]}...; it was replaced after the build. Run the "
-            "build again (or pass the path the new build printed). Nothing was installed."
+            f"the build's was {expected[:16]}...; it was replaced after the build. Nothing was "
+            "installed.",
+            fix="run the build again (or pass the path the new build printed)",
         )
 
 
@@ -240,7 +241,7 @@ def _local_file(uri: str, local: Path) -> tuple[str, Path]:
         info = local.stat()
     except FileNotFoundError as exc:
         raise StorageError(
-            f"wheelhouse {uri} does not exist; check the path handed from the build task"
+            f"wheelhouse {uri} does not exist", fix="check the path handed from the build task"
         ) from exc
     except OSError as exc:
         raise StorageError(f"cannot read wheelhouse {uri}: {exc}") from exc
@@ -248,8 +249,8 @@ def _local_file(uri: str, local: Path) -> tuple[str, Path]:
         inside = local / WHEELHOUSE_NAME
         if not inside.is_file():
             raise InputError(
-                f"{uri} is a folder without a {WHEELHOUSE_NAME}; pass the wheelhouse.zip a "
-                "build published (or the run folder that holds it)"
+                f"{uri} is a folder without a {WHEELHOUSE_NAME}",
+                fix="pass the wheelhouse.zip a build published (or the run folder that holds it)",
             )
         return f"{uri.rstrip('/')}/{WHEELHOUSE_NAME}", inside
     return uri, local

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import NamedTuple
 
-__all__ = ["failure_hint"]
+__all__ = ["Hint", "failure_hint"]
 
 # What numpy and the modules compiled against it print when the numpy major differs
 # (docs/facts.md, fact 13).
@@ -28,47 +29,57 @@ _MISSING = re.compile(r"No module named")
 _STALE = re.compile(re.escape("an earlier wheelhouse"))
 
 
-# (what the error says, the cause and fix for the modules it names), most specific first
-_CAUSES: tuple[tuple[re.Pattern[str], str], ...] = (
+class Hint(NamedTuple):
+    """What a failure's text points to (``cause``, empty when nothing specific) and what
+    to do about it (``fix``: the error's ``fix``)."""
+
+    cause: str
+    fix: str
+
+
+# (what the error says, the cause for the modules it names, its fix), most specific first
+_CAUSES: tuple[tuple[re.Pattern[str], str, str], ...] = (
     (
         _NUMPY_ABI,
         "{modules}: compiled against a different NumPy major than the numpy the "
         "executors run. pyspark's Python worker imports the runtime's own numpy before "
-        "any UDF, so a wheelhouse's numpy never replaces it (docs/facts.md, fact 13).\n"
-        "fix: build for the cluster's runtime (--target dbr-X.Y, which resolves against "
+        "any UDF, so a wheelhouse's numpy never replaces it (docs/facts.md, fact 13).",
+        "build for the cluster's runtime (--target dbr-X.Y, which resolves against "
         "the runtime's numpy), or pin these packages to releases built for the runtime's "
         "numpy major",
     ),
     (
         _STALE,
-        "{modules}: executors still import an earlier wheelhouse's copy.\n"
-        "fix: load one wheelhouse per Spark application; to change versions, start a new "
+        "{modules}: executors still import an earlier wheelhouse's copy.",
+        "load one wheelhouse per Spark application; to change versions, start a new "
         "application (another job task or cluster), or create the session with "
         "spark.python.worker.reuse=false and load with replace=True",
     ),
     (
         _PLATFORM,
         "{modules}: compiled code that does not fit the executors' platform "
-        "(glibc, CPU architecture or Python ABI).\nfix: build the wheelhouse for the "
-        "executors' target (--target dbr-X.Y, or --python-version and --platform matching "
-        "them)",
+        "(glibc, CPU architecture or Python ABI).",
+        "build the wheelhouse for the executors' target (--target dbr-X.Y, or "
+        "--python-version and --platform matching them)",
     ),
 )
 
 
-def failure_hint(failures: Iterable[tuple[str, str]]) -> str:
+def failure_hint(failures: Iterable[tuple[str, str]]) -> Hint:
     """The cause and fix for ``(module, error text)`` failures, most specific first."""
     failures = list(failures)
-    for pattern, hint in _CAUSES:
+    for pattern, cause, fix in _CAUSES:
         modules = sorted({module for module, error in failures if pattern.search(error)})
         if modules:
-            return hint.format(modules=", ".join(modules))
+            return Hint(cause.format(modules=", ".join(modules)), fix)
     if any(_MISSING.search(error) for _, error in failures):
-        return (
-            "fix: call sparkdeps.load(..., spark=spark) in this session before the UDFs run, "
-            "and check that the wheelhouse was built for the executors' Python version"
+        return Hint(
+            "",
+            "call sparkdeps.load(..., spark=spark) in this session before the UDFs run, "
+            "and check that the wheelhouse was built for the executors' Python version",
         )
-    return (
-        "fix: read the error above for each module; check that load() ran with this session "
-        "before the UDFs, and that the wheelhouse was built for the executors' Python"
+    return Hint(
+        "",
+        "read the error above for each module; check that load() ran with this session "
+        "before the UDFs, and that the wheelhouse was built for the executors' Python",
     )

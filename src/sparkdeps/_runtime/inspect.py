@@ -34,7 +34,7 @@ def _with_local(wheelhouse: str | os.PathLike[str], read: Callable[[Path, str], 
     local = storage.local_path(uri)
     if local is not None and not local.is_file():
         raise WheelhouseNotFoundError(
-            f"{uri}: no wheelhouse there; pass the URI `sparkdeps build` printed"
+            f"{uri}: no wheelhouse there", fix="pass the URI `sparkdeps build` printed"
         )
     with local_file(storage, uri) as path:
         return read(path, uri)
@@ -62,8 +62,8 @@ def read_pylock(wheelhouse: str | os.PathLike[str]) -> str:
                 text = _stored_pylock(archive, uri)
         except zipfile.BadZipFile as exc:
             raise IntegrityError(
-                f"{uri} is not a valid zip archive ({exc}); rebuild it with `sparkdeps build` "
-                "(or copy it again)"
+                f"{uri} is not a valid zip archive ({exc})",
+                fix="rebuild it with `sparkdeps build` (or copy it again)",
             ) from exc
         if text is None:
             raise no_pylock(uri)
@@ -75,9 +75,10 @@ def read_pylock(wheelhouse: str | os.PathLike[str]) -> str:
 def no_pylock(uri: str) -> IntegrityError:
     """The error for a wheelhouse built before every wheelhouse carried a ``pylock.toml``."""
     return IntegrityError(
-        f"{uri} has no {PYLOCK_NAME}: it was built by an older sparkdeps; rebuild it, "
+        f"{uri} has no {PYLOCK_NAME}: it was built by an older sparkdeps",
+        fix="rebuild it, "
         "or run `sparkdeps export WHEELHOUSE --format pylock` to write one from its "
-        "manifest"
+        "manifest",
     )
 
 
@@ -103,14 +104,15 @@ def _stored_pylock(archive: zipfile.ZipFile, uri: str) -> str | None:
     if len(data) > MAX_MANIFEST_BYTES:
         raise IntegrityError(
             f"{uri}!{PYLOCK_NAME} inflates past {MAX_MANIFEST_BYTES} bytes: it is not the lock "
-            "sparkdeps wrote; rebuild the wheelhouse with `sparkdeps build`"
+            "sparkdeps wrote",
+            fix="rebuild the wheelhouse with `sparkdeps build`",
         )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise IntegrityError(
-            f"{uri}!{PYLOCK_NAME} is not UTF-8 ({exc}): it is not the lock sparkdeps wrote; "
-            "rebuild the wheelhouse with `sparkdeps build`"
+            f"{uri}!{PYLOCK_NAME} is not UTF-8 ({exc}): it is not the lock sparkdeps wrote",
+            fix="rebuild the wheelhouse with `sparkdeps build`",
         ) from exc
 
 
@@ -129,8 +131,8 @@ def read_stored(wheelhouse: str | os.PathLike[str]) -> Stored:
                 pylock = _stored_pylock(archive, uri)
         except zipfile.BadZipFile as exc:
             raise IntegrityError(
-                f"{uri} is not a valid zip archive ({exc}); rebuild it with `sparkdeps build` "
-                "(or copy it again)"
+                f"{uri} is not a valid zip archive ({exc})",
+                fix="rebuild it with `sparkdeps build` (or copy it again)",
             ) from exc
         return Stored(uri, manifest, pylock, wheels)
 
@@ -160,8 +162,8 @@ def requirement_lines(run: str | os.PathLike[str], *, hashes: bool = True) -> tu
         raise WheelhouseNotFoundError(
             f"{folder} has no pip-native form ({PIP_WHEELS}/{missing[0]} and "
             f"{len(missing) - 1} more are missing beside {WHEELHOUSE_NAME}): it was built by an "
-            "older sparkdeps, or its path has characters pip misreads (the build warned); "
-            "fix: rebuild it with `sparkdeps build` into a plain path (then use its "
-            f"{REQUIREMENTS_NAME})"
+            "older sparkdeps, or its path has characters pip misreads (the build warned)",
+            fix="rebuild it with `sparkdeps build` into a plain path (then use its "
+            f"{REQUIREMENTS_NAME})",
         )
     return render_lines(manifest.wheels, pip_path(wheels), hashes=hashes)

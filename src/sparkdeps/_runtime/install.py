@@ -190,8 +190,8 @@ def install(
         return _reused(folder, prepared.digest, timings, marker)
     if prepared.manifest is None:
         raise IntegrityError(
-            f"the install of {prepared.uri} in {folder} was removed or damaged during this "
-            "load; load it again (it will be installed afresh)"
+            f"the install of {prepared.uri} in {folder} was removed or damaged during this load",
+            fix="load it again (it will be installed afresh)",
         )
     private_dir(installs)
     with ExitStack() as held:

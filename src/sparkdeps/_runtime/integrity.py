@@ -85,8 +85,9 @@ def check_wheels(
     if shadowed:
         raise IntegrityError(
             f"{prepared.uri} carries top-level {', '.join(shadowed)}, which would shadow the "
-            f"standard library once first on sys.path; rebuild without them, or set "
-            f"{ALLOW_ENV}={','.join(shadowed)} if you really mean it. Nothing was installed."
+            "standard library once first on sys.path. Nothing was installed.",
+            fix=f"rebuild without them, or set {ALLOW_ENV}={','.join(shadowed)} if you really "
+            "mean it",
         )
     for wheel in manifest.wheels:
         with open_stored_wheel(prepared.zip_path, wheel.filename) as handle:
@@ -95,7 +96,8 @@ def check_wheels(
                 raise IntegrityError(
                     f"{wheel.filename} in {prepared.uri} does not match its manifest "
                     f"(sha256 {digest[:16]}..., expected {wheel.sha256[:16]}...): the "
-                    "wheelhouse was changed after it was built; rebuild it, nothing was installed"
+                    "wheelhouse was changed after it was built; nothing was installed",
+                    fix="rebuild it",
                 )
             handle.seek(0)
             check_wheel_contents(handle, wheel, prepared.uri)

@@ -128,8 +128,8 @@ def _shared_cache(uri: str, payload_dir: str | os.PathLike[str] | None) -> Path:
     if local is None:
         raise InputError(
             f"delivery='shared' needs a wheelhouse on a path every node mounts (/Volumes, "
-            f"/dbfs, NFS), not {uri}; pass payload_dir= a folder every node sees, or use "
-            "delivery='auto'"
+            f"/dbfs, NFS), not {uri}",
+            fix="pass payload_dir= a folder every node sees, or use delivery='auto'",
         )
     folder = local.absolute()
     return (folder if folder.is_dir() else folder.parent) / ".sparkdeps"

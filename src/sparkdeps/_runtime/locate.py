@@ -74,10 +74,10 @@ def locate_wheelhouse(
         f"({'not set' if is_databricks() else 'no dbutils here'})"
     )
     raise WheelhouseNotFoundError(
-        "no wheelhouse to load; tried " + "; ".join(tried) + ". Pass the path "
-        "(load('/Volumes/.../wheelhouse.zip')), set SPARKDEPS_WHEELHOUSE, pass it as a "
-        "task parameter read with wheelhouse_arg(), or run after a build task whose key is "
-        f"{task_key!r}"
+        "no wheelhouse to load; tried " + "; ".join(tried),
+        fix="pass the path (load('/Volumes/.../wheelhouse.zip')), set SPARKDEPS_WHEELHOUSE, "
+        "pass it as a task parameter read with wheelhouse_arg(), or run after a build task "
+        f"whose key is {task_key!r}",
     )
 
 
@@ -86,8 +86,8 @@ def located_pin(given: str, source: str) -> tuple[str, str | None]:
     uri, expected = split_pin(given)
     if expected is not None and not DIGEST.fullmatch(expected):
         raise InputError(
-            f"{redact(given)}: the digest after {PIN_FRAGMENT!r} is not a sha256 (64 hex "
-            "digits); pass the URI exactly as the build printed it, or drop the '#...' part"
+            f"{redact(given)}: the digest after {PIN_FRAGMENT!r} is not a sha256 (64 hex digits)",
+            fix="pass the URI exactly as the build printed it, or drop the '#...' part",
         )
     logger.info("loading wheelhouse %s (from %s)", redact(uri), source)
     return uri, expected

@@ -35,6 +35,6 @@ def pip_install(prepared: Prepared, *, leave_out: Collection[str] = ()) -> None:
         run(
             [*pip_command(), "install", "--no-index", "--no-deps", "--no-input", *paths],
             what=f"pip install of {prepared.uri}",
-            hint="mode='pip' installs into the running environment; use the default mode='cache' "
-            "if that environment is read-only",
+            hint="mode='pip' installs into the running environment",
+            fix="use the default mode='cache' if that environment is read-only",
         )

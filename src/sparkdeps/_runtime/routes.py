@@ -29,7 +29,7 @@ from .._core.results import Delivery
 from .delivery import archive_name, deliver
 from .environment import configure_hint, install_environment, require_channel, requirements_file
 from .fetch import Prepared
-from .hints import failure_hint
+from .hints import Hint, failure_hint
 from .install import InstallResult
 from .probe import ENVIRONMENT, ProbeResult, probe_executors
 from .session_state import STATE, SessionKind, session_key
@@ -212,14 +212,14 @@ def prove_provided(
     return result.ok, result
 
 
-def _worker_python_differs(result: ProbeResult) -> str | None:
+def _worker_python_differs(result: ProbeResult) -> Hint | None:
     here = f"{sys.version_info[0]}.{sys.version_info[1]}"
     versions = sorted({worker.version for worker in result.workers} - {here})
     if versions:
-        return (
-            f"the workers run Python {', '.join(versions)} and this driver {here}: build the "
-            f"wheelhouse for the workers' Python (--python-version {versions[0]}) and run "
-            "the driver on it too"
+        return Hint(
+            f"the workers run Python {', '.join(versions)} and this driver {here}",
+            f"build the wheelhouse for the workers' Python (--python-version {versions[0]}) "
+            "and run the driver on it too",
         )
     return None
 
@@ -238,19 +238,20 @@ def _failure(kind: Delivery, result: ProbeResult) -> DeliveryError:
     )
     differs = _worker_python_differs(result)
     if result.error is not None:
-        why = "fix: read the probe job's error above; probe=False skips this check"
+        why = Hint("", "read the probe job's error above; probe=False skips this check")
     elif differs:
         why = differs
     elif invisible and kind != "environment":
-        why = (
+        why = Hint(
             "this compute does not show files added to the session to its UDFs' Python "
-            "workers (as reported of Databricks serverless and standard access mode); "
-            + configure_hint()
+            "workers (as reported of Databricks serverless and standard access mode)",
+            configure_hint(),
         )
     else:
         why = failure_hint((item.module, item.error or "") for item in result.failures)
     return DeliveryError(
-        head + why + "\nNothing was left active on the driver.",
+        head + (why.cause + "\n" if why.cause else "") + "Nothing was left active on the driver.",
         probe=result,
         invisible=invisible and kind != "environment",
+        fix=why.fix,
     )

@@ -195,10 +195,10 @@ def _report(differences: Sequence[Difference], strict: bool | None, built_for: s
         raise RuntimeMismatchError(
             f"the wheelhouse was built for {built_for} and relies on runtime packages this "
             "Python lacks or has at other versions:\n  "
-            + "\n  ".join(d.describe() for d in errors)
-            + "\nfix: rebuild for this cluster's runtime (`sparkdeps check --target <profile>`, "
+            + "\n  ".join(d.describe() for d in errors),
+            fix="rebuild for this cluster's runtime (`sparkdeps check --target <profile>`, "
             "or --runtime-packages with `sparkdeps runtime-freeze` output from this driver), "
-            "or load with strict=False to only warn"
+            "or load with strict=False to only warn",
         )
 
 
@@ -206,9 +206,9 @@ def _report_dependents(broken: Sequence[str], strict: bool | None) -> None:
     if broken and strict:
         raise RuntimeMismatchError(
             "shipped upgrades break runtime packages that depend on them:\n  "
-            + "\n  ".join(broken)
-            + "\nfix: pin the shipped package to a version those accept, or load with "
-            "strict=None to only warn"
+            + "\n  ".join(broken),
+            fix="pin the shipped package to a version those accept, or load with "
+            "strict=None to only warn",
         )
     if broken:
         logger.warning(

@@ -101,30 +101,33 @@ def check_second_load(
     )
     if replace and kind == "classic" and worker_reuse(spark) is False:
         return agreeing
-    why = _refusal(replace, kind, spark)
+    why, fix = _refusal(replace, kind)
     raise SessionConflictError(
         f"this Spark session already has another version of {plural(len(changed), 'package')} "
-        f"this wheelhouse would change:\n{listing}\n{why}"
+        f"this wheelhouse would change:\n{listing}\n{why}",
+        fix=fix,
     )
 
 
-def _refusal(replace: bool, kind: str, spark: Any) -> str:
+def _refusal(replace: bool, kind: str) -> tuple[str, str]:
+    """Why a second load is refused, and its fix."""
     fix = (
-        "fix: build one wheelhouse that holds everything the session needs (one input "
+        "build one wheelhouse that holds everything the session needs (one input "
         "with both sets of requirements) and load it once, or load this one in a new "
         "Spark application (another job task or cluster)"
     )
     if not replace:
         return (
             "Executors' reused Python workers keep what they imported from the first, so the "
-            f"versions would mix. {fix}; replace=True lets the new versions win where "
-            "spark.python.worker.reuse=false"
+            "versions would mix.",
+            f"{fix}; replace=True lets the new versions win where spark.python.worker.reuse=false",
         )
     if kind != "classic":
-        return f"replace=True needs a classic session (Spark Connect keeps its artifacts). {fix}"
+        return "replace=True needs a classic session (Spark Connect keeps its artifacts).", fix
     return (
         "replace=True needs spark.python.worker.reuse=false (set when the session is "
-        f"created): reused workers keep the old modules and cannot be recycled. {fix}"
+        "created): reused workers keep the old modules and cannot be recycled.",
+        fix,
     )
 
 

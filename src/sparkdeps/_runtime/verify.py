@@ -168,6 +168,7 @@ def _raise_failures(imports: Iterable[ModuleImport]) -> None:
     failures = [item for item in imports if not item.ok]
     if failures:
         lines = "\n".join(f"  {item.module} on {item.executor}: {item.error}" for item in failures)
-        hint = failure_hint((item.module, item.error or "") for item in failures)
+        cause, fix = failure_hint((item.module, item.error or "") for item in failures)
         failed = plural(len(failures), "import")
-        raise VerificationError(f"{failed} failed on the executors:\n{lines}\n{hint}")
+        message = f"{failed} failed on the executors:\n{lines}"
+        raise VerificationError(message + (f"\n{cause}" if cause else ""), fix=fix)

@@ -98,8 +98,8 @@ def _atomic(out: Path, make: Callable[[Path], None]) -> None:
     except IsADirectoryError as exc:
         temporary.unlink(missing_ok=True)
         raise DeliveryError(
-            f"{out} is a folder where sparkdeps writes an executor payload; remove it, "
-            f"or {PAYLOAD_FIX}"
+            f"{out} is a folder where sparkdeps writes an executor payload",
+            fix=f"remove it, or {PAYLOAD_FIX}",
         ) from exc
     except BaseException:
         temporary.unlink(missing_ok=True)

@@ -59,7 +59,7 @@ def worker_report(
         "missing": [e for e in sys.path if e and not os.path.exists(e)],  # noqa: PTH110
         "spark_files": _spark_files(),
         "imports": {name: _imported(name, within, preloaded=name in before) for name in names},
-        **({"versions": _versions(packages)} if packages else {}),
+        **({"versions": _installed_versions(packages)} if packages else {}),
     }
 
 
@@ -106,7 +106,7 @@ def _spark_files() -> str | None:
         return None
 
 
-def _versions(packages: Sequence[str]) -> dict[str, str | None]:
+def _installed_versions(packages: Sequence[str]) -> dict[str, str | None]:
     versions: dict[str, str | None] = {}
     for package in packages:
         try:

@@ -210,7 +210,8 @@ def _wait_for_executors(session: Any, wanted: int, wait_seconds: float) -> None:
         if time.monotonic() > deadline:
             raise SparkdepsError(
                 f"only {registered} of {wanted} local-cluster executors registered in "
-                f"{wait_seconds:.0f}s; check Java 17, memory, and SPARK_LOCAL_IP=127.0.0.1"
+                f"{wait_seconds:.0f}s",
+                fix="check Java 17, memory, and SPARK_LOCAL_IP=127.0.0.1",
             )
         time.sleep(0.25)
 
@@ -377,8 +378,8 @@ def sandboxed_connect_session(
     if SparkContext._gateway is not None and not _sandboxed_jvm:
         raise SparkdepsError(
             "the sandboxed Connect stand-in needs a process whose JVM it starts: this one "
-            "already ran Spark, whose JVM keeps its workers' interpreter and local folders; "
-            "run the sandboxed tests in their own process (docs/delivery.md)"
+            "already ran Spark, whose JVM keeps its workers' interpreter and local folders",
+            fix="run the sandboxed tests in their own process (docs/delivery.md)",
         )
     hidden = Path(folder).absolute() / "local"
     hidden.mkdir(parents=True, exist_ok=True)

@@ -92,15 +92,17 @@ def check_driver(runtime: str) -> None:
         raise TargetError(
             f"--sparkdeps-runtime {runtime} runs executors on Python {spec.python_version}, "
             f"but pytest runs on {here}: Spark needs one minor version on the driver and its "
-            f"workers; run pytest with Python {spec.python_version} (e.g. {inside})"
+            "workers",
+            fix=f"run pytest with Python {spec.python_version} (e.g. {inside})",
         )
     driver = _driver_pyspark()
     if driver is not None and driver != spec.pyspark_version:
         raise TargetError(
             f"--sparkdeps-runtime {runtime} runs executors on pyspark {spec.pyspark_version}, "
             f"but pytest's driver has pyspark {driver}: Spark needs one pyspark on the driver "
-            f"and its executors; install the runtime's (pip install "
-            f"'pyspark=={spec.pyspark_version}'), or {inside}"
+            "and its executors",
+            fix=f"install the runtime's (pip install 'pyspark=={spec.pyspark_version}'), "
+            f"or {inside}",
         )
 
 

@@ -41,8 +41,9 @@ def databricks_root(path: Path) -> Path | None:
         return Path("/Workspace")
     if len(parts) < _VOLUME_PARTS:
         raise StorageError(
-            f"{path} is not inside a Volume; fix: a Volume path is "
-            "/Volumes/<catalog>/<schema>/<volume>/... (run folders go inside the volume)"
+            f"{path} is not inside a Volume",
+            fix="a Volume path is /Volumes/<catalog>/<schema>/<volume>/... (run folders go "
+            "inside the volume)",
         )
     return Path(*parts[:_VOLUME_PARTS])
 

@@ -63,16 +63,18 @@ def files_api_storage(uri: str) -> FilesApiStorage:
         files = importlib.import_module("databricks.sdk.service.files")
     except ImportError as exc:
         raise StorageError(
-            where + "through the Databricks Files API, which needs databricks-sdk; fix: "
-            f"pip install 'sparkdeps[volumes]' and {CREDENTIAL_HINT}. Nothing was written."
+            where + "through the Databricks Files API, which needs databricks-sdk (nothing "
+            "was written)",
+            fix=f"pip install 'sparkdeps[volumes]' and {CREDENTIAL_HINT}",
         ) from exc
     try:
         client = sdk.WorkspaceClient()
     except ValueError as exc:
         raise StorageError(
             where + "through the Databricks Files API, and no Databricks credentials are "
-            f"configured ({_first_line(exc)}); fix: {CREDENTIAL_HINT}. Nothing was written "
-            "(sparkdeps never creates a local /Volumes or /Workspace folder)."
+            f"configured ({_first_line(exc)}). Nothing was written (sparkdeps never creates "
+            "a local /Volumes or /Workspace folder)",
+            fix=CREDENTIAL_HINT,
         ) from exc
     storage = FilesApiStorage(files.FilesAPI(client.api_client), str(client.config.host))
     _clients[key] = storage
@@ -129,11 +131,12 @@ class FilesApiStorage:
         return None
 
     def _error(self, what: str, uri: str, exc: BaseException) -> StorageError:
-        fix = ""
+        fix = None
         if _error_code(exc).upper().replace("_", "") in ("PERMISSIONDENIED", "UNAUTHENTICATED"):
-            fix = f"; fix: check the identity's grants on the Volume, or {CREDENTIAL_HINT}"
+            fix = f"check the identity's grants on the Volume, or {CREDENTIAL_HINT}"
         return StorageError(
-            f"cannot {what} {uri} through {self.via}: {_first_line(exc)} ({_error_code(exc)}){fix}"
+            f"cannot {what} {uri} through {self.via}: {_first_line(exc)} ({_error_code(exc)})",
+            fix=fix,
         )
 
     def stat(self, uri: str) -> Entry | None:
@@ -229,7 +232,8 @@ class FilesApiStorage:
             if _is_missing(exc):
                 raise StorageError(
                     f"dest {uri}: the Volume {volume} does not exist on {self.host}, or this "
-                    "identity cannot see it; fix: create the Volume (CREATE VOLUME "
-                    "<catalog>.<schema>.<volume>) or pass one that exists"
+                    "identity cannot see it",
+                    fix="create the Volume (CREATE VOLUME <catalog>.<schema>.<volume>) or pass "
+                    "one that exists",
                 ) from exc
             raise self._error("reach", uri, exc) from exc

@@ -167,8 +167,8 @@ class LocalStorage:
         if not existing.is_dir():
             what = "is a file" if existing == path else f"is below {existing}, which is a file"
             raise StorageError(
-                f"dest {uri} {what}, not a folder; fix: pass a folder for --dest/dest= "
-                "(run folders are created inside it)"
+                f"dest {uri} {what}, not a folder",
+                fix="pass a folder for --dest/dest= (run folders are created inside it)",
             )
         import tempfile  # noqa: PLC0415
 
@@ -178,8 +178,9 @@ class LocalStorage:
             Path(probe).unlink()
         except OSError as exc:
             raise StorageError(
-                f"cannot write to dest {uri} ({existing}: {exc.strerror or exc}); fix: pass a "
-                "--dest/dest= folder this user can write to, or fix its permissions or mount"
+                f"cannot write to dest {uri} ({existing}: {exc.strerror or exc})",
+                fix="pass a --dest/dest= folder this user can write to, or fix its permissions "
+                "or mount",
             ) from exc
 
 

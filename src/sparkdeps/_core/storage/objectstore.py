@@ -50,8 +50,8 @@ def presign_seconds() -> int:
         return int(text) if text else PRESIGN_SECONDS
     except ValueError as exc:
         raise StorageError(
-            f"SPARKDEPS_PRESIGN_SECONDS={text!r} is not a whole number of seconds; "
-            "fix: set it to seconds (0 makes executors fetch from the driver)"
+            f"SPARKDEPS_PRESIGN_SECONDS={text!r} is not a whole number of seconds",
+            fix="set it to seconds (0 makes executors fetch from the driver)",
         ) from exc
 
 
@@ -67,23 +67,24 @@ def fsspec_storage(uri: str, protocol: str) -> FsspecStorage:
     if "@" in urlparse(uri).netloc:
         raise StorageError(
             f"{uri}: credentials in a storage URI are refused (they would be printed and "
-            "handed on); fix: drop the user:password@ part and configure credentials the "
+            "handed on)",
+            fix="drop the user:password@ part and configure credentials the "
             "filesystem's standard way (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile "
-            "for s3://, GOOGLE_APPLICATION_CREDENTIALS for gs://, AZURE_STORAGE_* for abfss://)"
+            "for s3://, GOOGLE_APPLICATION_CREDENTIALS for gs://, AZURE_STORAGE_* for abfss://)",
         )
     try:
         fsspec = importlib.import_module("fsspec")
     except ImportError as exc:
         raise StorageError(
-            f"{uri}: {protocol}:// URIs go through fsspec, which is not installed; "
-            f"fix: {_install_hint(protocol)}"
+            f"{uri}: {protocol}:// URIs go through fsspec, which is not installed",
+            fix=_install_hint(protocol),
         ) from exc
     try:
         fs = fsspec.filesystem(protocol)
     except ImportError as exc:
         raise StorageError(
-            f"{uri}: fsspec has no {protocol}:// filesystem installed ({exc}); "
-            f"fix: {_install_hint(protocol)}"
+            f"{uri}: fsspec has no {protocol}:// filesystem installed ({exc})",
+            fix=_install_hint(protocol),
         ) from exc
     except ValueError as exc:
         raise StorageError(
@@ -211,8 +212,8 @@ class FsspecStorage:
     def _writable(self, uri: str) -> None:
         if self.protocol in _READ_ONLY:
             raise StorageError(
-                f"{uri}: {self.protocol}:// URIs can be read (load, inspect), not published to; "
-                "fix: publish to object storage (s3://, gs://, abfss://) or a path"
+                f"{uri}: {self.protocol}:// URIs can be read (load, inspect), not published to",
+                fix="publish to object storage (s3://, gs://, abfss://) or a path",
             )
 
     def remove_tree(self, uri: str) -> bool:
@@ -257,13 +258,13 @@ class FsspecStorage:
             found = self._fs.exists(root)
         except Exception as exc:
             raise StorageError(
-                f"cannot reach dest {uri} through {self.via}: {type(exc).__name__}: {exc}; fix: "
-                "configure credentials the filesystem's standard way (for s3://: "
+                f"cannot reach dest {uri} through {self.via}: {type(exc).__name__}: {exc}",
+                fix="configure credentials the filesystem's standard way (for s3://: "
                 "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, AWS_ENDPOINT_URL for "
-                "an S3-compatible server)"
+                "an S3-compatible server)",
             ) from exc
         if not found:
             raise StorageError(
-                f"dest {uri}: {root} does not exist or these credentials cannot see it; "
-                "fix: create the bucket (or container) or pass one that exists"
+                f"dest {uri}: {root} does not exist or these credentials cannot see it",
+                fix="create the bucket (or container) or pass one that exists",
             )
