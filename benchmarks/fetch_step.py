@@ -16,7 +16,10 @@ with fresh caches (cold) and then once more on the caches it filled (warm):
 
 Variants alternate (A B C, C B A, ...) after one discarded warm-up round. The files of
 every variant are compared with ``before``'s (names and sha256): a variant that puts
-down other files is reported as wrong. Prints a table and writes JSON.
+down other files is reported as wrong. Then the dependency graph (the chains of a
+conflict or a relaxation, from each pin's Requires-Dist) is timed from a fresh cache,
+with the index serving PEP 658 ``.metadata`` files and without. Prints a table and
+writes JSON.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ sys.path[:0] = [str(REPO / "src"), str(REPO)]
 from tests.support.index import IndexServer  # noqa: E402
 
 from sparkdeps._build.backend import CompileRequest, Lock, PipFetcher, UvResolver  # noqa: E402
+from sparkdeps._build.depgraph import MetadataReader, dependency_graph  # noqa: E402
 from sparkdeps._build.download import download  # noqa: E402
 from sparkdeps._build.fetch_http import DirectFetcher, FileCache  # noqa: E402
 from sparkdeps._build.index import IndexSettings  # noqa: E402
@@ -144,6 +148,35 @@ def _stats(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
+def measure_graph(mirror: Path, runs: int, target: Target, reqs: list[str]) -> dict[str, Any]:
+    """Seconds to build the dependency graph (the chains of a conflict or a relaxation)
+    from a fresh file cache: with the index's PEP 658 ``.metadata`` files, and without
+    (the wheels themselves are read, and kept for the download)."""
+    samples: dict[str, list[float]] = {"pep658": [], "wheels": []}
+    with tempfile.TemporaryDirectory() as scratch_dir:
+        scratch = Path(scratch_dir)
+        for number in range(runs + 1):
+            for kind in ("pep658", "wheels") if number % 2 == 0 else ("wheels", "pep658"):
+                with IndexServer(mirror, core_metadata=kind == "pep658") as server:
+                    work = Path(tempfile.mkdtemp(dir=scratch))
+                    (work / "requirements.in").write_text("\n".join(reqs) + "\n")
+                    index = IndexSettings(index_url=server.url, timeout=30, retries=0)
+                    request = CompileRequest(
+                        work / "requirements.in", work / "pylock.toml", target, index, work / "uv"
+                    )
+                    lock = UvResolver().compile(request, what="benchmark compile")
+                    assert isinstance(lock, Lock), lock
+                    reader = MetadataReader(FileCache(work / "files"), index)
+                    started = time.perf_counter()
+                    graph = dependency_graph(lock, target, roots=reqs, reader=reader)
+                    seconds = time.perf_counter() - started
+                    assert all(graph.nodes[n].parents for n in graph.nodes), "an orphan pin"
+                    shutil.rmtree(work)
+                if number:
+                    samples[kind].append(seconds)
+    return {kind: _stats(values) for kind, values in samples.items()}
+
+
 def measure(mirror: Path, runs: int) -> dict[str, Any]:
     reqs = _requirements(mirror)
     host = f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -193,6 +226,7 @@ def measure(mirror: Path, runs: int) -> dict[str, Any]:
             name: {key: _stats(values) for key, values in bucket.items()}
             for name, bucket in samples.items()
         },
+        "graph_s": measure_graph(mirror, runs, target, reqs),
     }
 
 
@@ -212,6 +246,9 @@ def table(data: dict[str, Any]) -> str:
         ]
         same = "no" if variant in data["wrong_files"] else "yes"
         lines.append(f"| {variant} | {state} | {' | '.join(cells)} | {same} |")
+    lines += ["", "| dependency graph from | seconds |", "|---|---|"]
+    for kind, stats in data["graph_s"].items():
+        lines.append(f"| {kind} | {stats['median']:.2f} [{stats['min']:.2f}-{stats['max']:.2f}] |")
     return "\n".join(lines)
 
 

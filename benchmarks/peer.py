@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import shutil
@@ -114,8 +115,18 @@ def child(args: argparse.Namespace) -> int:
         conf=conf,
         work_dir=work / "spark-home",
     )
+    timeline: list[tuple[float, str, str]] = []
+
+    class Timeline(logging.Handler):
+        """sparkdeps' own log lines, timed from the session's start: where the load goes."""
+
+        def emit(self, record: logging.LogRecord) -> None:
+            timeline.append((record.created - ready, record.name, record.getMessage()[:160]))
+
     try:
         ready = time.time()
+        logging.getLogger("sparkdeps").addHandler(Timeline())
+        logging.getLogger("sparkdeps").setLevel(logging.DEBUG)
         load_s = None
         if args.variant != "peer":
             import sparkdeps
@@ -136,6 +147,7 @@ def child(args: argparse.Namespace) -> int:
         frame = spark.range(0, 8, 1, 8).select(udf(_udf(names), StringType())("id").alias("a"))
         answers = [json.loads(row.a) for row in frame.collect()]
         done = time.time()
+        time.sleep(0.5)  # a warm-up still running logs its end (it ran before the UDF's tasks)
     finally:
         spark.stop()
     print(
@@ -148,6 +160,8 @@ def child(args: argparse.Namespace) -> int:
                 "udf_s": done - ready - (load_s or 0.0),
                 "timings": timings,
                 "answers": answers,
+                "timeline": timeline,
+                "udf_entered_s": sorted(a["entered"] - ready for a in answers),
             }
         )
     )

@@ -231,18 +231,22 @@ def test_a_file_the_index_changed_after_locking_is_refused(tmp_path: Path, fetch
     assert not list((tmp_path / "dest").glob("*.whl"))
 
 
-def test_the_direct_fetcher_sends_the_index_credentials(tmp_path: Path, package_dir: Path) -> None:
+def _gamma_through_auth(tmp_path: Path, package_dir: Path, *, in_url: bool) -> list[str]:
+    """Resolve and fetch sdtest-gamma directly from an index that wants ``u:s3cret``
+    (in its URL, else from elsewhere); the paths the fetch asked for."""
     with IndexServer(package_dir, username="u", password="s3cret") as server:
-        pins, settings, target = _pins(tmp_path, server.url, "sdtest-gamma\n")
-        got = download(
-            pins,
-            target,
-            settings,
-            tmp_path / "dest",
-            fetcher=DirectFetcher(FileCache(tmp_path / "f")),
-        )
+        url = server.url if in_url else server.plain_url
+        pins, settings, target = _pins(tmp_path, url, "sdtest-gamma\n")
+        server.reset_counts()
+        fetcher = DirectFetcher(FileCache(tmp_path / "f"))
+        got = download(pins, target, settings, tmp_path / "dest", fetcher=fetcher)
     assert [path.name for path in got] == ["sdtest_gamma-1.0-py3-none-any.whl"]
-    assert any(agent.startswith("sparkdeps") for agent, _path in server.agents)
+    return [path for _agent, path in server.agents]
+
+
+def test_the_direct_fetcher_sends_the_index_credentials(tmp_path: Path, package_dir: Path) -> None:
+    asked = _gamma_through_auth(tmp_path, package_dir, in_url=True)
+    assert asked == ["/files/sdtest_gamma-1.0-py3-none-any.whl"]
 
 
 def test_a_netrc_entry_reaches_uv_and_the_direct_fetcher(
@@ -254,15 +258,5 @@ def test_a_netrc_entry_reaches_uv_and_the_direct_fetcher(
     netrc.write_text("machine 127.0.0.1 login u password s3cret\n")
     netrc.chmod(0o600)
     monkeypatch.setenv("HOME", str(home))
-    with IndexServer(package_dir, username="u", password="s3cret") as server:
-        pins, settings, target = _pins(tmp_path, server.plain_url, "sdtest-gamma\n")
-        server.reset_counts()
-        got = download(
-            pins,
-            target,
-            settings,
-            tmp_path / "dest",
-            fetcher=DirectFetcher(FileCache(tmp_path / "f")),
-        )
-    assert [path.name for path in got] == ["sdtest_gamma-1.0-py3-none-any.whl"]
-    assert [path for _agent, path in server.agents] == [f"/files/{got[0].name}"]
+    asked = _gamma_through_auth(tmp_path, package_dir, in_url=False)
+    assert asked == ["/files/sdtest_gamma-1.0-py3-none-any.whl"]

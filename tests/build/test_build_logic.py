@@ -130,7 +130,7 @@ def test_hash_mismatch_is_found_in_the_lock_before_anything_is_fetched() -> None
         choose_file(pin, _TARGET)
     message = str(caught.value)
     assert "req.txt:3: sdtest-one==1.0: sdtest_one-1.0-py3-none-any.whl" in message
-    assert f"has {_BAD}" in message and f"--hash given is {'0' * 64}" in message
+    assert f"has sha256:{_BAD}" in message and f"--hash given is sha256:{'0' * 64}" in message
     assert "fix: correct the --hash" in message
 
 
@@ -170,6 +170,21 @@ def test_bytes_that_differ_from_the_input_hash_are_removed_and_named(tmp_path: P
         caught.value
     )
     assert not wheel.exists()
+
+
+def test_a_sha512_hash_is_checked_as_such(tmp_path: Path) -> None:
+    import hashlib
+
+    wheel = tmp_path / "sdtest_three-3.0-py3-none-any.whl"
+    wheel.write_bytes(b"three")
+    right = hashlib.sha512(b"three").hexdigest()
+    name = canonicalize_name("sdtest-three")
+    assert verify({Pin(name, "3.0", hashes=(f"sha512:{right}",)): None}, tmp_path) == [wheel]
+    with pytest.raises(ResolutionError) as caught:
+        verify(
+            {Pin(name, "3.0", hashes=(f"sha512:{'0' * 128}",), origin="r.txt:1"): None}, tmp_path
+        )
+    assert f"has sha512:{right}" in str(caught.value) and not wheel.exists()
 
 
 # --------------------------------------------------------------------------- closure and tags

@@ -18,6 +18,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 
 from .._core.errors import CommandError, ResolutionError
 from .._core.hashing import CHUNK
+from .._core.manifest import same_version
 from .._core.progress import Tracker
 from .._core.runner import redact
 from .._core.target import Target
@@ -104,9 +105,9 @@ def choose_file(pin: Pin, target: Target) -> LockedFile | None:
         hashed = [(rank, file) for rank, file in ranked if file.sha256 in allowed]
         if not hashed:
             best = ranked[0][1]
-            raise hash_mismatch_error(
-                pin, best.filename, allowed, best.sha256, where="the index lists"
-            )
+            listed = [f"sha256:{value}" for value in allowed]
+            got = f"sha256:{best.sha256}"
+            raise hash_mismatch_error(pin, best.filename, listed, got, where="the index lists")
         ranked = hashed
     return ranked[0][1] if ranked else None
 
@@ -145,15 +146,13 @@ def verify(chosen: Mapping[Pin, LockedFile | None], dest: Path) -> list[Path]:
             if got != file.sha256:
                 path.unlink()
                 raise _changed_error(pin, file, got)
-        for algorithm, allowed in checks.items():
-            got = _digest(path, algorithm)
-            if got in allowed:
-                break
-        else:
-            if checks:
-                path.unlink()
-                algorithm, allowed = next(iter(checks.items()))
-                raise hash_mismatch_error(pin, path.name, allowed, got, where="downloaded")
+        digests = {algorithm: _digest(path, algorithm) for algorithm in checks}
+        if checks and not any(digests[a] in allowed for a, allowed in checks.items()):
+            path.unlink()
+            algorithm = "sha256" if "sha256" in checks else next(iter(checks))
+            shown = f"{algorithm}:{digests[algorithm]}"
+            listed = [f"{algorithm}:{value}" for value in checks[algorithm]]
+            raise hash_mismatch_error(pin, path.name, listed, shown, where="downloaded")
         found.append(path)
     return found
 
@@ -164,7 +163,7 @@ def _by_name(dest: Path, pin: Pin) -> Path | None:
             name, version = parse_wheel_filename(path.name)[:2]
         except InvalidWheelFilename:
             continue
-        if canonicalize_name(name) == pin.name and str(version) == pin.version:
+        if canonicalize_name(name) == pin.name and same_version(str(version), pin.version):
             return path
     return None
 

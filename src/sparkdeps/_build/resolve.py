@@ -11,11 +11,12 @@ Downloading the pinned files is :mod:`.download`; checking the result is
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
@@ -31,7 +32,7 @@ from .fetch_http import FileCache
 from .index import IndexSettings, unreachable_error
 from .requirements import RequirementLine
 from .runtime_conflict import conflict_error, find_conflicts
-from .runtime_first import NoWheel, Unmet, resolve_runtime_first
+from .runtime_first import NoWheel, Pass, Unmet, resolve_runtime_first
 from .runtime_plan import RuntimeContext
 from .runtime_relax import Relaxation
 from .suggest import close_names
@@ -119,14 +120,10 @@ def resolve(
     )  # fmt: skip
     relaxed: tuple[Relaxation, ...] = ()
     if runtime is None:
-        lock, sdist_only = _pass(request, user, name="pins")
+        lock, sdist_only = _pass(request, user, Pass("pins"))
     else:
-
-        def compile_pass(constraint_lines: Sequence[str], **options: Any) -> tuple[Lock, list[str]]:
-            return _pass(request, constraint_lines, **options)
-
         lock, sdist_only, relaxed = resolve_runtime_first(
-            compile_pass,
+            functools.partial(_pass, request),
             user=user,
             runtime=runtime,
             requirements=requirements,
@@ -142,38 +139,27 @@ def resolve(
 
 
 def _pass(
-    request: _Request,
-    constraint_lines: Sequence[str],
-    *,
-    name: str,
-    seed: Sequence[str] = (),
-    stubs: Path | None = None,
-    strict: bool = True,
-    requirement_lines: Sequence[str] | None = None,
-    stand_in_for: Collection[str] = (),
+    request: _Request, constraint_lines: Sequence[str], options: Pass
 ) -> tuple[Lock, list[str]]:
-    """One ``uv pip compile``: (its lock, the packages that come as sdists).
-
-    ``seed`` pre-fills the output lock (uv keeps those pins where it can); ``stubs`` is
-    a folder of runtime stand-ins; ``strict=False`` raises :class:`Unmet` instead of
-    explaining a failure.
-    """
-    stem = name.replace(".", "-")  # PEP 751: pylock.<name>.toml, no dot in the name
+    """One ``uv pip compile``: (its lock, the packages that come as sdists)."""
+    stem = options.name.replace(".", "-")  # PEP 751: pylock.<name>.toml, no dot in the name
     compile_request = replace(
         request.compile,
         output=request.work / f"pylock.{stem}.toml",
-        find_links=(stubs,) if stubs is not None else (),
-        seed=tuple(seed),
+        find_links=(options.stubs,) if options.stubs is not None else (),
+        seed=options.seed,
     )
     if constraint_lines:
         constraints_file = request.work / f"{stem}-constraints.txt"
         constraints_file.write_text("\n".join(constraint_lines) + "\n", "utf-8")
         compile_request = replace(compile_request, constraints=constraints_file)
-    if requirement_lines is not None:  # another input than the user's (runtime_first)
+    if options.requirement_lines is not None:  # another input than the user's
         source = request.work / f"{stem}.in"
-        source.write_text("".join(line + "\n" for line in requirement_lines), "utf-8")
+        source.write_text("".join(line + "\n" for line in options.requirement_lines), "utf-8")
         compile_request = replace(compile_request, source=source)
-    return _compile(request, compile_request, strict=strict, stand_in_for=stand_in_for)
+    return _compile(
+        request, compile_request, strict=options.strict, stand_in_for=options.stand_in_for
+    )
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from packaging.utils import canonicalize_name
 
@@ -35,7 +35,7 @@ from .runtime_plan import RuntimeContext, runtime_meets
 from .runtime_relax import Relaxation, find_relaxations
 from .runtime_stubs import stub_folder
 
-__all__ = ["NoWheel", "Unmet", "resolve_runtime_first"]
+__all__ = ["CompilePass", "NoWheel", "Pass", "Unmet", "resolve_runtime_first"]
 
 logger = logging.getLogger(__name__)
 _MAX_STAND_IN_ROUNDS = 40
@@ -58,21 +58,27 @@ class NoWheel(Unmet):
         self.names = tuple(names)
 
 
-class CompilePass(Protocol):
-    """One ``uv pip compile`` of the input (or of ``requirement_lines``): its lock and the
-    packages that come as sdists. ``strict=False`` raises :class:`Unmet`."""
+@dataclass(frozen=True)
+class Pass:
+    """How one ``uv pip compile`` of a resolution differs from the input as given."""
 
-    def __call__(
-        self,
-        constraint_lines: Sequence[str],
-        *,
-        name: str,
-        seed: Sequence[str] = (),
-        stubs: Path | None = None,
-        strict: bool = True,
-        requirement_lines: Sequence[str] | None = None,
-        stand_in_for: Collection[str] = (),
-    ) -> tuple[Lock, list[str]]: ...
+    name: str
+    """Names its files (``pylock.<name>.toml``)."""
+    seed: tuple[str, ...] = ()
+    """``name==version`` preferences, kept where the requirements allow."""
+    stubs: Path | None = None
+    """A folder of runtime stand-in wheels."""
+    strict: bool = True
+    """False: a failure raises :class:`Unmet` instead of being explained."""
+    requirement_lines: tuple[str, ...] | None = None
+    """Another input than the user's (a trial with one requirement unpinned)."""
+    stand_in_for: frozenset[str] = frozenset()
+    """Runtime packages whose missing wheel raises :class:`NoWheel`."""
+
+
+CompilePass = Callable[[Sequence[str], Pass], "tuple[Lock, list[str]]"]
+"""One compile under the given constraint lines: its lock and the packages that come as
+sdists."""
 
 
 def resolve_runtime_first(
@@ -90,9 +96,9 @@ def resolve_runtime_first(
     edges, to name the chains that move a runtime package."""
     stand_ins = _StandIns(runtime, stubs_root, target)
     protected = [*user, *runtime.constraint_lines()]
-    seed = runtime.preference_lines()
+    seed = tuple(runtime.preference_lines())
     if runtime.prefer_newest:
-        output, sdists = compile_pass(protected, name="pins", seed=seed, stubs=stand_ins.folder())
+        output, sdists = compile_pass(protected, Pass("pins", seed, stand_ins.folder()))
         return output, sdists, ()
     try:
         output, sdists = stand_ins.hard_pass(compile_pass, user, target)
@@ -102,7 +108,7 @@ def resolve_runtime_first(
         return output, sdists, ()
     # only the protected packages hard, the others preferred: what must move moves, and
     # maybe more (an unpinned requirement takes its newest release): hold back what can
-    loose = compile_pass(protected, name="pins", seed=seed, stubs=stand_ins.folder())
+    loose = compile_pass(protected, Pass("pins", seed, stand_ins.folder()))
     output, sdists = _fewest(
         compile_pass, stand_ins, user, loose, target=target, requirements=requirements
     )
@@ -215,10 +221,9 @@ class _StandIns:
         pinned = {n: v for n, v in self.runtime.provided().items() if n not in relaxed}
         for _round in range(_MAX_STAND_IN_ROUNDS):
             try:
-                return compile_pass(
-                    hard, name=name, stubs=self.folder(), strict=False, stand_in_for=pinned,
-                    requirement_lines=requirement_lines,
-                )  # fmt: skip
+                lines = tuple(requirement_lines) if requirement_lines is not None else None
+                trial = Pass(name, (), self.folder(), False, lines, frozenset(pinned))
+                return compile_pass(hard, trial)
             except NoWheel as missing:
                 fresh = [n for n in missing.names if n not in self.learned]
                 if not fresh:  # a stand-in is there already: something else is unmet

@@ -51,6 +51,7 @@ class SparkdepsError(Exception):
     """
 
     fix: str | None = None
+    """What to do about it (a short sentence), or None; ``str(error)`` ends with it."""
 
     def __init__(self, *args: object, fix: str | None = None) -> None:
         self.fix = redact(fix.strip()) if fix and fix.strip() else None

@@ -134,8 +134,9 @@ def _check_pin(uri: str, digest: str, expected: str | None) -> None:
     if expected is not None and digest != expected:
         raise IntegrityError(
             f"{uri} is not the wheelhouse the build published: its sha256 is {digest[:16]}..., "
-            f"the build's was {expected[:16]}...; it was replaced after the build. Run the "
-            "build again (or pass the path the new build printed). Nothing was installed."
+            f"the build's was {expected[:16]}...; it was replaced after the build. Nothing was "
+            "installed.",
+            fix="run the build again (or pass the path the new build printed)",
         )
 
 

@@ -21,7 +21,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 __all__ = ["Warming", "warm_executors"]
@@ -29,6 +28,8 @@ __all__ = ["Warming", "warm_executors"]
 logger = logging.getLogger(__name__)
 
 _MAX_TASKS = 512
+_ROUND_PAUSES = (1.0, 2.0, 4.0, 8.0, 0.0)
+"""Up to five rounds, about 15 s in all, until every executor registered has answered."""
 _DESCRIPTION = "sparkdeps: preparing the executors for wheelhouse {digest}"
 
 
@@ -37,6 +38,8 @@ class Warming:
     """The background warm-up of one load: a handle, not a value (it changes as it runs)."""
 
     tasks: int
+    wanted: int
+    """The executors registered when the warm-up started."""
     started: float = field(default_factory=time.perf_counter)
     seconds: float | None = None
     """Job start to its end, once it ended."""
@@ -54,9 +57,11 @@ def _warm_body(module: str) -> Callable[[Iterator[Any]], Iterator[str]]:
     """The task: runs on executors (no sparkdeps there), so stdlib only, shipped by value."""
 
     def warm(_rows: Iterator[Any]) -> Iterator[str]:
+        from pyspark import SparkFiles  # noqa: PLC0415 (on the executor, where it runs)
+
         boot = importlib.import_module(module)
         boot.site_folder()  # extracts once per executor, under the bootstrap's lock
-        yield str(Path.cwd())
+        yield SparkFiles.getRootDirectory()  # one per executor process
 
     return warm
 
@@ -79,7 +84,7 @@ def warm_executors(spark: Any, module: str, digest: str) -> Warming | None:
         return None
     # Two tasks per executor, so the scheduler spreads them to every one of them.
     tasks = min(_MAX_TASKS, 2 * executors)
-    warming = Warming(tasks)
+    warming = Warming(tasks, executors)
     thread_type = _thread_type()
     thread = thread_type(
         target=_run, args=(context, module, digest, warming), name="sparkdeps-warm", daemon=True
@@ -100,12 +105,19 @@ def _thread_type() -> Callable[..., threading.Thread]:
 def _run(context: Any, module: str, digest: str, warming: Warming) -> None:
     try:
         context.setJobDescription(_DESCRIPTION.format(digest=digest[:16]))
-        rows = context.parallelize(range(warming.tasks), warming.tasks)
-        places = rows.mapPartitions(_warm_body(module)).collect()
-        warming.executors = len(set(places))
+        places: set[str] = set()
+        for pause in _ROUND_PAUSES:
+            rows = context.parallelize(range(warming.tasks), warming.tasks)
+            places.update(rows.mapPartitions(_warm_body(module)).collect())
+            warming.executors = len(places)
+            if warming.executors >= warming.wanted:
+                break
+            # An executor busy with another job's task took none of this round's: the
+            # scheduler cannot be told where to run, so ask again once it may be free.
+            time.sleep(pause)
         logger.debug(
-            "executors warmed: %d task(s) on %d executor(s) in %.2fs",
-            warming.tasks, warming.executors, time.perf_counter() - warming.started,
+            "executors warmed: %d of %d in %.2fs",
+            warming.executors, warming.wanted, time.perf_counter() - warming.started,
         )  # fmt: skip
     except Exception as exc:  # the first import does the work and reports the problem
         warming.error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1:]}"

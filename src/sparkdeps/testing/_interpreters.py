@@ -99,7 +99,8 @@ def find_interpreter(version: str, explicit: str | os.PathLike[str] | None = Non
         if found != version:
             raise InterpreterNotFoundError(
                 f"--python {os.fspath(explicit)} is Python {found or '(does not run)'}, "
-                f"the runtime needs {version}: pass a Python {version} interpreter"
+                f"the runtime needs {version}",
+                fix=f"pass a Python {version} interpreter",
             )
         return Path(explicit).absolute()
     for candidate in _candidates(version):
@@ -108,7 +109,7 @@ def find_interpreter(version: str, explicit: str | os.PathLike[str] | None = Non
             return candidate
     raise InterpreterNotFoundError(
         f"no Python {version} found (looked on PATH for python{version}, in pyenv and in "
-        f"uv-managed installs); install one (`pyenv install {version}` or "
-        f"`uv python install {version}`) or pass --python /path/to/python{version}; "
-        "sparkdeps never downloads interpreters"
+        "uv-managed installs); sparkdeps never downloads interpreters",
+        fix=f"install one (`pyenv install {version}` or `uv python install {version}`) or "
+        f"pass --python /path/to/python{version}",
     )

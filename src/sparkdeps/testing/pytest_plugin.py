@@ -100,8 +100,9 @@ def check_driver(runtime: str) -> None:
         raise TargetError(
             f"--sparkdeps-runtime {runtime} runs executors on pyspark {spec.pyspark_version}, "
             f"but pytest's driver has pyspark {driver}: Spark needs one pyspark on the driver "
-            f"and its executors; install the runtime's (pip install "
-            f"'pyspark=={spec.pyspark_version}'), or {inside}"
+            "and its executors",
+            fix=f"install the runtime's (pip install 'pyspark=={spec.pyspark_version}'), "
+            f"or {inside}",
         )
 
 

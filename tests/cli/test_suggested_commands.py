@@ -12,7 +12,7 @@ import pytest
 
 from sparkdeps._cli import build_parser
 
-SRC = Path(__file__).resolve().parent.parent / "src" / "sparkdeps"
+SRC = Path(__file__).resolve().parents[2] / "src" / "sparkdeps"
 _SUGGESTION = re.compile(r"`(sparkdeps [^`]+)`")
 
 
