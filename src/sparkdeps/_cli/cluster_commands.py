@@ -333,6 +333,6 @@ def add_twin(sub: Subparsers) -> None:
 
 
 def cmd_twin(args: argparse.Namespace) -> int:
-    from ..testing._twin_cli import run_twin  # noqa: PLC0415  (testing: on demand)
+    from ..testing._twin_cli import run_twin  # noqa: PLC0415
 
     return run_twin(args, echo)

@@ -13,8 +13,10 @@ import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.tags import Tag
 from packaging.utils import (
     InvalidWheelFilename,
     NormalizedName,
@@ -27,12 +29,6 @@ from .._version import __version__
 from .errors import IntegrityError
 from .hashing import sha256_file
 from .plain import fields_dict
-
-if TYPE_CHECKING:
-    # Imported where used: a warm load reads a manifest but never parses requirements
-    # or METADATA, and these imports cost more than the rest of the load.
-    from packaging.requirements import Requirement
-    from packaging.tags import Tag
 
 __all__ = [
     "MANIFEST_NAME",
@@ -82,8 +78,6 @@ class WheelInfo:
 
     @property
     def tag_set(self) -> frozenset[Tag]:
-        from packaging.tags import Tag  # noqa: PLC0415  (a warm load never needs tags)
-
         return frozenset(Tag(*tag.split("-")) for tag in self.tags)
 
     @property
@@ -91,8 +85,6 @@ class WheelInfo:
         return all(tag.split("-")[2] == "any" for tag in self.tags)
 
     def requirements(self) -> list[Requirement]:
-        from packaging.requirements import Requirement  # noqa: PLC0415  (see inspect_wheel)
-
         return [Requirement(text) for text in self.requires]
 
     def to_dict(self) -> dict[str, Any]:
@@ -258,9 +250,6 @@ def inspect_wheel(path: Path, *, source: str = "") -> WheelInfo:
             f"{meta_name} {meta_version}; the wheel was renamed or is corrupt: use it under its "
             "original name, or rebuild it"
         )
-    # packaging.requirements only here and in requirements(): a warm load never parses one
-    from packaging.requirements import InvalidRequirement, Requirement  # noqa: PLC0415
-
     requires: list[str] = []
     for text in requires_dist:
         try:

@@ -52,7 +52,6 @@ def pip_command(python: str | None = None) -> list[str]:
 def uv_command() -> list[str]:
     """The uv binary from the ``uv`` package (``sparkdeps[build]``), else from PATH."""
     try:
-        # the uv package comes with sparkdeps[build] only: the runtime half never needs it
         from uv import find_uv_bin  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415
 
         binary = str(find_uv_bin())

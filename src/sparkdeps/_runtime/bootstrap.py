@@ -165,7 +165,7 @@ def _extract_all(wheels_dir: str, folder: str) -> None:
 
 
 def _locked(path: str) -> Any:
-    import fcntl  # noqa: PLC0415  (POSIX only; this file runs on executors from source)
+    import fcntl  # noqa: PLC0415
 
     handle = open(path, "a+b")  # noqa: SIM115 - closed by the caller
     fcntl.flock(handle.fileno(), fcntl.LOCK_EX)

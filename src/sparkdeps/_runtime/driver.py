@@ -60,7 +60,7 @@ def driver_install(
         if (installed.reused and installed.checked_for != interpreter_key()) or (
             installed.left_out and not client
         ):
-            from .integrity import check_interpreter_tags  # noqa: PLC0415 (see above)
+            from .integrity import check_interpreter_tags  # noqa: PLC0415
 
             check_interpreter_tags(
                 prepared.uri, installed.wheels + (() if client else installed.left_out),
@@ -71,7 +71,7 @@ def driver_install(
                 check_runtime(installed.runtime, strict=strict)
     if mode == "pip":
         if prepared.manifest is not None and prepared.manifest.wheels:  # else nothing to do
-            from .pipmode import pip_install  # noqa: PLC0415 (see the note on imports)
+            from .pipmode import pip_install  # noqa: PLC0415
 
             with timed(timings, "pip"):
                 pip_install(prepared, leave_out=leave_out)
@@ -90,7 +90,7 @@ def _check_fresh(
     Connect client leaves out."""
     if prepared.manifest is None:
         return ()
-    from .integrity import check_wheels  # noqa: PLC0415 (see the note on imports)
+    from .integrity import check_wheels  # noqa: PLC0415
 
     with timed(timings, "check"):
         leave_out = _client_misfits(prepared, client)
@@ -107,7 +107,7 @@ def installs_beside_shipping(prepared: Prepared, node_cache: Path, plan_kind: De
     manifest = prepared.manifest
     if plan_kind != "classic" or manifest is None or not manifest.wheels:
         return False
-    from .wheelpayload import StubContents  # noqa: PLC0415 (see the note on imports)
+    from .wheelpayload import StubContents  # noqa: PLC0415
 
     return (
         StubContents.of_manifest(manifest) is not None
@@ -156,7 +156,7 @@ def _client_misfits(prepared: Prepared, client: bool) -> tuple[str, ...]:
     """On a Connect client: the wheels whose tags do not fit it, to ship but not install."""
     if not client or prepared.manifest is None:
         return ()
-    from .client import describe_client, fitting  # noqa: PLC0415 (see the note on imports)
+    from .client import describe_client, fitting  # noqa: PLC0415
 
     _fit, left = fitting(wheel.filename for wheel in prepared.manifest.wheels)
     if left:

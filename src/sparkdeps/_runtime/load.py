@@ -119,7 +119,7 @@ def _deliver(
     # Without a session, or without a manifest read (a warm load: an earlier load found this
     # digest not provided), it installs as before and imports no importlib.metadata.
     if asked[0] == "auto" and plan.ship is not None and prepared.manifest is not None:
-        from .provided import provided_load  # noqa: PLC0415 (see the note on imports)
+        from .provided import provided_load  # noqa: PLC0415
 
         result = provided_load(
             plan, prepared, packages, asked, mode, strict=strict, timings=timings
@@ -152,6 +152,6 @@ def _check_options(mode: str, delivery: str) -> None:
     if delivery not in _DELIVERIES:
         raise InputError(f"delivery must be one of {', '.join(_DELIVERIES)}, got {delivery!r}")
     if delivery == "environment":
-        from .environment import require_channel  # noqa: PLC0415 (see the note on imports)
+        from .environment import require_channel  # noqa: PLC0415
 
         require_channel()  # before anything is read or installed

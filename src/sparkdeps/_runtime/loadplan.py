@@ -84,7 +84,7 @@ def plan_load(
     if (ship is not None and delivery == "shared") or delivery == "environment":
         kind = delivery
     if delivery == "auto" and kind == "classic" and payload_dir is None:
-        from .scale import auto_shares  # noqa: PLC0415 (see the note on imports)
+        from .scale import auto_shares  # noqa: PLC0415
 
         if auto_shares(uri, session):
             kind = "shared"
@@ -95,7 +95,7 @@ def plan_load(
         private_dir(install_cache, fix=_SHARED_FIX, what="the shared install folder")
     payloads = None
     if ship is not None:
-        from .wheelpayload import PAYLOAD_FIX  # noqa: PLC0415 (see the note on imports)
+        from .wheelpayload import PAYLOAD_FIX  # noqa: PLC0415
 
         payloads = _payload_folder(kind, ship, uri, node_cache, payload_dir)
         private_dir(node_cache)  # the stubs' folder may be in it: checked as a whole

@@ -67,7 +67,7 @@ def _shadows_of(prepared: Prepared, installed: InstallResult | None) -> dict[str
     manifest = prepared.manifest  # read unless warm (pip mode for the driver alone reads it)
     if manifest is None:  # warm, on an install whose marker predates the shadows
         assert installed is not None
-        from .._core.manifest import MANIFEST_NAME, Manifest  # noqa: PLC0415 (rare path)
+        from .._core.manifest import MANIFEST_NAME, Manifest  # noqa: PLC0415
 
         kept = installed.folder / MANIFEST_NAME
         manifest = Manifest.from_json(kept.read_bytes(), origin=str(kept))

@@ -28,10 +28,6 @@ if TYPE_CHECKING:
     from .routes import Shipped
     from .session_env import Package
 
-# session_env (and the manifest it reads) and routes (delivery, the probe) are
-# imported where they are used: a load for the driver alone needs neither
-# (docs/architecture.md, "Imports inside functions").
-
 __all__ = ["check_session", "ship_to_executors"]
 
 logger = logging.getLogger(__name__)
@@ -43,7 +39,7 @@ def check_session(plan: LoadPlan, prepared: Prepared, *, replace: bool) -> dict[
     Without one: nothing to check, and nothing read ({})."""
     if plan.session is None or plan.ship is None:
         return {}
-    from .session_env import check_second_load, wheelhouse_packages  # noqa: PLC0415 (the note)
+    from .session_env import check_second_load, wheelhouse_packages  # noqa: PLC0415
 
     folder = plan.install_cache / "installs" / prepared.digest
     packages = wheelhouse_packages(prepared.manifest, folder)  # or the copy kept in folder
@@ -77,7 +73,7 @@ def ship_to_executors(
     wheelhouse URI as given (a presigned URL of it may go to the executors)."""
     if installed is None or (plan.ship is None and plan.kind != "environment"):
         return None
-    from .session_env import record_load  # noqa: PLC0415 (see the note on imports)
+    from .session_env import record_load  # noqa: PLC0415
 
     key = session_key(plan.session, plan.ship) if plan.ship is not None else None
     if not installed.wheels:  # an empty wheelhouse: nothing to ship
@@ -107,7 +103,7 @@ def _proven_ship(
 
     Where executors can fetch the wheelhouse from its storage themselves (a presigned URL,
     classic sessions: docs/storage.md), the driver serves only the stub zip."""
-    from .routes import Route, ship  # noqa: PLC0415 (see the note on imports)
+    from .routes import Route, ship  # noqa: PLC0415
 
     route = Route(
         plan.session,

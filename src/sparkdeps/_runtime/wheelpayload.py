@@ -23,6 +23,7 @@ would make, or a copy whose sha256 is the digest). Anything else is replaced.
 
 from __future__ import annotations
 
+import importlib.machinery
 import io
 import json
 import logging
@@ -38,8 +39,10 @@ from typing import TYPE_CHECKING
 
 from .._core.errors import DeliveryError
 from .._core.hashing import sha256_file
+from .._core.manifest import MANIFEST_NAME
 from .._core.private import private_dir
 from . import bootstrap
+from .fetch import installed_marker
 
 if TYPE_CHECKING:
     from .._core.manifest import Manifest
@@ -70,8 +73,6 @@ def boot_module(digest: str) -> str:
 
 
 def extension_suffixes() -> tuple[str, ...]:
-    import importlib.machinery  # noqa: PLC0415  (kept off the warm-load path)
-
     return tuple(importlib.machinery.EXTENSION_SUFFIXES)
 
 
@@ -205,8 +206,6 @@ def top_level_names(folder: Path) -> list[str]:
 
 def _wheels(folder: Path) -> list[list[str]]:
     """[filename, sha256] of every wheel, from the manifest the install kept."""
-    from .._core.manifest import MANIFEST_NAME  # noqa: PLC0415  (kept off the warm-load path)
-
     data = json.loads((folder / MANIFEST_NAME).read_text("utf-8"))
     return [[str(wheel["filename"]), str(wheel["sha256"])] for wheel in data["wheels"]]
 
@@ -214,9 +213,6 @@ def _wheels(folder: Path) -> list[list[str]]:
 def _left_out_names(folder: Path) -> set[str]:
     """Top-level names of the wheels a Connect client left out of its install (client.py):
     not in ``folder``, yet the executors get them."""
-    from .._core.manifest import MANIFEST_NAME  # noqa: PLC0415  (kept off the warm-load path)
-    from .fetch import installed_marker  # noqa: PLC0415
-
     left_out = set((installed_marker(folder) or {}).get("left_out", ()))
     if not left_out:
         return set()
