@@ -10,6 +10,7 @@ found extracted was extracted by the warm-up, not by an import.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,10 +56,11 @@ def _wheelhouse(root: Path, tag: str) -> Path:
 
 
 def test_load_starts_the_extraction_on_every_executor(
-    tmp_path: Path, sparkdeps_spark_manager: Any
+    tmp_path: Path, sparkdeps_spark_manager: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     spark = sparkdeps_spark_manager.classic()
     tag = "_warm"
+    caplog.set_level(logging.DEBUG, logger="sparkdeps._runtime.warm")
     result = load(_wheelhouse(tmp_path, tag), spark=spark, cache_dir=tmp_path / "cache")
     archive, names = archive_name(result.digest), module_names(tag)
     # Each look is one job; while an executor is still busy unpacking, all of a look's
@@ -73,6 +75,10 @@ def test_load_starts_the_extraction_on_every_executor(
     assert len(latest) == 2, latest
     assert all(row["extracted"] for row in latest.values()), latest
     assert not any(row["imported"] for row in latest.values()), "the warm-up imports nothing"
+    # it knew it reached both (else it runs again, rounds that hold the executors' cores)
+    while time.monotonic() < deadline and "executors warmed" not in caplog.text:
+        time.sleep(0.5)
+    assert "executors warmed: 2 of 2" in caplog.text, caplog.text
     assert (result.folder / "sdload_pure_warm").is_dir(), "the driver installed too"
 
 

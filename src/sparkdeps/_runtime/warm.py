@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -61,7 +62,9 @@ def _warm_body(module: str) -> Callable[[Iterator[Any]], Iterator[str]]:
 
         boot = importlib.import_module(module)
         boot.site_folder()  # extracts once per executor, under the bootstrap's lock
-        yield SparkFiles.getRootDirectory()  # one per executor process
+        # one per executor process; relative (".", the executor's work folder) on some
+        # cluster managers, so made absolute
+        yield os.path.realpath(SparkFiles.getRootDirectory())
 
     return warm
 
