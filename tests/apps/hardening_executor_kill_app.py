@@ -60,6 +60,21 @@ def _probe(spark: Any, partitions: int) -> dict[str, Any]:
     }
 
 
+def _probe_until_new(spark: Any, before: set[str], wait_seconds: float = 60) -> dict[str, Any]:
+    """Probes until the replacement answered (merged): one job's tasks all go to the other
+    executor while the new one is busy with its first task (a background warm-up)."""
+    merged: dict[str, Any] = {"ok": True, "failures": [], "executors": [], "files": []}
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        found = _probe(spark, 16)
+        merged["ok"] = merged["ok"] and found["ok"]
+        for key in ("failures", "executors", "files"):
+            merged[key] = sorted(set(merged[key]) | set(found[key]))
+        if set(merged["executors"]) - before or time.monotonic() > deadline:
+            return merged
+        time.sleep(1)
+
+
 def main() -> int:
     options = json.loads(sys.argv[1])
     root = Path(options["root"])
@@ -110,7 +125,7 @@ def main() -> int:
             time.sleep(0.5)
         report["replacement_ids"] = replacements
         report["waited_seconds"] = round(120 - (deadline - time.monotonic()), 1)
-        report["after"] = _probe(spark, 16)
+        report["after"] = _probe_until_new(spark, set(report["before"]["executors"]))
         checked = verify(spark, MODULES, partitions=16)
         report["verify_executors"] = list(checked.executors)
         report["cleanup"] = list(cleanup(built.run_uri).removed)

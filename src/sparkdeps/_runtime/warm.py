@@ -29,8 +29,8 @@ __all__ = ["Warming", "warm_executors"]
 logger = logging.getLogger(__name__)
 
 _MAX_TASKS = 512
-_ROUND_PAUSES = (1.0, 2.0, 4.0, 8.0, 0.0)
-"""Up to five rounds, about 15 s in all, until every executor registered has answered."""
+_ROUND_PAUSES = (1.0, 2.0, 0.0)
+"""Up to three rounds, 3 s of pauses, until every executor registered has answered."""
 _DESCRIPTION = "sparkdeps: preparing the executors for wheelhouse {digest}"
 
 
