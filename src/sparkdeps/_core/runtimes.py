@@ -184,7 +184,6 @@ def spark_builtins(
 
 def _check_line(line: str, number: int, origin: str) -> tuple[str, str] | None:
     """``(canonical name, version)`` of one ``name==version`` line, or a refusal naming it."""
-    # imported here: only a freeze file being read needs packaging
     where = f"{origin}, line {number}: {line[:120]!r}"
     if line.startswith("-"):
         raise InputError(

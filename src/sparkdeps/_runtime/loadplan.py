@@ -33,7 +33,6 @@ def active_session() -> Any:
     """The active SparkSession (classic or Connect), or None (also when pyspark is absent)."""
     if "pyspark" not in sys.modules:
         return None  # no session can exist, and importing pyspark costs about a second
-    # so pyspark is imported here, only when a program has loaded it already
     try:
         from pyspark.sql import SparkSession  # noqa: PLC0415
     except ImportError:

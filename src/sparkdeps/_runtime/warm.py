@@ -58,7 +58,7 @@ def _warm_body(module: str) -> Callable[[Iterator[Any]], Iterator[str]]:
     """The task: runs on executors (no sparkdeps there), so stdlib only, shipped by value."""
 
     def warm(_rows: Iterator[Any]) -> Iterator[str]:
-        from pyspark import SparkFiles  # noqa: PLC0415 (on the executor, where it runs)
+        from pyspark import SparkFiles  # noqa: PLC0415
 
         boot = importlib.import_module(module)
         boot.site_folder()  # extracts once per executor, under the bootstrap's lock

@@ -84,7 +84,6 @@ def _base_python() -> str:
 
 def spark_home(folder: str | os.PathLike[str]) -> Path:
     """A Spark home made of symlinks to pyspark's own files, so Spark writes ``work/`` here."""
-    # pyspark is optional (sparkdeps[spark]) and slow to import: on demand, here and below
     import pyspark  # noqa: PLC0415
 
     source = Path(pyspark.__file__).parent
