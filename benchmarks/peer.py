@@ -55,6 +55,8 @@ VARIANTS = {
     "shared": "sparkdeps, delivery='shared'",
     "partial": "sparkdeps, W1 loaded, UDF imports yaml",
     "single": "sparkdeps, yaml-only wheelhouse, UDF imports yaml",
+    "nowarm": "sparkdeps, default, warm_executors=False",
+    "before": "sparkdeps as before issue 25: install, then ship, no warm-up",
 }
 
 
@@ -132,12 +134,18 @@ def child(args: argparse.Namespace) -> int:
             import sparkdeps
 
             shared = args.variant == "shared"
+            if args.variant == "before":
+                # the order before issue 25: the driver installs, then the executors are served
+                import sparkdeps._runtime.load as load_module
+
+                load_module.installs_beside_shipping = lambda *_args: False  # type: ignore[assignment]
             result = sparkdeps.load(
                 args.wheelhouse,
                 spark=spark,
                 cache_dir=str(work / "cache"),
                 delivery="shared" if shared else "auto",
                 payload_dir=str(work / "shared") if shared else None,
+                warm_executors=args.variant not in ("nowarm", "before"),
             )
             load_s = time.time() - ready
             timings = dict(result.timings)
@@ -391,6 +399,9 @@ def _pairs(series: dict[str, Series], after: dict[str, Series]) -> list[dict[str
                 Goal("ratio", 1.2, "<= 1.2x one-package wheelhouse"),
             ).result()
         )
+    before, default = VARIANTS["before"], VARIANTS["default"]
+    if before in series and default in series:
+        out.append(Pair("load+first UDF", "W1", after[default], after[before]).result())
     for name in series:
         if name not in (VARIANTS.get(k) for k in ("default", "shared")):
             out.append(Pair("after session", "W1", after[name], None).result())
@@ -403,7 +414,7 @@ def main() -> int:
     run = sub.add_parser("run")
     run.add_argument("--runs", type=int, default=5)
     run.add_argument("--warmups", type=int, default=1)
-    run.add_argument("--variants", default=",".join(VARIANTS))
+    run.add_argument("--variants", default="peer,default,shared,partial,single,before")
     run.add_argument("--json", type=Path, default=None)
     run.add_argument("--workdir", default=str(Path.home() / ".cache" / "sparkdeps-bench-peer"))
     one = sub.add_parser("child")
