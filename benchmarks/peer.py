@@ -152,6 +152,7 @@ def child(args: argparse.Namespace) -> int:
         else:
             timings = {}
         names = tuple(args.names.split(","))
+        time.sleep(args.pause)  # the driver's own work before its first UDF (reading input)
         frame = spark.range(0, 8, 1, 8).select(udf(_udf(names), StringType())("id").alias("a"))
         answers = [json.loads(row.a) for row in frame.collect()]
         done = time.time()
@@ -416,11 +417,18 @@ def main() -> int:
     run.add_argument("--warmups", type=int, default=1)
     run.add_argument("--variants", default="peer,default,shared,partial,single,before")
     run.add_argument("--json", type=Path, default=None)
+    run.add_argument(
+        "--pause",
+        type=float,
+        default=0.0,
+        help="seconds of driver work between load and the first UDF (timed: subtract it)",
+    )
     run.add_argument("--workdir", default=str(Path.home() / ".cache" / "sparkdeps-bench-peer"))
     one = sub.add_parser("child")
     for flag in ("--variant", "--work", "--python", "--wheelhouse", "--archive", "--names"):
         one.add_argument(flag, required=True)
     one.add_argument("--started", type=float, required=True)
+    one.add_argument("--pause", type=float, default=0.0)
     argv = sys.argv[1:]
     if not argv or argv[0] not in ("run", "child"):
         argv = ["run", *argv]

@@ -30,7 +30,14 @@ from .._core.timing import Timer
 from . import worker_report
 from .worker_report import ENVIRONMENT, report_json
 
-__all__ = ["ENVIRONMENT", "ProbeResult", "WorkerReport", "probe_executors", "run_reports"]
+__all__ = [
+    "ENVIRONMENT",
+    "ProbeResult",
+    "WorkerReport",
+    "plain_udf",
+    "probe_executors",
+    "run_reports",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -194,12 +201,12 @@ def run_reports(
     def body(_row: Any) -> str:
         return report_json(names, places, dists)  # shipped by value, as report_json is
 
-    report = _plain_udf(udf, body, StringType())
+    report = plain_udf(udf, body, StringType())
     frame = spark.range(0, partitions, 1, partitions).select(report(col("id")).alias("r"))
     return [json.loads(row["r"]) for row in frame.collect()]
 
 
-def _plain_udf(udf: Callable[..., Any], function: Callable[..., Any], return_type: Any) -> Any:
+def plain_udf(udf: Callable[..., Any], function: Callable[..., Any], return_type: Any) -> Any:
     """``udf(function, return_type)`` that never needs pyarrow on the executors."""
     try:
         return udf(function, return_type, useArrow=False)

@@ -20,9 +20,11 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from .probe import plain_udf
 
 __all__ = ["Warming", "warm_executors"]
 
@@ -54,17 +56,21 @@ class Warming:
         return self._done.wait(timeout)
 
 
-def _warm_body(module: str) -> Callable[[Iterator[Any]], Iterator[str]]:
-    """The task: runs on executors (no sparkdeps there), so stdlib only, shipped by value."""
+def _warm_body(module: str) -> Callable[[Any], str]:
+    """The UDF: runs on executors (no sparkdeps there), so stdlib only, shipped by value.
 
-    def warm(_rows: Iterator[Any]) -> Iterator[str]:
+    A plain SQL UDF, not an RDD task: Spark keeps separate Python workers for the two
+    (their environments differ), and the user's first UDF then finds this one's worker
+    started, the wheelhouse on its path."""
+
+    def warm(_row: Any) -> str:
         from pyspark import SparkFiles  # noqa: PLC0415
 
         boot = importlib.import_module(module)
         boot.site_folder()  # extracts once per executor, under the bootstrap's lock
         # one per executor process; relative (".", the executor's work folder) on some
         # cluster managers, so made absolute
-        yield os.path.realpath(SparkFiles.getRootDirectory())
+        return os.path.realpath(SparkFiles.getRootDirectory())
 
     return warm
 
@@ -90,7 +96,7 @@ def warm_executors(spark: Any, module: str, digest: str) -> Warming | None:
     warming = Warming(tasks, executors)
     thread_type = _thread_type()
     thread = thread_type(
-        target=_run, args=(context, module, digest, warming), name="sparkdeps-warm", daemon=True
+        target=_run, args=(spark, module, digest, warming), name="sparkdeps-warm", daemon=True
     )
     thread.start()
     return warming
@@ -105,13 +111,17 @@ def _thread_type() -> Callable[..., threading.Thread]:
     return InheritableThread
 
 
-def _run(context: Any, module: str, digest: str, warming: Warming) -> None:
+def _run(spark: Any, module: str, digest: str, warming: Warming) -> None:
     try:
-        context.setJobDescription(_DESCRIPTION.format(digest=digest[:16]))
+        from pyspark.sql.functions import col, udf  # noqa: PLC0415
+        from pyspark.sql.types import StringType  # noqa: PLC0415
+
+        spark.sparkContext.setJobDescription(_DESCRIPTION.format(digest=digest[:16]))
+        warm = plain_udf(udf, _warm_body(module), StringType())
         places: set[str] = set()
         for pause in _ROUND_PAUSES:
-            rows = context.parallelize(range(warming.tasks), warming.tasks)
-            places.update(rows.mapPartitions(_warm_body(module)).collect())
+            frame = spark.range(0, warming.tasks, 1, warming.tasks).select(warm(col("id")))
+            places.update(str(row[0]) for row in frame.collect())
             warming.executors = len(places)
             if warming.executors >= warming.wanted:
                 break
