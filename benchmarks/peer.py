@@ -234,6 +234,8 @@ def _sample(variant: str, setup: dict[str, Any], scratch: Path, counter: list[in
         str(setup["archive"]),
         "--names",
         names,
+        "--pause",
+        str(setup["pause"]),
         "--started",
         repr(time.time()),
     ]
@@ -323,6 +325,7 @@ def parent(args: argparse.Namespace) -> int:
         "archive": archive,
         "names": names,
         "python": clean_python(scratch / "executor-python"),
+        "pause": args.pause,
     }
     counter = [0]
     chosen = args.variants.split(",")
