@@ -29,7 +29,13 @@ from .._core.databricks import is_databricks
 from .._core.storage.choose import databricks_root
 from .._core.storage.local import DBFS_MOUNT, as_path
 
-__all__ = ["SHARED_FROM_EXECUTORS", "auto_shares", "mounted_path", "planned_executors"]
+__all__ = [
+    "SHARED_FROM_EXECUTORS",
+    "auto_shares",
+    "mounted_path",
+    "planned_executors",
+    "registered_executors",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +52,16 @@ def planned_executors(spark: Any) -> int:
         maximum = conf.get("spark.dynamicAllocation.maxExecutors", None)
         if maximum is not None and maximum.strip().isdigit():
             return int(maximum)
+    return registered_executors(context) or 0
+
+
+def registered_executors(context: Any) -> int | None:
+    """Executors registered with a SparkContext now (its block managers but the
+    driver's own); None where the JVM view is not there to ask."""
     try:
         return max(0, int(context._jsc.sc().getExecutorMemoryStatus().size()) - 1)
     except Exception:
-        return 0
+        return None
 
 
 def auto_shares(uri: str, spark: Any, *, executors: int | None = None) -> bool:

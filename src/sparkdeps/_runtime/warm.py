@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .probe import plain_udf
+from .scale import registered_executors
 
 __all__ = ["Warming", "warm_executors"]
 
@@ -76,11 +77,11 @@ def _warm_body(module: str) -> Callable[[Any], str]:
 
 
 def _executor_count(context: Any) -> int:
-    """Executors registered now (the driver's own block manager is not one)."""
-    try:
-        return max(0, int(context._jsc.sc().getExecutorMemoryStatus().size()) - 1)
-    except Exception:  # a context without the JVM view: guess from the parallelism
+    """Executors registered now; without the JVM view, a guess from the parallelism."""
+    registered = registered_executors(context)
+    if registered is None:
         return max(1, int(getattr(context, "defaultParallelism", 1)))
+    return registered
 
 
 def warm_executors(spark: Any, module: str, digest: str) -> Warming | None:
