@@ -358,7 +358,8 @@ held.close()
 deadline = time.monotonic() + 60
 want = len(os.listdir(os.path.join(os.path.dirname(folder), "wheels")))
 while time.monotonic() < deadline:
-    if len([n for n in os.listdir({state!r}) if n.endswith(".done")]) == want:
+    done = [n for n in os.listdir({state!r}) if n.endswith(".done")]
+    if len(done) == want + 1:  # every wheel, then the bytecode
         break
     time.sleep(0.05)
 print(json.dumps({{"returned_while_held": returned_while_held,
@@ -394,4 +395,11 @@ def test_warm_returns_at_once_and_extracts_every_wheel_behind_it(
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out == {"returned_while_held": True, "imported": []}, out
-    assert len(_done(root, digest)) == len(list((root / archive_name(digest) / "wheels").iterdir()))
+    wheels = {path.name for path in (root / archive_name(digest) / "wheels").iterdir()}
+    assert _done(root, digest) == wheels | {"bytecode"}
+    site = root / archive_name(digest) / "site"
+    sources = sorted(site.rglob("*.py"))
+    assert sources, "the test wheels have modules"
+    for source in sources:  # compiled behind the warm-up, nothing imported
+        cached = source.parent / "__pycache__" / f"{source.stem}.{sys.implementation.cache_tag}.pyc"
+        assert cached.is_file(), source

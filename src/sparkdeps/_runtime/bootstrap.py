@@ -291,6 +291,29 @@ class _Executor:
         busy = [filename for filename in filenames if not self.ensure([filename], wait=False)]
         self.ensure(busy)
 
+    def compile_all(self) -> None:
+        """Bytecode for every extracted module, once per executor (one worker does it).
+
+        In the background, on cores the executor leaves idle until its first UDF: what
+        the packed-venv peer ships ready (issue 25). An import that comes first
+        compiles its module itself; the ``.pyc`` writes are atomic either way.
+        """
+        marker = os.path.join(self.state, "bytecode.done")
+        if os.path.exists(marker):
+            return
+        handle = _locked(os.path.join(self.state, "bytecode.lock"), wait=False)
+        if handle is None:
+            return  # another worker of this executor compiles
+        try:
+            for directory, _folders, files in os.walk(self.site):
+                for name in files:
+                    if name.endswith(".py"):
+                        _compile(os.path.join(directory, name))
+            with open(marker, "wb"):
+                pass
+        finally:
+            handle.close()
+
 
 class _LazyWheels:
     """On ``sys.meta_path`` before the path finder: the first import of a top-level name
@@ -361,6 +384,7 @@ def warm() -> str:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)  # Linux: per thread
         with contextlib.suppress(Exception):  # the first import reports any problem
             executor.extract_rest()
+            executor.compile_all()
 
     threading.Thread(target=extract_rest, name="sparkdeps-warm", daemon=True).start()
     return folder
@@ -408,6 +432,19 @@ def _write_pyc(source: str, code: Any) -> None:
         os.replace(partial, cached)  # a reader sees a whole .pyc or none
     except (OSError, NotImplementedError, ValueError):
         return
+
+
+def _compile(source: str) -> None:
+    """``source``'s ``.pyc`` unless there is one; a module that does not compile is
+    left as it is (importing it fails either way)."""
+    try:
+        if os.path.exists(importlib.util.cache_from_source(source)):
+            return
+        with open(source, "rb") as handle:
+            code = compile(handle.read(), source, "exec", dont_inherit=True)
+    except (OSError, SyntaxError, ValueError, NotImplementedError):
+        return
+    _write_pyc(source, code)
 
 
 class _BytecodeWriter(importlib.machinery.SourceFileLoader):
