@@ -22,6 +22,7 @@ parallel, streaming, in constant memory.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import logging
 import os
 import shutil
@@ -259,4 +260,21 @@ def activate(folder: Path) -> None:
     if entry in sys.path:
         sys.path.remove(entry)
     sys.path.insert(0, entry)
-    importlib.invalidate_caches()
+    _drop_import_caches(entry)
+
+
+def _drop_import_caches(entry: str) -> None:
+    """``importlib.invalidate_caches()`` for a new first ``sys.path`` entry, minus the import
+    of ``importlib.metadata`` that Python 3.13's ``PathFinder.invalidate_caches()`` makes
+    (with email, zipfile, tempfile: 35-50 ms, a warm load's whole budget) only to clear
+    metadata caches, which do not exist before that module is imported."""
+    if "importlib.metadata" in sys.modules:
+        importlib.invalidate_caches()
+        return
+    # The one path-entry cache a new entry can make stale is its own (a finder that listed
+    # the folder earlier, or None from before it existed); a changed sys.path already makes
+    # namespace packages recompute their __path__.
+    sys.path_importer_cache.pop(entry, None)
+    for finder in sys.meta_path:
+        if finder is not importlib.machinery.PathFinder and hasattr(finder, "invalidate_caches"):
+            finder.invalidate_caches()
