@@ -197,6 +197,38 @@ def test_warm_load_in_a_second_process_reuses_the_folder(wheelhouse: Path, tmp_p
     assert len((cache / "node" / "install.log").read_text().splitlines()) == 1
 
 
+ACTIVATE_LATE = """
+import sys
+from pathlib import Path
+from sparkdeps._runtime.install import activate
+
+folder = Path(sys.argv[1])
+sys.path.insert(0, str(folder))
+try:
+    import sdinstall_late
+except ModuleNotFoundError:
+    pass  # the import system remembers that this folder does not exist
+sys.path.remove(str(folder))
+folder.mkdir()
+(folder / "sdinstall_late.py").write_text("WHERE = __file__\\n")
+activate(folder)
+import sdinstall_late
+print(sdinstall_late.WHERE)
+print("importlib.metadata" in sys.modules)
+"""
+
+
+def test_activate_drops_a_stale_import_cache_without_importing_metadata(tmp_path: Path) -> None:
+    """The folder's own stale path-entry cache goes; Python 3.13's invalidate_caches()
+    would import importlib.metadata (35-50 ms) to clear caches that do not exist yet."""
+    folder = tmp_path / "late"
+    out = subprocess.run(
+        [sys.executable, "-c", ACTIVATE_LATE, str(folder)],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    assert out == [str(folder / "sdinstall_late.py"), "False"]
+
+
 def test_eight_processes_at_once_install_exactly_once(wheelhouse: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     go = tmp_path / "go"

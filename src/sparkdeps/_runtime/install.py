@@ -8,6 +8,7 @@ Layout under the cache root (``cache_dir`` -> ``SPARKDEPS_CACHE_DIR`` ->
     node/installs/<digest>/           exists only when complete (renamed from a partial folder)
     node/installs/.<digest>.<uuid>.partial/
     node/locks/<digest>.lock          one flock per digest: one process installs, others wait
+    node/locks/<digest>.bytecode.lock held while a shared install compiles (:mod:`.bytecode`)
     node/install.log                  one line per real install (evidence for tests and people)
 
 The node cache's folders are private (``_core/private.py``). Finding the
@@ -21,6 +22,7 @@ parallel, streaming, in constant memory.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import logging
 import os
 import shutil
@@ -45,6 +47,7 @@ __all__ = [
     "COMPLETE_MARKER",
     "InstallResult",
     "activate",
+    "bytecode_marker",
     "cache_root",
     "install",
     "interpreter_key",
@@ -96,6 +99,13 @@ def interpreter_key() -> str:
             str(sys.maxsize > 2**32),
         )
     )
+
+
+def bytecode_marker(folder: Path) -> Path | None:
+    """Written into a shared install once every module is compiled for this interpreter's
+    cache tag (:mod:`.bytecode`); None where this interpreter writes no bytecode."""
+    tag = sys.implementation.cache_tag
+    return None if tag is None else folder / f".sparkdeps-bytecode.{tag}.json"
 
 
 def _digest_lock(node_cache: Path, digest: str) -> AbstractContextManager[None]:
@@ -171,12 +181,10 @@ def install(
     prepared: Prepared,
     node_cache: Path,
     *,
-    bytecode: bool = False,
     leave_out: tuple[str, ...] = (),
 ) -> InstallResult:
     """Install into ``node_cache/installs/<digest>/`` unless it is already complete there.
 
-    ``bytecode`` compiles every module too (a shared install that executors import).
     ``leave_out``: wheels this Connect client cannot use, not extracted (client.py).
 
     The caller has run :func:`check_wheels` when ``prepared.manifest`` is set.
@@ -205,7 +213,7 @@ def install(
         from .unpack import unpack_into  # noqa: PLC0415
 
         with timed(timings, "install"):
-            size = unpack_into(prepared, installs, folder, bytecode=bytecode, leave_out=leave_out)
+            size = unpack_into(prepared, installs, folder, leave_out=leave_out)
         _remember(node_cache, prepared)
         _log_install(node_cache, prepared)
     manifest = prepared.manifest
@@ -252,4 +260,21 @@ def activate(folder: Path) -> None:
     if entry in sys.path:
         sys.path.remove(entry)
     sys.path.insert(0, entry)
-    importlib.invalidate_caches()
+    _drop_import_caches(entry)
+
+
+def _drop_import_caches(entry: str) -> None:
+    """``importlib.invalidate_caches()`` for a new first ``sys.path`` entry, minus the import
+    of ``importlib.metadata`` that Python 3.13's ``PathFinder.invalidate_caches()`` makes
+    (with email, zipfile, tempfile: 35-50 ms, a warm load's whole budget) only to clear
+    metadata caches, which do not exist before that module is imported."""
+    if "importlib.metadata" in sys.modules:
+        importlib.invalidate_caches()
+        return
+    # The one path-entry cache a new entry can make stale is its own (a finder that listed
+    # the folder earlier, or None from before it existed); a changed sys.path already makes
+    # namespace packages recompute their __path__.
+    sys.path_importer_cache.pop(entry, None)
+    for finder in sys.meta_path:
+        if finder is not importlib.machinery.PathFinder and hasattr(finder, "invalidate_caches"):
+            finder.invalidate_caches()
