@@ -5,10 +5,11 @@ an archive that Spark unpacks (``<root>/<archive>/wheels/*.whl``, about 1x the
 wheelhouse's bytes), and a tiny zip on its Python path holding this module and
 one stub per top-level name of the wheelhouse. The first import of any of those
 names runs its stub, which calls :func:`activate`: the wheels are checked
-against their sha256 and extracted once per executor folder (under a file
-lock, into a temporary folder renamed into place), the folder goes first on
-``sys.path``, the stub zip leaves it, and the real module is imported in the
-stub's place. A ``shared`` delivery names an installed folder instead (storage
+against their sha256, their metadata written into the executor's site folder
+(once per executor, under a file lock), the folder goes first on ``sys.path``,
+the stub zip leaves it, and the real module is imported in the stub's place,
+its wheels extracted first (per wheel, at the first import of a name it holds:
+see "extracting" below). A ``shared`` delivery names an installed folder instead (storage
 every node mounts), and nothing is extracted.
 
 This file must not import sparkdeps: executors do not have it. The driver copies
