@@ -27,6 +27,7 @@ from tests.support.wheels import make_wheel
 
 from sparkdeps._core.errors import VerificationError
 from sparkdeps._core.results import LoadResult
+from sparkdeps._runtime.bytecode import running_compile
 from sparkdeps._runtime.delivery import archive_name
 from sparkdeps._runtime.load import load
 from sparkdeps._runtime.verify import run_probe, verify
@@ -196,7 +197,10 @@ def test_shared_delivery_ships_nothing_but_stubs(
             assert outcome["ok"], f"{module} on {report['cwd']}: {outcome}"
             assert outcome["file"].startswith(f"{shared}{os.sep}"), (module, outcome["file"])
 
-    # compiled once on the driver, as if in the shared folder, so executors only read it
+    # compiled once on the driver, in the background, in the shared folder, so executors
+    # read it once it is written (tests/runtime/test_shared_bytecode.py: the order)
+    job = running_compile(shared)
+    assert job is not None and job.wait(timeout=300) == 0
     pure = [p for p in shared.rglob("*.py") if "__pycache__" not in p.parts]
     assert pure, "the test wheels have pure-Python modules"
     for source in pure:

@@ -23,7 +23,14 @@ from typing import Literal, TypeVar
 from .._core.results import Delivery
 from .._core.timing import timed
 from .fetch import Prepared, installed_marker
-from .install import InstallResult, activate, install, interpreter_key, planned_install
+from .install import (
+    InstallResult,
+    activate,
+    bytecode_marker,
+    install,
+    interpreter_key,
+    planned_install,
+)
 from .preloaded import explain_preloaded
 from .runtime_mismatch import check_runtime
 
@@ -53,7 +60,7 @@ def driver_install(
     installed: InstallResult | None = None
     if mode == "cache" or kind != "driver-only":
         # The cache folder is the driver's install (mode="cache") and what executors get.
-        installed = install(prepared, node_cache, bytecode=kind == "shared", leave_out=leave_out)
+        installed = install(prepared, node_cache, leave_out=leave_out)
         timings.update(
             {name: value for name, value in installed.timings.items() if name not in timings}
         )
@@ -69,6 +76,8 @@ def driver_install(
         if prepared.manifest is None:  # the warm path: the install marker has the section
             with timed(timings, "runtime_check"):
                 check_runtime(installed.runtime, strict=strict)
+        if kind == "shared":  # in place and checked: executors may import it meanwhile
+            _compile_shared(installed.folder, node_cache)
     if mode == "pip":
         if prepared.manifest is not None and prepared.manifest.wheels:  # else nothing to do
             from .pipmode import pip_install  # noqa: PLC0415
@@ -81,6 +90,17 @@ def driver_install(
     activate(installed.folder)
     explain_preloaded(installed.top_level, installed.folder)
     return installed.folder, installed
+
+
+def _compile_shared(folder: Path, install_cache: Path) -> None:
+    """A shared install is compiled once, in the background, after it is in place; a warm
+    load of a compiled one starts nothing and imports nothing more (:mod:`.bytecode`)."""
+    marker = bytecode_marker(folder)
+    if marker is None or marker.exists():
+        return
+    from .bytecode import compile_in_background  # noqa: PLC0415
+
+    compile_in_background(folder, install_cache / "locks")
 
 
 def _check_fresh(

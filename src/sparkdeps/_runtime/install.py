@@ -8,6 +8,7 @@ Layout under the cache root (``cache_dir`` -> ``SPARKDEPS_CACHE_DIR`` ->
     node/installs/<digest>/           exists only when complete (renamed from a partial folder)
     node/installs/.<digest>.<uuid>.partial/
     node/locks/<digest>.lock          one flock per digest: one process installs, others wait
+    node/locks/<digest>.bytecode.lock held while a shared install compiles (:mod:`.bytecode`)
     node/install.log                  one line per real install (evidence for tests and people)
 
 The node cache's folders are private (``_core/private.py``). Finding the
@@ -46,6 +47,7 @@ __all__ = [
     "COMPLETE_MARKER",
     "InstallResult",
     "activate",
+    "bytecode_marker",
     "cache_root",
     "install",
     "interpreter_key",
@@ -97,6 +99,13 @@ def interpreter_key() -> str:
             str(sys.maxsize > 2**32),
         )
     )
+
+
+def bytecode_marker(folder: Path) -> Path | None:
+    """Written into a shared install once every module is compiled for this interpreter's
+    cache tag (:mod:`.bytecode`); None where this interpreter writes no bytecode."""
+    tag = sys.implementation.cache_tag
+    return None if tag is None else folder / f".sparkdeps-bytecode.{tag}.json"
 
 
 def _digest_lock(node_cache: Path, digest: str) -> AbstractContextManager[None]:
@@ -172,12 +181,10 @@ def install(
     prepared: Prepared,
     node_cache: Path,
     *,
-    bytecode: bool = False,
     leave_out: tuple[str, ...] = (),
 ) -> InstallResult:
     """Install into ``node_cache/installs/<digest>/`` unless it is already complete there.
 
-    ``bytecode`` compiles every module too (a shared install that executors import).
     ``leave_out``: wheels this Connect client cannot use, not extracted (client.py).
 
     The caller has run :func:`check_wheels` when ``prepared.manifest`` is set.
@@ -206,7 +213,7 @@ def install(
         from .unpack import unpack_into  # noqa: PLC0415
 
         with timed(timings, "install"):
-            size = unpack_into(prepared, installs, folder, bytecode=bytecode, leave_out=leave_out)
+            size = unpack_into(prepared, installs, folder, leave_out=leave_out)
         _remember(node_cache, prepared)
         _log_install(node_cache, prepared)
     manifest = prepared.manifest

@@ -9,8 +9,6 @@ import json
 import logging
 import os
 import shutil
-import subprocess
-import sys
 import time
 import uuid
 import zipfile
@@ -18,7 +16,7 @@ from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .._core.errors import CommandError, StorageError
+from .._core.errors import StorageError
 from .._core.manifest import MANIFEST_NAME, WheelInfo
 from .._core.progress import Tracker
 from .extract import extract_wheel, open_stored_wheel
@@ -72,35 +70,15 @@ def _extract_all(prepared: Prepared, folder: Path, leave_out: Collection[str] = 
     return written
 
 
-def _compile_bytecode(partial: Path, folder: Path) -> None:
-    """``__pycache__`` for every module, named as if compiled in ``folder`` (its final name).
-
-    For a shared install: every executor imports from it at once, and without
-    bytecode each one compiles the same modules again (or, where it may not write,
-    on every import). Compiled once here, under the digest's lock, one process per core
-    (``compileall -j 0`` in a fresh interpreter: no fork of this process and its threads).
-    A module that does not compile (a test fixture in bad syntax) is left as it is, as
-    pip leaves it: importing it fails either way.
-    """
-    command = [sys.executable, "-I", "-m", "compileall", "-q", "-j", "0"]
-    command += ["-d", os.fspath(folder), os.fspath(partial)]
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)
-    if completed.returncode not in (0, 1):  # 1: some module did not compile
-        output = completed.stdout + completed.stderr
-        raise CommandError("compiling the shared install", command, completed.returncode, output)
-
-
 def unpack_into(
     prepared: Prepared,
     installs: Path,
     folder: Path,
     *,
-    bytecode: bool = False,
     leave_out: Collection[str] = (),
 ) -> int:
     """Extract into a partial folder, write the markers, rename: bytes written.
 
-    ``bytecode`` also compiles every module (a shared install, docs/architecture.md).
     ``leave_out``: wheels not extracted (a Connect client's misfits); the marker lists
     them, the kept manifest and ``top_level`` still cover every wheel (executors get all).
     """
@@ -110,8 +88,6 @@ def unpack_into(
     partial.mkdir()
     try:
         size = _extract_all(prepared, partial, leave_out)
-        if bytecode:
-            _compile_bytecode(partial, folder)
         marker = {
             "uri": prepared.uri,
             "digest": prepared.digest,
