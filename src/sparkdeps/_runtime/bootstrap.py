@@ -66,6 +66,8 @@ _lock = threading.Lock()
 _active: list[str] = []
 _redirecting: set[str] = set()
 _hooked: set[str] = set()
+_warming = threading.Event()
+"""Set once this worker has started extracting the rest in the background."""
 
 
 def stub_source(module: str) -> str:
@@ -375,10 +377,10 @@ def warm() -> str:
     if CONFIG.get("site"):
         return folder
     with _lock:
-        if "warm" in _hooked:
+        if _warming.is_set():
             return folder
-        _hooked.add("warm")
-    executor = _this_executor()
+        _warming.set()
+        executor = _this_executor()
 
     def extract_rest() -> None:
         with contextlib.suppress(AttributeError, OSError):  # below the UDFs beside it
