@@ -204,8 +204,22 @@ def _check(data: dict[str, Any], variant: str, work: Path, names: tuple[str, ...
         raise MeasureError(f"modules came from outside the payload: {outside[:5]}")
 
 
+_BASE = "@base"
+"""A variant name ending so runs the same variant from ``--baseline``'s checkout."""
+
+
+def _name(variant: str) -> str:
+    base = variant.endswith(_BASE)
+    name = VARIANTS[variant.removesuffix(_BASE)]
+    return f"{name} [baseline]" if base else name
+
+
 def _sample(variant: str, setup: dict[str, Any], scratch: Path, counter: list[int]) -> Sample:
     counter[0] += 1
+    script = Path(__file__)
+    if variant.endswith(_BASE):  # the baseline's own peer.py imports the baseline's sparkdeps
+        script = Path(setup["baseline"]) / "benchmarks" / "peer.py"
+        variant = variant.removesuffix(_BASE)
     work = scratch / f"{variant}-{counter[0]}"
     work.mkdir(parents=True)
     full = ",".join(setup["names"])
@@ -220,7 +234,7 @@ def _sample(variant: str, setup: dict[str, Any], scratch: Path, counter: list[in
     env = {k: v for k, v in bench_env().items() if k not in dropped}
     argv = [
         sys.executable,
-        str(Path(__file__)),
+        str(script),
         "child",
         "--variant",
         variant,
@@ -326,11 +340,15 @@ def parent(args: argparse.Namespace) -> int:
         "names": names,
         "python": clean_python(scratch / "executor-python"),
         "pause": args.pause,
+        "baseline": args.baseline,
     }
     counter = [0]
     chosen = args.variants.split(",")
+    if any(v.endswith(_BASE) for v in chosen) and not args.baseline:
+        print("variants ending in @base need --baseline CHECKOUT", file=sys.stderr)
+        return 2
     variants = [
-        Variant(VARIANTS[v], lambda v=v: _sample(v, setup, scratch / "runs", counter))  # type: ignore[misc]
+        Variant(_name(v), lambda v=v: _sample(v, setup, scratch / "runs", counter))  # type: ignore[misc]
         for v in chosen
     ]
     load = os.getloadavg()
@@ -345,6 +363,7 @@ def parent(args: argparse.Namespace) -> int:
             "python": sys.version,
         },
         "workload": {**w.describe(), "peer": built, "top_level": names},
+        "baseline": _describe_baseline(args.baseline),
         "results": results,
         "samples": {name: [s.extra for s in s_.samples] for name, s_ in series.items()},
     }
@@ -406,10 +425,26 @@ def _pairs(series: dict[str, Series], after: dict[str, Series]) -> list[dict[str
     before, default = VARIANTS["before"], VARIANTS["default"]
     if before in series and default in series:
         out.append(Pair("load+first UDF", "W1", after[default], after[before]).result())
+    for key, name in VARIANTS.items():  # each variant against itself on the baseline checkout
+        base = _name(key + _BASE)
+        if name in series and base in series:
+            out.append(Pair("load+first UDF vs baseline", "W1", after[name], after[base]).result())
     for name in series:
         if name not in (VARIANTS.get(k) for k in ("default", "shared")):
             out.append(Pair("after session", "W1", after[name], None).result())
     return out
+
+
+def _describe_baseline(checkout: str | None) -> dict[str, str] | None:
+    if not checkout:
+        return None
+    done = subprocess.run(
+        ["git", "-C", checkout, "log", "-1", "--format=%H %s"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return {"checkout": checkout, "commit": done.stdout.strip()}
 
 
 def main() -> int:
@@ -427,6 +462,11 @@ def main() -> int:
         help="seconds of driver work between load and the first UDF (timed: subtract it)",
     )
     run.add_argument("--workdir", default=str(Path.home() / ".cache" / "sparkdeps-bench-peer"))
+    run.add_argument(
+        "--baseline",
+        default=None,
+        help="a checkout of another commit: variants named X@base run X from it, side by side",
+    )
     one = sub.add_parser("child")
     for flag in ("--variant", "--work", "--python", "--wheelhouse", "--archive", "--names"):
         one.add_argument(flag, required=True)
