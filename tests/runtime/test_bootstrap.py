@@ -128,8 +128,13 @@ def test_concurrent_workers_share_one_extraction(
     assert all(out["cext"] == 5 for out in outputs), outputs
     archive = root / archive_name(digest)
     assert sorted(path.name for path in archive.iterdir() if path.name.startswith(".site")) == [
-        ".site.lock"
+        ".site.lock",
+        ".site.state",
     ]
+    wheels = sorted(path.name for path in (archive / "wheels").iterdir())
+    done = sorted(path.name[: -len(".done")] for path in (archive / ".site.state").glob("*.done"))
+    assert done == wheels, "every wheel extracted once, none left half-way"
+    assert not list((archive / ".site.state").glob("*.partial"))
 
 
 def test_a_changed_wheel_is_refused_with_the_fix(
@@ -265,3 +270,136 @@ def test_a_stub_zip_without_its_configuration_names_the_fix(
     outcome = _worker(root, stubs.name, [f"sdload_pure{TAG}"])[f"sdload_pure{TAG}"]
     assert isinstance(outcome, dict) and not outcome["ok"]
     assert f"no {module}.json" in str(outcome["error"]), outcome
+
+
+# ----------------------------------------------- per wheel, at its first import (issue 25)
+
+_PARTIAL_USE = """
+import importlib, importlib.metadata, json, os, sys
+sys.path[1:1] = {paths!r}
+module = importlib.import_module({name!r})
+print(json.dumps({{
+    "file": module.__file__,
+    "versions": {{dist: importlib.metadata.version(dist) for dist in {dists!r}}},
+}}))
+"""
+
+
+def _state(root: Path, digest: str) -> Path:
+    return root / archive_name(digest) / ".site.state"
+
+
+def _done(root: Path, digest: str) -> set[str]:
+    return {path.name[: -len(".done")] for path in _state(root, digest).glob("*.done")}
+
+
+def test_an_import_extracts_only_the_wheels_that_hold_the_name(
+    installed: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    wheelhouse, folder, digest = installed
+    payload = wheelhouse_payload(wheelhouse, digest, tmp_path / "payloads")
+    stubs = boot_zip(folder, digest, tmp_path / "payloads")
+    root = _executor(tmp_path / "executor", payload, stubs, digest)
+    dists = [f"sdload-{kind}{TAG}".replace("_", "-") for kind in ("pure", "cext", "data")]
+    code = _PARTIAL_USE.format(
+        paths=[str(root / stubs.name)], name=f"sdload_single{TAG}", dists=dists
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", code],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    site = root / archive_name(digest) / "site"
+    assert out["file"] == str(site / f"sdload_single{TAG}.py")
+    # every wheel's metadata is there from the start: importlib.metadata sees the whole house
+    assert set(out["versions"].values()) == {"1.0"}, out
+    assert [name for name in _done(root, digest) if "single" in name] == list(_done(root, digest))
+    assert len(_done(root, digest)) == 1
+    assert not (site / f"sdload_pure{TAG}").exists(), "a package nothing imported stays zipped"
+    assert not (site / f"sdload_cext{TAG}").exists()
+    # the next import in another worker extracts what it needs beside it
+    again = _worker(root, stubs.name, module_names(TAG))
+    assert all(isinstance(again[n], dict) and again[n]["ok"] for n in module_names(TAG)), again
+    assert again["cext"] == 5
+    assert len(_done(root, digest)) == len(list((root / archive_name(digest) / "wheels").iterdir()))
+
+
+def test_a_wheel_left_half_extracted_is_extracted_again(
+    installed: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    """A worker killed inside a wheel: its files are there, its ``.done`` is not."""
+    wheelhouse, folder, digest = installed
+    payload = wheelhouse_payload(wheelhouse, digest, tmp_path / "payloads")
+    stubs = boot_zip(folder, digest, tmp_path / "payloads")
+    root = _executor(tmp_path / "executor", payload, stubs, digest)
+    _worker(root, stubs.name, [f"sdload_single{TAG}"])  # prepares: metadata and index
+    package = root / archive_name(digest) / "site" / f"sdload_pure{TAG}"
+    package.mkdir()
+    (package / "__init__.py").write_text("raise RuntimeError('half-written')\n")
+    out = _worker(root, stubs.name, [f"sdload_pure{TAG}"])[f"sdload_pure{TAG}"]
+    assert isinstance(out, dict) and out["ok"], out
+    assert (package / "__init__.py").read_text() == "from .sub import VALUE\n"
+
+
+_WARM = """
+import fcntl, importlib, json, os, sys, time
+sys.path[1:1] = {paths!r}
+boot = importlib.import_module({module!r})
+held = open(os.path.join({state!r}, {wheel!r} + ".lock"), "a+b")
+fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # as if another worker were extracting it
+folder = boot.warm()
+returned_while_held = not os.path.exists(os.path.join({state!r}, {wheel!r} + ".done"))
+held.close()
+deadline = time.monotonic() + 60
+want = len(os.listdir(os.path.join(os.path.dirname(folder), "wheels")))
+while time.monotonic() < deadline:
+    done = [n for n in os.listdir({state!r}) if n.endswith(".done")]
+    if len(done) == want + 1:  # every wheel, then the bytecode
+        break
+    time.sleep(0.05)
+print(json.dumps({{"returned_while_held": returned_while_held,
+                   "imported": [n for n in {names!r} if n in sys.modules]}}))
+"""
+
+
+def test_warm_returns_at_once_and_extracts_every_wheel_behind_it(
+    installed: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    wheelhouse, folder, digest = installed
+    payload = wheelhouse_payload(wheelhouse, digest, tmp_path / "payloads")
+    stubs = boot_zip(folder, digest, tmp_path / "payloads")
+    root = _executor(tmp_path / "executor", payload, stubs, digest)
+    state = _state(root, digest)
+    state.mkdir()
+    wheel = next(path.name for path in (root / archive_name(digest) / "wheels").iterdir())
+    code = _WARM.format(
+        paths=[str(root / stubs.name)],
+        module=f"{archive_name(digest)}_boot",
+        state=str(state),
+        wheel=wheel,
+        names=module_names(TAG),
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", code],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out == {"returned_while_held": True, "imported": []}, out
+    wheels = {path.name for path in (root / archive_name(digest) / "wheels").iterdir()}
+    assert _done(root, digest) == wheels | {"bytecode"}
+    site = root / archive_name(digest) / "site"
+    sources = sorted(site.rglob("*.py"))
+    assert sources, "the test wheels have modules"
+    for source in sources:  # compiled behind the warm-up, nothing imported
+        cached = source.parent / "__pycache__" / f"{source.stem}.{sys.implementation.cache_tag}.pyc"
+        assert cached.is_file(), source

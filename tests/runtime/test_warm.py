@@ -34,11 +34,15 @@ def _look(archive: str, names: list[str]) -> Any:
 
         from pyspark import SparkFiles
 
-        site = os.path.join(SparkFiles.getRootDirectory(), archive, "site")
+        folder = os.path.join(SparkFiles.getRootDirectory(), archive)
+        state = os.path.join(folder, ".site.state")
+        wheels = os.listdir(os.path.join(folder, "wheels"))
+        done = os.listdir(state) if os.path.isdir(state) else []
         yield json.dumps(
             {
                 "executor": os.getcwd(),
-                "extracted": os.path.isdir(site),
+                # every wheel extracted (each is marked done once whole)
+                "extracted": all(f"{wheel}.done" in done for wheel in wheels),
                 "imported": sorted(name for name in names if name in sys.modules),
             }
         )

@@ -9,7 +9,10 @@ Entries are read-only and a local publish hard-links them (no copy). So that an
 in-place edit of a published wheelhouse (which shares the entry's inode, and
 which read-only bits do not stop for root) cannot poison later builds, a
 sidecar ``<key>.json`` records the entry's sha256, size and mtime when it is
-stored; an entry whose size or mtime moved since is dropped and rebuilt.
+stored; an entry whose size or mtime moved since is dropped and rebuilt. The zip
+and its sidecar change together under a lock per key (``.<key>.lock``): two builds
+storing at once must not leave one's sidecar beside the other's zip, which the next
+lookup would take for an edit and drop.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import shutil
 import uuid
 from pathlib import Path
 
+from .._core.locking import file_lock
 from .._core.target import Target
 from .._version import __version__
 from .index import IndexSettings
@@ -73,7 +77,16 @@ class BuildCache:
             return {}
         return data if isinstance(data, dict) else {}
 
+    def _lock(self, key: str) -> Path:
+        return self.folder / f".{key}.lock"
+
     def lookup(self, key: str) -> Path | None:
+        if not self.path(key).exists():
+            return None  # a miss takes no lock (and makes no folder)
+        with file_lock(self._lock(key)):
+            return self._checked(key)
+
+    def _checked(self, key: str) -> Path | None:
         path = self.path(key)
         try:
             info = path.stat()
@@ -121,16 +134,20 @@ class BuildCache:
             except OSError:
                 shutil.copyfile(wheelhouse, temporary)
             temporary.chmod(0o444)
-            os.replace(temporary, final)
-            if digest is not None:
-                info = final.stat()
-                record = {"sha256": digest, "size": info.st_size, "mtime_ns": info.st_mtime_ns}
-                sidecar = self.folder / f".{key}.{uuid.uuid4().hex}.json.partial"
-                sidecar.write_text(json.dumps(record), encoding="utf-8")
-                os.replace(sidecar, self.folder / f"{key}.json")
+            with file_lock(self._lock(key)):
+                os.replace(temporary, final)
+                if digest is not None:
+                    self._record(key, final, digest)
         except OSError as exc:
             temporary.unlink(missing_ok=True)
             logger.warning("could not store the wheelhouse in the build cache %s: %s", final, exc)
             return None
         logger.debug("stored %s in the build cache", final)
         return final
+
+    def _record(self, key: str, final: Path, digest: str) -> None:
+        info = final.stat()
+        record = {"sha256": digest, "size": info.st_size, "mtime_ns": info.st_mtime_ns}
+        sidecar = self.folder / f".{key}.{uuid.uuid4().hex}.json.partial"
+        sidecar.write_text(json.dumps(record), encoding="utf-8")
+        os.replace(sidecar, self.folder / f"{key}.json")

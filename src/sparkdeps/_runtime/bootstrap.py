@@ -5,10 +5,11 @@ an archive that Spark unpacks (``<root>/<archive>/wheels/*.whl``, about 1x the
 wheelhouse's bytes), and a tiny zip on its Python path holding this module and
 one stub per top-level name of the wheelhouse. The first import of any of those
 names runs its stub, which calls :func:`activate`: the wheels are checked
-against their sha256 and extracted once per executor folder (under a file
-lock, into a temporary folder renamed into place), the folder goes first on
-``sys.path``, the stub zip leaves it, and the real module is imported in the
-stub's place. A ``shared`` delivery names an installed folder instead (storage
+against their sha256, their metadata written into the executor's site folder
+(once per executor, under a file lock), the folder goes first on ``sys.path``,
+the stub zip leaves it, and the real module is imported in the stub's place,
+its wheels extracted first (per wheel, at the first import of a name it holds:
+see "extracting" below). A ``shared`` delivery names an installed folder instead (storage
 every node mounts), and nothing is extracted.
 
 This file must not import sparkdeps: executors do not have it. The driver copies
@@ -19,6 +20,7 @@ loader: a zip member as well as a file.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import importlib
@@ -58,7 +60,8 @@ CONFIG: dict[str, Any] = _read_config()
 ([filename, sha256] pairs)."""
 
 _SITE = "site"
-_BIG = 4 << 20
+_STATE = ".site.state"
+"""Beside the site folder: ``index.json``, and per wheel a ``.lock`` and a ``.done``."""
 _lock = threading.Lock()
 _active: list[str] = []
 _redirecting: set[str] = set()
@@ -95,6 +98,15 @@ def _archive_folder() -> str:
 
 
 # --------------------------------------------------------------------------- extracting
+#
+# Per wheel, at the first import of a name it holds (issue 25): a UDF that imports one
+# package of a big wheelhouse extracts that package's wheels, not all of them. At the
+# first activation on an executor every wheel is checked and every wheel's metadata
+# (``*.dist-info``) goes into the site folder, so ``importlib.metadata`` sees the whole
+# wheelhouse from the start; the index (top-level name -> wheels) is written beside it.
+# Each wheel's code is extracted under its own lock and marked done; a name is
+# imported only once every wheel that holds it is done, so no import reads a
+# half-written wheel. The warm-up (:func:`warm`) extracts the rest in the background.
 
 
 def _check(wheels_dir: str) -> None:
@@ -112,7 +124,8 @@ def _check(wheels_dir: str) -> None:
             )
 
 
-def _target(member: str, folder: str, wheel: str) -> str | None:
+def _parts(member: str, wheel: str) -> list[str] | None:
+    """Where ``member`` goes, relative to the site folder; None when it is not importable."""
     parts = member.split("/")
     if member.startswith("/") or ".." in parts or "\\" in member or ":" in parts[0]:
         raise ImportError(f"sparkdeps: {wheel} has an unsafe member {member!r}; rebuild it")
@@ -120,91 +133,266 @@ def _target(member: str, folder: str, wheel: str) -> str | None:
         if len(parts) < 3 or parts[1] not in ("purelib", "platlib"):
             return None  # scripts, headers and data are not importable
         parts = parts[2:]
-    return os.path.join(folder, *parts)
+    return parts
 
 
-def _extract(path: str, folder: str) -> None:
+def _is_metadata(parts: list[str]) -> bool:
+    return parts[0].endswith(".dist-info")
+
+
+def _top_level(parts: list[str]) -> str | None:
+    """The importable top-level name a member belongs to (None: metadata, ``.libs``, ...)."""
+    head = parts[0]
+    if len(parts) == 1:  # a module at the top: name.py, name.<abi>.so
+        head = head.split(".", 1)[0] if head.endswith((".py", *_extension_suffixes())) else ""
+    return head if head.isidentifier() else None
+
+
+def _extension_suffixes() -> tuple[str, ...]:
+    return tuple(importlib.machinery.EXTENSION_SUFFIXES)
+
+
+def _extract(path: str, folder: str, *, metadata: bool, written: list[str]) -> set[str]:
+    """The metadata members of one wheel, or all the others; their top-level names."""
     made: set[str] = set()
-    name = os.path.basename(path)
+    names: set[str] = set()
+    wheel_name = os.path.basename(path)
     with zipfile.ZipFile(path) as wheel:
         for info in wheel.infolist():
-            target = _target(info.filename, folder, name)
-            if target is None or info.is_dir():
+            parts = _parts(info.filename, wheel_name)
+            if parts is None or info.is_dir():
                 continue
+            name = _top_level(parts)
+            if name is not None:
+                names.add(name)
+            if _is_metadata(parts) != metadata:
+                continue
+            target = os.path.join(folder, *parts)
             parent = os.path.dirname(target)
             if parent not in made:
                 os.makedirs(parent, exist_ok=True)
                 made.add(parent)
+            written.append(target)
             with wheel.open(info) as source, open(target, "wb") as out:
                 shutil.copyfileobj(source, out, 1 << 20)
+    return names
 
 
-def _extract_all(wheels_dir: str, folder: str) -> None:
-    """Big wheels on a helper thread (zlib releases the GIL), small ones on this one."""
-    paths = [os.path.join(wheels_dir, filename) for filename, _ in CONFIG["wheels"]]
-    big = [path for path in paths if os.path.getsize(path) >= _BIG]
-    small = [path for path in paths if path not in big]
-    failures: list[BaseException] = []
-
-    def run_big() -> None:
-        try:
-            for path in big:
-                _extract(path, folder)
-        except BaseException as exc:  # re-raised on the calling thread
-            failures.append(exc)
-
-    helper = threading.Thread(target=run_big, name="sparkdeps-extract")
-    helper.start()
-    try:
-        for path in small:
-            _extract(path, folder)
-    finally:
-        helper.join()
-    if failures:
-        raise failures[0]
-
-
-def _locked(path: str) -> Any:
+def _locked(path: str, *, wait: bool = True) -> Any:
+    """``path`` opened and flock'd (None when ``wait`` is False and another holds it)."""
     import fcntl  # noqa: PLC0415
 
     handle = open(path, "a+b")  # noqa: SIM115 - closed by the caller
-    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        handle.close()
+        return None
     return handle
 
 
+def _space_checked(archive: str, written: list[str], work: Any) -> Any:
+    """Run ``work()``; on a full disk remove what it wrote and name the space needed."""
+    try:
+        return work()
+    except OSError as exc:
+        for path in written:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            raise _no_space(archive) from exc
+        raise
+
+
+class _Executor:
+    """This executor's extraction: the archive Spark unpacked, the site folder, the index."""
+
+    def __init__(self, archive: str) -> None:
+        self.archive = archive
+        self.site = os.path.join(archive, _SITE)
+        self.state = os.path.join(archive, _STATE)
+        self.done: set[str] = set()
+        self.index = self._prepared()
+
+    def _prepared(self) -> dict[str, list[str]]:
+        """Top-level name -> wheel files; made once per executor, under its lock."""
+        index_path = os.path.join(self.state, "index.json")
+        if not os.path.exists(index_path):
+            handle = _locked(os.path.join(self.archive, ".site.lock"))
+            try:
+                if not os.path.exists(index_path):  # else another worker made it first
+                    self._prepare(index_path)
+            finally:
+                handle.close()
+        with open(index_path, encoding="utf-8") as handle:
+            index: dict[str, list[str]] = json.load(handle)
+        return index
+
+    def _prepare(self, index_path: str) -> None:
+        _check(os.path.join(self.archive, "wheels"))
+        _sweep_partials(self.archive)
+        os.makedirs(self.state, exist_ok=True)
+        index: dict[str, list[str]] = {}
+        written: list[str] = []
+
+        def metadata() -> None:
+            for filename, _sha256 in CONFIG["wheels"]:
+                path = os.path.join(self.archive, "wheels", filename)
+                for name in _extract(path, self.site, metadata=True, written=written):
+                    index.setdefault(name, []).append(filename)
+
+        _space_checked(self.archive, written, metadata)
+        partial = f"{index_path}.{os.getpid()}.partial"
+        with open(partial, "w", encoding="utf-8") as out:
+            json.dump(index, out)
+        os.replace(partial, index_path)  # the index exists only once the metadata does
+
+    def ensure(self, filenames: list[str], *, wait: bool = True) -> bool:
+        """Every wheel in ``filenames`` extracted (False: one was busy and ``wait`` False)."""
+        fresh = False
+        complete = True
+        for filename in filenames:
+            if filename in self.done:
+                continue
+            marker = os.path.join(self.state, f"{filename}.done")
+            if not os.path.exists(marker):
+                handle = _locked(os.path.join(self.state, f"{filename}.lock"), wait=wait)
+                if handle is None:
+                    complete = False
+                    continue
+                try:
+                    if not os.path.exists(marker):  # else another worker extracted it
+                        self._extract_code(filename, marker)
+                finally:
+                    handle.close()
+            self.done.add(filename)
+            fresh = True
+        if fresh:  # directory listings this process cached may predate those files
+            _invalidate_under(self.site)
+        return complete
+
+    def _extract_code(self, filename: str, marker: str) -> None:
+        path = os.path.join(self.archive, "wheels", filename)
+        written: list[str] = []
+        _space_checked(
+            self.archive,
+            written,
+            lambda: _extract(path, self.site, metadata=False, written=written),
+        )
+        with open(marker, "wb"):
+            pass
+
+    def extract_rest(self) -> None:
+        """Every wheel not yet extracted, smallest first; busy ones after the others."""
+        wheels_dir = os.path.join(self.archive, "wheels")
+        filenames = sorted(
+            (filename for filename, _ in CONFIG["wheels"]),
+            key=lambda filename: os.path.getsize(os.path.join(wheels_dir, filename)),
+        )
+        busy = [filename for filename in filenames if not self.ensure([filename], wait=False)]
+        self.ensure(busy)
+
+    def compile_all(self) -> None:
+        """Bytecode for every extracted module, once per executor (one worker does it).
+
+        In the background, on cores the executor leaves idle until its first UDF: what
+        the packed-venv peer ships ready (issue 25). An import that comes first
+        compiles its module itself; the ``.pyc`` writes are atomic either way.
+        """
+        marker = os.path.join(self.state, "bytecode.done")
+        if os.path.exists(marker):
+            return
+        handle = _locked(os.path.join(self.state, "bytecode.lock"), wait=False)
+        if handle is None:
+            return  # another worker of this executor compiles
+        try:
+            for directory, _folders, files in os.walk(self.site):
+                for name in files:
+                    if name.endswith(".py"):
+                        _compile(os.path.join(directory, name))
+            with open(marker, "wb"):
+                pass
+        finally:
+            handle.close()
+
+
+class _LazyWheels:
+    """On ``sys.meta_path`` before the path finder: the first import of a top-level name
+    extracts the wheels that hold it, then lets the path finder find it in the site."""
+
+    def __init__(self, executor: _Executor) -> None:
+        self.executor = executor
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
+        if path is None:
+            wheels = self.executor.index.get(fullname)
+            if wheels:
+                self.executor.ensure(wheels)
+
+    def invalidate_caches(self) -> None:
+        return None
+
+
+def _invalidate_under(folder: str) -> None:
+    inside = os.path.join(folder, "")
+    for path, finder in list(sys.path_importer_cache.items()):
+        invalidate = getattr(finder, "invalidate_caches", None)
+        if invalidate is not None and (path == folder or path.startswith(inside)):
+            invalidate()
+
+
+_executor: _Executor | None = None
+
+
+def _this_executor() -> _Executor:
+    """Prepared once per process (call under ``_lock``)."""
+    global _executor
+    if _executor is None:
+        _executor = _Executor(_archive_folder())
+        sys.meta_path.insert(0, _LazyWheels(_executor))
+    return _executor
+
+
 def site_folder() -> str:
-    """The folder to import from: the shared one, or this executor's extraction."""
+    """The folder to import from: the shared one, or this executor's site folder, its
+    metadata and index made (each wheel's code is extracted at its first import)."""
     if CONFIG.get("site"):
         return str(CONFIG["site"])
-    archive = _archive_folder()
-    folder = os.path.join(archive, _SITE)
-    if os.path.isdir(folder):
+    with _lock:
+        return _this_executor().site
+
+
+def warm() -> str:
+    """The warm-up's entry: prepare this executor and extract every wheel on a
+    low-priority background thread; returns at once, with the site folder.
+
+    The thread lives in the Python worker, which Spark keeps for the next task
+    (``spark.python.worker.reuse``): the warm-up's task frees the executor's slot in
+    milliseconds, and a UDF that arrives meanwhile extracts what it imports itself, or
+    waits for the one wheel being extracted. A worker that exits first leaves the rest to
+    the first imports (a wheel is marked done only once whole)."""
+    folder = site_folder()
+    if CONFIG.get("site"):
         return folder
-    handle = _locked(os.path.join(archive, ".site.lock"))
-    try:
-        if os.path.isdir(folder):  # another worker of this executor finished first
+    with _lock:
+        if "warm" in _hooked:
             return folder
-        _check(os.path.join(archive, "wheels"))
-        _sweep_partials(archive)
-        partial = os.path.join(archive, f".site.{os.getpid()}.partial")
-        try:
-            _extract_all(os.path.join(archive, "wheels"), partial)
-            os.rename(partial, folder)  # the folder exists only when complete
-        except OSError as exc:
-            shutil.rmtree(partial, ignore_errors=True)
-            if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-                raise _no_space(archive) from exc
-            raise
-        except BaseException:
-            shutil.rmtree(partial, ignore_errors=True)
-            raise
-    finally:
-        handle.close()
+        _hooked.add("warm")
+    executor = _this_executor()
+
+    def extract_rest() -> None:
+        with contextlib.suppress(AttributeError, OSError):  # below the UDFs beside it
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)  # Linux: per thread
+        with contextlib.suppress(Exception):  # the first import reports any problem
+            executor.extract_rest()
+            executor.compile_all()
+
+    threading.Thread(target=extract_rest, name="sparkdeps-warm", daemon=True).start()
     return folder
 
 
 def _sweep_partials(archive: str) -> None:
-    """Under the lock no other worker extracts: every partial folder is a killed worker's."""
+    """Under the lock no other worker prepares: a partial folder is an older bootstrap's."""
     for name in os.listdir(archive):
         if name.startswith(".site.") and name.endswith(".partial"):
             shutil.rmtree(os.path.join(archive, name), ignore_errors=True)
@@ -245,6 +433,19 @@ def _write_pyc(source: str, code: Any) -> None:
         os.replace(partial, cached)  # a reader sees a whole .pyc or none
     except (OSError, NotImplementedError, ValueError):
         return
+
+
+def _compile(source: str) -> None:
+    """``source``'s ``.pyc`` unless there is one; a module that does not compile is
+    left as it is (importing it fails either way)."""
+    try:
+        if os.path.exists(importlib.util.cache_from_source(source)):
+            return
+        with open(source, "rb") as handle:
+            code = compile(handle.read(), source, "exec", dont_inherit=True)
+    except (OSError, SyntaxError, ValueError, NotImplementedError):
+        return
+    _write_pyc(source, code)
 
 
 class _BytecodeWriter(importlib.machinery.SourceFileLoader):
@@ -310,7 +511,7 @@ def activate(name: str) -> None:
             "on this executor although the driver listed it; rebuild the wheelhouse"
         )
     with _lock:
-        folder = site_folder()
+        folder = str(CONFIG["site"]) if CONFIG.get("site") else _this_executor().site
         _write_bytecode_under(folder)
         if folder not in sys.path[:1]:
             if folder in sys.path:

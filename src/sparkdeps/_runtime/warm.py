@@ -5,12 +5,15 @@ first import of one of its names (``bootstrap.py``). That first import sits insi
 the user's first UDF, and on W1 it is most of the gap to the packed-venv peer
 (benchmarks/RESULTS.md, issue 25). :func:`warm_executors` starts a small job on the
 live executors as soon as the payload is shipped: each task imports the bootstrap
-module and asks it for the site folder, which extracts once per executor under its
-lock. The job runs on a daemon thread, so ``load`` (and the driver's own work after
-it) goes on; a UDF that arrives first waits for the same lock, not for a second
-extraction. Executors that join later (dynamic allocation) pay at their first
-import, as before. Nothing here raises: a failed warm-up leaves the first import to
-do the work, which reports any real problem where the user sees it.
+module and calls its ``warm``, which checks the wheels, writes their metadata and
+starts extracting every wheel on a low-priority thread of that Python worker, then
+returns: the task holds the executor's slot for milliseconds. The job runs on a
+daemon thread, so ``load`` (and the driver's own work after it) goes on; a UDF that
+arrives first extracts what it imports itself, or waits for the one wheel being
+extracted, never for a second extraction. Executors that join later (dynamic
+allocation) pay at their first import, as before. Nothing here raises: a failed
+warm-up leaves the first import to do the work, which reports any real problem where
+the user sees it.
 """
 
 from __future__ import annotations
@@ -68,7 +71,7 @@ def _warm_body(module: str) -> Callable[[Any], str]:
         from pyspark import SparkFiles  # noqa: PLC0415
 
         boot = importlib.import_module(module)
-        boot.site_folder()  # extracts once per executor, under the bootstrap's lock
+        boot.warm()  # prepares this executor, extracts on a background thread
         # one per executor process; relative (".", the executor's work folder) on some
         # cluster managers, so made absolute
         return os.path.realpath(SparkFiles.getRootDirectory())
