@@ -15,6 +15,7 @@ Partial use: a UDF importing one package of W1 after loading all of W1, against 
 same UDF after loading a wheelhouse of that package alone.
 
     python benchmarks/peer.py [--runs 5] [--variants peer,default,shared,partial,single]
+                              (also: sharedwait, nowarm, before)
                               [--json PATH]
 
 Variants alternate within each round (A B C, C B A, ...); one warm-up round is dropped.
@@ -53,6 +54,7 @@ VARIANTS = {
     "peer": "peer: venv-pack archive, PYSPARK_PYTHON in it",
     "default": "sparkdeps, default delivery",
     "shared": "sparkdeps, delivery='shared'",
+    "sharedwait": "sparkdeps, shared, load waits for its compile (as before)",
     "partial": "sparkdeps, W1 loaded, UDF imports yaml",
     "single": "sparkdeps, yaml-only wheelhouse, UDF imports yaml",
     "nowarm": "sparkdeps, default, warm_executors=False",
@@ -133,7 +135,7 @@ def child(args: argparse.Namespace) -> int:
         if args.variant != "peer":
             import sparkdeps
 
-            shared = args.variant == "shared"
+            shared = args.variant in ("shared", "sharedwait")
             if args.variant == "before":
                 # the order before issue 25: the driver installs, then the executors are served
                 import sparkdeps._runtime.load as load_module
@@ -147,6 +149,13 @@ def child(args: argparse.Namespace) -> int:
                 payload_dir=str(work / "shared") if shared else None,
                 warm_executors=args.variant not in ("nowarm", "before"),
             )
+            if args.variant == "sharedwait":
+                # the order before: load returned once the shared install was compiled
+                from sparkdeps._runtime.bytecode import running_compile
+
+                job = running_compile(result.folder)
+                if job is not None:
+                    job.wait()
             load_s = time.time() - ready
             timings = dict(result.timings)
         else:
@@ -387,6 +396,13 @@ def _derived(series: dict[str, Series]) -> dict[str, Series]:
     return out
 
 
+def _load_returns(record: Series) -> Series:
+    """The same samples read as the time ``load`` took to return (session ready to it)."""
+    out = Series(f"{record.variant} [load returns]", "s", error=record.error)
+    out.samples = [Sample(s.extra["load_s"], s.extra) for s in record.samples]
+    return out
+
+
 def _pairs(series: dict[str, Series], after: dict[str, Series]) -> list[dict[str, Any]]:
     peer = VARIANTS["peer"]
     out = []
@@ -429,8 +445,13 @@ def _pairs(series: dict[str, Series], after: dict[str, Series]) -> list[dict[str
         base = _name(key + _BASE)
         if name in series and base in series:
             out.append(Pair("load+first UDF vs baseline", "W1", after[name], after[base]).result())
+    waited, shared = VARIANTS["sharedwait"], VARIANTS["shared"]
+    if waited in series and shared in series:
+        out.append(Pair("load+first UDF", "W1", after[shared], after[waited]).result())
+        returns = {n: _load_returns(series[n]) for n in (shared, waited)}
+        out.append(Pair("load returns", "W1", returns[shared], returns[waited]).result())
     for name in series:
-        if name not in (VARIANTS.get(k) for k in ("default", "shared")):
+        if name not in (VARIANTS.get(k) for k in ("default", "shared", "sharedwait")):
             out.append(Pair("after session", "W1", after[name], None).result())
     return out
 

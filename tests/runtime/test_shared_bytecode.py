@@ -100,7 +100,7 @@ def test_a_killed_compile_starts_again_at_the_next_load(spark: Any, tmp_path: Pa
     first = load(wheelhouse, spark=spark, delivery="shared", cache_dir=tmp_path / "cache")
     killed = running_compile(first.folder)
     assert killed is not None
-    os.kill(killed.process.pid, signal.SIGKILL)  # as if the driver's node stopped it
+    os.killpg(killed.process.pid, signal.SIGKILL)  # the child and its workers, at once
     assert killed.wait(timeout=300) == -signal.SIGKILL
     marker = bytecode_marker(first.folder)
     assert marker is not None and not marker.exists()

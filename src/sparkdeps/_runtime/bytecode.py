@@ -107,8 +107,14 @@ def compile_in_background(folder: Path, locks: Path) -> BackgroundCompile | None
         # A file, not a pipe: an orphaned child (the driver ended) writes on safely.
         output = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the reaper)
         started = time.monotonic()
+        # Its own session: the driver's terminal signals do not cut it short, and killing
+        # its process group stops its workers too (killed alone, they would wait forever).
         process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     except OSError as exc:  # no interpreter to start (out of memory, processes)
         lock.close()
