@@ -229,7 +229,9 @@ def _sample(variant: str, setup: dict[str, Any], scratch: Path, counter: list[in
     if variant.endswith(_BASE):  # the baseline's own peer.py imports the baseline's sparkdeps
         script = Path(setup["baseline"]) / "benchmarks" / "peer.py"
         variant = variant.removesuffix(_BASE)
-    work = scratch / f"{variant}-{counter[0]}"
+    # unique per run: a folder an earlier run could not remove (a worker still writing
+    # into it as its JVM went away) must not fail this sample
+    work = scratch / f"{variant}-{os.getpid()}-{counter[0]}"
     work.mkdir(parents=True)
     full = ",".join(setup["names"])
     wheelhouse, names, python = setup["wheelhouse"], full, setup["python"]
