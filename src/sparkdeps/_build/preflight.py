@@ -54,7 +54,7 @@ class CheckResult:
     relaxed: tuple[Relaxation, ...] = ()
     """Runtime packages the input moves off the runtime's version, with why."""
     size: ShipSize | None = None
-    """What would ship weighs, from the index's metadata (nothing downloaded)."""
+    """What would ship weighs, from the index's file sizes (no wheel kept)."""
     max_size_mb: float | None = None
     """``build``'s cap; None: no cap."""
 
@@ -112,7 +112,10 @@ class CheckResult:
 
 @option_keywords
 def check(source: str | os.PathLike[str], **options: Unpack[BuildKeywords]) -> CheckResult:
-    """Resolve ``source`` for the target as ``build`` would; download and publish nothing.
+    """Resolve ``source`` for the target as ``build`` would; build and publish nothing.
+
+    The resolver may fetch a wheel to read its metadata where the index does not
+    serve it apart (PEP 658); nothing is kept in a wheelhouse.
 
     A conflict with a protected runtime package is reported in ``conflicts``
     (``ok`` is False) rather than raised.
@@ -229,7 +232,8 @@ def _summary(result: CheckResult) -> str:
     weight = f", {result.size.describe()}" if result.size is not None else ""
     summary = (
         f"would ship {len(result.shipped)} wheel(s){weight} ({shadows} shadowing the runtime); "
-        f"the runtime provides {provided}; resolved in {result.seconds:.1f}s, nothing downloaded"
+        f"the runtime provides {provided}; resolved in {result.seconds:.1f}s, "
+        "nothing built or published"
     )
     if result.over_cap:
         summary += (
