@@ -309,7 +309,9 @@ def test_cache_store_lookup_digest(tmp_path: Path) -> None:
     assert stored == cache.lookup(key) == tmp_path / "root" / "build" / f"{key}.zip"
     assert stored.read_bytes() == b"zip bytes"
     assert cache.digest(key) == "a" * 64
-    assert [p.name for p in cache.folder.iterdir() if p.name.startswith(".")] == []
+    # nothing partial left; the entry's lock file stays (it guards zip and record together)
+    hidden = [p.name for p in cache.folder.iterdir() if p.name.startswith(".")]
+    assert hidden == [f".{key}.lock"]
 
 
 def test_cache_ignores_a_damaged_digest_and_survives_a_failed_store(tmp_path: Path) -> None:

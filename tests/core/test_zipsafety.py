@@ -88,6 +88,12 @@ def test_member_parts_drop_empty_and_dot_parts(name: str, parts: tuple[str, ...]
     assert member_parts(name) == parts
 
 
+def _on_executor(name: str, folder: str) -> str | None:
+    """Where the executor's bootstrap puts ``name`` (None: not importable, skipped)."""
+    parts = bootstrap._parts(name, "w-1.0-py3-none-any.whl")
+    return None if parts is None else os.path.join(folder, *parts)
+
+
 @pytest.mark.parametrize(("name", "expected"), SHIPPABLE_OR_ESCAPING)
 def test_bootstrap_refuses_what_the_core_rule_refuses_as_escaping(
     name: str, expected: MemberProblem | None, tmp_path: Path
@@ -95,9 +101,9 @@ def test_bootstrap_refuses_what_the_core_rule_refuses_as_escaping(
     folder = str(tmp_path / "site")
     if expected in ESCAPING:
         with pytest.raises(ImportError, match="unsafe member"):
-            bootstrap._target(name, folder, "w-1.0-py3-none-any.whl")
+            _on_executor(name, folder)
         return
-    on_executor = bootstrap._target(name, folder, "w-1.0-py3-none-any.whl")
+    on_executor = _on_executor(name, folder)
     on_driver = _member_target(name, Path(folder), "w-1.0-py3-none-any.whl")
     assert on_executor is not None and on_driver is not None
     assert os.path.normpath(on_executor) == os.path.normpath(on_driver)
@@ -118,7 +124,7 @@ def test_bootstrap_refuses_what_the_core_rule_refuses_as_escaping(
 def test_data_schemes_land_alike(
     name: str, executor: str | None, driver: str | None, tmp_path: Path
 ) -> None:
-    on_executor = bootstrap._target(name, str(tmp_path), "w-1.0-py3-none-any.whl")
+    on_executor = _on_executor(name, str(tmp_path))
     on_driver = _member_target(name, tmp_path, "w-1.0-py3-none-any.whl")
     assert on_executor == (None if executor is None else str(tmp_path / executor))
     assert on_driver == (None if driver is None else tmp_path / driver)
