@@ -70,6 +70,14 @@ def _executor(root: Path, payload: Path, stubs: Path, digest: str) -> Path:
     return root
 
 
+def _served(installed: tuple[Path, Path, str], tmp_path: Path) -> tuple[Path, Path, str]:
+    """An executor folder served the wheelhouse of ``installed``: (root, stub zip, digest)."""
+    wheelhouse, folder, digest = installed
+    payload = wheelhouse_payload(wheelhouse, digest, tmp_path / "payloads")
+    stubs = boot_zip(folder, digest, tmp_path / "payloads")
+    return _executor(tmp_path / "executor", payload, stubs, digest), stubs, digest
+
+
 def _worker(root: Path, stubs: str, names: list[str]) -> dict[str, object]:
     code = _WORKER.format(paths=[str(root / stubs)], names=names, tag=TAG)
     done = subprocess.run(
@@ -114,10 +122,7 @@ def test_worker_extracts_once_and_imports_from_the_distributed_folder(
 def test_concurrent_workers_share_one_extraction(
     installed: tuple[Path, Path, str], tmp_path: Path
 ) -> None:
-    wheelhouse, folder, digest = installed
-    payload = wheelhouse_payload(wheelhouse, digest, tmp_path / "payloads")
-    stubs = boot_zip(folder, digest, tmp_path / "payloads")
-    root = _executor(tmp_path / "executor", payload, stubs, digest)
+    root, stubs, digest = _served(installed, tmp_path)
     code = _WORKER.format(paths=[str(root / stubs.name)], names=module_names(TAG), tag=TAG)
     workers = [
         subprocess.Popen(
@@ -204,10 +209,7 @@ def test_a_killed_workers_partial_extraction_is_swept(
     installed: tuple[Path, Path, str], tmp_path: Path
 ) -> None:
     # issue 21: a worker SIGKILLed mid-extraction left .site.<pid>.partial (26 MB) forever
-    wheelhouse, folder, digest = installed
-    payload = wheelhouse_payload(wheelhouse, digest, tmp_path / "payloads")
-    stubs = boot_zip(folder, digest, tmp_path / "payloads")
-    root = _executor(tmp_path / "executor", payload, stubs, digest)
+    root, stubs, digest = _served(installed, tmp_path)
     archive = root / archive_name(digest)
     stale = archive / ".site.4242.partial"  # what the killed worker (pid 4242) left
     (stale / f"sdload_pure{TAG}").mkdir(parents=True)
@@ -311,10 +313,7 @@ def _done(root: Path, digest: str) -> set[str]:
 def test_an_import_extracts_only_the_wheels_that_hold_the_name(
     installed: tuple[Path, Path, str], tmp_path: Path
 ) -> None:
-    wheelhouse, folder, digest = installed
-    payload = wheelhouse_payload(wheelhouse, digest, tmp_path / "payloads")
-    stubs = boot_zip(folder, digest, tmp_path / "payloads")
-    root = _executor(tmp_path / "executor", payload, stubs, digest)
+    root, stubs, digest = _served(installed, tmp_path)
     dists = [f"sdload-{kind}{TAG}".replace("_", "-") for kind in ("pure", "cext", "data")]
     code = _PARTIAL_USE.format(
         paths=[str(root / stubs.name)], name=f"sdload_single{TAG}", dists=dists
@@ -339,10 +338,7 @@ def test_a_wheel_left_half_extracted_is_extracted_again(
     installed: tuple[Path, Path, str], tmp_path: Path
 ) -> None:
     """A worker killed inside a wheel: its files are there, its ``.done`` is not."""
-    wheelhouse, folder, digest = installed
-    payload = wheelhouse_payload(wheelhouse, digest, tmp_path / "payloads")
-    stubs = boot_zip(folder, digest, tmp_path / "payloads")
-    root = _executor(tmp_path / "executor", payload, stubs, digest)
+    root, stubs, digest = _served(installed, tmp_path)
     _worker(root, stubs.name, [f"sdload_single{TAG}"])  # prepares: metadata and index
     package = root / archive_name(digest) / "site" / f"sdload_pure{TAG}"
     package.mkdir()
@@ -376,10 +372,7 @@ print(json.dumps({{"returned_while_held": returned_while_held,
 def test_warm_returns_at_once_and_extracts_every_wheel_behind_it(
     installed: tuple[Path, Path, str], tmp_path: Path
 ) -> None:
-    wheelhouse, folder, digest = installed
-    payload = wheelhouse_payload(wheelhouse, digest, tmp_path / "payloads")
-    stubs = boot_zip(folder, digest, tmp_path / "payloads")
-    root = _executor(tmp_path / "executor", payload, stubs, digest)
+    root, stubs, digest = _served(installed, tmp_path)
     state = _state(root, digest)
     state.mkdir()
     wheel = next(path.name for path in (root / archive_name(digest) / "wheels").iterdir())
