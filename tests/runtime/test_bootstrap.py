@@ -15,10 +15,10 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 from tests.support.wheelhouses import load_test_wheels, make_wheelhouse, module_names
+from tests.support.workers import run_worker
 
 from sparkdeps._core.manifest import MANIFEST_NAME
 from sparkdeps._runtime import bootstrap
@@ -288,20 +288,6 @@ print(json.dumps({{
 """
 
 
-def _run(root: Path, code: str) -> Any:
-    """``code`` in a fresh isolated worker in ``root``: what it printed, as JSON."""
-    done = subprocess.run(
-        [sys.executable, "-I", "-c", code],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
 def _state(root: Path, digest: str) -> Path:
     return root / archive_name(digest) / ".site.state"
 
@@ -318,7 +304,7 @@ def test_an_import_extracts_only_the_wheels_that_hold_the_name(
     code = _PARTIAL_USE.format(
         paths=[str(root / stubs.name)], name=f"sdload_single{TAG}", dists=dists
     )
-    out = _run(root, code)
+    out = run_worker(root, code)
     site = root / archive_name(digest) / "site"
     assert out["file"] == str(site / f"sdload_single{TAG}.py")
     # every wheel's metadata is there from the start: importlib.metadata sees the whole house
@@ -383,7 +369,7 @@ def test_warm_returns_at_once_and_extracts_every_wheel_behind_it(
         wheel=wheel,
         names=module_names(TAG),
     )
-    out = _run(root, code)
+    out = run_worker(root, code)
     assert out == {"returned_while_held": True, "imported": []}, out
     wheels = {path.name for path in (root / archive_name(digest) / "wheels").iterdir()}
     assert _done(root, digest) == wheels | {"bytecode"}

@@ -10,11 +10,8 @@ test_bootstrap.py); tests/runtime/test_spark_classic.py does the same on real Sp
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
-import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +19,7 @@ from pathlib import Path
 import pytest
 from tests.support.wheelhouses import make_wheelhouse, restored_imports
 from tests.support.wheels import make_wheel
+from tests.support.workers import run_worker
 
 from sparkdeps._core.errors import StorageError
 from sparkdeps._core.private import on_databricks_mount, private_dir
@@ -64,16 +62,7 @@ def _worker(root: Path, stubs: Path) -> dict[str, str]:
         "m = importlib.import_module('sdtrust')\n"
         "print(json.dumps({'file': m.__file__}))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-I", "-c", code],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return dict(json.loads(done.stdout))
+    return dict(run_worker(root, code))
 
 
 def test_a_planted_stub_zip_is_replaced_and_never_runs(
