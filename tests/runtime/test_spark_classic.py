@@ -226,7 +226,10 @@ def test_executors_write_bytecode_once_whatever_the_worker_says(
     untouched = f"sdload_untouched{tag}"
     files = {f"{untouched}/__init__.py": "X = 1\n", f"{untouched}/never.py": "Y = 2\n"}
     wheels.append(make_wheel(root / "wheels", f"sdload-untouched{tag}", "1.0", files))
-    result = load(make_wheelhouse(root / "runs", wheels), spark=spark, cache_dir=root / "cache")
+    # without the warm-up, which compiles every module in the background (that side is
+    # test_bootstrap.py's warm test): here the import alone writes what it compiled
+    wheelhouse = make_wheelhouse(root / "runs", wheels)
+    result = load(wheelhouse, spark=spark, cache_dir=root / "cache", warm_executors=False)
     names = [f"sdload_pure{tag}", f"sdload_pure{tag}.sub", f"sdload_single{tag}", untouched]
 
     def report(_rows: Any) -> Any:
