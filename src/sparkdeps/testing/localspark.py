@@ -12,10 +12,12 @@ from what sparkdeps shipped (fact 7). Traffic stays on 127.0.0.1.
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import logging
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -179,9 +181,8 @@ def local_cluster_session(
     if "SPARK_HOME" not in os.environ:
         # local-cluster workers work in $SPARK_HOME/work, which for a pip-installed
         # pyspark is inside site-packages: give Spark a home of symlinks instead.
-        os.environ["SPARK_HOME"] = os.fspath(
-            spark_home(work_dir or tempfile.mkdtemp(prefix="sparkdeps-spark-home-"))
-        )
+        home = spark_home(work_dir) if work_dir is not None else _temporary_home()
+        os.environ["SPARK_HOME"] = os.fspath(home)
     builder = SparkSession.builder.master(
         f"local-cluster[{executors},{cores},{memory_mb}]"
     ).appName(app_name)
@@ -195,6 +196,29 @@ def local_cluster_session(
             os.environ.update(inherited)
     _wait_for_executors(session, executors, wait_seconds)
     return session
+
+
+def _temporary_home() -> Path:
+    """A fresh Spark home for this process, removed when it exits: the executors' work
+    folders land in it (payloads, extracted wheelhouses, logs: 30 MB a session and more),
+    and a folder per session left in the temporary folder fills it."""
+    folder = tempfile.mkdtemp(prefix="sparkdeps-spark-home-")
+    atexit.register(_remove_home, folder)
+    return spark_home(folder)
+
+
+def _remove_home(folder: str) -> None:
+    """At exit: stop the session first (its local-cluster workers go on starting and
+    stopping executors in the folder until then), then remove the folder."""
+    try:
+        from pyspark import SparkContext  # noqa: PLC0415
+
+        active = SparkContext._active_spark_context
+        if active is not None:
+            active.stop()
+    except Exception:  # at exit: remove what can be removed, whatever stopping did
+        logger.debug("stopping the session at exit failed", exc_info=True)
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _wait_for_executors(session: Any, wanted: int, wait_seconds: float) -> None:
