@@ -44,6 +44,7 @@ SAMPLES: dict[str, Any] = {
     "index_timeout": 7.5,
     "index_retries": 5,
     "build_isolation": False,
+    "bytecode": False,
     "name": "loose_modules",
     "cache_dir": "/tmp/sparkdeps-options-cache",
     "allow_index_options": True,

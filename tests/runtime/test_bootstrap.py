@@ -255,6 +255,7 @@ def test_bootstrap_reads_its_configuration_from_the_stub_zip(
         "archive": archive_name(digest),
         "site": None,
         "wheels": [[wheel["filename"], wheel["sha256"]] for wheel in manifest["wheels"]],
+        "bytecode": None,  # a wheelhouse made without bytecode
     }
 
 

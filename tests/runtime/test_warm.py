@@ -114,3 +114,62 @@ def test_the_stub_zip_names_the_same_from_the_manifest_as_from_the_install(
     assert planned is not None
     assert planned == StubContents.of_install(result.folder)
     assert set(planned.names) == set(module_names("_stubs"))
+
+
+def _imports(archive: str, names: list[str]) -> Any:
+    def imports(_rows: Iterator[Any]) -> Iterator[str]:
+        import builtins
+        import importlib
+        import os
+        import sys
+
+        from pyspark import SparkFiles
+
+        compiled: list[str] = []
+        original = builtins.compile
+
+        def recording(source: Any, filename: Any, *args: Any, **kwargs: Any) -> Any:
+            compiled.append(str(filename))
+            return original(source, filename, *args, **kwargs)
+
+        site = os.path.abspath(os.path.join(SparkFiles.getRootDirectory(), archive, "site"))
+        fresh = not any(name in sys.modules for name in names)  # a reused worker imported
+        builtins.compile = recording  # what the import system compiles, while importing
+        try:
+            files = {name: importlib.import_module(name).__file__ for name in names}
+        finally:
+            builtins.compile = original
+        yield json.dumps(
+            {
+                "executor": os.getcwd(),
+                "fresh": fresh,
+                "site": site,
+                "files": files,
+                "compiled": [path for path in compiled if path.startswith(site)],
+            }
+        )
+
+    return imports
+
+
+def test_executors_import_the_bytecode_the_build_compiled(
+    tmp_path: Path, sparkdeps_spark_manager: Any
+) -> None:
+    spark = sparkdeps_spark_manager.classic()
+    tag = "_shippedpyc"
+    wheels = load_test_wheels(tmp_path / "wheels", tag=tag)
+    wheelhouse = make_wheelhouse(tmp_path / "runs", wheels, bytecode=True)
+    assert read_manifest(wheelhouse).bytecode is not None
+    result = load(wheelhouse, spark=spark, cache_dir=tmp_path / "cache")
+    archive, names = archive_name(result.digest), module_names(tag)
+    seen: dict[str, dict[str, Any]] = {}
+    deadline = time.monotonic() + 120
+    while len(seen) < 2 and time.monotonic() < deadline:
+        rows = spark.sparkContext.parallelize(range(8), 8).mapPartitions(_imports(archive, names))
+        for row in map(json.loads, rows.collect()):
+            if row["fresh"]:
+                seen.setdefault(row["executor"], row)
+    assert len(seen) == 2, seen
+    for row in seen.values():
+        assert all(str(path).startswith(row["site"]) for path in row["files"].values()), row
+        assert row["compiled"] == [], f"compiled on the executor: {row['compiled']}"

@@ -20,6 +20,7 @@ from typing import Any
 
 from tests.support.wheels import interpreter_info, make_cext_wheel, make_wheel
 
+from sparkdeps._build.bytecode import compile_wheels
 from sparkdeps._core.manifest import Manifest, inspect_wheel
 from sparkdeps._core.target import Target, host_target
 from sparkdeps._core.wheelhouse import write_wheelhouse
@@ -48,23 +49,32 @@ def make_wheelhouse(
     target: Target | Mapping[str, Any] | None = None,
     run_id: str | None = None,
     created: float | None = None,
+    bytecode: bool = False,
 ) -> Path:
-    """Publish ``wheels`` as ``<base>/<run_id>/wheelhouse.zip`` (+ run.json); return its path."""
+    """Publish ``wheels`` as ``<base>/<run_id>/wheelhouse.zip`` (+ run.json); return its path.
+
+    ``bytecode``: compiled as a build does, by this interpreter (a host target)."""
     run_id = run_id or f"run-{uuid.uuid4().hex[:12]}"
     folder = base / run_id
     folder.mkdir(parents=True, exist_ok=True)
     chosen = target if target is not None else host_target()
     target_dict = dict(chosen.to_dict() if isinstance(chosen, Target) else chosen)
     infos = tuple(inspect_wheel(path, source="provided") for path in wheels)
+    compiled = compile_wheels(wheels, Target.from_dict(target_dict), folder) if bytecode else None
     manifest = Manifest(
         format="existing_wheels",
         target=target_dict,
         wheels=infos,
         input_digest="test-" + run_id,
         inputs={"existing_wheels": [path.name for path in wheels]},
+        bytecode=compiled[1] if compiled else None,
     )
     out = folder / "wheelhouse.zip"
-    digest = write_wheelhouse(list(wheels), manifest, out)
+    digest = write_wheelhouse(
+        list(wheels), manifest, out, bytecode=compiled[0] if compiled else None
+    )
+    if compiled:
+        compiled[0].unlink()
     (folder / "run.json").write_text(
         json.dumps(
             {

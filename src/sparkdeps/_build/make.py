@@ -16,11 +16,12 @@ from typing import Any
 from packaging.requirements import Requirement
 
 from .._core.errors import BuildError, InputError, ResolutionError
-from .._core.manifest import Manifest, WheelInfo, inspect_wheel
+from .._core.manifest import Bytecode, Manifest, WheelInfo, inspect_wheel
 from .._core.paths import WHEELHOUSE_NAME
 from .._core.stdlib import ALLOW_ENV, shadowing
 from .._core.target import Target
 from .._core.wheelhouse import PYLOCK_NAME, write_wheelhouse
+from .bytecode import compile_wheels
 from .clock import Clock
 from .closure import ensure_closed, ensure_target_tags, ensure_unique_names
 from .download import download
@@ -69,9 +70,15 @@ def make_wheelhouse(
         infos, target, roots, provided=provided
     )
     _check_stdlib(infos)
+    compiled = None
+    if recipe.bytecode:
+        with clock.phase("bytecode"):
+            compiled = compile_wheels(sorted(wheels, key=lambda p: p.name), target, work)
     with clock.phase("wheelhouse"):
         inputs = {**layout.to_dict(), **locks.report(planned.resolution)}
-        return _write(layout, inputs, target, wheels, plan=plan, roots=roots, work=work)
+        return _write(
+            layout, inputs, target, wheels, plan=plan, roots=roots, work=work, compiled=compiled
+        )
 
 
 def _fetch_remote(
@@ -104,6 +111,7 @@ def _write(
     plan: RuntimePlan | None,
     roots: Sequence[Requirement],
     work: Path,
+    compiled: tuple[Path, Bytecode] | None,
 ) -> tuple[Path, Manifest]:
     """The manifest (with the runtime section of a runtime-aware build), the zip, and the
     ``pylock.toml`` beside the manifest."""
@@ -118,10 +126,17 @@ def _write(
         input_digest=layout.digest,
         inputs=inputs,
         runtime=runtime_section,
+        bytecode=compiled[1] if compiled is not None else None,
     )
     out = work / WHEELHOUSE_NAME
     pylock = pylock_text(manifest).encode("utf-8")
-    write_wheelhouse(list(wheels), manifest, out, extra={PYLOCK_NAME: pylock})
+    write_wheelhouse(
+        list(wheels),
+        manifest,
+        out,
+        extra={PYLOCK_NAME: pylock},
+        bytecode=compiled[0] if compiled is not None else None,
+    )
     return out, manifest
 
 

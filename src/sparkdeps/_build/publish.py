@@ -39,6 +39,7 @@ from .._core.timing import Timer
 from .._core.wheelhouse import read_manifest
 from .._version import __version__
 from .archive import ArchiveLimits
+from .bytecode import cache_key as bytecode_cache_key
 from .cache import BuildCache
 from .clock import Clock
 from .inputs import InputLayout, prepare_input
@@ -235,7 +236,8 @@ def _cached_or_made(
         extra=f"allow_index_options={recipe.allow_index_options}"
         + (f";override_runtime={','.join(recipe.overrides)}" if recipe.overrides else "")
         + (_strategy(recipe) if recipe.target.runtime is not None else "")
-        + scm_versions_key(),  # a pretended version changes the built wheel
+        + scm_versions_key()  # a pretended version changes the built wheel
+        + bytecode_cache_key(recipe.target, recipe.bytecode),
     )
     hit = cache.lookup(key) if use_cache else None
     if hit is not None:

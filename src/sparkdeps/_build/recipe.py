@@ -36,6 +36,8 @@ class Recipe:
     """Runtime versions are preferences, not hard constraints (docs/runtime-aware.md)."""
     max_size_mb: float | None = DEFAULT_MAX_SIZE_MB
     """What ships may weigh at most this (MB, from the index's metadata); None or 0: no cap."""
+    bytecode: bool = True
+    """Compile the modules for the target's Python when an interpreter of it is here."""
 
 
 def recipe_for(options: BuildOptions) -> Recipe:
@@ -67,6 +69,7 @@ def recipe_for(options: BuildOptions) -> Recipe:
         overrides,
         options.prefer_newest,
         max_size_mb or None,
+        options.bytecode,
     )
 
 

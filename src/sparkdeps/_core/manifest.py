@@ -33,6 +33,7 @@ from .plain import fields_dict
 __all__ = [
     "MANIFEST_NAME",
     "SCHEMA_VERSION",
+    "Bytecode",
     "Format",
     "Manifest",
     "WheelInfo",
@@ -110,6 +111,42 @@ class WheelInfo:
 
 
 @dataclass(frozen=True)
+class Bytecode:
+    """The wheelhouse's bytecode for one interpreter: ``bytecode/<cache_tag>.zip``.
+
+    Compiled at build time by an interpreter of the target's Python (docs/delivery.md,
+    "Bytecode"): one unchecked-hash ``.pyc`` (PEP 552) per module, named
+    ``<wheel filename>/<wheel member>``. A node whose interpreter has another magic
+    number ignores it and compiles at import, as without it.
+    """
+
+    cache_tag: str
+    """``sys.implementation.cache_tag`` of the interpreter that compiled it (``cpython-311``)."""
+    magic: str
+    """Its ``importlib.util.MAGIC_NUMBER``, in hex: the ``.pyc`` format it wrote."""
+    sha256: str
+    size: int
+    modules: int
+
+    @property
+    def member(self) -> str:
+        """Its name inside the wheelhouse zip (and in the folder Spark unpacks it into)."""
+        return f"bytecode/{self.cache_tag}.zip"
+
+    def to_dict(self) -> dict[str, Any]:
+        return fields_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Bytecode:
+        tag, magic = str(data["cache_tag"]), str(data["magic"])
+        # the tag names a file on every node: nothing but a plain name
+        if not tag.replace("-", "").replace("_", "").isalnum() or not tag.isascii():
+            raise ValueError(f"bytecode cache_tag {tag!r} is not a cache tag")
+        bytes.fromhex(magic)
+        return cls(tag, magic, str(data["sha256"]), int(data["size"]), int(data["modules"]))
+
+
+@dataclass(frozen=True)
 class Manifest:
     """What a wheelhouse holds and what it was built for."""
 
@@ -125,6 +162,8 @@ class Manifest:
     """For a target with a package set: its name and digest, the runtime packages the
     wheelhouse relies on, the ones it shadows, and the user's overrides (docs/runtime-aware.md).
     None for targets without a set, and in manifests written before sparkdeps knew runtimes."""
+    bytecode: Bytecode | None = None
+    """Modules compiled for the target's interpreter; None when the build had none."""
 
     @property
     def top_level(self) -> tuple[str, ...]:
@@ -138,8 +177,9 @@ class Manifest:
     def to_dict(self) -> dict[str, Any]:
         wheels = sorted(self.wheels, key=lambda wheel: wheel.filename)
         return {
-            **fields_dict(self, optional=("runtime",)),
+            **fields_dict(self, optional=("runtime", "bytecode")),
             "wheels": [wheel.to_dict() for wheel in wheels],
+            **({"bytecode": self.bytecode.to_dict()} if self.bytecode is not None else {}),
         }
 
     def to_json(self) -> bytes:
@@ -175,6 +215,7 @@ class Manifest:
                 inputs=dict(raw.get("inputs", {})),
                 schema=schema,
                 runtime=dict(raw["runtime"]) if isinstance(raw.get("runtime"), dict) else None,
+                bytecode=Bytecode.from_dict(raw["bytecode"]) if raw.get("bytecode") else None,
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:  # any shape but ours
             raise IntegrityError(

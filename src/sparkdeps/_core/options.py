@@ -202,6 +202,15 @@ class BuildOptions:
             "--no-build-isolation",
         ),
     )
+    bytecode: bool = field(
+        default=True,
+        metadata=_option(
+            "negated",
+            "ship no bytecode: nodes compile every module at its first import "
+            "(by default the build compiles for the target's Python when it has one)",
+            "--no-bytecode",
+        ),
+    )
     name: str | None = field(
         default=None, metadata=_option("text", "distribution name for loose modules", "--name")
     )
@@ -271,6 +280,7 @@ class BuildKeywords(TypedDict, total=False):
     index_timeout: float
     index_retries: int
     build_isolation: bool
+    bytecode: bool
     name: str | None
     cache_dir: str | os.PathLike[str] | None
     allow_index_options: bool

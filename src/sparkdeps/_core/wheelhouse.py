@@ -1,4 +1,5 @@
-"""The wheelhouse file: ``wheelhouse.zip`` = wheels + ``manifest.json`` + ``pylock.toml``.
+"""The wheelhouse file: ``wheelhouse.zip`` = wheels + ``manifest.json`` + ``pylock.toml``,
+and ``bytecode/<cache_tag>.zip`` when the build could compile for the target.
 
 Written deterministically (sorted entries, fixed timestamps and modes, wheels
 stored since they are compressed already) so the same wheels and manifest give
@@ -42,11 +43,15 @@ def write_wheelhouse(
     out_path: Path,
     *,
     extra: Mapping[str, bytes] | None = None,
+    bytecode: Path | None = None,
 ) -> str:
     """Write ``out_path`` (a temporary name: the caller publishes it) and return its sha256.
 
-    ``extra`` adds files at the top of the zip (``pylock.toml``).
+    ``extra`` adds files at the top of the zip (``pylock.toml``); ``bytecode`` is the
+    file ``manifest.bytecode`` describes, stored as its member.
     """
+    if (bytecode is None) != (manifest.bytecode is None):
+        raise IntegrityError("the manifest and the bytecode given disagree")  # a bug
     listed = {wheel.filename for wheel in manifest.wheels}
     given = {path.name for path in wheels}
     if listed != given:
@@ -57,10 +62,13 @@ def write_wheelhouse(
         archive.writestr(zip_entry(MANIFEST_NAME, zipfile.ZIP_DEFLATED), manifest.to_json())
         for name, data in sorted((extra or {}).items()):
             archive.writestr(zip_entry(name, zipfile.ZIP_DEFLATED), data)
-        for path in sorted(wheels, key=lambda p: p.name):
+        stored = [(f"wheels/{path.name}", path) for path in sorted(wheels, key=lambda p: p.name)]
+        if bytecode is not None and manifest.bytecode is not None:
+            stored.append((manifest.bytecode.member, bytecode))  # its members are deflated
+        for name, path in stored:
             with (
                 path.open("rb") as source,
-                archive.open(zip_entry(f"wheels/{path.name}", zipfile.ZIP_STORED), "w") as target,
+                archive.open(zip_entry(name, zipfile.ZIP_STORED), "w") as target,
             ):
                 shutil.copyfileobj(source, target, CHUNK)
     return sha256_file(out_path)
@@ -115,6 +123,12 @@ def read_manifest(path: Path, *, origin: str | None = None) -> Manifest:
             f"(listed but missing: {missing or 'none'}; "
             f"present but not listed: {extra or 'none'}); "
             "it was changed after it was built: rebuild it with `sparkdeps build`"
+        )
+    shipped = {name for name in names if name.startswith("bytecode/")}
+    if shipped != ({manifest.bytecode.member} if manifest.bytecode else set()):
+        raise IntegrityError(
+            f"{origin}: its bytecode ({', '.join(sorted(shipped)) or 'none'}) is not what the "
+            "manifest lists; it was changed after it was built: rebuild it with `sparkdeps build`"
         )
     return manifest
 

@@ -57,7 +57,7 @@ def _read_config() -> dict[str, Any]:
 
 CONFIG: dict[str, Any] = _read_config()
 """From the driver: digest, archive (folder name), site (shared folder or None), wheels
-([filename, sha256] pairs)."""
+([filename, sha256] pairs), bytecode (member, sha256, magic in hex, cache tag; or None)."""
 
 _SITE = "site"
 _STATE = ".site.state"
@@ -111,10 +111,26 @@ def _archive_folder() -> str:
 # half-written wheel. The warm-up (:func:`warm`) extracts the rest in the background.
 
 
-def _check(wheels_dir: str) -> None:
-    for filename, expected in CONFIG["wheels"]:
+def _shipped_bytecode() -> list[str] | None:
+    """[member, sha256, magic, cache tag] of the wheelhouse's bytecode when this
+    interpreter can use it (same magic number and cache tag), else None."""
+    bytecode = CONFIG.get("bytecode")
+    if not bytecode:
+        return None
+    _member, _sha256, magic, tag = bytecode
+    usable = magic == importlib.util.MAGIC_NUMBER.hex() and tag == sys.implementation.cache_tag
+    return list(bytecode) if usable else None
+
+
+def _check(archive: str) -> None:
+    checked = [(os.path.join("wheels", filename), sha) for filename, sha in CONFIG["wheels"]]
+    bytecode = _shipped_bytecode()
+    if bytecode is not None:  # code too: checked as the wheels are
+        checked.append((bytecode[0], bytecode[1]))
+    for relative, expected in checked:
+        filename = os.path.basename(relative)
         digest = hashlib.sha256()
-        with open(os.path.join(wheels_dir, filename), "rb") as handle:
+        with open(os.path.join(archive, relative), "rb") as handle:
             while chunk := handle.read(1 << 20):
                 digest.update(chunk)
         if digest.hexdigest() != expected:
@@ -214,6 +230,8 @@ class _Executor:
         self.site = os.path.join(archive, _SITE)
         self.state = os.path.join(archive, _STATE)
         self.done: set[str] = set()
+        self.bytecode = _shipped_bytecode()
+        self._compiled: dict[str, list[zipfile.ZipInfo]] | None = None
         self.index = self._prepared()
 
     def _prepared(self) -> dict[str, list[str]]:
@@ -231,7 +249,7 @@ class _Executor:
         return index
 
     def _prepare(self, index_path: str) -> None:
-        _check(os.path.join(self.archive, "wheels"))
+        _check(self.archive)
         _sweep_partials(self.archive)
         os.makedirs(self.state, exist_ok=True)
         index: dict[str, list[str]] = {}
@@ -276,13 +294,39 @@ class _Executor:
     def _extract_code(self, filename: str, marker: str) -> None:
         path = os.path.join(self.archive, "wheels", filename)
         written: list[str] = []
-        _space_checked(
-            self.archive,
-            written,
-            lambda: _extract(path, self.site, metadata=False, written=written),
-        )
+
+        def extract() -> None:
+            _extract(path, self.site, metadata=False, written=written)
+            self._extract_bytecode(filename, written)
+
+        _space_checked(self.archive, written, extract)
         with open(marker, "wb"):
             pass
+
+    def _extract_bytecode(self, filename: str, written: list[str]) -> None:
+        """The shipped ``.pyc`` of ``filename``'s modules, beside their sources: the
+        import reads them as they are (unchecked-hash, PEP 552) and compiles nothing."""
+        if self.bytecode is None:
+            return
+        with zipfile.ZipFile(os.path.join(self.archive, self.bytecode[0])) as compiled:
+            if self._compiled is None:
+                self._compiled = {}
+                for info in compiled.infolist():
+                    wheel, _, _member = info.filename.partition("/")
+                    self._compiled.setdefault(wheel, []).append(info)
+            made: set[str] = set()
+            for info in self._compiled.get(filename, ()):
+                parts = _parts(info.filename.partition("/")[2], filename)
+                if parts is None or not parts[-1].endswith(".py"):
+                    continue
+                target = importlib.util.cache_from_source(os.path.join(self.site, *parts))
+                parent = os.path.dirname(target)
+                if parent not in made:
+                    os.makedirs(parent, exist_ok=True)
+                    made.add(parent)
+                written.append(target)
+                with compiled.open(info) as source, open(target, "wb") as out:
+                    shutil.copyfileobj(source, out, 1 << 20)
 
     def extract_rest(self) -> None:
         """Every wheel not yet extracted, smallest first; busy ones after the others."""
@@ -302,8 +346,8 @@ class _Executor:
         compiles its module itself; the ``.pyc`` writes are atomic either way.
         """
         marker = os.path.join(self.state, "bytecode.done")
-        if os.path.exists(marker):
-            return
+        if self.bytecode is not None or os.path.exists(marker):
+            return  # shipped: what is left out (tests) is compiled if ever imported
         handle = _locked(os.path.join(self.state, "bytecode.lock"), wait=False)
         if handle is None:
             return  # another worker of this executor compiles
@@ -402,8 +446,11 @@ def _sweep_partials(archive: str) -> None:
 
 def _no_space(archive: str) -> ImportError:
     needed = 0
-    for filename, _sha256 in CONFIG["wheels"]:
-        with zipfile.ZipFile(os.path.join(archive, "wheels", filename)) as wheel:
+    zips = [os.path.join("wheels", filename) for filename, _sha256 in CONFIG["wheels"]]
+    bytecode = _shipped_bytecode()
+    zips += [bytecode[0]] if bytecode is not None else []
+    for relative in zips:
+        with zipfile.ZipFile(os.path.join(archive, relative)) as wheel:
             needed += sum(info.file_size for info in wheel.infolist())
     free = shutil.disk_usage(archive).free
     return ImportError(

@@ -15,24 +15,26 @@ wheel (0.55 x); installer itself is not measured there.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import logging
+import os
 import shutil
 import struct
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Collection, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 from .._core.errors import IntegrityError
-from .._core.manifest import WheelInfo, top_level_names
+from .._core.manifest import Bytecode, WheelInfo, top_level_names
 from .._core.wheellisting import check_dist_info, check_listing
 from .._core.zipsafety import WHY, member_parts, member_problem
 
-__all__ = ["check_wheel_contents", "extract_wheel", "open_stored_wheel"]
+__all__ = ["check_wheel_contents", "extract_bytecode", "extract_wheel", "open_stored_wheel"]
 
 logger = logging.getLogger(__name__)
 
@@ -80,11 +82,17 @@ class _Slice(io.RawIOBase):
         super().close()
 
 
-@contextmanager
-def open_stored_wheel(zip_path: Path, filename: str) -> Iterator[IO[bytes]]:
+def open_stored_wheel(zip_path: Path, filename: str) -> AbstractContextManager[IO[bytes]]:
     """A seekable file object for ``wheels/<filename>`` inside the wheelhouse."""
+    return _open_stored(zip_path, f"wheels/{filename}")
+
+
+@contextmanager
+def _open_stored(zip_path: Path, name: str) -> Iterator[IO[bytes]]:
+    """A seekable file object for the member ``name`` of the wheelhouse, read in place."""
+    filename = name.rsplit("/", 1)[-1]
     with zipfile.ZipFile(zip_path) as archive:
-        info = archive.getinfo(f"wheels/{filename}")
+        info = archive.getinfo(name)
     if info.compress_type == zipfile.ZIP_STORED:
         with zip_path.open("rb") as handle:
             handle.seek(info.header_offset)
@@ -177,5 +185,37 @@ def extract_wheel(zip_path: Path, filename: str, folder: Path) -> int:
             mode = (info.external_attr >> 16) & 0o777
             if mode & 0o111:
                 target.chmod(0o755)
+            written += info.file_size
+    return written
+
+
+def usable_bytecode(bytecode: Bytecode | None) -> Bytecode | None:
+    """``bytecode`` when this interpreter reads it (same magic number and cache tag)."""
+    if bytecode is None or sys.implementation.cache_tag != bytecode.cache_tag:
+        return None
+    return bytecode if bytecode.magic == importlib.util.MAGIC_NUMBER.hex() else None
+
+
+def extract_bytecode(
+    zip_path: Path, bytecode: Bytecode, folder: Path, wheels: Collection[str]
+) -> int:
+    """The shipped ``.pyc`` of ``wheels``' modules, each where this interpreter looks for
+    its source's (``__pycache__``); bytes written. The wheelhouse's digest covers them."""
+    written = 0
+    made: set[Path] = set()
+    with _open_stored(zip_path, bytecode.member) as handle, zipfile.ZipFile(handle) as compiled:
+        for info in compiled.infolist():
+            wheel, _, member = info.filename.partition("/")
+            if wheel not in wheels or not member.endswith(".py"):
+                continue
+            source = _member_target(member, folder, wheel)
+            if source is None:
+                continue
+            target = Path(importlib.util.cache_from_source(os.fspath(source)))
+            if target.parent not in made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                made.add(target.parent)
+            with compiled.open(info) as data, target.open("wb") as out:
+                shutil.copyfileobj(data, out, _CHUNK)
             written += info.file_size
     return written

@@ -19,9 +19,9 @@ from pathlib import Path
 from .._core.errors import StorageError
 from .._core.manifest import MANIFEST_NAME, WheelInfo
 from .._core.progress import Tracker
-from .extract import extract_wheel, open_stored_wheel
+from .extract import extract_bytecode, extract_wheel, open_stored_wheel, usable_bytecode
 from .fetch import COMPLETE_MARKER, Prepared
-from .install import interpreter_key
+from .install import bytecode_marker, interpreter_key
 
 __all__ = ["unpack_into"]
 
@@ -66,6 +66,14 @@ def _extract_all(prepared: Prepared, folder: Path, leave_out: Collection[str] = 
             futures = [pool.submit(one, w) for w in big]
             written = sum(one(w) for w in small)
             written += sum(future.result() for future in futures)
+    bytecode = usable_bytecode(prepared.manifest.bytecode)
+    marker = bytecode_marker(folder)
+    if bytecode is not None and marker is not None:
+        names = {wheel.filename for wheel in wheels}
+        written += extract_bytecode(prepared.zip_path, bytecode, folder, names)
+        # compiled as pip would: a shared install starts no compile of its own
+        # (driver.py); a module left out (a package's tests) compiles at its import
+        marker.write_text(json.dumps({"shipped": bytecode.cache_tag}), "utf-8")
     tracker.finish()
     return written
 

@@ -35,17 +35,13 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .._core.errors import DeliveryError
 from .._core.hashing import sha256_file
-from .._core.manifest import MANIFEST_NAME
+from .._core.manifest import MANIFEST_NAME, Manifest
 from .._core.private import private_dir
 from . import bootstrap
 from .fetch import installed_marker
-
-if TYPE_CHECKING:
-    from .._core.manifest import Manifest
 
 __all__ = [
     "PAYLOAD_FIX",
@@ -204,12 +200,6 @@ def top_level_names(folder: Path) -> list[str]:
     return sorted(names)
 
 
-def _wheels(folder: Path) -> list[list[str]]:
-    """[filename, sha256] of every wheel, from the manifest the install kept."""
-    data = json.loads((folder / MANIFEST_NAME).read_text("utf-8"))
-    return [[str(wheel["filename"]), str(wheel["sha256"])] for wheel in data["wheels"]]
-
-
 def _left_out_names(folder: Path) -> set[str]:
     """Top-level names of the wheels a Connect client left out of its install (client.py):
     not in ``folder``, yet the executors get them."""
@@ -232,12 +222,16 @@ class StubContents:
     names: tuple[str, ...]
     wheels: tuple[tuple[str, str], ...]
     """(file name, sha256) of every wheel."""
+    bytecode: tuple[str, str, str, str] | None = None
+    """(member, sha256, magic, cache tag) of the wheelhouse's bytecode, if it has some."""
 
     @classmethod
     def of_install(cls, folder: Path) -> StubContents:
         """From an install folder (its files and the manifest it kept)."""
         names = set(top_level_names(folder)) | _left_out_names(folder)
-        return cls(tuple(sorted(names)), tuple((f, h) for f, h in _wheels(folder)))
+        kept = Manifest.from_json((folder / MANIFEST_NAME).read_bytes())
+        wheels = tuple(sorted((wheel.filename, wheel.sha256) for wheel in kept.wheels))
+        return cls(tuple(sorted(names)), wheels, _bytecode(kept))
 
     @classmethod
     def of_manifest(cls, manifest: Manifest) -> StubContents | None:
@@ -246,7 +240,14 @@ class StubContents:
         if not all(wheel.top_level for wheel in manifest.wheels):
             return None
         wheels = sorted((wheel.filename, wheel.sha256) for wheel in manifest.wheels)
-        return cls(tuple(manifest.top_level), tuple(wheels))
+        return cls(tuple(manifest.top_level), tuple(wheels), _bytecode(manifest))
+
+
+def _bytecode(manifest: Manifest) -> tuple[str, str, str, str] | None:
+    shipped = manifest.bytecode
+    if shipped is None:
+        return None
+    return (shipped.member, shipped.sha256, shipped.magic, shipped.cache_tag)
 
 
 def stub_zip_bytes(
@@ -265,6 +266,7 @@ def stub_zip_bytes(
         "archive": archive_name(digest),
         "site": os.fspath(site) if site is not None else None,
         "wheels": [list(wheel) for wheel in contents.wheels] if site is None else [],
+        "bytecode": list(contents.bytecode) if contents.bytecode and site is None else None,
     }
     members = [
         (f"{module}.py", Path(bootstrap.__file__).read_text("utf-8")),  # as it is, unchanged

@@ -1,0 +1,192 @@
+"""Bytecode compiled at build time, read on executors and in driver installs (issue 25).
+
+The wheelhouse carries ``bytecode/<cache_tag>.zip``. A driver install writes every
+``.pyc`` beside its source; an executor writes a wheel's ``.pyc`` when it extracts
+that wheel. Each worker here is a fresh ``python -I`` whose ``compile`` records what
+it is asked to compile, so a test sees whether an import read the shipped bytecode
+or compiled the source itself (it fails when the bytecode is ignored).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from tests.support.wheelhouses import load_test_wheels, make_wheelhouse
+from tests.support.wheels import make_wheel
+from tests.support.workers import run_worker
+
+from sparkdeps._core.wheelhouse import read_manifest
+from sparkdeps._runtime import bootstrap
+from sparkdeps._runtime.load import load
+from sparkdeps._runtime.wheelpayload import archive_name, boot_zip, wheelhouse_payload
+
+TAG = "_pyc"
+PURE = [f"sdload_pure{TAG}", f"sdload_single{TAG}", f"sdload_datapkg{TAG}", f"sdload_tested{TAG}"]
+
+_RECORDING = """
+import builtins, importlib, json, sys
+compiled = []
+_compile = builtins.compile
+def compile(source, filename, *args, **kwargs):  # what the import system compiles
+    compiled.append(str(filename))
+    return _compile(source, filename, *args, **kwargs)
+builtins.compile = compile
+sys.path[1:1] = {paths!r}
+files = {{}}
+for name in {names!r}:
+    try:
+        files[name] = importlib.import_module(name).__file__
+    except Exception as exc:
+        files[name] = f"{{type(exc).__name__}}: {{exc}}"
+print(json.dumps({{"files": files, "compiled": compiled}}))
+"""
+
+
+@pytest.fixture(scope="module")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """(wheelhouse with bytecode, driver install folder, digest)."""
+    root = tmp_path_factory.mktemp("pyc")
+    wheels = load_test_wheels(root / "wheels", tag=TAG)
+    wheels.append(
+        make_wheel(
+            root / "wheels",
+            f"sdload-tested{TAG}",
+            "1.0",
+            {
+                f"sdload_tested{TAG}/__init__.py": "KINDS = {'a', 'b', 'c'}\n",
+                f"sdload_tested{TAG}/tests/test_it.py": "def test_it():\n    pass\n",
+            },
+        )
+    )
+    made = make_wheelhouse(root / "runs", wheels, bytecode=True)
+    saved = list(sys.path)
+    try:
+        result = load(made, delivery="driver-only", cache_dir=root / "cache")
+    finally:
+        sys.path[:] = saved
+    return made, result.folder, result.digest
+
+
+def _pyc_flags(path: Path) -> int:
+    return int.from_bytes(path.read_bytes()[4:8], "little")
+
+
+def _cached(source: Path) -> Path:
+    return Path(importlib.util.cache_from_source(str(source)))
+
+
+def test_the_wheelhouse_lists_the_bytecode_it_carries(wheelhouse: tuple[Path, Path, str]) -> None:
+    made, _folder, _digest = wheelhouse
+    shipped = read_manifest(made).bytecode
+    assert shipped is not None
+    assert shipped.cache_tag == sys.implementation.cache_tag
+    assert shipped.magic == importlib.util.MAGIC_NUMBER.hex()
+    with zipfile.ZipFile(made) as archive:
+        inner = zipfile.ZipFile(archive.open(shipped.member))
+        names = inner.namelist()
+    assert len(names) == shipped.modules
+    assert not [name for name in names if "/tests/" in name], "a package's tests are left out"
+    assert [name for name in names if ".data/purelib/" in name], ".data/purelib is importable"
+    assert not [name for name in names if ".data/scripts/" in name]
+
+
+def test_a_driver_install_imports_the_shipped_bytecode(wheelhouse: tuple[Path, Path, str]) -> None:
+    _made, folder, _digest = wheelhouse
+    init = folder / f"sdload_pure{TAG}" / "__init__.py"
+    assert _pyc_flags(_cached(init)) == 0b01, "unchecked-hash: the shipped file"
+    assert _cached(folder / f"sdload_datapkg{TAG}" / "__init__.py").exists()
+    assert not _cached(folder / f"sdload_tested{TAG}" / "tests" / "test_it.py").exists()
+    code = _RECORDING.format(paths=[str(folder)], names=PURE)
+    out = run_worker(folder, code)
+    for name in PURE:
+        assert str(out["files"][name]).startswith(str(folder)), out["files"][name]
+    assert not [path for path in out["compiled"] if path.startswith(str(folder))], out
+
+
+def _executor(wheelhouse: tuple[Path, Path, str], tmp_path: Path) -> tuple[Path, Path, str]:
+    """An executor folder as Spark leaves it: (root, stub zip, digest)."""
+    made, folder, digest = wheelhouse
+    payload = wheelhouse_payload(made, digest, tmp_path / "payloads")
+    stubs = boot_zip(folder, digest, tmp_path / "payloads")
+    root = tmp_path / "executor"
+    root.mkdir()
+    with zipfile.ZipFile(payload) as archive:
+        archive.extractall(root / archive_name(digest))
+    shutil.copyfile(stubs, root / stubs.name)
+    return root, root / stubs.name, digest
+
+
+def test_an_executor_imports_the_shipped_bytecode_of_the_wheels_it_extracts(
+    wheelhouse: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    root, stubs, digest = _executor(wheelhouse, tmp_path)
+    out = run_worker(root, _RECORDING.format(paths=[str(stubs)], names=[f"sdload_pure{TAG}"]))
+    site = root / archive_name(digest) / "site"
+    assert str(out["files"][f"sdload_pure{TAG}"]).startswith(str(site))
+    assert not [path for path in out["compiled"] if path.startswith(str(site))], out
+    assert _pyc_flags(_cached(site / f"sdload_pure{TAG}" / "sub.py")) == 0b01
+    assert not (site / f"sdload_single{TAG}.py").exists(), "other wheels wait for their import"
+    assert not _cached(site / f"sdload_single{TAG}.py").exists()
+
+
+def test_an_interpreter_with_another_magic_number_compiles_as_before(
+    wheelhouse: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    root, stubs, digest = _executor(wheelhouse, tmp_path)
+    module = stubs.stem
+    with zipfile.ZipFile(stubs) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members[bootstrap.config_name(module)])
+    config["bytecode"][2] = "00000000"  # what another Python's bytecode would say
+    members[bootstrap.config_name(module)] = json.dumps(config).encode()
+    with zipfile.ZipFile(stubs, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    out = run_worker(root, _RECORDING.format(paths=[str(stubs)], names=PURE))
+    site = root / archive_name(digest) / "site"
+    assert all(str(out["files"][name]).startswith(str(site)) for name in PURE), out
+    assert str(site / f"sdload_pure{TAG}" / "sub.py") in out["compiled"]
+    assert not (site / f"sdload_pure{TAG}" / "__pycache__").exists() or all(
+        _pyc_flags(pyc) == 0 for pyc in (site / f"sdload_pure{TAG}" / "__pycache__").iterdir()
+    ), "no shipped .pyc written for an interpreter that cannot read it"
+
+
+def test_changed_bytecode_is_refused_with_the_fix(
+    wheelhouse: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    root, stubs, digest = _executor(wheelhouse, tmp_path)
+    victim = next((root / archive_name(digest) / "bytecode").glob("*.zip"))
+    victim.write_bytes(victim.read_bytes() + b"tampered")
+    out = run_worker(root, _RECORDING.format(paths=[str(stubs)], names=[f"sdload_pure{TAG}"]))
+    error = str(out["files"][f"sdload_pure{TAG}"])
+    assert error.startswith("ImportError") and victim.name in error, error
+    assert "changed after load()" in error
+    assert not (root / archive_name(digest) / "site").exists(), "nothing extracted"
+
+
+def test_warm_extracts_the_shipped_bytecode_and_compiles_nothing_more(
+    wheelhouse: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    root, stubs, digest = _executor(wheelhouse, tmp_path)
+    code = f"""
+import json, sys, threading
+sys.path[1:1] = [{str(stubs)!r}]
+import {stubs.stem} as boot
+boot.warm()
+for thread in threading.enumerate():
+    if thread.name == "sparkdeps-warm":
+        thread.join()  # extraction, then (without shipped bytecode) compiling
+print(json.dumps(len(boot._executor.done) == len(boot.CONFIG["wheels"])))
+"""
+    assert run_worker(root, code) is True
+    site = root / archive_name(digest) / "site"
+    tested = site / f"sdload_tested{TAG}"
+    assert _pyc_flags(_cached(tested / "__init__.py")) == 0b01
+    assert not _cached(tested / "tests" / "test_it.py").exists(), "left out, and not compiled"
+    assert not (root / archive_name(digest) / ".site.state" / "bytecode.done").exists()
