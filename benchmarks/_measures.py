@@ -24,6 +24,7 @@ import prepare
 from _harness import MeasureError, Proc, Sample, Series, Variant, run_timed
 
 import sparkdeps
+from sparkdeps._build.bytecode import compile_wheels
 from sparkdeps._core.manifest import Manifest, inspect_wheel
 from sparkdeps._core.runner import uv_command
 from sparkdeps._core.target import host_target
@@ -53,6 +54,26 @@ def _tree_size(folder: Path) -> tuple[int, int]:
                 files += 1
                 size += path.stat().st_size
     return files, size
+
+
+def built_wheelhouse(
+    wheels: list[Path], out: Path, *, input_digest: str, bytecode: bool = True
+) -> Path:
+    """``out``: ``wheels`` as ``sparkdeps build`` writes them for this host, with the
+    bytecode it compiles (``bytecode=False``: as ``--no-bytecode`` does)."""
+    target = host_target()
+    compiled = compile_wheels(wheels, target, out.parent) if bytecode else None
+    manifest = Manifest(
+        format="requirements",
+        target=target.to_dict(),
+        wheels=tuple(inspect_wheel(path, source="index") for path in wheels),
+        input_digest=input_digest,
+        bytecode=compiled[1] if compiled else None,
+    )
+    write_wheelhouse(wheels, manifest, out, bytecode=compiled[0] if compiled else None)
+    if compiled:
+        compiled[0].unlink()
+    return out
 
 
 @dataclass
@@ -110,13 +131,9 @@ class Workload:
             env=bench_env(),
         )
         wheels = sorted(closure.glob("*.whl"))
-        infos = tuple(inspect_wheel(path, source="index") for path in wheels)
         digest = hashlib.sha256(requirements.read_bytes()).hexdigest()
-        manifest = Manifest(
-            format="requirements", target=host_target().to_dict(), wheels=infos, input_digest=digest
-        )
         wheelhouse = work / "wheelhouse.zip"
-        write_wheelhouse(wheels, manifest, wheelhouse)
+        built_wheelhouse(wheels, wheelhouse, input_digest=digest)
         workload = cls(name, index_url, work, requirements, wheels, wheelhouse)
         # One untimed install: the installed size, and proof that load works at all.
         probe_cache = workload.fresh("probe-cache")

@@ -41,11 +41,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent / "src")]
 
 import prepare  # noqa: E402
 from _harness import Goal, MeasureError, Pair, Sample, Series, Variant, run_group, run_timed  # noqa: E402
-from _measures import Workload, bench_env  # noqa: E402
-
-from sparkdeps._core.manifest import Manifest, inspect_wheel  # noqa: E402
-from sparkdeps._core.target import host_target  # noqa: E402
-from sparkdeps._core.wheelhouse import write_wheelhouse  # noqa: E402
+from _measures import Workload, bench_env, built_wheelhouse  # noqa: E402
 
 ONE_PACKAGE = ("yaml", "PyYAML")
 """The package the partial-use UDF imports: (import name, distribution name)."""
@@ -53,6 +49,7 @@ ONE_PACKAGE = ("yaml", "PyYAML")
 VARIANTS = {
     "peer": "peer: venv-pack archive, PYSPARK_PYTHON in it",
     "default": "sparkdeps, default delivery",
+    "nopyc": "sparkdeps, default, wheelhouse built --no-bytecode",
     "shared": "sparkdeps, delivery='shared'",
     "sharedwait": "sparkdeps, shared, load waits for its compile (as before)",
     "partial": "sparkdeps, W1 loaded, UDF imports yaml",
@@ -239,6 +236,8 @@ def _sample(variant: str, setup: dict[str, Any], scratch: Path, counter: list[in
         names = ONE_PACKAGE[0]
     if variant == "single":
         wheelhouse = setup["single"]
+    if variant == "nopyc":  # the same delivery, the wheelhouse without bytecode
+        wheelhouse, variant = setup["plain"], "default"
     if variant == "peer":
         python = "./environment/bin/python"
     dropped = ("SPARK_HOME", "PYTHONDONTWRITEBYTECODE")  # workers write bytecode, as on a cluster
@@ -319,15 +318,7 @@ def _peer_archive(closure: list[Path], folder: Path) -> tuple[Path, dict[str, An
 
 def _single_wheelhouse(w: Workload) -> Path:
     wheel = next(p for p in w.wheels if p.name.lower().startswith(ONE_PACKAGE[1].lower()))
-    manifest = Manifest(
-        format="requirements",
-        target=host_target().to_dict(),
-        wheels=(inspect_wheel(wheel, source="index"),),
-        input_digest="0" * 64,
-    )
-    out = w.work / "single.zip"
-    write_wheelhouse([wheel], manifest, out)
-    return out
+    return built_wheelhouse([wheel], w.work / "single.zip", input_digest="0" * 64)
 
 
 def parent(args: argparse.Namespace) -> int:
@@ -347,6 +338,9 @@ def parent(args: argparse.Namespace) -> int:
     setup = {
         "wheelhouse": w.wheelhouse,
         "single": _single_wheelhouse(w),
+        "plain": built_wheelhouse(
+            list(w.wheels), w.work / "plain.zip", input_digest="1" * 64, bytecode=False
+        ),
         "archive": archive,
         "names": names,
         "python": clean_python(scratch / "executor-python"),
@@ -441,8 +435,9 @@ def _pairs(series: dict[str, Series], after: dict[str, Series]) -> list[dict[str
             ).result()
         )
     before, default = VARIANTS["before"], VARIANTS["default"]
-    if before in series and default in series:
-        out.append(Pair("load+first UDF", "W1", after[default], after[before]).result())
+    for other in (before, VARIANTS["nopyc"]):
+        if other in series and default in series:
+            out.append(Pair("load+first UDF", "W1", after[default], after[other]).result())
     for key, name in VARIANTS.items():  # each variant against itself on the baseline checkout
         base = _name(key + _BASE)
         if name in series and base in series:

@@ -70,9 +70,12 @@ def _build(tmp_path: Path, name: str, **options: object) -> Path:
 def _members(wheelhouse: Path) -> dict[str, bytes]:
     shipped = read_manifest(wheelhouse).bytecode
     assert shipped is not None
-    with zipfile.ZipFile(wheelhouse) as archive, archive.open(shipped.member) as inner:
-        with zipfile.ZipFile(inner) as compiled:
-            return {name: compiled.read(name) for name in compiled.namelist()}
+    with (
+        zipfile.ZipFile(wheelhouse) as archive,
+        archive.open(shipped.member) as inner,
+        zipfile.ZipFile(inner) as compiled,
+    ):
+        return {name: compiled.read(name) for name in compiled.namelist()}
 
 
 def test_a_build_ships_unchecked_hash_bytecode_of_every_importable_module(tmp_path: Path) -> None:
@@ -90,7 +93,7 @@ def test_a_build_ships_unchecked_hash_bytecode_of_every_importable_module(tmp_pa
     assert int.from_bytes(pyc[4:8], "little") == 0b01, "hash-based, source not checked"
     assert pyc[8:16] == importlib.util.source_hash(_MODULE.encode())
     namespace: dict[str, object] = {}
-    exec(marshal.loads(pyc[16:]), namespace)  # noqa: S102 - the code this test compiled
+    exec(marshal.loads(pyc[16:]), namespace)  # the code this test's build compiled
     assert namespace["kind"]("zeta") is True  # type: ignore[operator]
 
 

@@ -11,6 +11,7 @@ handle. Every local-cluster executor sees this machine's folders: a stand-in for
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import marshal
 import os
@@ -133,3 +134,20 @@ def test_a_folder_another_process_is_compiling_is_left_to_it(spark: Any, tmp_pat
     job = running_compile(again.folder)
     assert job is not None and job.wait(timeout=300) == 0
     _assert_all_compiled_as_final(again.folder)
+
+
+def test_a_wheelhouse_with_bytecode_is_installed_compiled_and_starts_no_compile(
+    spark: Any, tmp_path: Path
+) -> None:
+    name = f"sdbc_{uuid.uuid4().hex[:8]}"
+    files = {f"{name}/__init__.py": "VALUE = 1\n", f"{name}/big.py": _BIG}
+    wheel = make_wheel(tmp_path / "wheels", name, "1.0", files)
+    wheelhouse = make_wheelhouse(tmp_path / "runs", [wheel], bytecode=True)
+    result = load(wheelhouse, spark=spark, delivery="shared", cache_dir=tmp_path / "cache")
+    folder = result.folder
+    marker = bytecode_marker(folder)
+    assert marker is not None and json.loads(marker.read_text())["shipped"]
+    assert running_compile(folder) is None, "nothing left to compile"
+    for module in ("__init__", "big"):
+        (pyc,) = _compiled(folder, name, module)
+        assert int.from_bytes(pyc.read_bytes()[4:8], "little") == 0b01, "the shipped .pyc"

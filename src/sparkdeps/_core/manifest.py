@@ -9,6 +9,7 @@ serialised deterministically so the same wheelhouse gives the same bytes.
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -140,9 +141,8 @@ class Bytecode:
     def from_dict(cls, data: Mapping[str, Any]) -> Bytecode:
         tag, magic = str(data["cache_tag"]), str(data["magic"])
         # the tag names a file on every node: nothing but a plain name
-        if not tag.replace("-", "").replace("_", "").isalnum() or not tag.isascii():
-            raise ValueError(f"bytecode cache_tag {tag!r} is not a cache tag")
-        bytes.fromhex(magic)
+        if not re.fullmatch(r"[a-z]+-[0-9]+", tag) or not re.fullmatch(r"[0-9a-f]{8}", magic):
+            raise ValueError(f"bytecode {tag!r}/{magic!r} is not a cache tag and magic number")
         return cls(tag, magic, str(data["sha256"]), int(data["size"]), int(data["modules"]))
 
 

@@ -109,6 +109,10 @@ def _archive_folder() -> str:
 # Each wheel's code is extracted under its own lock and marked done; a name is
 # imported only once every wheel that holds it is done, so no import reads a
 # half-written wheel. The warm-up (:func:`warm`) extracts the rest in the background.
+# A wheelhouse built with bytecode for this interpreter (``bytecode/<cache_tag>.zip``,
+# checked with the wheels) is read in place: the site's source loader takes each
+# module's code from it, so the first import compiles nothing and no ``.pyc`` file is
+# created (docs/delivery.md, "Bytecode").
 
 
 def _shipped_bytecode() -> list[str] | None:
@@ -230,9 +234,9 @@ class _Executor:
         self.site = os.path.join(archive, _SITE)
         self.state = os.path.join(archive, _STATE)
         self.done: set[str] = set()
-        self.bytecode = _shipped_bytecode()
-        self._compiled: dict[str, list[zipfile.ZipInfo]] | None = None
         self.index = self._prepared()
+        shipped = _shipped_bytecode()
+        self.bytecode = _Shipped(archive, self.site, shipped[0]) if shipped else None
 
     def _prepared(self) -> dict[str, list[str]]:
         """Top-level name -> wheel files; made once per executor, under its lock."""
@@ -295,38 +299,13 @@ class _Executor:
         path = os.path.join(self.archive, "wheels", filename)
         written: list[str] = []
 
-        def extract() -> None:
-            _extract(path, self.site, metadata=False, written=written)
-            self._extract_bytecode(filename, written)
-
-        _space_checked(self.archive, written, extract)
+        _space_checked(
+            self.archive,
+            written,
+            lambda: _extract(path, self.site, metadata=False, written=written),
+        )
         with open(marker, "wb"):
             pass
-
-    def _extract_bytecode(self, filename: str, written: list[str]) -> None:
-        """The shipped ``.pyc`` of ``filename``'s modules, beside their sources: the
-        import reads them as they are (unchecked-hash, PEP 552) and compiles nothing."""
-        if self.bytecode is None:
-            return
-        with zipfile.ZipFile(os.path.join(self.archive, self.bytecode[0])) as compiled:
-            if self._compiled is None:
-                self._compiled = {}
-                for info in compiled.infolist():
-                    wheel, _, _member = info.filename.partition("/")
-                    self._compiled.setdefault(wheel, []).append(info)
-            made: set[str] = set()
-            for info in self._compiled.get(filename, ()):
-                parts = _parts(info.filename.partition("/")[2], filename)
-                if parts is None or not parts[-1].endswith(".py"):
-                    continue
-                target = importlib.util.cache_from_source(os.path.join(self.site, *parts))
-                parent = os.path.dirname(target)
-                if parent not in made:
-                    os.makedirs(parent, exist_ok=True)
-                    made.add(parent)
-                written.append(target)
-                with compiled.open(info) as source, open(target, "wb") as out:
-                    shutil.copyfileobj(source, out, 1 << 20)
 
     def extract_rest(self) -> None:
         """Every wheel not yet extracted, smallest first; busy ones after the others."""
@@ -446,11 +425,8 @@ def _sweep_partials(archive: str) -> None:
 
 def _no_space(archive: str) -> ImportError:
     needed = 0
-    zips = [os.path.join("wheels", filename) for filename, _sha256 in CONFIG["wheels"]]
-    bytecode = _shipped_bytecode()
-    zips += [bytecode[0]] if bytecode is not None else []
-    for relative in zips:
-        with zipfile.ZipFile(os.path.join(archive, relative)) as wheel:
+    for filename, _sha256 in CONFIG["wheels"]:
+        with zipfile.ZipFile(os.path.join(archive, "wheels", filename)) as wheel:
             needed += sum(info.file_size for info in wheel.infolist())
     free = shutil.disk_usage(archive).free
     return ImportError(
@@ -462,6 +438,45 @@ def _no_space(archive: str) -> ImportError:
 
 
 # --------------------------------------------------------------------------- bytecode
+
+
+class _Shipped:
+    """The wheelhouse's bytecode, read in place: a module's code by its source's path.
+
+    Creating files is the cost here, not reading them (0.7 ms a file on a busy disk):
+    the 591 ``.pyc`` files of W1 would add 0.4 s per executor, the zip's directory
+    takes a few ms to read once per worker.
+    """
+
+    def __init__(self, archive: str, site: str, member: str) -> None:
+        self.path = os.path.join(archive, member)
+        self.site = site
+        self._lock = threading.Lock()
+        self._zip: zipfile.ZipFile | None = None
+        self._entries: dict[str, zipfile.ZipInfo] = {}
+
+    def code(self, source: str) -> Any:
+        """The code compiled at build time for ``source``, or None (not shipped)."""
+        with self._lock:
+            if self._zip is None:
+                self._zip = zipfile.ZipFile(self.path)  # open for the worker's life
+                for info in self._zip.infolist():
+                    wheel, _, member = info.filename.partition("/")
+                    parts = _parts(member, wheel)
+                    if parts is not None:
+                        self._entries[os.path.join(self.site, *parts)] = info
+            entry = self._entries.get(source)
+            if entry is None:
+                return None
+            data = self._zip.read(entry)
+        if data[:4] != importlib.util.MAGIC_NUMBER or not data[4] & 0b01:
+            return None  # not the unchecked-hash bytecode sparkdeps builds: compile
+        code = marshal.loads(data[16:])
+        # as the import system does with a .pyc: the code names its source's real path
+        fix: Any = getattr(__import__("_imp"), "_fix_co_filename", None)
+        if fix is not None:
+            fix(code, source)
+        return code
 
 
 def _write_pyc(source: str, code: Any) -> None:
@@ -498,7 +513,8 @@ def _compile(source: str) -> None:
 
 
 class _BytecodeWriter(importlib.machinery.SourceFileLoader):
-    """A source loader that leaves a ``.pyc`` even where the worker may not write one.
+    """A source loader that leaves a ``.pyc`` even where the worker may not write one
+    (for modules without shipped bytecode).
 
     Bytecode once per executor, whatever ``PYTHONDONTWRITEBYTECODE`` says (issue 25):
     importing W1 compiling takes 1.36 s, from ``.pyc`` 0.40 s, and a worker with the
@@ -509,6 +525,11 @@ class _BytecodeWriter(importlib.machinery.SourceFileLoader):
     """
 
     def get_code(self, fullname: str) -> Any:
+        shipped = _executor.bytecode if _executor is not None else None
+        if shipped is not None:
+            code = shipped.code(self.path)
+            if code is not None:
+                return code
         code = super().get_code(fullname)
         if code is not None and sys.dont_write_bytecode:  # otherwise the import wrote it
             _write_pyc(self.path, code)

@@ -60,7 +60,9 @@ def driver_install(
     installed: InstallResult | None = None
     if mode == "cache" or kind != "driver-only":
         # The cache folder is the driver's install (mode="cache") and what executors get.
-        installed = install(prepared, node_cache, leave_out=leave_out)
+        # a shared folder is imported by every executor: it gets the shipped bytecode,
+        # while a local install leaves compiling to the imports (fewer files to create)
+        installed = install(prepared, node_cache, leave_out=leave_out, bytecode=kind == "shared")
         timings.update(
             {name: value for name, value in installed.timings.items() if name not in timings}
         )

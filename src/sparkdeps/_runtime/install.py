@@ -182,10 +182,12 @@ def install(
     node_cache: Path,
     *,
     leave_out: tuple[str, ...] = (),
+    bytecode: bool = False,
 ) -> InstallResult:
     """Install into ``node_cache/installs/<digest>/`` unless it is already complete there.
 
     ``leave_out``: wheels this Connect client cannot use, not extracted (client.py).
+    ``bytecode``: write the wheelhouse's shipped ``.pyc`` files too (a shared install).
 
     The caller has run :func:`check_wheels` when ``prepared.manifest`` is set.
     """
@@ -213,7 +215,7 @@ def install(
         from .unpack import unpack_into  # noqa: PLC0415
 
         with timed(timings, "install"):
-            size = unpack_into(prepared, installs, folder, leave_out=leave_out)
+            size = unpack_into(prepared, installs, folder, leave_out=leave_out, bytecode=bytecode)
         _remember(node_cache, prepared)
         _log_install(node_cache, prepared)
     manifest = prepared.manifest

@@ -30,7 +30,9 @@ logger = logging.getLogger(__name__)
 _BIG_WHEEL = 4 << 20
 
 
-def _extract_all(prepared: Prepared, folder: Path, leave_out: Collection[str] = ()) -> int:
+def _extract_all(
+    prepared: Prepared, folder: Path, leave_out: Collection[str] = (), *, bytecode: bool = False
+) -> int:
     """Big wheels on a background thread, small ones on this one, side by side.
 
     Measured on 2 cores: big wheels spend their time in zlib and writes, which
@@ -66,14 +68,14 @@ def _extract_all(prepared: Prepared, folder: Path, leave_out: Collection[str] = 
             futures = [pool.submit(one, w) for w in big]
             written = sum(one(w) for w in small)
             written += sum(future.result() for future in futures)
-    bytecode = usable_bytecode(prepared.manifest.bytecode)
+    shipped = usable_bytecode(prepared.manifest.bytecode) if bytecode else None
     marker = bytecode_marker(folder)
-    if bytecode is not None and marker is not None:
+    if shipped is not None and marker is not None:
         names = {wheel.filename for wheel in wheels}
-        written += extract_bytecode(prepared.zip_path, bytecode, folder, names)
+        written += extract_bytecode(prepared.zip_path, shipped, folder, names)
         # compiled as pip would: a shared install starts no compile of its own
         # (driver.py); a module left out (a package's tests) compiles at its import
-        marker.write_text(json.dumps({"shipped": bytecode.cache_tag}), "utf-8")
+        marker.write_text(json.dumps({"shipped": shipped.cache_tag}), "utf-8")
     tracker.finish()
     return written
 
@@ -84,8 +86,11 @@ def unpack_into(
     folder: Path,
     *,
     leave_out: Collection[str] = (),
+    bytecode: bool = False,
 ) -> int:
     """Extract into a partial folder, write the markers, rename: bytes written.
+
+    ``bytecode``: with the shipped ``.pyc`` files (docs/delivery.md, "Bytecode").
 
     ``leave_out``: wheels not extracted (a Connect client's misfits); the marker lists
     them, the kept manifest and ``top_level`` still cover every wheel (executors get all).
@@ -95,7 +100,7 @@ def unpack_into(
     partial = installs / f".{prepared.digest}.{uuid.uuid4().hex}.partial"
     partial.mkdir()
     try:
-        size = _extract_all(prepared, partial, leave_out)
+        size = _extract_all(prepared, partial, leave_out, bytecode=bytecode)
         marker = {
             "uri": prepared.uri,
             "digest": prepared.digest,
