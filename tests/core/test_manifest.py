@@ -13,6 +13,7 @@ from tests.support.wheels import make_wheel
 
 from sparkdeps._core.errors import IntegrityError
 from sparkdeps._core.manifest import (
+    Bytecode,
     Manifest,
     WheelInfo,
     inspect_wheel,
@@ -138,6 +139,24 @@ def _manifest(*wheels: WheelInfo, **changes: Any) -> Manifest:
     return Manifest(**values)
 
 
+_BYTECODE = {
+    "cache_tag": "cpython-311",
+    "magic": "a70d0d0a",
+    "sha256": "2" * 64,
+    "size": 7,
+    "modules": 3,
+}
+
+
+def test_bytecode_round_trips_and_names_its_member() -> None:
+    manifest = _manifest(_info("a-1.0-py3-none-any.whl"), bytecode=Bytecode.from_dict(_BYTECODE))
+    back = Manifest.from_json(manifest.to_json())
+    assert back == manifest and back.bytecode is not None
+    assert back.bytecode.member == "bytecode/cpython-311.zip"
+    assert json.loads(manifest.to_json())["bytecode"] == _BYTECODE
+    assert "bytecode" not in json.loads(_manifest(_info("a-1.0-py3-none-any.whl")).to_json())
+
+
 def test_manifest_round_trips_deterministically() -> None:
     b = _info("b_pkg-2.0-py3-none-any.whl", runtime="shadows", shadows="1.0")
     a = _info("a_pkg-1.0-py3-none-any.whl", requires=("six",))
@@ -162,8 +181,22 @@ def test_manifest_round_trips_deterministically() -> None:
         ({"format": "tarball"}, "unknown format"),
         ({"wheels": "x"}, "malformed"),
         ({"target": None}, "malformed"),
+        ({"bytecode": {**_BYTECODE, "cache_tag": "../../etc"}}, "not a cache tag"),
+        ({"bytecode": {**_BYTECODE, "magic": "a70d0d0a; rm"}}, "not a cache tag"),
+        ({"bytecode": {"cache_tag": "cpython-311"}}, "malformed"),
     ],
-    ids=["bool", "float", "string", "future", "format", "wheels", "target"],
+    ids=[
+        "bool",
+        "float",
+        "string",
+        "future",
+        "format",
+        "wheels",
+        "target",
+        "tag",
+        "magic",
+        "short",
+    ],
 )
 def test_manifest_refuses_what_it_did_not_write(change: dict[str, Any], match: str) -> None:
     raw = json.loads(_manifest(_info("a-1.0-py3-none-any.whl")).to_json())

@@ -78,6 +78,18 @@ def test_reading_refuses_a_wheelhouse_changed_after_the_build(
         read_manifest(path, origin="dbfs:/r/wheelhouse.zip")
 
 
+def test_reading_refuses_bytecode_the_manifest_does_not_list(
+    wheels: list[Path], tmp_path: Path
+) -> None:
+    # code that would run on every executor: only what the build listed (and hashed)
+    path = tmp_path / "w.zip"
+    write_wheelhouse(wheels, _manifest(wheels), path)
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("bytecode/cpython-311.zip", b"")
+    with pytest.raises(IntegrityError, match=r"bytecode \(bytecode/cpython-311.zip\) is not"):
+        read_manifest(path, origin="dbfs:/r/wheelhouse.zip")
+
+
 @pytest.mark.parametrize(
     ("content", "match"),
     [
