@@ -22,6 +22,7 @@ from tests.support.wheelhouses import load_test_wheels, make_wheelhouse
 from tests.support.wheels import make_wheel
 from tests.support.workers import run_worker
 
+from sparkdeps._core.errors import IntegrityError
 from sparkdeps._core.wheelhouse import read_manifest
 from sparkdeps._runtime import bootstrap
 from sparkdeps._runtime.load import load
@@ -188,3 +189,24 @@ print(json.dumps(len(boot._executor.done) == len(boot.CONFIG["wheels"])))
     assert (site / f"sdload_tested{TAG}" / "tests" / "test_it.py").exists(), "extracted"
     assert not list(site.rglob("*.pyc")), "nothing compiled: the modules' code is shipped"
     assert not (root / archive_name(digest) / ".site.state" / "bytecode.done").exists()
+
+
+def test_a_load_refuses_bytecode_changed_after_the_build(
+    wheelhouse: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    # the same member name, other bytes: the listing still matches the manifest
+    made, _folder, _digest = wheelhouse
+    shipped = read_manifest(made).bytecode
+    assert shipped is not None
+    changed = tmp_path / "run" / "wheelhouse.zip"
+    changed.parent.mkdir()
+    with zipfile.ZipFile(made) as source, zipfile.ZipFile(changed, "w") as out:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == shipped.member:
+                data = data.replace(b"sdload", b"sdlaod")  # still a zip, other code
+            out.writestr(info, data)
+    cache = tmp_path / "cache"
+    with pytest.raises(IntegrityError, match=r"bytecode/cpython-\d+\.zip in .* does not match"):
+        load(changed, delivery="driver-only", cache_dir=cache)
+    assert not list(cache.glob("installs/*/*")), "nothing installed"

@@ -34,7 +34,14 @@ from .._core.manifest import Bytecode, WheelInfo, top_level_names
 from .._core.wheellisting import check_dist_info, check_listing
 from .._core.zipsafety import WHY, member_parts, member_problem
 
-__all__ = ["check_wheel_contents", "extract_bytecode", "extract_wheel", "open_stored_wheel"]
+__all__ = [
+    "check_bytecode_contents",
+    "check_wheel_contents",
+    "extract_bytecode",
+    "extract_wheel",
+    "open_stored",
+    "open_stored_wheel",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -84,11 +91,11 @@ class _Slice(io.RawIOBase):
 
 def open_stored_wheel(zip_path: Path, filename: str) -> AbstractContextManager[IO[bytes]]:
     """A seekable file object for ``wheels/<filename>`` inside the wheelhouse."""
-    return _open_stored(zip_path, f"wheels/{filename}")
+    return open_stored(zip_path, f"wheels/{filename}")
 
 
 @contextmanager
-def _open_stored(zip_path: Path, name: str) -> Iterator[IO[bytes]]:
+def open_stored(zip_path: Path, name: str) -> Iterator[IO[bytes]]:
     """A seekable file object for the member ``name`` of the wheelhouse, read in place."""
     filename = name.rsplit("/", 1)[-1]
     with zipfile.ZipFile(zip_path) as archive:
@@ -164,6 +171,19 @@ def check_wheel_contents(handle: IO[bytes], wheel: WheelInfo, origin: str) -> No
         )
 
 
+def check_bytecode_contents(handle: IO[bytes], bytecode: Bytecode, origin: str) -> None:
+    """The wheelhouse's bytecode archive in ``handle`` is a zip within a wheel's limits:
+    code every node may run, checked as a wheel is before anything is written."""
+    origin = f"{bytecode.member} in {origin}"
+    fix = "the wheelhouse was altered: rebuild it; nothing was installed"
+    try:
+        with zipfile.ZipFile(handle) as archive:
+            infos = archive.infolist()
+    except zipfile.BadZipFile as exc:
+        raise IntegrityError(f"{origin} is not a valid zip archive ({exc})", fix=fix) from exc
+    check_listing(infos, bytecode.size, origin, fix)
+
+
 def extract_wheel(zip_path: Path, filename: str, folder: Path) -> int:
     written = 0
     with open_stored_wheel(zip_path, filename) as handle, zipfile.ZipFile(handle) as wheel:
@@ -203,7 +223,7 @@ def extract_bytecode(
     its source's (``__pycache__``); bytes written. The wheelhouse's digest covers them."""
     written = 0
     made: set[Path] = set()
-    with _open_stored(zip_path, bytecode.member) as handle, zipfile.ZipFile(handle) as compiled:
+    with open_stored(zip_path, bytecode.member) as handle, zipfile.ZipFile(handle) as compiled:
         for info in compiled.infolist():
             wheel, _, member = info.filename.partition("/")
             if wheel not in wheels or not member.endswith(".py"):

@@ -12,9 +12,15 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from .._core.errors import IncompatibleWheelError, IntegrityError
 from .._core.hashing import sha256_stream
+from .._core.manifest import Bytecode
 from .._core.stdlib import ALLOW_ENV, shadowing
 from .client import client_tags, describe_client
-from .extract import check_wheel_contents, open_stored_wheel
+from .extract import (
+    check_bytecode_contents,
+    check_wheel_contents,
+    open_stored,
+    open_stored_wheel,
+)
 from .fetch import Prepared
 
 __all__ = ["check_interpreter_tags", "check_wheels"]
@@ -101,3 +107,21 @@ def check_wheels(
                 )
             handle.seek(0)
             check_wheel_contents(handle, wheel, prepared.uri)
+    if manifest.bytecode is not None:
+        _check_bytecode(prepared, manifest.bytecode)
+
+
+def _check_bytecode(prepared: Prepared, bytecode: Bytecode) -> None:
+    """The bytecode archive is the one the manifest lists: a shared install writes it
+    for every executor to run (executors check it again themselves)."""
+    with open_stored(prepared.zip_path, bytecode.member) as handle:
+        digest = sha256_stream(handle)
+        if digest != bytecode.sha256:
+            raise IntegrityError(
+                f"{bytecode.member} in {prepared.uri} does not match its manifest "
+                f"(sha256 {digest[:16]}..., expected {bytecode.sha256[:16]}...): the "
+                "wheelhouse was changed after it was built; nothing was installed",
+                fix="rebuild it",
+            )
+        handle.seek(0)
+        check_bytecode_contents(handle, bytecode, prepared.uri)
