@@ -154,12 +154,7 @@ def check_wheel_contents(handle: IO[bytes], wheel: WheelInfo, origin: str) -> No
     """
     origin = f"{wheel.filename} in {origin}"
     fix = "the wheel is malformed or was altered: rebuild the wheelhouse; nothing was installed"
-    try:
-        with zipfile.ZipFile(handle) as archive:
-            infos = archive.infolist()
-    except zipfile.BadZipFile as exc:
-        raise IntegrityError(f"{origin} is not a valid wheel ({exc})", fix=fix) from exc
-    check_listing(infos, wheel.size, origin, fix)
+    infos = _checked_listing(handle, wheel.size, origin, fix, kind="wheel")
     names = [info.filename for info in infos]
     check_dist_info(names, wheel.filename, origin, fix)
     unlisted = sorted(set(top_level_names(names)) - set(wheel.top_level))
@@ -174,14 +169,21 @@ def check_wheel_contents(handle: IO[bytes], wheel: WheelInfo, origin: str) -> No
 def check_bytecode_contents(handle: IO[bytes], bytecode: Bytecode, origin: str) -> None:
     """The wheelhouse's bytecode archive in ``handle`` is a zip within a wheel's limits:
     code every node may run, checked as a wheel is before anything is written."""
-    origin = f"{bytecode.member} in {origin}"
     fix = "the wheelhouse was altered: rebuild it; nothing was installed"
+    _checked_listing(handle, bytecode.size, f"{bytecode.member} in {origin}", fix, kind="zip")
+
+
+def _checked_listing(
+    handle: IO[bytes], size: int, origin: str, fix: str, *, kind: str
+) -> list[zipfile.ZipInfo]:
+    """The zip's central directory, refused when it is no zip or past a wheel's limits."""
     try:
         with zipfile.ZipFile(handle) as archive:
             infos = archive.infolist()
     except zipfile.BadZipFile as exc:
-        raise IntegrityError(f"{origin} is not a valid zip archive ({exc})", fix=fix) from exc
-    check_listing(infos, bytecode.size, origin, fix)
+        raise IntegrityError(f"{origin} is not a valid {kind} ({exc})", fix=fix) from exc
+    check_listing(infos, size, origin, fix)
+    return infos
 
 
 def extract_wheel(zip_path: Path, filename: str, folder: Path) -> int:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Collection, Mapping
-from typing import Any
+from typing import IO, Any
 
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from .._core.errors import IncompatibleWheelError, IntegrityError
 from .._core.hashing import sha256_stream
-from .._core.manifest import Bytecode
 from .._core.stdlib import ALLOW_ENV, shadowing
 from .client import client_tags, describe_client
 from .extract import (
@@ -97,31 +96,24 @@ def check_wheels(
         )
     for wheel in manifest.wheels:
         with open_stored_wheel(prepared.zip_path, wheel.filename) as handle:
-            digest = sha256_stream(handle)
-            if digest != wheel.sha256:
-                raise IntegrityError(
-                    f"{wheel.filename} in {prepared.uri} does not match its manifest "
-                    f"(sha256 {digest[:16]}..., expected {wheel.sha256[:16]}...): the "
-                    "wheelhouse was changed after it was built; nothing was installed",
-                    fix="rebuild it",
-                )
-            handle.seek(0)
+            _same_sha256(handle, wheel.filename, wheel.sha256, prepared.uri)
             check_wheel_contents(handle, wheel, prepared.uri)
     if manifest.bytecode is not None:
-        _check_bytecode(prepared, manifest.bytecode)
+        # code too: a shared install writes it for every executor to run (executors
+        # check it again themselves)
+        with open_stored(prepared.zip_path, manifest.bytecode.member) as handle:
+            _same_sha256(handle, manifest.bytecode.member, manifest.bytecode.sha256, prepared.uri)
+            check_bytecode_contents(handle, manifest.bytecode, prepared.uri)
 
 
-def _check_bytecode(prepared: Prepared, bytecode: Bytecode) -> None:
-    """The bytecode archive is the one the manifest lists: a shared install writes it
-    for every executor to run (executors check it again themselves)."""
-    with open_stored(prepared.zip_path, bytecode.member) as handle:
-        digest = sha256_stream(handle)
-        if digest != bytecode.sha256:
-            raise IntegrityError(
-                f"{bytecode.member} in {prepared.uri} does not match its manifest "
-                f"(sha256 {digest[:16]}..., expected {bytecode.sha256[:16]}...): the "
-                "wheelhouse was changed after it was built; nothing was installed",
-                fix="rebuild it",
-            )
-        handle.seek(0)
-        check_bytecode_contents(handle, bytecode, prepared.uri)
+def _same_sha256(handle: IO[bytes], name: str, expected: str, uri: str) -> None:
+    """``handle`` (rewound afterwards) holds what the manifest lists for ``name``."""
+    digest = sha256_stream(handle)
+    if digest != expected:
+        raise IntegrityError(
+            f"{name} in {uri} does not match its manifest (sha256 {digest[:16]}..., expected "
+            f"{expected[:16]}...): the wheelhouse was changed after it was built; nothing was "
+            "installed",
+            fix="rebuild it",
+        )
+    handle.seek(0)
