@@ -20,6 +20,7 @@ loader: a zip member as well as a file.
 
 from __future__ import annotations
 
+import _imp
 import contextlib
 import errno
 import hashlib
@@ -298,7 +299,6 @@ class _Executor:
     def _extract_code(self, filename: str, marker: str) -> None:
         path = os.path.join(self.archive, "wheels", filename)
         written: list[str] = []
-
         _space_checked(
             self.archive,
             written,
@@ -443,9 +443,10 @@ def _no_space(archive: str) -> ImportError:
 class _Shipped:
     """The wheelhouse's bytecode, read in place: a module's code by its source's path.
 
-    Creating files is the cost here, not reading them (0.7 ms a file on a busy disk):
-    the 591 ``.pyc`` files of W1 would add 0.4 s per executor, the zip's directory
-    takes a few ms to read once per worker.
+    Creating files is the cost here, not reading them (0.3-0.7 ms a file on the
+    benchmark machine's disk): writing W1's 591 ``.pyc`` files made a whole
+    install 0.6 s slower, where the zip's directory takes a few ms to read once per
+    worker (benchmarks/RESULTS.md, issue 25, round 3).
     """
 
     def __init__(self, archive: str, site: str, member: str) -> None:
@@ -473,7 +474,7 @@ class _Shipped:
             return None  # not the unchecked-hash bytecode sparkdeps builds: compile
         code = marshal.loads(data[16:])
         # as the import system does with a .pyc: the code names its source's real path
-        fix: Any = getattr(__import__("_imp"), "_fix_co_filename", None)
+        fix: Any = getattr(_imp, "_fix_co_filename", None)
         if fix is not None:
             fix(code, source)
         return code
