@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from tests.support.wheelhouses import load_test_wheels, make_wheelhouse, module_names
+from tests.support.wheels import make_wheel
 from tests.support.workers import run_worker
 
 from sparkdeps._core.manifest import MANIFEST_NAME
@@ -374,9 +375,63 @@ def test_warm_returns_at_once_and_extracts_every_wheel_behind_it(
     assert out == {"returned_while_held": True, "imported": []}, out
     wheels = {path.name for path in (root / archive_name(digest) / "wheels").iterdir()}
     assert _done(root, digest) == wheels | {"bytecode"}
+    tests_done = {path.name[: -len(".tests-done")] for path in state.glob("*.tests-done")}
+    assert tests_done == wheels, "the warm-up extracts every wheel's tests folders too"
     site = root / archive_name(digest) / "site"
     sources = sorted(site.rglob("*.py"))
     assert sources, "the test wheels have modules"
     for source in sources:  # compiled behind the warm-up, nothing imported
         cached = source.parent / "__pycache__" / f"{source.stem}.{sys.implementation.cache_tag}.pyc"
         assert cached.is_file(), source
+
+
+_TESTS_LATER = """
+import importlib, json, os, sys, time
+sys.path[1:1] = {paths!r}
+site = {site!r}
+package = importlib.import_module({name!r})
+before = os.path.exists(os.path.join(site, {name!r}, "tests"))
+data = os.path.exists(os.path.join(site, {name!r}, "helpers", "data.txt"))
+suite = importlib.import_module({name!r} + ".tests.test_it")
+print(json.dumps({{"before": before, "data": data, "suite": suite.__file__,
+                   "value": suite.VALUE, "nested": os.path.exists(os.path.join(
+                       site, {name!r}, "tests", "data", "sample.txt"))}}))
+"""
+
+
+def test_a_packages_tests_are_extracted_at_their_own_first_import(tmp_path: Path) -> None:
+    """A package's ``tests`` folder (numpy's: half its files) waits for its own import or
+    the warm-up; everything else the package holds, data included, comes with it."""
+    name = "sdload_tested_boot"
+    wheel = make_wheel(
+        tmp_path / "wheels",
+        "sdload-tested-boot",
+        "1.0",
+        {
+            f"{name}/__init__.py": "VALUE = 'tested'\n",
+            f"{name}/helpers/__init__.py": "",
+            f"{name}/helpers/data.txt": "kept with the package\n",
+            f"{name}/tests/__init__.py": "",
+            f"{name}/tests/test_it.py": "from .. import VALUE\n",
+            f"{name}/tests/data/sample.txt": "later\n",
+        },
+    )
+    wheelhouse = make_wheelhouse(tmp_path / "runs", [wheel])
+    saved = list(sys.path)
+    try:
+        result = load(wheelhouse, delivery="driver-only", cache_dir=tmp_path / "cache")
+    finally:
+        sys.path[:] = saved
+    root, stubs, digest = _served((wheelhouse, result.folder, result.digest), tmp_path)
+    site = root / archive_name(digest) / "site"
+    code = _TESTS_LATER.format(paths=[str(root / stubs.name)], site=str(site), name=name)
+    out = run_worker(root, code)
+    assert out["before"] is False, "the tests folder came with the package"
+    assert out["data"] is True
+    assert out["suite"] == str(site / name / "tests" / "test_it.py")
+    assert out["value"] == "tested" and out["nested"] is True
+    state = _state(root, digest)
+    assert (state / f"{wheel.name}.done").is_file()
+    assert (state / f"{wheel.name}.tests-done").is_file()
+    # the driver's install is whole from the start: only executors defer
+    assert (result.folder / name / "tests" / "data" / "sample.txt").is_file()

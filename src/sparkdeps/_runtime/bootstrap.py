@@ -62,7 +62,9 @@ CONFIG: dict[str, Any] = _read_config()
 
 _SITE = "site"
 _STATE = ".site.state"
-"""Beside the site folder: ``index.json``, and per wheel a ``.lock`` and a ``.done``."""
+"""Beside the site folder: ``index.json``, and per wheel a ``.lock``, a ``.done`` (its code
+is whole) and a ``.tests-done`` (its tests folders too)."""
+_MARKERS = {"code": ".done", "tests": ".tests-done"}
 _lock = threading.Lock()
 _active: list[str] = []
 _redirecting: set[str] = set()
@@ -163,6 +165,19 @@ def _is_metadata(parts: list[str]) -> bool:
     return parts[0].endswith(".dist-info")
 
 
+_LATER = frozenset({"tests", "test"})
+"""A package's own test suite, in a folder of these names below its top level (numpy's is
+half its files): extracted after the rest of every wheel, by the warm-up or at the first
+import of a module inside it. No job imports it; the build ships no bytecode for it."""
+
+
+def _part(parts: list[str]) -> str:
+    """Which extraction a member belongs to: ``metadata``, ``code`` or ``tests``."""
+    if _is_metadata(parts):
+        return "metadata"
+    return "tests" if not _LATER.isdisjoint(parts[1:-1]) else "code"
+
+
 def _top_level(parts: list[str]) -> str | None:
     """The importable top-level name a member belongs to (None: metadata, ``.libs``, ...)."""
     head = parts[0]
@@ -175,8 +190,8 @@ def _extension_suffixes() -> tuple[str, ...]:
     return tuple(importlib.machinery.EXTENSION_SUFFIXES)
 
 
-def _extract(path: str, folder: str, *, metadata: bool, written: list[str]) -> set[str]:
-    """The metadata members of one wheel, or all the others; their top-level names."""
+def _extract(path: str, folder: str, *, part: str, written: list[str]) -> set[str]:
+    """The members of one wheel in ``part`` (:func:`_part`); the wheel's top-level names."""
     made: set[str] = set()
     names: set[str] = set()
     wheel_name = os.path.basename(path)
@@ -188,7 +203,7 @@ def _extract(path: str, folder: str, *, metadata: bool, written: list[str]) -> s
             name = _top_level(parts)
             if name is not None:
                 names.add(name)
-            if _is_metadata(parts) != metadata:
+            if _part(parts) != part:
                 continue
             target = os.path.join(folder, *parts)
             parent = os.path.dirname(target)
@@ -235,6 +250,7 @@ class _Executor:
         self.site = os.path.join(archive, _SITE)
         self.state = os.path.join(archive, _STATE)
         self.done: set[str] = set()
+        self.tests_done: set[str] = set()
         self.index = self._prepared()
         shipped = _shipped_bytecode()
         self.bytecode = _Shipped(archive, self.site, shipped[0]) if shipped else None
@@ -263,7 +279,7 @@ class _Executor:
         def metadata() -> None:
             for filename, _sha256 in CONFIG["wheels"]:
                 path = os.path.join(self.archive, "wheels", filename)
-                for name in _extract(path, self.site, metadata=True, written=written):
+                for name in _extract(path, self.site, part="metadata", written=written):
                     index.setdefault(name, []).append(filename)
 
         _space_checked(self.archive, written, metadata)
@@ -272,14 +288,16 @@ class _Executor:
             json.dump(index, out)
         os.replace(partial, index_path)  # the index exists only once the metadata does
 
-    def ensure(self, filenames: list[str], *, wait: bool = True) -> bool:
-        """Every wheel in ``filenames`` extracted (False: one was busy and ``wait`` False)."""
+    def ensure(self, filenames: list[str], *, wait: bool = True, part: str = "code") -> bool:
+        """Every wheel in ``filenames`` extracted (its ``code``, or its ``tests``); False:
+        one was busy and ``wait`` False."""
         fresh = False
         complete = True
+        done = self.done if part == "code" else self.tests_done
         for filename in filenames:
-            if filename in self.done:
+            if filename in done:
                 continue
-            marker = os.path.join(self.state, f"{filename}.done")
+            marker = os.path.join(self.state, filename + _MARKERS[part])
             if not os.path.exists(marker):
                 handle = _locked(os.path.join(self.state, f"{filename}.lock"), wait=wait)
                 if handle is None:
@@ -287,35 +305,37 @@ class _Executor:
                     continue
                 try:
                     if not os.path.exists(marker):  # else another worker extracted it
-                        self._extract_code(filename, marker)
+                        self._extract_part(filename, part, marker)
                 finally:
                     handle.close()
-            self.done.add(filename)
+            done.add(filename)
             fresh = True
         if fresh:  # directory listings this process cached may predate those files
             _invalidate_under(self.site)
         return complete
 
-    def _extract_code(self, filename: str, marker: str) -> None:
+    def _extract_part(self, filename: str, part: str, marker: str) -> None:
         path = os.path.join(self.archive, "wheels", filename)
         written: list[str] = []
         _space_checked(
             self.archive,
             written,
-            lambda: _extract(path, self.site, metadata=False, written=written),
+            lambda: _extract(path, self.site, part=part, written=written),
         )
         with open(marker, "wb"):
             pass
 
     def extract_rest(self) -> None:
-        """Every wheel not yet extracted, smallest first; busy ones after the others."""
+        """Every wheel not yet extracted, smallest first, then their tests; busy ones
+        after the others."""
         wheels_dir = os.path.join(self.archive, "wheels")
         filenames = sorted(
             (filename for filename, _ in CONFIG["wheels"]),
             key=lambda filename: os.path.getsize(os.path.join(wheels_dir, filename)),
         )
-        busy = [filename for filename in filenames if not self.ensure([filename], wait=False)]
-        self.ensure(busy)
+        for part in ("code", "tests"):
+            busy = [name for name in filenames if not self.ensure([name], wait=False, part=part)]
+            self.ensure(busy, part=part)
 
     def compile_all(self) -> None:
         """Bytecode for every extracted module, once per executor (one worker does it).
@@ -353,6 +373,10 @@ class _LazyWheels:
             wheels = self.executor.index.get(fullname)
             if wheels:
                 self.executor.ensure(wheels)
+        elif fullname.rpartition(".")[2] in _LATER:  # a package's tests: now, not later
+            wheels = self.executor.index.get(fullname.partition(".")[0])
+            if wheels:
+                self.executor.ensure(wheels, part="tests")
 
     def invalidate_caches(self) -> None:
         return None

@@ -158,6 +158,9 @@ def cleanup(run_uri: str, *, cache_dir: str | os.PathLike[str] | None = None) ->
     """
     if not run_uri or not run_uri.strip():
         raise InputError("cleanup needs a run folder or a wheelhouse URI")
+    from .pending import finish_driver_install  # noqa: PLC0415
+
+    finish_driver_install(drop_failed=True)  # a load's install still reading the wheelhouse
     folder = run_folder_of(run_uri)
     storage = storage_for(folder)
     if not storage.exists(folder):

@@ -146,32 +146,36 @@ def install_beside(
     strict: bool | None = None,
 ) -> tuple[Path, InstallResult, T]:
     """Check, then install on a helper thread while ``ship`` serves the executors from
-    the install as planned (:func:`.install.planned_install`); the driver's folder is
-    active when this returns. On this node both compete for the cores; on a cluster the
-    executors' unpacking runs on their own (benchmarks/RESULTS.md, issue 25)."""
+    the install as planned (:func:`.install.planned_install`), and return without waiting
+    for the install: the first import of one of its packages on the driver waits for it
+    (:mod:`.pending`). The helper releases ``prepared`` when it is done. On this node both
+    compete for the cores; on a cluster the executors' unpacking runs on their own
+    (benchmarks/RESULTS.md, issue 25)."""
     timings.update(prepared.timings)
     _check_fresh(prepared, timings, strict=strict, client=False)
-    outcome: list[InstallResult | BaseException] = []
+    planned = planned_install(prepared, node_cache)
 
-    def run() -> None:
+    served = threading.Event()
+
+    def work() -> InstallResult:
         try:
-            outcome.append(install(prepared, node_cache))
-        except BaseException as exc:  # re-raised on the calling thread
-            outcome.append(exc)
+            return install(prepared, node_cache)
+        finally:
+            served.wait()  # shipping reads the wheelhouse through the same open file
+            prepared.discard()
 
-    helper = threading.Thread(target=run, name="sparkdeps-install")
-    helper.start()
+    from . import unpack  # noqa: F401, PLC0415 - imported here: an import at exit fails
+    from .pending import pending_install  # noqa: PLC0415
+
+    pending = pending_install(prepared.uri, planned.folder, planned.top_level, work)
     try:
-        shipped = ship(planned_install(prepared, node_cache))
-    finally:
-        helper.join()
-    installed = outcome[0]
-    if isinstance(installed, BaseException):
-        raise installed
-    timings.update({k: v for k, v in installed.timings.items() if k not in timings})
-    activate(installed.folder)
-    explain_preloaded(installed.top_level, installed.folder)
-    return installed.folder, installed, shipped
+        shipped = ship(planned)
+    except BaseException:
+        served.set()
+        pending.abandon()  # the shipping error is the one to raise; nothing made active
+        raise
+    served.set()
+    return planned.folder, planned, shipped
 
 
 def _client_misfits(prepared: Prepared, client: bool) -> tuple[str, ...]:

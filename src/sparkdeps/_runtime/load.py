@@ -22,6 +22,7 @@ from .install import InstallResult
 from .loadplan import LoadPlan, active_session, plan_load
 from .loadresult import load_result, log_loaded
 from .locate import locate_wheelhouse, located_pin, wheelhouse_arg
+from .pending import finish_driver_install
 from .session_state import loaded_into, modules_for, runtime_packages_for
 from .shipping import check_session, ship_to_executors
 
@@ -67,8 +68,10 @@ def load(
     classic session and through artifacts on Spark Connect; with no session only the
     driver gets the packages. ``delivery="shared"`` installs once beside a wheelhouse
     on storage every node mounts (``/Volumes``, ``/dbfs``, NFS; or ``payload_dir``). A
-    fresh classic load ships while the driver installs, and a background job unpacks on
-    live executors (``warm_executors=False``: at each one's first import instead).
+    fresh classic load returns once every wheel is checked and the executors are served;
+    the driver installs behind it, and the driver's first import of one of its packages
+    (or ``importlib.metadata`` lookup) waits for that install. A background job unpacks
+    on live executors (``warm_executors=False``: at each one's first import instead).
 
     A runtime-aware wheelhouse is checked against this Python first
     (docs/runtime-aware.md): a relied-on package at another version warns, a
@@ -87,6 +90,7 @@ def load(
     ``spark.python.worker.reuse=false``. Example: ``sparkdeps.load(result.uri, spark=spark)``.
     """
     _check_options(mode, delivery)
+    finish_driver_install(drop_failed=True)  # an earlier load's install, still running
     timings: dict[str, float] = {}
     with timed(timings, "total"):
         uri, expected = located_pin(*locate_wheelhouse(wheelhouse, task_key=task_key, key=key))
@@ -94,11 +98,16 @@ def load(
             warm_executors=warm_executors
         )
         warm = mode == "cache"  # pip needs every wheel: no warm path that reads no manifest
-        with fetch_wheelhouse(uri, plan.install_cache, warm=warm, expected=expected) as prepared:
-            result = _deliver(
+        prepared = fetch_wheelhouse(uri, plan.install_cache, warm=warm, expected=expected)
+        handed_off = False
+        try:
+            result, handed_off = _deliver(
                 plan, prepared, (delivery, probe), mode, strict=strict, replace=replace,
                 timings=timings, source=uri,
             )  # fmt: skip
+        finally:
+            if not handed_off:  # else the driver's install releases it when it is done
+                prepared.discard()
     log_loaded(result, plan, delivery, timings)
     return result
 
@@ -113,8 +122,9 @@ def _deliver(
     replace: bool,
     timings: dict[str, float],
     source: str,
-) -> LoadResult:
-    """Nothing where the environment has every wheel already; else install, then ship."""
+) -> tuple[LoadResult, bool]:
+    """Nothing where the environment has every wheel already; else install, then ship.
+    True with the result when the driver's install goes on after ``load`` returns."""
     packages = check_session(plan, prepared, replace=replace)
     # Without a session, or without a manifest read (a warm load: an earlier load found this
     # digest not provided), it installs as before and imports no importlib.metadata.
@@ -125,7 +135,7 @@ def _deliver(
             plan, prepared, packages, asked, mode, strict=strict, timings=timings
         )
         if result is not None:
-            return result
+            return result, False
     if mode == "cache" and installs_beside_shipping(prepared, plan.install_cache, plan.kind):
 
         def ship(planned: InstallResult) -> Shipped | None:
@@ -134,7 +144,8 @@ def _deliver(
             )
 
         made = install_beside(prepared, plan.install_cache, timings, ship, strict=strict)
-        return load_result(prepared, made[1], made[0], plan, made[2], mode=mode, timings=timings)
+        result = load_result(prepared, made[1], made[0], plan, made[2], mode=mode, timings=timings)
+        return result, True
     folder, installed = driver_install(
         prepared, plan.install_cache, mode, plan.kind, timings, strict=strict,
         client=plan.ship == "connect",
@@ -142,7 +153,8 @@ def _deliver(
     shipped = ship_to_executors(
         plan, prepared, installed, packages, timings, asked=asked, source=source
     )
-    return load_result(prepared, installed, folder, plan, shipped, mode=mode, timings=timings)
+    result = load_result(prepared, installed, folder, plan, shipped, mode=mode, timings=timings)
+    return result, False
 
 
 def _check_options(mode: str, delivery: str) -> None:

@@ -65,7 +65,11 @@ def _extract_all(
         written = sum(one(w) for w in wheels)
     else:
         with ThreadPoolExecutor(helpers, thread_name_prefix="sparkdeps-extract") as pool:
-            futures = [pool.submit(one, w) for w in big]
+            try:
+                futures = [pool.submit(one, w) for w in big]
+            except RuntimeError:  # the interpreter is exiting (a driver install finishing
+                futures = []  # after load() returned, pending.py): no new threads, so here
+                small = wheels
             written = sum(one(w) for w in small)
             written += sum(future.result() for future in futures)
     shipped = usable_bytecode(prepared.manifest.bytecode) if bytecode else None
