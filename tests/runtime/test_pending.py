@@ -13,10 +13,12 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import json
+import logging
 import subprocess
 import sys
 import threading
 import time
+import types
 import zipfile
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -216,3 +218,20 @@ def test_a_forked_child_finds_the_install_whole(wheelhouse: Path, tmp_path: Path
     file = json.loads(child.stdout.readline())
     assert child.wait(timeout=60) == 0
     assert file.endswith(f"{PREFIX}_pure/__init__.py") and "/installs/" in file
+
+
+def test_a_module_imported_before_load_is_explained_before_the_install_is_whole(
+    wheelhouse: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its import never reaches the placeholder, so ``load`` says it at once."""
+    early = types.ModuleType(f"{PREFIX}_single")
+    early.__file__ = str(tmp_path / "elsewhere" / f"{PREFIX}_single.py")
+    sys.modules[early.__name__] = early
+    node_cache = tmp_path / "node"
+    with _held(node_cache, _digest(wheelhouse, node_cache)):
+        caplog.set_level(logging.WARNING, logger="sparkdeps._runtime.preloaded")
+        folder, _ = _load_beside(wheelhouse, node_cache)
+        assert not folder.exists()
+        said = caplog.text
+    assert f"{PREFIX}_single was imported before load()" in said
+    assert f"executors import {PREFIX}_single 1.0 from the wheelhouse" in said

@@ -95,6 +95,7 @@ def test_verify_marks_imports_from_an_earlier_wheelhouse() -> None:
 @pytest.mark.slow
 def test_second_load_into_a_session(tmp_path: Path, sparkdeps_spark_manager: Any) -> None:
     from sparkdeps._runtime.load import load
+    from sparkdeps._runtime.pending import finish_driver_install
     from sparkdeps._runtime.verify import verify
 
     spark = sparkdeps_spark_manager.classic()
@@ -108,6 +109,7 @@ def test_second_load_into_a_session(tmp_path: Path, sparkdeps_spark_manager: Any
     result = verify(spark, ["sdsess_a", "sdsess_b"])
     assert result.ok and len(result.executors) == 2
 
+    finish_driver_install()  # the agreeing load's install, finishing behind it: now whole
     path_before = list(sys.path)
     for replace in (False, True):  # the shared session reuses workers: replace is refused too
         with pytest.raises(SessionConflictError) as caught:

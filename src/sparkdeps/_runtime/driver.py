@@ -175,6 +175,11 @@ def install_beside(
         pending.abandon()  # the shipping error is the one to raise; nothing made active
         raise
     served.set()
+    # now, not once installed: a module imported before load() never asks for the install
+    manifest = prepared.manifest
+    assert manifest is not None
+    versions = {name: wheel.version for wheel in manifest.wheels for name in wheel.top_level}
+    explain_preloaded(planned.top_level, planned.folder, versions)
     return planned.folder, planned, shipped
 
 

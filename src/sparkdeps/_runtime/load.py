@@ -68,10 +68,9 @@ def load(
     classic session and through artifacts on Spark Connect; with no session only the
     driver gets the packages. ``delivery="shared"`` installs once beside a wheelhouse
     on storage every node mounts (``/Volumes``, ``/dbfs``, NFS; or ``payload_dir``). A
-    fresh classic load returns once every wheel is checked and the executors are served;
-    the driver installs behind it, and the driver's first import of one of its packages
-    (or ``importlib.metadata`` lookup) waits for that install. A background job unpacks
-    on live executors (``warm_executors=False``: at each one's first import instead).
+    fresh classic load returns once the wheels are checked and the executors served; the
+    driver's first import of one of its packages waits for the install behind it. A
+    background job unpacks on live executors (``warm_executors=False``: at first import).
 
     A runtime-aware wheelhouse is checked against this Python first
     (docs/runtime-aware.md): a relied-on package at another version warns, a
@@ -90,7 +89,6 @@ def load(
     ``spark.python.worker.reuse=false``. Example: ``sparkdeps.load(result.uri, spark=spark)``.
     """
     _check_options(mode, delivery)
-    finish_driver_install(drop_failed=True)  # an earlier load's install, still running
     timings: dict[str, float] = {}
     with timed(timings, "total"):
         uri, expected = located_pin(*locate_wheelhouse(wheelhouse, task_key=task_key, key=key))
@@ -98,21 +96,33 @@ def load(
             warm_executors=warm_executors
         )
         warm = mode == "cache"  # pip needs every wheel: no warm path that reads no manifest
-        prepared = fetch_wheelhouse(uri, plan.install_cache, warm=warm, expected=expected)
-        handed_off = False
-        try:
-            result, handed_off = _deliver(
-                plan, prepared, (delivery, probe), mode, strict=strict, replace=replace,
-                timings=timings, source=uri,
-            )  # fmt: skip
-        finally:
-            if not handed_off:  # else the driver's install releases it when it is done
-                prepared.discard()
+        result = _deliver(
+            plan, fetch_wheelhouse(uri, plan.install_cache, warm=warm, expected=expected),
+            (delivery, probe), mode, strict=strict, replace=replace, timings=timings, source=uri,
+        )  # fmt: skip
     log_loaded(result, plan, delivery, timings)
     return result
 
 
 def _deliver(
+    plan: LoadPlan,
+    prepared: Prepared,
+    asked: tuple[Delivery, bool | None],
+    mode: Literal["cache", "pip"],
+    **kwargs: Any,
+) -> LoadResult:
+    """:func:`_deliver_from`, then ``prepared`` released, unless the driver's install goes
+    on after ``load`` returns: it releases it once done (:func:`.driver.install_beside`)."""
+    handed_off = False
+    try:
+        result, handed_off = _deliver_from(plan, prepared, asked, mode, **kwargs)
+    finally:
+        if not handed_off:
+            prepared.discard()
+    return result
+
+
+def _deliver_from(
     plan: LoadPlan,
     prepared: Prepared,
     asked: tuple[Delivery, bool | None],
@@ -158,7 +168,8 @@ def _deliver(
 
 
 def _check_options(mode: str, delivery: str) -> None:
-    """A bad ``mode`` or ``delivery``, or ``environment`` without ``%pip``: before anything."""
+    """A bad ``mode`` or ``delivery``, or ``environment`` without ``%pip``: before anything;
+    then an earlier load's driver install finished (:mod:`.pending`)."""
     if mode not in ("cache", "pip"):
         raise InputError(f"mode must be 'cache' or 'pip', got {mode!r}")
     if delivery not in _DELIVERIES:
@@ -167,3 +178,4 @@ def _check_options(mode: str, delivery: str) -> None:
         from .environment import require_channel  # noqa: PLC0415
 
         require_channel()  # before anything is read or installed
+    finish_driver_install(drop_failed=True)  # an earlier load's install, still running

@@ -35,7 +35,6 @@ from typing import Any
 
 from .._core.errors import SparkdepsError, StorageError
 from .install import InstallResult, activate
-from .preloaded import explain_preloaded
 
 __all__ = ["PendingInstall", "finish_driver_install", "pending_install"]
 
@@ -106,7 +105,6 @@ class PendingInstall:
                 self._finished = True
                 _leave(self)
                 activate(self._result.folder)
-                explain_preloaded(self._result.top_level, self._result.folder)
         return self._result
 
     def abandon(self) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 __all__ = ["explain_preloaded"]
@@ -57,10 +57,14 @@ def _who(name: str) -> str | None:
     return None
 
 
-def explain_preloaded(names: Sequence[str], folder: Path) -> list[str]:
+def explain_preloaded(
+    names: Sequence[str], folder: Path, versions: Mapping[str, str] | None = None
+) -> list[str]:
     """Log, for each of ``names`` imported from outside ``folder``, what each side gets.
 
-    Returns the names that the user's own code imported too early (the warned ones).
+    ``versions``: top-level name -> the wheelhouse's version, when ``folder`` is not
+    installed yet (read from its metadata otherwise). Returns the names that the user's
+    own code imported too early (the warned ones).
     """
     prefix = os.fspath(folder) + os.sep
     warned: list[str] = []
@@ -71,7 +75,7 @@ def explain_preloaded(names: Sequence[str], folder: Path) -> list[str]:
             continue
         kept = getattr(module, "__version__", None)
         driver = f"{name} {kept}" if isinstance(kept, str) else name
-        shipped = _version_in(folder, name)
+        shipped = versions.get(name) if versions is not None else _version_in(folder, name)
         executors = f"{name} {shipped}" if shipped else name
         who = _who(name)
         if who is not None:
