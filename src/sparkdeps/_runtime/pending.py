@@ -89,10 +89,6 @@ class PendingInstall:
         error.__cause__ = exc
         return error
 
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
     def finish(self) -> InstallResult:
         """Wait for the install; once, make its folder active (on the calling thread, so
         ``sys.path`` changes only between imports); the install's error, if any."""
@@ -122,7 +118,7 @@ class PendingInstall:
     def _needs_install(self) -> bool:
         if threading.current_thread().name.startswith(_THREAD_PREFIX):
             return False  # the install itself importing: waiting would deadlock
-        return not self._finished or self._error is not None
+        return not self._finished
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
         """A spec whose loading waits: never here, where Python holds its global import
@@ -163,7 +159,7 @@ def pending_install(
     finish_driver_install(drop_failed=True)  # one at a time; a failed one is installed anew
     pending = PendingInstall(source, folder, top_level, work)
     _pending.append(pending)
-    sys.meta_path.insert(0, pending)
+    sys.meta_path = [pending, *sys.meta_path]  # a new list: see _leave
     pending.start()
     return pending
 
@@ -175,7 +171,7 @@ def finish_driver_install(*, drop_failed: bool = False) -> None:
     for pending in list(_pending):
         try:
             pending.finish()
-        except BaseException:
+        except Exception:
             if not drop_failed:
                 raise
             _leave(pending)
@@ -195,4 +191,6 @@ def _leave(pending: PendingInstall) -> None:
     if pending in _pending:
         _pending.remove(pending)
     if pending in sys.meta_path:
-        sys.meta_path.remove(pending)
+        # a new list, not one changed in place: an import on another thread walks the
+        # list it started with, and would skip the finder after a removed one
+        sys.meta_path = [finder for finder in sys.meta_path if finder is not pending]
