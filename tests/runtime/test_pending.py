@@ -54,14 +54,34 @@ def _digest(wheelhouse: Path, node_cache: Path) -> str:
         return prepared.digest
 
 
-def _release_after(lock: AbstractContextManager[None], seconds: float) -> threading.Thread:
-    def release() -> None:
-        time.sleep(seconds)
-        lock.__exit__(None, None, None)
+class _Holder:
+    """Holds the install's lock from the start of a test until :meth:`release`."""
 
-    thread = threading.Thread(target=release)
-    thread.start()
-    return thread
+    def __init__(self, lock: AbstractContextManager[None]) -> None:
+        self._lock = lock
+        self._held = threading.Lock()  # released once, whichever thread comes first
+        lock.__enter__()
+
+    def release(self, after: float = 0.0) -> None:
+        time.sleep(after)
+        if self._held.acquire(blocking=False):
+            self._lock.__exit__(None, None, None)
+
+    def release_later(self, seconds: float) -> threading.Thread:
+        thread = threading.Thread(target=self.release, args=(seconds,))
+        thread.start()
+        return thread
+
+
+@pytest.fixture
+def held(wheelhouse: Path, tmp_path: Path) -> Iterator[tuple[Path, _Holder]]:
+    """(node cache, its install lock held): the install waits until the test lets it go."""
+    node_cache = tmp_path / "node"
+    holder = _Holder(_held(node_cache, _digest(wheelhouse, node_cache)))
+    try:
+        yield node_cache, holder
+    finally:
+        holder.release()
 
 
 def _load_beside(wheelhouse: Path, node_cache: Path) -> tuple[Path, list[InstallResult]]:
@@ -72,17 +92,15 @@ def _load_beside(wheelhouse: Path, node_cache: Path) -> tuple[Path, list[Install
 
 
 def test_load_returns_before_the_install_and_the_first_import_waits_for_it(
-    wheelhouse: Path, tmp_path: Path
+    wheelhouse: Path, held: tuple[Path, _Holder]
 ) -> None:
-    node_cache = tmp_path / "node"
-    lock = _held(node_cache, _digest(wheelhouse, node_cache))
-    lock.__enter__()
+    node_cache, holder = held
     folder, shipped = _load_beside(wheelhouse, node_cache)
     # served from the plan while the install cannot even start
     assert [item.folder for item in shipped] == [folder]
     assert not folder.exists()
     assert str(folder) not in sys.path
-    releasing = _release_after(lock, 0.5)
+    releasing = holder.release_later(0.5)
     started = time.monotonic()
     module = importlib.import_module(f"{PREFIX}_pure")
     waited = time.monotonic() - started
@@ -95,12 +113,12 @@ def test_load_returns_before_the_install_and_the_first_import_waits_for_it(
     assert not any(type(finder).__name__ == "PendingInstall" for finder in sys.meta_path)
 
 
-def test_a_metadata_lookup_waits_for_the_install(wheelhouse: Path, tmp_path: Path) -> None:
-    node_cache = tmp_path / "node"
-    lock = _held(node_cache, _digest(wheelhouse, node_cache))
-    lock.__enter__()
+def test_a_metadata_lookup_waits_for_the_install(
+    wheelhouse: Path, held: tuple[Path, _Holder]
+) -> None:
+    node_cache, holder = held
     folder, _ = _load_beside(wheelhouse, node_cache)
-    releasing = _release_after(lock, 0.3)
+    releasing = holder.release_later(0.3)
     version = importlib.metadata.version(f"{PREFIX}-single")
     releasing.join()
     assert version == "1.0"
@@ -154,11 +172,9 @@ print(json.dumps({{"folder": str(folder), "existed": folder.exists()}}), flush=T
 
 
 def test_the_interpreter_exits_only_once_the_install_is_whole(
-    wheelhouse: Path, tmp_path: Path
+    wheelhouse: Path, held: tuple[Path, _Holder]
 ) -> None:
-    node_cache = tmp_path / "node"
-    lock = _held(node_cache, _digest(wheelhouse, node_cache))
-    lock.__enter__()
+    node_cache, holder = held
     code = _EXITS_AT_ONCE.format(
         paths=[str(REPO / "src"), str(REPO)], node_cache=str(node_cache), wheelhouse=str(wheelhouse)
     )
@@ -168,7 +184,7 @@ def test_the_interpreter_exits_only_once_the_install_is_whole(
     assert not said["existed"]
     time.sleep(0.5)
     assert child.poll() is None, "the process ended with its install unfinished"
-    lock.__exit__(None, None, None)
+    holder.release()
     assert child.wait(timeout=60) == 0
     assert (Path(said["folder"]) / COMPLETE_MARKER).is_file()
 
@@ -194,10 +210,10 @@ print(os.read(read, 4096).decode(), flush=True)
 """
 
 
-def test_a_forked_child_finds_the_install_whole(wheelhouse: Path, tmp_path: Path) -> None:
-    node_cache = tmp_path / "node"
-    lock = _held(node_cache, _digest(wheelhouse, node_cache))
-    lock.__enter__()
+def test_a_forked_child_finds_the_install_whole(
+    wheelhouse: Path, held: tuple[Path, _Holder]
+) -> None:
+    node_cache, holder = held
     code = _FORKS.format(
         paths=[str(REPO / "src"), str(REPO)],
         node_cache=str(node_cache),
@@ -214,7 +230,7 @@ def test_a_forked_child_finds_the_install_whole(wheelhouse: Path, tmp_path: Path
     assert child.stdout.readline().strip() == "loaded"
     child.stdin.write("\n")
     child.stdin.flush()
-    _release_after(lock, 0.5).join()  # the fork waits for this
+    holder.release(after=0.5)  # the fork waits for this
     file = json.loads(child.stdout.readline())
     assert child.wait(timeout=60) == 0
     assert file.endswith(f"{PREFIX}_pure/__init__.py") and "/installs/" in file
