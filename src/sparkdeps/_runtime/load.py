@@ -10,6 +10,7 @@ where the environment has it), :mod:`.driver` (check and install on the driver),
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._core.errors import InputError
@@ -17,7 +18,7 @@ from .._core.paths import PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY
 from .._core.results import Delivery, LoadResult
 from .._core.timing import timed
 from .driver import driver_install, install_beside, installs_beside_shipping
-from .fetch import Prepared, fetch_wheelhouse
+from .fetch import fetch_wheelhouse
 from .install import InstallResult
 from .loadplan import LoadPlan, active_session, plan_load
 from .loadresult import load_result, log_loaded
@@ -95,46 +96,35 @@ def load(
         plan = plan_load(uri, spark, delivery, cache_dir, payload_dir)._replace(
             warm_executors=warm_executors
         )
-        warm = mode == "cache"  # pip needs every wheel: no warm path that reads no manifest
-        result = _deliver(
-            plan, fetch_wheelhouse(uri, plan.install_cache, warm=warm, expected=expected),
-            (delivery, probe), mode, strict=strict, replace=replace, timings=timings, source=uri,
-        )  # fmt: skip
+        with ExitStack() as owned:  # given up when the driver's install outlives load()
+            result = _deliver(
+                plan, (uri, expected), (delivery, probe), mode, strict=strict, replace=replace,
+                timings=timings, owned=owned,
+            )  # fmt: skip
     log_loaded(result, plan, delivery, timings)
     return result
 
 
 def _deliver(
     plan: LoadPlan,
-    prepared: Prepared,
-    asked: tuple[Delivery, bool | None],
-    mode: Literal["cache", "pip"],
-    **kwargs: Any,
-) -> LoadResult:
-    """:func:`_deliver_from`, then ``prepared`` released, unless the driver's install goes
-    on after ``load`` returns: it releases it once done (:func:`.driver.install_beside`)."""
-    handed_off = False
-    try:
-        result, handed_off = _deliver_from(plan, prepared, asked, mode, **kwargs)
-    finally:
-        if not handed_off:
-            prepared.discard()
-    return result
-
-
-def _deliver_from(
-    plan: LoadPlan,
-    prepared: Prepared,
+    located: tuple[str, str | None],
     asked: tuple[Delivery, bool | None],
     mode: Literal["cache", "pip"],
     *,
     strict: bool | None,
     replace: bool,
     timings: dict[str, float],
-    source: str,
-) -> tuple[LoadResult, bool]:
-    """Nothing where the environment has every wheel already; else install, then ship.
-    True with the result when the driver's install goes on after ``load`` returns."""
+    owned: ExitStack,
+) -> LoadResult:
+    """Fetch the wheelhouse at ``located`` (URI, pinned digest). Nothing where the
+    environment has every wheel already; else install, then ship. ``owned`` releases
+    the fetched wheelhouse, unless the driver's install goes on after ``load`` returns:
+    that install releases it once done (:func:`.driver.install_beside`)."""
+    source, expected = located
+    warm = mode == "cache"  # pip needs every wheel: no warm path that reads no manifest
+    prepared = owned.enter_context(
+        fetch_wheelhouse(source, plan.install_cache, warm=warm, expected=expected)
+    )
     packages = check_session(plan, prepared, replace=replace)
     # Without a session, or without a manifest read (a warm load: an earlier load found this
     # digest not provided), it installs as before and imports no importlib.metadata.
@@ -145,7 +135,7 @@ def _deliver_from(
             plan, prepared, packages, asked, mode, strict=strict, timings=timings
         )
         if result is not None:
-            return result, False
+            return result
     if mode == "cache" and installs_beside_shipping(prepared, plan.install_cache, plan.kind):
 
         def ship(planned: InstallResult) -> Shipped | None:
@@ -154,8 +144,8 @@ def _deliver_from(
             )
 
         made = install_beside(prepared, plan.install_cache, timings, ship, strict=strict)
-        result = load_result(prepared, made[1], made[0], plan, made[2], mode=mode, timings=timings)
-        return result, True
+        owned.pop_all()  # the install thread releases the wheelhouse
+        return load_result(prepared, made[1], made[0], plan, made[2], mode=mode, timings=timings)
     folder, installed = driver_install(
         prepared, plan.install_cache, mode, plan.kind, timings, strict=strict,
         client=plan.ship == "connect",
@@ -163,8 +153,7 @@ def _deliver_from(
     shipped = ship_to_executors(
         plan, prepared, installed, packages, timings, asked=asked, source=source
     )
-    result = load_result(prepared, installed, folder, plan, shipped, mode=mode, timings=timings)
-    return result, False
+    return load_result(prepared, installed, folder, plan, shipped, mode=mode, timings=timings)
 
 
 def _check_options(mode: str, delivery: str) -> None:
