@@ -375,7 +375,7 @@ def test_warm_returns_at_once_and_extracts_every_wheel_behind_it(
     assert out == {"returned_while_held": True, "imported": []}, out
     wheels = {path.name for path in (root / archive_name(digest) / "wheels").iterdir()}
     assert _done(root, digest) == wheels | {"bytecode"}
-    tests_done = {path.name[: -len(".tests-done")] for path in state.glob("*.tests-done")}
+    tests_done = {path.name[: -len(".later-done")] for path in state.glob("*.later-done")}
     assert tests_done == wheels, "the warm-up extracts every wheel's tests folders too"
     site = root / archive_name(digest) / "site"
     sources = sorted(site.rglob("*.py"))
@@ -432,6 +432,6 @@ def test_a_packages_tests_are_extracted_at_their_own_first_import(tmp_path: Path
     assert out["value"] == "tested" and out["nested"] is True
     state = _state(root, digest)
     assert (state / f"{wheel.name}.done").is_file()
-    assert (state / f"{wheel.name}.tests-done").is_file()
+    assert (state / f"{wheel.name}.later-done").is_file()
     # the driver's install is whole from the start: only executors defer
     assert (result.folder / name / "tests" / "data" / "sample.txt").is_file()

@@ -30,10 +30,12 @@ import importlib.util
 import json
 import marshal
 import os
+import re
 import shutil
 import sys
 import threading
 import zipfile
+import zipimport
 from typing import Any
 
 
@@ -63,8 +65,8 @@ CONFIG: dict[str, Any] = _read_config()
 _SITE = "site"
 _STATE = ".site.state"
 """Beside the site folder: ``index.json``, and per wheel a ``.lock``, a ``.done`` (its code
-is whole) and a ``.tests-done`` (its tests folders too)."""
-_MARKERS = {"code": ".done", "tests": ".tests-done"}
+is whole) and a ``.later-done`` (its tests folders and type stubs too)."""
+_MARKERS = {"code": ".done", "later": ".later-done"}
 _lock = threading.Lock()
 _active: list[str] = []
 _redirecting: set[str] = set()
@@ -169,13 +171,18 @@ _LATER = frozenset({"tests", "test"})
 """A package's own test suite, in a folder of these names below its top level (numpy's is
 half its files): extracted after the rest of every wheel, by the warm-up or at the first
 import of a module inside it. No job imports it; the build ships no bytecode for it."""
+_LATER_SUFFIXES = (".pyi",)
+"""Type stubs: read by type checkers, never by an import (numpy ships 155); later too."""
 
 
 def _part(parts: list[str]) -> str:
-    """Which extraction a member belongs to: ``metadata``, ``code`` or ``tests``."""
+    """Which extraction a member belongs to: ``metadata``, ``code`` or ``later`` (tests
+    folders and type stubs)."""
     if _is_metadata(parts):
         return "metadata"
-    return "tests" if not _LATER.isdisjoint(parts[1:-1]) else "code"
+    if not _LATER.isdisjoint(parts[1:-1]) or parts[-1].endswith(_LATER_SUFFIXES):
+        return "later"
+    return "code"
 
 
 def _top_level(parts: list[str]) -> str | None:
@@ -250,13 +257,17 @@ class _Executor:
         self.site = os.path.join(archive, _SITE)
         self.state = os.path.join(archive, _STATE)
         self.done: set[str] = set()
-        self.tests_done: set[str] = set()
-        self.index = self._prepared()
+        self.later_done: set[str] = set()
+        prepared = self._prepared()
+        self.index: dict[str, list[str]] = prepared["names"]
+        self.in_place = frozenset(prepared["in_place"])
         shipped = _shipped_bytecode()
         self.bytecode = _Shipped(archive, self.site, shipped[0]) if shipped else None
+        self._importers: dict[str, _InPlace] = {}
 
-    def _prepared(self) -> dict[str, list[str]]:
-        """Top-level name -> wheel files; made once per executor, under its lock."""
+    def _prepared(self) -> dict[str, Any]:
+        """``names`` (top-level name -> wheel files) and ``in_place`` (the wheels imported
+        from the wheel itself); made once per executor, under its lock."""
         index_path = os.path.join(self.state, "index.json")
         if not os.path.exists(index_path):
             handle = _locked(os.path.join(self.archive, ".site.lock"))
@@ -266,7 +277,7 @@ class _Executor:
             finally:
                 handle.close()
         with open(index_path, encoding="utf-8") as handle:
-            index: dict[str, list[str]] = json.load(handle)
+            index: dict[str, Any] = json.load(handle)
         return index
 
     def _prepare(self, index_path: str) -> None:
@@ -276,16 +287,23 @@ class _Executor:
         index: dict[str, list[str]] = {}
         written: list[str] = []
 
+        candidates: set[str] = set()
+
         def metadata() -> None:
             for filename, _sha256 in CONFIG["wheels"]:
                 path = os.path.join(self.archive, "wheels", filename)
                 for name in _extract(path, self.site, part="metadata", written=written):
                     index.setdefault(name, []).append(filename)
+                if _shipped_bytecode() is not None and importable_in_place(path):
+                    candidates.add(filename)
 
         _space_checked(self.archive, written, metadata)
+        # a top-level name that two wheels share (a namespace) is extracted, whole
+        shared = {wheel for wheels in index.values() if len(wheels) > 1 for wheel in wheels}
+        prepared = {"names": index, "in_place": sorted(candidates - shared)}
         partial = f"{index_path}.{os.getpid()}.partial"
         with open(partial, "w", encoding="utf-8") as out:
-            json.dump(index, out)
+            json.dump(prepared, out)
         os.replace(partial, index_path)  # the index exists only once the metadata does
 
     def ensure(self, filenames: list[str], *, wait: bool = True, part: str = "code") -> bool:
@@ -293,9 +311,9 @@ class _Executor:
         one was busy and ``wait`` False."""
         fresh = False
         complete = True
-        done = self.done if part == "code" else self.tests_done
+        done = self.done if part == "code" else self.later_done
         for filename in filenames:
-            if filename in done:
+            if filename in done or filename in self.in_place:
                 continue
             marker = os.path.join(self.state, filename + _MARKERS[part])
             if not os.path.exists(marker):
@@ -325,15 +343,23 @@ class _Executor:
         with open(marker, "wb"):
             pass
 
+    def importer(self, filename: str) -> _InPlace:
+        """The importer of a wheel imported in place (one per wheel and process)."""
+        importer = self._importers.get(filename)
+        if importer is None:
+            path = os.path.join(self.archive, "wheels", filename)
+            importer = self._importers[filename] = _InPlace(path)
+        return importer
+
     def extract_rest(self) -> None:
-        """Every wheel not yet extracted, smallest first, then their tests; busy ones
-        after the others."""
+        """Every wheel not yet extracted, smallest first, then their tests and stubs; busy
+        ones after the others (a wheel imported in place stays in its zip)."""
         wheels_dir = os.path.join(self.archive, "wheels")
         filenames = sorted(
             (filename for filename, _ in CONFIG["wheels"]),
             key=lambda filename: os.path.getsize(os.path.join(wheels_dir, filename)),
         )
-        for part in ("code", "tests"):
+        for part in ("code", "later"):
             busy = [name for name in filenames if not self.ensure([name], wait=False, part=part)]
             self.ensure(busy, part=part)
 
@@ -368,15 +394,17 @@ class _LazyWheels:
     def __init__(self, executor: _Executor) -> None:
         self.executor = executor
 
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
         if path is None:
             wheels = self.executor.index.get(fullname)
+            if wheels and wheels[0] in self.executor.in_place:  # the only one holding it
+                return self.executor.importer(wheels[0]).find_spec(fullname)
             if wheels:
                 self.executor.ensure(wheels)
         elif fullname.rpartition(".")[2] in _LATER:  # a package's tests: now, not later
             wheels = self.executor.index.get(fullname.partition(".")[0])
             if wheels:
-                self.executor.ensure(wheels, part="tests")
+                self.executor.ensure(wheels, part="later")
 
     def invalidate_caches(self) -> None:
         return None
@@ -398,6 +426,8 @@ def _this_executor() -> _Executor:
     global _executor
     if _executor is None:
         _executor = _Executor(_archive_folder())
+        if _executor.in_place:
+            _import_in_place_under(os.path.join(_executor.archive, "wheels"))
         sys.meta_path.insert(0, _LazyWheels(_executor))
     return _executor
 
@@ -461,6 +491,77 @@ def _no_space(archive: str) -> ImportError:
     )
 
 
+# --------------------------------------------------------------------------- in place
+#
+# Creating files is most of an executor's first import (issue 25: 0.02-0.5 ms a file on
+# the benchmark machine's disk, in the kernel). A pure wheel whose code finds no file by
+# its path is imported from the wheel itself, as ``zipimport`` does, with the build's
+# bytecode: tzdata's 627 files, urllib3's and requests' are never written. Only when the
+# build's bytecode serves this interpreter: a zip gets no ``.pyc`` beside it, so without
+# it every worker would compile every module again (docs/delivery.md, "In place").
+
+_BY_PATH = re.compile(rb"__file__|__path__|\.origin\b|pkg_resources|__spec__")
+"""What a module uses to find files beside it, which a zip does not have."""
+_NATIVE = (".so", ".pyd", ".dll", ".dylib", ".pth")
+
+
+def importable_in_place(path: str) -> bool:
+    """Whether the wheel at ``path`` can be imported from the zip: pure (``Root-Is-Purelib``,
+    no native file, no ``.data``, no ``.pth``), every module a ``.py``, and no module that
+    mentions ``__file__``, ``__path__``, ``__spec__``, ``.origin`` or ``pkg_resources``."""
+    with zipfile.ZipFile(path) as wheel:
+        names = wheel.namelist()
+        wheel_info = [name for name in names if name.endswith(".dist-info/WHEEL")]
+        if len(wheel_info) != 1:
+            return False
+        purelib = b"root-is-purelib: true" in wheel.read(wheel_info[0]).lower()
+        if not purelib:
+            return False
+        for name in names:
+            top = name.split("/", 1)[0]
+            if top.endswith(".dist-info"):
+                continue
+            if top.endswith(".data") or name.endswith((*_NATIVE, ".pyc")) or ".libs/" in name:
+                return False
+            if name.endswith(".py") and _BY_PATH.search(wheel.read(name)):
+                return False
+    return True
+
+
+class _InPlace(zipimport.zipimporter):
+    """``zipimport`` for a wheel imported in place, taking each module's code from the
+    build's bytecode; and naming a module's file without compiling it (``zipimporter``
+    compiles a module twice: to name its file, then to run it)."""
+
+    def get_filename(self, fullname: str) -> str:
+        tail = fullname.rpartition(".")[2]
+        member = f"{tail}{os.sep}__init__.py" if self.is_package(fullname) else f"{tail}.py"
+        return os.path.join(self.archive, self.prefix + member)
+
+    def get_code(self, fullname: str) -> Any:
+        shipped = _executor.bytecode if _executor is not None else None
+        if shipped is not None:
+            path = self.get_filename(fullname)
+            member = os.path.relpath(path, self.archive)
+            code = shipped.code(os.path.join(shipped.site, member), filename=path)
+            if code is not None:
+                return code
+        return super().get_code(fullname)
+
+
+def _import_in_place_under(folder: str) -> None:
+    """A package's own folder inside a wheel imported in place gets an :class:`_InPlace`
+    too (the path hook zipimport adds would compile its modules)."""
+    inside = os.path.join(folder, "")
+
+    def hook(path: str) -> Any:
+        if not path.startswith(inside):
+            raise ImportError("not a wheel imported in place")  # the next hook takes it
+        return _InPlace(path)
+
+    sys.path_hooks.insert(0, hook)
+
+
 # --------------------------------------------------------------------------- bytecode
 
 
@@ -480,8 +581,9 @@ class _Shipped:
         self._zip: zipfile.ZipFile | None = None
         self._entries: dict[str, zipfile.ZipInfo] = {}
 
-    def code(self, source: str) -> Any:
-        """The code compiled at build time for ``source``, or None (not shipped)."""
+    def code(self, source: str, *, filename: str | None = None) -> Any:
+        """The code compiled at build time for ``source`` (its path in the site folder),
+        naming ``filename`` (default: ``source``); None when not shipped."""
         with self._lock:
             if self._zip is None:
                 self._zip = zipfile.ZipFile(self.path)  # open for the worker's life
@@ -500,7 +602,7 @@ class _Shipped:
         # as the import system does with a .pyc: the code names its source's real path
         fix: Any = getattr(_imp, "_fix_co_filename", None)
         if fix is not None:
-            fix(code, source)
+            fix(code, filename or source)
         return code
 
 
