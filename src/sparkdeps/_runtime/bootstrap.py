@@ -34,6 +34,7 @@ import re
 import shutil
 import sys
 import threading
+import time
 import zipfile
 import zipimport
 from typing import Any
@@ -73,6 +74,12 @@ _redirecting: set[str] = set()
 _hooked: set[str] = set()
 _warming = threading.Event()
 """Set once this worker has started extracting the rest in the background."""
+_QUIET_S = 0.3
+_last_import = [0.0]
+"""``time.monotonic()`` of this worker's last import outside the warm-up's thread: the
+warm-up extracts only after ``_QUIET_S`` without one, and stops a wheel half-way when
+one comes (:class:`_Yielded`), so a UDF's imports never wait behind it."""
+_warm_thread: list[int] = []
 
 
 def stub_source(module: str) -> str:
@@ -197,8 +204,20 @@ def _extension_suffixes() -> tuple[str, ...]:
     return tuple(importlib.machinery.EXTENSION_SUFFIXES)
 
 
-def _extract(path: str, folder: str, *, part: str, written: list[str]) -> set[str]:
-    """The members of one wheel in ``part`` (:func:`_part`); the wheel's top-level names."""
+class _Yielded(Exception):
+    """The warm-up left a wheel half-way for an import; the next extraction redoes it."""
+
+
+def _extract(
+    path: str,
+    folder: str,
+    *,
+    part: str,
+    written: list[str],
+    stop: Any = None,
+) -> set[str]:
+    """The members of one wheel in ``part`` (:func:`_part`); the wheel's top-level names.
+    ``stop()`` true between two members raises :class:`_Yielded`."""
     made: set[str] = set()
     names: set[str] = set()
     wheel_name = os.path.basename(path)
@@ -212,6 +231,8 @@ def _extract(path: str, folder: str, *, part: str, written: list[str]) -> set[st
                 names.add(name)
             if _part(parts) != part:
                 continue
+            if stop is not None and stop():
+                raise _Yielded(wheel_name)
             target = os.path.join(folder, *parts)
             parent = os.path.dirname(target)
             if parent not in made:
@@ -306,9 +327,17 @@ class _Executor:
             json.dump(prepared, out)
         os.replace(partial, index_path)  # the index exists only once the metadata does
 
-    def ensure(self, filenames: list[str], *, wait: bool = True, part: str = "code") -> bool:
-        """Every wheel in ``filenames`` extracted (its ``code``, or its ``tests``); False:
-        one was busy and ``wait`` False."""
+    def ensure(
+        self,
+        filenames: list[str],
+        *,
+        wait: bool = True,
+        part: str = "code",
+        yielding: bool = False,
+    ) -> bool:
+        """Every wheel in ``filenames`` extracted (its ``code``, or its ``later`` part);
+        False: one was busy and ``wait`` False. ``yielding`` (the warm-up): raise
+        :class:`_Yielded` when an import comes meanwhile."""
         fresh = False
         complete = True
         done = self.done if part == "code" else self.later_done
@@ -323,7 +352,7 @@ class _Executor:
                     continue
                 try:
                     if not os.path.exists(marker):  # else another worker extracted it
-                        self._extract_part(filename, part, marker)
+                        self._extract_part(filename, part, marker, yielding=yielding)
                 finally:
                     handle.close()
             done.add(filename)
@@ -332,13 +361,15 @@ class _Executor:
             _invalidate_under(self.site)
         return complete
 
-    def _extract_part(self, filename: str, part: str, marker: str) -> None:
+    def _extract_part(self, filename: str, part: str, marker: str, *, yielding: bool) -> None:
         path = os.path.join(self.archive, "wheels", filename)
         written: list[str] = []
+        started = time.monotonic()
+        stop = (lambda: _last_import[0] > started) if yielding else None
         _space_checked(
             self.archive,
             written,
-            lambda: _extract(path, self.site, part=part, written=written),
+            lambda: _extract(path, self.site, part=part, written=written, stop=stop),
         )
         with open(marker, "wb"):
             pass
@@ -360,8 +391,19 @@ class _Executor:
             key=lambda filename: os.path.getsize(os.path.join(wheels_dir, filename)),
         )
         for part in ("code", "later"):
-            busy = [name for name in filenames if not self.ensure([name], wait=False, part=part)]
-            self.ensure(busy, part=part)
+            busy = [name for name in filenames if not self._yielding(name, part, wait=False)]
+            for name in busy:
+                self._yielding(name, part, wait=True)
+
+    def _yielding(self, filename: str, part: str, *, wait: bool) -> bool:
+        """One wheel's ``part`` extracted while this worker imports nothing."""
+        while True:
+            while (idle := time.monotonic() - _last_import[0]) < _QUIET_S:
+                time.sleep(_QUIET_S - idle)
+            try:
+                return self.ensure([filename], wait=wait, part=part, yielding=True)
+            except _Yielded:
+                continue  # an import came: it goes first, and this wheel starts again
 
     def compile_all(self) -> None:
         """Bytecode for every extracted module, once per executor (one worker does it).
@@ -395,6 +437,8 @@ class _LazyWheels:
         self.executor = executor
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if threading.get_ident() not in _warm_thread:
+            _last_import[0] = time.monotonic()
         if path is None:
             wheels = self.executor.index.get(fullname)
             if wheels and wheels[0] in self.executor.in_place:  # the only one holding it
@@ -460,6 +504,7 @@ def warm() -> str:
         executor = _this_executor()
 
     def extract_rest() -> None:
+        _warm_thread.append(threading.get_ident())
         with contextlib.suppress(AttributeError, OSError):  # below the UDFs beside it
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)  # Linux: per thread
         with contextlib.suppress(Exception):  # the first import reports any problem
