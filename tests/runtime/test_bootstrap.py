@@ -435,3 +435,98 @@ def test_a_packages_tests_are_extracted_at_their_own_first_import(tmp_path: Path
     assert (state / f"{wheel.name}.later-done").is_file()
     # the driver's install is whole from the start: only executors defer
     assert (result.folder / name / "tests" / "data" / "sample.txt").is_file()
+
+
+_YIELDS = """
+import importlib, json, os, sys, threading, time
+sys.path[1:1] = {paths!r}
+boot = importlib.import_module({module!r})
+boot.site_folder()  # prepared: metadata and index
+executor = boot._executor
+state = executor.state
+wheel = {wheel!r}
+done = os.path.join(state, wheel + ".done")
+
+boot._last_import[0] = time.monotonic() + 3600  # an import came after any start
+try:
+    executor.ensure([wheel], yielding=True)
+    stopped = None
+except boot._Yielded as exc:
+    stopped = str(exc)
+marker_after_stop = os.path.exists(done)
+boot._last_import[0] = 0.0
+
+seen = []
+def warm():
+    boot._warm_thread.append(threading.get_ident())
+    executor._yielding(wheel, "code", wait=True)
+thread = threading.Thread(target=warm)
+importing_until = time.monotonic() + 1.0
+thread.start()
+while time.monotonic() < importing_until:  # this worker's UDF importing, every 50 ms
+    boot._LazyWheels(executor).find_spec("sdbusy_not_a_name")  # as every import does
+    seen.append(os.path.exists(done))
+    time.sleep(0.05)
+thread.join(timeout=60)
+files = sorted(
+    os.path.relpath(os.path.join(d, f), executor.site)
+    for d, _, fs in os.walk(os.path.join(executor.site, {package!r})) for f in fs)
+print(json.dumps({{"stopped": stopped, "marker_after_stop": marker_after_stop,
+                   "done_while_importing": any(seen), "done": os.path.exists(done),
+                   "files": len(files)}}))
+"""
+
+
+def test_the_warm_up_leaves_a_wheel_for_the_workers_imports_and_ends_it_after(
+    tmp_path: Path,
+) -> None:
+    # the warm-up's thread shares the worker with the UDF: a wheel it is extracting when
+    # an import comes is left half-way (no marker) and done again once imports pause
+    name = "sdload_many_boot"
+    files = {f"{name}/__init__.py": "", **{f"{name}/m{i}.py": f"I = {i}\n" for i in range(300)}}
+    wheel = make_wheel(tmp_path / "wheels", "sdload-many-boot", "1.0", files)
+    wheelhouse = make_wheelhouse(tmp_path / "runs", [wheel])
+    saved = list(sys.path)
+    try:
+        result = load(wheelhouse, delivery="driver-only", cache_dir=tmp_path / "cache")
+    finally:
+        sys.path[:] = saved
+    root, stubs, digest = _served((wheelhouse, result.folder, result.digest), tmp_path)
+    code = _YIELDS.format(
+        paths=[str(root / stubs.name)],
+        module=f"{archive_name(digest)}_boot",
+        wheel=wheel.name,
+        package=name,
+    )
+    out = run_worker(root, code)
+    assert out["stopped"] == wheel.name and out["marker_after_stop"] is False, out
+    assert out["done_while_importing"] is False, "the warm-up waited for the imports"
+    assert out["done"] is True and out["files"] == 301, out
+
+
+def test_type_stubs_are_extracted_later(tmp_path: Path) -> None:
+    name = "sdload_stubbed_boot"
+    wheel = make_wheel(
+        tmp_path / "wheels",
+        "sdload-stubbed-boot",
+        "1.0",
+        {f"{name}/__init__.py": "VALUE = 1\n", f"{name}/__init__.pyi": "VALUE: int\n"},
+    )
+    wheelhouse = make_wheelhouse(tmp_path / "runs", [wheel])
+    saved = list(sys.path)
+    try:
+        result = load(wheelhouse, delivery="driver-only", cache_dir=tmp_path / "cache")
+    finally:
+        sys.path[:] = saved
+    root, stubs, digest = _served((wheelhouse, result.folder, result.digest), tmp_path)
+    site = root / archive_name(digest) / "site"
+    code = f"""
+import importlib, json, os, sys
+sys.path[1:1] = [{str(root / stubs.name)!r}]
+importlib.import_module({name!r})
+boot = importlib.import_module({f"{archive_name(digest)}_boot"!r})
+before = os.path.exists(os.path.join({str(site)!r}, {name!r}, "__init__.pyi"))
+boot._executor.extract_rest()
+print(json.dumps([before, os.path.exists(os.path.join({str(site)!r}, {name!r}, "__init__.pyi"))]))
+"""
+    assert run_worker(root, code) == [False, True]

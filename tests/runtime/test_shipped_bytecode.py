@@ -123,16 +123,26 @@ def _executor(wheelhouse: tuple[Path, Path, str], tmp_path: Path) -> tuple[Path,
 def test_an_executor_imports_the_shipped_bytecode_of_the_wheels_it_extracts(
     wheelhouse: tuple[Path, Path, str], tmp_path: Path
 ) -> None:
+    # sdload_datapkg uses .data/purelib and sdload_tested's tests folder has no
+    # __init__.py, so both are extracted; sdload_pure and sdload_single are imported
+    # from the wheel itself (test_in_place.py), with the same bytecode
     root, stubs, digest = _executor(wheelhouse, tmp_path)
-    out = run_worker(root, _RECORDING.format(paths=[str(stubs)], names=[f"sdload_pure{TAG}"]))
+    data = f"sdload_datapkg{TAG}"
+    out = run_worker(root, _RECORDING.format(paths=[str(stubs)], names=[data]))
     site = root / archive_name(digest) / "site"
-    assert str(out["files"][f"sdload_pure{TAG}"]).startswith(str(site))
+    wheels = root / archive_name(digest) / "wheels"
+    assert str(out["files"][data]).startswith(str(site)), out
     assert not [path for path in out["compiled"] if path.startswith(str(site))], out
     assert not list(site.rglob("*.pyc")), "read in place: no file created"
-    assert not (site / f"sdload_single{TAG}.py").exists(), "other wheels wait for their import"
+    assert not (site / f"sdload_cext{TAG}").exists(), "other wheels wait for their import"
     again = run_worker(root, _RECORDING.format(paths=[str(stubs)], names=PURE))
-    assert all(str(again["files"][name]).startswith(str(site)) for name in PURE), again
-    assert not [path for path in again["compiled"] if path.startswith(str(site))], again
+    assert str(again["files"][data]).startswith(str(site)), again
+    in_place = [f"sdload_pure{TAG}", f"sdload_single{TAG}"]
+    extracted = [data, f"sdload_tested{TAG}"]
+    assert all(str(again["files"][name]).startswith(str(site)) for name in extracted), again
+    assert all(str(again["files"][name]).startswith(str(wheels)) for name in in_place), again
+    outside = [path for path in again["compiled"] if path.startswith((str(site), str(wheels)))]
+    assert outside == [], again
 
 
 def test_an_interpreter_with_another_magic_number_compiles_as_before(
@@ -182,10 +192,14 @@ boot.warm()
 for thread in threading.enumerate():
     if thread.name == "sparkdeps-warm":
         thread.join()  # extraction, then (without shipped bytecode) compiling
-print(json.dumps(len(boot._executor.done) == len(boot.CONFIG["wheels"])))
+executor = boot._executor
+print(json.dumps(sorted(executor.done | executor.in_place) == sorted(
+    name for name, _sha in boot.CONFIG["wheels"])))
 """
     assert run_worker(root, code) is True
     site = root / archive_name(digest) / "site"
+    assert (site / f"sdload_cext{TAG}" / "__init__.py").exists(), "extracted"
+    assert not (site / f"sdload_pure{TAG}").exists(), "imported in place: left in its zip"
     assert (site / f"sdload_tested{TAG}" / "tests" / "test_it.py").exists(), "extracted"
     assert not list(site.rglob("*.pyc")), "nothing compiled: the modules' code is shipped"
     assert not (root / archive_name(digest) / ".site.state" / "bytecode.done").exists()

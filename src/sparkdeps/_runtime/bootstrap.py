@@ -552,25 +552,34 @@ _NATIVE = (".so", ".pyd", ".dll", ".dylib", ".pth")
 
 def importable_in_place(path: str) -> bool:
     """Whether the wheel at ``path`` can be imported from the zip: pure (``Root-Is-Purelib``,
-    no native file, no ``.data``, no ``.pth``), every module a ``.py``, and no module that
-    mentions ``__file__``, ``__path__``, ``__spec__``, ``.origin`` or ``pkg_resources``."""
+    no native file, no ``.data/purelib`` or ``platlib``, no ``.pth``), every module a
+    ``.py`` in a regular package (or at the top), and no module that mentions
+    ``__file__``, ``__path__``, ``__spec__``, ``.origin`` or ``pkg_resources``."""
     with zipfile.ZipFile(path) as wheel:
-        names = wheel.namelist()
+        names = set(wheel.namelist())
         wheel_info = [name for name in names if name.endswith(".dist-info/WHEEL")]
         if len(wheel_info) != 1:
             return False
         purelib = b"root-is-purelib: true" in wheel.read(wheel_info[0]).lower()
         if not purelib:
             return False
+        folders: set[str] = set()  # every folder above a module
         for name in names:
             top = name.split("/", 1)[0]
             if top.endswith(".dist-info"):
                 continue
-            if top.endswith(".data") or name.endswith((*_NATIVE, ".pyc")) or ".libs/" in name:
+            if name.endswith(".py"):
+                parts = name.split("/")[:-1]
+                folders.update("/".join(parts[:depth]) for depth in range(1, len(parts) + 1))
+            if top.endswith(".data") and name.split("/")[1:2] in (["purelib"], ["platlib"]):
+                return False  # modules an install would move: scripts and headers are not
+            if name.endswith((*_NATIVE, ".pyc")) or ".libs/" in name:
                 return False
             if name.endswith(".py") and _BY_PATH.search(wheel.read(name)):
                 return False
-    return True
+    # a folder of modules without __init__.py is a namespace portion, which zipimport
+    # finds only through the zip's folder entries before 3.12 (wheels rarely have them)
+    return all(f"{folder}/__init__.py" in names for folder in folders)
 
 
 class _InPlace(zipimport.zipimporter):
