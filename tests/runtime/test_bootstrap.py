@@ -454,7 +454,7 @@ try:
 except boot._Yielded as exc:
     stopped = str(exc)
 marker_after_stop = os.path.exists(done)
-boot._last_import[0] = 0.0
+boot._last_import[0] = time.monotonic()  # this worker's imports go on from now
 
 seen = []
 def warm():

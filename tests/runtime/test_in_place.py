@@ -54,6 +54,11 @@ try:
     pkg.fail()
 except ValueError as exc:
     frame_file = traceback.extract_tb(exc.__traceback__)[-1].filename
+import multiprocessing
+child = multiprocessing.get_context("spawn").Process(
+    target=importlib.import_module, args=({pkg!r} + ".sub",))
+child.start()
+child.join(60)
 print(json.dumps({{
     "file": pkg.__file__,
     "sub": sys.modules[{pkg!r} + ".sub"].__file__,
@@ -65,6 +70,7 @@ print(json.dumps({{
     "frame_file": frame_file,
     "compiled": compiled,
     "ns": [importlib.import_module(name).__file__ for name in {ns!r}],
+    "spawned": child.exitcode,
 }}))
 """
 
@@ -125,7 +131,8 @@ def test_a_pure_wheel_is_imported_from_the_wheel_with_the_shipped_bytecode(
     ], "only the tests, which the build ships no bytecode for, are compiled"
     site = root / archive_name(digest) / "site"
     assert not (site / PKG).exists(), "no file of the package is created"
-    assert (site / "sdzip_pkg-1.2.dist-info" / "METADATA").is_file(), "its metadata is"
+    assert not (site / "sdzip_pkg-1.2.dist-info").exists(), "its metadata is read in the zip"
+    assert out["spawned"] == 0, "a spawned child finds it on the sys.path it inherits"
 
 
 def test_a_namespace_and_a_module_that_uses_its_path_are_extracted(tmp_path: Path) -> None:

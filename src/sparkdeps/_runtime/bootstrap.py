@@ -208,6 +208,19 @@ class _Yielded(Exception):
     """The warm-up left a wheel half-way for an import; the next extraction redoes it."""
 
 
+def _top_level_names(path: str) -> set[str]:
+    """The importable top-level names the wheel at ``path`` holds."""
+    names: set[str] = set()
+    wheel_name = os.path.basename(path)
+    with zipfile.ZipFile(path) as wheel:
+        for member in wheel.namelist():
+            parts = _parts(member, wheel_name)
+            name = _top_level(parts) if parts is not None and parts[-1] else None
+            if name is not None:
+                names.add(name)
+    return names
+
+
 def _extract(
     path: str,
     folder: str,
@@ -215,20 +228,16 @@ def _extract(
     part: str,
     written: list[str],
     stop: Any = None,
-) -> set[str]:
-    """The members of one wheel in ``part`` (:func:`_part`); the wheel's top-level names.
-    ``stop()`` true between two members raises :class:`_Yielded`."""
+) -> None:
+    """The members of one wheel in ``part`` (:func:`_part`). ``stop()`` true between two
+    members raises :class:`_Yielded`."""
     made: set[str] = set()
-    names: set[str] = set()
     wheel_name = os.path.basename(path)
     with zipfile.ZipFile(path) as wheel:
         for info in wheel.infolist():
             parts = _parts(info.filename, wheel_name)
             if parts is None or info.is_dir():
                 continue
-            name = _top_level(parts)
-            if name is not None:
-                names.add(name)
             if _part(parts) != part:
                 continue
             if stop is not None and stop():
@@ -241,7 +250,6 @@ def _extract(
             written.append(target)
             with wheel.open(info) as source, open(target, "wb") as out:
                 shutil.copyfileobj(source, out, 1 << 20)
-    return names
 
 
 def _locked(path: str, *, wait: bool = True) -> Any:
@@ -284,7 +292,6 @@ class _Executor:
         self.in_place = frozenset(prepared["in_place"])
         shipped = _shipped_bytecode()
         self.bytecode = _Shipped(archive, self.site, shipped[0]) if shipped else None
-        self._importers: dict[str, _InPlace] = {}
 
     def _prepared(self) -> dict[str, Any]:
         """``names`` (top-level name -> wheel files) and ``in_place`` (the wheels imported
@@ -308,20 +315,24 @@ class _Executor:
         index: dict[str, list[str]] = {}
         written: list[str] = []
 
-        candidates: set[str] = set()
-
-        def metadata() -> None:
-            for filename, _sha256 in CONFIG["wheels"]:
-                path = os.path.join(self.archive, "wheels", filename)
-                for name in _extract(path, self.site, part="metadata", written=written):
-                    index.setdefault(name, []).append(filename)
-                if _shipped_bytecode() is not None and importable_in_place(path):
-                    candidates.add(filename)
-
-        _space_checked(self.archive, written, metadata)
+        paths = {name: os.path.join(self.archive, "wheels", name) for name, _ in CONFIG["wheels"]}
+        for filename, path in paths.items():
+            for name in _top_level_names(path):
+                index.setdefault(name, []).append(filename)
         # a top-level name that two wheels share (a namespace) is extracted, whole
         shared = {wheel for wheels in index.values() if len(wheels) > 1 for wheel in wheels}
-        prepared = {"names": index, "in_place": sorted(candidates - shared)}
+        in_place = []
+        if _shipped_bytecode() is not None:
+            in_place = [name for name in paths if name not in shared]
+            in_place = [name for name in in_place if importable_in_place(paths[name])]
+
+        def metadata() -> None:  # a wheel imported in place keeps its own, in the zip
+            for filename, path in paths.items():
+                if filename not in in_place:
+                    _extract(path, self.site, part="metadata", written=written)
+
+        _space_checked(self.archive, written, metadata)
+        prepared = {"names": index, "in_place": sorted(in_place)}
         partial = f"{index_path}.{os.getpid()}.partial"
         with open(partial, "w", encoding="utf-8") as out:
             json.dump(prepared, out)
@@ -374,13 +385,9 @@ class _Executor:
         with open(marker, "wb"):
             pass
 
-    def importer(self, filename: str) -> _InPlace:
-        """The importer of a wheel imported in place (one per wheel and process)."""
-        importer = self._importers.get(filename)
-        if importer is None:
-            path = os.path.join(self.archive, "wheels", filename)
-            importer = self._importers[filename] = _InPlace(path)
-        return importer
+    def in_place_paths(self) -> list[str]:
+        """The wheels imported in place, as ``sys.path`` entries (zipimport's kind)."""
+        return [os.path.join(self.archive, "wheels", name) for name in sorted(self.in_place)]
 
     def extract_rest(self) -> None:
         """Every wheel not yet extracted, smallest first, then their tests and stubs; busy
@@ -436,13 +443,11 @@ class _LazyWheels:
     def __init__(self, executor: _Executor) -> None:
         self.executor = executor
 
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
         if threading.get_ident() not in _warm_thread:
             _last_import[0] = time.monotonic()
         if path is None:
             wheels = self.executor.index.get(fullname)
-            if wheels and wheels[0] in self.executor.in_place:  # the only one holding it
-                return self.executor.importer(wheels[0]).find_spec(fullname)
             if wheels:
                 self.executor.ensure(wheels)
         elif fullname.rpartition(".")[2] in _LATER:  # a package's tests: now, not later
@@ -578,7 +583,7 @@ def importable_in_place(path: str) -> bool:
             if name.endswith(".py") and _BY_PATH.search(wheel.read(name)):
                 return False
     # a folder of modules without __init__.py is a namespace portion, which zipimport
-    # finds only through the zip's folder entries before 3.12 (wheels rarely have them)
+    # finds only through the zip's folder entries (3.10-3.13; wheels rarely have them)
     return all(f"{folder}/__init__.py" in names for folder in folders)
 
 
@@ -764,10 +769,11 @@ def activate(name: str) -> None:
     with _lock:
         folder = str(CONFIG["site"]) if CONFIG.get("site") else _this_executor().site
         _write_bytecode_under(folder)
-        if folder not in sys.path[:1]:
-            if folder in sys.path:
-                sys.path.remove(folder)
-            sys.path.insert(0, folder)
+        # the site folder first, then each wheel imported in place: before the cluster's own
+        # packages, and on the path a spawned child process inherits
+        wanted = [folder, *(_executor.in_place_paths() if _executor is not None else [])]
+        if sys.path[: len(wanted)] != wanted:
+            sys.path[:] = wanted + [entry for entry in sys.path if entry not in wanted]
         _drop_stubs()
         importlib.invalidate_caches()
         if folder not in _active:
