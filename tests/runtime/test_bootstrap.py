@@ -447,13 +447,21 @@ state = executor.state
 wheel = {wheel!r}
 done = os.path.join(state, wheel + ".done")
 
-boot._last_import[0] = time.monotonic() + 3600  # an import came after any start
+copies = []
+_copy = boot.shutil.copyfileobj
+def copy(*args, **kwargs):  # one per member written
+    copies.append(1)
+    if len(copies) == 100:
+        boot._last_import[0] = time.monotonic() + 3600  # an import comes, mid-wheel
+    return _copy(*args, **kwargs)
+boot.shutil.copyfileobj = copy
 try:
     executor.ensure([wheel], yielding=True)
     stopped = None
 except boot._Yielded as exc:
     stopped = str(exc)
 marker_after_stop = os.path.exists(done)
+kept = len(executor._whole[(wheel, "code")])
 boot._last_import[0] = time.monotonic()  # this worker's imports go on from now
 
 seen = []
@@ -471,7 +479,8 @@ thread.join(timeout=60)
 files = sorted(
     os.path.relpath(os.path.join(d, f), executor.site)
     for d, _, fs in os.walk(os.path.join(executor.site, {package!r})) for f in fs)
-print(json.dumps({{"stopped": stopped, "marker_after_stop": marker_after_stop,
+print(json.dumps({{"stopped": stopped, "marker_after_stop": marker_after_stop, "kept": kept,
+                   "written_after": len(copies) - 100,
                    "done_while_importing": any(seen), "done": os.path.exists(done),
                    "files": len(files)}}))
 """
@@ -500,6 +509,8 @@ def test_the_warm_up_leaves_a_wheel_for_the_workers_imports_and_ends_it_after(
     )
     out = run_worker(root, code)
     assert out["stopped"] == wheel.name and out["marker_after_stop"] is False, out
+    assert out["kept"] == 100, "what it wrote before it gave way is kept"
+    assert out["written_after"] == 201, "and the next pass writes only the rest"
     assert out["done_while_importing"] is False, "the warm-up waited for the imports"
     assert out["done"] is True and out["files"] == 301, out
 

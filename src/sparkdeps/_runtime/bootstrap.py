@@ -77,8 +77,10 @@ _warming = threading.Event()
 _QUIET_S = 0.3
 _last_import = [0.0]
 """``time.monotonic()`` of this worker's last import outside the warm-up's thread: the
-warm-up extracts only after ``_QUIET_S`` without one, and stops a wheel half-way when
-one comes (:class:`_Yielded`), so a UDF's imports never wait behind it."""
+warm-up starts a wheel only after ``_QUIET_S`` without one, and gives way between two
+members of a wheel when one comes (:class:`_Yielded`), so a UDF's imports never wait
+behind it; what it wrote is kept (``_Executor._whole``), and the next pass of that wheel,
+its own or the import's, goes on from there."""
 _warm_thread: list[int] = []
 
 
@@ -205,7 +207,7 @@ def _extension_suffixes() -> tuple[str, ...]:
 
 
 class _Yielded(Exception):
-    """The warm-up left a wheel half-way for an import; the next extraction redoes it."""
+    """The warm-up left a wheel half-way for an import (no marker yet)."""
 
 
 def _top_level_names(path: str) -> set[str]:
@@ -228,9 +230,11 @@ def _extract(
     part: str,
     written: list[str],
     stop: Any = None,
+    whole: set[str] | None = None,
 ) -> None:
     """The members of one wheel in ``part`` (:func:`_part`). ``stop()`` true between two
-    members raises :class:`_Yielded`."""
+    members raises :class:`_Yielded`; ``whole``: members this process already wrote
+    (skipped), to which each member written is added."""
     made: set[str] = set()
     wheel_name = os.path.basename(path)
     with zipfile.ZipFile(path) as wheel:
@@ -238,7 +242,7 @@ def _extract(
             parts = _parts(info.filename, wheel_name)
             if parts is None or info.is_dir():
                 continue
-            if _part(parts) != part:
+            if _part(parts) != part or (whole is not None and info.filename in whole):
                 continue
             if stop is not None and stop():
                 raise _Yielded(wheel_name)
@@ -250,6 +254,8 @@ def _extract(
             written.append(target)
             with wheel.open(info) as source, open(target, "wb") as out:
                 shutil.copyfileobj(source, out, 1 << 20)
+            if whole is not None:
+                whole.add(info.filename)
 
 
 def _locked(path: str, *, wait: bool = True) -> Any:
@@ -287,6 +293,7 @@ class _Executor:
         self.state = os.path.join(archive, _STATE)
         self.done: set[str] = set()
         self.later_done: set[str] = set()
+        self._whole: dict[tuple[str, str], set[str]] = {}
         prepared = self._prepared()
         self.index: dict[str, list[str]] = prepared["names"]
         self.in_place = frozenset(prepared["in_place"])
@@ -377,13 +384,24 @@ class _Executor:
         written: list[str] = []
         started = time.monotonic()
         stop = (lambda: _last_import[0] > started) if yielding else None
-        _space_checked(
-            self.archive,
-            written,
-            lambda: _extract(path, self.site, part=part, written=written, stop=stop),
-        )
+        # what the warm-up wrote before it gave way is whole: the next pass goes on from there
+        whole = self._whole.setdefault((filename, part), set())
+        try:
+            _space_checked(
+                self.archive,
+                written,
+                lambda: _extract(
+                    path, self.site, part=part, written=written, stop=stop, whole=whole
+                ),
+            )
+        except _Yielded:
+            raise
+        except BaseException:  # what was written may be gone (a full disk): start over
+            del self._whole[(filename, part)]
+            raise
         with open(marker, "wb"):
             pass
+        del self._whole[(filename, part)]
 
     def in_place_paths(self) -> list[str]:
         """The wheels imported in place, as ``sys.path`` entries (zipimport's kind)."""
@@ -507,6 +525,7 @@ def warm() -> str:
             return folder
         _warming.set()
         executor = _this_executor()
+        _last_import[0] = 0.0  # the warm-up task's own imports: the thread may start at once
 
     def extract_rest() -> None:
         _warm_thread.append(threading.get_ident())
