@@ -166,7 +166,7 @@ def _rule_wheel(tmp_path: Path, files: dict[str, str], tag: str = "py3-none-any"
     [
         ({"m/__init__.py": "X = 1\n"}, "py3-none-any", True),
         (
-            {"m.py": "X = 1\n", "sdzip_rule-1.0.data/scripts/tool": "#!python\n"},
+            {"m.py": "X = 1\n", "sdzip_rule-1.0.data/scripts/tool.py": "print(__file__)\n"},
             "py3-none-any",
             True,
         ),

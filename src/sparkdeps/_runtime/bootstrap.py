@@ -592,11 +592,13 @@ def importable_in_place(path: str) -> bool:
             top = name.split("/", 1)[0]
             if top.endswith(".dist-info"):
                 continue
+            if top.endswith(".data"):
+                if name.split("/")[1:2] in (["purelib"], ["platlib"]):
+                    return False  # modules an install would move
+                continue  # scripts, headers, data: never imported nor extracted
             if name.endswith(".py"):
                 parts = name.split("/")[:-1]
                 folders.update("/".join(parts[:depth]) for depth in range(1, len(parts) + 1))
-            if top.endswith(".data") and name.split("/")[1:2] in (["purelib"], ["platlib"]):
-                return False  # modules an install would move: scripts and headers are not
             if name.endswith((*_NATIVE, ".pyc")) or ".libs/" in name:
                 return False
             if name.endswith(".py") and _BY_PATH.search(wheel.read(name)):
