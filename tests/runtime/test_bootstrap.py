@@ -71,6 +71,19 @@ def _executor(root: Path, payload: Path, stubs: Path, digest: str) -> Path:
     return root
 
 
+def _served_wheels(wheels: list[Path], tmp_path: Path) -> tuple[Path, Path, str, Path]:
+    """An executor folder served a wheelhouse of ``wheels``: (root, stub zip, digest, the
+    driver's install folder)."""
+    wheelhouse = make_wheelhouse(tmp_path / "runs", wheels)
+    saved = list(sys.path)
+    try:
+        result = load(wheelhouse, delivery="driver-only", cache_dir=tmp_path / "cache")
+    finally:
+        sys.path[:] = saved
+    root, stubs, digest = _served((wheelhouse, result.folder, result.digest), tmp_path)
+    return root, stubs, digest, result.folder
+
+
 def _served(installed: tuple[Path, Path, str], tmp_path: Path) -> tuple[Path, Path, str]:
     """An executor folder served the wheelhouse of ``installed``: (root, stub zip, digest)."""
     wheelhouse, folder, digest = installed
@@ -416,13 +429,7 @@ def test_a_packages_tests_are_extracted_at_their_own_first_import(tmp_path: Path
             f"{name}/tests/data/sample.txt": "later\n",
         },
     )
-    wheelhouse = make_wheelhouse(tmp_path / "runs", [wheel])
-    saved = list(sys.path)
-    try:
-        result = load(wheelhouse, delivery="driver-only", cache_dir=tmp_path / "cache")
-    finally:
-        sys.path[:] = saved
-    root, stubs, digest = _served((wheelhouse, result.folder, result.digest), tmp_path)
+    root, stubs, digest, folder = _served_wheels([wheel], tmp_path)
     site = root / archive_name(digest) / "site"
     code = _TESTS_LATER.format(paths=[str(root / stubs.name)], site=str(site), name=name)
     out = run_worker(root, code)
@@ -434,7 +441,7 @@ def test_a_packages_tests_are_extracted_at_their_own_first_import(tmp_path: Path
     assert (state / f"{wheel.name}.done").is_file()
     assert (state / f"{wheel.name}.later-done").is_file()
     # the driver's install is whole from the start: only executors defer
-    assert (result.folder / name / "tests" / "data" / "sample.txt").is_file()
+    assert (folder / name / "tests" / "data" / "sample.txt").is_file()
 
 
 _YIELDS = """
@@ -494,13 +501,7 @@ def test_the_warm_up_leaves_a_wheel_for_the_workers_imports_and_ends_it_after(
     name = "sdload_many_boot"
     files = {f"{name}/__init__.py": "", **{f"{name}/m{i}.py": f"I = {i}\n" for i in range(300)}}
     wheel = make_wheel(tmp_path / "wheels", "sdload-many-boot", "1.0", files)
-    wheelhouse = make_wheelhouse(tmp_path / "runs", [wheel])
-    saved = list(sys.path)
-    try:
-        result = load(wheelhouse, delivery="driver-only", cache_dir=tmp_path / "cache")
-    finally:
-        sys.path[:] = saved
-    root, stubs, digest = _served((wheelhouse, result.folder, result.digest), tmp_path)
+    root, stubs, digest, _folder = _served_wheels([wheel], tmp_path)
     code = _YIELDS.format(
         paths=[str(root / stubs.name)],
         module=f"{archive_name(digest)}_boot",
@@ -523,13 +524,7 @@ def test_type_stubs_are_extracted_later(tmp_path: Path) -> None:
         "1.0",
         {f"{name}/__init__.py": "VALUE = 1\n", f"{name}/__init__.pyi": "VALUE: int\n"},
     )
-    wheelhouse = make_wheelhouse(tmp_path / "runs", [wheel])
-    saved = list(sys.path)
-    try:
-        result = load(wheelhouse, delivery="driver-only", cache_dir=tmp_path / "cache")
-    finally:
-        sys.path[:] = saved
-    root, stubs, digest = _served((wheelhouse, result.folder, result.digest), tmp_path)
+    root, stubs, digest, _folder = _served_wheels([wheel], tmp_path)
     site = root / archive_name(digest) / "site"
     code = f"""
 import importlib, json, os, sys

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from tests.support.wheelhouses import make_wheelhouse
 from tests.support.wheels import make_cext_wheel, make_wheel
-from tests.support.workers import run_worker
+from tests.support.workers import RECORD_COMPILES, run_worker
 
 from sparkdeps._runtime import bootstrap
 from sparkdeps._runtime.load import load
@@ -38,15 +38,11 @@ _PKG_FILES = {
     f"{PKG}/tests/test_it.py": "KIND = 'test'\n",
 }
 
-_WORKER = """
-import builtins, importlib, importlib.metadata, importlib.resources, inspect, json, os
+_WORKER = (
+    RECORD_COMPILES.replace("{", "{{").replace("}", "}}")
+    + """
+import importlib, importlib.metadata, importlib.resources, inspect, json, os
 import sys, traceback
-compiled = []
-_compile = builtins.compile
-def compile(source, filename, *args, **kwargs):  # what the import system compiles
-    compiled.append(str(filename))
-    return _compile(source, filename, *args, **kwargs)
-builtins.compile = compile
 sys.path[1:1] = [{stubs!r}]
 pkg = importlib.import_module({pkg!r})
 tests = importlib.import_module({pkg!r} + ".tests.test_it")
@@ -73,6 +69,7 @@ print(json.dumps({{
     "spawned": child.exitcode,
 }}))
 """
+)
 
 
 def _wheels(dest: Path, python: str = sys.executable) -> list[Path]:

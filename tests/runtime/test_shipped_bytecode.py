@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from tests.support.wheelhouses import load_test_wheels, make_wheelhouse
 from tests.support.wheels import make_wheel
-from tests.support.workers import run_worker
+from tests.support.workers import RECORD_COMPILES, run_worker
 
 from sparkdeps._core.errors import IntegrityError
 from sparkdeps._core.wheelhouse import read_manifest
@@ -31,14 +31,10 @@ from sparkdeps._runtime.wheelpayload import archive_name, boot_zip, wheelhouse_p
 TAG = "_pyc"
 PURE = [f"sdload_pure{TAG}", f"sdload_single{TAG}", f"sdload_datapkg{TAG}", f"sdload_tested{TAG}"]
 
-_RECORDING = """
-import builtins, importlib, json, sys
-compiled = []
-_compile = builtins.compile
-def compile(source, filename, *args, **kwargs):  # what the import system compiles
-    compiled.append(str(filename))
-    return _compile(source, filename, *args, **kwargs)
-builtins.compile = compile
+_RECORDING = (
+    RECORD_COMPILES.replace("{", "{{").replace("}", "}}")
+    + """
+import importlib, json, sys
 sys.path[1:1] = {paths!r}
 files = {{}}
 for name in {names!r}:
@@ -48,6 +44,7 @@ for name in {names!r}:
         files[name] = f"{{type(exc).__name__}}: {{exc}}"
 print(json.dumps({{"files": files, "compiled": compiled}}))
 """
+)
 
 
 @pytest.fixture(scope="module")
