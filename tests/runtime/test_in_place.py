@@ -145,6 +145,19 @@ def test_a_namespace_and_a_module_that_uses_its_path_are_extracted(tmp_path: Pat
     assert index["in_place"] == ["sdzip_pkg-1.2-py3-none-any.whl"]
 
 
+def test_an_executor_environment_can_turn_it_off(tmp_path: Path) -> None:
+    # spark.executorEnv.SPARKDEPS_IN_PLACE=0: the way out for a package the rule misreads
+    root, stubs, digest = _executor(tmp_path, bytecode=True)
+    code = _WORKER.format(
+        stubs=str(stubs), pkg=PKG, dist="sdzip-pkg", ns=[f"{NS}.a", f"{NS}.b", "sdzip_byfile"]
+    )
+    variable = f"import os\nos.environ[{bootstrap.IN_PLACE_VARIABLE!r}] = '0'\n"
+    out = run_worker(root, variable + code)
+    site = root / archive_name(digest) / "site"
+    assert out["file"] == str(site / PKG / "__init__.py"), out
+    assert out["version"] == "1.2"
+
+
 def test_without_shipped_bytecode_every_wheel_is_extracted(tmp_path: Path) -> None:
     # a zip gets no .pyc beside it: every worker would compile every module again
     root, stubs, digest = _executor(tmp_path, bytecode=False)

@@ -329,7 +329,7 @@ class _Executor:
         # a top-level name that two wheels share (a namespace) is extracted, whole
         shared = {wheel for wheels in index.values() if len(wheels) > 1 for wheel in wheels}
         in_place = []
-        if _shipped_bytecode() is not None:
+        if _shipped_bytecode() is not None and os.environ.get(IN_PLACE_VARIABLE) != "0":
             in_place = [name for name in paths if name not in shared]
             in_place = [name for name in in_place if importable_in_place(paths[name])]
 
@@ -572,6 +572,9 @@ def _no_space(archive: str) -> ImportError:
 _BY_PATH = re.compile(rb"__file__|__path__|\.origin\b|pkg_resources|__spec__")
 """What a module uses to find files beside it, which a zip does not have."""
 _NATIVE = (".so", ".pyd", ".dll", ".dylib", ".pth")
+IN_PLACE_VARIABLE = "SPARKDEPS_IN_PLACE"
+"""``0`` in an executor's environment: every wheel is extracted (for a package that
+finds its files in a way the rule does not see)."""
 
 
 def importable_in_place(path: str) -> bool:
