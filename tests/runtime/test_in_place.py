@@ -158,6 +158,25 @@ def test_an_executor_environment_can_turn_it_off(tmp_path: Path) -> None:
     assert out["version"] == "1.2"
 
 
+def test_a_value_that_is_neither_on_nor_off_is_refused_before_extracting(tmp_path: Path) -> None:
+    root, stubs, digest = _executor(tmp_path, bytecode=True)
+    code = f"""
+import importlib, json, os, sys
+os.environ[{bootstrap.IN_PLACE_VARIABLE!r}] = "nope"
+sys.path[1:1] = [{str(stubs)!r}]
+try:
+    importlib.import_module({PKG!r})
+    print(json.dumps("imported"))
+except ImportError as exc:
+    print(json.dumps(str(exc)))
+"""
+    error = run_worker(root, code)
+    assert "SPARKDEPS_IN_PLACE='nope'" in error and "set it to 0" in error, error
+    archive = root / archive_name(digest)
+    assert not (archive / "site").exists(), "nothing extracted"
+    assert not (archive / ".site.state").exists(), "no index left behind"
+
+
 def test_without_shipped_bytecode_every_wheel_is_extracted(tmp_path: Path) -> None:
     # a zip gets no .pyc beside it: every worker would compile every module again
     root, stubs, digest = _executor(tmp_path, bytecode=False)

@@ -316,6 +316,7 @@ class _Executor:
         return index
 
     def _prepare(self, index_path: str) -> None:
+        allowed = _in_place_allowed()  # a bad value: refused before anything is written
         _check(self.archive)
         _sweep_partials(self.archive)
         os.makedirs(self.state, exist_ok=True)
@@ -329,7 +330,7 @@ class _Executor:
         # a top-level name that two wheels share (a namespace) is extracted, whole
         shared = {wheel for wheels in index.values() if len(wheels) > 1 for wheel in wheels}
         in_place = []
-        if _shipped_bytecode() is not None and os.environ.get(IN_PLACE_VARIABLE) != "0":
+        if _shipped_bytecode() is not None and allowed:
             in_place = [name for name in paths if name not in shared]
             in_place = [name for name in in_place if importable_in_place(paths[name])]
 
@@ -575,6 +576,21 @@ _NATIVE = (".so", ".pyd", ".dll", ".dylib", ".pth")
 IN_PLACE_VARIABLE = "SPARKDEPS_IN_PLACE"
 """``0`` in an executor's environment: every wheel is extracted (for a package that
 finds its files in a way the rule does not see)."""
+_SWITCH = {"1": True, "true": True, "yes": True, "on": True}
+_SWITCH |= {"0": False, "false": False, "no": False, "off": False, "": True}
+
+
+def _in_place_allowed() -> bool:
+    """What :data:`IN_PLACE_VARIABLE` says (unset: allowed); another value is refused
+    before anything is extracted, as a typo that silently did nothing would be."""
+    value = os.environ.get(IN_PLACE_VARIABLE, "")
+    allowed = _SWITCH.get(value.strip().lower())
+    if allowed is None:
+        raise ImportError(
+            f"sparkdeps: {IN_PLACE_VARIABLE}={value!r} in this executor's environment is "
+            f"neither 0 nor 1; set it to 0 to extract every wheel, or unset it"
+        )
+    return allowed
 
 
 def importable_in_place(path: str) -> bool:
