@@ -12,11 +12,16 @@ Timed inside the sample, from the parent's clock just before the process starts:
 ``total`` (process start to the first UDF's answer) and ``load + first UDF`` (the
 session ready to that answer; sparkdeps' ``load`` sits in it, the peer has none).
 Partial use: a UDF importing one package of W1 after loading all of W1, against the
-same UDF after loading a wheelhouse of that package alone.
+same UDF after loading a wheelhouse of that package alone. ``floor`` is no delivery at
+all: the executors run the peer's venv in place, W1 already installed and compiled, as
+if baked into the cluster's image. No tool that ships packages can beat it, so its
+ratios to the peer bound what any delivery can reach on this machine. ``--trace`` also
+times each executor's first task phase by phase from the executor's own log
+(``_phases.py``).
 
     python benchmarks/peer.py [--runs 5] [--variants peer,default,shared,partial,single]
-                              (also: sharedwait, nowarm, before)
-                              [--json PATH]
+                              (also: floor, nopyc, sharedwait, nowarm, before)
+                              [--json PATH] [--trace]
 
 Variants alternate within each round (A B C, C B A, ...); one warm-up round is dropped.
 Traffic: none (the wheels come from ``benchmarks/.mirror``, filled by ``prepare.py``).
@@ -42,12 +47,14 @@ sys.path[:0] = [str(HERE), str(HERE.parent / "src")]
 import prepare  # noqa: E402
 from _harness import Goal, MeasureError, Pair, Sample, Series, Variant, run_group, run_timed  # noqa: E402
 from _measures import Workload, bench_env, built_wheelhouse  # noqa: E402
+from _phases import executor_phases, phase_table, trace_conf  # noqa: E402
 
 ONE_PACKAGE = ("yaml", "PyYAML")
 """The package the partial-use UDF imports: (import name, distribution name)."""
 
 VARIANTS = {
     "peer": "peer: venv-pack archive, PYSPARK_PYTHON in it",
+    "floor": "floor: W1 already in the executors' interpreter, nothing shipped",
     "default": "sparkdeps, default delivery",
     "nopyc": "sparkdeps, default, wheelhouse built --no-bytecode",
     "shared": "sparkdeps, delivery='shared'",
@@ -129,7 +136,7 @@ def child(args: argparse.Namespace) -> int:
         logging.getLogger("sparkdeps").addHandler(Timeline())
         logging.getLogger("sparkdeps").setLevel(logging.DEBUG)
         load_s = None
-        if args.variant != "peer":
+        if args.variant not in ("peer", "floor"):
             import sparkdeps
 
             shared = args.variant in ("shared", "sharedwait")
@@ -163,6 +170,7 @@ def child(args: argparse.Namespace) -> int:
         answers = [json.loads(row.a) for row in frame.collect()]
         done = time.time()
         time.sleep(0.5)  # a warm-up still running logs its end (it ran before the UDF's tasks)
+        traced = executor_phases(work / "spark-home") if args.trace else None
     finally:
         spark.stop()
     print(
@@ -177,6 +185,7 @@ def child(args: argparse.Namespace) -> int:
                 "answers": answers,
                 "timeline": timeline,
                 "udf_entered_s": sorted(a["entered"] - ready for a in answers),
+                "phases": traced,
             }
         )
     )
@@ -194,7 +203,7 @@ def _check(data: dict[str, Any], variant: str, work: Path, names: tuple[str, ...
     failed = sorted({f for a in answers for f in a["failed"]})
     if failed:
         raise MeasureError(f"imports failed on executors: {failed[:5]}")
-    expected = "/environment/" if variant == "peer" else "sparkdeps"
+    expected = {"peer": "/environment/", "floor": "/peer/venv/"}.get(variant, "sparkdeps")
     outside = sorted(
         {
             f"{name}: {file}"
@@ -223,9 +232,11 @@ def _name(variant: str) -> str:
 def _sample(variant: str, setup: dict[str, Any], scratch: Path, counter: list[int]) -> Sample:
     counter[0] += 1
     script = Path(__file__)
+    trace = setup["trace"]
     if variant.endswith(_BASE):  # the baseline's own peer.py imports the baseline's sparkdeps
         script = Path(setup["baseline"]) / "benchmarks" / "peer.py"
         variant = variant.removesuffix(_BASE)
+        trace = None  # its peer.py may not know --trace
     # unique per run: a folder an earlier run could not remove (a worker still writing
     # into it as its JVM went away) must not fail this sample
     work = scratch / f"{variant}-{os.getpid()}-{counter[0]}"
@@ -240,8 +251,12 @@ def _sample(variant: str, setup: dict[str, Any], scratch: Path, counter: list[in
         wheelhouse, variant = setup["plain"], "default"
     if variant == "peer":
         python = "./environment/bin/python"
+    if variant == "floor":  # the peer's venv itself, as if baked into the cluster's image
+        python = str(Path(setup["archive"]).parent / "venv" / "bin" / "python")
     dropped = ("SPARK_HOME", "PYTHONDONTWRITEBYTECODE")  # workers write bytecode, as on a cluster
     env = {k: v for k, v in bench_env().items() if k not in dropped}
+    if trace:
+        env["SPARK_CONF_DIR"] = str(trace)
     argv = [
         sys.executable,
         str(script),
@@ -262,6 +277,7 @@ def _sample(variant: str, setup: dict[str, Any], scratch: Path, counter: list[in
         str(setup["pause"]),
         "--started",
         repr(time.time()),
+        *(["--trace"] if trace else []),
     ]
     try:
         proc = run_timed(argv, env=env, cwd=work, timeout=600)
@@ -346,6 +362,7 @@ def parent(args: argparse.Namespace) -> int:
         "python": clean_python(scratch / "executor-python"),
         "pause": args.pause,
         "baseline": args.baseline,
+        "trace": trace_conf(scratch / "trace-conf") if args.trace else None,
     }
     counter = [0]
     chosen = args.variants.split(",")
@@ -360,6 +377,7 @@ def parent(args: argparse.Namespace) -> int:
     series = run_group(variants, runs=args.runs, warmups=args.warmups)
     derived = _derived(series)
     results = _pairs(series, derived)
+    samples = {name: [s.extra for s in s_.samples] for name, s_ in series.items()}
     report = {
         "machine": {
             "loadavg_before": load,
@@ -370,11 +388,13 @@ def parent(args: argparse.Namespace) -> int:
         "workload": {**w.describe(), "peer": built, "top_level": names},
         "baseline": _describe_baseline(args.baseline),
         "results": results,
-        "samples": {name: [s.extra for s in s_.samples] for name, s_ in series.items()},
+        "samples": samples,
     }
     from _harness import table
 
     print(table(results))
+    if args.trace:
+        print(phase_table(samples))
     out = args.json or HERE / "out" / f"peer-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, default=str))
@@ -423,6 +443,10 @@ def _pairs(series: dict[str, Series], after: dict[str, Series]) -> list[dict[str
                     Goal("ratio", goal_after, f"<= {goal_after}x peer"),
                 ).result()
             )
+    floor = VARIANTS["floor"]
+    if floor in series and peer in series:  # the bound: nothing shipped at all
+        out.append(Pair("total", "W1", series[floor], series[peer]).result())
+        out.append(Pair("load+first UDF", "W1", after[floor], after[peer]).result())
     partial, single = VARIANTS["partial"], VARIANTS["single"]
     if partial in series and single in series:
         out.append(
@@ -490,6 +514,12 @@ def main() -> int:
         one.add_argument(flag, required=True)
     one.add_argument("--started", type=float, required=True)
     one.add_argument("--pause", type=float, default=0.0)
+    one.add_argument("--trace", action="store_true")
+    run.add_argument(
+        "--trace",
+        action="store_true",
+        help="also time each executor's first task, phase by phase, from its own log",
+    )
     argv = sys.argv[1:]
     if not argv or argv[0] not in ("run", "child"):
         argv = ["run", *argv]

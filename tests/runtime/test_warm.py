@@ -37,13 +37,15 @@ def _look(archive: str, names: list[str]) -> Any:
 
         folder = os.path.join(SparkFiles.getRootDirectory(), archive)
         state = os.path.join(folder, ".site.state")
-        wheels = os.listdir(os.path.join(folder, "wheels"))
+        # the wheels are copied out of the shipped file at the first activation
+        split = os.path.isdir(os.path.join(folder, "wheels"))
+        wheels = os.listdir(os.path.join(folder, "wheels")) if split else []
         done = os.listdir(state) if os.path.isdir(state) else []
         yield json.dumps(
             {
                 "executor": os.getcwd(),
                 # every wheel extracted (each is marked done once whole)
-                "extracted": all(f"{wheel}.done" in done for wheel in wheels),
+                "extracted": split and all(f"{wheel}.done" in done for wheel in wheels),
                 "imported": sorted(name for name in names if name in sys.modules),
             }
         )

@@ -1,16 +1,16 @@
 """The executor half of wheel delivery: shipped as source, run on executors, stdlib only.
 
-An executor gets two things (docs/facts.md, facts 3-4): the wheelhouse itself as
-an archive that Spark unpacks (``<root>/<archive>/wheels/*.whl``, about 1x the
-wheelhouse's bytes), and a tiny zip on its Python path holding this module and
-one stub per top-level name of the wheelhouse. The first import of any of those
-names runs its stub, which calls :func:`activate`: the wheels are checked
-against their sha256, their metadata written into the executor's site folder
-(once per executor, under a file lock), the folder goes first on ``sys.path``,
-the stub zip leaves it, and the real module is imported in the stub's place,
-its wheels extracted first (per wheel, at the first import of a name it holds:
-see "extracting" below). A ``shared`` delivery names an installed folder instead (storage
-every node mounts), and nothing is extracted.
+An executor gets two things (docs/facts.md, facts 3-4): the wheelhouse itself
+(``<root>/<archive>.zip``, whose wheels this module copies out into
+``<root>/<archive>/wheels/``, or that folder unpacked by Spark), and a tiny zip on
+its Python path holding this module and one stub per top-level name of the
+wheelhouse. The first import of any of those names runs its stub, which calls
+:func:`activate`: the wheels are checked against their sha256, their metadata
+written into the executor's site folder (once per executor, under a file lock), the
+folder goes first on ``sys.path``, the stub zip leaves it, and the real module is
+imported in the stub's place, its wheels extracted first (per wheel, at the first
+import of a name it holds: see "extracting" below). A ``shared`` delivery names an
+installed folder instead (storage every node mounts), and nothing is extracted.
 
 This file must not import sparkdeps: executors do not have it. The driver copies
 it unchanged into the stub zip and writes its configuration beside it, as
@@ -99,18 +99,106 @@ def _roots() -> list[str]:
 
 
 def _archive_folder() -> str:
+    """The folder holding ``wheels/``: unpacked by Spark (``addArchive``: Spark Connect,
+    an http(s) wheelhouse), else split here from the file ``addFile`` fetched."""
     name = str(CONFIG["archive"])
     tried = []
     for root in _roots():
         candidate = os.path.join(root, name)
         if os.path.isdir(os.path.join(candidate, "wheels")):
             return candidate
+        if os.path.isfile(f"{candidate}.zip"):  # shipped with addFile: split here
+            _split(f"{candidate}.zip", candidate)
+            return candidate
         tried.append(candidate)
     raise ImportError(
-        f"sparkdeps: the wheelhouse archive {name} is not on this executor "
+        f"sparkdeps: the wheelhouse {name}.zip is not on this executor "
         f"(looked in {', '.join(tried)}); call sparkdeps.load(..., spark=spark) with the "
         "session the job runs on, and keep the payload until the application ends"
     )
+
+
+def _split(path: str, folder: str) -> None:
+    """Copy the wheels (and the bytecode archive) out of the fetched wheelhouse ``path``
+    into ``folder``, once per executor, under a file lock; the folder appears whole.
+
+    Spark's own unpack (``addArchive``) sat in the first task on each executor, in the
+    JVM; the wheelhouse stores its members uncompressed, so each is a byte range of the
+    file, copied by the kernel (docs/delivery.md, "Shipping"). Only the members the
+    driver named are copied, so a name in the zip never chooses a path here; their
+    sha256 is checked afterwards, with the rest (:func:`_check`)."""
+    handle = _locked(f"{folder}.lock")
+    try:
+        if os.path.isdir(os.path.join(folder, "wheels")):
+            return  # another worker of this executor split it first
+        root, name = os.path.split(folder)
+        for stale in os.listdir(root):  # left by a worker that died holding the lock
+            if stale.startswith(f"{name}.") and stale.endswith(".partial"):
+                shutil.rmtree(os.path.join(root, stale), ignore_errors=True)
+        partial = f"{folder}.{os.getpid()}.partial"
+        members = [f"wheels/{filename}" for filename, _sha256 in CONFIG["wheels"]]
+        if CONFIG.get("bytecode"):
+            members.append(CONFIG["bytecode"][0])
+        try:
+            _copy_members(path, members, partial)
+            os.rename(partial, folder)
+        except (OSError, KeyError, zipfile.BadZipFile) as exc:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise ImportError(
+                f"sparkdeps: could not copy the wheels out of {path} into {folder} "
+                f"({type(exc).__name__}: {exc}); give the executors more local disk if it "
+                "is full, else rebuild the wheelhouse and load the new one"
+            ) from exc
+    finally:
+        handle.close()
+
+
+def _copy_members(path: str, members: list[str], into: str) -> None:
+    with zipfile.ZipFile(path) as outer, open(path, "rb") as source:
+        for member in members:
+            info = outer.getinfo(member)  # KeyError: not in this wheelhouse
+            target = os.path.join(into, *member.split("/"))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "wb") as out:
+                if info.compress_type == zipfile.ZIP_STORED:
+                    _copy_range(source, out, _data_offset(source, info), info.file_size)
+                else:
+                    with outer.open(info) as data:
+                        shutil.copyfileobj(data, out, 1 << 20)
+
+
+def _data_offset(source: Any, info: zipfile.ZipInfo) -> int:
+    """Where a member's bytes start: after its local header (30 bytes, then its name
+    and an extra field whose lengths may differ from the central directory's)."""
+    source.seek(info.header_offset)
+    header = source.read(30)
+    if header[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile(f"no local header for {info.filename}")
+    name_length = int.from_bytes(header[26:28], "little")
+    extra_length = int.from_bytes(header[28:30], "little")
+    return info.header_offset + 30 + name_length + extra_length
+
+
+def _copy_range(source: Any, out: Any, offset: int, size: int) -> None:
+    copy = getattr(os, "copy_file_range", None)  # Linux; the kernel copies, or shares
+    while size > 0:
+        done = 0
+        if copy is not None:
+            try:
+                done = copy(source.fileno(), out.fileno(), size, offset)
+            except OSError as exc:  # e.g. a file system without it: copy by hand below
+                if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
+                    raise
+                copy = None
+        if not done:
+            source.seek(offset)
+            chunk = source.read(min(size, 1 << 20))
+            if not chunk:
+                raise zipfile.BadZipFile("the wheelhouse file ends inside a member")
+            out.write(chunk)
+            done = len(chunk)
+        offset += done
+        size -= done
 
 
 # --------------------------------------------------------------------------- extracting

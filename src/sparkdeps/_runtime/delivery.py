@@ -4,14 +4,15 @@
 1x its bytes per executor, where the installed tree was 3.4x for a typical
 wheelhouse. It is hard-linked into the payload folder under a unique name (a
 symlink or a copy when a link is impossible: zero bytes on the driver in the
-common case) and added as an archive that Spark unpacks; a tiny zip on the
-executors' Python path holds :mod:`bootstrap` and one stub per top-level name.
-The first import of any of them checks the wheels' sha256, extracts them once
-per executor folder and imports the real module (see ``bootstrap``).
+common case) and shipped; a tiny zip on the executors' Python path holds
+:mod:`bootstrap` and one stub per top-level name. The first import of any of them
+checks the wheels' sha256, extracts them once per executor folder and imports the
+real module (see ``bootstrap``).
 
-Classic (a SparkContext, docs/facts.md, facts 2-3): ``sc.addArchive`` for the
-wheelhouse, ``sc.addFile`` for the stub zip, whose name joins the SparkContext's
-python includes. Connect (no SparkContext: Spark Connect, Databricks serverless
+Classic (a SparkContext, docs/facts.md, facts 2-3): ``sc.addFile`` for the
+wheelhouse, whose wheels the bootstrap copies out on each executor (an http(s)
+wheelhouse: ``sc.addArchive``, Spark unpacks it), and ``sc.addFile`` for the stub
+zip, whose name joins the SparkContext's python includes. Connect (no SparkContext: Spark Connect, Databricks serverless
 and standard access mode, fact 4): ``spark.addArtifacts(..., archive=True)`` for
 the wheelhouse and ``pyfile=True`` for the stub zip.
 
@@ -187,7 +188,9 @@ def _deliver_wheels(
             context.addArchive(f"{archive_url}#{name}")  # fact 2: valid as long as the app
             logger.info("executors fetch the wheelhouse from %s", redact(archive_url))
         elif archive is not None:
-            context.addArchive(f"{archive}#{name}")  # fact 2: kept until cleanup
+            # a file, not an archive: the executor copies the wheels out itself, so Spark's
+            # unpack leaves each executor's first task (docs/delivery.md, "Shipping")
+            context.addFile(os.fspath(archive))  # kept until cleanup
         context.addFile(os.fspath(stubs))
         includes = context._python_includes  # fact 3: the list addPyFile itself feeds
         if stubs.name not in includes:

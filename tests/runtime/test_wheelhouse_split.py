@@ -1,0 +1,199 @@
+"""The wheelhouse shipped as a file: each executor copies the wheels out itself.
+
+``addFile`` leaves ``<root>/<archive>.zip`` in the executor's folder, where ``addArchive``
+left the folder Spark had unpacked. The first activation copies the wheels out of it
+(``bootstrap._split``) into ``<root>/<archive>/``, once per executor, whole or not at
+all. Real wheels, a real wheelhouse, fresh ``python -I`` workers; no Spark (the Spark
+tests, test_warm.py and test_spark_classic.py, run the same path on local-cluster).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from tests.support.wheelhouses import load_test_wheels, make_wheelhouse, module_names
+from tests.support.workers import run_worker
+
+from sparkdeps._runtime.load import load
+from sparkdeps._runtime.wheelpayload import archive_name, boot_zip, wheelhouse_payload
+
+TAG = "_split"
+
+_IMPORTS = """
+import importlib, json, sys
+sys.path[1:1] = {paths!r}
+out = {{}}
+for name in {names!r}:
+    try:
+        out[name] = {{"ok": True, "file": importlib.import_module(name).__file__}}
+    except Exception as exc:
+        out[name] = {{"ok": False, "error": f"{{type(exc).__name__}}: {{exc}}"}}
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """(wheelhouse, driver install folder, digest)."""
+    root = tmp_path_factory.mktemp("split")
+    wheelhouse = make_wheelhouse(root / "runs", load_test_wheels(root / "wheels", tag=TAG))
+    saved = list(sys.path)
+    try:
+        result = load(wheelhouse, delivery="driver-only", cache_dir=root / "cache")
+    finally:
+        sys.path[:] = saved
+    return wheelhouse, result.folder, result.digest
+
+
+def _shipped(
+    installed: tuple[Path, Path, str], tmp_path: Path, wheelhouse: Path | None = None
+) -> tuple[Path, str, str]:
+    """An executor folder as ``addFile`` leaves it: (root, stub zip name, archive name)."""
+    original, folder, digest = installed
+    payload = wheelhouse_payload(wheelhouse or original, digest, tmp_path / "payloads")
+    stubs = boot_zip(folder, digest, tmp_path / "payloads")
+    root = tmp_path / "executor"
+    root.mkdir()
+    shutil.copyfile(payload, root / payload.name)
+    shutil.copyfile(stubs, root / stubs.name)
+    name = archive_name(digest)
+    assert payload.name == f"{name}.zip", "the name the bootstrap looks for"
+    return root, stubs.name, name
+
+
+def _imports(root: Path, stubs: str, names: list[str]) -> dict[str, dict[str, object]]:
+    out: dict[str, dict[str, object]] = run_worker(
+        root, _IMPORTS.format(paths=[str(root / stubs)], names=names)
+    )
+    return out
+
+
+def test_the_first_import_copies_the_wheels_out_of_the_shipped_file(
+    installed: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    wheelhouse = installed[0]
+    root, stubs, name = _shipped(installed, tmp_path)
+    assert not (root / name).exists()
+    out = _imports(root, stubs, module_names(TAG))
+    assert all(outcome["ok"] for outcome in out.values()), out
+    assert all(str(o["file"]).startswith(str(root / name)) for o in out.values()), out
+    with zipfile.ZipFile(wheelhouse) as shipped:
+        members = [m for m in shipped.namelist() if m.startswith(("wheels/", "bytecode/"))]
+        for member in members:  # byte for byte what the wheelhouse holds
+            assert (root / name / member).read_bytes() == shipped.read(member), member
+    assert sorted(
+        p.name for p in root.iterdir() if p.name.startswith(name) and p.name != stubs
+    ) == [
+        name,
+        f"{name}.lock",
+        f"{name}.zip",
+    ], "no partial folder left"
+
+
+def test_concurrent_workers_copy_the_wheels_once(
+    installed: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    root, stubs, name = _shipped(installed, tmp_path)
+    code = _IMPORTS.format(paths=[str(root / stubs)], names=module_names(TAG))
+    workers = [
+        subprocess.Popen([sys.executable, "-I", "-c", code], cwd=root, stdout=subprocess.PIPE)
+        for _ in range(3)
+    ]
+    outputs = [worker.communicate(timeout=120)[0] for worker in workers]
+    assert all(worker.returncode == 0 for worker in workers), outputs
+    assert all(b'"ok": false' not in out for out in outputs), outputs
+    assert not list(root.glob(f"{name}.*.partial"))
+    assert (root / name / "wheels").is_dir()
+
+
+def test_only_the_wheels_the_driver_named_are_copied(
+    installed: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    # a member's name in the zip never chooses a path on the executor
+    copy = tmp_path / "extra.zip"
+    shutil.copyfile(installed[0], copy)
+    with zipfile.ZipFile(copy, "a") as extra:
+        extra.writestr("../outside.txt", "no")
+        extra.writestr("wheels/unlisted-1.0-py3-none-any.whl", "no")
+    root, stubs, name = _shipped(installed, tmp_path, wheelhouse=copy)
+    out = _imports(root, stubs, [f"sdload_pure{TAG}"])
+    assert out[f"sdload_pure{TAG}"]["ok"], out
+    assert not (root / "outside.txt").exists() and not (tmp_path / "outside.txt").exists()
+    assert not (root / name / "wheels" / "unlisted-1.0-py3-none-any.whl").exists()
+
+
+def test_a_truncated_wheelhouse_names_the_file_and_leaves_nothing(
+    installed: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    root, stubs, name = _shipped(installed, tmp_path)
+    shipped = root / f"{name}.zip"
+    shipped.write_bytes(shipped.read_bytes()[: shipped.stat().st_size // 2])
+    outcome = _imports(root, stubs, [f"sdload_pure{TAG}"])[f"sdload_pure{TAG}"]
+    assert not outcome["ok"]
+    assert str(shipped) in str(outcome["error"]) and "rebuild" in str(outcome["error"]), outcome
+    assert not (root / name).exists()
+    assert not list(root.glob(f"{name}.*.partial"))
+
+
+def test_a_changed_wheel_in_the_shipped_file_is_refused(
+    installed: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    # the copy is byte for byte: the sha256 check after it still sees a changed wheel
+    copy = tmp_path / "changed.zip"
+    with zipfile.ZipFile(installed[0]) as source, zipfile.ZipFile(copy, "w") as changed:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename.startswith(f"wheels/sdload_pure{TAG}"):
+                data += b"tampered"
+            changed.writestr(info, data)
+    root, stubs, name = _shipped(installed, tmp_path, wheelhouse=copy)
+    outcome = _imports(root, stubs, [f"sdload_pure{TAG}"])[f"sdload_pure{TAG}"]
+    assert not outcome["ok"]
+    assert "changed after load()" in str(outcome["error"]), outcome
+    assert not (root / name / "site").exists()
+
+
+def test_a_wheelhouse_with_compressed_members_is_copied_too(
+    installed: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    # sparkdeps stores its members; a wheelhouse zipped again by hand deflates them
+    copy = tmp_path / "deflated.zip"
+    with (
+        zipfile.ZipFile(installed[0]) as source,
+        zipfile.ZipFile(copy, "w", zipfile.ZIP_DEFLATED) as deflated,
+    ):
+        for member in source.namelist():
+            deflated.writestr(member, source.read(member))
+    root, stubs, _name = _shipped(installed, tmp_path, wheelhouse=copy)
+    out = _imports(root, stubs, module_names(TAG))
+    assert all(outcome["ok"] for outcome in out.values()), out
+
+
+def test_a_dead_workers_partial_copy_is_removed(
+    installed: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    root, stubs, name = _shipped(installed, tmp_path)
+    stale = root / f"{name}.4242.partial" / "wheels"  # a worker killed while copying
+    stale.mkdir(parents=True)
+    (stale / "half.whl").write_bytes(b"half")
+    out = _imports(root, stubs, [f"sdload_pure{TAG}"])
+    assert out[f"sdload_pure{TAG}"]["ok"], out
+    assert not list(root.glob(f"{name}.*.partial"))
+
+
+def test_a_folder_spark_unpacked_is_used_as_it_is(
+    installed: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    # Spark Connect and an http(s) wheelhouse still ship an archive Spark unpacks
+    root, stubs, name = _shipped(installed, tmp_path)
+    with zipfile.ZipFile(root / f"{name}.zip") as archive:
+        archive.extractall(root / name)
+    (root / f"{name}.zip").unlink()
+    out = _imports(root, stubs, [f"sdload_pure{TAG}"])
+    assert out[f"sdload_pure{TAG}"]["ok"], out
+    assert not (root / f"{name}.lock").exists(), "nothing copied"
