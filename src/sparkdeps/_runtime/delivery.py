@@ -12,9 +12,10 @@ real module (see ``bootstrap``).
 Classic (a SparkContext, docs/facts.md, facts 2-3): ``sc.addFile`` for the
 wheelhouse, whose wheels the bootstrap copies out on each executor (an http(s)
 wheelhouse: ``sc.addArchive``, Spark unpacks it), and ``sc.addFile`` for the stub
-zip, whose name joins the SparkContext's python includes. Connect (no SparkContext: Spark Connect, Databricks serverless
-and standard access mode, fact 4): ``spark.addArtifacts(..., archive=True)`` for
-the wheelhouse and ``pyfile=True`` for the stub zip.
+zip, whose name joins the SparkContext's python includes. Connect (no SparkContext:
+Spark Connect, Databricks serverless and standard access mode, fact 4):
+``spark.addArtifacts(..., archive=True)`` for the wheelhouse and ``pyfile=True`` for
+the stub zip.
 
 ``shared`` (opt-in): the wheelhouse is on storage every node mounts (``/Volumes``,
 ``/dbfs``, NFS); it is installed once next to it and the stub zip points the
