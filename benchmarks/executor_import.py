@@ -1,7 +1,8 @@
 """Executors' first import of a whole wheelhouse, without Spark (issue 25).
 
 Two fresh ``python -I`` workers start at once, each in its own executor folder laid out
-as Spark leaves it (the wheelhouse archive unpacked, the stub zip beside it), and import
+as Spark leaves it (the wheelhouse as a file, or unpacked for a baseline whose bootstrap
+expects that; the stub zip beside it), and import
 every top-level name of W1 through the stub zip: the checks, the metadata, extraction
 (or import in place), and the imports themselves, on two executors sharing the
 machine's disk and cores as ``local-cluster[2,1,1024]`` does. Timed inside each worker;
@@ -34,6 +35,8 @@ sys.path[:0] = [str(HERE), str(HERE.parent / "src")]
 import prepare  # noqa: E402
 from _harness import Pair, Sample, Variant, run_group, table  # noqa: E402
 from _measures import Workload  # noqa: E402
+
+BOOTSTRAP = Path("src/sparkdeps/_runtime/bootstrap.py")
 
 _WORKER = """
 import importlib, json, os, sys, time
@@ -78,11 +81,18 @@ def _sample(checkout: Path, wheelhouse: Path, work: Path) -> Sample:
     work.mkdir(parents=True)
     info = _stubs(checkout, wheelhouse, work / "stubs.zip")
     roots = []
-    for number in range(2):  # untimed: what Spark does before the first task
+    # what Spark leaves before the first task (untimed): the wheelhouse as a file
+    # (addFile), or unpacked (addArchive) for a checkout whose bootstrap cannot split it
+    splits = "def _split(" in (checkout / BOOTSTRAP).read_text()
+    for number in range(2):
         root = work / f"executor-{number}"
-        with zipfile.ZipFile(wheelhouse) as archive:
-            members = [n for n in archive.namelist() if n.startswith(("wheels/", "bytecode/"))]
-            archive.extractall(root / info["archive"], members)
+        root.mkdir()
+        if splits:
+            shutil.copyfile(wheelhouse, root / f"{info['archive']}.zip")
+        else:
+            with zipfile.ZipFile(wheelhouse) as archive:
+                members = [n for n in archive.namelist() if n.startswith(("wheels/", "bytecode/"))]
+                archive.extractall(root / info["archive"], members)
         shutil.copyfile(work / "stubs.zip", root / "stubs.zip")
         roots.append(root)
     os.sync()
