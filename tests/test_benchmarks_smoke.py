@@ -135,3 +135,49 @@ def test_tree_payload_baseline_zips_the_install_without_bin_or_bytecode(tmp_path
         assert sorted(archive.namelist()) == ["pkg/__init__.py", "single.py"]
         assert {info.compress_type for info in archive.infolist()} == {zipfile.ZIP_STORED}
     assert [p.name for p in payload.parent.iterdir()] == [payload.name]  # no partial left
+
+
+_EXECUTOR_LOG = """\
+01:40:37.139 INFO Executor: Starting executor ID 0 on host 127.0.0.1
+01:40:40.175 INFO Executor: Running task 0.0 in stage 0.0 (TID 0)
+01:40:40.216 INFO Executor: Fetching spark://127.0.0.1:33929/files/x_boot.zip with timestamp 1
+01:40:40.258 INFO Utils: Fetching spark://127.0.0.1:33929/files/x_boot.zip to /w/fetchFileTemp1
+01:40:40.297 INFO Executor: Fetching spark://127.0.0.1:33929/files/x.zip#x with timestamp 2
+01:40:40.350 INFO Utils: Fetching spark://127.0.0.1:33929/files/x.zip to /tmp/fetchFileTemp2
+01:40:40.614 INFO Executor: Unpacking an archive spark://127.0.0.1:33929/files/x.zip#x
+01:40:40.882 INFO TorrentBroadcast: Started reading broadcast variable 0 with 1 pieces
+01:40:42.557 INFO PythonUDFWithNamedArgumentsRunner: Starting Python task execution - task 0.0
+01:40:44.701 INFO PythonUDFWithNamedArgumentsRunner: Times: total = 2143, boot = 974, init = 229, finish = 940 - Batches: 1
+01:40:44.787 INFO Executor: Finished task 0.0 in stage 0.0 (TID 0). 3951 bytes result sent
+01:40:44.827 INFO Executor: Running task 2.0 in stage 0.0 (TID 2)
+01:40:45.100 INFO PythonUDFWithNamedArgumentsRunner: Times: total = 50, boot = 1, init = 2, finish = 3 - Batches: 1
+"""
+
+
+def test_peer_trace_cuts_an_executors_first_task_into_phases(tmp_path: Path) -> None:
+    """``peer.py --trace`` (benchmarks/_phases.py) on a log shaped as Spark 4.3 writes it."""
+    spec = importlib.util.spec_from_file_location(
+        "bench_phases", REPO / "benchmarks" / "_phases.py"
+    )
+    assert spec is not None and spec.loader is not None
+    _phases = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(_phases)
+    stderr = tmp_path / "work" / "app-1" / "0" / "stderr"
+    stderr.parent.mkdir(parents=True)
+    stderr.write_text(_EXECUTOR_LOG)
+    phases = _phases.executor_phases(tmp_path)["0"]
+    expected = {
+        "task_s": 4.612,  # Running task to Finished task, the first task only
+        "fetch_s": 0.398,  # the first Fetching line to the unpack
+        "unpack_s": 0.268,
+        "jvm_s": 1.675,  # the line after the unpack to the Python runner's start
+        "boot_s": 0.974,
+        "init_s": 0.229,
+        "python_s": 0.94,
+    }
+    assert phases.keys() == expected.keys()
+    for phase, seconds in expected.items():
+        value = phases[phase]
+        assert value is not None and math.isclose(value, seconds, abs_tol=1e-6), (phase, value)
+    table = _phases.phase_table({"variant": [{"phases": {"0": phases}}]})
+    assert "4.61" in table and "0.27" in table
