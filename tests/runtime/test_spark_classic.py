@@ -59,6 +59,11 @@ def test_load_picks_classic_and_keeps_the_payload(loaded: tuple[Any, LoadResult]
     assert f"{name}_boot.zip" in spark.sparkContext._python_includes
     assert Path(result.payload).name == f"{name}.zip", "the wheelhouse itself, linked"
     assert set(result.top_level) == set(module_names(TAG))
+    # a file each executor copies the wheels out of, not an archive Spark unpacks in the
+    # executor's first task (docs/facts.md, fact 29)
+    context = spark.sparkContext
+    assert any(uri.endswith(f"/{name}.zip") for uri in context.listFiles), context.listFiles
+    assert not any(name in uri for uri in context.listArchives), context.listArchives
 
 
 def test_executors_import_every_package_from_the_distributed_folder(
@@ -137,10 +142,11 @@ def test_second_load_adds_nothing_twice(
 ) -> None:
     spark, first = loaded
     context = spark.sparkContext
-    archives_before = list(context.listArchives)
+    archives_before, files_before = list(context.listArchives), list(context.listFiles)
     again = load(classic_wheelhouse, spark=spark, cache_dir=first.folder.parents[2])
     assert again.reused and again.payload == first.payload
     assert list(context.listArchives) == archives_before
+    assert list(context.listFiles) == files_before
     assert context._python_includes.count(f"{archive_name(first.digest)}_boot.zip") == 1
 
 
