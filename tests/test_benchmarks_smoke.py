@@ -14,6 +14,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -115,14 +116,20 @@ def test_smoke_prints_the_table(smoke_run: tuple[dict[str, object], str]) -> Non
     assert "scaling (driver install, cold):" in stdout
 
 
-def test_tree_payload_baseline_zips_the_install_without_bin_or_bytecode(tmp_path: Path) -> None:
-    """The 0.1 payload the executor measures compare against (benchmarks/tree_payload.py)."""
+def _bench_module(name: str) -> Any:
+    """``benchmarks/<name>.py``, imported on its own (the benchmarks are not a package)."""
     spec = importlib.util.spec_from_file_location(
-        "bench_tree_payload", REPO / "benchmarks" / "tree_payload.py"
+        f"bench_{name}", REPO / "benchmarks" / f"{name}.py"
     )
     assert spec is not None and spec.loader is not None
-    tree_payload = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tree_payload)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tree_payload_baseline_zips_the_install_without_bin_or_bytecode(tmp_path: Path) -> None:
+    """The 0.1 payload the executor measures compare against (benchmarks/tree_payload.py)."""
+    tree_payload = _bench_module("tree_payload")
     root = tmp_path / "install"
     (root / "pkg" / "__pycache__").mkdir(parents=True)
     (root / "pkg" / "__init__.py").write_text("X = 1\n")
@@ -156,12 +163,7 @@ _EXECUTOR_LOG = """\
 
 def test_peer_trace_cuts_an_executors_first_task_into_phases(tmp_path: Path) -> None:
     """``peer.py --trace`` (benchmarks/_phases.py) on a log shaped as Spark 4.3 writes it."""
-    spec = importlib.util.spec_from_file_location(
-        "bench_phases", REPO / "benchmarks" / "_phases.py"
-    )
-    assert spec is not None and spec.loader is not None
-    _phases = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(_phases)
+    _phases = _bench_module("_phases")
     stderr = tmp_path / "work" / "app-1" / "0" / "stderr"
     stderr.parent.mkdir(parents=True)
     stderr.write_text(_EXECUTOR_LOG)

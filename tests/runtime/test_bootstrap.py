@@ -17,13 +17,17 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from tests.support.wheelhouses import load_test_wheels, make_wheelhouse, module_names
+from tests.support.wheelhouses import (
+    installed_on_the_driver,
+    load_test_wheels,
+    make_wheelhouse,
+    module_names,
+)
 from tests.support.wheels import make_wheel
 from tests.support.workers import run_worker
 
 from sparkdeps._core.manifest import MANIFEST_NAME
 from sparkdeps._runtime import bootstrap
-from sparkdeps._runtime.load import load
 from sparkdeps._runtime.wheelpayload import (
     archive_name,
     boot_zip,
@@ -54,12 +58,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str
     """(wheelhouse, driver install folder, digest)."""
     root = tmp_path_factory.mktemp("boot")
     wheelhouse = make_wheelhouse(root / "runs", load_test_wheels(root / "wheels", tag=TAG))
-    saved = list(sys.path)
-    try:
-        result = load(wheelhouse, delivery="driver-only", cache_dir=root / "cache")
-    finally:
-        sys.path[:] = saved
-    return wheelhouse, result.folder, result.digest
+    return installed_on_the_driver(wheelhouse, root / "cache")
 
 
 def _executor(root: Path, payload: Path, stubs: Path, digest: str) -> Path:
@@ -74,14 +73,11 @@ def _executor(root: Path, payload: Path, stubs: Path, digest: str) -> Path:
 def _served_wheels(wheels: list[Path], tmp_path: Path) -> tuple[Path, Path, str, Path]:
     """An executor folder served a wheelhouse of ``wheels``: (root, stub zip, digest, the
     driver's install folder)."""
-    wheelhouse = make_wheelhouse(tmp_path / "runs", wheels)
-    saved = list(sys.path)
-    try:
-        result = load(wheelhouse, delivery="driver-only", cache_dir=tmp_path / "cache")
-    finally:
-        sys.path[:] = saved
-    root, stubs, digest = _served((wheelhouse, result.folder, result.digest), tmp_path)
-    return root, stubs, digest, result.folder
+    installed = installed_on_the_driver(
+        make_wheelhouse(tmp_path / "runs", wheels), tmp_path / "cache"
+    )
+    root, stubs, digest = _served(installed, tmp_path)
+    return root, stubs, digest, installed[1]
 
 
 def _served(installed: tuple[Path, Path, str], tmp_path: Path) -> tuple[Path, Path, str]:

@@ -18,7 +18,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from tests.support.wheelhouses import load_test_wheels, make_wheelhouse
+from tests.support.wheelhouses import installed_on_the_driver, load_test_wheels, make_wheelhouse
 from tests.support.wheels import make_wheel
 from tests.support.workers import RECORD_COMPILES, run_worker
 
@@ -64,12 +64,7 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, st
         )
     )
     made = make_wheelhouse(root / "runs", wheels, bytecode=True)
-    saved = list(sys.path)
-    try:
-        result = load(made, delivery="driver-only", cache_dir=root / "cache")
-    finally:
-        sys.path[:] = saved
-    return made, result.folder, result.digest
+    return installed_on_the_driver(made, root / "cache")
 
 
 def _pyc_flags(path: Path) -> int:

@@ -16,10 +16,14 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from tests.support.wheelhouses import load_test_wheels, make_wheelhouse, module_names
+from tests.support.wheelhouses import (
+    installed_on_the_driver,
+    load_test_wheels,
+    make_wheelhouse,
+    module_names,
+)
 from tests.support.workers import run_worker
 
-from sparkdeps._runtime.load import load
 from sparkdeps._runtime.wheelpayload import archive_name, boot_zip, wheelhouse_payload
 
 TAG = "_split"
@@ -42,12 +46,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str
     """(wheelhouse, driver install folder, digest)."""
     root = tmp_path_factory.mktemp("split")
     wheelhouse = make_wheelhouse(root / "runs", load_test_wheels(root / "wheels", tag=TAG))
-    saved = list(sys.path)
-    try:
-        result = load(wheelhouse, delivery="driver-only", cache_dir=root / "cache")
-    finally:
-        sys.path[:] = saved
-    return wheelhouse, result.folder, result.digest
+    return installed_on_the_driver(wheelhouse, root / "cache")
 
 
 def _shipped(

@@ -24,6 +24,7 @@ from sparkdeps._build.bytecode import compile_wheels
 from sparkdeps._core.manifest import Manifest, inspect_wheel
 from sparkdeps._core.target import Target, host_target
 from sparkdeps._core.wheelhouse import write_wheelhouse
+from sparkdeps._runtime.load import load
 
 PREFIX = "sdload"
 """Test package names start with this: nothing on the machine has them."""
@@ -149,3 +150,14 @@ def load_test_wheels(
 
 def module_names(tag: str = "") -> list[str]:
     return [f"{PREFIX}_{kind}{tag}" for kind in ("pure", "cext", "cmod", "single", "datapkg")]
+
+
+def installed_on_the_driver(wheelhouse: Path, cache: Path) -> tuple[Path, Path, str]:
+    """(wheelhouse, install folder, digest) of a ``driver-only`` load of ``wheelhouse``,
+    ``sys.path`` left as it was: what a test of the executors' half serves them."""
+    saved = list(sys.path)
+    try:
+        result = load(wheelhouse, delivery="driver-only", cache_dir=cache)
+    finally:
+        sys.path[:] = saved
+    return wheelhouse, result.folder, result.digest
