@@ -24,7 +24,7 @@ from tests.support.wheelhouses import (
     module_names,
 )
 from tests.support.wheels import make_wheel
-from tests.support.workers import run_worker
+from tests.support.workers import IMPORTS, run_worker
 
 from sparkdeps._core.manifest import MANIFEST_NAME
 from sparkdeps._runtime import bootstrap
@@ -37,20 +37,14 @@ from sparkdeps._runtime.wheelpayload import (
 
 TAG = "_boot"
 
-_WORKER = """
-import importlib, json, sys
-sys.path[1:1] = {paths!r}
-out = {{}}
-for name in {names!r}:
-    try:
-        module = importlib.import_module(name)
-        out[name] = {{"ok": True, "file": module.__file__}}
-    except Exception as exc:
-        out[name] = {{"ok": False, "error": f"{{type(exc).__name__}}: {{exc}}"}}
+_WORKER = (
+    IMPORTS
+    + """
 out["cext"] = importlib.import_module("sdload_cext{tag}").add(2, 3) if out.get(
     "sdload_cext{tag}", {{}}).get("ok") else None
 print(json.dumps(out))
 """
+)
 
 
 @pytest.fixture(scope="module")

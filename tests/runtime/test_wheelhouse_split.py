@@ -22,23 +22,13 @@ from tests.support.wheelhouses import (
     make_wheelhouse,
     module_names,
 )
-from tests.support.workers import run_worker
+from tests.support.workers import IMPORTS, run_worker
 
 from sparkdeps._runtime.wheelpayload import archive_name, boot_zip, wheelhouse_payload
 
 TAG = "_split"
 
-_IMPORTS = """
-import importlib, json, sys
-sys.path[1:1] = {paths!r}
-out = {{}}
-for name in {names!r}:
-    try:
-        out[name] = {{"ok": True, "file": importlib.import_module(name).__file__}}
-    except Exception as exc:
-        out[name] = {{"ok": False, "error": f"{{type(exc).__name__}}: {{exc}}"}}
-print(json.dumps(out))
-"""
+_IMPORTS = IMPORTS + "print(json.dumps(out))\n"
 
 
 @pytest.fixture(scope="module")

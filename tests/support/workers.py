@@ -21,6 +21,21 @@ builtins.compile = compile
 a test sees whether an import used shipped bytecode or compiled the source."""
 
 
+IMPORTS = """
+import importlib, json, sys
+sys.path[1:1] = {paths!r}
+out = {{}}
+for name in {names!r}:
+    try:
+        module = importlib.import_module(name)
+        out[name] = {{"ok": True, "file": module.__file__}}
+    except Exception as exc:
+        out[name] = {{"ok": False, "error": f"{{type(exc).__name__}}: {{exc}}"}}
+"""
+"""Worker code (a ``str.format`` template: ``paths`` put on ``sys.path``, ``names`` to
+import) that leaves in ``out`` each name's file, or its error; the caller prints it."""
+
+
 def run_worker(root: Path, code: str) -> Any:
     """``code`` in a fresh ``python -I`` whose folder is ``root``: what it printed, as JSON."""
     done = subprocess.run(
