@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import marshal
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +115,43 @@ def test_verify_reports_every_executor(loaded: tuple[Any, LoadResult]) -> None:
     for module in module_names(TAG):
         files = outcome.files(module)
         assert files and all(archive_name(result.digest) in file for file in files)
+
+
+def test_verify_asks_again_for_an_executor_busy_with_another_job(
+    loaded: tuple[Any, LoadResult], tmp_path: Path
+) -> None:
+    # Spark cannot be told where a task runs: with one executor busy, every task of the
+    # probe's first round runs on the other one, and a single round saw one executor.
+    spark, _result = loaded
+    context = spark.sparkContext
+    verify(spark, [f"sdload_pure{TAG}"], partitions=8)  # both executors' workers started
+    started, release = str(tmp_path / "started"), str(tmp_path / "release")
+
+    def hold(value: int) -> int:  # runs on an executor until the test releases it
+        import os
+        import time
+
+        open(started, "w").close()
+        while not os.path.exists(release):
+            time.sleep(0.02)
+        return value
+
+    busy = threading.Thread(target=lambda: context.parallelize([0], 1).map(hold).collect())
+    busy.start()
+    deadline = time.monotonic() + 60
+    while not Path(started).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert Path(started).exists(), "the holding task never started"
+    freed = threading.Timer(1.2, Path(release).touch)  # during the probe's pause
+    freed.start()
+    try:
+        outcome = verify(spark, [f"sdload_pure{TAG}"])
+    finally:
+        freed.cancel()
+        Path(release).touch()
+        busy.join(timeout=120)
+    assert outcome.ok
+    assert len(outcome.executors) == 2, outcome.executors
 
 
 def test_verify_reports_executors_versions_of_runtime_packages(
