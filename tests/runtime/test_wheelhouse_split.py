@@ -163,6 +163,36 @@ def test_a_wheelhouse_with_compressed_members_is_copied_too(
     assert all(outcome["ok"] for outcome in out.values()), out
 
 
+@pytest.mark.parametrize(
+    "without",
+    [
+        pytest.param("del os.copy_file_range\n", id="no-copy_file_range"),
+        pytest.param(
+            "def _refuse(*args, **kwargs):\n"
+            "    raise OSError(errno.EXDEV, 'cross-device')\n"
+            "os.copy_file_range = _refuse\n",
+            id="refused-cross-device",
+        ),
+    ],
+)
+def test_the_copy_falls_back_to_reading_and_writing(
+    installed: tuple[Path, Path, str], tmp_path: Path, without: str
+) -> None:
+    # not Linux, or a file system (or kernel) that does not copy between these files
+    wheelhouse = installed[0]
+    root, stubs, name = _shipped(installed, tmp_path)
+    code = (
+        "import errno, os\n"
+        + without
+        + _IMPORTS.format(paths=[str(root / stubs)], names=module_names(TAG))
+    )
+    out = run_worker(root, code)
+    assert all(outcome["ok"] for outcome in out.values()), out
+    with zipfile.ZipFile(wheelhouse) as shipped:
+        for member in (m for m in shipped.namelist() if m.startswith("wheels/")):
+            assert (root / name / member).read_bytes() == shipped.read(member), member
+
+
 def test_a_dead_workers_partial_copy_is_removed(
     installed: tuple[Path, Path, str], tmp_path: Path
 ) -> None:

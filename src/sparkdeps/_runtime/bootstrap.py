@@ -161,7 +161,8 @@ def _copy_members(path: str, members: list[str], into: str) -> None:
             os.makedirs(os.path.dirname(target), exist_ok=True)
             with open(target, "wb") as out:
                 if info.compress_type == zipfile.ZIP_STORED:
-                    _copy_range(source, out, _data_offset(source, info), info.file_size)
+                    start = _data_offset(source, info)
+                    _copy_range(source.fileno(), out.fileno(), start, info.file_size)
                 else:
                     with outer.open(info) as data:
                         shutil.copyfileobj(data, out, 1 << 20)
@@ -179,23 +180,25 @@ def _data_offset(source: Any, info: zipfile.ZipInfo) -> int:
     return info.header_offset + 30 + name_length + extra_length
 
 
-def _copy_range(source: Any, out: Any, offset: int, size: int) -> None:
+def _copy_range(source: int, out: int, offset: int, size: int) -> None:
+    """``size`` bytes of ``source`` from ``offset`` appended to ``out`` (descriptors)."""
     copy = getattr(os, "copy_file_range", None)  # Linux; the kernel copies, or shares
     while size > 0:
         done = 0
         if copy is not None:
             try:
-                done = copy(source.fileno(), out.fileno(), size, offset)
+                done = copy(source, out, size, offset)
             except OSError as exc:  # e.g. a file system without it: copy by hand below
                 if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
                     raise
                 copy = None
         if not done:
-            source.seek(offset)
-            chunk = source.read(min(size, 1 << 20))
+            chunk = os.pread(source, min(size, 1 << 20), offset)
             if not chunk:
                 raise zipfile.BadZipFile("the wheelhouse file ends inside a member")
-            out.write(chunk)
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(out, view) :]
             done = len(chunk)
         offset += done
         size -= done
