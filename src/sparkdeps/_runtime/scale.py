@@ -21,8 +21,10 @@ sees (``/Volumes``, ``/dbfs``); everywhere else it ships as before.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from .._core.databricks import is_databricks
@@ -30,14 +32,18 @@ from .._core.storage.choose import databricks_root
 from .._core.storage.local import DBFS_MOUNT, as_path
 
 __all__ = [
+    "ROUND_PAUSES",
     "SHARED_FROM_EXECUTORS",
     "auto_shares",
+    "from_every_executor",
     "mounted_path",
     "planned_executors",
     "registered_executors",
 ]
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 SHARED_FROM_EXECUTORS = 100
 """The planned executors from which ``auto`` installs once on shared storage (see above)."""
@@ -53,6 +59,30 @@ def planned_executors(spark: Any) -> int:
         if maximum is not None and maximum.strip().isdigit():
             return int(maximum)
     return registered_executors(context) or 0
+
+
+ROUND_PAUSES = (1.0, 2.0)
+"""Pauses before the second and third rounds of :func:`from_every_executor`."""
+
+
+def from_every_executor(
+    run: Callable[[], Iterable[T]], executor_of: Callable[[T], str], wanted: int | None
+) -> list[T]:
+    """What ``run`` (one Spark job) returns, asked again until ``wanted`` executors answered.
+
+    Spark cannot be told where a task runs: an executor busy with another job's task, or
+    still starting its first Python worker, takes none of a round's tasks while another
+    runs them all. So ask again after a pause, up to three rounds and 3 s of pauses;
+    ``wanted`` None (not known: Spark Connect) means one round."""
+    answers = list(run())
+    for pause in ROUND_PAUSES:
+        answered = {executor_of(answer) for answer in answers}
+        if wanted is None or len(answered) >= wanted:
+            break
+        logger.debug("%d of %d executors answered; asking again", len(answered), wanted)
+        time.sleep(pause)
+        answers += run()
+    return answers
 
 
 def registered_executors(context: Any) -> int | None:

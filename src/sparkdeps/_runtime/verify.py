@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
-import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -24,7 +23,7 @@ from .._core.results import ModuleImport, VerifyResult
 from .hints import failure_hint
 from .loadplan import active_session
 from .probe import run_reports
-from .scale import registered_executors
+from .scale import from_every_executor, registered_executors
 from .session_env import expected_archives, mark_stale
 from .session_state import (
     is_connect,
@@ -37,9 +36,6 @@ from .session_state import (
 __all__ = ["run_probe", "verify"]
 
 logger = logging.getLogger(__name__)
-
-_ROUND_PAUSES = (1.0, 2.0)
-"""Pauses before the second and third rounds of the probe (:func:`_from_every_executor`)."""
 
 
 def default_partitions(spark: Any) -> int:
@@ -59,27 +55,6 @@ def run_probe(
 ) -> list[dict[str, Any]]:
     """Run the probe on ``partitions`` tasks; one decoded report per task."""
     return run_reports(spark, modules, partitions, packages=distributions)
-
-
-def _from_every_executor(
-    spark: Any, modules: tuple[str, ...], partitions: int, distributions: tuple[str, ...]
-) -> list[dict[str, Any]]:
-    """The probe's reports, from every executor registered with a classic session.
-
-    Spark cannot be told where a task runs: an executor busy with another job's task, or
-    still starting its first Python worker, takes none of a round's tasks while another
-    runs them all. So ask again, after a pause, until every registered executor answered
-    (up to three rounds, 3 s of pauses); on Spark Connect the count is not known."""
-    reports = run_probe(spark, modules, partitions, distributions)
-    wanted = None if is_connect(spark) else registered_executors(spark.sparkContext)
-    for pause in _ROUND_PAUSES:
-        answered = {str(report["executor"]) for report in reports}
-        if wanted is None or len(answered) >= wanted:
-            break
-        logger.debug("%d of %d executors answered; asking again", len(answered), wanted)
-        time.sleep(pause)
-        reports += run_probe(spark, modules, partitions, distributions)
-    return reports
 
 
 def _default_modules(spark: Any) -> tuple[str, ...]:
@@ -145,7 +120,13 @@ def verify(
         )
     count = partitions or default_partitions(spark)
     try:
-        reports = _from_every_executor(spark, names, count, dists)
+        # every registered executor, on a classic session (one busy may take no task)
+        wanted = None if is_connect(spark) else registered_executors(spark.sparkContext)
+        reports = from_every_executor(
+            lambda: run_probe(spark, names, count, dists),
+            lambda report: str(report["executor"]),
+            wanted,
+        )
     except Exception as exc:
         raise VerificationError(f"the import check could not run on the executors: {exc}") from exc
     imports = _imports(reports, names)

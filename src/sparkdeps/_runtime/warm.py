@@ -28,15 +28,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .probe import plain_udf
-from .scale import registered_executors
+from .scale import from_every_executor, registered_executors
 
 __all__ = ["Warming", "warm_executors"]
 
 logger = logging.getLogger(__name__)
 
 _MAX_TASKS = 512
-_ROUND_PAUSES = (1.0, 2.0, 0.0)
-"""Up to three rounds, 3 s of pauses, until every executor registered has answered."""
 _DESCRIPTION = "sparkdeps: preparing the executors for wheelhouse {digest}"
 
 
@@ -122,16 +120,11 @@ def _run(spark: Any, module: str, digest: str, warming: Warming) -> None:
 
         spark.sparkContext.setJobDescription(_DESCRIPTION.format(digest=digest[:16]))
         warm = plain_udf(udf, _warm_body(module), StringType())
-        places: set[str] = set()
-        for pause in _ROUND_PAUSES:
-            frame = spark.range(0, warming.tasks, 1, warming.tasks).select(warm(col("id")))
-            places.update(str(row[0]) for row in frame.collect())
-            warming.executors = len(places)
-            if warming.executors >= warming.wanted:
-                break
-            # An executor busy with another job's task took none of this round's: the
-            # scheduler cannot be told where to run, so ask again once it may be free.
-            time.sleep(pause)
+        frame = spark.range(0, warming.tasks, 1, warming.tasks).select(warm(col("id")))
+        places = from_every_executor(
+            lambda: [str(row[0]) for row in frame.collect()], str, warming.wanted
+        )
+        warming.executors = len(set(places))
         logger.debug(
             "executors warmed: %d of %d in %.2fs",
             warming.executors, warming.wanted, time.perf_counter() - warming.started,
