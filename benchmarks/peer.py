@@ -30,6 +30,7 @@ Traffic: none (the wheels come from ``benchmarks/.mirror``, filled by ``prepare.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -47,6 +48,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent / "src")]
 import prepare  # noqa: E402
 from _harness import Goal, MeasureError, Pair, Sample, Series, Variant, run_group, run_timed  # noqa: E402
 from _measures import Workload, bench_env, built_wheelhouse  # noqa: E402
+from _node_disk import journal_of, node_disk  # noqa: E402
 from _phases import executor_phases, phase_table, trace_conf  # noqa: E402
 
 ONE_PACKAGE = ("yaml", "PyYAML")
@@ -255,6 +257,11 @@ def _sample(variant: str, setup: dict[str, Any], scratch: Path, counter: list[in
         python = str(Path(setup["archive"]).parent / "venv" / "bin" / "python")
     dropped = ("SPARK_HOME", "PYTHONDONTWRITEBYTECODE")  # workers write bytecode, as on a cluster
     env = {k: v for k, v in bench_env().items() if k not in dropped}
+    # every file the sample writes (the executors' local folders, temporary files) on the
+    # sample's own disk: with --node-disk, a fresh one with a journal (_node_disk.py)
+    for variable, name in (("SPARK_LOCAL_DIRS", "local"), ("TMPDIR", "tmp")):
+        (work / name).mkdir()
+        env[variable] = str(work / name)
     if trace:
         env["SPARK_CONF_DIR"] = str(trace)
     argv = [
@@ -369,12 +376,18 @@ def parent(args: argparse.Namespace) -> int:
     if any(v.endswith(_BASE) for v in chosen) and not args.baseline:
         print("variants ending in @base need --baseline CHECKOUT", file=sys.stderr)
         return 2
-    variants = [
-        Variant(_name(v), lambda v=v: _sample(v, setup, scratch / "runs", counter))  # type: ignore[misc]
-        for v in chosen
-    ]
     load = os.getloadavg()
-    series = run_group(variants, runs=args.runs, warmups=args.warmups)
+    with contextlib.ExitStack() as stack:
+        runs = scratch / "runs"
+        if args.node_disk:  # the samples on a fresh disk with a journal, as a node's
+            runs = stack.enter_context(node_disk(scratch / "disk")) / "runs"
+        runs.mkdir(parents=True, exist_ok=True)
+        disk = journal_of(runs)
+        variants = [
+            Variant(_name(v), lambda v=v: _sample(v, setup, runs, counter))  # type: ignore[misc]
+            for v in chosen
+        ]
+        series = run_group(variants, runs=args.runs, warmups=args.warmups)
     derived = _derived(series)
     results = _pairs(series, derived)
     samples = {name: [s.extra for s in s_.samples] for name, s_ in series.items()}
@@ -382,6 +395,7 @@ def parent(args: argparse.Namespace) -> int:
         "machine": {
             "loadavg_before": load,
             "loadavg_after": os.getloadavg(),
+            "samples_disk": f"ext4 {disk}" if disk != "unknown" else disk,
             "platform": platform.platform(),
             "python": sys.version,
         },
@@ -515,6 +529,11 @@ def main() -> int:
     one.add_argument("--started", type=float, required=True)
     one.add_argument("--pause", type=float, default=0.0)
     one.add_argument("--trace", action="store_true")
+    run.add_argument(
+        "--node-disk",
+        action="store_true",
+        help="run every sample on a fresh ext4 with a journal, loop-mounted (root only)",
+    )
     run.add_argument(
         "--trace",
         action="store_true",

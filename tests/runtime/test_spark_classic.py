@@ -189,6 +189,41 @@ def test_second_load_adds_nothing_twice(
     assert context._python_includes.count(f"{archive_name(first.digest)}_boot.zip") == 1
 
 
+def test_a_wheelhouse_no_hard_link_reaches_ships_under_the_payloads_name(
+    sparkdeps_spark_manager: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A wheelhouse on another file system than the payload folder (a Volume, a FUSE mount,
+    # /tmp on its own disk) cannot be hard-linked: the payload is a symlink to it. Spark's
+    # addFile resolves a plain path to the symlink's target, which would ship the file as
+    # ``wheelhouse.zip`` where the executors look for ``sparkdeps_<digest16>.zip`` (found
+    # by the benchmark on a second file system). Forcing the symlink stands in for the
+    # second file system; Spark, the link and the executors are real.
+    from sparkdeps._runtime import wheelpayload
+
+    monkeypatch.setattr(wheelpayload, "_hard_link", lambda _source, _link: False)
+    spark = sparkdeps_spark_manager.classic()
+    tag = "_symlinked"
+    root = tmp_path_factory.mktemp("symlinked")
+    wheel = make_wheel(root / "wheels", f"sdlink{tag}", "1.0", {f"sdlink{tag}.py": "ANSWER = 7\n"})
+    wheelhouse = make_wheelhouse(root / "runs", [wheel])
+    result = load(wheelhouse, spark=spark, cache_dir=root / "cache")
+    payload = Path(str(result.payload))
+    assert payload.is_symlink() and payload.resolve() == wheelhouse.resolve()
+    name = archive_name(result.digest)
+    shipped = [uri.rsplit("/", 1)[1] for uri in spark.sparkContext.listFiles]
+    assert f"{name}.zip" in shipped, shipped
+    assert wheelhouse.name not in shipped, "shipped under the symlink's target's name"
+
+    def answer(_index: int) -> int:
+        import importlib
+
+        return int(importlib.import_module(f"sdlink{tag}").ANSWER)
+
+    assert spark.sparkContext.parallelize(range(4), 4).map(answer).collect() == [7] * 4
+
+
 def test_verify_lists_every_failure(loaded: tuple[Any, LoadResult]) -> None:
     spark, _result = loaded
     missing = ["sdload_absent_one", "sdload_absent_two"]
