@@ -10,6 +10,7 @@ a sample is the slower of the two. ``user`` and ``sys`` CPU seconds come with ea
 sample: creating files is kernel time (docs/facts.md, fact 28).
 
     python benchmarks/executor_import.py [--runs 7] [--baseline CHECKOUT] [--json PATH]
+                                         [--executors 2] [--node-disk]
 
 ``--baseline`` runs the same measure with another checkout's bootstrap, alternating
 within each round. The workers' folders live under ``--workdir`` (on the disk Spark's
@@ -19,6 +20,7 @@ work folders use here, ``~/.cache``). Traffic: none.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -35,6 +37,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent / "src")]
 import prepare  # noqa: E402
 from _harness import Pair, Sample, Variant, run_group, table  # noqa: E402
 from _measures import Workload  # noqa: E402
+from _node_disk import journal_of, node_disk  # noqa: E402
 
 BOOTSTRAP = Path("src/sparkdeps/_runtime/bootstrap.py")
 
@@ -76,7 +79,7 @@ def _stubs(checkout: Path, wheelhouse: Path, out: Path) -> dict[str, Any]:
     return info
 
 
-def _sample(checkout: Path, wheelhouse: Path, work: Path) -> Sample:
+def _sample(checkout: Path, wheelhouse: Path, work: Path, executors: int = 2) -> Sample:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     info = _stubs(checkout, wheelhouse, work / "stubs.zip")
@@ -84,7 +87,7 @@ def _sample(checkout: Path, wheelhouse: Path, work: Path) -> Sample:
     # what Spark leaves before the first task (untimed): the wheelhouse as a file
     # (addFile), or unpacked (addArchive) for a checkout whose bootstrap cannot split it
     splits = "def _split(" in (checkout / BOOTSTRAP).read_text()
-    for number in range(2):
+    for number in range(executors):
         root = work / f"executor-{number}"
         root.mkdir()
         if splits:
@@ -120,6 +123,18 @@ def main() -> int:
     parser.add_argument("--baseline", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument(
+        "--node-disk",
+        action="store_true",
+        help="the executor folders on a fresh ext4 with a journal, loop-mounted (root only)",
+    )
+    parser.add_argument(
+        "--executors",
+        type=int,
+        default=2,
+        help="workers importing at once, each in its own executor folder (1: an executor "
+        "whose other cores are free, as when the other tasks wait for the same wheels)",
+    )
+    parser.add_argument(
         "--workdir", type=Path, default=Path.home() / ".cache" / "sparkdeps-bench-import"
     )
     args = parser.parse_args()
@@ -128,19 +143,31 @@ def main() -> int:
     checkouts = {"now": HERE.parent}
     if args.baseline is not None:
         checkouts["baseline"] = args.baseline.resolve()
-    variants = [
-        Variant(name, lambda c=checkout, n=name: _sample(c, w.wheelhouse, args.workdir / n))  # type: ignore[misc]
-        for name, checkout in checkouts.items()
-    ]
-    series = run_group(variants, runs=args.runs, warmups=args.warmups)
+    with contextlib.ExitStack() as stack:
+        runs = args.workdir
+        if args.node_disk:  # the executor folders on a fresh disk with a journal
+            runs = stack.enter_context(node_disk(args.workdir / "disk"))
+        disk = journal_of(runs)
+        variants = [
+            Variant(
+                name,
+                lambda c=checkout, n=name: _sample(c, w.wheelhouse, runs / n, args.executors),  # type: ignore[misc]
+            )
+            for name, checkout in checkouts.items()
+        ]
+        series = run_group(variants, runs=args.runs, warmups=args.warmups)
     base = series.get("baseline")
-    results = [Pair("first import, 2 executors", "W1", series["now"], base).result()]
+    results = [
+        Pair(f"first import, {args.executors} executors", "W1", series["now"], base).result()
+    ]
     print(table(results))
     out = args.json or HERE / "out" / f"executor-import-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "workload": w.describe(),
         "baseline": str(args.baseline) if args.baseline else None,
+        "executors": args.executors,
+        "disk": disk,
         "results": results,
         "samples": {name: [s.extra for s in s_.samples] for name, s_ in series.items()},
     }

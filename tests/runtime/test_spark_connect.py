@@ -88,6 +88,36 @@ def test_compiled_code_runs_in_connect_udfs(connect_loaded: tuple[Any, LoadResul
     assert sorted(row["v"] for row in rows) == [index + 43 for index in range(4)]
 
 
+def test_a_symlinked_payload_reaches_connect_workers_under_its_own_name(
+    connect_loaded: tuple[Any, LoadResult],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # As on classic (test_spark_classic.py): a wheelhouse on another file system is
+    # linked with a symlink, which the artifact's #name must keep, not its target's name.
+    from pyspark.sql.functions import col, udf
+    from pyspark.sql.types import LongType
+    from tests.support.wheels import make_wheel
+
+    from sparkdeps._runtime import wheelpayload
+
+    monkeypatch.setattr(wheelpayload, "_hard_link", lambda _source, _link: False)
+    spark, _first = connect_loaded
+    module = "sdlink_connect"
+    wheel = make_wheel(tmp_path / "wheels", module, "1.0", {f"{module}.py": "ANSWER = 7\n"})
+    wheelhouse = make_wheelhouse(tmp_path / "runs", [wheel])
+    result = load(wheelhouse, spark=spark, cache_dir=tmp_path / "cache")
+    assert result.delivery == "connect" and Path(str(result.payload)).is_symlink()
+
+    def answer(index: int) -> int:
+        import importlib
+
+        return int(importlib.import_module(module).ANSWER) + index
+
+    rows = spark.range(0, 4, 1, 2).select(udf(answer, LongType())(col("id")).alias("v")).collect()
+    assert sorted(row["v"] for row in rows) == [7, 8, 9, 10]
+
+
 def test_verify_and_second_load_on_connect(
     connect_loaded: tuple[Any, LoadResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -301,11 +301,27 @@ class _Yielded(Exception):
     """The warm-up left a wheel half-way for an import (no marker yet)."""
 
 
-def _top_level_names(path: str) -> set[str]:
+@contextlib.contextmanager
+def _opened(wheel: str | zipfile.ZipFile) -> Any:
+    """The wheel as an open zip: ``wheel`` itself when open already (its opener closes
+    it), else opened here. Reading a wheel's directory is much of what preparing costs:
+    ``_prepare`` reads each wheel's directory once for the index and the in-place rule."""
+    if isinstance(wheel, zipfile.ZipFile):
+        yield wheel
+    else:
+        with zipfile.ZipFile(wheel) as opened:
+            yield opened
+
+
+def _wheel_name(wheel: str | zipfile.ZipFile) -> str:
+    return os.path.basename(wheel if isinstance(wheel, str) else str(wheel.filename))
+
+
+def _top_level_names(path: str | zipfile.ZipFile) -> set[str]:
     """The importable top-level names the wheel at ``path`` holds."""
     names: set[str] = set()
-    wheel_name = os.path.basename(path)
-    with zipfile.ZipFile(path) as wheel:
+    wheel_name = _wheel_name(path)
+    with _opened(path) as wheel:
         for member in wheel.namelist():
             parts = _parts(member, wheel_name)
             name = _top_level(parts) if parts is not None and parts[-1] else None
@@ -325,28 +341,99 @@ def _extract(
 ) -> None:
     """The members of one wheel in ``part`` (:func:`_part`). ``stop()`` true between two
     members raises :class:`_Yielded`; ``whole``: members this process already wrote
-    (skipped), to which each member written is added."""
+    (skipped), to which each member written is added. An import (no ``stop``) inflates
+    the big members on helper threads while it writes the rest (:func:`_aside`)."""
     made: set[str] = set()
     wheel_name = os.path.basename(path)
     with zipfile.ZipFile(path) as wheel:
+        members = []
         for info in wheel.infolist():
             parts = _parts(info.filename, wheel_name)
             if parts is None or info.is_dir():
                 continue
             if _part(parts) != part or (whole is not None and info.filename in whole):
                 continue
-            if stop is not None and stop():
-                raise _Yielded(wheel_name)
-            target = os.path.join(folder, *parts)
-            parent = os.path.dirname(target)
-            if parent not in made:
-                os.makedirs(parent, exist_ok=True)
-                made.add(parent)
+            members.append((info, os.path.join(folder, *parts)))
+        helpers = _spare_cores() if stop is None else 0
+        big = [member for member in members if member[0].compress_size >= _BIG] if helpers else []
+        aside = {info.filename for info, _target in big}
+        for _info, target in big:  # listed first: a full disk removes them too
+            os.makedirs(os.path.dirname(target), exist_ok=True)
             written.append(target)
-            with wheel.open(info) as source, open(target, "wb") as out:
-                shutil.copyfileobj(source, out, 1 << 20)
-            if whole is not None:
-                whole.add(info.filename)
+        join = _aside(path, big, helpers)
+        try:
+            for info, target in members:
+                if info.filename in aside:
+                    continue
+                if stop is not None and stop():
+                    raise _Yielded(wheel_name)
+                parent = os.path.dirname(target)
+                if parent not in made:
+                    os.makedirs(parent, exist_ok=True)
+                    made.add(parent)
+                written.append(target)
+                _write_member(wheel, info, target)
+                if whole is not None:
+                    whole.add(info.filename)
+        finally:
+            join()  # never return (nor clean up after a failure) while a helper writes
+    if whole is not None:
+        whole.update(info.filename for info, _target in big)
+
+
+_BIG = 1 << 20
+"""A member this big compressed is inflated on a helper thread, when the worker has cores
+to spare: inflating numpy's and the compiled wheels' libraries is most of an executor's
+extraction on a node's disk (docs/facts.md, fact 28), and the other tasks of a fresh
+executor wait for the same wheel's lock meanwhile."""
+
+
+def _spare_cores() -> int:
+    """Helper threads for an import's extraction: the cores this process may run on, less
+    its own, at most 3 (none on one core)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(0, min(cores - 1, 3))
+
+
+def _write_member(wheel: zipfile.ZipFile, info: zipfile.ZipInfo, target: str) -> None:
+    with wheel.open(info) as source, open(target, "wb") as out:
+        shutil.copyfileobj(source, out, 1 << 20)
+
+
+def _aside(path: str, members: list[tuple[zipfile.ZipInfo, str]], helpers: int) -> Any:
+    """Inflate ``members`` on up to ``helpers`` threads, biggest first, each thread with
+    its own handle on the wheel (zlib and the writes let go of the GIL); returns a
+    function that waits for them and raises the first failure."""
+    ordered = sorted(members, key=lambda member: -member[0].compress_size)
+    buckets = [ordered[start::helpers] for start in range(helpers)] if members else []
+    failures: list[BaseException] = []
+
+    def inflate(bucket: list[tuple[zipfile.ZipInfo, str]]) -> None:
+        try:
+            with zipfile.ZipFile(path) as wheel:
+                for info, target in bucket:
+                    _write_member(wheel, info, target)
+        except BaseException as exc:  # raised in the importing thread by join()
+            failures.append(exc)
+
+    threads = [
+        threading.Thread(target=inflate, args=(bucket,), name="sparkdeps-inflate", daemon=True)
+        for bucket in buckets
+        if bucket
+    ]
+    for thread in threads:
+        thread.start()
+
+    def join() -> None:
+        for thread in threads:
+            thread.join()
+        if failures:
+            raise failures[0]
+
+    return join
 
 
 def _locked(path: str, *, wait: bool = True) -> Any:
@@ -415,15 +502,16 @@ class _Executor:
         written: list[str] = []
 
         paths = {name: os.path.join(self.archive, "wheels", name) for name, _ in CONFIG["wheels"]}
+        rule = _shipped_bytecode() is not None and allowed
+        passes: dict[str, bool] = {}  # the in-place rule's verdict, from the same opening
         for filename, path in paths.items():
-            for name in _top_level_names(path):
-                index.setdefault(name, []).append(filename)
+            with zipfile.ZipFile(path) as wheel:
+                for name in _top_level_names(wheel):
+                    index.setdefault(name, []).append(filename)
+                passes[filename] = rule and importable_in_place(wheel)
         # a top-level name that two wheels share (a namespace) is extracted, whole
-        shared = {wheel for wheels in index.values() if len(wheels) > 1 for wheel in wheels}
-        in_place = []
-        if _shipped_bytecode() is not None and allowed:
-            in_place = [name for name in paths if name not in shared]
-            in_place = [name for name in in_place if importable_in_place(paths[name])]
+        shared = {wheel for holders in index.values() if len(holders) > 1 for wheel in holders}
+        in_place = [name for name in paths if passes[name] and name not in shared]
 
         def metadata() -> None:  # a wheel imported in place keeps its own, in the zip
             for filename, path in paths.items():
@@ -684,12 +772,12 @@ def _in_place_allowed() -> bool:
     return allowed
 
 
-def importable_in_place(path: str) -> bool:
+def importable_in_place(path: str | zipfile.ZipFile) -> bool:
     """Whether the wheel at ``path`` can be imported from the zip: pure (``Root-Is-Purelib``,
     no native file, no ``.data/purelib`` or ``platlib``, no ``.pth``), every module a
     ``.py`` in a regular package (or at the top), and no module that mentions
     ``__file__``, ``__path__``, ``__spec__``, ``.origin`` or ``pkg_resources``."""
-    with zipfile.ZipFile(path) as wheel:
+    with _opened(path) as wheel:
         names = set(wheel.namelist())
         wheel_info = [name for name in names if name.endswith(".dist-info/WHEEL")]
         if len(wheel_info) != 1:

@@ -10,12 +10,12 @@ checks the wheels' sha256, extracts them once per executor folder and imports th
 real module (see ``bootstrap``).
 
 Classic (a SparkContext, docs/facts.md, facts 2-3): ``sc.addFile`` for the
-wheelhouse, whose wheels the bootstrap copies out on each executor (an http(s)
-wheelhouse: ``sc.addArchive``, Spark unpacks it), and ``sc.addFile`` for the stub
-zip, whose name joins the SparkContext's python includes. Connect (no SparkContext:
-Spark Connect, Databricks serverless and standard access mode, fact 4):
-``spark.addArtifacts(..., archive=True)`` for the wheelhouse and ``pyfile=True`` for
-the stub zip.
+wheelhouse (as a ``file:`` URI: fact 30), whose wheels the bootstrap copies out on
+each executor (an http(s) wheelhouse: ``sc.addArchive``, Spark unpacks it), and
+``sc.addFile`` for the stub zip, whose name joins the SparkContext's python
+includes. Connect (no SparkContext: Spark Connect, Databricks serverless and standard
+access mode, fact 4): ``spark.addArtifacts(..., archive=True)`` for the wheelhouse
+and ``pyfile=True`` for the stub zip.
 
 ``shared`` (opt-in): the wheelhouse is on storage every node mounts (``/Volumes``,
 ``/dbfs``, NFS); it is installed once next to it and the stub zip points the

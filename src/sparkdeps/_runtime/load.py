@@ -65,7 +65,7 @@ def load(
     checked before anything is installed. The driver install lives in a node cache
     keyed by the wheelhouse digest (``cache_dir`` -> ``SPARKDEPS_CACHE_DIR`` ->
     ``~/.cache/sparkdeps``), first on ``sys.path``; ``mode="pip"`` pip-installs into
-    this environment instead. ``delivery="auto"`` ships through ``addArchive`` on a
+    this environment instead. ``delivery="auto"`` ships through ``addFile`` on a
     classic session and through artifacts on Spark Connect; with no session only the
     driver gets the packages. ``delivery="shared"`` installs once beside a wheelhouse
     on storage every node mounts (``/Volumes``, ``/dbfs``, NFS; or ``payload_dir``). A

@@ -1,6 +1,6 @@
 """Which route takes the wheelhouse to the executors, and the proof that it got there.
 
-Routes (docs/delivery.md): ``classic`` (``addArchive`` and python includes),
+Routes (docs/delivery.md): ``classic`` (``addFile`` and python includes),
 ``connect`` (session artifacts), ``shared`` (a folder every node mounts) and
 ``environment`` (the channel the platform syncs to UDFs: the notebook's ``%pip``).
 

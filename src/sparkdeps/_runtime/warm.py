@@ -7,8 +7,10 @@ the user's first UDF, and on W1 it is most of the gap to the packed-venv peer
 live executors as soon as the payload is shipped: each task imports the bootstrap
 module and calls its ``warm``, which checks the wheels, writes their metadata and
 starts extracting every wheel on a low-priority thread of that Python worker, then
-returns: the task holds the executor's slot for milliseconds. The job runs on a
-daemon thread, so ``load`` (and the driver's own work after it) goes on; a UDF that
+returns: the task holds the executor's slot for milliseconds. The job's query is
+analysed in ``load``'s thread and submitted from a daemon thread, and ``load`` returns
+once it is submitted, so the user's first job comes after it; ``load`` (and the
+driver's own work after it) does not wait for it to run; a UDF that
 arrives first extracts what it imports itself, or waits for the one wheel being
 extracted, never for a second extraction. Executors that join later (dynamic
 allocation) pay at their first import, as before. Nothing here raises: a failed
@@ -19,6 +21,7 @@ the user sees it.
 from __future__ import annotations
 
 import importlib
+import itertools
 import logging
 import os
 import threading
@@ -35,6 +38,7 @@ __all__ = ["Warming", "warm_executors"]
 logger = logging.getLogger(__name__)
 
 _MAX_TASKS = 512
+_GROUPS = itertools.count(1)
 _DESCRIPTION = "sparkdeps: preparing the executors for wheelhouse {digest}"
 
 
@@ -45,6 +49,8 @@ class Warming:
     tasks: int
     wanted: int
     """The executors registered when the warm-up started."""
+    group: str = ""
+    """The Spark job group of the warm-up's jobs (``sparkdeps-warm-<digest16>-<n>``)."""
     started: float = field(default_factory=time.perf_counter)
     seconds: float | None = None
     """Job start to its end, once it ended."""
@@ -95,13 +101,39 @@ def warm_executors(spark: Any, module: str, digest: str) -> Warming | None:
         return None
     # Two tasks per executor, so the scheduler spreads them to every one of them.
     tasks = min(_MAX_TASKS, 2 * executors)
-    warming = Warming(tasks, executors)
+    warming = Warming(tasks, executors, f"sparkdeps-warm-{digest[:16]}-{next(_GROUPS)}")
+    try:
+        frame = _frame(spark, module, tasks)
+    except Exception:  # the first import does the work and reports the problem
+        logger.debug("warming the executors failed; the first import extracts", exc_info=True)
+        return None
     thread_type = _thread_type()
     thread = thread_type(
-        target=_run, args=(spark, module, digest, warming), name="sparkdeps-warm", daemon=True
+        target=_run, args=(spark, frame, digest, warming), name="sparkdeps-warm", daemon=True
     )
     thread.start()
+    _until_submitted(context, warming)
     return warming
+
+
+_SUBMIT_WAIT_S = 5.0
+"""At most this long, ``load`` waits for the warm-up's job to be submitted (not run)."""
+
+
+def _until_submitted(context: Any, warming: Warming) -> None:
+    """Return once the warm-up's job has an id: a job the caller submits after ``load``
+    then comes after it, and Spark's FIFO scheduler gives each executor's slot to the
+    warm-up first. Without the wait a UDF collected right after ``load`` was submitted
+    first, took every slot, and the warm-up ran after it, for nothing (issue 25)."""
+    deadline = time.monotonic() + _SUBMIT_WAIT_S
+    try:
+        tracker = context.statusTracker()
+        while not tracker.getJobIdsForGroup(warming.group) and not warming.wait(0.01):
+            if time.monotonic() > deadline:
+                logger.debug("the warm-up's job is not submitted yet; load goes on")
+                return
+    except Exception:  # the job goes on either way; only its order is at stake
+        logger.debug("cannot follow the warm-up's job", exc_info=True)
 
 
 def _thread_type() -> Callable[..., threading.Thread]:
@@ -113,14 +145,21 @@ def _thread_type() -> Callable[..., threading.Thread]:
     return InheritableThread
 
 
-def _run(spark: Any, module: str, digest: str, warming: Warming) -> None:
-    try:
-        from pyspark.sql.functions import col, udf  # noqa: PLC0415
-        from pyspark.sql.types import StringType  # noqa: PLC0415
+def _frame(spark: Any, module: str, tasks: int) -> Any:
+    """The warm-up's query, analysed here in the caller's thread: the background thread
+    then only submits it, before the user's first job is even analysed (else that job,
+    submitted first, took every executor's slot and the warm-up ran after it)."""
+    from pyspark.sql.functions import col, udf  # noqa: PLC0415
+    from pyspark.sql.types import StringType  # noqa: PLC0415
 
-        spark.sparkContext.setJobDescription(_DESCRIPTION.format(digest=digest[:16]))
-        warm = plain_udf(udf, _warm_body(module), StringType())
-        frame = spark.range(0, warming.tasks, 1, warming.tasks).select(warm(col("id")))
+    warm = plain_udf(udf, _warm_body(module), StringType())
+    return spark.range(0, tasks, 1, tasks).select(warm(col("id")))
+
+
+def _run(spark: Any, frame: Any, digest: str, warming: Warming) -> None:
+    try:
+        description = _DESCRIPTION.format(digest=digest[:16])
+        spark.sparkContext.setJobGroup(warming.group, description, interruptOnCancel=False)
         places = from_every_executor(
             lambda: [str(row[0]) for row in frame.collect()], str, warming.wanted
         )
