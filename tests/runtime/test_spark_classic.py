@@ -216,12 +216,16 @@ def test_a_wheelhouse_no_hard_link_reaches_ships_under_the_payloads_name(
     assert f"{name}.zip" in shipped, shipped
     assert wheelhouse.name not in shipped, "shipped under the symlink's target's name"
 
-    def answer(_index: int) -> int:
+    def answer(_index: int) -> tuple[int, str]:
         import importlib
 
-        return int(importlib.import_module(f"sdlink{tag}").ANSWER)
+        module = importlib.import_module(f"sdlink{tag}")
+        return int(module.ANSWER), str(module.__file__)
 
-    assert spark.sparkContext.parallelize(range(4), 4).map(answer).collect() == [7] * 4
+    answers = spark.sparkContext.parallelize(range(4), 4).map(answer).collect()
+    assert [value for value, _file in answers] == [7] * 4
+    for _value, file in answers:  # from the folder the shipped file became, not the driver's
+        assert f"{os.sep}{name}{os.sep}" in file and not file.startswith(str(result.folder))
 
 
 def test_verify_lists_every_failure(loaded: tuple[Any, LoadResult]) -> None:

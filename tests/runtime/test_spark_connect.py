@@ -96,10 +96,11 @@ def test_a_symlinked_payload_reaches_connect_workers_under_its_own_name(
     # As on classic (test_spark_classic.py): a wheelhouse on another file system is
     # linked with a symlink, which the artifact's #name must keep, not its target's name.
     from pyspark.sql.functions import col, udf
-    from pyspark.sql.types import LongType
+    from pyspark.sql.types import StringType
     from tests.support.wheels import make_wheel
 
     from sparkdeps._runtime import wheelpayload
+    from sparkdeps._runtime.delivery import archive_name
 
     monkeypatch.setattr(wheelpayload, "_hard_link", lambda _source, _link: False)
     spark, _first = connect_loaded
@@ -109,13 +110,18 @@ def test_a_symlinked_payload_reaches_connect_workers_under_its_own_name(
     result = load(wheelhouse, spark=spark, cache_dir=tmp_path / "cache")
     assert result.delivery == "connect" and Path(str(result.payload)).is_symlink()
 
-    def answer(index: int) -> int:
+    def answer(index: int) -> str:
         import importlib
 
-        return int(importlib.import_module(module).ANSWER) + index
+        imported = importlib.import_module(module)
+        return f"{int(imported.ANSWER) + index} {imported.__file__}"
 
-    rows = spark.range(0, 4, 1, 2).select(udf(answer, LongType())(col("id")).alias("v")).collect()
-    assert sorted(row["v"] for row in rows) == [7, 8, 9, 10]
+    rows = spark.range(0, 4, 1, 2).select(udf(answer, StringType())(col("id")).alias("v"))
+    answers = [row["v"].split(" ", 1) for row in rows.collect()]
+    assert sorted(int(value) for value, _file in answers) == [7, 8, 9, 10]
+    name = archive_name(result.digest)
+    for _value, file in answers:  # from the folder the artifact became, not the driver's
+        assert f"{os.sep}{name}{os.sep}" in file and not file.startswith(str(result.folder))
 
 
 def test_verify_and_second_load_on_connect(

@@ -313,20 +313,15 @@ def _opened(wheel: str | zipfile.ZipFile) -> Any:
             yield opened
 
 
-def _wheel_name(wheel: str | zipfile.ZipFile) -> str:
-    return os.path.basename(wheel if isinstance(wheel, str) else str(wheel.filename))
-
-
-def _top_level_names(path: str | zipfile.ZipFile) -> set[str]:
-    """The importable top-level names the wheel at ``path`` holds."""
+def _top_level_names(wheel: zipfile.ZipFile) -> set[str]:
+    """The importable top-level names the open ``wheel`` holds."""
     names: set[str] = set()
-    wheel_name = _wheel_name(path)
-    with _opened(path) as wheel:
-        for member in wheel.namelist():
-            parts = _parts(member, wheel_name)
-            name = _top_level(parts) if parts is not None and parts[-1] else None
-            if name is not None:
-                names.add(name)
+    wheel_name = os.path.basename(str(wheel.filename))
+    for member in wheel.namelist():
+        parts = _parts(member, wheel_name)
+        name = _top_level(parts) if parts is not None and parts[-1] else None
+        if name is not None:
+            names.add(name)
     return names
 
 
@@ -408,7 +403,7 @@ def _aside(path: str, members: list[tuple[zipfile.ZipInfo, str]], helpers: int) 
     its own handle on the wheel (zlib and the writes let go of the GIL); returns a
     function that waits for them and raises the first failure."""
     ordered = sorted(members, key=lambda member: -member[0].compress_size)
-    buckets = [ordered[start::helpers] for start in range(helpers)] if members else []
+    buckets = [ordered[start::helpers] for start in range(helpers)]
     failures: list[BaseException] = []
 
     def inflate(bucket: list[tuple[zipfile.ZipInfo, str]]) -> None:
