@@ -28,6 +28,7 @@ from sparkdeps._core.hashing import sha256_file
 from sparkdeps._runtime.bytecode import running_compile
 from sparkdeps._runtime.install import bytecode_marker
 from sparkdeps._runtime.load import load
+from sparkdeps._runtime.pending import finish_driver_install
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -76,6 +77,7 @@ def test_load_returns_before_the_compile_ends_and_a_warm_load_starts_none(
     wheelhouse, name = _wheelhouse(tmp_path)
     result = load(wheelhouse, spark=spark, delivery="shared", cache_dir=tmp_path / "cache")
     folder = result.folder
+    finish_driver_install()  # load returns before the install is whole; the compile follows it
     marker = bytecode_marker(folder)
     assert marker is not None
     # load did not wait: the slow module is not compiled yet, the marker not written
@@ -99,6 +101,7 @@ def test_load_returns_before_the_compile_ends_and_a_warm_load_starts_none(
 def test_a_killed_compile_starts_again_at_the_next_load(spark: Any, tmp_path: Path) -> None:
     wheelhouse, _name = _wheelhouse(tmp_path)
     first = load(wheelhouse, spark=spark, delivery="shared", cache_dir=tmp_path / "cache")
+    finish_driver_install()
     killed = running_compile(first.folder)
     assert killed is not None
     os.killpg(killed.process.pid, signal.SIGKILL)  # the child and its workers, at once
@@ -145,6 +148,7 @@ def test_a_wheelhouse_with_bytecode_is_installed_compiled_and_starts_no_compile(
     wheelhouse = make_wheelhouse(tmp_path / "runs", [wheel], bytecode=True)
     result = load(wheelhouse, spark=spark, delivery="shared", cache_dir=tmp_path / "cache")
     folder = result.folder
+    finish_driver_install()  # load returns before the install is whole; the compile follows it
     marker = bytecode_marker(folder)
     assert marker is not None and json.loads(marker.read_text())["shipped"]
     assert running_compile(folder) is None, "nothing left to compile"

@@ -60,8 +60,9 @@ def _read_config() -> dict[str, Any]:
 
 
 CONFIG: dict[str, Any] = _read_config()
-"""From the driver: digest, archive (folder name), site (shared folder or None), wheels
-([filename, sha256] pairs), bytecode (member, sha256, magic in hex, cache tag; or None)."""
+"""From the driver: digest, archive (folder name), site (shared folder or None) and
+site_marker (the file an install writes last into it), wheels ([filename, sha256]
+pairs), bytecode (member, sha256, magic in hex, cache tag; or None)."""
 
 _SITE = "site"
 _STATE = ".site.state"
@@ -674,11 +675,80 @@ def _this_executor() -> _Executor:
     return _executor
 
 
+# --------------------------------------------------------------------------- shared
+#
+# A fresh ``shared`` load returns before the driver's install is whole (issue 25): the
+# folder appears, renamed into place, once complete. Meanwhile a note beside it says the
+# driver is installing, and holds the error if the install fails. An executor's first
+# import waits while the note is there; without folder or note for a while, the folder
+# is not on storage this executor mounts.
+
+_SHARED_WAIT_S = 900.0
+"""At most this long, an executor waits for the driver's shared install to be whole."""
+_UNSEEN_WAIT_S = 30.0
+"""This long, neither folder nor note seen: not storage this executor mounts (a network
+file system may show another node's new file only seconds later)."""
+_shared_whole: list[str] = []
+
+
+def installing_note(folder: str) -> str:
+    """Beside a shared install while the driver writes it: empty, or the failure."""
+    parent, name = os.path.split(folder.rstrip(os.sep))
+    return os.path.join(parent, f".{name}.installing")
+
+
+def _shared_site(folder: str) -> str:
+    """``folder`` once the driver's install there is whole; an ImportError naming the
+    folder and the fix when it failed, or cannot be seen from this executor."""
+    if folder in _shared_whole:
+        return folder
+    started = time.monotonic()
+    pause = 0.02
+    note = installing_note(folder)
+    # the file an install writes last into its folder, named by the driver
+    complete = os.path.join(folder, str(CONFIG.get("site_marker", "")))
+    while not os.path.isfile(complete):
+        waited = time.monotonic() - started
+        failure = _note_text(note)
+        if failure:
+            raise ImportError(
+                f"sparkdeps: the driver's install of the shared folder {folder} failed "
+                f"({failure}); the driver raised it too: fix that, then load again"
+            )
+        if failure is None and waited > _UNSEEN_WAIT_S:
+            raise ImportError(
+                f"sparkdeps: the shared install {folder} is not on this executor: "
+                "delivery='shared' needs storage every node mounts at the same path (a "
+                "Volume, /dbfs, NFS); use delivery='classic' to ship the wheelhouse instead"
+            )
+        if waited > _SHARED_WAIT_S:
+            raise ImportError(
+                f"sparkdeps: the driver's install of the shared folder {folder} is not whole "
+                f"after {_SHARED_WAIT_S:.0f}s; see the driver's log, then load again"
+            )
+        time.sleep(pause)
+        pause = min(2 * pause, 0.5)
+    _shared_whole.append(folder)
+    return folder
+
+
+def _note_text(note: str) -> str | None:
+    """None: no note; "": the driver is installing; else the failure it wrote."""
+    try:
+        with open(note, encoding="utf-8") as handle:
+            return handle.read().strip()
+    except FileNotFoundError:
+        return None
+    except OSError:  # unreadable: treat as there, the deadline still holds
+        return ""
+
+
 def site_folder() -> str:
-    """The folder to import from: the shared one, or this executor's site folder, its
-    metadata and index made (each wheel's code is extracted at its first import)."""
+    """The folder to import from: the shared one (once whole), or this executor's site
+    folder, its metadata and index made (each wheel's code is extracted at its first
+    import)."""
     if CONFIG.get("site"):
-        return str(CONFIG["site"])
+        return _shared_site(str(CONFIG["site"]))
     with _lock:
         return _this_executor().site
 
@@ -981,7 +1051,8 @@ def activate(name: str) -> None:
             "on this executor although the driver listed it; rebuild the wheelhouse"
         )
     with _lock:
-        folder = str(CONFIG["site"]) if CONFIG.get("site") else _this_executor().site
+        shared = CONFIG.get("site")
+        folder = _shared_site(str(shared)) if shared else _this_executor().site
         _write_bytecode_under(folder)
         # the site folder first, then each wheel imported in place: before the cluster's own
         # packages, and on the path a spawned child process inherits

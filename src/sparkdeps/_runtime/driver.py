@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sysconfig
 import threading
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from .install import (
 )
 from .preloaded import explain_preloaded
 from .runtime_mismatch import check_runtime
+from .session_state import SessionKind
 
 __all__ = ["driver_install", "install_beside", "installs_beside_shipping"]
 
@@ -123,18 +125,22 @@ def _check_fresh(
     return leave_out
 
 
-def installs_beside_shipping(prepared: Prepared, node_cache: Path, plan_kind: Delivery) -> bool:
-    """A fresh classic ``wheels`` load in the node cache: the executors need only the
-    checked manifest, so they are served (and start unpacking) while the driver installs."""
+def installs_beside_shipping(
+    prepared: Prepared, node_cache: Path, plan_kind: Delivery, ship: SessionKind | None
+) -> bool:
+    """A fresh classic load: the executors need only the checked manifest (``wheels``) or
+    the shared folder's name (``shared``, whose stub waits for it there), so they are
+    served while the driver installs."""
     manifest = prepared.manifest
-    if plan_kind != "classic" or manifest is None or not manifest.wheels:
+    if ship != "classic" or manifest is None or not manifest.wheels:
         return False
+    if installed_marker(node_cache / "installs" / prepared.digest) is not None:
+        return False
+    if plan_kind == "shared":
+        return True
     from .wheelpayload import StubContents  # noqa: PLC0415
 
-    return (
-        StubContents.of_manifest(manifest) is not None
-        and installed_marker(node_cache / "installs" / prepared.digest) is None
-    )
+    return plan_kind == "classic" and StubContents.of_manifest(manifest) is not None
 
 
 def install_beside(
@@ -144,30 +150,47 @@ def install_beside(
     ship: Callable[[InstallResult], T],
     *,
     strict: bool | None = None,
+    shared: bool = False,
 ) -> tuple[Path, InstallResult, T]:
     """Check, then install on a helper thread while ``ship`` serves the executors from
     the install as planned (:func:`.install.planned_install`), and return without waiting
     for the install: the first import of one of its packages on the driver waits for it
     (:mod:`.pending`). The helper releases ``prepared`` when it is done. On this node both
     compete for the cores; on a cluster the executors' unpacking runs on their own
-    (benchmarks/RESULTS.md, issue 25)."""
+    (benchmarks/RESULTS.md, issue 25).
+
+    ``shared``: the install is the shared folder itself, with its bytecode; an executor's
+    first import waits until it is whole, or stops at the note a failed install leaves
+    beside it (docs/delivery.md, "Executors ready before the first UDF")."""
     timings.update(prepared.timings)
     _check_fresh(prepared, timings, strict=strict, client=False)
     planned = planned_install(prepared, node_cache)
+    note = _installing(planned.folder) if shared else None
 
     served = threading.Event()
 
     def work() -> InstallResult:
         try:
-            return install(prepared, node_cache)
+            installed = install(prepared, node_cache, bytecode=shared)
+        except BaseException as exc:
+            if note is not None:  # the executors waiting for the folder stop, with it
+                _write_note(note, f"{type(exc).__name__}: {exc}")
+            raise
         finally:
             served.wait()  # shipping reads the wheelhouse through the same open file
             prepared.discard()
+        if note is not None:  # whole: the executors import it
+            note.unlink(missing_ok=True)
+            _compile_shared(installed.folder, node_cache)
+        return installed
 
     from . import unpack  # noqa: F401, PLC0415 - imported here: an import at exit fails
     from .pending import pending_install  # noqa: PLC0415
 
-    pending = pending_install(prepared.uri, planned.folder, planned.top_level, work)
+    # a shared install is what the executors wait for: not below their work (nice 0)
+    pending = pending_install(
+        prepared.uri, planned.folder, planned.top_level, work, nice=0 if shared else None
+    )
     try:
         shipped = ship(planned)
     except BaseException:
@@ -181,6 +204,24 @@ def install_beside(
     versions = {name: wheel.version for wheel in manifest.wheels for name in wheel.top_level}
     explain_preloaded(planned.top_level, planned.folder, versions)
     return planned.folder, planned, shipped
+
+
+def _installing(folder: Path) -> Path:
+    """The note the executors wait on while the driver writes the shared ``folder``
+    (:func:`.bootstrap.installing_note`); an earlier load's failure in it is replaced."""
+    from .bootstrap import installing_note  # noqa: PLC0415 - a cold shared load only
+
+    note = Path(installing_note(os.fspath(folder)))
+    note.parent.mkdir(parents=True, exist_ok=True)
+    _write_note(note, "")
+    return note
+
+
+def _write_note(note: Path, text: str) -> None:
+    try:
+        note.write_text(text, "utf-8")
+    except OSError:  # the executors then stop waiting after a while, and say why
+        logger.warning("cannot write %s for the executors", note, exc_info=True)
 
 
 def _client_misfits(prepared: Prepared, client: bool) -> tuple[str, ...]:

@@ -136,14 +136,19 @@ def _deliver(
         )
         if result is not None:
             return result
-    if mode == "cache" and installs_beside_shipping(prepared, plan.install_cache, plan.kind):
+    if mode == "cache" and installs_beside_shipping(
+        prepared, plan.install_cache, plan.kind, plan.ship
+    ):
 
         def ship(planned: InstallResult) -> Shipped | None:
             return ship_to_executors(
                 plan, prepared, planned, packages, timings, asked=asked, source=source
             )
 
-        made = install_beside(prepared, plan.install_cache, timings, ship, strict=strict)
+        made = install_beside(
+            prepared, plan.install_cache, timings, ship, strict=strict,
+            shared=plan.kind == "shared",
+        )  # fmt: skip
         owned.pop_all()  # the install thread releases the wheelhouse
         return load_result(prepared, made[1], made[0], plan, made[2], mode=mode, timings=timings)
     folder, installed = driver_install(

@@ -99,8 +99,11 @@ def warm_executors(spark: Any, module: str, digest: str) -> Warming | None:
     if executors == 0:
         logger.debug("no executors registered yet: each extracts at its first import")
         return None
-    # Two tasks per executor, so the scheduler spreads them to every one of them.
-    tasks = min(_MAX_TASKS, 2 * executors)
+    # One task per executor: Spark offers each idle executor one task of a round before
+    # any gets a second, and a second task on each would hold back the first UDF by a
+    # task's start on every executor (issue 25, round 8). One that was busy is asked
+    # again (from_every_executor).
+    tasks = min(_MAX_TASKS, executors)
     warming = Warming(tasks, executors, f"sparkdeps-warm-{digest[:16]}-{next(_GROUPS)}")
     try:
         frame = _frame(spark, module, tasks)

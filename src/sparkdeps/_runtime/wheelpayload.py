@@ -41,7 +41,7 @@ from .._core.hashing import sha256_file
 from .._core.manifest import MANIFEST_NAME, Manifest
 from .._core.private import private_dir
 from . import bootstrap
-from .fetch import installed_marker
+from .fetch import COMPLETE_MARKER, installed_marker
 
 __all__ = [
     "PAYLOAD_FIX",
@@ -265,6 +265,7 @@ def stub_zip_bytes(
         "digest": digest,
         "archive": archive_name(digest),
         "site": os.fspath(site) if site is not None else None,
+        "site_marker": COMPLETE_MARKER if site is not None else None,
         "wheels": [list(wheel) for wheel in contents.wheels] if site is None else [],
         "bytecode": list(contents.bytecode) if contents.bytecode and site is None else None,
     }
