@@ -258,6 +258,7 @@ def test_bootstrap_reads_its_configuration_from_the_stub_zip(
         "digest": digest,
         "archive": archive_name(digest),
         "site": None,
+        "site_marker": None,  # only a shared folder's stubs wait for its install marker
         "wheels": [[wheel["filename"], wheel["sha256"]] for wheel in manifest["wheels"]],
         "bytecode": None,  # a wheelhouse made without bytecode
     }

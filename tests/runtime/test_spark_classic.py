@@ -27,11 +27,14 @@ import pytest
 from tests.support.wheelhouses import load_test_wheels, make_wheelhouse, module_names
 from tests.support.wheels import make_wheel
 
-from sparkdeps._core.errors import VerificationError
+from sparkdeps._core.errors import StorageError, VerificationError
 from sparkdeps._core.results import LoadResult
+from sparkdeps._runtime import driver
 from sparkdeps._runtime.bytecode import running_compile
 from sparkdeps._runtime.delivery import archive_name
+from sparkdeps._runtime.fetch import installed_marker
 from sparkdeps._runtime.load import load
+from sparkdeps._runtime.pending import finish_driver_install
 from sparkdeps._runtime.verify import run_probe, verify
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -392,3 +395,67 @@ def test_classic_loads_do_not_probe_unless_asked(
     wheelhouse = make_wheelhouse(tmp_path / "runs", load_test_wheels(tmp_path / "w", tag="_clp"))
     proven = load(wheelhouse, spark=spark, cache_dir=tmp_path / "cache", probe=True)
     assert proven.delivery == "classic" and proven.timings["probe"] > 0
+
+
+def _slow_install(monkeypatch: pytest.MonkeyPatch, seconds: float, error: str | None) -> None:
+    """The driver's install, ``seconds`` late (a slow Volume), or failing then with
+    ``error`` (a full one): the real install otherwise, the executors real."""
+
+    real = driver.install
+
+    def install(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(seconds)
+        if error is not None:
+            raise StorageError(error)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(driver, "install", install)
+
+
+def test_a_shared_load_returns_before_its_install_and_executors_wait_for_it(
+    sparkdeps_spark_manager: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, ``load`` returned once the shared folder was whole: here it would have
+    found the install marker written."""
+
+    spark = sparkdeps_spark_manager.classic()
+    tag = "_shwait"
+    wheelhouse = make_wheelhouse(tmp_path / "runs", load_test_wheels(tmp_path / "w", tag=tag))
+    _slow_install(monkeypatch, 3.0, None)
+    result = load(wheelhouse, spark=spark, delivery="shared", cache_dir=tmp_path / "cache")
+    assert installed_marker(result.folder) is None, "load waited for the shared install"
+    reports = run_probe(spark, module_names(tag), 4)
+    assert len({report["cwd"] for report in reports}) == 2
+    for report in reports:
+        for module, outcome in report["imports"].items():
+            assert outcome["ok"], f"{module} on {report['cwd']}: {outcome}"
+            assert outcome["file"].startswith(f"{result.folder}{os.sep}"), outcome["file"]
+    finish_driver_install()
+    assert installed_marker(result.folder) is not None
+    assert not list(result.folder.parent.glob(".*.installing")), "the note goes once whole"
+
+
+def test_a_failed_shared_install_fails_the_executors_imports_with_its_error(
+    sparkdeps_spark_manager: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The executors stop waiting at the failure the driver wrote beside the folder, and
+    the driver raises it at its own first import (not a hang, not 'not in the
+    wheelhouse')."""
+
+    spark = sparkdeps_spark_manager.classic()
+    tag = "_shfail"
+    wheelhouse = make_wheelhouse(tmp_path / "runs", load_test_wheels(tmp_path / "w", tag=tag))
+    _slow_install(monkeypatch, 1.0, "no space left on the test volume")
+    result = load(wheelhouse, spark=spark, delivery="shared", cache_dir=tmp_path / "cache")
+    reports = run_probe(spark, module_names(tag), 4)
+    assert reports
+    for report in reports:
+        for module, outcome in report["imports"].items():
+            assert not outcome["ok"], module
+            error = str(outcome["error"])
+            assert "the driver's install of the shared folder" in error, error
+            assert "no space left on the test volume" in error, error
+    with pytest.raises(StorageError, match="no space left on the test volume"):
+        finish_driver_install()
+    finish_driver_install(drop_failed=True)
+    assert not result.folder.exists(), "nothing half-written"

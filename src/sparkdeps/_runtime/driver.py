@@ -187,10 +187,9 @@ def install_beside(
     from . import unpack  # noqa: F401, PLC0415 - imported here: an import at exit fails
     from .pending import pending_install  # noqa: PLC0415
 
-    # a shared install is what the executors wait for: not below their work (nice 0)
-    pending = pending_install(
-        prepared.uri, planned.folder, planned.top_level, work, nice=0 if shared else None
-    )
+    # a shared install too runs below the job's own work: an executor waiting for it
+    # sleeps and leaves it the cores (benchmarks/RESULTS.md, issue 25, round 8)
+    pending = pending_install(prepared.uri, planned.folder, planned.top_level, work)
     try:
         shipped = ship(planned)
     except BaseException:

@@ -49,15 +49,8 @@ class PendingInstall:
     """The driver's install running on its own thread, and the finder that waits for it."""
 
     def __init__(
-        self,
-        source: str,
-        folder: Path,
-        top_level: Sequence[str],
-        work: Callable[[], InstallResult],
-        *,
-        nice: int = _NICE,
+        self, source: str, folder: Path, top_level: Sequence[str], work: Callable[[], InstallResult]
     ) -> None:
-        self.nice = nice
         self.source = source
         self.folder = folder
         self.top_level = frozenset(top_level)
@@ -76,7 +69,7 @@ class PendingInstall:
         # below the job's own work: the executors' start and first tasks on a small
         # driver node, the job's driver code (the extraction helpers inherit it; Linux)
         with contextlib.suppress(AttributeError, OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _NICE)
         try:
             self._result = self._work()
         except BaseException as exc:  # raised at the first import that needs the install
@@ -159,18 +152,12 @@ _pending: list[PendingInstall] = []
 
 
 def pending_install(
-    source: str,
-    folder: Path,
-    top_level: Sequence[str],
-    work: Callable[[], InstallResult],
-    *,
-    nice: int | None = None,
+    source: str, folder: Path, top_level: Sequence[str], work: Callable[[], InstallResult]
 ) -> PendingInstall:
     """Start ``work`` (the install into ``folder``) on its own thread; until it is finished,
-    imports of ``top_level`` names and metadata lookups wait for it. ``nice``: the
-    thread's niceness (default: below the job's own work)."""
+    imports of ``top_level`` names and metadata lookups wait for it."""
     finish_driver_install(drop_failed=True)  # one at a time; a failed one is installed anew
-    pending = PendingInstall(source, folder, top_level, work, nice=_NICE if nice is None else nice)
+    pending = PendingInstall(source, folder, top_level, work)
     _pending.append(pending)
     sys.meta_path = [pending, *sys.meta_path]  # a new list: see _leave
     pending.start()

@@ -1,0 +1,144 @@
+"""A ``shared`` load returns before the driver's install is whole; executors wait for it.
+
+The worker tests run the stub zip in a fresh ``python -I`` as an executor's worker
+(tests/runtime/test_bootstrap.py does the same for ``wheels``), while the test plays the
+driver: it renames the install into place, or writes the failure into the note beside
+it, as :func:`sparkdeps._runtime.driver.install_beside` does. Before this change the
+stub put a folder that did not exist yet on the path, and every import failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from tests.support.wheelhouses import (
+    installed_on_the_driver,
+    load_test_wheels,
+    make_wheelhouse,
+    module_names,
+)
+from tests.support.workers import IMPORTS
+
+from sparkdeps._runtime.bootstrap import installing_note
+from sparkdeps._runtime.wheelpayload import boot_module, boot_zip
+
+TAG = "_pend"
+
+_WORKER = (
+    """
+import importlib, sys
+sys.path[1:1] = {paths!r}
+boot = importlib.import_module({boot!r})
+boot._UNSEEN_WAIT_S = {unseen!r}
+open("started", "w").close()
+"""
+    + IMPORTS.replace("sys.path[1:1] = {paths!r}\n", "")
+    + "print(json.dumps(out))\n"
+)
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """(wheelhouse, the driver's install folder, digest)."""
+    root = tmp_path_factory.mktemp("pending")
+    wheelhouse = make_wheelhouse(root / "runs", load_test_wheels(root / "wheels", tag=TAG))
+    return installed_on_the_driver(wheelhouse, root / "cache")
+
+
+def _start(root: Path, stubs: Path, digest: str, unseen: float = 30.0) -> subprocess.Popen[str]:
+    """A worker importing every test module through the stub zip; it touches ``started``
+    first."""
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(stubs, root / stubs.name)
+    code = _WORKER.format(
+        paths=[str(root / stubs.name)], boot=boot_module(digest), unseen=unseen,
+        names=module_names(TAG),
+    )  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-I", "-c", code], cwd=root, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _started(root: Path, worker: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while not (root / "started").exists():
+        assert worker.poll() is None, worker.communicate()
+        assert time.monotonic() < deadline, "the worker did not start"
+        time.sleep(0.02)
+    time.sleep(0.5)  # well inside its first import, before the folder exists
+
+
+def _outcome(worker: subprocess.Popen[str]) -> dict[str, dict[str, object]]:
+    out, err = worker.communicate(timeout=120)
+    assert worker.returncode == 0, err
+    return dict(json.loads(out))
+
+
+def _stubs(installed: tuple[Path, Path, str], tmp_path: Path) -> tuple[Path, Path, str]:
+    """(the stub zip naming a shared folder not written yet, that folder, digest)."""
+    _wheelhouse, folder, digest = installed
+    shared = tmp_path / "volume" / "installs" / digest
+    shared.parent.mkdir(parents=True)
+    stubs = boot_zip(folder, digest, tmp_path / "payloads", site=shared)
+    return stubs, shared, digest
+
+
+def test_an_import_waits_while_the_driver_writes_the_shared_folder(
+    installed: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    stubs, shared, digest = _stubs(installed, tmp_path)
+    note = Path(installing_note(os.fspath(shared)))
+    note.write_text("", "utf-8")  # the driver: installing
+    worker = _start(tmp_path / "executor", stubs, digest)
+    _started(tmp_path / "executor", worker)
+    assert not shared.exists()
+    # the install: a partial folder, renamed into place once whole, then the note goes
+    partial = shared.with_name(f".{digest}.x.partial")
+    shutil.copytree(installed[1], partial)
+    partial.rename(shared)
+    note.unlink()
+    out = _outcome(worker)
+    for name in module_names(TAG):
+        assert out[name]["ok"], (name, out[name])
+        assert str(out[name]["file"]).startswith(f"{shared}{os.sep}"), out[name]
+
+
+def test_a_failed_shared_install_stops_the_waiting_import_with_its_error(
+    installed: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    stubs, shared, digest = _stubs(installed, tmp_path)
+    note = Path(installing_note(os.fspath(shared)))
+    note.write_text("", "utf-8")
+    worker = _start(tmp_path / "executor", stubs, digest)
+    _started(tmp_path / "executor", worker)
+    note.write_text("StorageError: no space left on device: /Volumes/main/x", "utf-8")
+    out = _outcome(worker)
+    for name in module_names(TAG):
+        error = str(out[name].get("error", ""))
+        assert not out[name]["ok"]
+        assert error.startswith("ImportError: sparkdeps: the driver's install"), error
+        assert str(shared) in error and "no space left on device" in error, error
+        assert "load again" in error, error
+    assert not shared.exists()
+
+
+def test_a_shared_folder_this_executor_cannot_see_is_named_with_the_fix(
+    installed: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    """Neither the folder nor the driver's note: not storage this executor mounts."""
+    stubs, shared, digest = _stubs(installed, tmp_path)
+    worker = _start(tmp_path / "executor", stubs, digest, unseen=0.3)
+    out = _outcome(worker)
+    for name in module_names(TAG):
+        error = str(out[name].get("error", ""))
+        assert not out[name]["ok"]
+        assert f"the shared install {shared} is not on this executor" in error, error
+        assert "delivery='classic'" in error, error
