@@ -10,7 +10,8 @@ written into the executor's site folder (once per executor, under a file lock), 
 folder goes first on ``sys.path``, the stub zip leaves it, and the real module is
 imported in the stub's place, its wheels extracted first (per wheel, at the first
 import of a name it holds: see "extracting" below). A ``shared`` delivery names an
-installed folder instead (storage every node mounts), and nothing is extracted.
+installed folder instead (storage every node mounts), and nothing is extracted: the
+first import waits until the driver's install there is whole ("shared" below).
 
 This file must not import sparkdeps: executors do not have it. The driver copies
 it unchanged into the stub zip and writes its configuration beside it, as

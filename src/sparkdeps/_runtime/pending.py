@@ -1,11 +1,12 @@
 """A driver install that finishes after ``load()`` returns; the first import waits for it.
 
 A fresh classic load serves the executors from the checked manifest while the driver
-installs (:func:`.driver.install_beside`). ``load()`` used to wait for that install:
-about 2 s for a wheelhouse of 2,000 files, during which the job could not submit its
-first UDF (benchmarks/RESULTS.md, issue 25, round 4). Now ``load()`` returns once the
-executors are served, and this module stands on ``sys.meta_path`` in front of the path
-finder until the install is whole:
+installs (:func:`.driver.install_beside`); a ``shared`` one serves them the folder's
+name, and their first import waits for the folder (:func:`.bootstrap.site_folder`).
+``load()`` used to wait for that install: about 2 s for a wheelhouse of 2,000 files,
+during which the job could not submit its first UDF (benchmarks/RESULTS.md, issue 25,
+round 4). Now ``load()`` returns once the executors are served, and this module stands
+on ``sys.meta_path`` in front of the path finder until the install is whole:
 
 * the first import of one of the wheelhouse's top-level names, and the first
   ``importlib.metadata`` lookup, wait for the install, put its folder first on
