@@ -707,8 +707,9 @@ def _shared_site(folder: str) -> str:
     pause = 0.02
     note = installing_note(folder)
     # the file an install writes last into its folder, named by the driver
-    complete = os.path.join(folder, str(CONFIG.get("site_marker", "")))
-    while not os.path.isfile(complete):
+    marker = CONFIG.get("site_marker")
+    complete = os.path.join(folder, str(marker)) if marker else folder
+    while not os.path.exists(complete):
         waited = time.monotonic() - started
         failure = _note_text(note)
         if failure:

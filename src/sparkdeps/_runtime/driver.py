@@ -161,7 +161,7 @@ def install_beside(
 
     ``shared``: the install is the shared folder itself, with its bytecode; an executor's
     first import waits until it is whole, or stops at the note a failed install leaves
-    beside it (docs/delivery.md, "Executors ready before the first UDF")."""
+    beside it (docs/delivery.md, "A `shared` install, behind `load`")."""
     timings.update(prepared.timings)
     _check_fresh(prepared, timings, strict=strict, client=False)
     planned = planned_install(prepared, node_cache)
