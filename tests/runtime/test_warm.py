@@ -223,3 +223,56 @@ def test_a_job_right_after_load_comes_after_the_warm_up(
     assert warm_jobs and first_jobs
     assert min(warm_jobs) < min(first_jobs), (warm_jobs, first_jobs)
     assert warming.wait(120)
+
+
+@pytest.mark.parametrize("setting", [None, "true"], ids=["unset", "set-by-the-user"])
+def test_the_warm_up_is_planned_without_generated_code_and_the_setting_comes_back(
+    tmp_path: Path,
+    sparkdeps_spark_manager: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    setting: str | None,
+) -> None:
+    # the driver compiles the generated code of a fresh session's first query before its
+    # job can start; the warm-up's query needs none. The session's own setting is back
+    # once load returns, whatever it was.
+    from sparkdeps._runtime import routes, warm
+
+    frames: list[Any] = []
+    made: list[Any] = []
+    real_frame, real_warm = warm._frame, routes.warm_executors
+
+    def frame_recorded(*args: Any) -> Any:
+        frames.append(real_frame(*args))
+        return frames[-1]
+
+    def warming_recorded(*args: Any, **kwargs: Any) -> Any:
+        made.append(real_warm(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(warm, "_frame", frame_recorded)
+    monkeypatch.setattr(routes, "warm_executors", warming_recorded)
+    spark = sparkdeps_spark_manager.classic()
+    key = "spark.sql.codegen.wholeStage"
+    if setting is None:
+        spark.conf.unset(key)
+    else:
+        spark.conf.set(key, setting)
+    try:
+        load(
+            _wheelhouse(tmp_path, f"_cg{len(setting or '')}"),
+            spark=spark,
+            cache_dir=tmp_path / "cache",
+        )
+        assert spark.conf.get(key, None) == setting
+        (frame,) = frames
+        plan = frame._jdf.queryExecution().executedPlan().toString()
+        assert "BatchEvalPython" in plan, plan
+        assert "*(" not in plan, plan  # a whole-stage codegen stage prints as "*(n) ..."
+        (warming,) = made
+        assert warming.wait(120)
+        assert warming.error is None and warming.executors == 2, warming
+        # the user's next query is planned with the session's setting
+        user = spark.range(4).selectExpr("id + 1 AS v")
+        assert "*(" in user._jdf.queryExecution().executedPlan().toString()
+    finally:
+        spark.conf.unset(key)

@@ -20,13 +20,14 @@ the user sees it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import itertools
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,9 +115,39 @@ def warm_executors(spark: Any, module: str, digest: str) -> Warming | None:
     thread = thread_type(
         target=_run, args=(spark, frame, digest, warming), name="sparkdeps-warm", daemon=True
     )
-    thread.start()
-    _until_submitted(context, warming)
+    with _without_generated_code(spark):
+        thread.start()
+        _until_submitted(context, warming)
     return warming
+
+
+_CODEGEN = "spark.sql.codegen.wholeStage"
+
+
+@contextlib.contextmanager
+def _without_generated_code(spark: Any) -> Iterator[None]:
+    """The warm-up's query planned without whole-stage code generation, the session's own
+    setting back once its job is submitted. On a fresh session the driver compiles the
+    generated code of the first query before its job can start (0.4 s here: issue 25,
+    round 9); the warm-up's one row per executor needs none, and the user's first query
+    compiles its own while the executors run the warm-up. A query that another thread
+    plans meanwhile on this session runs without generated code, as correct."""
+    conf = getattr(spark, "conf", None)
+    try:
+        before = conf.get(_CODEGEN, None) if conf is not None else None
+        if conf is not None:
+            conf.set(_CODEGEN, "false")
+    except Exception:  # a session that refuses the setting: planned as any query
+        logger.debug("cannot turn off code generation for the warm-up", exc_info=True)
+        conf = None
+    try:
+        yield
+    finally:
+        if conf is not None:
+            try:
+                conf.unset(_CODEGEN) if before is None else conf.set(_CODEGEN, before)
+            except Exception:  # pragma: no cover - it took the same key a moment ago
+                logger.warning("could not restore %s=%s on the session", _CODEGEN, before)
 
 
 _SUBMIT_WAIT_S = 5.0
