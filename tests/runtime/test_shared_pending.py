@@ -130,6 +130,50 @@ def test_a_failed_shared_install_stops_the_waiting_import_with_its_error(
     assert not shared.exists()
 
 
+def test_a_failure_of_one_driver_does_not_stop_the_executors_of_another_still_installing(
+    installed: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    # Two jobs load the same wheelhouse into one shared folder at once (the driver's
+    # real note, _Note): the first one's install fails after the second one's load has
+    # put its own note there. The second one's executors wait for its install, which
+    # succeeds, instead of stopping at the first one's error (they did before).
+    from sparkdeps._runtime.driver import _Note
+
+    stubs, shared, digest = _stubs(installed, tmp_path)
+    first = _Note(shared)
+    second = _Note(shared)  # the second job's load, while the first one installs
+    worker = _start(tmp_path / "executor", stubs, digest)
+    _started(tmp_path / "executor", worker)
+    first.fail("StorageError: no space left on device: /Volumes/main/x")
+    time.sleep(1.0)  # the worker polls the note at least twice meanwhile
+    assert worker.poll() is None, worker.communicate()
+    partial = shared.with_name(f".{digest}.y.partial")
+    shutil.copytree(installed[1], partial)
+    partial.rename(shared)
+    second.done()
+    out = _outcome(worker)
+    for name in module_names(TAG):
+        assert out[name]["ok"], (name, out[name])
+        assert str(out[name]["file"]).startswith(f"{shared}{os.sep}"), out[name]
+    assert not Path(installing_note(os.fspath(shared))).exists()
+    assert [item.name for item in shared.parent.iterdir()] == [shared.name]  # no note left
+
+
+def test_the_driver_note_carries_its_own_failure(
+    installed: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    from sparkdeps._runtime.driver import _Note
+
+    _stubs_zip, shared, _digest = _stubs(installed, tmp_path)
+    note_path = Path(installing_note(os.fspath(shared)))
+    note_path.write_text("OSError: an earlier load's failure", "utf-8")
+    note = _Note(shared)
+    assert note_path.read_text("utf-8") == ""  # installing: the earlier failure is gone
+    note.fail("StorageError: quota exceeded")
+    assert note_path.read_text("utf-8") == "StorageError: quota exceeded"
+    assert sorted(item.name for item in note_path.parent.iterdir()) == [note_path.name]
+
+
 def test_a_shared_folder_this_executor_cannot_see_is_named_with_the_fix(
     installed: tuple[Path, Path, str], tmp_path: Path
 ) -> None:

@@ -12,6 +12,7 @@ wheels that fit it (docs/delivery.md).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -19,7 +20,7 @@ import sysconfig
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import IO, Literal, TypeVar
 
 from .._core.results import Delivery
 from .._core.timing import timed
@@ -165,7 +166,7 @@ def install_beside(
     timings.update(prepared.timings)
     _check_fresh(prepared, timings, strict=strict, client=False)
     planned = planned_install(prepared, node_cache)
-    note = _installing(planned.folder) if shared else None
+    note = _Note(planned.folder) if shared else None
 
     served = threading.Event()
 
@@ -174,13 +175,13 @@ def install_beside(
             installed = install(prepared, node_cache, bytecode=shared)
         except BaseException as exc:
             if note is not None:  # the executors waiting for the folder stop, with it
-                _write_note(note, f"{type(exc).__name__}: {exc}")
+                note.fail(f"{type(exc).__name__}: {exc}")
             raise
         finally:
             served.wait()  # shipping reads the wheelhouse through the same open file
             prepared.discard()
         if note is not None:  # whole: the executors import it
-            note.unlink(missing_ok=True)
+            note.done()
             _compile_shared(installed.folder, node_cache)
         return installed
 
@@ -205,22 +206,54 @@ def install_beside(
     return planned.folder, planned, shipped
 
 
-def _installing(folder: Path) -> Path:
-    """The note the executors wait on while the driver writes the shared ``folder``
-    (:func:`.bootstrap.installing_note`); an earlier load's failure in it is replaced."""
-    from .bootstrap import installing_note  # noqa: PLC0415 - a cold shared load only
+class _Note:
+    """The note beside a shared install while this driver writes it
+    (:func:`.bootstrap.installing_note`), as a file of its own: a failure written into it
+    reaches the executors only while no other driver's load of the same wheelhouse has
+    put its own note there since. Else that load's outcome is the one its executors read:
+    its own install makes the folder, or its failure names why."""
 
-    note = Path(installing_note(os.fspath(folder)))
-    note.parent.mkdir(parents=True, exist_ok=True)
-    _write_note(note, "")
-    return note
+    def __init__(self, folder: Path) -> None:
+        from .bootstrap import installing_note  # noqa: PLC0415 - a cold shared load only
 
+        self.path = Path(installing_note(os.fspath(folder)))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle: IO[str] | None = None
+        fresh = self.path.with_name(f"{self.path.name}.{os.getpid()}.{threading.get_ident()}")
+        handle = None
+        try:
+            handle = fresh.open("w", encoding="utf-8")
+            os.replace(fresh, self.path)  # a new file: an earlier load's failure is gone
+        except OSError:  # the executors then stop waiting after a while, and say why
+            logger.warning("cannot write %s for the executors", self.path, exc_info=True)
+            if handle is not None:
+                handle.close()
+            fresh.unlink(missing_ok=True)
+            return
+        self._handle = handle
 
-def _write_note(note: Path, text: str) -> None:
-    try:
-        note.write_text(text, "utf-8")
-    except OSError:  # the executors then stop waiting after a while, and say why
-        logger.warning("cannot write %s for the executors", note, exc_info=True)
+    def fail(self, text: str) -> None:
+        """Write the failure for the executors waiting on this note (none if replaced)."""
+        if self._handle is None:
+            return
+        try:
+            self._handle.write(text)
+            self._handle.flush()
+        except OSError:
+            logger.warning("cannot write %s for the executors", self.path, exc_info=True)
+        finally:
+            self._close()
+
+    def done(self) -> None:
+        """The folder is whole: the executors import it, whoever's note is there."""
+        self._close()
+        self.path.unlink(missing_ok=True)
+
+    def _close(self) -> None:
+        if self._handle is not None:
+            with contextlib.suppress(OSError):
+                self._handle.close()
+            self._handle = None
 
 
 def _client_misfits(prepared: Prepared, client: bool) -> tuple[str, ...]:
