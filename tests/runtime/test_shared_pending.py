@@ -91,6 +91,19 @@ def _stubs(installed: tuple[Path, Path, str], tmp_path: Path) -> tuple[Path, Pat
     return stubs, shared, digest
 
 
+def _install_whole(installed: tuple[Path, Path, str], shared: Path, name: str) -> None:
+    """The driver's install: a partial folder, renamed into place once whole."""
+    partial = shared.with_name(f".{installed[2]}.{name}.partial")
+    shutil.copytree(installed[1], partial)
+    partial.rename(shared)
+
+
+def _imported_from(out: dict[str, dict[str, object]], shared: Path) -> None:
+    for name in module_names(TAG):
+        assert out[name]["ok"], (name, out[name])
+        assert str(out[name]["file"]).startswith(f"{shared}{os.sep}"), out[name]
+
+
 def test_an_import_waits_while_the_driver_writes_the_shared_folder(
     installed: tuple[Path, Path, str], tmp_path: Path
 ) -> None:
@@ -100,15 +113,9 @@ def test_an_import_waits_while_the_driver_writes_the_shared_folder(
     worker = _start(tmp_path / "executor", stubs, digest)
     _started(tmp_path / "executor", worker)
     assert not shared.exists()
-    # the install: a partial folder, renamed into place once whole, then the note goes
-    partial = shared.with_name(f".{digest}.x.partial")
-    shutil.copytree(installed[1], partial)
-    partial.rename(shared)
-    note.unlink()
-    out = _outcome(worker)
-    for name in module_names(TAG):
-        assert out[name]["ok"], (name, out[name])
-        assert str(out[name]["file"]).startswith(f"{shared}{os.sep}"), out[name]
+    _install_whole(installed, shared, "x")
+    note.unlink()  # then the note goes
+    _imported_from(_outcome(worker), shared)
 
 
 def test_a_failed_shared_install_stops_the_waiting_import_with_its_error(
@@ -147,14 +154,9 @@ def test_a_failure_of_one_driver_does_not_stop_the_executors_of_another_still_in
     first.fail("StorageError: no space left on device: /Volumes/main/x")
     time.sleep(1.0)  # the worker polls the note at least twice meanwhile
     assert worker.poll() is None, worker.communicate()
-    partial = shared.with_name(f".{digest}.y.partial")
-    shutil.copytree(installed[1], partial)
-    partial.rename(shared)
+    _install_whole(installed, shared, "y")
     second.done()
-    out = _outcome(worker)
-    for name in module_names(TAG):
-        assert out[name]["ok"], (name, out[name])
-        assert str(out[name]["file"]).startswith(f"{shared}{os.sep}"), out[name]
+    _imported_from(_outcome(worker), shared)
     assert not Path(installing_note(os.fspath(shared))).exists()
     assert [item.name for item in shared.parent.iterdir()] == [shared.name]  # no note left
 
