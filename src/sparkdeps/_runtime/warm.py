@@ -131,7 +131,8 @@ def _without_generated_code(spark: Any) -> Iterator[None]:
     generated code of the first query before its job can start (0.4 s here: issue 25,
     round 9); the warm-up's one row per executor needs none, and the user's first query
     compiles its own while the executors run the warm-up. A query that another thread
-    plans meanwhile on this session runs without generated code, as correct."""
+    plans meanwhile on this session runs without generated code: correct, a little
+    slower."""
     conf = getattr(spark, "conf", None)
     try:
         before = conf.get(_CODEGEN, None) if conf is not None else None
