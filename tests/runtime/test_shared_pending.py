@@ -91,6 +91,11 @@ def _stubs(installed: tuple[Path, Path, str], tmp_path: Path) -> tuple[Path, Pat
     return stubs, shared, digest
 
 
+def _note(shared: Path) -> Path:
+    """The driver's note beside the shared folder."""
+    return Path(installing_note(os.fspath(shared)))
+
+
 def _install_whole(installed: tuple[Path, Path, str], shared: Path, name: str) -> None:
     """The driver's install: a partial folder, renamed into place once whole."""
     partial = shared.with_name(f".{installed[2]}.{name}.partial")
@@ -108,7 +113,7 @@ def test_an_import_waits_while_the_driver_writes_the_shared_folder(
     installed: tuple[Path, Path, str], tmp_path: Path
 ) -> None:
     stubs, shared, digest = _stubs(installed, tmp_path)
-    note = Path(installing_note(os.fspath(shared)))
+    note = _note(shared)
     note.write_text("", "utf-8")  # the driver: installing
     worker = _start(tmp_path / "executor", stubs, digest)
     _started(tmp_path / "executor", worker)
@@ -122,7 +127,7 @@ def test_a_failed_shared_install_stops_the_waiting_import_with_its_error(
     installed: tuple[Path, Path, str], tmp_path: Path
 ) -> None:
     stubs, shared, digest = _stubs(installed, tmp_path)
-    note = Path(installing_note(os.fspath(shared)))
+    note = _note(shared)
     note.write_text("", "utf-8")
     worker = _start(tmp_path / "executor", stubs, digest)
     _started(tmp_path / "executor", worker)
@@ -157,17 +162,16 @@ def test_a_failure_of_one_driver_does_not_stop_the_executors_of_another_still_in
     _install_whole(installed, shared, "y")
     second.done()
     _imported_from(_outcome(worker), shared)
-    assert not Path(installing_note(os.fspath(shared))).exists()
+    assert not _note(shared).exists()
     assert [item.name for item in shared.parent.iterdir()] == [shared.name]  # no note left
 
 
-def test_the_driver_note_carries_its_own_failure(
-    installed: tuple[Path, Path, str], tmp_path: Path
-) -> None:
+def test_the_driver_note_carries_its_own_failure(tmp_path: Path) -> None:
     from sparkdeps._runtime.driver import _Note
 
-    _stubs_zip, shared, _digest = _stubs(installed, tmp_path)
-    note_path = Path(installing_note(os.fspath(shared)))
+    shared = tmp_path / "volume" / "installs" / "digest"
+    note_path = _note(shared)
+    note_path.parent.mkdir(parents=True)
     note_path.write_text("OSError: an earlier load's failure", "utf-8")
     note = _Note(shared)
     assert note_path.read_text("utf-8") == ""  # installing: the earlier failure is gone
