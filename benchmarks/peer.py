@@ -20,7 +20,7 @@ times each executor's first task phase by phase from the executor's own log
 (``_phases.py``).
 
     python benchmarks/peer.py [--runs 5] [--variants peer,default,shared,partial,single]
-                              (also: floor, nopyc, sharedwait, nowarm, before)
+                              (also: session, floor, nopyc, sharedwait, nowarm, before)
                               [--json PATH] [--trace]
 
 Variants alternate within each round (A B C, C B A, ...); one warm-up round is dropped.
@@ -65,6 +65,7 @@ VARIANTS = {
     "single": "sparkdeps, yaml-only wheelhouse, UDF imports yaml",
     "nowarm": "sparkdeps, default, warm_executors=False",
     "before": "sparkdeps as before issue 25: install, then ship, no warm-up",
+    "session": "sparkdeps, default, unpacked as executors start (session_conf)",
 }
 
 
@@ -116,6 +117,10 @@ def child(args: argparse.Namespace) -> int:
     }
     if args.variant == "peer":
         conf["spark.archives"] = f"{args.archive}#environment"
+    if args.variant == "session":  # its archive made in the setup, as the peer's is
+        import sparkdeps
+
+        conf.update(sparkdeps.session_conf(args.wheelhouse, payload_dir=args.session_payloads))
     spark = local_cluster_session(
         2,
         1,
@@ -278,6 +283,8 @@ def _sample(variant: str, setup: dict[str, Any], scratch: Path, counter: list[in
         str(wheelhouse),
         "--archive",
         str(setup["archive"]),
+        "--session-payloads",
+        str(setup["session_payloads"]),
         "--names",
         names,
         "--pause",
@@ -339,6 +346,18 @@ def _peer_archive(closure: list[Path], folder: Path) -> tuple[Path, dict[str, An
     return archive, built
 
 
+def _session_archive(wheelhouse: Path, payloads: Path) -> float:
+    """sparkdeps' counterpart of the peer's build step (untimed in the samples):
+    ``session_conf`` makes the archive executors unpack as they start, once per digest.
+    Made afresh each run, so that it is this checkout's."""
+    import sparkdeps
+
+    shutil.rmtree(payloads, ignore_errors=True)
+    started = time.perf_counter()
+    sparkdeps.session_conf(wheelhouse, payload_dir=payloads)
+    return time.perf_counter() - started
+
+
 def _single_wheelhouse(w: Workload) -> Path:
     wheel = next(p for p in w.wheels if p.name.lower().startswith(ONE_PACKAGE[1].lower()))
     return built_wheelhouse([wheel], w.work / "single.zip", input_digest="0" * 64)
@@ -358,6 +377,9 @@ def parent(args: argparse.Namespace) -> int:
 
     names = tuple(read_manifest(w.wheelhouse).top_level)
     archive, built = _peer_archive(list(w.wheels), scratch / "peer")
+    session_payloads = scratch / "session-payloads"
+    if "session" in args.variants.split(","):
+        built["session_conf_s"] = _session_archive(w.wheelhouse, session_payloads)
     setup = {
         "wheelhouse": w.wheelhouse,
         "single": _single_wheelhouse(w),
@@ -365,6 +387,7 @@ def parent(args: argparse.Namespace) -> int:
             list(w.wheels), w.work / "plain.zip", input_digest="1" * 64, bytecode=False
         ),
         "archive": archive,
+        "session_payloads": session_payloads,
         "names": names,
         "python": clean_python(scratch / "executor-python"),
         "pause": args.pause,
@@ -436,7 +459,8 @@ def _load_returns(record: Series) -> Series:
 def _pairs(series: dict[str, Series], after: dict[str, Series]) -> list[dict[str, Any]]:
     peer = VARIANTS["peer"]
     out = []
-    for key, goal_total, goal_after in (("default", 0.8, 1.0), ("shared", 0.8, 1.0)):
+    goals = (("default", 0.8, 1.0), ("shared", 0.8, 1.0), ("session", 0.8, 1.0))
+    for key, goal_total, goal_after in goals:
         name = VARIANTS[key]
         if name in series and peer in series:
             out.append(
@@ -527,6 +551,7 @@ def main() -> int:
     for flag in ("--variant", "--work", "--python", "--wheelhouse", "--archive", "--names"):
         one.add_argument(flag, required=True)
     one.add_argument("--started", type=float, required=True)
+    one.add_argument("--session-payloads", default=None)
     one.add_argument("--pause", type=float, default=0.0)
     one.add_argument("--trace", action="store_true")
     run.add_argument(

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from ._runtime.freeze import runtime_freeze
     from ._runtime.inspect import inspect, requirement_lines
     from ._runtime.load import load, wheelhouse_arg
+    from ._runtime.session_conf import session_conf
     from ._runtime.verify import verify
 
 # The functions load lazily: a driver calling ``load`` never imports the build machinery.
@@ -67,6 +68,7 @@ _LAZY = {
     "requirement_lines": "._runtime.inspect",
     "load": "._runtime.load",
     "wheelhouse_arg": "._runtime.load",
+    "session_conf": "._runtime.session_conf",
     "verify": "._runtime.verify",
     "three_task_job": "._jobs.graph",
     "doctor": "._jobs.doctor",
@@ -129,6 +131,7 @@ __all__ = [
     "load",
     "requirement_lines",
     "runtime_freeze",
+    "session_conf",
     "three_task_job",
     "verify",
     "wheelhouse_arg",

@@ -107,7 +107,11 @@ def _archive_folder() -> str:
     tried = []
     for root in _roots():
         candidate = os.path.join(root, name)
-        if os.path.isdir(os.path.join(candidate, "wheels")):
+        # a folder Spark unpacked as the executor started (``session_conf``) may hold no
+        # wheel at all, only what they extract to
+        if os.path.isdir(os.path.join(candidate, "wheels")) or os.path.isfile(
+            os.path.join(candidate, _STATE, "index.json")
+        ):
             return candidate
         if os.path.isfile(f"{candidate}.zip"):  # shipped with addFile: split here
             _split(f"{candidate}.zip", candidate)
@@ -588,10 +592,14 @@ class _Executor:
         """Every wheel not yet extracted, smallest first, then their tests and stubs; busy
         ones after the others (a wheel imported in place stays in its zip)."""
         wheels_dir = os.path.join(self.archive, "wheels")
-        filenames = sorted(
-            (filename for filename, _ in CONFIG["wheels"]),
-            key=lambda filename: os.path.getsize(os.path.join(wheels_dir, filename)),
-        )
+
+        def size(filename: str) -> int:  # an extracted wheel may be gone (``session_conf``)
+            try:
+                return os.path.getsize(os.path.join(wheels_dir, filename))
+            except OSError:
+                return 0
+
+        filenames = sorted((filename for filename, _ in CONFIG["wheels"]), key=size)
         for part in ("code", "later"):
             busy = [name for name in filenames if not self._yielding(name, part, wait=False)]
             for name in busy:
@@ -784,6 +792,17 @@ def warm() -> str:
 
     threading.Thread(target=extract_rest, name="sparkdeps-warm", daemon=True).start()
     return folder
+
+
+def extract_all() -> str:
+    """Everything a warmed executor ends with, made now, in this process: the archive
+    folder with every wheel extracted and its bytecode. ``session_conf`` runs it once on
+    the driver and packs the folder for executors to unpack as they start."""
+    with _lock:
+        executor = _this_executor()
+    executor.extract_rest()
+    executor.compile_all()  # nothing when the wheelhouse ships bytecode
+    return executor.archive
 
 
 def _sweep_partials(archive: str) -> None:

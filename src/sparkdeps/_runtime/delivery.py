@@ -39,6 +39,7 @@ from .._core.private import on_databricks_mount
 from .._core.redaction import redact
 from .._core.timing import Timer
 from .holders import hold, payload_lock
+from .session_conf import unpacked_at_start
 from .session_state import STATE, SessionKind, is_connect, session_key, session_kind
 from .wheelpayload import StubContents, archive_name, boot_zip, wheelhouse_payload
 
@@ -185,7 +186,10 @@ def _deliver_wheels(
     name = archive_name(digest)
     if kind == "classic":
         context = spark.sparkContext
-        if archive_url is not None and archive is not None:
+        if archive is not None and unpacked_at_start(context, digest):
+            logger.info("executors unpacked %s as they started (session_conf)", name)
+            archive = None  # nothing more to ship but the stub zip
+        elif archive_url is not None and archive is not None:
             context.addArchive(f"{archive_url}#{name}")  # fact 2: valid as long as the app
             logger.info("executors fetch the wheelhouse from %s", redact(archive_url))
         elif archive is not None:
@@ -203,9 +207,7 @@ def _deliver_wheels(
         if archive is not None:
             spark.addArtifacts(f"{archive}#{name}", archive=True)  # fact 4
         spark.addArtifacts(os.fspath(stubs), pyfile=True)
-    logger.info(
-        "executors get %s (%s)",
-        f"{archive} and {stubs.name}" if archive is not None else f"{stubs.name}, using {site}",
-        kind,
-    )
+    using = f"{archive} and " if archive is not None else ""
+    beside = f", using {site}" if site is not None else ""
+    logger.info("executors get %s%s%s (%s)", using, stubs.name, beside, kind)
     return os.fspath(archive if archive is not None else stubs)
