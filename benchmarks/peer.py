@@ -17,11 +17,13 @@ all: the executors run the peer's venv in place, W1 already installed and compil
 if baked into the cluster's image. No tool that ships packages can beat it, so its
 ratios to the peer bound what any delivery can reach on this machine. ``--trace`` also
 times each executor's first task phase by phase from the executor's own log
-(``_phases.py``).
+(``_phases.py``). ``--pin`` puts the driver on CPU 0 and the executors on CPU 1, a
+driver node and an executor node with a core each, as on a cluster: on two shared
+cores, work the executors do while the driver works takes the driver's time.
 
     python benchmarks/peer.py [--runs 5] [--variants peer,default,shared,partial,single]
                               (also: session, floor, nopyc, sharedwait, nowarm, before)
-                              [--json PATH] [--trace]
+                              [--json PATH] [--trace] [--pin]
 
 Variants alternate within each round (A B C, C B A, ...); one warm-up round is dropped.
 Traffic: none (the wheels come from ``benchmarks/.mirror``, filled by ``prepare.py``).
@@ -38,6 +40,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -95,14 +98,46 @@ def _udf(names: tuple[str, ...]) -> Any:
                 "files": files,
                 "failed": failed,
                 "python": _sys.executable,
+                "cpus": sorted(_os.sched_getaffinity(0)),
             }
         )
 
     return probe
 
 
+_DRIVER_CPU, _EXECUTOR_CPU = 0, 1
+
+
+def _pin_executors(stop: threading.Event) -> None:
+    """``--pin``: the executors' JVMs (and the Python workers they fork) on CPU 1, this
+    process and its JVM (the driver, local-cluster's master and workers) on CPU 0: a
+    driver node and an executor node, each with a core of its own, as on a cluster. A
+    thread inherits its creator's CPUs, so each executor thread is moved once."""
+    moved: set[tuple[str, str]] = set()
+    while not stop.wait(0.02):
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+                threads = os.listdir(f"/proc/{pid}/task")
+            except OSError:
+                continue
+            if b"CoarseGrainedExecutorBackend" not in command:
+                continue
+            for tid in threads:
+                if (pid, tid) not in moved:
+                    moved.add((pid, tid))
+                    with contextlib.suppress(OSError):
+                        os.sched_setaffinity(int(tid), {_EXECUTOR_CPU})
+
+
 def child(args: argparse.Namespace) -> int:
     started = args.started
+    pinning = threading.Event()
+    if args.pin:
+        os.sched_setaffinity(0, {_DRIVER_CPU})
+        threading.Thread(target=_pin_executors, args=(pinning,), daemon=True).start()
     from pyspark.sql.functions import udf
     from pyspark.sql.types import StringType
 
@@ -180,6 +215,7 @@ def child(args: argparse.Namespace) -> int:
         traced = executor_phases(work / "spark-home") if args.trace else None
     finally:
         spark.stop()
+        pinning.set()
     print(
         json.dumps(
             {
@@ -292,6 +328,7 @@ def _sample(variant: str, setup: dict[str, Any], scratch: Path, counter: list[in
         "--started",
         repr(time.time()),
         *(["--trace"] if trace else []),
+        *(["--pin"] if setup["pin"] else []),
     ]
     try:
         proc = run_timed(argv, env=env, cwd=work, timeout=600)
@@ -302,6 +339,9 @@ def _sample(variant: str, setup: dict[str, Any], scratch: Path, counter: list[in
     answers = data.pop("answers")
     data["import_s_max"] = max(a["import_s"] for a in answers)
     data["executor_python"] = sorted({a["python"] for a in answers})
+    data["executor_cpus"] = sorted({cpu for a in answers for cpu in a.get("cpus", [])})
+    if setup["pin"] and data["executor_cpus"] != [_EXECUTOR_CPU]:
+        raise MeasureError(f"--pin: the UDF ran on CPUs {data['executor_cpus']}")
     return Sample(data["total_s"], data)
 
 
@@ -393,11 +433,15 @@ def parent(args: argparse.Namespace) -> int:
         "pause": args.pause,
         "baseline": args.baseline,
         "trace": trace_conf(scratch / "trace-conf") if args.trace else None,
+        "pin": args.pin,
     }
     counter = [0]
     chosen = args.variants.split(",")
     if any(v.endswith(_BASE) for v in chosen) and not args.baseline:
         print("variants ending in @base need --baseline CHECKOUT", file=sys.stderr)
+        return 2
+    if any(v.endswith(_BASE) for v in chosen) and args.pin:
+        print("--pin runs this checkout's variants only (no @base)", file=sys.stderr)
         return 2
     load = os.getloadavg()
     with contextlib.ExitStack() as stack:
@@ -421,6 +465,7 @@ def parent(args: argparse.Namespace) -> int:
             "samples_disk": f"ext4 {disk}" if disk != "unknown" else disk,
             "platform": platform.platform(),
             "python": sys.version,
+            "pinned": "driver CPU 0, executors CPU 1" if args.pin else None,
         },
         "workload": {**w.describe(), "peer": built, "top_level": names},
         "baseline": _describe_baseline(args.baseline),
@@ -554,10 +599,16 @@ def main() -> int:
     one.add_argument("--session-payloads", default=None)
     one.add_argument("--pause", type=float, default=0.0)
     one.add_argument("--trace", action="store_true")
+    one.add_argument("--pin", action="store_true")
     run.add_argument(
         "--node-disk",
         action="store_true",
         help="run every sample on a fresh ext4 with a journal, loop-mounted (root only)",
+    )
+    run.add_argument(
+        "--pin",
+        action="store_true",
+        help="the driver on CPU 0, the executors on CPU 1: a driver node and an executor node",
     )
     run.add_argument(
         "--trace",

@@ -65,6 +65,20 @@ def test_the_archive_is_the_folder_a_warmed_executor_ends_with(
     )
 
 
+def test_the_command_prints_what_spark_submit_takes(
+    bytecode_wheelhouse: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sparkdeps._cli import main
+
+    argv = ["session-conf", str(bytecode_wheelhouse), "--cache-dir", str(tmp_path)]
+    assert main(argv) == 0
+    [line] = capsys.readouterr().out.splitlines()
+    assert main([*argv, "--json"]) == 0
+    conf = json.loads(capsys.readouterr().out)
+    assert line == f"--conf spark.archives={conf['spark.archives']}"
+    assert _archive(conf)[0].is_file()
+
+
 def _wheels(wheelhouse: Path) -> list[Path]:
     with zipfile.ZipFile(wheelhouse) as outer:
         return [Path(member) for member in outer.namelist() if member.endswith(".whl")]

@@ -39,6 +39,7 @@ _ADDERS: tuple[Callable[[Subparsers], None], ...] = (
     wheelhouse_commands.add_export,
     cluster_commands.add_process_deps,
     cluster_commands.add_load,
+    cluster_commands.add_session_conf,
     cluster_commands.add_verify,
     cluster_commands.add_cleanup,
     cluster_commands.add_runtime_freeze,

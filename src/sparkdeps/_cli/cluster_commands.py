@@ -1,5 +1,5 @@
 """The commands that run on (or stand in for) the compute: the job tasks
-``process-deps`` and ``cleanup``, then ``load``, ``verify``, ``doctor``,
+``process-deps`` and ``cleanup``, then ``load``, ``session-conf``, ``verify``, ``doctor``,
 ``runtime-freeze`` and ``twin``.
 
 Each ``add_<name>`` declares a command's arguments and sets ``cmd_<name>`` as its
@@ -27,6 +27,7 @@ __all__ = [
     "add_load",
     "add_process_deps",
     "add_runtime_freeze",
+    "add_session_conf",
     "add_twin",
     "add_verify",
     "cmd_cleanup",
@@ -34,6 +35,7 @@ __all__ = [
     "cmd_load",
     "cmd_process_deps",
     "cmd_runtime_freeze",
+    "cmd_session_conf",
     "cmd_twin",
     "cmd_verify",
 ]
@@ -200,6 +202,41 @@ def cmd_load(args: argparse.Namespace) -> int:
         seconds = result.timings.get("total", 0)
         echo(f"{state} {plural(len(result.wheels), 'wheel')} in {seconds:.3f}s")
         echo(str(result.folder))
+    return 0
+
+
+def add_session_conf(sub: Subparsers) -> None:
+    parser = subcommand(
+        sub,
+        "session-conf",
+        "print the spark-submit settings that have executors unpack a wheelhouse as they start",
+    )
+    _located_wheelhouse(parser)
+    parser.add_argument("--task-key", default=PROCESS_DEPS_TASK_KEY)
+    parser.add_argument("--key", default=TASK_VALUE_KEY)
+    parser.add_argument("--cache-dir", help="node cache root (or SPARKDEPS_CACHE_DIR)")
+    parser.add_argument(
+        "--payload-dir", help="where the archive is made and kept (default: the node cache)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the settings as JSON")
+    parser.set_defaults(handler=cmd_session_conf)
+
+
+def cmd_session_conf(args: argparse.Namespace) -> int:
+    from .._runtime.session_conf import session_conf  # noqa: PLC0415
+
+    conf = session_conf(
+        args.wheelhouse,
+        task_key=args.task_key,
+        key=args.key,
+        cache_dir=args.cache_dir,
+        payload_dir=args.payload_dir,
+    )
+    if args.json:
+        echo(json.dumps(conf, indent=2))
+    else:  # one argument pair per line, as spark-submit takes them
+        for name, value in conf.items():
+            echo(f"--conf {name}={value}")
     return 0
 
 
