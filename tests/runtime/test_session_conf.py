@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import tarfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,12 +48,13 @@ def test_the_archive_is_the_folder_a_warmed_executor_ends_with(
     assert list(conf) == ["spark.archives"]
     assert conf["spark.archives"].startswith("file:///")
     assert name.startswith("sparkdeps_") and archive.is_file()
-    with zipfile.ZipFile(archive) as packed:
-        members = packed.namelist()
-        index = json.loads(packed.read(".site.state/index.json"))
+    with tarfile.open(archive) as packed:
+        members = packed.getnames()
+        index = json.loads(packed.extractfile(".site.state/index.json").read())  # type: ignore[union-attr]
     wheels = {member[len("wheels/") :] for member in members if member.startswith("wheels/")}
     # the pure wheels stay zipped (imported in place); the others are there as files only
-    assert wheels - {""} == set(index["in_place"])
+    assert "wheels" in members
+    assert wheels == set(index["in_place"])
     assert index["in_place"], "the bytecode wheelhouse imports its pure wheels in place"
     assert any(member.startswith("site/sdload_cext_sconf/") for member in members)
     done = {member for member in members if member.endswith(".done")}
@@ -94,6 +96,18 @@ def test_a_second_call_reuses_the_archive(bytecode_wheelhouse: Path, tmp_path: P
     )
     assert again == first
     assert (again.stat().st_ino, again.stat().st_mtime_ns) == (made.st_ino, made.st_mtime_ns)
+
+
+def test_an_archive_it_did_not_make_is_made_again(
+    bytecode_wheelhouse: Path, tmp_path: Path
+) -> None:
+    conf = session_conf(bytecode_wheelhouse, cache_dir=tmp_path, payload_dir=tmp_path / "p")
+    archive, _ = _archive(conf)
+    elsewhere = tmp_path / "planted.tar.gz"
+    archive.rename(elsewhere)
+    archive.symlink_to(elsewhere)  # a link where the archive was: executors would unpack it
+    assert session_conf(bytecode_wheelhouse, cache_dir=tmp_path, payload_dir=tmp_path / "p") == conf
+    assert archive.is_file() and not archive.is_symlink()
 
 
 def test_a_changed_wheel_is_refused_and_nothing_is_left(tmp_path: Path) -> None:

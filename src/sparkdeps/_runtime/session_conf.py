@@ -15,7 +15,7 @@ finds the folder made.
 
 The folder is made once per digest and node, by the bootstrap itself in a fresh
 interpreter (what an executor does), and packed into
-``<payload_dir>/<digest>.wheels/sparkdeps_<digest16>_session_<bootstrap>.zip``, reused by
+``<payload_dir>/<digest>.wheels/sparkdeps_<digest16>_session_<bootstrap>.tar.gz``, reused by
 later calls of the same sparkdeps. Not for Databricks clusters, whose session exists
 before a job's code runs.
 """
@@ -27,9 +27,10 @@ import json
 import logging
 import os
 import shutil
+import stat
 import sys
+import tarfile
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -117,9 +118,9 @@ def _session_archive(prepared: Prepared, payloads: Path) -> Path:
             fix="rebuild it with this version of sparkdeps",
         )
     folder = payload_folder(payloads, digest)  # checked private: executors trust it
-    out = folder / f"{archive_name(digest)}_session_{_bootstrap_version()}.zip"
+    out = folder / f"{archive_name(digest)}_session_{_bootstrap_version()}.tar.gz"
     with payload_lock(payloads, digest):
-        if out.is_file():
+        if _ours(out):
             return out
         stubs = boot_zip(folder, digest, payloads, contents=contents)
         work = Path(tempfile.mkdtemp(prefix=".session-", dir=folder))
@@ -127,11 +128,21 @@ def _session_archive(prepared: Prepared, payloads: Path) -> Path:
             shutil.copyfile(prepared.zip_path, work / f"{archive_name(digest)}.zip")
             shutil.copyfile(stubs, work / stubs.name)
             extracted = _extract_as_executor(work, stubs.name, digest)
-            _pack(extracted, work / "session.zip")
-            os.replace(work / "session.zip", out)
+            _pack(extracted, work / "session.tar.gz")
+            os.replace(work / "session.tar.gz", out)
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return out
+
+
+def _ours(out: Path) -> bool:
+    """A file this user made, not a link: what an earlier call renamed into place whole
+    (executors unpack it as it is, so nothing else is reused: docs/security.md)."""
+    try:
+        info = out.lstat()
+    except FileNotFoundError:
+        return False
+    return stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid()
 
 
 def _bootstrap_version() -> str:
@@ -161,20 +172,19 @@ def _extract_as_executor(work: Path, stubs: str, digest: str) -> Path:
 
 
 def _pack(extracted: Path, out: Path) -> None:
-    """``extracted`` as a zip: the extracted wheels' files compressed; the wheels imported
-    in place and the bytecode archive as they are (zips already). Neither the wheels
-    whose files are there nor the lock files go in: about the wheelhouse's own bytes."""
+    """``extracted`` as a gzipped tar, which Spark unpacks with the node's own ``tar``
+    (a zip through Java took longer on the benchmark's executors: benchmarks/RESULTS.md,
+    issue 25, round 10) and with the files' times, which a ``.pyc`` is checked against.
+    Neither the wheels whose files are there nor the lock files go in: about the
+    wheelhouse's own bytes."""
     state = extracted / ".site.state"
     in_place = set(json.loads((state / "index.json").read_text("utf-8"))["in_place"])
-    with zipfile.ZipFile(out, "w") as archive:
-        archive.writestr(zipfile.ZipInfo("wheels/"), b"")  # the folder, even if empty
+    with tarfile.open(out, "w:gz", compresslevel=6) as archive:
+        archive.add(extracted / "wheels", "wheels", recursive=False)  # there, even if empty
         for path in sorted(extracted.rglob("*")):
             relative = path.relative_to(extracted).as_posix()
             if path.is_dir() or path.name.endswith(".lock"):
                 continue
-            top = relative.partition("/")[0]
-            if top == "wheels" and path.name not in in_place:
+            if relative.startswith("wheels/") and path.name not in in_place:
                 continue
-            packed = top in ("wheels", "bytecode")
-            compression = zipfile.ZIP_STORED if packed else zipfile.ZIP_DEFLATED
-            archive.write(path, relative, compress_type=compression)
+            archive.add(path, relative, recursive=False)
