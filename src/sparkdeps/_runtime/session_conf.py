@@ -78,14 +78,13 @@ def session_conf(
         spark = SparkSession.builder.config(map=conf).getOrCreate()
         sparkdeps.load(path, spark=spark)
     """
+    from .fetch import fetch_wheelhouse  # noqa: PLC0415
     from .install import node_cache_dir  # noqa: PLC0415
     from .locate import locate_wheelhouse, located_pin  # noqa: PLC0415
 
     uri, expected = located_pin(*locate_wheelhouse(wheelhouse, task_key=task_key, key=key))
     node_cache = node_cache_dir(cache_dir)
     payloads = Path(payload_dir) if payload_dir is not None else node_cache / "payloads"
-    from .fetch import fetch_wheelhouse  # noqa: PLC0415
-
     with fetch_wheelhouse(uri, node_cache, warm=False, expected=expected) as prepared:
         archive = _session_archive(prepared, payloads)
     logger.info("executors unpack %s as they start", archive)
@@ -166,7 +165,7 @@ def _extract_as_executor(work: Path, stubs: str, digest: str) -> Path:
     )
     lines = done.stdout.strip().splitlines()
     extracted = Path(lines[-1]) if lines else Path()
-    if extracted.parent != work:
+    if extracted.resolve().parent != work.resolve():
         raise DeliveryError(f"the bootstrap extracted into {extracted}, not into {work}")
     return extracted
 
