@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TypedDict
 
 from .._core.paths import PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY
 from .._core.progress import plural
@@ -171,15 +172,32 @@ def _located_wheelhouse(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _cached_wheelhouse(parser: argparse.ArgumentParser) -> None:
+    """``load`` and ``session-conf``: the wheelhouse located, the task value's name, the
+    node cache."""
+    _located_wheelhouse(parser)
+    parser.add_argument("--task-key", default=PROCESS_DEPS_TASK_KEY)
+    parser.add_argument("--key", default=TASK_VALUE_KEY)
+    parser.add_argument("--cache-dir", help="node cache root (or SPARKDEPS_CACHE_DIR)")
+
+
+class _Cached(TypedDict):
+    task_key: str
+    key: str
+    cache_dir: str | None
+
+
+def _cached_arguments(args: argparse.Namespace) -> _Cached:
+    """What :func:`_cached_wheelhouse` declared, as ``load``/``session_conf`` take it."""
+    return {"task_key": args.task_key, "key": args.key, "cache_dir": args.cache_dir}
+
+
 def add_load(sub: Subparsers) -> None:
     parser = subcommand(
         sub, "load", "install a wheelhouse into this node's cache (driver only; warms the cache)"
     )
-    _located_wheelhouse(parser)
-    parser.add_argument("--task-key", default=PROCESS_DEPS_TASK_KEY)
-    parser.add_argument("--key", default=TASK_VALUE_KEY)
+    _cached_wheelhouse(parser)
     parser.add_argument("--mode", choices=("cache", "pip"), default="cache")
-    parser.add_argument("--cache-dir", help="node cache root (or SPARKDEPS_CACHE_DIR)")
     parser.add_argument("--json", action="store_true", help="print the whole result as JSON")
     parser.set_defaults(handler=cmd_load)
 
@@ -188,12 +206,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     from .._runtime.load import load  # noqa: PLC0415
 
     result = load(
-        args.wheelhouse,
-        task_key=args.task_key,
-        key=args.key,
-        mode=args.mode,
-        delivery="driver-only",
-        cache_dir=args.cache_dir,
+        args.wheelhouse, mode=args.mode, delivery="driver-only", **_cached_arguments(args)
     )
     if args.json:
         echo(json.dumps(result.to_dict(), indent=2))
@@ -211,10 +224,7 @@ def add_session_conf(sub: Subparsers) -> None:
         "session-conf",
         "print the spark-submit settings that have executors unpack a wheelhouse as they start",
     )
-    _located_wheelhouse(parser)
-    parser.add_argument("--task-key", default=PROCESS_DEPS_TASK_KEY)
-    parser.add_argument("--key", default=TASK_VALUE_KEY)
-    parser.add_argument("--cache-dir", help="node cache root (or SPARKDEPS_CACHE_DIR)")
+    _cached_wheelhouse(parser)
     parser.add_argument(
         "--payload-dir", help="where the archive is made and kept (default: the node cache)"
     )
@@ -225,13 +235,7 @@ def add_session_conf(sub: Subparsers) -> None:
 def cmd_session_conf(args: argparse.Namespace) -> int:
     from .._runtime.session_conf import session_conf  # noqa: PLC0415
 
-    conf = session_conf(
-        args.wheelhouse,
-        task_key=args.task_key,
-        key=args.key,
-        cache_dir=args.cache_dir,
-        payload_dir=args.payload_dir,
-    )
+    conf = session_conf(args.wheelhouse, payload_dir=args.payload_dir, **_cached_arguments(args))
     if args.json:
         echo(json.dumps(conf, indent=2))
     else:  # one argument pair per line, as spark-submit takes them
