@@ -205,6 +205,8 @@ def test_executors_import_from_the_folder_they_unpacked_as_they_started(
     finally:
         spark.stop()
     assert len(seen) == 2, seen
+    # nor was its payload made on the driver: only the archive and the stub zip are there
+    assert not (_archive(conf)[0].parent / f"{archive}.zip").exists()
     for row in seen.values():
         assert all(path.startswith(row["root"] + os.sep) for path in row["files"].values()), row
         assert f"{archive}.zip" not in row["cwd"], "the wheelhouse was shipped again"

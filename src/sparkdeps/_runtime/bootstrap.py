@@ -107,11 +107,7 @@ def _archive_folder() -> str:
     tried = []
     for root in _roots():
         candidate = os.path.join(root, name)
-        # a folder Spark unpacked as the executor started (``session_conf``) may hold no
-        # wheel at all, only what they extract to
-        if os.path.isdir(os.path.join(candidate, "wheels")) or os.path.isfile(
-            os.path.join(candidate, _STATE, "index.json")
-        ):
+        if os.path.isdir(os.path.join(candidate, "wheels")):
             return candidate
         if os.path.isfile(f"{candidate}.zip"):  # shipped with addFile: split here
             _split(f"{candidate}.zip", candidate)

@@ -143,8 +143,10 @@ def payload_files(
     source: tuple[Path | None, Path | None],
     site: Path | None,
     contents: StubContents | None = None,
+    archive_needed: bool = True,
 ) -> tuple[Path | None, Path]:
-    """(the wheelhouse archive or None for shared, the stub zip), held by this process.
+    """(the wheelhouse archive, or None for shared and where the executors have it
+    already, the stub zip), held by this process.
 
     Made under the digest's lock, which cleanup takes too, so that this process is a
     holder (holders.py) before cleanup can see the payload unheld.
@@ -155,7 +157,7 @@ def payload_files(
     shared_by_digest = not on_databricks_mount(payload_dir)
     with payload_lock(payload_dir, digest) if shared_by_digest else nullcontext():
         stubs = boot_zip(folder, digest, payload_dir, site=site, contents=contents)
-        if site is None:
+        if site is None and archive_needed:
             wheelhouse, symlink_to = source
             assert wheelhouse is not None
             archive = wheelhouse_payload(wheelhouse, digest, payload_dir, symlink_to=symlink_to)
@@ -180,16 +182,18 @@ def _deliver_wheels(
 
     With ``archive_url`` Spark's executors fetch the archive from that URL themselves
     (http(s): docs/storage.md): the driver serves only the stub zip."""
+    # a session built with session_conf: the executors unpacked it as they started
+    at_start = kind == "classic" and site is None and unpacked_at_start(spark.sparkContext, digest)
     archive, stubs = payload_files(
-        folder, digest, payload_dir, source=source, site=site, contents=contents
-    )
+        folder, digest, payload_dir, source=source, site=site, contents=contents,
+        archive_needed=not at_start,
+    )  # fmt: skip
     name = archive_name(digest)
+    if at_start:
+        logger.info("executors unpacked %s as they started (session_conf)", name)
     if kind == "classic":
         context = spark.sparkContext
-        if archive is not None and unpacked_at_start(context, digest):
-            logger.info("executors unpacked %s as they started (session_conf)", name)
-            archive = None  # nothing more to ship but the stub zip
-        elif archive_url is not None and archive is not None:
+        if archive_url is not None and archive is not None:
             context.addArchive(f"{archive_url}#{name}")  # fact 2: valid as long as the app
             logger.info("executors fetch the wheelhouse from %s", redact(archive_url))
         elif archive is not None:
