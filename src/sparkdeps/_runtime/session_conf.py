@@ -47,10 +47,14 @@ logger = logging.getLogger(__name__)
 
 ARCHIVES = "spark.archives"
 """Spark's setting for archives every executor fetches and unpacks as it starts."""
-_EXTRACT = (
-    "import importlib, sys; sys.path.insert(0, sys.argv[1]); "
-    "print(importlib.import_module(sys.argv[2]).extract_all())"
-)
+_EXTRACT = """\
+import importlib, sys
+sys.path.insert(0, sys.argv[1])
+try:
+    print(importlib.import_module(sys.argv[2]).extract_all())
+except ImportError as exc:  # the bootstrap's own message names the wheel: it alone
+    sys.exit(str(exc))
+"""
 """Run in a fresh interpreter: the stub zip's bootstrap extracts everything, as the
 warm-up of an executor does, in the folder it runs in."""
 
@@ -126,7 +130,7 @@ def _session_archive(prepared: Prepared, payloads: Path) -> Path:
         try:
             shutil.copyfile(prepared.zip_path, work / f"{archive_name(digest)}.zip")
             shutil.copyfile(stubs, work / stubs.name)
-            extracted = _extract_as_executor(work, stubs.name, digest)
+            extracted = _extract_as_executor(work, stubs.name, digest, prepared.uri)
             _pack(extracted, work / "session.tar.gz")
             os.replace(work / "session.tar.gz", out)
         finally:
@@ -152,16 +156,17 @@ def _bootstrap_version() -> str:
     return hashlib.sha256(Path(bootstrap.__file__).read_bytes()).hexdigest()[:12]
 
 
-def _extract_as_executor(work: Path, stubs: str, digest: str) -> Path:
+def _extract_as_executor(work: Path, stubs: str, digest: str, uri: str) -> Path:
     from .._core.errors import DeliveryError  # noqa: PLC0415
     from .._core.runner import run  # noqa: PLC0415
     from .wheelpayload import boot_module  # noqa: PLC0415
 
     done = run(
         [sys.executable, "-I", "-c", _EXTRACT, os.fspath(work / stubs), boot_module(digest)],
-        what="extracting the wheelhouse as an executor does",
+        what=f"checking and extracting {uri} for session_conf",
         cwd=work,
-        fix="rebuild the wheelhouse if a wheel is named as changed; else free disk space",
+        fix=f"rebuild {uri} if a wheel in it is named as changed (it does not match the "
+        f"manifest); else free disk space in {work.parent}",
     )
     lines = done.stdout.strip().splitlines()
     extracted = Path(lines[-1]) if lines else Path()
