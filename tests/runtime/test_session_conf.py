@@ -194,9 +194,12 @@ def test_executors_import_from_the_folder_they_unpacked_as_they_started(
 
     conf = session_conf(bytecode_wheelhouse, cache_dir=tmp_path / "cache")
     sparkdeps_spark_manager.stop()  # the shared session was built without it
+    # in the manager's Spark home: the first local-cluster session of a process sets
+    # SPARK_HOME for every later one, whose executors must work in the test run's folder
     spark = local_cluster_session(
-        2, 1, 1024, python=sparkdeps_spark_manager.python, app_name="session-conf", conf=conf
-    )
+        2, 1, 1024, python=sparkdeps_spark_manager.python, app_name="session-conf", conf=conf,
+        work_dir=sparkdeps_spark_manager.workdir / "spark-home",
+    )  # fmt: skip
     try:
         result = load(bytecode_wheelhouse, spark=spark, cache_dir=tmp_path / "cache")
         archive, names = archive_name(result.digest), module_names("_sconf")
