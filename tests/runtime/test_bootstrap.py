@@ -8,7 +8,9 @@ Spark tests (test_spark_classic.py, test_spark_connect.py) cover the real thing.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import marshal
 import os
 import shutil
 import subprocess
@@ -252,7 +254,8 @@ def test_bootstrap_reads_its_configuration_from_the_stub_zip(
         [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     seen = json.loads(done.stdout)
-    assert seen["file"] == os.path.join(str(stubs), f"{module}.py"), "imported from the zip"
+    # from the zip, its bytecode compiled on the driver (no compile in each fresh worker)
+    assert seen["file"] == os.path.join(str(stubs), f"{module}.pyc")
     manifest = json.loads((folder / MANIFEST_NAME).read_text("utf-8"))
     assert seen["config"] == {
         "digest": digest,
@@ -279,6 +282,56 @@ def test_a_stub_zip_without_its_configuration_names_the_fix(
     outcome = _worker(root, stubs.name, [f"sdload_pure{TAG}"])[f"sdload_pure{TAG}"]
     assert isinstance(outcome, dict) and not outcome["ok"]
     assert f"no {module}.json" in str(outcome["error"]), outcome
+
+
+def _stub_zip_with(stubs: Path, into: Path, module: str, pyc: bytes | None) -> Path:
+    """A copy of ``stubs`` whose ``<module>.pyc`` is ``pyc`` (None: left out)."""
+    into.mkdir()
+    copied = into / stubs.name
+    with zipfile.ZipFile(stubs) as source, zipfile.ZipFile(copied, "w") as copy:
+        for name in source.namelist():
+            if name != f"{module}.pyc":
+                copy.writestr(source.getinfo(name), source.read(name))
+        if pyc is not None:
+            copy.writestr(f"{module}.pyc", pyc)
+    return copied
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["another-python", "another-source", "no-bytecode"],
+    ids=["another-magic-number", "source-changed-beside-it", "bytecode-left-out"],
+)
+def test_the_bootstrap_falls_back_to_its_source_when_its_bytecode_does_not_fit(
+    installed: tuple[Path, Path, str], tmp_path: Path, case: str
+) -> None:
+    """An executor on another Python (or a .pyc that is not this source's) compiles the
+    source beside it, as before the .pyc was shipped: never the wrong code."""
+    _wheelhouse, folder, digest = installed
+    stubs = boot_zip(folder, digest, tmp_path / "payloads")
+    module = f"{archive_name(digest)}_boot"
+    with zipfile.ZipFile(stubs) as archive:
+        pyc = archive.read(f"{module}.pyc")
+    if case == "another-python":
+        pyc = (int.from_bytes(pyc[:2], "little") ^ 0x0F0F).to_bytes(2, "little") + pyc[2:]
+    elif case == "another-source":  # the code of another module under the same hash
+        other = compile("raise SystemExit('the stale bytecode ran')", "x.py", "exec")
+        pyc = pyc[:8] + importlib.util.source_hash(b"print('other')") + marshal.dumps(other)
+    copied = _stub_zip_with(
+        stubs, tmp_path / "executor", module, None if case == "no-bytecode" else pyc
+    )
+    code = _READ_CONFIG.format(zip=str(copied), module=module)
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    if case == "another-source":
+        # a checked hash-based .pyc whose hash is not the source's: the import refuses it
+        # or recompiles; either way the stale code does not run
+        assert "the stale bytecode ran" not in done.stdout + done.stderr
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["file"] == os.path.join(str(copied), f"{module}.py"), "compiled from its source"
+    assert seen["config"]["digest"] == digest
 
 
 # ----------------------------------------------- per wheel, at its first import (issue 25)

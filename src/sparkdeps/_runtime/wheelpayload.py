@@ -23,10 +23,13 @@ would make, or a copy whose sha256 is the digest). Anything else is replaced.
 
 from __future__ import annotations
 
+import functools
 import importlib.machinery
+import importlib.util
 import io
 import json
 import logging
+import marshal
 import os
 import shutil
 import stat
@@ -250,6 +253,26 @@ def _bytecode(manifest: Manifest) -> tuple[str, str, str, str] | None:
     return (shipped.member, shipped.sha256, shipped.magic, shipped.cache_tag)
 
 
+_CHECKED_HASH_PYC = 0b11
+"""PEP 552 flags: the .pyc names its source's hash, which the importer checks."""
+
+
+@functools.cache
+def bootstrap_bytecode(module: str) -> bytes:
+    """``bootstrap.py`` compiled by this interpreter, as a checked hash-based ``.pyc``.
+
+    Every fresh Python worker imports the bootstrap; from source that compile took 16 ms
+    of each worker's first import (benchmarks/RESULTS.md, issue 25, round 11). zipimport
+    takes the ``.pyc`` only when its magic number is the worker's and the hash matches
+    the source beside it, and compiles that source otherwise (an executor on another
+    Python). Hash-based, not timestamped: the zip's members carry a fixed time, and the
+    bytes stay the same for the same source (the stub zip is deterministic)."""
+    source = Path(bootstrap.__file__).read_bytes()
+    code = compile(source, f"{module}.py", "exec", dont_inherit=True)
+    header = importlib.util.MAGIC_NUMBER + _CHECKED_HASH_PYC.to_bytes(4, "little")
+    return header + importlib.util.source_hash(source) + marshal.dumps(code)
+
+
 def stub_zip_bytes(
     folder: Path,
     digest: str,
@@ -269,8 +292,9 @@ def stub_zip_bytes(
         "wheels": [list(wheel) for wheel in contents.wheels] if site is None else [],
         "bytecode": list(contents.bytecode) if contents.bytecode and site is None else None,
     }
-    members = [
+    members: list[tuple[str, str | bytes]] = [
         (f"{module}.py", Path(bootstrap.__file__).read_text("utf-8")),  # as it is, unchanged
+        (f"{module}.pyc", bootstrap_bytecode(module)),
         (bootstrap.config_name(module), json.dumps(config, sort_keys=True, indent=1) + "\n"),
     ]
     names = set(contents.names)
