@@ -22,7 +22,8 @@ driver node and an executor node with a core each, as on a cluster: on two share
 cores, work the executors do while the driver works takes the driver's time.
 
     python benchmarks/peer.py [--runs 5] [--variants peer,default,shared,partial,single]
-                              (also: session, floor, nopyc, sharedwait, nowarm, before)
+                              (also: session, sessioncold, floor, nopyc, sharedwait,
+                               nowarm, before)
                               [--json PATH] [--trace] [--pin]
 
 Variants alternate within each round (A B C, C B A, ...); one warm-up round is dropped.
@@ -69,7 +70,10 @@ VARIANTS = {
     "nowarm": "sparkdeps, default, warm_executors=False",
     "before": "sparkdeps as before issue 25: install, then ship, no warm-up",
     "session": "sparkdeps, default, unpacked as executors start (session_conf)",
+    "sessioncold": "sparkdeps, session_conf, warm_executors=False",
 }
+_AT_START = ("session", "sessioncold")
+"""The variants whose session is built with ``session_conf``."""
 
 
 # --------------------------------------------------------------------------- child
@@ -152,7 +156,7 @@ def child(args: argparse.Namespace) -> int:
     }
     if args.variant == "peer":
         conf["spark.archives"] = f"{args.archive}#environment"
-    if args.variant == "session":  # its archive made in the setup, as the peer's is
+    if args.variant in _AT_START:  # its archive made in the setup, as the peer's is
         import sparkdeps
 
         conf.update(sparkdeps.session_conf(args.wheelhouse, payload_dir=args.session_payloads))
@@ -193,7 +197,7 @@ def child(args: argparse.Namespace) -> int:
                 cache_dir=str(work / "cache"),
                 delivery="shared" if shared else "auto",
                 payload_dir=str(work / "shared") if shared else None,
-                warm_executors=args.variant not in ("nowarm", "before"),
+                warm_executors=args.variant not in ("nowarm", "before", "sessioncold"),
             )
             if args.variant == "sharedwait":
                 # the order before: load returned once the shared install was compiled
@@ -418,7 +422,7 @@ def parent(args: argparse.Namespace) -> int:
     names = tuple(read_manifest(w.wheelhouse).top_level)
     archive, built = _peer_archive(list(w.wheels), scratch / "peer")
     session_payloads = scratch / "session-payloads"
-    if "session" in args.variants.split(","):
+    if set(_AT_START) & set(args.variants.split(",")):
         built["session_conf_s"] = _session_archive(w.wheelhouse, session_payloads)
     setup = {
         "wheelhouse": w.wheelhouse,
