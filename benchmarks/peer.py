@@ -444,8 +444,8 @@ def parent(args: argparse.Namespace) -> int:
     if any(v.endswith(_BASE) for v in chosen) and not args.baseline:
         print("variants ending in @base need --baseline CHECKOUT", file=sys.stderr)
         return 2
-    if any(v.endswith(_BASE) for v in chosen) and args.pin:
-        print("--pin runs this checkout's variants only (no @base)", file=sys.stderr)
+    if any(v.endswith(_BASE) for v in chosen) and args.pin and not _pins(args.baseline):
+        print("--pin with @base needs a baseline whose peer.py has --pin", file=sys.stderr)
         return 2
     load = os.getloadavg()
     with contextlib.ExitStack() as stack:
@@ -562,6 +562,12 @@ def _pairs(series: dict[str, Series], after: dict[str, Series]) -> list[dict[str
         if name not in (VARIANTS.get(k) for k in ("default", "shared", "sharedwait")):
             out.append(Pair("after session", "W1", after[name], None).result())
     return out
+
+
+def _pins(checkout: str) -> bool:
+    """Does the baseline's own peer.py (which runs its @base samples) know ``--pin``?"""
+    script = Path(checkout) / "benchmarks" / "peer.py"
+    return script.is_file() and '"--pin"' in script.read_text("utf-8")
 
 
 def _describe_baseline(checkout: str | None) -> dict[str, str] | None:

@@ -93,7 +93,10 @@ def executor_probe(modules: list[str], checks: list[dict[str, Any]]) -> Any:
 
         out = evaluate(modules, checks)
         out["executor"] = f"{socket.gethostname()}:{_os.getcwd()}"
-        out["roots"] = sorted({_os.getcwd(), SparkFiles.getRootDirectory()})
+        here = _os.path.abspath(SparkFiles.getRootDirectory())
+        # and the application's folder above it, where sparkdeps splits the shipped
+        # wheelhouse once for the node's executors
+        out["roots"] = sorted({_os.getcwd(), here, _os.path.dirname(here)})
         out["prefix"] = _sys.prefix
         return _json.dumps(out)
 

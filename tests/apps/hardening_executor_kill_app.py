@@ -48,7 +48,9 @@ def _probe(spark: Any, partitions: int) -> dict[str, Any]:
         for name, outcome in report["imports"].items():
             if outcome["ok"]:
                 files.append(outcome["file"])
-                if not outcome["file"].startswith(report["spark_files"]):
+                # split into the application's folder above the executor's own
+                node = os.path.dirname(report["spark_files"]) + os.sep
+                if not outcome["file"].startswith(node):
                     failures.append(f"{name} from {outcome['file']}, outside the Spark files")
             else:
                 failures.append(f"{name} on {report['cwd']}: {outcome['error']}")

@@ -2,8 +2,9 @@
 
 A module imported on an executor proves delivery only because the executors'
 interpreter has nothing installed (docs/facts.md, fact 7) and the test checks that
-``__file__`` lies in the folder Spark unpacked (``<SparkFiles root>/sparkdeps_<digest16>``,
-where the first import extracted the shipped wheels).
+``__file__`` lies in the folder the shipped wheelhouse was split into
+(``sparkdeps_<digest16>`` in the application's folder above each executor's SparkFiles
+root, one for the node's executors), where the first import extracted its wheels.
 
 CI runs these on pyspark 4.x. On pyspark 3.5.x (most Databricks LTS runtimes)::
 
@@ -80,18 +81,25 @@ def test_executors_import_every_package_from_the_distributed_folder(
     executors = {report["cwd"] for report in reports}
     assert len(executors) == 2, f"both executors must answer, got {executors}"
     distributed = archive_name(result.digest)
+    folders = set()
     for report in reports:
         assert report["python"] == clean_python, "executors must run the clean venv"
         # executors work in the Spark home the plugin keeps in pytest's temp folder
         assert Path(report["cwd"]).is_relative_to(sparkdeps_spark_manager.workdir), report
         root = report["spark_files"]
         assert root and not root.startswith(str(result.folder))
+        # the two executors share a node: they split and extract once, into the
+        # application's folder above their own (work/<app>/), not each in its own
+        shared = os.path.join(os.path.dirname(root), distributed)
+        assert not os.path.exists(os.path.join(root, distributed)), "split beside the file"
         for module, outcome in report["imports"].items():
             assert outcome["ok"], f"{module} on {report['cwd']}: {outcome}"
             file = outcome["file"]
-            assert file.startswith(os.path.join(root, distributed) + os.sep), (module, file, root)
+            assert file.startswith(shared + os.sep), (module, file, root)
             assert "site-packages" not in file
             assert not file.startswith(str(result.folder)), "must not be the driver's folder"
+            folders.add(shared)
+    assert len(folders) == 1, f"one folder for the node's executors, got {folders}"
 
 
 def test_compiled_code_runs_on_executors(loaded: tuple[Any, LoadResult]) -> None:
@@ -378,7 +386,8 @@ def test_a_planted_stub_zip_never_runs_on_executors(
     reports = run_probe(spark, module_names(tag), 4)
     assert {report["cwd"] for report in reports}, "executors answered"
     for report in reports:
-        shipped = os.path.join(report["spark_files"], archive_name(result.digest)) + os.sep
+        node = os.path.dirname(report["spark_files"])  # the application's folder on the node
+        shipped = os.path.join(node, archive_name(result.digest)) + os.sep
         for module, outcome in report["imports"].items():
             assert outcome["ok"], f"{module} on {report['cwd']}: {outcome}"
             assert outcome["file"].startswith(shipped), (module, outcome["file"])

@@ -99,7 +99,9 @@ def _plain_task(twin: Path, tools: Path, wheelhouse: Path, tmp: Path, code: str)
 
 
 def _from_wheelhouse(file: str, report: dict[str, Any]) -> bool:
-    roots = [root for root in (report.get("root"), report["cwd"]) if root]
+    # the executor's folder, or the application's above it: the node's executors share the
+    # folder the shipped wheelhouse is split into there
+    roots = [report["cwd"], os.path.dirname(report["cwd"])]
     return "site-packages" not in file and any(file.startswith(root + os.sep) for root in roots)
 
 

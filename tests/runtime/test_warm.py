@@ -35,7 +35,10 @@ def _look(archive: str, names: list[str]) -> Any:
 
         from pyspark import SparkFiles
 
-        folder = os.path.join(SparkFiles.getRootDirectory(), archive)
+        # split into the application's folder, above the executor's own (one per node)
+        folder = os.path.join(
+            os.path.dirname(os.path.abspath(SparkFiles.getRootDirectory())), archive
+        )
         state = os.path.join(folder, ".site.state")
         # the wheels are copied out of the shipped file at the first activation
         split = os.path.isdir(os.path.join(folder, "wheels"))
@@ -136,7 +139,10 @@ def _imports(archive: str, names: list[str]) -> Any:
             compiled.append(str(filename))
             return original(source, filename, *args, **kwargs)
 
-        root = os.path.abspath(os.path.join(SparkFiles.getRootDirectory(), archive))
+        # split into the application's folder, above the executor's own (one per node)
+        root = os.path.join(
+            os.path.dirname(os.path.abspath(SparkFiles.getRootDirectory())), archive
+        )
         site = os.path.join(root, "site")
         fresh = not any(name in sys.modules for name in names)  # a reused worker imported
         builtins.compile = recording  # what the import system compiles, while importing

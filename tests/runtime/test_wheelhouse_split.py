@@ -2,13 +2,15 @@
 
 ``addFile`` leaves ``<root>/<archive>.zip`` in the executor's folder, where ``addArchive``
 left the folder Spark had unpacked. The first activation copies the wheels out of it
-(``bootstrap._split``) into ``<root>/<archive>/``, once per executor, whole or not at
-all. Real wheels, a real wheelhouse, fresh ``python -I`` workers; no Spark (the Spark
+(``bootstrap._split``) into ``<archive>/`` in the application's folder above ``<root>``,
+once for all the executors of a node, whole or not at all. Real wheels, a real wheelhouse, fresh ``python -I`` workers; no Spark (the Spark
 tests, test_warm.py and test_spark_classic.py, run the same path on local-cluster).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -40,14 +42,18 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str
 
 
 def _shipped(
-    installed: tuple[Path, Path, str], tmp_path: Path, wheelhouse: Path | None = None
+    installed: tuple[Path, Path, str],
+    tmp_path: Path,
+    wheelhouse: Path | None = None,
+    executor: str = "0",
 ) -> tuple[Path, str, str]:
-    """An executor folder as ``addFile`` leaves it: (root, stub zip name, archive name)."""
+    """An executor folder as ``addFile`` leaves it, in an application's folder (as
+    standalone's ``work/<app>/<executor>``): (root, stub zip name, archive name)."""
     original, folder, digest = installed
     payload = wheelhouse_payload(wheelhouse or original, digest, tmp_path / "payloads")
     stubs = boot_zip(folder, digest, tmp_path / "payloads")
-    root = tmp_path / "executor"
-    root.mkdir()
+    root = tmp_path / "app" / executor
+    root.mkdir(parents=True)
     shutil.copyfile(payload, root / payload.name)
     shutil.copyfile(stubs, root / stubs.name)
     name = archive_name(digest)
@@ -67,21 +73,20 @@ def test_the_first_import_copies_the_wheels_out_of_the_shipped_file(
 ) -> None:
     wheelhouse = installed[0]
     root, stubs, name = _shipped(installed, tmp_path)
-    assert not (root / name).exists()
+    split = root.parent / name
+    assert not split.exists()
     out = _imports(root, stubs, module_names(TAG))
     assert all(outcome["ok"] for outcome in out.values()), out
-    assert all(str(o["file"]).startswith(str(root / name)) for o in out.values()), out
+    assert all(str(o["file"]).startswith(f"{split}{os.sep}") for o in out.values()), out
     with zipfile.ZipFile(wheelhouse) as shipped:
         members = [m for m in shipped.namelist() if m.startswith(("wheels/", "bytecode/"))]
         for member in members:  # byte for byte what the wheelhouse holds
-            assert (root / name / member).read_bytes() == shipped.read(member), member
-    assert sorted(
-        p.name for p in root.iterdir() if p.name.startswith(name) and p.name != stubs
-    ) == [
+            assert (split / member).read_bytes() == shipped.read(member), member
+    assert sorted(p.name for p in root.parent.iterdir() if p.name.startswith(name)) == [
         name,
         f"{name}.lock",
-        f"{name}.zip",
     ], "no partial folder left"
+    assert sorted(p.name for p in root.iterdir()) == sorted([f"{name}.zip", stubs])
 
 
 def test_concurrent_workers_copy_the_wheels_once(
@@ -96,8 +101,8 @@ def test_concurrent_workers_copy_the_wheels_once(
     outputs = [worker.communicate(timeout=120)[0] for worker in workers]
     assert all(worker.returncode == 0 for worker in workers), outputs
     assert all(b'"ok": false' not in out for out in outputs), outputs
-    assert not list(root.glob(f"{name}.*.partial"))
-    assert (root / name / "wheels").is_dir()
+    assert not list(root.parent.glob(f"{name}.*.partial"))
+    assert (root.parent / name / "wheels").is_dir()
 
 
 def test_only_the_wheels_the_driver_named_are_copied(
@@ -112,8 +117,8 @@ def test_only_the_wheels_the_driver_named_are_copied(
     root, stubs, name = _shipped(installed, tmp_path, wheelhouse=copy)
     out = _imports(root, stubs, [f"sdload_pure{TAG}"])
     assert out[f"sdload_pure{TAG}"]["ok"], out
-    assert not (root / "outside.txt").exists() and not (tmp_path / "outside.txt").exists()
-    assert not (root / name / "wheels" / "unlisted-1.0-py3-none-any.whl").exists()
+    assert not any((folder / "outside.txt").exists() for folder in (root, root.parent, tmp_path))
+    assert not (root.parent / name / "wheels" / "unlisted-1.0-py3-none-any.whl").exists()
 
 
 def test_a_truncated_wheelhouse_names_the_file_and_leaves_nothing(
@@ -125,8 +130,8 @@ def test_a_truncated_wheelhouse_names_the_file_and_leaves_nothing(
     outcome = _imports(root, stubs, [f"sdload_pure{TAG}"])[f"sdload_pure{TAG}"]
     assert not outcome["ok"]
     assert str(shipped) in str(outcome["error"]) and "rebuild" in str(outcome["error"]), outcome
-    assert not (root / name).exists()
-    assert not list(root.glob(f"{name}.*.partial"))
+    assert not (root.parent / name).exists()
+    assert not list(root.parent.glob(f"{name}.*.partial"))
 
 
 def test_a_changed_wheel_in_the_shipped_file_is_refused(
@@ -144,7 +149,7 @@ def test_a_changed_wheel_in_the_shipped_file_is_refused(
     outcome = _imports(root, stubs, [f"sdload_pure{TAG}"])[f"sdload_pure{TAG}"]
     assert not outcome["ok"]
     assert "changed after load()" in str(outcome["error"]), outcome
-    assert not (root / name / "site").exists()
+    assert not (root.parent / name / "site").exists()
 
 
 def test_a_wheelhouse_with_compressed_members_is_copied_too(
@@ -190,19 +195,19 @@ def test_the_copy_falls_back_to_reading_and_writing(
     assert all(outcome["ok"] for outcome in out.values()), out
     with zipfile.ZipFile(wheelhouse) as shipped:
         for member in (m for m in shipped.namelist() if m.startswith("wheels/")):
-            assert (root / name / member).read_bytes() == shipped.read(member), member
+            assert (root.parent / name / member).read_bytes() == shipped.read(member), member
 
 
 def test_a_dead_workers_partial_copy_is_removed(
     installed: tuple[Path, Path, str], tmp_path: Path
 ) -> None:
     root, stubs, name = _shipped(installed, tmp_path)
-    stale = root / f"{name}.4242.partial" / "wheels"  # a worker killed while copying
+    stale = root.parent / f"{name}.4242.partial" / "wheels"  # a worker killed while copying
     stale.mkdir(parents=True)
     (stale / "half.whl").write_bytes(b"half")
     out = _imports(root, stubs, [f"sdload_pure{TAG}"])
     assert out[f"sdload_pure{TAG}"]["ok"], out
-    assert not list(root.glob(f"{name}.*.partial"))
+    assert not list(root.parent.glob(f"{name}.*.partial"))
 
 
 def test_a_folder_spark_unpacked_is_used_as_it_is(
@@ -215,4 +220,52 @@ def test_a_folder_spark_unpacked_is_used_as_it_is(
     (root / f"{name}.zip").unlink()
     out = _imports(root, stubs, [f"sdload_pure{TAG}"])
     assert out[f"sdload_pure{TAG}"]["ok"], out
+    assert str(out[f"sdload_pure{TAG}"]["file"]).startswith(f"{root / name}{os.sep}"), out
     assert not (root / f"{name}.lock").exists(), "nothing copied"
+    assert not (root.parent / name).exists() and not (root.parent / f"{name}.lock").exists()
+
+
+def test_the_executors_of_a_node_copy_and_extract_once(
+    installed: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    """Two executors of one application on a node (local-cluster, standalone, YARN): one
+    folder in the application's, each wheel extracted by one worker of one of them."""
+    shipped = [_shipped(installed, tmp_path, executor=str(n)) for n in (0, 1)]
+    roots = [root for root, _stubs, _name in shipped]
+    _root, stubs, name = shipped[0]
+    names = module_names(TAG)
+    workers = [  # two Python workers on each executor, side by side
+        subprocess.Popen(
+            [sys.executable, "-I", "-c", _IMPORTS.format(paths=[str(root / stubs)], names=names)],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for root in roots * 2
+    ]
+    outputs = [json.loads(worker.communicate(timeout=120)[0]) for worker in workers]
+    shared = tmp_path / "app" / name
+    for out in outputs:
+        for module, outcome in out.items():
+            assert outcome["ok"], (module, outcome)
+            assert str(outcome["file"]).startswith(f"{shared}{os.sep}"), outcome
+    assert not any((root / name).exists() for root in roots), "one executor split its own"
+    wheels = sorted(path.name for path in (shared / "wheels").iterdir())
+    done = sorted(p.name[: -len(".done")] for p in (shared / ".site.state").glob("*.done"))
+    assert done == wheels, "every wheel extracted there, none left half-way"
+    assert not list((tmp_path / "app").glob(f"{name}.*.partial"))
+
+
+def test_a_link_in_the_applications_folder_is_not_followed(
+    installed: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    # the application's folder is shared: a link planted where the split goes is left,
+    # and this executor splits beside the file, as before
+    root, stubs, name = _shipped(installed, tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (root.parent / name).symlink_to(elsewhere, target_is_directory=True)
+    out = _imports(root, stubs, [f"sdload_pure{TAG}"])
+    assert out[f"sdload_pure{TAG}"]["ok"], out
+    assert str(out[f"sdload_pure{TAG}"]["file"]).startswith(f"{root / name}{os.sep}"), out
+    assert list(elsewhere.iterdir()) == [], "nothing written through the link"

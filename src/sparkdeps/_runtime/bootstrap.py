@@ -1,12 +1,13 @@
-"""The executor half of wheel delivery: shipped as source, run on executors, stdlib only.
+"""The executor half of wheel delivery: shipped as source and bytecode, run on executors, stdlib only.
 
 An executor gets two things (docs/facts.md, facts 3-4): the wheelhouse itself
 (``<root>/<archive>.zip``, whose wheels this module copies out into
-``<root>/<archive>/wheels/``, or that folder unpacked by Spark), and a tiny zip on
+``<archive>/wheels/`` in the application's folder above ``<root>``, one for the node's
+executors; or that folder unpacked by Spark in ``<root>``), and a tiny zip on
 its Python path holding this module and one stub per top-level name of the
 wheelhouse. The first import of any of those names runs its stub, which calls
 :func:`activate`: the wheels are checked against their sha256, their metadata
-written into the executor's site folder (once per executor, under a file lock), the
+written into the site folder (once per folder, under a file lock), the
 folder goes first on ``sys.path``, the stub zip leaves it, and the real module is
 imported in the stub's place, its wheels extracted first (per wheel, at the first
 import of a name it holds: see "extracting" below). A ``shared`` delivery names an
@@ -33,6 +34,7 @@ import marshal
 import os
 import re
 import shutil
+import stat
 import sys
 import threading
 import time
@@ -102,7 +104,8 @@ def _roots() -> list[str]:
 
 def _archive_folder() -> str:
     """The folder holding ``wheels/``: unpacked by Spark (``addArchive``: Spark Connect,
-    an http(s) wheelhouse), else split here from the file ``addFile`` fetched."""
+    an http(s) wheelhouse; ``session_conf``), else split from the file ``addFile``
+    fetched, into the node's folder for the application (:func:`_split_target`)."""
     name = str(CONFIG["archive"])
     tried = []
     for root in _roots():
@@ -110,8 +113,9 @@ def _archive_folder() -> str:
         if os.path.isdir(os.path.join(candidate, "wheels")):
             return candidate
         if os.path.isfile(f"{candidate}.zip"):  # shipped with addFile: split here
-            _split(f"{candidate}.zip", candidate)
-            return candidate
+            target = _split_target(root, name)
+            _split(f"{candidate}.zip", target)
+            return target
         tried.append(candidate)
     raise ImportError(
         f"sparkdeps: the wheelhouse {name}.zip is not on this executor "
@@ -120,9 +124,45 @@ def _archive_folder() -> str:
     )
 
 
+_node_shared = [True]
+"""Split into the application's folder on the node (:func:`_split_target`); off for
+``extract_all``, whose caller packs the folder it ran in."""
+
+
+def _split_target(root: str, name: str) -> str:
+    """Where this executor's fetched wheelhouse (in ``root``, its own folder) is split.
+
+    The folder above ``root`` is the application's on this node (standalone's
+    ``work/<app>``, YARN's ``appcache/<app>``, ``spark-<id>`` on a local driver): when it
+    is ours, every executor of the application on this node splits and extracts into one
+    folder there, each wheel once, under the same per-wheel locks that the Python workers
+    of one executor share (issue 25: two executors on a node inflated everything twice,
+    on cores their tasks need). A folder there that is not ours, or a link: beside the
+    file, as before."""
+    parent = os.path.dirname(root)
+    shared = os.path.join(parent, name)
+    if not _node_shared[0] or parent == root or not _ours(parent, writable=True):
+        return os.path.join(root, name)
+    if os.path.lexists(shared) and not _ours(shared):
+        return os.path.join(root, name)
+    return shared
+
+
+def _ours(path: str, *, writable: bool = False) -> bool:
+    """A real folder (not a link) of this user (and writable, if asked)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+        return False
+    return not writable or os.access(path, os.W_OK | os.X_OK)
+
+
 def _split(path: str, folder: str) -> None:
     """Copy the wheels (and the bytecode archive) out of the fetched wheelhouse ``path``
-    into ``folder``, once per executor, under a file lock; the folder appears whole.
+    into ``folder``, once per node and application, under a file lock; the folder
+    appears whole.
 
     Spark's own unpack (``addArchive``) sat in the first task on each executor, in the
     JVM; the wheelhouse stores its members uncompressed, so each is a byte range of the
@@ -132,7 +172,7 @@ def _split(path: str, folder: str) -> None:
     handle = _locked(f"{folder}.lock")
     try:
         if os.path.isdir(os.path.join(folder, "wheels")):
-            return  # another worker of this executor split it first
+            return  # another worker, of this executor or another, split it first
         root, name = os.path.split(folder)
         for stale in os.listdir(root):  # left by a worker that died holding the lock
             if stale.startswith(f"{name}.") and stale.endswith(".partial"):
@@ -795,6 +835,7 @@ def extract_all() -> str:
     folder with every wheel extracted and its bytecode. ``session_conf`` runs it once on
     the driver and packs the folder for executors to unpack as they start."""
     with _lock:
+        _node_shared[0] = False  # the folder it runs in, which its caller packs
         executor = _this_executor()
     executor.extract_rest()
     executor.compile_all()  # nothing when the wheelhouse ships bytecode

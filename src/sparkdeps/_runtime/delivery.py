@@ -6,8 +6,9 @@ wheelhouse. It is hard-linked into the payload folder under a unique name (a
 symlink or a copy when a link is impossible: zero bytes on the driver in the
 common case) and shipped; a tiny zip on the executors' Python path holds
 :mod:`bootstrap` and one stub per top-level name. The first import of any of them
-checks the wheels' sha256, extracts them once per executor folder and imports the
-real module (see ``bootstrap``).
+checks the wheels' sha256, extracts them once per folder (a classic executor's
+copies them into its application's folder on the node, shared by the node's executors)
+and imports the real module (see ``bootstrap``).
 
 Classic (a SparkContext, docs/facts.md, facts 2-3): ``sc.addFile`` for the
 wheelhouse (as a ``file:`` URI: fact 30), whose wheels the bootstrap copies out on
