@@ -1,4 +1,4 @@
-"""The executor half of wheel delivery: shipped as source and bytecode, run on executors, stdlib only.
+"""The executor half of wheel delivery: shipped as source and bytecode, stdlib only.
 
 An executor gets two things (docs/facts.md, facts 3-4): the wheelhouse itself
 (``<root>/<archive>.zip``, whose wheels this module copies out into

@@ -253,6 +253,10 @@ def _bytecode(manifest: Manifest) -> tuple[str, str, str, str] | None:
     return (shipped.member, shipped.sha256, shipped.magic, shipped.cache_tag)
 
 
+def _bootstrap_source() -> str:
+    return Path(bootstrap.__file__).read_text("utf-8")
+
+
 _CHECKED_HASH_PYC = 0b11
 """PEP 552 flags: the .pyc names its source's hash, which the importer checks."""
 
@@ -261,13 +265,13 @@ _CHECKED_HASH_PYC = 0b11
 def bootstrap_bytecode(module: str) -> bytes:
     """``bootstrap.py`` compiled by this interpreter, as a checked hash-based ``.pyc``.
 
-    Every fresh Python worker imports the bootstrap; from source that compile took 16 ms
-    of each worker's first import (benchmarks/RESULTS.md, issue 25, round 11). zipimport
+    Every fresh Python worker imports the bootstrap; from source that took 17 ms of each
+    worker's first import, 2 ms with this (benchmarks/RESULTS.md, issue 25, round 11). zipimport
     takes the ``.pyc`` only when its magic number is the worker's and the hash matches
     the source beside it, and compiles that source otherwise (an executor on another
     Python). Hash-based, not timestamped: the zip's members carry a fixed time, and the
     bytes stay the same for the same source (the stub zip is deterministic)."""
-    source = Path(bootstrap.__file__).read_bytes()
+    source = _bootstrap_source().encode("utf-8")  # the very bytes the zip holds
     code = compile(source, f"{module}.py", "exec", dont_inherit=True)
     header = importlib.util.MAGIC_NUMBER + _CHECKED_HASH_PYC.to_bytes(4, "little")
     return header + importlib.util.source_hash(source) + marshal.dumps(code)
@@ -293,7 +297,7 @@ def stub_zip_bytes(
         "bytecode": list(contents.bytecode) if contents.bytecode and site is None else None,
     }
     members: list[tuple[str, str | bytes]] = [
-        (f"{module}.py", Path(bootstrap.__file__).read_text("utf-8")),  # as it is, unchanged
+        (f"{module}.py", _bootstrap_source()),  # as it is, unchanged
         (f"{module}.pyc", bootstrap_bytecode(module)),
         (bootstrap.config_name(module), json.dumps(config, sort_keys=True, indent=1) + "\n"),
     ]
