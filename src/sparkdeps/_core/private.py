@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .errors import StorageError
 
-__all__ = ["DATABRICKS_MOUNTS", "on_databricks_mount", "private_dir"]
+__all__ = ["DATABRICKS_MOUNTS", "on_databricks_mount", "own_file", "private_dir"]
 
 _FIX = "set SPARKDEPS_CACHE_DIR (or cache_dir=) to a folder only you can write"
 DATABRICKS_MOUNTS = ("/Volumes/", "/dbfs/", "/Workspace/")
@@ -36,6 +36,15 @@ def on_databricks_mount(path: Path) -> bool:
 
 def _uid(info: os.stat_result) -> int:
     return getattr(os, "geteuid", lambda: info.st_uid)()
+
+
+def own_file(path: Path) -> bool:
+    """Is ``path`` a regular file of this user, not a link (one sparkdeps may reuse)?"""
+    try:
+        info = path.lstat()
+    except OSError:
+        return False
+    return stat.S_ISREG(info.st_mode) and info.st_uid == _uid(info)
 
 
 def private_dir(path: Path, *, fix: str = _FIX, what: str = "the cache folder") -> Path:

@@ -27,7 +27,6 @@ import json
 import logging
 import os
 import shutil
-import stat
 import sys
 import tarfile
 import tempfile
@@ -36,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._core.errors import InputError
 from .._core.paths import PROCESS_DEPS_TASK_KEY, TASK_VALUE_KEY
+from .._core.private import own_file
 from .wheelpayload import archive_name
 
 if TYPE_CHECKING:
@@ -123,7 +123,9 @@ def _session_archive(prepared: Prepared, payloads: Path) -> Path:
     folder = payload_folder(payloads, digest)  # checked private: executors trust it
     out = folder / f"{archive_name(digest)}_session_{_bootstrap_version()}.tar.gz"
     with payload_lock(payloads, digest):
-        if _ours(out):
+        # what an earlier call renamed into place whole; executors unpack it as it is,
+        # so nothing else is reused (docs/security.md)
+        if own_file(out):
             return out
         stubs = boot_zip(folder, digest, payloads, contents=contents)
         work = Path(tempfile.mkdtemp(prefix=".session-", dir=folder))
@@ -136,16 +138,6 @@ def _session_archive(prepared: Prepared, payloads: Path) -> Path:
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return out
-
-
-def _ours(out: Path) -> bool:
-    """A file this user made, not a link: what an earlier call renamed into place whole
-    (executors unpack it as it is, so nothing else is reused: docs/security.md)."""
-    try:
-        info = out.lstat()
-    except FileNotFoundError:
-        return False
-    return stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid()
 
 
 def _bootstrap_version() -> str:
