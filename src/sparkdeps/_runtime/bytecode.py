@@ -129,8 +129,10 @@ def compile_in_background(folder: Path, locks: Path) -> BackgroundCompile | None
         daemon=True,  # the driver may end first: the child then finishes on its own
     )
     job = BackgroundCompile(folder, command, process, reaper)
-    _running[folder] = job
+    # started before another thread can find it: joining a thread not yet started raises
+    # (load's install thread starts the compile while the caller may already ask for it)
     reaper.start()
+    _running[folder] = job
     logger.debug("compiling %s in the background (pid %d)", folder, process.pid)
     return job
 
