@@ -14,7 +14,7 @@ import sparkdeps
 
 project = "sparkdeps"
 author = "sparkdeps developers"
-copyright = "sparkdeps developers"  # noqa: A001 (Sphinx's own setting name)
+copyright = "sparkdeps developers"
 release = sparkdeps.__version__
 version = release
 
@@ -87,7 +87,7 @@ def _public_name(app: Any, env: Any, node: Any, contnode: Any) -> Any:
     )
 
 
-def _no_generated_docstring(
+def _no_generated_docstring(  # noqa: PLR0917 - the signature of Sphinx's event
     app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]
 ) -> None:
     """A dataclass without a docstring gets ``Name(field: type, ...)`` from Python: the
