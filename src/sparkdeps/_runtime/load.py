@@ -26,7 +26,6 @@ from .locate import locate_wheelhouse, located_pin, wheelhouse_arg
 from .pending import finish_driver_install
 from .session_state import loaded_into, modules_for, runtime_packages_for
 from .shipping import check_session, ship_to_executors
-from .warm import plan_ahead
 
 if TYPE_CHECKING:
     from .routes import Shipped
@@ -94,7 +93,9 @@ def load(
     timings: dict[str, float] = {}
     with timed(timings, "total"):
         uri, expected = located_pin(*locate_wheelhouse(wheelhouse, task_key=task_key, key=key))
-        plan = _plan(uri, spark, delivery, (cache_dir, payload_dir), warm_executors)
+        plan = plan_load(uri, spark, delivery, cache_dir, payload_dir)._replace(
+            warm_executors=warm_executors
+        )
         with ExitStack() as owned:  # given up when the driver's install outlives load()
             result = _deliver(
                 plan, (uri, expected), (delivery, probe), mode, strict=strict, replace=replace,
@@ -102,21 +103,6 @@ def load(
             )  # fmt: skip
     log_loaded(result, plan, delivery, timings)
     return result
-
-
-def _plan(
-    uri: str,
-    spark: Any,
-    delivery: Delivery,
-    folders: tuple[str | os.PathLike[str] | None, str | os.PathLike[str] | None],
-    warm_executors: bool,
-) -> LoadPlan:
-    """The load's plan; where the executors will be warmed, their query's planning
-    starts now, while the wheelhouse is fetched (:func:`.warm.plan_ahead`)."""
-    plan = plan_load(uri, spark, delivery, *folders)._replace(warm_executors=warm_executors)
-    if warm_executors and plan.ship == "classic" and plan.kind == "classic":
-        plan_ahead(plan.session)
-    return plan
 
 
 def _deliver(

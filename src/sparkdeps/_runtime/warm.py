@@ -13,10 +13,9 @@ once it is submitted, so the user's first job comes after it; ``load`` (and the
 driver's own work after it) does not wait for it to run; a UDF that
 arrives first extracts what it imports itself, or waits for the one wheel being
 extracted, never for a second extraction. Executors that join later (dynamic
-allocation) pay at their first import, as before. :func:`plan_ahead` plans a query of
-the warm-up's shape while ``load`` fetches, so the JVM's first planning is behind it.
-Nothing here raises: a failed warm-up leaves the first import to do the work, which
-reports any real problem where the user sees it.
+allocation) pay at their first import, as before. Nothing here raises: a failed
+warm-up leaves the first import to do the work, which reports any real problem where
+the user sees it.
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ from typing import Any
 from .probe import plain_udf
 from .scale import from_every_executor, registered_executors
 
-__all__ = ["Warming", "plan_ahead", "warm_executors"]
+__all__ = ["Warming", "warm_executors"]
 
 logger = logging.getLogger(__name__)
 
@@ -170,36 +169,6 @@ def _until_submitted(context: Any, warming: Warming) -> None:
                 return
     except Exception:  # the job goes on either way; only its order is at stake
         logger.debug("cannot follow the warm-up's job", exc_info=True)
-
-
-def plan_ahead(spark: Any) -> threading.Thread | None:
-    """Plan a query of the warm-up's shape on a daemon thread, while ``load`` fetches and
-    ships; None on a session that plans elsewhere (Spark Connect).
-
-    A fresh session's first query pays the JVM's first analysis and planning (1.5 s of
-    the warm-up's 2.1 s here: issue 25, round 12), and the warm-up's own query can only
-    be planned once the payload is shipped. Nothing is submitted, and the user's first
-    query gains the same head start. Nothing here raises."""
-    if getattr(spark, "_jsparkSession", None) is None:
-        return None
-    thread = threading.Thread(
-        target=_plan_like_the_warm_up, args=(spark,), name="sparkdeps-plan-ahead", daemon=True
-    )
-    thread.start()
-    return thread
-
-
-def _plan_like_the_warm_up(spark: Any) -> str | None:
-    """The physical plan's text (None if planning failed)."""
-    try:
-        from pyspark.sql.functions import col, udf  # noqa: PLC0415
-        from pyspark.sql.types import StringType  # noqa: PLC0415
-
-        frame = spark.range(0, 1, 1, 1).select(plain_udf(udf, str, StringType())(col("id")))
-        return str(frame._jdf.queryExecution().executedPlan().toString())
-    except Exception:  # only a head start is lost
-        logger.debug("planning ahead of the warm-up failed", exc_info=True)
-        return None
 
 
 def _thread_type() -> Callable[..., threading.Thread]:
