@@ -36,6 +36,7 @@ __all__ = [
     "WorkerPip",
     "clean_python",
     "connect_session",
+    "end_jvm",
     "local_cluster_session",
     "sandbox_missing",
     "sandboxed_connect_session",
@@ -196,6 +197,38 @@ def local_cluster_session(
             os.environ.update(inherited)
     _wait_for_executors(session, executors, wait_seconds)
     return session
+
+
+def end_jvm(wait_seconds: float = 30.0) -> bool:
+    """End this process's Spark JVM once no SparkContext is active, so the next session
+    starts a fresh one; False when there is none to end, or a context is still active.
+
+    pyspark starts one JVM per process and keeps it: a session started later inherits
+    what an earlier one left in it. After a local Connect server, that is the
+    ``SPARK_HOME`` the server's JVM started with (a local-cluster's executors then work
+    inside pyspark's package) and the server's session state, under which a later
+    classic session's jobs ran in an artifact folder of their own, without the files
+    the session added (``ModuleNotFoundError`` for the stub module)."""
+    from pyspark import SparkContext  # noqa: PLC0415
+
+    gateway = SparkContext._gateway
+    if gateway is None or SparkContext._active_spark_context is not None:
+        return False
+    SparkContext._gateway = None
+    SparkContext._jvm = None
+    proc = getattr(gateway, "proc", None)
+    try:
+        gateway.shutdown()
+    finally:
+        if proc is not None:  # the JVM exits when its stdin closes (pyspark's own protocol)
+            if proc.stdin is not None:
+                proc.stdin.close()
+            try:
+                proc.wait(wait_seconds)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(wait_seconds)
+    return True
 
 
 def _temporary_home() -> Path:

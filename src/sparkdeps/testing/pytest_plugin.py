@@ -51,6 +51,7 @@ from .localspark import (
     WorkerPip,
     clean_python,
     connect_session,
+    end_jvm,
     local_cluster_session,
     sandbox_missing,
     sandboxed_connect_session,
@@ -181,6 +182,8 @@ class SparkManager:
                     # pyspark marks the process as a Connect client; left set, the next
                     # classic session (here or in a child process) fails CONNECT_URL_NOT_SET
                     os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)
+                    # the server's JVM would carry its state into the next session
+                    end_jvm()
                 self._session = None
                 self._kind = None
 
