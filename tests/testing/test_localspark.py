@@ -20,20 +20,25 @@ print(os.environ["SPARK_HOME"])
 """
 
 
+def _run_alone(script: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``script`` in a fresh Python process (its own JVM), without this run's SPARK_HOME."""
+    environment = {k: v for k, v in os.environ.items() if k != "SPARK_HOME"} | env
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
 def test_a_temporary_spark_home_is_removed_when_the_process_exits(tmp_path: Path) -> None:
     """Every session without ``work_dir`` left a folder of 30 MB or more in the temporary
     folder (35 of them on the development machine in a day)."""
-    env = {k: v for k, v in os.environ.items() if k != "SPARK_HOME"}
-    env["TMPDIR"] = str(tmp_path)
-    done = subprocess.run(
-        [sys.executable, "-c", _SESSION],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = _run_alone(_SESSION, TMPDIR=str(tmp_path))
     home = Path(done.stdout.strip().splitlines()[-1])
     assert home.parent == tmp_path and home.name.startswith("sparkdeps-spark-home-"), home
     assert not home.exists(), "the Spark home outlived its process"
@@ -75,16 +80,7 @@ def test_a_classic_session_after_a_connect_server_starts_on_a_fresh_jvm(tmp_path
     (seen as two test-order failures). ``end_jvm`` ends that JVM; the next session starts
     its own, with this run's Spark home."""
     pytest.importorskip("pyspark.sql.connect.session")
-    env = {k: v for k, v in os.environ.items() if k != "SPARK_HOME"}
-    done = subprocess.run(
-        [sys.executable, "-c", _AFTER_CONNECT, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = _run_alone(_AFTER_CONNECT, str(tmp_path))
     lines = done.stdout.splitlines()
     assert "ended: True" in lines, done.stdout
     (answer,) = (line.removeprefix("answer: ") for line in lines if line.startswith("answer: "))
