@@ -57,14 +57,15 @@ os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)  # as the pytest plugin does
 print("ended:", end_jvm())
 work = Path(sys.argv[1])
 spark = local_cluster_session(1, 1, 1024, python=sys.executable, work_dir=work)
-module = work / "sdjvm_probe.py"
+module = work / "added" / "sdjvm_probe.py"
+module.parent.mkdir()
 module.write_text("VALUE = 7\\n")
 spark.sparkContext.addPyFile(str(module))
 from pyspark.sql.functions import udf
 
 def probe(_row):
-    import os, sdjvm_probe
-    return f"{sdjvm_probe.VALUE} {os.getcwd()}"
+    import sdjvm_probe
+    return f"{sdjvm_probe.VALUE} {sdjvm_probe.__file__}"
 
 print("answer:", spark.range(1).select(udf(probe)("id")).first()[0])
 spark.stop()
@@ -84,6 +85,8 @@ def test_a_classic_session_after_a_connect_server_starts_on_a_fresh_jvm(tmp_path
     lines = done.stdout.splitlines()
     assert "ended: True" in lines, done.stdout
     (answer,) = (line.removeprefix("answer: ") for line in lines if line.startswith("answer: "))
-    value, folder = answer.split(" ", 1)
-    assert value == "7"  # the file the session added, imported on the executor
-    assert Path(folder).resolve().is_relative_to(tmp_path.resolve()), folder  # this run's home
+    value, origin = answer.split(" ", 1)
+    assert value == "7"  # the file the session added
+    # imported from the copy the executor fetched, in its work folder under this run's
+    # Spark home (not the file added, nor pyspark's own package folder)
+    assert Path(origin).resolve().is_relative_to((tmp_path / "work").resolve()), origin
