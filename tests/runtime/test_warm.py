@@ -195,13 +195,9 @@ def test_executors_import_the_bytecode_the_build_compiled(
         assert row["compiled"] == [], f"compiled on the executor: {row['compiled']}"
 
 
-def test_a_job_right_after_load_comes_after_the_warm_up(
-    tmp_path: Path, sparkdeps_spark_manager: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # load returns once the warm-up's job is submitted: a job the caller submits next
-    # gets a later id, and Spark's FIFO scheduler runs the warm-up's tasks first. Before,
-    # the warm-up was submitted from its thread after the user's first job, and ran after
-    # it, for nothing (seen in every benchmark sample with no pause after load).
+@pytest.fixture
+def warmings(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every warm-up a load starts in this test, as :class:`Warming` handles."""
     from sparkdeps._runtime import routes
 
     made: list[Any] = []
@@ -212,9 +208,19 @@ def test_a_job_right_after_load_comes_after_the_warm_up(
         return made[-1]
 
     monkeypatch.setattr(routes, "warm_executors", recording)
+    return made
+
+
+def test_a_job_right_after_load_comes_after_the_warm_up(
+    tmp_path: Path, sparkdeps_spark_manager: Any, warmings: list[Any]
+) -> None:
+    # load returns once the warm-up's job is submitted: a job the caller submits next
+    # gets a later id, and Spark's FIFO scheduler runs the warm-up's tasks first. Before,
+    # the warm-up was submitted from its thread after the user's first job, and ran after
+    # it, for nothing (seen in every benchmark sample with no pause after load).
     spark = sparkdeps_spark_manager.classic()
     load(_wheelhouse(tmp_path, "_order"), spark=spark, cache_dir=tmp_path / "cache")
-    (warming,) = made
+    (warming,) = warmings
     context = spark.sparkContext
     context.setJobGroup("sdtest-first-job", "the caller's first job", False)
     try:
@@ -231,32 +237,102 @@ def test_a_job_right_after_load_comes_after_the_warm_up(
     assert warming.wait(120)
 
 
+def _sql_executions(spark: Any) -> int:
+    """The SQL queries this session's application has run (the SQL tab's count)."""
+    return int(spark._jsparkSession.sharedState().statusStore().executionsCount())
+
+
+def _worker_of(module: str) -> Any:
+    def worker(_value: Any) -> str:
+        import os
+        import sys
+
+        boot = sys.modules.get(module)  # imported by the warm-up's task in this worker
+        warmed = boot is not None and boot._warming.is_set()
+        return json.dumps({"pid": os.getpid(), "warmed": warmed})
+
+    return worker
+
+
+def _each_value(function: Any) -> Any:
+    """``function`` over a pandas Series, typed as ``pandas_udf`` reads the hints."""
+    import pandas as pd
+
+    def each(values: Any) -> Any:
+        return values.map(function)
+
+    each.__annotations__ = {"values": pd.Series, "return": pd.Series}
+    return each
+
+
+@pytest.mark.parametrize("traceback", [None, "false"], ids=["simplified", "full-tracebacks"])
+def test_the_first_udfs_run_in_the_python_workers_the_warm_up_started(
+    tmp_path: Path, sparkdeps_spark_manager: Any, warmings: list[Any], traceback: str | None
+) -> None:
+    # Spark keeps SQL's Python workers apart from an RDD's: SQL adds a variable to their
+    # environment (docs/facts.md, fact 35). The warm-up is an RDD job, submitted at once
+    # (nothing to plan), with SQL's environment: the caller's first UDFs, plain and
+    # pandas, run in the workers it started, whose extraction is under way. Without
+    # SQL's environment each UDF started a worker of its own.
+    from pyspark.sql.functions import col, pandas_udf, udf
+
+    from sparkdeps._runtime.probe import plain_udf
+    from sparkdeps._runtime.wheelpayload import boot_module
+
+    spark = sparkdeps_spark_manager.classic()
+    key = "spark.sql.execution.pyspark.udf.simplifiedTraceback.enabled"
+    if traceback is not None:
+        spark.conf.set(key, traceback)
+    before = dict(spark.sparkContext.environment)
+    executions = _sql_executions(spark)
+    try:
+        result = load(
+            _wheelhouse(tmp_path, f"_wk{len(traceback or '')}"),
+            spark=spark,
+            cache_dir=tmp_path / "cache",
+        )
+        assert _sql_executions(spark) == executions, "load planned and ran a SQL query"
+        assert spark.sparkContext.environment == before
+        (warming,) = warmings
+        assert warming.wait(120)
+        assert warming.error is None and warming.executors == 2, warming
+        worker = _worker_of(boot_module(result.digest))
+        plain = plain_udf(udf, worker, "string")
+        pandas = pandas_udf(_each_value(worker), "string")
+        frame = spark.range(0, 2, 1, 2)
+        rows = [json.loads(row[0]) for row in frame.select(plain(col("id"))).collect()]
+        rows += [json.loads(row[0]) for row in frame.select(pandas(col("id"))).collect()]
+    finally:
+        spark.conf.unset(key)
+    assert all(row["warmed"] for row in rows), rows
+
+
 @pytest.mark.parametrize("setting", [None, "true"], ids=["unset", "set-by-the-user"])
-def test_the_warm_up_is_planned_without_generated_code_and_the_setting_comes_back(
+def test_a_session_refusing_rdds_is_warmed_by_a_query_planned_without_generated_code(
     tmp_path: Path,
     sparkdeps_spark_manager: Any,
     monkeypatch: pytest.MonkeyPatch,
+    warmings: list[Any],
     setting: str | None,
 ) -> None:
-    # the driver compiles the generated code of a fresh session's first query before its
-    # job can start; the warm-up's query needs none. The session's own setting is back
-    # once load returns, whatever it was.
-    from sparkdeps._runtime import routes, warm
+    # A classic session that refuses RDDs (Databricks' table access control refuses
+    # ``parallelize``) is warmed by a SQL query instead. The driver compiles the generated
+    # code of a fresh session's first query before its job can start; the warm-up's query
+    # needs none. The session's own setting is back once load returns, whatever it was.
+    from sparkdeps._runtime import warm
 
     frames: list[Any] = []
-    made: list[Any] = []
-    real_frame, real_warm = warm._frame, routes.warm_executors
+    real_frame = warm._frame
 
     def frame_recorded(*args: Any) -> Any:
         frames.append(real_frame(*args))
         return frames[-1]
 
-    def warming_recorded(*args: Any, **kwargs: Any) -> Any:
-        made.append(real_warm(*args, **kwargs))
-        return made[-1]
+    def refused(*_args: Any) -> Any:
+        raise RuntimeError("Method public ... parallelize(...) is not whitelisted")
 
+    monkeypatch.setattr(warm, "_rdd_job", refused)
     monkeypatch.setattr(warm, "_frame", frame_recorded)
-    monkeypatch.setattr(routes, "warm_executors", warming_recorded)
     spark = sparkdeps_spark_manager.classic()
     key = "spark.sql.codegen.wholeStage"
     if setting is None:
@@ -274,7 +350,7 @@ def test_the_warm_up_is_planned_without_generated_code_and_the_setting_comes_bac
         plan = frame._jdf.queryExecution().executedPlan().toString()
         assert "BatchEvalPython" in plan, plan
         assert "*(" not in plan, plan  # a whole-stage codegen stage prints as "*(n) ..."
-        (warming,) = made
+        (warming,) = warmings
         assert warming.wait(120)
         assert warming.error is None and warming.executors == 2, warming
         # the user's next query is planned with the session's setting

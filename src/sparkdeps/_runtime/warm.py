@@ -7,15 +7,19 @@ the user's first UDF, and on W1 it is most of the gap to the packed-venv peer
 live executors as soon as the payload is shipped: each task imports the bootstrap
 module and calls its ``warm``, which checks the wheels, writes their metadata and
 starts extracting every wheel on a low-priority thread of that Python worker, then
-returns: the task holds the executor's slot for milliseconds. The job's query is
-analysed in ``load``'s thread and submitted from a daemon thread, and ``load`` returns
-once it is submitted, so the user's first job comes after it; ``load`` (and the
-driver's own work after it) does not wait for it to run; a UDF that
-arrives first extracts what it imports itself, or waits for the one wheel being
-extracted, never for a second extraction. Executors that join later (dynamic
-allocation) pay at their first import, as before. Nothing here raises: a failed
-warm-up leaves the first import to do the work, which reports any real problem where
-the user sees it.
+returns: the task holds the executor's slot for milliseconds.
+
+The job is an RDD's, made with the environment Spark gives SQL's Python workers
+(docs/facts.md, fact 35): it needs no planning, so it is submitted at once, and the
+user's first UDFs then run in the Python workers its tasks started, where the
+extraction goes on. A session that refuses RDDs is warmed by a one-row-per-executor
+SQL query instead, analysed in ``load``'s thread. Either way ``load`` returns once the
+job is submitted, so the user's first job comes after it; ``load`` (and the driver's
+own work after it) does not wait for it to run; a UDF that arrives first extracts what
+it imports itself, or waits for the one wheel being extracted, never for a second
+extraction. Executors that join later (dynamic allocation) pay at their first import,
+as before. Nothing here raises: a failed warm-up leaves the first import to do the
+work, which reports any real problem where the user sees it.
 """
 
 from __future__ import annotations
@@ -66,13 +70,10 @@ class Warming:
 
 
 def _warm_body(module: str) -> Callable[[Any], str]:
-    """The UDF: runs on executors (no sparkdeps there), so stdlib only, shipped by value.
+    """The task's function: runs on executors (no sparkdeps there), so stdlib only,
+    shipped by value; the same for the RDD's elements and the SQL query's rows."""
 
-    A plain SQL UDF, not an RDD task: Spark keeps separate Python workers for the two
-    (their environments differ), and the user's first UDF then finds this one's worker
-    started, the wheelhouse on its path."""
-
-    def warm(_row: Any) -> str:
+    def warm(_value: Any) -> str:
         from pyspark import SparkFiles  # noqa: PLC0415
 
         boot = importlib.import_module(module)
@@ -107,18 +108,73 @@ def warm_executors(spark: Any, module: str, digest: str) -> Warming | None:
     tasks = min(_MAX_TASKS, executors)
     warming = Warming(tasks, executors, f"sparkdeps-warm-{digest[:16]}-{next(_GROUPS)}")
     try:
-        frame = _frame(spark, module, tasks)
+        job = _rdd_job(spark, context, module, tasks)
+    except Exception:  # a classic session that refuses RDDs (table access control)
+        logger.debug("no RDD for the warm-up; a SQL query instead", exc_info=True)
+        return _warm_by_query(spark, context, module, digest, warming)
+    _start(spark, context, job, digest, warming)
+    return warming
+
+
+def _warm_by_query(
+    spark: Any, context: Any, module: str, digest: str, warming: Warming
+) -> Warming | None:
+    try:
+        frame = _frame(spark, module, warming.tasks)
     except Exception:  # the first import does the work and reports the problem
         logger.debug("warming the executors failed; the first import extracts", exc_info=True)
         return None
+    with _without_generated_code(spark):
+        _start(spark, context, lambda: [str(row[0]) for row in frame.collect()], digest, warming)
+    return warming
+
+
+def _start(
+    spark: Any, context: Any, job: Callable[[], list[str]], digest: str, warming: Warming
+) -> None:
+    """Run ``job`` on a background thread; return once it is submitted."""
     thread_type = _thread_type()
     thread = thread_type(
-        target=_run, args=(spark, frame, digest, warming), name="sparkdeps-warm", daemon=True
+        target=_run, args=(spark, job, digest, warming), name="sparkdeps-warm", daemon=True
     )
-    with _without_generated_code(spark):
-        thread.start()
-        _until_submitted(context, warming)
-    return warming
+    thread.start()
+    _until_submitted(context, warming)
+
+
+_TRACEBACK_ENV = "SPARK_SIMPLIFIED_TRACEBACK"
+_TRACEBACK_CONF = "spark.sql.execution.pyspark.udf.simplifiedTraceback.enabled"
+
+
+def _sql_worker_env(spark: Any) -> dict[str, str]:
+    """What Spark adds to the environment of SQL's Python workers only (fact 35)."""
+    try:
+        enabled = str(spark.conf.get(_TRACEBACK_CONF, "true")).strip().lower() == "true"
+    except Exception:  # a session that hides the setting: Spark's default
+        enabled = True
+    return {_TRACEBACK_ENV: "1"} if enabled else {}
+
+
+def _rdd_job(spark: Any, context: Any, module: str, tasks: int) -> Callable[[], list[str]]:
+    """The warm-up as an RDD job in SQL's Python workers: one element per task.
+
+    pyspark copies ``SparkContext.environment`` into the RDD's Python function when it
+    makes the RDD's JVM side (``_jrdd``), made here with SQL's variable added and the
+    dictionary put back at once; a UDF another thread wraps in that instant gets the
+    variable its workers get from Spark anyway."""
+    rdd = context.parallelize(range(tasks), tasks).map(_warm_body(module))
+    extra = _sql_worker_env(spark)
+    environment = context.environment
+    saved = {key: environment.get(key) for key in extra}
+    environment.update(extra)
+    try:
+        rdd._jrdd  # noqa: B018 - made now, with the environment above
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                environment.pop(key, None)
+            else:
+                environment[key] = value
+    return rdd.collect  # type: ignore[no-any-return]
 
 
 _CODEGEN = "spark.sql.codegen.wholeStage"
@@ -191,13 +247,11 @@ def _frame(spark: Any, module: str, tasks: int) -> Any:
     return spark.range(0, tasks, 1, tasks).select(warm(col("id")))
 
 
-def _run(spark: Any, frame: Any, digest: str, warming: Warming) -> None:
+def _run(spark: Any, job: Callable[[], list[str]], digest: str, warming: Warming) -> None:
     try:
         description = _DESCRIPTION.format(digest=digest[:16])
         spark.sparkContext.setJobGroup(warming.group, description, interruptOnCancel=False)
-        places = from_every_executor(
-            lambda: [str(row[0]) for row in frame.collect()], str, warming.wanted
-        )
+        places = from_every_executor(job, str, warming.wanted)
         warming.executors = len(set(places))
         logger.debug(
             "executors warmed: %d of %d in %.2fs",
