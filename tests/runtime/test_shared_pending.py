@@ -192,3 +192,25 @@ def test_a_shared_folder_this_executor_cannot_see_is_named_with_the_fix(
         assert not out[name]["ok"]
         assert f"the shared install {shared} is not on this executor" in error, error
         assert "delivery='classic'" in error, error
+
+
+def test_the_warm_up_returns_while_the_driver_writes_the_shared_folder(
+    installed: tuple[Path, Path, str], tmp_path: Path
+) -> None:
+    # The warm-up's task only starts the executor's Python worker (issue 25, round 13).
+    # Waiting there for the install would hold the executor's slot ahead of the first
+    # UDF, which waits for the same install at its first import anyway. The folder never
+    # comes in this test: a warm-up that waited for it would not return.
+    stubs, shared, digest = _stubs(installed, tmp_path)
+    _note(shared).write_text("", "utf-8")  # the driver: installing
+    code = (
+        f"import importlib, sys; sys.path.insert(1, {str(stubs)!r}); "
+        f"print(importlib.import_module({boot_module(digest)!r}).warm())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=60,
+        cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(shared)
+    assert not shared.exists()

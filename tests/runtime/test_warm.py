@@ -247,9 +247,9 @@ def _worker_of(module: str) -> Any:
         import os
         import sys
 
-        boot = sys.modules.get(module)  # imported by the warm-up's task in this worker
-        warmed = boot is not None and boot._warming.is_set()
-        return json.dumps({"pid": os.getpid(), "warmed": warmed})
+        # imported in this worker by the warm-up's task: nothing else imports it before
+        # a name of the wheelhouse, and this UDF imports none
+        return json.dumps({"pid": os.getpid(), "warmed": module in sys.modules})
 
     return worker
 
@@ -265,15 +265,23 @@ def _each_value(function: Any) -> Any:
     return each
 
 
-@pytest.mark.parametrize("traceback", [None, "false"], ids=["simplified", "full-tracebacks"])
+@pytest.mark.parametrize(
+    ("delivery", "traceback"),
+    [("classic", None), ("classic", "false"), ("shared", None)],
+    ids=["wheels", "wheels-full-tracebacks", "shared"],
+)
 def test_the_first_udfs_run_in_the_python_workers_the_warm_up_started(
-    tmp_path: Path, sparkdeps_spark_manager: Any, warmings: list[Any], traceback: str | None
+    tmp_path: Path,
+    sparkdeps_spark_manager: Any,
+    warmings: list[Any],
+    delivery: str,
+    traceback: str | None,
 ) -> None:
     # Spark keeps SQL's Python workers apart from an RDD's: SQL adds a variable to their
     # environment (docs/facts.md, fact 35). The warm-up is an RDD job, submitted at once
     # (nothing to plan), with SQL's environment: the caller's first UDFs, plain and
-    # pandas, run in the workers it started, whose extraction is under way. Without
-    # SQL's environment each UDF started a worker of its own.
+    # pandas, run in the workers it started (with the extraction under way, for shipped
+    # wheels). Without SQL's environment each UDF started a worker of its own.
     from pyspark.sql.functions import col, pandas_udf, udf
 
     from sparkdeps._runtime.probe import plain_udf
@@ -287,9 +295,10 @@ def test_the_first_udfs_run_in_the_python_workers_the_warm_up_started(
     executions = _sql_executions(spark)
     try:
         result = load(
-            _wheelhouse(tmp_path, f"_wk{len(traceback or '')}"),
+            _wheelhouse(tmp_path, f"_wk{delivery[0]}{len(traceback or '')}"),
             spark=spark,
             cache_dir=tmp_path / "cache",
+            delivery=delivery,  # type: ignore[arg-type]
         )
         assert _sql_executions(spark) == executions, "load planned and ran a SQL query"
         assert spark.sparkContext.environment == before

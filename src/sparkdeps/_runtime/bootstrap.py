@@ -808,9 +808,9 @@ def warm() -> str:
     milliseconds, and a UDF that arrives meanwhile extracts what it imports itself, or
     waits for the one wheel being extracted. A worker that exits first leaves the rest to
     the first imports (a wheel is marked done only once whole)."""
+    if CONFIG.get("site"):  # shared: the worker is started; its first import waits
+        return str(CONFIG["site"])  # for the driver's install, not this task
     folder = site_folder()
-    if CONFIG.get("site"):
-        return folder
     with _lock:
         if _warming.is_set():
             return folder

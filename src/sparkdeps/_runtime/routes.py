@@ -117,9 +117,11 @@ def ship(
 
 
 def _warmed(route: Route, shipped: Shipped, digest: str) -> Shipped:
-    """``shipped``, with the executors' extraction started where it is still to come:
-    classic ``wheels`` deliveries that no probe has already imported."""
-    if not route.warm or route.ship != "classic" or not shipped.archive or shipped.probe:
+    """``shipped``, with the executors' Python workers started (and their extraction,
+    for a shipped archive) where no probe has already imported: classic sessions."""
+    if not route.warm or route.ship != "classic" or shipped.probe:
+        return shipped
+    if not shipped.archive and route.kind != "shared":
         return shipped
     warming = warm_executors(route.session, boot_module(digest), digest)
     return replace(shipped, warming=warming) if warming is not None else shipped
