@@ -71,8 +71,7 @@ def load(
     on storage every node mounts (``/Volumes``, ``/dbfs``, NFS; or ``payload_dir``). A
     fresh classic load returns once the wheels are checked and the executors served; the
     driver's first import of one of its packages waits for the install behind it. A
-    background job starts the live executors' Python workers and unpacks the wheelhouse
-    there (``warm_executors=False``: at the first import).
+    background job readies live executors (``warm_executors=False``: at first import).
 
     A runtime-aware wheelhouse is checked against this Python first
     (docs/runtime-aware.md): a relied-on package at another version warns, a
