@@ -94,8 +94,9 @@ def _executor_count(context: Any) -> int:
 
 
 def warm_executors(spark: Any, module: str, digest: str) -> Warming | None:
-    """Start extracting on every live executor of a classic ``spark``; None when there
-    are none to warm. ``module`` is the stub zip's bootstrap module."""
+    """Start each live executor's Python worker in SQL's pool, and there the extraction
+    of a shipped wheelhouse (a ``shared`` one has none), for a classic ``spark``; None
+    when there are none to warm. ``module`` is the stub zip's bootstrap module."""
     context = getattr(spark, "sparkContext", spark)
     executors = _executor_count(context)
     if executors == 0:
